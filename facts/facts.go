@@ -1,0 +1,75 @@
+// Package facts describes what nixbook knows about a host, gathered in one
+// round trip at play start, and how it is gathered.
+package facts
+
+// Facts is a host's gathered state. Templates see it as `facts.…` with the
+// JSON names below.
+type Facts struct {
+	Hostname string    `json:"hostname"`
+	OS       OSRelease `json:"os"`
+	Kernel   string    `json:"kernel"`
+	Arch     string    `json:"arch"`
+	BootID   string    `json:"boot_id"`
+	Firmware string    `json:"firmware"` // "uefi" or "bios"
+	MemoryMB int64     `json:"memory_mb"`
+	CPUs     int       `json:"cpus"`
+	// Rescue is true on an OVH rescue system (rescue-customer / rescue64 ...).
+	Rescue      bool        `json:"rescue"`
+	Interfaces  []Interface `json:"interfaces"`
+	Gateway4    string      `json:"gateway4"`
+	Gateway6    string      `json:"gateway6"`
+	Nameservers []string    `json:"nameservers"`
+	Disks       []Disk      `json:"disks"`
+	Mounts      []Mount     `json:"mounts"`
+}
+
+// OSRelease holds the fields of /etc/os-release nixbook uses.
+type OSRelease struct {
+	ID         string `json:"id"`
+	VersionID  string `json:"version_id"`
+	VariantID  string `json:"variant_id"`
+	PrettyName string `json:"pretty_name"`
+}
+
+// Interface is one network interface (loopback excluded).
+type Interface struct {
+	Name          string   `json:"name"`
+	MAC           string   `json:"mac"`
+	Driver        string   `json:"driver"`
+	PredictedName string   `json:"predicted_name"` // from `udevadm test-builtin net_id`, if udev exists
+	IPv4          []string `json:"ipv4"`           // CIDR, e.g. 203.0.113.10/24
+	IPv6          []string `json:"ipv6"`           // CIDR, global scope only
+	Up            bool     `json:"up"`
+}
+
+// Disk is one whole block device.
+type Disk struct {
+	Path       string      `json:"path"` // /dev/sda, /dev/nvme0n1
+	SizeBytes  int64       `json:"size_bytes"`
+	Model      string      `json:"model"`
+	Rotational bool        `json:"rotational"`
+	Transport  string      `json:"transport"` // sata, nvme, virtio, ...
+	ByID       []string    `json:"by_id"`     // /dev/disk/by-id/... links to it
+	PartTable  string      `json:"part_table"`
+	FSType     string      `json:"fstype"` // a filesystem or RAID signature on the whole disk
+	Partitions []Partition `json:"partitions"`
+}
+
+// Partition is one partition of a disk.
+type Partition struct {
+	Path       string `json:"path"`
+	Number     int    `json:"number"`
+	SizeBytes  int64  `json:"size_bytes"`
+	FSType     string `json:"fstype"`
+	Label      string `json:"label"`
+	PartLabel  string `json:"partlabel"`
+	UUID       string `json:"uuid"`
+	Mountpoint string `json:"mountpoint"`
+}
+
+// Mount is one line of /proc/mounts that names a device.
+type Mount struct {
+	Device     string `json:"device"`
+	Mountpoint string `json:"mountpoint"`
+	FSType     string `json:"fstype"`
+}

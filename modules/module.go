@@ -1,0 +1,106 @@
+// Package modules defines the contract every nixbook module follows.
+//
+// A module is built from its task's arguments (validated when the playbook
+// loads and again once templates are rendered for a host). Check inspects the
+// host through a ReadOnlyHost and returns a Plan; Apply carries out that plan
+// through a Host. Only the runner decides whether Apply is called: under
+// --check it never is, so no module ever sees a dry-run flag.
+package modules
+
+import (
+	"context"
+	"io"
+	"io/fs"
+
+	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// ReadOnlyHost is all that Check sees of a host. It has no way to change the
+// host; in a dry run it also sits on a transport.ReadOnly connection.
+type ReadOnlyHost interface {
+	Name() string
+	// Vars are the host's resolved variables (inventory, play, registered,
+	// extra vars), for modules that read inventory values such as OVH
+	// credentials or network overrides.
+	Vars() map[string]any
+	Facts() *facts.Facts
+	// Probe runs a command that must not change the host.
+	Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error)
+	// ReadFile returns the content of a file on the host; fs.ErrNotExist
+	// (wrapped) when it is missing.
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	// Log writes a line into the host's log.
+	Log(format string, args ...any)
+}
+
+// Host adds what Apply needs to change the host.
+type Host interface {
+	ReadOnlyHost
+	Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error)
+	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error
+	// Reconnect drops the connection and dials again until ctx ends. With
+	// NewSystem, a changed host key is accepted and recorded (the old and new
+	// fingerprints are logged); otherwise a changed key is refused.
+	Reconnect(ctx context.Context, opts transport.DialOptions) error
+	// RefreshFacts gathers facts again (after a reboot, say).
+	RefreshFacts(ctx context.Context) error
+}
+
+// Module is one configured task action.
+type Module interface {
+	// Check inspects the host and reports what Apply would change. It runs
+	// the same way in dry and real runs.
+	Check(ctx context.Context, h ReadOnlyHost) (*Plan, error)
+	// Apply carries out p, which Check returned for this host in this run.
+	// The runner never calls it in a dry run or for a plan without changes.
+	Apply(ctx context.Context, h Host, p *Plan) (Output, error)
+}
+
+// Output is what a task publishes for `register`, beside the runner's own
+// keys (changed, failed, skipped, msg).
+type Output map[string]any
+
+// Plan is what Check found.
+type Plan struct {
+	Changes []Change
+	// Reboots says Apply boots the host into another system; the runner
+	// reports it, and in a dry run later probes still see the old system.
+	Reboots bool
+	// Output is published for `register` when nothing needs to change (info
+	// modules such as debug and facts) and in a dry run.
+	Output Output
+	// Message is shown beside the result (debug's msg, assert's reason).
+	Message string
+	// Data is private state handed from Check to Apply.
+	Data any
+}
+
+// Changed reports whether the plan changes anything.
+func (p *Plan) Changed() bool { return p != nil && len(p.Changes) > 0 }
+
+// Commands lists every command the plan would run, in order.
+func (p *Plan) Commands() []string {
+	var out []string
+	for _, c := range p.Changes {
+		out = append(out, c.Commands...)
+	}
+	return out
+}
+
+// Change is one thing a plan would do.
+type Change struct {
+	Summary  string   // "write /etc/hosts (212 B)"
+	Commands []string // the exact command lines it would run
+	// Before and After are shown with --diff. Sensitive hides them.
+	Before, After string
+	Sensitive     bool
+}
+
+// Cmd is a shorthand that builds a transport command and records its line in
+// a change, so what is shown and what is run cannot drift apart.
+func (c *Change) Cmd(args ...string) transport.Cmd {
+	cmd := transport.Cmd{Args: args}
+	c.Commands = append(c.Commands, cmd.Line())
+	return cmd
+}

@@ -1,0 +1,143 @@
+package modules
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+)
+
+// Decoder decodes a task's arguments strictly: unknown keys and wrong types
+// are errors naming file and line.
+type Decoder interface {
+	Decode(v any) error
+}
+
+// Spec describes a module type: its YAML key, its documentation and how to
+// build it. Args is a zero value of the argument struct; `nixbook doc` reads
+// its field tags (yaml, doc, default), so the documentation cannot drift from
+// what the decoder accepts.
+type Spec struct {
+	Name    string
+	Summary string
+	Args    any
+	// FreeForm names the argument that a bare value fills in, as in
+	// `command: echo hi`; empty when the module takes only a mapping.
+	FreeForm string
+	Example  string
+	// New decodes and validates the arguments and returns the module.
+	New func(args Decoder) (Module, error)
+}
+
+// Registry maps module names to specs.
+type Registry struct {
+	specs map[string]Spec
+}
+
+// NewRegistry builds a registry from specs; a duplicate name panics, as it is
+// a programming error.
+func NewRegistry(specs ...Spec) *Registry {
+	r := &Registry{specs: make(map[string]Spec, len(specs))}
+	for _, s := range specs {
+		if _, dup := r.specs[s.Name]; dup {
+			panic("modules: duplicate module " + s.Name)
+		}
+		r.specs[s.Name] = s
+	}
+	return r
+}
+
+// Lookup returns the spec for name.
+func (r *Registry) Lookup(name string) (Spec, bool) {
+	s, ok := r.specs[name]
+	return s, ok
+}
+
+// Names lists the modules in alphabetical order.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.specs))
+	for n := range r.specs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ArgDoc documents one argument.
+type ArgDoc struct {
+	Name, Type, Default, Doc string
+	Required                 bool
+}
+
+// Doc lists the arguments of a spec from its Args struct tags.
+func (s Spec) Doc() []ArgDoc {
+	if s.Args == nil {
+		return nil
+	}
+	return argDocs(reflect.TypeOf(s.Args))
+}
+
+func argDocs(t reflect.Type) []ArgDoc {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var out []ArgDoc
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			out = append(out, argDocs(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		_, required := f.Tag.Lookup("required")
+		out = append(out, ArgDoc{
+			Name:     name,
+			Type:     TypeName(f.Type),
+			Default:  f.Tag.Get("default"),
+			Doc:      f.Tag.Get("doc"),
+			Required: required,
+		})
+	}
+	return out
+}
+
+// TypeName is a short, YAML-flavoured name for a Go type.
+func TypeName(t reflect.Type) string {
+	if n, ok := reflect.New(t).Interface().(interface{ TypeName() string }); ok {
+		return n.TypeName()
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return TypeName(t.Elem())
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "bool"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint32, reflect.Uint64:
+		return "int"
+	case reflect.Float64:
+		return "float"
+	case reflect.Slice:
+		return "list of " + TypeName(t.Elem())
+	case reflect.Map:
+		return "map of " + TypeName(t.Elem())
+	case reflect.Struct:
+		if t.String() == "time.Duration" {
+			return "duration"
+		}
+		return "mapping"
+	case reflect.Interface:
+		return "any"
+	}
+	if t.String() == "time.Duration" {
+		return "duration"
+	}
+	return fmt.Sprint(t)
+}

@@ -1,0 +1,122 @@
+// Package transport defines how nixbook talks to a host: argv commands quoted
+// by the transport, uploads, and the read-only gate that backs up dry runs.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+)
+
+// Cmd is one command to run on a host. Args is an argv: the transport quotes
+// every element, so user values are never glued into a shell string.
+type Cmd struct {
+	Args   []string
+	Dir    string            // working directory; empty for the login directory
+	Env    map[string]string // set through the command line, not the SSH env request
+	Stdin  io.Reader
+	Stdout io.Writer // optional live copy of stdout; Result.Stdout holds it all too
+	Stderr io.Writer // optional live copy of stderr
+}
+
+// String is the command as the remote shell receives it.
+func (c Cmd) String() string { return c.Line() }
+
+// Line renders the command as one POSIX shell line with every value quoted.
+func (c Cmd) Line() string {
+	var b strings.Builder
+	if c.Dir != "" {
+		b.WriteString("cd ")
+		b.WriteString(Quote(c.Dir))
+		b.WriteString(" && ")
+	}
+	if len(c.Env) > 0 {
+		b.WriteString("env")
+		for _, k := range sortedKeys(c.Env) {
+			b.WriteString(" ")
+			b.WriteString(Quote(k + "=" + c.Env[k]))
+		}
+		b.WriteString(" ")
+	}
+	b.WriteString(QuoteArgs(c.Args))
+	return b.String()
+}
+
+// Result is what a finished command left behind.
+type Result struct {
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+}
+
+// ExitError reports a command that ran and exited non-zero.
+type ExitError struct {
+	Cmd      string
+	ExitCode int
+	Stderr   string // last lines, for messages
+}
+
+func (e *ExitError) Error() string {
+	msg := fmt.Sprintf("command exited %d: %s", e.ExitCode, e.Cmd)
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		msg += ": " + lastLines(s, 3)
+	}
+	return msg
+}
+
+// NewExitError builds an ExitError for cmd from its result.
+func NewExitError(cmd Cmd, res Result) *ExitError {
+	return &ExitError{Cmd: cmd.Line(), ExitCode: res.ExitCode, Stderr: string(res.Stderr)}
+}
+
+// ErrReadOnly is returned by a read-only connection for anything that could
+// change the host.
+var ErrReadOnly = errors.New("refused: connection is read-only (dry run)")
+
+// ErrUnreachable marks errors that mean the host could not be reached at all,
+// as opposed to a command that failed on it.
+var ErrUnreachable = errors.New("unreachable")
+
+// Conn is an open connection to one host, used by one goroutine at a time.
+type Conn interface {
+	// Run runs cmd to completion. A non-zero exit is returned as *ExitError
+	// together with the Result.
+	Run(ctx context.Context, cmd Cmd) (Result, error)
+	// Upload writes src to dst on the host atomically with the given mode.
+	Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error
+	Close() error
+}
+
+// Target says where and as whom to connect.
+type Target struct {
+	Name     string   // inventory name; known_hosts entries are keyed by it
+	Address  string   // host name or IP to dial; defaults to Name
+	Port     int      // 0: from ~/.ssh/config, else 22
+	User     string   // empty: from ~/.ssh/config, else root
+	KeyFiles []string // private keys to offer besides the agent
+}
+
+// DialOptions change how one dial treats the host.
+type DialOptions struct {
+	// NewSystem says the host has just booted a new system (rescue, kexec,
+	// reinstall), so a changed host key replaces the recorded one.
+	NewSystem bool
+	// Log receives a line per noteworthy event (new key recorded, key replaced).
+	Log func(string)
+}
+
+// Dialer opens connections.
+type Dialer interface {
+	Dial(ctx context.Context, t Target, opts DialOptions) (Conn, error)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}
