@@ -1,0 +1,74 @@
+// Package playbooks loads playbooks (a YAML list of plays) strictly, and
+// carries the stock playbooks embedded in the binary.
+package playbooks
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/modules"
+)
+
+// Playbook is a loaded playbook.
+type Playbook struct {
+	Path  string // the file it came from ("embedded:install.yml" for stock ones)
+	Plays []*Play
+}
+
+// Play maps a host pattern to tasks.
+type Play struct {
+	Name           string
+	Hosts          string
+	Vars           map[string]any // play vars, vars_files merged in (files after vars)
+	GatherFacts    bool           // default true
+	Serial         []Batch        // empty: one batch of every host
+	MaxFailPercent *int           // nil: any failure in a batch stops nothing
+	AnyErrorsFatal bool
+	Tasks          []*Task
+	Handlers       []*Task
+	Source         string // file:line
+}
+
+// Batch is one `serial` entry: a host count or a percentage of the play's hosts.
+type Batch struct {
+	Count   int
+	Percent int
+}
+
+// Task is one step. Everything a template may touch is kept as written and
+// rendered per host at run time.
+type Task struct {
+	Name   string
+	Module string     // the module key
+	Args   *yaml.Node // the module's arguments as written (a mapping, or a bare value for free-form modules)
+	Spec   modules.Spec
+
+	When         []string // ANDed Jinja expressions; empty: always
+	Register     string
+	Loop         any    // a list, or a template string that renders to one; nil: no loop
+	LoopVar      string // default "item"
+	Retries      int    // with Until (or alone): attempts after the first
+	Until        []string
+	Delay        time.Duration
+	IgnoreErrors bool
+	Tags         []string
+	Timeout      time.Duration // 0: none
+	NoLog        bool
+	Notify       []string
+	ChangedWhen  []string // nil: the module decides
+	FailedWhen   []string // nil: the module decides
+	Chroot       string   // run inside this chroot (set by the chroot module's root)
+	Vars         map[string]any
+	Listen       []string // handlers: extra topics the handler answers to
+
+	Source string // file:line of the task
+}
+
+// DisplayName is the task's name, or its module when it has none.
+func (t *Task) DisplayName() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Module
+}
