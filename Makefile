@@ -1,0 +1,29 @@
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: all deps build test lint bench demo clean
+
+all: build
+
+deps:
+	./scripts/deps.sh
+
+build:
+	$(GO) build -o bin/nixbook ./cmd/nixbook
+	@if [ -d cmd/nixbook-sim ]; then $(GO) build -o bin/nixbook-sim ./cmd/nixbook-sim; fi
+
+test: deps lint
+	$(GO) test -count=1 -timeout 60m ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: deps build
+	./bench/run.sh
+
+demo: deps build
+	./scripts/demo.sh
+
+clean:
+	rm -rf bin .nixbook

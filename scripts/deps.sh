@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nixbook's tests, benchmark and demo use, when missing.
+# Quick when everything is there already.
+set -euo pipefail
+pkgs=(
+  openssh-server openssh-client   # real sshd for the tests and the simulated fleet
+  iproute2 util-linux             # network namespaces, loop devices, unshare
+  parted fdisk gdisk dosfstools e2fsprogs xfsprogs btrfs-progs  # disks in simulated hosts
+  squashfs-tools xorriso busybox-static bash-static  # the NixOS payload fixtures
+  curl wget ca-certificates bc    # downloads on the targets, timing in the benchmark
+  nix-bin                         # parses and evaluates generated configuration.nix
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+mkdir -p /run/sshd
