@@ -1,0 +1,165 @@
+package modkit
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/modules"
+)
+
+type strictDecoder string
+
+func (s strictDecoder) Decode(v any) error {
+	d := yaml.NewDecoder(strings.NewReader(string(s)))
+	d.KnownFields(true)
+	return d.Decode(v)
+}
+
+func TestSplitWords(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{in: "echo hello world", want: []string{"echo", "hello", "world"}},
+		{in: "  spaced \t out\n", want: []string{"spaced", "out"}},
+		{in: `printf '%s\n' "a b" c\ d`, want: []string{"printf", `%s\n`, "a b", "c d"}},
+		{in: `echo "it's" 'say "hi"'`, want: []string{"echo", "it's", `say "hi"`}},
+		{in: `echo "a\"b\\c\d\$x"`, want: []string{"echo", `a"b\c\d$x`}},
+		{in: `echo $HOME | grep x > out`, want: []string{"echo", "$HOME", "|", "grep", "x", ">", "out"}},
+		{in: `empty '' ""`, want: []string{"empty", "", ""}},
+		{in: `ab'cd'"ef"`, want: []string{"abcdef"}},
+		{in: "line \\\ncontinued", want: []string{"line", "continued"}},
+		{in: `trailing\`, want: []string{`trailing\`}},
+		{in: "", want: nil},
+		{in: `echo 'open`, wantErr: true},
+		{in: `echo "open`, wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := SplitWords(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("SplitWords(%q) error = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("SplitWords(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+type testArgs struct {
+	Cmd     Argv     `yaml:"cmd" required:""`
+	Timeout Duration `yaml:"timeout" default:"10m"`
+	Sleep   Duration `yaml:"sleep" default:"1s"`
+	Flag    bool     `yaml:"flag" default:"true"`
+	Reboot  Argv     `yaml:"reboot" default:"sh -c 'sleep 1; reboot'"`
+	Inner   `yaml:",inline"`
+}
+
+type Inner struct {
+	Dest string `yaml:"dest" required:""`
+	Mode string `yaml:"mode" default:"0644"`
+}
+
+func TestDecode(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		want    testArgs
+		wantErr string
+	}{
+		{
+			name: "defaults fill what is not written",
+			yaml: "cmd: echo hi\ndest: /x\n",
+			want: testArgs{
+				Cmd: Argv{"echo", "hi"}, Timeout: Duration(10 * time.Minute), Sleep: Duration(time.Second), Flag: true,
+				Reboot: Argv{"sh", "-c", "sleep 1; reboot"}, Inner: Inner{Dest: "/x", Mode: "0644"},
+			},
+		},
+		{
+			name: "written values win, false and 0 included",
+			yaml: "cmd: [ls, -l, 'a b']\ntimeout: 90\nsleep: 0\nflag: false\nreboot: [systemctl, reboot]\ndest: /y\nmode: '0600'\n",
+			want: testArgs{
+				Cmd: Argv{"ls", "-l", "a b"}, Timeout: Duration(90 * time.Second), Sleep: 0, Flag: false,
+				Reboot: Argv{"systemctl", "reboot"}, Inner: Inner{Dest: "/y", Mode: "0600"},
+			},
+		},
+		{name: "required missing", yaml: "dest: /x\n", wantErr: `missing required argument "cmd"`},
+		{name: "required in inline struct", yaml: "cmd: true\n", wantErr: `missing required argument "dest"`},
+		{name: "unknown key", yaml: "cmd: true\ndest: /x\nbogus: 1\n", wantErr: "field bogus not found"},
+		{name: "bad duration", yaml: "cmd: true\ndest: /x\ntimeout: soon\n", wantErr: `got "soon"`},
+		{name: "negative duration", yaml: "cmd: true\ndest: /x\ntimeout: -5\n", wantErr: "negative duration"},
+		{name: "bad quoting", yaml: "cmd: echo 'open\ndest: /x\n", wantErr: "unterminated single quote"},
+		{name: "nested list in argv", yaml: "cmd: [a, [b]]\ndest: /x\n", wantErr: "must be strings"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got testArgs
+			err := Decode(strictDecoder(tt.yaml), &got)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeDocMatchesDefaults(t *testing.T) {
+	// The registry documents the same tags Decode applies.
+	spec := modules.Spec{Args: testArgs{}}
+	var names []string
+	for _, d := range spec.Doc() {
+		names = append(names, d.Name+"="+d.Default)
+	}
+	want := []string{"cmd=", "timeout=10m", "sleep=1s", "flag=true", "reboot=sh -c 'sleep 1; reboot'", "dest=", "mode=0644"}
+	if !reflect.DeepEqual(names, want) {
+		t.Errorf("doc = %q, want %q", names, want)
+	}
+}
+
+type fakeHost struct {
+	modules.ReadOnlyHost
+	vars  map[string]any
+	facts *facts.Facts
+}
+
+func (f fakeHost) Vars() map[string]any { return f.vars }
+func (f fakeHost) Facts() *facts.Facts  { return f.facts }
+
+func TestVars(t *testing.T) {
+	h := fakeHost{vars: map[string]any{"a": 1}, facts: &facts.Facts{Hostname: "ks1", CPUs: 4}}
+	got := Vars(h)
+	f, ok := got["facts"].(map[string]any)
+	if !ok || f["hostname"] != "ks1" || f["cpus"] != float64(4) || got["a"] != 1 {
+		t.Fatalf("Vars = %v", got)
+	}
+	if _, touched := h.vars["facts"]; touched {
+		t.Error("Vars changed the host's own map")
+	}
+	own := fakeHost{vars: map[string]any{"facts": "runner's"}, facts: &facts.Facts{Hostname: "ks1"}}
+	if got := Vars(own)["facts"]; got != "runner's" {
+		t.Errorf("facts = %v, want the runner's value kept", got)
+	}
+}
+
+func TestArgvDocType(t *testing.T) {
+	if got := modules.TypeName(reflect.TypeOf(Argv{})); got != "string or list of string" {
+		t.Errorf("type name = %q", got)
+	}
+	if got := modules.TypeName(reflect.TypeOf(Duration(0))); got != "duration" {
+		t.Errorf("type name = %q", got)
+	}
+}

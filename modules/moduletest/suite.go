@@ -1,0 +1,175 @@
+package moduletest
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"syscall"
+	"testing"
+
+	"github.com/nixbook/nixbook/modules"
+)
+
+// Setup prepares dir (a fresh temporary directory) for one run of the suite
+// and returns the task's YAML arguments and the host to run on.
+type Setup func(t *testing.T, dir string) (args string, h *LocalHost)
+
+// Run checks spec's module against the module contract on this machine,
+// each property on a fresh directory from setup:
+//
+//   - CheckIsReadOnly: Check through a read-only host leaves dir as it was;
+//   - CheckIsDeterministic: two Checks on the same state give the same plan;
+//   - ApplyConverges: Check, Apply, Check gives a plan without changes.
+//
+// setup must leave something for Apply to change, and the arguments must
+// describe an idempotent task.
+func Run(t *testing.T, spec modules.Spec, setup Setup) {
+	t.Helper()
+	t.Run("CheckIsReadOnly", func(t *testing.T) {
+		m, h, dir := prepare(t, spec, setup)
+		before := Snapshot(t, dir)
+		if _, err := m.Check(context.Background(), h.ReadOnly()); err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		if diff := before.Diff(Snapshot(t, dir)); diff != "" {
+			t.Errorf("check changed the host:\n%s", diff)
+		}
+	})
+	t.Run("CheckIsDeterministic", func(t *testing.T) {
+		m, h, _ := prepare(t, spec, setup)
+		first, err := m.Check(context.Background(), h.ReadOnly())
+		if err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		second, err := m.Check(context.Background(), h.ReadOnly())
+		if err != nil {
+			t.Fatalf("second check: %v", err)
+		}
+		if a, b := comparable(first), comparable(second); !reflect.DeepEqual(a, b) {
+			t.Errorf("checks disagree:\nfirst  %+v\nsecond %+v", a, b)
+		}
+	})
+	t.Run("ApplyConverges", func(t *testing.T) {
+		m, h, _ := prepare(t, spec, setup)
+		ctx := context.Background()
+		plan, err := m.Check(ctx, h.ReadOnly())
+		if err != nil {
+			t.Fatalf("check: %v", err)
+		}
+		if !plan.Changed() {
+			t.Fatal("the first check plans no change: setup must leave something for Apply to do")
+		}
+		if _, err := m.Apply(ctx, h, plan); err != nil {
+			t.Fatalf("apply: %v", err)
+		}
+		again, err := m.Check(ctx, h.ReadOnly())
+		if err != nil {
+			t.Fatalf("check after apply: %v", err)
+		}
+		if again.Changed() {
+			t.Errorf("check after apply still plans changes: %+v", again.Changes)
+		}
+	})
+}
+
+func prepare(t *testing.T, spec modules.Spec, setup Setup) (modules.Module, *LocalHost, string) {
+	t.Helper()
+	dir := t.TempDir()
+	args, h := setup(t, dir)
+	return New(t, spec, args), h, dir
+}
+
+// comparable drops Data, which is the module's own business.
+func comparable(p *modules.Plan) modules.Plan {
+	if p == nil {
+		return modules.Plan{}
+	}
+	c := *p
+	c.Data = nil
+	return c
+}
+
+// DirState records every entry under a directory: type, mode, owner, size,
+// modification time and content hash.
+type DirState map[string]string
+
+func takeSnapshot(dir string) (DirState, error) {
+	s := DirState{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		desc := fmt.Sprintf("%v size=%d mtime=%d", fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			desc += fmt.Sprintf(" owner=%d:%d", st.Uid, st.Gid)
+		}
+		switch {
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" sha256=%x", sha256.Sum256(b))
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			desc += " -> " + target
+		}
+		s[rel] = desc
+		return nil
+	})
+	return s, err
+}
+
+// Snapshot records dir now, failing the test if it cannot.
+func Snapshot(t testing.TB, dir string) DirState {
+	t.Helper()
+	s, err := takeSnapshot(dir)
+	if err != nil {
+		t.Fatalf("snapshot %s: %v", dir, err)
+	}
+	return s
+}
+
+// Diff lists the entries that differ between s and other, one per line;
+// empty when they are the same.
+func (s DirState) Diff(other DirState) string {
+	keys := map[string]bool{}
+	for k := range s {
+		keys[k] = true
+	}
+	for k := range other {
+		keys[k] = true
+	}
+	sorted := make([]string, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Strings(sorted)
+	var out string
+	for _, k := range sorted {
+		a, inA := s[k]
+		b, inB := other[k]
+		switch {
+		case !inB:
+			out += fmt.Sprintf("- %s: removed (was %s)\n", k, a)
+		case !inA:
+			out += fmt.Sprintf("+ %s: created (%s)\n", k, b)
+		case a != b:
+			out += fmt.Sprintf("~ %s: %s -> %s\n", k, a, b)
+		}
+	}
+	return out
+}
