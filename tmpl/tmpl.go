@@ -1,3 +1,376 @@
 // Package tmpl renders Jinja2 templates (through gonja) the way playbooks
 // use them: strings, `when:` expressions and whole argument trees.
+//
+// Undefined variables are errors (*UndefinedError) unless a template guards
+// them with `default`, `is defined` or `is undefined`. A string that is
+// exactly one `{{ expression }}` keeps the expression's native type, as in
+// Ansible: `loop: "{{ disks }}"` yields a list, not its printed form.
 package tmpl
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nikolalohinski/gonja/v2/builtins"
+	"github.com/nikolalohinski/gonja/v2/config"
+	"github.com/nikolalohinski/gonja/v2/exec"
+	"github.com/nikolalohinski/gonja/v2/loaders"
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"github.com/nikolalohinski/gonja/v2/parser"
+)
+
+// maxCached bounds the parse cache; playbooks hold far fewer distinct
+// templates, so the bound only matters for callers rendering generated text.
+const maxCached = 4096
+
+// Engine renders templates. It is safe for concurrent use.
+//
+// gonja logs through logrus only when its package-level logging switch is
+// on; it is off by default and the Engine never turns it on.
+type Engine struct {
+	config *config.Config
+	env    *exec.Environment
+
+	cache  sync.Map // source -> *parsed
+	cached atomic.Int64
+}
+
+// parsed is a parsed template. single is set when the template is exactly
+// one `{{ … }}` with nothing around it, so its value can stay native.
+type parsed struct {
+	template *exec.Template
+	single   *nodes.Output
+}
+
+// New returns an Engine with the Jinja builtins and the Ansible-flavoured
+// filters and tests playbooks use.
+func New() *Engine {
+	cfg := config.New()
+	cfg.StrictUndefined = true
+	// As Ansible's templar: keep a file's last newline, drop the one after
+	// a block tag.
+	cfg.KeepTrailingNewline = true
+	cfg.TrimBlocks = true
+
+	// Every set is a private copy: registering ours must not touch gonja's
+	// package-level defaults, which other code may use.
+	filters := exec.NewFilterSet(map[string]exec.FilterFunction{}).
+		Update(builtins.Filters).
+		Update(exec.NewFilterSet(ansibleFilters()))
+	tests := exec.NewTestSet(map[string]exec.TestFunction{}).Update(builtins.Tests)
+	tests = tests.Update(exec.NewTestSet(ansibleTests()))
+	globals := exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables)
+
+	return &Engine{
+		config: cfg,
+		env: &exec.Environment{
+			Context:           globals,
+			Filters:           filters,
+			Tests:             tests,
+			ControlStructures: exec.NewControlStructureSet(map[string]parser.ControlStructureParser{}).Update(builtins.ControlStructures),
+			Methods:           builtins.Methods,
+		},
+	}
+}
+
+// IsTemplate reports whether s contains template syntax.
+func IsTemplate(s string) bool {
+	return strings.Contains(s, "{{") || strings.Contains(s, "{%")
+}
+
+// Render renders src as text.
+func (e *Engine) Render(src string, vars map[string]any) (string, error) {
+	if !IsTemplate(src) && !strings.Contains(src, "{#") {
+		return src, nil
+	}
+	p, err := e.parse(src)
+	if err != nil {
+		return "", err
+	}
+	out, err := p.template.ExecuteToString(exec.NewContext(vars))
+	if err != nil {
+		return "", renderError(err)
+	}
+	return out, nil
+}
+
+// Eval evaluates a bare Jinja expression, as written in `when:`, and returns
+// its native value. An expression wrapped in `{{ }}` is accepted too.
+func (e *Engine) Eval(expr string, vars map[string]any) (any, error) {
+	if IsTemplate(expr) {
+		return e.RenderValue(expr, vars)
+	}
+	if strings.TrimSpace(expr) == "" {
+		return nil, errors.New("empty expression")
+	}
+	p, err := e.parseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	if p.single == nil {
+		return nil, notSingle(expr)
+	}
+	v, err := e.evalOutput(p, vars)
+	if err != nil {
+		return nil, err
+	}
+	return native(v)
+}
+
+// Truth evaluates expr and applies Jinja truthiness: false, none, 0, and
+// empty strings, lists and mappings are false.
+func (e *Engine) Truth(expr string, vars map[string]any) (bool, error) {
+	if IsTemplate(expr) {
+		v, err := e.RenderValue(expr, vars)
+		if err != nil {
+			return false, err
+		}
+		return truthy(v), nil
+	}
+	if strings.TrimSpace(expr) == "" {
+		return false, errors.New("empty expression")
+	}
+	p, err := e.parseExpr(expr)
+	if err != nil {
+		return false, err
+	}
+	if p.single == nil {
+		return false, notSingle(expr)
+	}
+	v, err := e.evalOutput(p, vars)
+	if err != nil {
+		return false, err
+	}
+	n, err := native(v)
+	if err != nil {
+		return false, err
+	}
+	return truthy(n), nil
+}
+
+// truthy is Python's truth on native values; gonja counts its own dict
+// literals as true even when empty.
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case string:
+		return v != ""
+	case []any:
+		return len(v) > 0
+	case map[string]any:
+		return len(v) > 0
+	}
+	return exec.ToValue(v).IsTrue()
+}
+
+// RenderValue renders every string in v, walking maps and lists. A string
+// that is exactly one `{{ expression }}` becomes the expression's native
+// value; other strings render to strings. The input is not modified.
+func (e *Engine) RenderValue(v any, vars map[string]any) (any, error) {
+	switch v := v.(type) {
+	case string:
+		return e.renderString(v, vars)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, item := range v {
+			r, err := e.RenderValue(item, vars)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(v))
+		for i, item := range v {
+			r, err := e.RenderValue(item, vars)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = r
+		}
+		return out, nil
+	case []string:
+		out := make([]string, len(v))
+		for i, item := range v {
+			r, err := e.Render(item, vars)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// Check parses src without rendering it, so syntax errors surface before
+// any host is touched.
+func (e *Engine) Check(src string) error {
+	if !IsTemplate(src) {
+		return nil
+	}
+	_, err := e.parse(src)
+	return err
+}
+
+// CheckExpr parses a bare expression without evaluating it.
+func (e *Engine) CheckExpr(expr string) error {
+	if IsTemplate(expr) {
+		return e.Check(expr)
+	}
+	if strings.TrimSpace(expr) == "" {
+		return errors.New("empty expression")
+	}
+	p, err := e.parseExpr(expr)
+	if err != nil {
+		return err
+	}
+	if p.single == nil {
+		return notSingle(expr)
+	}
+	return nil
+}
+
+func (e *Engine) renderString(s string, vars map[string]any) (any, error) {
+	if !IsTemplate(s) {
+		return s, nil
+	}
+	p, err := e.parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if p.single == nil {
+		out, err := p.template.ExecuteToString(exec.NewContext(vars))
+		if err != nil {
+			return nil, renderError(err)
+		}
+		return out, nil
+	}
+	v, err := e.evalOutput(p, vars)
+	if err != nil {
+		return nil, err
+	}
+	return native(v)
+}
+
+// evalOutput evaluates the single output node of p the way gonja's renderer
+// would, but keeps the value instead of printing it.
+func (e *Engine) evalOutput(p *parsed, vars map[string]any) (*exec.Value, error) {
+	ev := &exec.Evaluator{
+		Config: e.config,
+		Environment: &exec.Environment{
+			Context:           e.env.Context.Inherit().Update(exec.NewContext(vars)),
+			Filters:           e.env.Filters,
+			Tests:             e.env.Tests,
+			ControlStructures: e.env.ControlStructures,
+			Methods:           e.env.Methods,
+		},
+		Loader: noLoader{},
+	}
+	out := p.single
+	expr := out.Expression
+	if out.Condition != nil {
+		cond := ev.Eval(out.Condition)
+		if cond.IsError() {
+			return nil, evalError(cond)
+		}
+		if !cond.IsTrue() {
+			if out.Alternative == nil {
+				return exec.AsValue(""), nil // Jinja prints nothing
+			}
+			expr = out.Alternative
+		}
+	}
+	v := ev.Eval(expr)
+	if v.IsError() {
+		return nil, evalError(v)
+	}
+	return v, nil
+}
+
+func notSingle(expr string) error {
+	return fmt.Errorf("parse error in expression %q: not a single expression", expr)
+}
+
+func (e *Engine) parseExpr(expr string) (*parsed, error) {
+	return e.parseSource("{{ "+expr+" }}", "expression", expr)
+}
+
+func (e *Engine) parse(src string) (*parsed, error) {
+	return e.parseSource(src, "template", src)
+}
+
+// parseSource parses src; what and shown describe it in errors.
+func (e *Engine) parseSource(src, what, shown string) (*parsed, error) {
+	if p, ok := e.cache.Load(src); ok {
+		return p.(*parsed), nil
+	}
+	t, err := exec.NewTemplate(rootName, e.config, sourceLoader(src), e.env)
+	if err != nil {
+		return nil, parseError(what, shown, err)
+	}
+	p := &parsed{template: t}
+	if root := t.Root(); len(root.Nodes) == 1 && root.Parent == nil {
+		if out, ok := root.Nodes[0].(*nodes.Output); ok {
+			p.single = out
+		}
+	}
+	if e.cached.Load() < maxCached {
+		if _, loaded := e.cache.LoadOrStore(src, p); !loaded {
+			e.cached.Add(1)
+		}
+	}
+	return p, nil
+}
+
+// native turns a gonja value into plain Go values: map[string]any, []any,
+// string, int, float64, bool or nil.
+func native(v *exec.Value) (any, error) {
+	out := v.ToGoSimpleType(false)
+	if err, ok := out.(error); ok {
+		return nil, fmt.Errorf("template value: %w", err)
+	}
+	return out, nil
+}
+
+const rootName = "template"
+
+// sourceLoader serves the one template being parsed; playbook strings have
+// no file to include others from.
+type sourceLoader string
+
+func (l sourceLoader) Read(path string) (io.Reader, error) {
+	if path == rootName {
+		return strings.NewReader(string(l)), nil
+	}
+	return nil, fmt.Errorf("templates cannot include %q", path)
+}
+
+func (l sourceLoader) Resolve(path string) (string, error) {
+	if path == rootName {
+		return path, nil
+	}
+	return "", fmt.Errorf("templates cannot include %q", path)
+}
+
+func (l sourceLoader) Inherit(string) (loaders.Loader, error) { return l, nil }
+
+type noLoader struct{}
+
+func (noLoader) Read(path string) (io.Reader, error) {
+	return nil, fmt.Errorf("templates cannot include %q", path)
+}
+
+func (noLoader) Resolve(path string) (string, error) {
+	return "", fmt.Errorf("templates cannot include %q", path)
+}
+
+func (l noLoader) Inherit(string) (loaders.Loader, error) { return l, nil }
