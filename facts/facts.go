@@ -13,14 +13,19 @@ type Facts struct {
 	Firmware string    `json:"firmware"` // "uefi" or "bios"
 	MemoryMB int64     `json:"memory_mb"`
 	CPUs     int       `json:"cpus"`
-	// Rescue is true on an OVH rescue system (rescue-customer / rescue64 ...).
-	Rescue      bool        `json:"rescue"`
-	Interfaces  []Interface `json:"interfaces"`
-	Gateway4    string      `json:"gateway4"`
-	Gateway6    string      `json:"gateway6"`
-	Nameservers []string    `json:"nameservers"`
-	Disks       []Disk      `json:"disks"`
-	Mounts      []Mount     `json:"mounts"`
+	// Rescue is true on an OVH rescue system (rescue-customer / rescue64 ...);
+	// IsRescue holds the rule.
+	Rescue     bool        `json:"rescue"`
+	Interfaces []Interface `json:"interfaces"`
+	Gateway4   string      `json:"gateway4"`
+	Gateway6   string      `json:"gateway6"`
+	// Gateway4Interface and Gateway6Interface name the interface that carries
+	// each default route.
+	Gateway4Interface string   `json:"gateway4_interface"`
+	Gateway6Interface string   `json:"gateway6_interface"`
+	Nameservers       []string `json:"nameservers"`
+	Disks             []Disk   `json:"disks"`
+	Mounts            []Mount  `json:"mounts"`
 }
 
 // OSRelease holds the fields of /etc/os-release nixbook uses.
@@ -37,9 +42,20 @@ type Interface struct {
 	MAC           string   `json:"mac"`
 	Driver        string   `json:"driver"`
 	PredictedName string   `json:"predicted_name"` // from `udevadm test-builtin net_id`, if udev exists
+	NetNames      NetNames `json:"net_names"`      // every name net_id offers
 	IPv4          []string `json:"ipv4"`           // CIDR, e.g. 203.0.113.10/24
 	IPv6          []string `json:"ipv6"`           // CIDR, global scope only
 	Up            bool     `json:"up"`
+}
+
+// NetNames are the names systemd's net_id builtin derives for a NIC. systemd
+// picks the first of onboard, slot and path that exists; the MAC-based name is
+// only used when a .link file asks for it.
+type NetNames struct {
+	Onboard string `json:"onboard"`
+	Slot    string `json:"slot"`
+	Path    string `json:"path"`
+	MAC     string `json:"mac"`
 }
 
 // Disk is one whole block device.
@@ -67,7 +83,8 @@ type Partition struct {
 	Mountpoint string `json:"mountpoint"`
 }
 
-// Mount is one line of /proc/mounts that names a device.
+// Mount is one line of /proc/mounts that names a device (a path such as
+// /dev/sda1) or a ZFS dataset.
 type Mount struct {
 	Device     string `json:"device"`
 	Mountpoint string `json:"mountpoint"`
