@@ -122,8 +122,8 @@ func TestParseSamplesKeyFacts(t *testing.T) {
 			ipv4: []string{"192.0.2.50/24"}, ipv6: []string{"2001:db8:5:6::50/64"},
 			gw4: "192.0.2.254", gw6: "2001:db8:5:6::1",
 			nameservers: []string{"192.0.2.53"},
-			disks: []disk{{"/dev/vda", 41943040 * 512, []string{"/dev/vda1:1::/boot", "/dev/vda2:2::/"}}},
-			memoryMB: 988, cpus: 2, osID: "buildroot",
+			disks:       []disk{{"/dev/vda", 41943040 * 512, []string{"/dev/vda1:1::/boot", "/dev/vda2:2::/"}}},
+			memoryMB:    988, cpus: 2, osID: "buildroot",
 		},
 		{
 			sample: "debian9-rescue-old-lsblk", rescue: true, firmware: "bios",
