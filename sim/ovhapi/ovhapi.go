@@ -1,0 +1,430 @@
+// Package ovhapi emulates the part of the OVHcloud API (and of its Kimsufi
+// and So you Start roots) that nixbook drives for dedicated servers: netboot
+// selection, rescue SSH key, hard reboots and their tasks, and the network
+// specifications. Requests are checked exactly as the real API checks
+// go-ovh's AK/AS/CK signatures and errors come back with OVH's bodies, so the
+// real client library can be pointed at it.
+package ovhapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Running modes a server can be in, as far as the API knows. The emulator
+// sets them when a reboot task completes; ModeInstaller is only ever set by
+// the fleet (through SetMode) because a kexec does not go through the API.
+const (
+	ModeDisk      = "disk"
+	ModeRescue    = "rescue"
+	ModeInstaller = "installer"
+	ModeIPXE      = "ipxe" // an iPXE shell or script: the host never answers SSH
+	ModeOff       = "off"
+)
+
+// Task statuses (dedicated.TaskStatusEnum).
+const (
+	StatusInit          = "init"
+	StatusTodo          = "todo"
+	StatusDoing         = "doing"
+	StatusDone          = "done"
+	StatusCancelled     = "cancelled"
+	StatusCustomerError = "customerError"
+	StatusOVHError      = "ovhError"
+)
+
+// Netboot is one entry of GET /dedicated/server/{sn}/boot/{id}.
+type Netboot struct {
+	ID          int64
+	BootType    string // harddisk, internal, ipxeCustomerScript, network, power, rescue
+	Kernel      string
+	Description string
+}
+
+// DefaultBoots returns the netboots a European server offers. The iPXE shell
+// comes before the Linux rescue in the list of bootType=rescue, as it does on
+// the real API, so a client that takes the first rescue boot fails.
+func DefaultBoots() []Netboot {
+	return []Netboot{
+		{ID: 1, BootType: "harddisk", Kernel: "hd", Description: "Boot to disk"},
+		{ID: 203323, BootType: "rescue", Kernel: "ipxe-shell", Description: "iPXE shell"},
+		{ID: 230242, BootType: "rescue", Kernel: "rescue12-customer", Description: "Customer rescue system (Debian-12-based)"},
+		{ID: 95083, BootType: "power", Kernel: "poweroff", Description: "Power-off server"},
+	}
+}
+
+// ModeOf is the running mode a server ends up in when it boots b.
+func ModeOf(b Netboot) string {
+	switch {
+	case b.Kernel == "hd" || b.BootType == "harddisk":
+		return ModeDisk
+	case b.Kernel == "poweroff" || b.BootType == "power":
+		return ModeOff
+	case b.Kernel != "ipxe-shell" && strings.Contains(strings.ToLower(b.Kernel), "rescue"):
+		return ModeRescue
+	default:
+		return ModeIPXE
+	}
+}
+
+// scriptBoot is what a server boots while a bootScript replaces its bootId.
+var scriptBoot = Netboot{ID: 0, BootType: "ipxeCustomerScript", Kernel: "ipxe-script", Description: "Customer iPXE script"}
+
+// Server describes one dedicated server of the emulated account.
+type Server struct {
+	Name        string // the service name, e.g. ns1.ip-203-0-113.eu
+	IP          string // main IPv4; the gateway is .254 of its /24
+	IPv6Block   string // e.g. 2001:db8:1:2a00::/64
+	IPv6Gateway string // empty: computed by OVH's rule (…ff:ff:ff:ff:ff)
+	Datacenter  string // default gra2
+	BootID      int64  // default: the harddisk boot
+	Boots       []Netboot
+	// Mode is the running mode the server starts in; default the mode of
+	// BootID.
+	Mode string
+}
+
+// Timings is the time a reboot task spends in each status before done.
+type Timings struct{ Init, Todo, Doing time.Duration }
+
+// Rule is an access rule of the consumer key (method and a path glob where
+// '*' matches anything, slashes included).
+type Rule struct{ Method, Path string }
+
+// Config holds the emulated account.
+type Config struct {
+	AppKey, AppSecret, ConsumerKey string
+	Timings                        Timings
+	// Now is the API's clock (GET /auth/time, timestamps, task progress);
+	// default time.Now.
+	Now func() time.Time
+	// Flavour is "ovh" (GET server carries an iam block) or "kimsufi".
+	Flavour string
+	// OnReboot is called once when a reboot task enters "doing", with the
+	// boot the server is set to at that moment and its rescue SSH key. An
+	// error makes the task end in ovhError with the error as its comment.
+	OnReboot func(ctx context.Context, server string, boot Netboot, rescueSSHKey string) error
+	// MaxSkew is how far X-Ovh-Timestamp may be from Now; default 300s.
+	MaxSkew time.Duration
+	// Rules granted to the consumer key; default GET /dedicated/server and
+	// GET, PUT, POST /dedicated/server/*.
+	Rules []Rule
+}
+
+// Fault is a misbehaviour injected for one server.
+type Fault struct {
+	// TaskStatus ("ovhError" or "customerError") makes the next reboot task
+	// end in that status with Comment instead of done; the server is not
+	// rebooted and OnReboot is not called.
+	TaskStatus string
+	Comment    string
+	// HTTP500 makes the next N authenticated requests for the server answer
+	// 500.
+	HTTP500 int
+	// TaskNotFound makes the next N GET task/{id} for the server answer 404,
+	// as the real API does when a task lives in another region's database.
+	TaskNotFound int
+	// SlowTask adds this much time in doing to the next reboot task.
+	SlowTask time.Duration
+}
+
+// Task is a task as ServerState reports it.
+type Task struct {
+	ID       int64
+	Function string
+	Status   string
+	Comment  string
+	Started  time.Time
+	Done     time.Time // zero while pending
+	Boot     Netboot   // what the reboot booted; zero before doing
+}
+
+// ServerState is the emulated state of one server.
+type ServerState struct {
+	Name         string
+	BootID       int64 // 0 while a bootScript is active
+	BootScript   string
+	Boot         Netboot // what a reboot now would boot
+	RescueSSHKey string
+	Monitoring   bool
+	Mode         string
+	PowerState   string
+	Tasks        []Task // oldest first
+}
+
+// Call is one request the emulator received for a server.
+type Call struct {
+	At     time.Time // Config.Now at arrival
+	Method string
+	Path   string // without the API version prefix, decoded, e.g. /dedicated/server/ns1/reboot
+	Status int
+}
+
+// Emulator is the emulated API. It is safe for concurrent use.
+type Emulator struct {
+	cfg      Config
+	queryTag string
+
+	ctx    context.Context // cancelled by Close; parent of OnReboot calls
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // task goroutines and servers started by Serve
+
+	mu         sync.Mutex
+	closed     bool
+	servers    map[string]*server
+	order      []string // server names in the order they were added
+	tasks      map[int64]*task
+	nextTaskID int64
+	queries    int64
+	httpSrvs   []*http.Server
+}
+
+// New returns an emulator for cfg with no servers.
+func New(cfg Config) *Emulator {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Flavour == "" {
+		cfg.Flavour = "ovh"
+	}
+	if cfg.MaxSkew == 0 {
+		cfg.MaxSkew = 300 * time.Second
+	}
+	if cfg.Rules == nil {
+		cfg.Rules = []Rule{
+			{Method: "GET", Path: "/dedicated/server"},
+			{Method: "GET", Path: "/dedicated/server/*"},
+			{Method: "PUT", Path: "/dedicated/server/*"},
+			{Method: "POST", Path: "/dedicated/server/*"},
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Emulator{
+		cfg:        cfg,
+		queryTag:   fmt.Sprintf("%08x", uint32(time.Now().UnixNano())),
+		ctx:        ctx,
+		cancel:     cancel,
+		servers:    map[string]*server{},
+		tasks:      map[int64]*task{},
+		nextTaskID: 600000000,
+	}
+}
+
+// AddServer adds s to the account, replacing a server of the same name.
+func (e *Emulator) AddServer(s Server) {
+	if s.Boots == nil {
+		s.Boots = DefaultBoots()
+	} else {
+		s.Boots = append([]Netboot(nil), s.Boots...)
+	}
+	if s.Datacenter == "" {
+		s.Datacenter = "gra2"
+	}
+	if s.BootID == 0 {
+		s.BootID = s.Boots[0].ID
+		for _, b := range s.Boots {
+			if b.BootType == "harddisk" {
+				s.BootID = b.ID
+				break
+			}
+		}
+	}
+	st := &server{
+		Server:     s,
+		bootID:     &s.BootID,
+		monitoring: true,
+		state:      "ok",
+		powerState: "poweron",
+		mode:       s.Mode,
+	}
+	if st.mode == "" {
+		boot, _ := st.findBoot(s.BootID)
+		st.mode = ModeOf(boot)
+	}
+	if st.mode == ModeOff {
+		st.powerState = "poweroff"
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.servers[s.Name]; !ok {
+		e.order = append(e.order, s.Name)
+	}
+	e.servers[s.Name] = st
+}
+
+// Server returns the current state of the named server.
+func (e *Emulator) Server(name string) (ServerState, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.servers[name]
+	if !ok {
+		return ServerState{}, false
+	}
+	now := e.cfg.Now()
+	st := ServerState{
+		Name:         s.Name,
+		BootScript:   deref(s.bootScript),
+		Boot:         s.currentBoot(),
+		RescueSSHKey: deref(s.rescueSSHKey),
+		Monitoring:   s.monitoring,
+		PowerState:   s.powerState,
+	}
+	if s.bootID != nil {
+		st.BootID = *s.bootID
+	}
+	for _, t := range s.tasks {
+		e.advance(s, t, now)
+		st.Tasks = append(st.Tasks, t.export())
+	}
+	st.Mode = s.mode // after advance: a task may just have completed
+	return st, true
+}
+
+// SetMode records the mode a server is running in when it changed without the
+// API (a kexec, or a reboot from inside the host). It reports whether the
+// server exists.
+func (e *Emulator) SetMode(name, mode string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.servers[name]
+	if !ok {
+		return false
+	}
+	s.mode = mode
+	s.powerState = "poweron"
+	if mode == ModeOff {
+		s.powerState = "poweroff"
+	}
+	return true
+}
+
+// InjectFault sets the faults pending for a server, replacing those not yet
+// consumed; Fault{} clears them. It reports whether the server exists.
+func (e *Emulator) InjectFault(name string, f Fault) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.servers[name]
+	if ok {
+		s.fault = f
+	}
+	return ok
+}
+
+// Requests is how many requests named the server in their path, whatever
+// their outcome.
+func (e *Emulator) Requests(name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.servers[name]; ok {
+		return len(s.calls)
+	}
+	return 0
+}
+
+// Calls returns the requests that named the server, oldest first.
+func (e *Emulator) Calls(name string) []Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s, ok := e.servers[name]; ok {
+		return append([]Call(nil), s.calls...)
+	}
+	return nil
+}
+
+// Handler returns the API as an http.Handler serving /1.0/... and /v1/....
+func (e *Emulator) Handler() http.Handler { return http.HandlerFunc(e.serveHTTP) }
+
+// Serve listens on addr (e.g. 127.0.0.1:0) and serves the API until ctx ends
+// or Close is called. It returns the endpoint to give go-ovh, like
+// http://127.0.0.1:PORT/1.0.
+func (e *Emulator) Serve(ctx context.Context, addr string) (string, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen for the ovh api emulator: %w", err)
+	}
+	srv := &http.Server{Handler: e.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		ln.Close()
+		return "", errors.New("ovh api emulator is closed")
+	}
+	e.httpSrvs = append(e.httpSrvs, srv)
+	e.wg.Add(2)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		_ = srv.Serve(ln) // returns once the server is closed
+	}()
+	go func() {
+		defer e.wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-e.ctx.Done():
+		}
+		_ = srv.Close()
+	}()
+	return "http://" + ln.Addr().String() + "/1.0", nil
+}
+
+// Close stops the servers started by Serve and the task timers, cancels the
+// context of running OnReboot calls and waits for all of them to return.
+func (e *Emulator) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// server is the mutable state of one server; guarded by Emulator.mu.
+type server struct {
+	Server
+	bootID            *int64
+	bootScript        *string
+	efiBootloaderPath *string
+	rescueMail        *string
+	rescueSSHKey      *string
+	rootDevice        *string
+	monitoring        bool
+	noIntervention    bool
+	state             string
+	powerState        string
+	mode              string
+	tasks             []*task
+	fault             Fault
+	calls             []Call
+}
+
+func (s *server) findBoot(id int64) (Netboot, bool) {
+	for _, b := range s.Boots {
+		if b.ID == id {
+			return b, true
+		}
+	}
+	return Netboot{}, false
+}
+
+// currentBoot is what the server would boot if it were power-cycled now.
+func (s *server) currentBoot() Netboot {
+	if s.bootID == nil {
+		return scriptBoot
+	}
+	b, _ := s.findBoot(*s.bootID)
+	return b
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
