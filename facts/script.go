@@ -6,7 +6,7 @@ package facts
 // probe tolerates a missing tool and falls back to /proc and /sys. Single-line
 // files are read with the `read` builtin to keep forks, and so time, down.
 const script = `export LC_ALL=C
-PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin:/run/current-system/sw/bin"
+PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin:/run/current-system/sw/bin"
 h() { printf '\n==> %s\n' "$*"; }
 has() { command -v "$1" >/dev/null 2>&1; }
 one() { v=; [ -r "$1" ] && read -r v <"$1"; printf '%s\n' "$v"; }
