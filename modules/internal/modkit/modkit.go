@@ -74,7 +74,7 @@ func checkRequired(v reflect.Value) error {
 			}
 			continue
 		}
-		if _, req := f.Tag.Lookup("required"); req && v.Field(i).IsZero() {
+		if _, req := f.Tag.Lookup("required"); req && isEmpty(v.Field(i)) {
 			missing = append(missing, argName(f))
 		}
 	}
@@ -85,6 +85,15 @@ func checkRequired(v reflect.Value) error {
 		return fmt.Errorf("missing required argument %q", missing[0])
 	}
 	return fmt.Errorf("missing required arguments %q", missing)
+}
+
+// isEmpty treats an empty list or map as missing, like an unset value.
+func isEmpty(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.Slice, reflect.Map:
+		return v.Len() == 0
+	}
+	return v.IsZero()
 }
 
 func isInline(f reflect.StructField) bool {

@@ -163,3 +163,29 @@ func TestArgvDocType(t *testing.T) {
 		t.Errorf("type name = %q", got)
 	}
 }
+
+func TestStringList(t *testing.T) {
+	tests := []struct {
+		yaml    string
+		want    StringList
+		wantErr bool
+	}{
+		{yaml: "v: x == 1", want: StringList{"x == 1"}},
+		{yaml: "v: [a, 'b c', 3]", want: StringList{"a", "b c", "3"}},
+		{yaml: "v: [[a]]", wantErr: true},
+		{yaml: "v: {a: b}", wantErr: true},
+	}
+	for _, tt := range tests {
+		var got struct {
+			V StringList `yaml:"v"`
+		}
+		err := strictDecoder(tt.yaml).Decode(&got)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%q: err = %v, want error %v", tt.yaml, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && !reflect.DeepEqual(got.V, tt.want) {
+			t.Errorf("%q: got %q, want %q", tt.yaml, got.V, tt.want)
+		}
+	}
+}

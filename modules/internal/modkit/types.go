@@ -146,3 +146,33 @@ func SplitWords(s string) ([]string, error) {
 	}
 	return words, nil
 }
+
+// StringList is a list of strings that may be written as a single string.
+type StringList []string
+
+// TypeName names the type in `nixbook doc`.
+func (StringList) TypeName() string { return "string or list of string" }
+
+// UnmarshalYAML accepts a string or a list of scalars.
+func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			*l = nil
+			return nil
+		}
+		*l = StringList{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		out := make(StringList, 0, len(n.Content))
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: want a string", c.Line)
+			}
+			out = append(out, c.Value)
+		}
+		*l = out
+		return nil
+	}
+	return fmt.Errorf("line %d: want a string or a list of strings", n.Line)
+}
