@@ -108,7 +108,9 @@ type Config struct {
 	Flavour string
 	// OnReboot is called once when a reboot task enters "doing", with the
 	// boot the server is set to at that moment and its rescue SSH key. An
-	// error makes the task end in ovhError with the error as its comment.
+	// error makes the task end in ovhError with the error as its comment;
+	// the task is not done before it returns. Calls for different servers
+	// run concurrently; ctx ends when the emulator is closed.
 	OnReboot func(ctx context.Context, server string, boot Netboot, rescueSSHKey string) error
 	// MaxSkew is how far X-Ovh-Timestamp may be from Now; default 300s.
 	MaxSkew time.Duration
@@ -216,9 +218,10 @@ func New(cfg Config) *Emulator {
 	}
 }
 
-// AddServer adds s to the account, replacing a server of the same name.
+// AddServer adds s to the account, replacing a server of the same name (whose
+// pending tasks then run to their end unseen).
 func (e *Emulator) AddServer(s Server) {
-	if s.Boots == nil {
+	if len(s.Boots) == 0 {
 		s.Boots = DefaultBoots()
 	} else {
 		s.Boots = append([]Netboot(nil), s.Boots...)
@@ -235,9 +238,10 @@ func (e *Emulator) AddServer(s Server) {
 			}
 		}
 	}
+	bootID := s.BootID
 	st := &server{
 		Server:     s,
-		bootID:     &s.BootID,
+		bootID:     &bootID,
 		monitoring: true,
 		state:      "ok",
 		powerState: "poweron",
