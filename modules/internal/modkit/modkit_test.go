@@ -189,3 +189,20 @@ func TestStringList(t *testing.T) {
 		}
 	}
 }
+
+func TestDurationString(t *testing.T) {
+	tests := map[time.Duration]string{
+		10 * time.Minute:                "10m",
+		time.Hour:                       "1h",
+		90 * time.Minute:                "1h30m",
+		time.Hour + 5*time.Second:       "1h0m5s",
+		1500 * time.Millisecond:         "1.5s",
+		0:                               "0s",
+		10*time.Minute + 30*time.Second: "10m30s",
+	}
+	for d, want := range tests {
+		if got := Duration(d).String(); got != want {
+			t.Errorf("Duration(%v).String() = %q, want %q", time.Duration(d), got, want)
+		}
+	}
+}

@@ -19,7 +19,17 @@ func (Duration) TypeName() string { return "duration" }
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-func (d Duration) String() string { return time.Duration(d).String() }
+// String prints d without trailing zero units: 10m rather than 10m0s.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // UnmarshalYAML accepts "10m", 600 and "600" (seconds).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
