@@ -69,7 +69,9 @@ func (e *Emulator) checkAuth(r *http.Request, body []byte, apiPath string) *apiE
 	if err != nil {
 		return errInvalidSignature
 	}
-	if skew := time.Duration(e.cfg.Now().Unix()-ts) * time.Second; skew > e.cfg.MaxSkew || -skew > e.cfg.MaxSkew {
+	// Compare in seconds: a wild timestamp must not overflow a Duration.
+	maxSkew := int64(e.cfg.MaxSkew / time.Second)
+	if skew := e.cfg.Now().Unix() - ts; skew > maxSkew || skew < -maxSkew {
 		return errInvalidSignature
 	}
 	// What the client signed is the URL it built, which reaches us as the

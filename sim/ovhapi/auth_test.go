@@ -168,6 +168,11 @@ func TestStaleTimestamp(t *testing.T) {
 	if ae.Code != 400 || ae.Class != "Client::BadRequest" || ae.Message != "Invalid signature" {
 		t.Fatalf("6 minutes of skew: %+v", ae)
 	}
+	clock.Add(-12 * time.Minute) // now the client is 6 minutes ahead
+	ae = apiErr(t, c.Get("/dedicated/server", &names))
+	if ae.Code != 400 || ae.Message != "Invalid signature" {
+		t.Fatalf("6 minutes ahead: %+v", ae)
+	}
 }
 
 // TestRawErrorBodies checks the bodies themselves, which python-ovh reads
