@@ -354,6 +354,26 @@ func TestLoadErrors(t *testing.T) {
 			want:  `fleet.yml:2: found character that cannot start any token`,
 		},
 		{
+			name:  "bad indentation",
+			files: map[string]string{"fleet.yml": "all:\n  hosts:\n    ks1:\n   bad: 1\n    ks2:\n"},
+			want:  `fleet.yml:4: did not find expected key`,
+		},
+		{
+			name:  "unclosed quote",
+			files: map[string]string{"fleet.yml": "all:\n  vars:\n    a: \"unclosed\n    b: 2\n"},
+			want:  `fleet.yml:3: found unexpected end of stream`,
+		},
+		{
+			name:  "unknown anchor",
+			files: map[string]string{"fleet.yml": "all:\n  vars:\n    a: *nope\n"},
+			want:  `fleet.yml:3: unknown anchor 'nope' referenced`,
+		},
+		{
+			name:  "list item among keys",
+			files: map[string]string{"fleet.yml": "all:\n  vars:\n    - a\n    b: 2\n"},
+			want:  `fleet.yml:4: did not find expected '-' indicator`,
+		},
+		{
 			name:  "two documents",
 			files: map[string]string{"fleet.yml": "all:\n---\nweb:\n"},
 			want:  `fleet.yml:2: more than one YAML document`,

@@ -30,12 +30,13 @@ func yamlError(path string, err error) error {
 
 // maxLocateLines bounds the files whose syntax errors are located by
 // reparsing; larger files keep the line yaml.v3 reports.
-const maxLocateLines = 5000
+const maxLocateLines = 50000
 
-// syntaxError reports a YAML syntax error at the first line where it occurs.
+// syntaxError reports a YAML syntax error at the line where it occurs.
 // yaml.v3 often reports the line before the problem, or none at all, so the
-// line is found by parsing ever longer prefixes of the file until one fails
-// with the same message.
+// line is found by bisecting for the shortest prefix of the file that fails
+// with the same message (once a prefix holds the problem, longer ones fail
+// the same way).
 func syntaxError(path string, data []byte, err error) error {
 	reported, ok := yamlError(path, err).(*Error)
 	if !ok {
@@ -45,22 +46,34 @@ func syntaxError(path string, data []byte, err error) error {
 	if len(lines) > maxLocateLines {
 		return reported
 	}
-	for n := 1; n <= len(lines); n++ {
-		prefix := bytes.Join(lines[:n], nil)
-		dec := yaml.NewDecoder(bytes.NewReader(prefix))
+	failsAt := func(n int) bool {
+		dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:n], nil)))
 		for {
 			var doc yaml.Node
 			err := dec.Decode(&doc)
 			if err == nil {
 				continue
 			}
-			if e, ok := yamlError(path, err).(*Error); ok && !errors.Is(err, io.EOF) && e.Msg == reported.Msg {
-				return &Error{File: path, Line: n, Msg: reported.Msg}
+			if errors.Is(err, io.EOF) {
+				return false
 			}
-			break
+			e, ok := yamlError(path, err).(*Error)
+			return ok && e.Msg == reported.Msg
 		}
 	}
-	return reported
+	if !failsAt(len(lines)) {
+		return reported
+	}
+	lo, hi := 1, len(lines)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if failsAt(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return &Error{File: path, Line: lo, Msg: reported.Msg}
 }
 
 // parseDocument parses the single YAML document in data and returns its root
