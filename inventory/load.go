@@ -24,7 +24,9 @@ const (
 // before inner ones (by depth, then ansible_group_priority, then name), each
 // group's inline vars before its group_vars files; then the host's inline
 // vars and its host_vars files. A variable replaces a lower one whole;
-// mappings are not merged.
+// mappings are not merged. Unlike Ansible, a group_vars file sits at its
+// group's level, so group_vars/all.yml never overrides another group's
+// inline vars.
 func Load(paths ...string) (*Inventory, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no inventory file given")
