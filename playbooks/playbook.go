@@ -13,6 +13,7 @@ import (
 // Playbook is a loaded playbook.
 type Playbook struct {
 	Path  string // the file it came from ("embedded:install.yml" for stock ones)
+	Dir   string // the directory relative paths resolve against (playbook_dir); "" for stock ones
 	Plays []*Play
 }
 

@@ -1,0 +1,746 @@
+package playbooks
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/tmpl"
+)
+
+// playKeys and taskKeys are the keywords a play and a task accept, in the
+// order `nixbook doc` would list them.
+var (
+	playKeys = []string{"name", "hosts", "vars", "vars_files", "gather_facts", "serial",
+		"max_fail_percentage", "any_errors_fatal", "tasks", "handlers"}
+	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
+		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
+		"failed_when", "chroot", "vars", "listen"}
+)
+
+// Ansible's defaults for retried tasks.
+const (
+	defaultRetries = 3
+	defaultDelay   = 5 * time.Second
+)
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Load reads and validates the playbook at path. Every problem found in the
+// file is reported, each as "file:line: message", joined into one error.
+func Load(path string, reg *modules.Registry) (*Playbook, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read playbook: %w", err)
+	}
+	return LoadBytes(path, data, filepath.Dir(path), reg)
+}
+
+// LoadBytes validates a playbook held in memory. name is used in messages
+// and as the playbook's Path; baseDir is where relative vars_files are
+// looked up (the working directory when empty).
+func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) (*Playbook, error) {
+	root, err := yamlx.Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		return nil, fmt.Errorf("%s: the playbook is empty", name)
+	}
+	root = deref(root)
+	if root.Kind != yaml.SequenceNode {
+		return nil, yamlx.Errorf(name, root, "", "a playbook is a list of plays, got %s", yamlx.Describe(root))
+	}
+	if len(root.Content) == 0 {
+		return nil, yamlx.Errorf(name, root, "", "the playbook has no plays")
+	}
+	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New()}
+	pb := &Playbook{Path: name, Dir: baseDir}
+	for _, n := range root.Content {
+		if p := l.play(deref(n)); p != nil {
+			pb.Plays = append(pb.Plays, p)
+		}
+	}
+	if len(l.errs) > 0 {
+		return nil, errors.Join(l.errs...)
+	}
+	return pb, nil
+}
+
+type loader struct {
+	file    string
+	baseDir string
+	reg     *modules.Registry
+	engine  *tmpl.Engine
+	errs    []error
+}
+
+func (l *loader) errorf(n *yaml.Node, key, format string, args ...any) {
+	l.errs = append(l.errs, yamlx.Errorf(l.file, n, key, format, args...))
+}
+
+func (l *loader) add(err error) {
+	if err != nil {
+		l.errs = append(l.errs, err)
+	}
+}
+
+func (l *loader) source(n *yaml.Node) string {
+	return fmt.Sprintf("%s:%d", l.file, n.Line)
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// taskMeta keeps the nodes checks need after all tasks are read.
+type taskMeta struct {
+	task   *Task
+	node   *yaml.Node
+	notify []*yaml.Node
+	name   *yaml.Node
+}
+
+func (l *loader) play(n *yaml.Node) *Play {
+	if n.Kind != yaml.MappingNode {
+		l.errorf(n, "", "a play is a mapping, got %s", yamlx.Describe(n))
+		return nil
+	}
+	p := &Play{GatherFacts: true, Source: l.source(n)}
+	var varsFiles, tasks, handlers *yaml.Node
+	hasHosts := false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], deref(n.Content[i+1])
+		switch k.Value {
+		case "name":
+			p.Name = l.str(v, "name")
+			l.checkTemplate(v, "name")
+		case "hosts":
+			hasHosts = true
+			p.Hosts = strings.Join(l.strings(v, "hosts", false), ",")
+			if p.Hosts == "" {
+				l.errorf(v, "hosts", "want a host pattern, got %s", yamlx.Describe(v))
+			}
+		case "vars":
+			p.Vars = l.vars(v, "vars")
+		case "vars_files":
+			varsFiles = v
+		case "gather_facts":
+			p.GatherFacts = l.bool(v, "gather_facts")
+		case "serial":
+			p.Serial = l.serial(v)
+		case "max_fail_percentage":
+			p.MaxFailPercent = l.percentage(v, "max_fail_percentage")
+		case "any_errors_fatal":
+			p.AnyErrorsFatal = l.bool(v, "any_errors_fatal")
+		case "tasks":
+			tasks = v
+		case "handlers":
+			handlers = v
+		default:
+			l.errorf(k, "", "%s", yamlx.UnknownKey(k.Value, playKeys))
+		}
+	}
+	if !hasHosts {
+		l.errorf(n, "", "missing required key %q", "hosts")
+	}
+	if varsFiles != nil {
+		p.Vars = l.varsFiles(varsFiles, p.Vars)
+	}
+	var metas []*taskMeta
+	p.Tasks, metas = l.tasks(tasks, "tasks", false)
+	var handlerMetas []*taskMeta
+	p.Handlers, handlerMetas = l.tasks(handlers, "handlers", true)
+	l.checkHandlers(handlerMetas, append(metas, handlerMetas...))
+	return p
+}
+
+func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*taskMeta) {
+	if n == nil || isNull(n) {
+		return nil, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.errorf(n, key, "want a list of tasks, got %s", yamlx.Describe(n))
+		return nil, nil
+	}
+	var tasks []*Task
+	var metas []*taskMeta
+	for _, tn := range n.Content {
+		if m := l.task(deref(tn), handlers); m != nil {
+			tasks = append(tasks, m.task)
+			metas = append(metas, m)
+		}
+	}
+	return tasks, metas
+}
+
+func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
+	if n.Kind != yaml.MappingNode {
+		l.errorf(n, "", "a task is a mapping, got %s", yamlx.Describe(n))
+		return nil
+	}
+	t := &Task{LoopVar: "item", Source: l.source(n)}
+	m := &taskMeta{task: t, node: n}
+	var moduleKey *yaml.Node
+	var unknown []*yaml.Node
+	retriesSet, delaySet := false, false
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], deref(n.Content[i+1])
+		switch k.Value {
+		case "name":
+			t.Name = l.str(v, "name")
+			m.name = v
+			l.checkTemplate(v, "name")
+		case "when":
+			t.When = l.conditions(v, "when")
+		case "register":
+			t.Register = l.str(v, "register")
+			if t.Register != "" && !identifier.MatchString(t.Register) {
+				l.errorf(v, "register", "%q is not a valid variable name (letters, digits and _, not starting with a digit)", t.Register)
+			}
+		case "loop":
+			t.Loop = l.loop(v)
+		case "loop_control":
+			t.LoopVar = l.loopControl(v)
+		case "retries":
+			retriesSet = true
+			t.Retries = l.int(v, "retries", 0)
+		case "until":
+			t.Until = l.conditions(v, "until")
+		case "delay":
+			delaySet = true
+			t.Delay = l.duration(v, "delay")
+		case "ignore_errors":
+			t.IgnoreErrors = l.bool(v, "ignore_errors")
+		case "tags":
+			t.Tags = l.strings(v, "tags", true)
+		case "timeout":
+			t.Timeout = l.duration(v, "timeout")
+		case "no_log":
+			t.NoLog = l.bool(v, "no_log")
+		case "notify":
+			t.Notify = l.strings(v, "notify", false)
+			m.notify = scalars(v)
+		case "changed_when":
+			t.ChangedWhen = l.conditions(v, "changed_when")
+		case "failed_when":
+			t.FailedWhen = l.conditions(v, "failed_when")
+		case "chroot":
+			t.Chroot = l.str(v, "chroot")
+			l.checkTemplate(v, "chroot")
+		case "vars":
+			t.Vars = l.vars(v, "vars")
+		case "listen":
+			if !handler {
+				l.errorf(k, "", "listen is only valid on handlers")
+				continue
+			}
+			t.Listen = l.strings(v, "listen", false)
+		default:
+			spec, ok := l.reg.Lookup(k.Value)
+			switch {
+			case !ok:
+				unknown = append(unknown, k)
+			case moduleKey != nil:
+				l.errorf(k, "", "task has two modules, %q and %q", moduleKey.Value, k.Value)
+			default:
+				moduleKey, t.Module, t.Spec, t.Args = k, k.Value, spec, n.Content[i+1]
+			}
+		}
+	}
+	for _, k := range unknown {
+		l.unknownTaskKey(k, moduleKey == nil && len(unknown) == 1)
+	}
+	if moduleKey == nil && len(unknown) == 0 {
+		what := "task"
+		if handler {
+			what = "handler"
+		}
+		if t.Name != "" {
+			l.errorf(n, "", "%s %q has no module", what, t.Name)
+		} else {
+			l.errorf(n, "", "%s has no module", what)
+		}
+	}
+	if moduleKey != nil {
+		l.checkArgs(t, moduleKey)
+	}
+	if len(t.Until) > 0 && !retriesSet {
+		t.Retries = defaultRetries
+	}
+	if (t.Retries > 0 || len(t.Until) > 0) && !delaySet {
+		t.Delay = defaultDelay
+	}
+	return m
+}
+
+// unknownTaskKey reports a key that is neither a keyword nor a module,
+// guessing which of the two was meant.
+func (l *loader) unknownTaskKey(k *yaml.Node, onlyCandidate bool) {
+	modules := l.reg.Names()
+	guess := yamlx.Suggest(k.Value, append(append([]string{}, taskKeys...), modules...))
+	isModule := false
+	for _, m := range modules {
+		if m == guess {
+			isModule = true
+		}
+	}
+	switch {
+	case guess != "" && isModule, guess == "" && onlyCandidate:
+		l.errorf(k, "", "%s", yamlx.WithSuggestion(fmt.Sprintf("unknown module %q", k.Value), k.Value, modules))
+	default:
+		l.errorf(k, "", "%s", yamlx.UnknownKey(k.Value, taskKeys))
+	}
+}
+
+func (l *loader) checkHandlers(handlers, all []*taskMeta) {
+	topics := map[string]bool{}
+	var names []string
+	firstLine := map[string]int{}
+	for _, h := range handlers {
+		t := h.task
+		if t.Name == "" && len(t.Listen) == 0 {
+			l.errorf(h.node, "", "a handler needs a name or listen")
+		}
+		if t.Name != "" {
+			if line, dup := firstLine[t.Name]; dup {
+				l.errorf(h.name, "", "duplicate handler name %q (first at line %d)", t.Name, line)
+			} else {
+				firstLine[t.Name] = h.name.Line
+			}
+			topics[t.Name] = true
+			names = append(names, t.Name)
+		}
+		for _, topic := range t.Listen {
+			topics[topic] = true
+			names = append(names, topic)
+		}
+	}
+	for _, m := range all {
+		for _, n := range m.notify {
+			if topics[n.Value] || tmpl.IsTemplate(n.Value) {
+				continue
+			}
+			l.errorf(n, "notify", "%s", yamlx.WithSuggestion(
+				fmt.Sprintf("no handler is named or listens to %q", n.Value), n.Value, names))
+		}
+	}
+}
+
+// scalars returns a node's scalar items (or itself when it is a scalar).
+func scalars(n *yaml.Node) []*yaml.Node {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return nil
+		}
+		return []*yaml.Node{n}
+	case yaml.SequenceNode:
+		var out []*yaml.Node
+		for _, c := range n.Content {
+			if c = deref(c); c.Kind == yaml.ScalarNode {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func (l *loader) str(n *yaml.Node, key string) string {
+	if isNull(n) {
+		return ""
+	}
+	if n.Kind != yaml.ScalarNode {
+		l.errorf(n, key, "want a string, got %s", yamlx.Describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (l *loader) bool(n *yaml.Node, key string) bool {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" || n.Decode(&b) != nil {
+		l.errorf(n, key, "want a boolean (true or false), got %s", yamlx.Describe(n))
+	}
+	return b
+}
+
+func (l *loader) int(n *yaml.Node, key string, min int) int {
+	var i int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil {
+		l.errorf(n, key, "want an integer, got %s", yamlx.Describe(n))
+		return 0
+	}
+	if i < min {
+		l.errorf(n, key, "want at least %d, got %d", min, i)
+		return min
+	}
+	return i
+}
+
+// strings reads a string or a list of strings; with commas, a string may
+// also list several values separated by commas ("a,b").
+func (l *loader) strings(n *yaml.Node, key string, commas bool) []string {
+	var out []string
+	addScalar := func(c *yaml.Node, path string) {
+		if c.Kind != yaml.ScalarNode || isNull(c) {
+			l.errorf(c, path, "want a string, got %s", yamlx.Describe(c))
+			return
+		}
+		if !commas {
+			out = append(out, c.Value)
+			return
+		}
+		for _, part := range strings.Split(c.Value, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return nil
+		}
+		addScalar(n, key)
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			addScalar(deref(c), fmt.Sprintf("%s[%d]", key, i))
+		}
+	default:
+		l.errorf(n, key, "want a string or a list of strings, got %s", yamlx.Describe(n))
+	}
+	return out
+}
+
+// conditions reads a Jinja expression, a boolean or a list of them; a bare
+// YAML boolean becomes the expression "true" or "false".
+func (l *loader) conditions(n *yaml.Node, key string) []string {
+	var out []string
+	add := func(c *yaml.Node, path string) {
+		if c.Kind != yaml.ScalarNode || isNull(c) {
+			l.errorf(c, path, "want an expression or a list of them, got %s", yamlx.Describe(c))
+			return
+		}
+		expr := strings.TrimSpace(c.Value)
+		if c.ShortTag() == "!!bool" {
+			var b bool
+			_ = c.Decode(&b)
+			expr = strconv.FormatBool(b)
+		}
+		if err := l.engine.CheckExpr(expr); err != nil {
+			l.errorf(c, path, "%v", err)
+			return
+		}
+		out = append(out, expr)
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return nil
+		}
+		add(n, key)
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			add(deref(c), fmt.Sprintf("%s[%d]", key, i))
+		}
+		if out == nil {
+			out = []string{}
+		}
+	default:
+		l.errorf(n, key, "want an expression or a list of them, got %s", yamlx.Describe(n))
+	}
+	return out
+}
+
+// duration reads seconds (a number) or a Go duration ("90s", "10m").
+func (l *loader) duration(n *yaml.Node, key string) time.Duration {
+	bad := func() time.Duration {
+		l.errorf(n, key, "want seconds or a duration such as 30s, got %s", yamlx.Describe(n))
+		return 0
+	}
+	if n.Kind != yaml.ScalarNode || isNull(n) {
+		return bad()
+	}
+	s := strings.TrimSpace(n.Value)
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		d = time.Duration(secs * float64(time.Second))
+	} else if d, err = time.ParseDuration(s); err != nil {
+		return bad()
+	}
+	if d < 0 {
+		l.errorf(n, key, "want a duration of zero or more, got %s", yamlx.Describe(n))
+		return 0
+	}
+	return d
+}
+
+func (l *loader) vars(n *yaml.Node, key string) map[string]any {
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		l.errorf(n, key, "want a mapping of variables, got %s", yamlx.Describe(n))
+		return nil
+	}
+	vars := map[string]any{}
+	if err := yamlx.Decode(l.file, n, &vars); err != nil {
+		l.add(err)
+		return nil
+	}
+	l.checkVarNames(l.file, n, key)
+	l.checkTemplates(l.file, n, key)
+	return vars
+}
+
+func (l *loader) checkVarNames(file string, n *yaml.Node, key string) {
+	for i := 0; i < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if k.ShortTag() != "!!merge" && !identifier.MatchString(k.Value) {
+			l.errs = append(l.errs, yamlx.Errorf(file, k, key, "%q is not a valid variable name (letters, digits and _, not starting with a digit)", k.Value))
+		}
+	}
+}
+
+// varsFiles merges the mapping files listed in n over vars; later files
+// win, as in Ansible.
+func (l *loader) varsFiles(n *yaml.Node, vars map[string]any) map[string]any {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) {
+			return vars
+		}
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		l.errorf(n, "vars_files", "want a file name or a list of them, got %s", yamlx.Describe(n))
+		return vars
+	}
+	for i, item := range items {
+		item = deref(item)
+		key := "vars_files"
+		if n.Kind == yaml.SequenceNode {
+			key = fmt.Sprintf("vars_files[%d]", i)
+		}
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			l.errorf(item, key, "want a file name, got %s", yamlx.Describe(item))
+			continue
+		}
+		if tmpl.IsTemplate(item.Value) {
+			l.errorf(item, key, "file names with templates are not supported: %q", item.Value)
+			continue
+		}
+		path := item.Value
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(l.baseDir, path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			l.errorf(item, key, "cannot read %s: %v", path, err)
+			continue
+		}
+		root, err := yamlx.Parse(path, data)
+		if err != nil {
+			l.add(err)
+			continue
+		}
+		if root == nil {
+			continue // an empty file defines nothing
+		}
+		if root = deref(root); root.Kind != yaml.MappingNode {
+			l.add(yamlx.Errorf(path, root, "", "a vars file is a mapping of variables, got %s", yamlx.Describe(root)))
+			continue
+		}
+		fileVars := map[string]any{}
+		if err := yamlx.Decode(path, root, &fileVars); err != nil {
+			l.add(err)
+			continue
+		}
+		l.checkVarNames(path, root, "")
+		l.checkTemplates(path, root, "")
+		if vars == nil {
+			vars = map[string]any{}
+		}
+		for k, v := range fileVars {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+// serial reads a host count, a percentage ("30%") or a list of them.
+func (l *loader) serial(n *yaml.Node) []Batch {
+	one := func(c *yaml.Node, key string) (Batch, bool) {
+		bad := func() (Batch, bool) {
+			l.errorf(c, key, `want a host count or a percentage such as "30%%", got %s`, yamlx.Describe(c))
+			return Batch{}, false
+		}
+		if c.Kind != yaml.ScalarNode || isNull(c) {
+			return bad()
+		}
+		s := strings.TrimSpace(c.Value)
+		if pct, ok := strings.CutSuffix(s, "%"); ok {
+			p, err := strconv.Atoi(strings.TrimSpace(pct))
+			if err != nil {
+				return bad()
+			}
+			if p < 1 || p > 100 {
+				l.errorf(c, key, "want a percentage from 1%% to 100%%, got %s", yamlx.Describe(c))
+				return Batch{}, false
+			}
+			return Batch{Percent: p}, true
+		}
+		count, err := strconv.Atoi(s)
+		if err != nil {
+			return bad()
+		}
+		if count < 1 {
+			l.errorf(c, key, "want at least 1 host, got %s", yamlx.Describe(c))
+			return Batch{}, false
+		}
+		return Batch{Count: count}, true
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isNull(n) || n.Value == "0" {
+			return nil // Ansible's serial: 0 is one batch of every host
+		}
+		if b, ok := one(n, "serial"); ok {
+			return []Batch{b}
+		}
+	case yaml.SequenceNode:
+		var out []Batch
+		for i, c := range n.Content {
+			if b, ok := one(deref(c), fmt.Sprintf("serial[%d]", i)); ok {
+				out = append(out, b)
+			}
+		}
+		return out
+	default:
+		l.errorf(n, "serial", `want a host count, a percentage such as "30%%", or a list of them, got %s`, yamlx.Describe(n))
+	}
+	return nil
+}
+
+func (l *loader) percentage(n *yaml.Node, key string) *int {
+	var p int
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&p) != nil || p < 0 || p > 100 {
+		l.errorf(n, key, "want a percentage from 0 to 100, got %s", yamlx.Describe(n))
+		return nil
+	}
+	return &p
+}
+
+// loop reads a list, kept as written (its items are rendered per host), or
+// a template that renders to one.
+func (l *loader) loop(n *yaml.Node) any {
+	switch {
+	case n.Kind == yaml.SequenceNode:
+		var items []any
+		if err := yamlx.Decode(l.file, n, &items); err != nil {
+			l.add(err)
+			return nil
+		}
+		if items == nil {
+			items = []any{}
+		}
+		l.checkTemplates(l.file, n, "loop")
+		return items
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && tmpl.IsTemplate(n.Value):
+		l.checkTemplate(n, "loop")
+		return n.Value
+	}
+	l.errorf(n, "loop", `want a list or a template such as "{{ disks }}", got %s`, yamlx.Describe(n))
+	return nil
+}
+
+func (l *loader) loopControl(n *yaml.Node) string {
+	var lc struct {
+		LoopVar string `yaml:"loop_var"`
+	}
+	if err := yamlx.Decode(l.file, n, &lc); err != nil {
+		l.add(prefixed(err, "loop_control"))
+		return "item"
+	}
+	if lc.LoopVar == "" {
+		return "item"
+	}
+	if !identifier.MatchString(lc.LoopVar) {
+		l.errorf(n, "loop_control.loop_var", "%q is not a valid variable name", lc.LoopVar)
+	}
+	return lc.LoopVar
+}
+
+// prefixed puts key in front of the keys of yamlx errors.
+func prefixed(err error, key string) error {
+	var errs []error
+	var multi interface{ Unwrap() []error }
+	if errors.As(err, &multi) {
+		errs = multi.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for i, e := range errs {
+		var ye *yamlx.Error
+		if errors.As(e, &ye) {
+			c := *ye
+			c.Key = yamlx.Join(key, c.Key)
+			errs[i] = &c
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkTemplate reports a template syntax error in a scalar.
+func (l *loader) checkTemplate(n *yaml.Node, key string) {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		if err := l.engine.Check(n.Value); err != nil {
+			l.errorf(n, key, "%v", err)
+		}
+	}
+}
+
+// checkTemplates reports template syntax errors anywhere in a tree.
+func (l *loader) checkTemplates(file string, n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			if err := l.engine.Check(n.Value); err != nil {
+				l.errs = append(l.errs, yamlx.Errorf(file, n, path, "%v", err))
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			l.checkTemplates(file, n.Content[i+1], yamlx.Join(path, n.Content[i].Value))
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			l.checkTemplates(file, c, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
