@@ -1,0 +1,22 @@
+package playbooks_test
+
+import (
+	"testing"
+
+	"github.com/nixbook/nixbook/modules/builtin"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/tmpl"
+)
+
+// TestStockWithBuiltinModules loads every stock playbook with the modules
+// nixbook ships, so a playbook and a module cannot drift apart.
+func TestStockWithBuiltinModules(t *testing.T) {
+	engine := tmpl.New()
+	reg := builtin.Registry(engine, engine)
+	t.Chdir(t.TempDir())
+	for _, name := range playbooks.Stock() {
+		if _, err := playbooks.Open(name, reg); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
