@@ -50,6 +50,11 @@ type Options struct {
 	ClientKeyFile string
 	// Config holds extra sshd_config lines.
 	Config []string
+	// KeepShellRC lets the login shell read ~/.bashrc, as it does under sshd.
+	// By default the file is hidden from the server (in a private mount
+	// namespace) so that this machine's interactive setup does not slow
+	// every command down.
+	KeepShellRC bool
 }
 
 // Server is one running sshd.
@@ -221,6 +226,15 @@ func (s *Server) launch() error {
 	}
 	s.log = &syncBuffer{}
 	cmd := exec.Command(SSHD, "-D", "-e", "-f", cfg)
+	if rc := s.shellRC(); rc != "" {
+		empty := filepath.Join(s.dir, "empty_rc")
+		if err := os.WriteFile(empty, nil, 0o644); err != nil {
+			return err
+		}
+		// Each exec keeps the pid, so the recorded pid is sshd's.
+		cmd = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+			`mount --bind "$1" "$2" && shift 2 && exec "$@"`, "sh", empty, rc, SSHD, "-D", "-e", "-f", cfg)
+	}
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
 	if err := cmd.Start(); err != nil {
@@ -239,6 +253,26 @@ func (s *Server) launch() error {
 		return fmt.Errorf("sshd %s on %s: %w: %s", s.Name, s.HostPort(), err, strings.TrimSpace(s.log.String()))
 	}
 	return nil
+}
+
+// shellRC is the ~/.bashrc to hide from the server, or "" when there is
+// none or it cannot be hidden.
+func (s *Server) shellRC() string {
+	if s.opts.KeepShellRC || os.Geteuid() != 0 {
+		return ""
+	}
+	u, err := user.Current()
+	if err != nil {
+		return ""
+	}
+	rc := filepath.Join(u.HomeDir, ".bashrc")
+	if fi, err := os.Stat(rc); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	if exec.Command("unshare", "--mount", "--propagation", "private", "true").Run() != nil {
+		return ""
+	}
+	return rc
 }
 
 // waitReady waits for the SSH banner: sshd listens only once its keys are

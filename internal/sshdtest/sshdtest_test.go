@@ -279,3 +279,31 @@ func TestBlackholeAndClosedPort(t *testing.T) {
 		t.Fatal("closed port accepted")
 	}
 }
+
+func TestShellRCHidden(t *testing.T) {
+	home, _ := os.UserHomeDir()
+	rc, err := os.ReadFile(filepath.Join(home, ".bashrc"))
+	if err != nil || len(rc) == 0 || os.Geteuid() != 0 {
+		t.Skip("needs root and a non-empty ~/.bashrc")
+	}
+	for _, keep := range []bool{false, true} {
+		s := Start(t, Options{KeepShellRC: keep})
+		c, _, err := dial(t, s.HostPort(), s.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.TrimSpace(output(t, c, "wc -c < ~/.bashrc"))
+		c.Close()
+		want := "0"
+		if keep {
+			want = strconv.Itoa(len(rc))
+		}
+		if got != want {
+			t.Errorf("KeepShellRC %v: server sees %s bytes of ~/.bashrc, want %s", keep, got, want)
+		}
+	}
+	// This process still sees the real file.
+	if now, _ := os.ReadFile(filepath.Join(home, ".bashrc")); !bytes.Equal(now, rc) {
+		t.Fatal("~/.bashrc changed outside the server")
+	}
+}
