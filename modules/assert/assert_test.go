@@ -129,11 +129,11 @@ func TestNew(t *testing.T) {
 	var seen []string
 	spec := NewSpec(fakeEvaluator{&seen})
 	for args, wantErr := range map[string]string{
-		"fail_msg: x":                  `missing required argument "that"`,
-		"that: []":                     `missing required argument "that"`,
+		"fail_msg: x":                  `missing required key "that"`,
+		"that: []":                     `"that" is required and must not be empty`,
 		"that: ['']":                   "empty condition",
 		"that: a\nmsg: x\nfail_msg: y": "same argument",
-		"that: a\nthat_too: b":         "field that_too not found",
+		"that: a\nthat_too: b":         "unknown key \"that_too\"",
 		"that: {a: b}":                 "want a string or a list",
 	} {
 		_, err := spec.New(moduletest.Decoder(args))

@@ -222,13 +222,13 @@ func TestNew(t *testing.T) {
 		args    string
 		wantErr string
 	}{
-		{name: "missing cmd", spec: Spec, args: "chdir: /tmp", wantErr: `missing required argument "cmd"`},
-		{name: "empty cmd", spec: Spec, args: "cmd: ''", wantErr: `missing required argument "cmd"`},
+		{name: "missing cmd", spec: Spec, args: "chdir: /tmp", wantErr: `missing required key "cmd"`},
+		{name: "empty cmd", spec: Spec, args: "cmd: ''", wantErr: `"cmd" is required and must not be empty`},
 		{name: "empty program", spec: Spec, args: `cmd: "'' x"`, wantErr: "program name is empty"},
-		{name: "unknown key", spec: Spec, args: "cmd: ls\nargv: [ls]", wantErr: "field argv not found"},
+		{name: "unknown key", spec: Spec, args: "cmd: ls\nargv: [ls]", wantErr: "unknown key \"argv\""},
 		{name: "unterminated quote", spec: Spec, args: `cmd: echo "hi`, wantErr: "unterminated double quote"},
-		{name: "shell wants a string", spec: ShellSpec, args: "cmd: [ls, -l]", wantErr: "cannot unmarshal"},
-		{name: "shell missing cmd", spec: ShellSpec, args: "chdir: /tmp", wantErr: `missing required argument "cmd"`},
+		{name: "shell wants a string", spec: ShellSpec, args: "cmd: [ls, -l]", wantErr: "cmd: want a string, got a list"},
+		{name: "shell missing cmd", spec: ShellSpec, args: "chdir: /tmp", wantErr: `missing required key "cmd"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

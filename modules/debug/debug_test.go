@@ -63,7 +63,7 @@ func TestNew(t *testing.T) {
 		"msg: a\nvar: b": "exclusive",
 		"var: a[0":       "unclosed [",
 		"var: a[]":       "empty []",
-		"verbosity: 2":   "field verbosity not found",
+		"verbosity: 2":   "unknown key \"verbosity\"",
 	} {
 		_, err := Spec.New(moduletest.Decoder(args))
 		if err == nil || !strings.Contains(err.Error(), wantErr) {

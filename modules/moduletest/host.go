@@ -14,29 +14,26 @@ import (
 	"sync"
 	"testing"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/internal/yamlx"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/transport"
 	"github.com/nixbook/nixbook/transport/local"
 )
 
-// Decoder returns a strict decoder over YAML text: unknown keys and wrong
-// types are errors, as in the playbook loader. Empty text decodes as an
-// empty mapping.
-func Decoder(text string) modules.Decoder { return strictYAML(text) }
+// Decoder returns a decoder over YAML text that is as strict as the
+// playbook loader, since it is the loader's: unknown keys and wrong types
+// are errors naming the line. Empty text is an empty argument list.
+func Decoder(text string) modules.Decoder { return yamlArgs(text) }
 
-type strictYAML string
+type yamlArgs string
 
-func (s strictYAML) Decode(v any) error {
-	text := string(s)
-	if strings.TrimSpace(text) == "" {
-		text = "{}"
+func (s yamlArgs) Decode(v any) error {
+	n, err := yamlx.Parse("args.yml", []byte(s))
+	if err != nil {
+		return err
 	}
-	d := yaml.NewDecoder(strings.NewReader(text))
-	d.KnownFields(true)
-	return d.Decode(v)
+	return yamlx.Decode("args.yml", n, v)
 }
 
 // New builds spec's module from YAML arguments and fails the test if that

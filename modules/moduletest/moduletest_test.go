@@ -89,7 +89,7 @@ func TestDecoderIsStrict(t *testing.T) {
 	var v struct {
 		A string `yaml:"a"`
 	}
-	if err := Decoder("a: x\nb: y").Decode(&v); err == nil || !strings.Contains(err.Error(), "field b not found") {
+	if err := Decoder("a: x\nb: y").Decode(&v); err == nil || !strings.Contains(err.Error(), "unknown key \"b\"") {
 		t.Fatalf("err = %v, want unknown field", err)
 	}
 	if err := Decoder("").Decode(&v); err != nil {

@@ -347,7 +347,7 @@ func TestNew(t *testing.T) {
 	for args, wantErr := range map[string]string{
 		"timeout: 0":            "timeout must be positive",
 		"test_command: ''":      "must not be empty",
-		"reboot_timeout: 600":   "field reboot_timeout not found",
+		"reboot_timeout: 600":   "unknown key \"reboot_timeout\"",
 		"reboot_command: \"'\"": "unterminated single quote",
 	} {
 		_, err := Spec.New(moduletest.Decoder(args))

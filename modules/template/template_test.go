@@ -154,9 +154,9 @@ func TestNew(t *testing.T) {
 		t.Error("a spec without a renderer built a module")
 	}
 	for args, wantErr := range map[string]string{
-		"dest: /b":                     `missing required argument "src"`,
-		"src: a":                       `missing required argument "dest"`,
-		"src: a\ndest: /b\ncontent: x": "field content not found",
+		"dest: /b":                     `missing required key "src"`,
+		"src: a":                       `missing required key "dest"`,
+		"src: a\ndest: /b\ncontent: x": "unknown key \"content\"",
 	} {
 		_, err := spec.New(moduletest.Decoder(args))
 		if err == nil || !strings.Contains(err.Error(), wantErr) {

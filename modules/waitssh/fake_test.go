@@ -74,8 +74,8 @@ func newFakeClock() *fakeClock { return &fakeClock{t: time.Date(2026, 1, 1, 0, 0
 
 func (c *fakeClock) Clock() Clock {
 	return Clock{
-		Now: func() time.Time { return c.t },
-		Sleep: func(ctx context.Context, d time.Duration) error {
+		NowFn: func() time.Time { return c.t },
+		SleepFn: func(ctx context.Context, d time.Duration) error {
 			c.sleeps = append(c.sleeps, d)
 			c.t = c.t.Add(d)
 			return ctx.Err()

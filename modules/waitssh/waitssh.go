@@ -67,8 +67,8 @@ func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (mo
 	if !ok {
 		return nil, errors.New("wait_for_ssh: apply called with a plan it did not make")
 	}
-	start := m.clock.now()
-	if err := m.clock.sleep(ctx, m.args.Delay.D()); err != nil {
+	start := m.clock.Now()
+	if err := m.clock.Sleep(ctx, m.args.Delay.D()); err != nil {
 		return nil, err
 	}
 	err := Wait(ctx, h, Options{
@@ -80,7 +80,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (mo
 		_, err := h.Run(ctx, cmd)
 		return err == nil, err
 	})
-	out := modules.Output{"elapsed": int(m.clock.now().Sub(start).Seconds())}
+	out := modules.Output{"elapsed": int(m.clock.Now().Sub(start).Seconds())}
 	return out, err
 }
 
@@ -95,22 +95,25 @@ type Options struct {
 	Clock     Clock
 }
 
-// Clock is the time Wait sees; the zero value is real time.
+// Clock is the time Wait sees; the zero value is real time, and tests set
+// the functions.
 type Clock struct {
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
+	NowFn   func() time.Time
+	SleepFn func(ctx context.Context, d time.Duration) error
 }
 
-func (c Clock) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
+// Now is the current time.
+func (c Clock) Now() time.Time {
+	if c.NowFn != nil {
+		return c.NowFn()
 	}
 	return time.Now()
 }
 
-func (c Clock) sleep(ctx context.Context, d time.Duration) error {
-	if c.Sleep != nil {
-		return c.Sleep(ctx, d)
+// Sleep pauses for d or until ctx ends.
+func (c Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if c.SleepFn != nil {
+		return c.SleepFn(ctx, d)
 	}
 	if d <= 0 {
 		return ctx.Err()
@@ -130,7 +133,7 @@ func (c Clock) sleep(ctx context.Context, d time.Duration) error {
 // NewSystem accepts it): only a person can decide to trust it. Every other
 // failure, refused connections and failing ready checks alike, is retried.
 func Wait(ctx context.Context, h modules.Host, o Options, ready func(ctx context.Context) (bool, error)) error {
-	start := o.Clock.now()
+	start := o.Clock.Now()
 	deadline := start.Add(o.Timeout)
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
@@ -154,7 +157,7 @@ func Wait(ctx context.Context, h modules.Host, o Options, ready func(ctx context
 		default:
 			ok, rerr := ready(wctx)
 			if ok && rerr == nil {
-				h.Log("ready after %d attempts in %s", attempt, o.Clock.now().Sub(start).Round(time.Millisecond))
+				h.Log("ready after %d attempts in %s", attempt, o.Clock.Now().Sub(start).Round(time.Millisecond))
 				return nil
 			}
 			last = rerr
@@ -165,11 +168,11 @@ func Wait(ctx context.Context, h modules.Host, o Options, ready func(ctx context
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if wctx.Err() != nil || !o.Clock.now().Add(pause).Before(deadline) {
+		if wctx.Err() != nil || !o.Clock.Now().Add(pause).Before(deadline) {
 			return fmt.Errorf("gave up after %s and %d attempts: %w", o.Timeout, attempt, last)
 		}
 		h.Log("attempt %d: %v; next in %s", attempt, last, pause)
-		if err := o.Clock.sleep(wctx, pause); err != nil {
+		if err := o.Clock.Sleep(wctx, pause); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

@@ -90,8 +90,8 @@ func TestWaitCancelled(t *testing.T) {
 	h := &fakeHost{failDials: 1000}
 	clock := newFakeClock()
 	c := clock.Clock()
-	sleep := c.Sleep
-	c.Sleep = func(ctx context.Context, d time.Duration) error {
+	sleep := c.SleepFn
+	c.SleepFn = func(ctx context.Context, d time.Duration) error {
 		if len(clock.sleeps) == 2 {
 			cancel() // the run is interrupted while the host is down
 		}
@@ -160,7 +160,7 @@ func TestNew(t *testing.T) {
 	for args, wantErr := range map[string]string{
 		"timeout: 0":         "timeout must be positive",
 		"timeout: soon":      "want a duration",
-		"connect_timeout: 5": "field connect_timeout not found",
+		"connect_timeout: 5": "unknown key \"connect_timeout\"",
 	} {
 		_, err := Spec.New(moduletest.Decoder(args))
 		if err == nil || !strings.Contains(err.Error(), wantErr) {

@@ -82,9 +82,9 @@ func checkRequired(v reflect.Value) error {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("missing required argument %q", missing[0])
+		return fmt.Errorf("%q is required and must not be empty", missing[0])
 	}
-	return fmt.Errorf("missing required arguments %q", missing)
+	return fmt.Errorf("%q are required and must not be empty", missing)
 }
 
 // isEmpty treats an empty list or map as missing, like an unset value.
