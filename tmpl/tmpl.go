@@ -8,6 +8,8 @@
 package tmpl
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -339,6 +341,23 @@ func native(v *exec.Value) (any, error) {
 		return nil, fmt.Errorf("template value: %w", err)
 	}
 	return out, nil
+}
+
+// Plain converts v (structs such as facts.Facts included) into the plain
+// maps, lists and scalars templates walk, through v's JSON form. Whole
+// numbers stay ints, so `{{ facts.cpus }}` prints 8, not 8.0.
+func Plain(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("plain value: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("plain value: %w", err)
+	}
+	return jsonNumbers(out), nil
 }
 
 const rootName = "template"

@@ -499,8 +499,9 @@ func TestConcurrentUse(t *testing.T) {
 			vars := testVars()
 			vars["name"] = fmt.Sprintf("ks%d", g)
 			for i := range 50 {
-				got, err := e.Render("{% for d in disks %}{{ name }}:{{ d }};{% endfor %}{{ i }}", merge(map[string]any{"i": i}, vars, false))
-				want := fmt.Sprintf("ks%d:/dev/sda;ks%d:/dev/sdb;%d", g, g, i)
+				got, err := e.Render("{% macro tag(d) %}<{{ d }}>{% endmacro %}{% set sep = ';' %}"+
+					"{% for d in disks %}{{ name }}:{{ tag(d) }}{{ sep }}{% endfor %}{{ i }}", merge(map[string]any{"i": i}, vars, false))
+				want := fmt.Sprintf("ks%d:</dev/sda>;ks%d:</dev/sdb>;%d", g, g, i)
 				if err != nil || got != want {
 					errs <- fmt.Errorf("Render = %q, %v; want %q", got, err, want)
 					return
@@ -534,5 +535,74 @@ func TestEnginesDoNotTouchGonjaDefaults(t *testing.T) {
 	}
 	if gonja.DefaultConfig.StrictUndefined {
 		t.Error("New changed gonja.DefaultConfig")
+	}
+}
+
+func TestPlain(t *testing.T) {
+	type disk struct {
+		Path string `json:"path"`
+		Size int64  `json:"size_bytes"`
+	}
+	in := struct {
+		CPUs  int     `json:"cpus"`
+		Load  float64 `json:"load"`
+		Disks []disk  `json:"disks"`
+		None  []disk  `json:"none"`
+	}{8, 0.5, []disk{{"/dev/sda", 1 << 40}}, nil}
+	got, err := Plain(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"cpus": 8, "load": 0.5, "disks": []any{map[string]any{"path": "/dev/sda", "size_bytes": 1 << 40}}, "none": nil}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Plain = %#v", got)
+	}
+	out, err := New().Render("{{ f.cpus }} CPUs, {{ f.disks[0].size_bytes }}", map[string]any{"f": got})
+	if err != nil || out != "8 CPUs, 1099511627776" {
+		t.Errorf("Render = %q, %v", out, err)
+	}
+	if _, err := Plain(func() {}); err == nil {
+		t.Error("Plain accepted a func")
+	}
+}
+
+func BenchmarkRender(b *testing.B) {
+	e, vars := New(), testVars()
+	for b.Loop() {
+		if _, err := e.Render("host {{ name }} has {{ disks | length }} disks: {{ disks | join(' ') }}", vars); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkTruth(b *testing.B) {
+	e, vars := New(), testVars()
+	for b.Loop() {
+		if _, err := e.Truth("ok.rc == 0 and name is defined and facts.memory_mb > 1024", vars); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRenderNode(b *testing.B) {
+	e, vars := New(), testVars()
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(argsYAML), &doc); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := e.RenderNode(&doc, vars); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseUncached(b *testing.B) {
+	vars := testVars()
+	for i := 0; b.Loop(); i++ {
+		e := New()
+		if _, err := e.Render(fmt.Sprintf("host {{ name }} %d", i), vars); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
