@@ -228,6 +228,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string) {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.ShortTag() == "!!merge" {
+				for _, m := range mergedMappings(v) {
+					c.check(m, t, path)
+				}
+				continue
+			}
 			c.check(k, t.Key(), path)
 			c.check(v, t.Elem(), Join(path, k.Value))
 		}
@@ -355,17 +361,7 @@ func (c *checker) checkPairs(n *yaml.Node, t reflect.Type, path string, seen map
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.ShortTag() == "!!merge" {
-			for v.Kind == yaml.AliasNode && v.Alias != nil {
-				v = v.Alias
-			}
-			merged := []*yaml.Node{v}
-			if v.Kind == yaml.SequenceNode {
-				merged = v.Content
-			}
-			for _, m := range merged {
-				for m.Kind == yaml.AliasNode && m.Alias != nil {
-					m = m.Alias
-				}
+			for _, m := range mergedMappings(v) {
 				if m.Kind != yaml.MappingNode {
 					c.add(m, path, "a merge (<<) wants a mapping, got %s", Describe(m))
 					continue
@@ -385,6 +381,26 @@ func (c *checker) checkPairs(n *yaml.Node, t reflect.Type, path string, seen map
 			c.add(k, path, "%s", UnknownKey(k.Value, order))
 		}
 	}
+}
+
+// mergedMappings lists what a merge key (<<) brings in: one node or a list
+// of them, aliases resolved.
+func mergedMappings(v *yaml.Node) []*yaml.Node {
+	for v.Kind == yaml.AliasNode && v.Alias != nil {
+		v = v.Alias
+	}
+	merged := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		merged = v.Content
+	}
+	out := make([]*yaml.Node, len(merged))
+	for i, m := range merged {
+		for m.Kind == yaml.AliasNode && m.Alias != nil {
+			m = m.Alias
+		}
+		out[i] = m
+	}
+	return out
 }
 
 func (c *checker) checkRequired(n *yaml.Node, t reflect.Type, path string, seen map[string]bool) {

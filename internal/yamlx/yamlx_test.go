@@ -182,6 +182,25 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+func TestDecodeMergeIntoMaps(t *testing.T) {
+	src := "base: &b {a: 1}\nmore: &m {z: 26}\nvars:\n  <<: [*b, *m]\n  c: 2\n"
+	var v struct {
+		Base map[string]int `yaml:"base"`
+		More map[string]int `yaml:"more"`
+		Vars map[string]int `yaml:"vars"`
+	}
+	if err := Decode("v.yml", parse(t, src), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(v.Vars, map[string]int{"a": 1, "c": 2, "z": 26}) {
+		t.Errorf("vars = %v", v.Vars)
+	}
+	bad := "base: &b {a: x}\nvars:\n  <<: *b\n"
+	if err := Decode("v.yml", parse(t, bad), &v); err == nil || err.Error() != `v.yml:1: base.a: want an integer, got "x"`+"\n"+`v.yml:1: vars.a: want an integer, got "x"` {
+		t.Errorf("error = %v", err)
+	}
+}
+
 func TestDecodeTopLevelShapes(t *testing.T) {
 	var m map[string]int
 	if err := Decode("f.yml", parse(t, "a: 1\nb: x\n"), &m); err == nil || err.Error() != `f.yml:2: b: want an integer, got "x"` {
