@@ -1,0 +1,161 @@
+package ssh
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/kevinburke/ssh_config"
+
+	"github.com/nixbook/nixbook/transport"
+)
+
+const testConfig = `
+Host web-*
+    User deploy
+    Port 2200
+    IdentityFile ~/.ssh/web_%r
+    IdentityFile /keys/%h
+
+Host alias
+    HostName %h.example.org
+    ProxyJump ops@bastion:2022
+
+Host inner
+    HostName 10.0.0.5
+    ProxyJump ssh://first:23,second
+
+Host second
+    HostName 192.0.2.2
+    User jumper
+
+Host direct
+    ProxyJump none
+`
+
+func TestResolve(t *testing.T) {
+	cfg, err := ssh_config.Decode(strings.NewReader(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resolver{cfg: cfg, defaultUser: "root", home: "/home/me", localUser: "me"}
+	defaults := []string{"/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"}
+	tests := []struct {
+		name   string
+		target transport.Target
+		want   route
+	}{
+		{
+			name:   "plain name, defaults",
+			target: transport.Target{Name: "db1"},
+			want:   route{target: endpoint{name: "db1", host: "db1", port: 22, user: "root", optional: defaults}},
+		},
+		{
+			name:   "address dialled, name kept for host keys",
+			target: transport.Target{Name: "db1", Address: "192.0.2.7"},
+			want:   route{target: endpoint{name: "db1", host: "192.0.2.7", port: 22, user: "root", optional: defaults}},
+		},
+		{
+			name:   "config user, port and identity files with tokens",
+			target: transport.Target{Name: "web-1"},
+			want: route{target: endpoint{name: "web-1", host: "web-1", port: 2200, user: "deploy",
+				optional: []string{"/home/me/.ssh/web_deploy", "/keys/web-1"}}},
+		},
+		{
+			name:   "inventory values win",
+			target: transport.Target{Name: "web-1", Port: 22, User: "root", KeyFiles: []string{"/inv/key"}},
+			want:   route{target: endpoint{name: "web-1", host: "web-1", port: 22, user: "root", keyFiles: []string{"/inv/key"}}},
+		},
+		{
+			name:   "host name and one jump",
+			target: transport.Target{Name: "alias", KeyFiles: []string{"/inv/key"}},
+			want: route{
+				hops:   []endpoint{{name: "bastion", host: "bastion", port: 2022, user: "ops", optional: append(append([]string{}, defaults...), "/inv/key")}},
+				target: endpoint{name: "alias", host: "alias.example.org", port: 22, user: "root", keyFiles: []string{"/inv/key"}},
+			},
+		},
+		{
+			name:   "two jumps, each resolved through the config",
+			target: transport.Target{Name: "inner"},
+			want: route{
+				hops: []endpoint{
+					{name: "first", host: "first", port: 23, user: "root", optional: defaults},
+					{name: "second", host: "192.0.2.2", port: 22, user: "jumper", optional: defaults},
+				},
+				target: endpoint{name: "inner", host: "10.0.0.5", port: 22, user: "root", optional: defaults},
+			},
+		},
+		{
+			name:   "ProxyJump none",
+			target: transport.Target{Name: "direct"},
+			want:   route{target: endpoint{name: "direct", host: "direct", port: 22, user: "root", optional: defaults}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := r.resolve(tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveErrors(t *testing.T) {
+	cfg, err := ssh_config.Decode(strings.NewReader("Host badport\n    Port eighty\nHost badjump\n    ProxyJump user@:22\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resolver{cfg: cfg, defaultUser: "root"}
+	for _, target := range []transport.Target{{}, {Name: "badport"}, {Name: "badjump"}} {
+		if _, err := r.resolve(target); err == nil {
+			t.Errorf("%+v: no error", target)
+		}
+	}
+}
+
+func TestParseJump(t *testing.T) {
+	tests := []struct {
+		spec, user, host string
+		port             int
+	}{
+		{"bastion", "", "bastion", 0},
+		{"ops@bastion", "ops", "bastion", 0},
+		{"ops@bastion:2022", "ops", "bastion", 2022},
+		{"[2001:db8::1]:2022", "", "2001:db8::1", 2022},
+		{"ssh://ops@bastion:2022", "ops", "bastion", 2022},
+		{"ssh://bastion", "", "bastion", 0},
+	}
+	for _, tt := range tests {
+		u, h, p, err := parseJump(tt.spec)
+		if err != nil || u != tt.user || h != tt.host || p != tt.port {
+			t.Errorf("parseJump(%q) = %q %q %d %v", tt.spec, u, h, p, err)
+		}
+	}
+}
+
+func TestLoadSSHConfig(t *testing.T) {
+	dir := t.TempDir()
+	if cfg, err := loadSSHConfig(filepath.Join(dir, "missing")); cfg != nil || err != nil {
+		t.Fatalf("missing file: %v, %v", cfg, err)
+	}
+	if cfg, err := loadSSHConfig("none"); cfg != nil || err != nil {
+		t.Fatalf("none: %v, %v", cfg, err)
+	}
+	good := filepath.Join(dir, "good")
+	if err := os.WriteFile(good, []byte("Host a\n  Port 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadSSHConfig(good)
+	if err != nil || cfg == nil {
+		t.Fatalf("good: %v", err)
+	}
+	if p, _ := cfg.Get("a", "Port"); p != "2" {
+		t.Fatalf("Port = %q", p)
+	}
+}
