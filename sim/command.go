@@ -1,0 +1,255 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nixbook/nixbook/sim/hostinit"
+)
+
+// shutdownGrace lets an in-host reboot command answer before the host dies,
+// as a real reboot lets the SSH session see its command return.
+const shutdownGrace = 300 * time.Millisecond
+
+// command runs one of the simulator's own in-host commands for the host.
+func (h *Host) command(ctx context.Context, argv []string) hostinit.Reply {
+	name, args := argv[0], argv[1:]
+	switch name {
+	case "reboot":
+		return h.cmdReboot(name, args)
+	case "poweroff", "halt":
+		return h.cmdPowerOff(name, args)
+	case "shutdown":
+		return h.cmdShutdown(args)
+	case "systemctl":
+		return h.cmdSystemctl(args)
+	case "kexec":
+		return h.cmdKexec(args)
+	case "udevadm":
+		return h.cmdUdevadm(ctx, args)
+	}
+	return hostinit.Reply{Stderr: name + ": not provided by the simulator\n", Code: 127}
+}
+
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "--help" || a == "-h" {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Host) cmdReboot(name string, args []string) hostinit.Reply {
+	if helpAsked(args) {
+		return hostinit.Reply{Stdout: name + " [--force]: reboot this simulated server (nixbook-sim)\n"}
+	}
+	h.softReboot()
+	return hostinit.Reply{}
+}
+
+func (h *Host) cmdPowerOff(name string, args []string) hostinit.Reply {
+	if helpAsked(args) {
+		return hostinit.Reply{Stdout: name + ": power this simulated server off (nixbook-sim)\n"}
+	}
+	h.f.goBackground(func(ctx context.Context) {
+		time.Sleep(shutdownGrace)
+		h.powerOff(ctx, "powered off from inside (use the API or `nixbook-sim reboot` to start it)")
+	})
+	return hostinit.Reply{}
+}
+
+// cmdShutdown understands `shutdown [-r|-h|-P|-c] [now|+0|+N] [message]`;
+// every delay is taken as now.
+func (h *Host) cmdShutdown(args []string) hostinit.Reply {
+	reboot := false
+	for _, a := range args {
+		switch a {
+		case "-r", "--reboot":
+			reboot = true
+		case "-c":
+			return hostinit.Reply{}
+		case "--help":
+			return hostinit.Reply{Stdout: "shutdown [-r|-h] [now]: simulated (nixbook-sim)\n"}
+		}
+	}
+	if reboot {
+		return h.cmdReboot("shutdown", nil)
+	}
+	return h.cmdPowerOff("shutdown", nil)
+}
+
+func (h *Host) cmdSystemctl(args []string) hostinit.Reply {
+	verb := ""
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			verb = a
+			break
+		}
+	}
+	switch verb {
+	case "reboot":
+		return h.cmdReboot("systemctl", nil)
+	case "poweroff", "halt":
+		return h.cmdPowerOff("systemctl", nil)
+	case "kexec":
+		return h.cmdKexec([]string{"-e"})
+	case "is-system-running":
+		return hostinit.Reply{Stdout: "running\n"}
+	}
+	return hostinit.Reply{
+		Stderr: "System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down\n",
+		Code:   1,
+	}
+}
+
+// cmdKexec emulates kexec-tools: `-l/--load KERNEL ...` then `-e/--exec`
+// boot the NixOS installer, as does the payload's `--nixbook-sim-installer`.
+func (h *Host) cmdKexec(args []string) hostinit.Reply {
+	load, exec, unload := false, false, false
+	for _, a := range args {
+		switch {
+		case a == "--nixbook-sim-installer":
+			load, exec = true, true
+		case a == "-l" || a == "--load" || a == "-s" || a == "--kexec-file-syscall" || strings.HasPrefix(a, "--kexec-syscall"):
+			load = true
+		case a == "-e" || a == "--exec":
+			exec = true
+		case a == "-u" || a == "--unload":
+			unload = true
+		case a == "-v" || a == "--version":
+			return hostinit.Reply{Stdout: "kexec-tools 2.0.26 (nixbook-sim)\n"}
+		case a == "-h" || a == "--help":
+			return hostinit.Reply{Stdout: "kexec -l KERNEL [--initrd=FILE] [--command-line=...]; kexec -e (nixbook-sim: boots the NixOS installer)\n"}
+		}
+	}
+	h.mu.Lock()
+	switch {
+	case unload:
+		h.kexecLoaded = false
+	case load:
+		h.kexecLoaded = true
+	}
+	loaded := h.kexecLoaded
+	h.mu.Unlock()
+	if !exec {
+		return hostinit.Reply{}
+	}
+	if !loaded {
+		return hostinit.Reply{Stderr: "Nothing has been loaded!\n", Code: 1}
+	}
+	carried, err := h.carriedFiles()
+	if err != nil {
+		return hostinit.Reply{Stderr: fmt.Sprintf("kexec: %v\n", err), Code: 1}
+	}
+	h.f.goBackground(func(ctx context.Context) {
+		time.Sleep(shutdownGrace)
+		// kexec skips the firmware: no boot delay.
+		h.reboot(ctx, bootRequest{mode: ModeInstaller, carried: carried}, time.Second)
+	})
+	return hostinit.Reply{}
+}
+
+// softReboot reboots the host from inside: the server goes through its
+// firmware and the netboot set in the API picks what it boots.
+func (h *Host) softReboot() {
+	h.f.goBackground(func(ctx context.Context) {
+		time.Sleep(shutdownGrace)
+		h.reboot(ctx, h.f.netbootRequest(h), -1)
+	})
+}
+
+func (h *Host) cmdUdevadm(ctx context.Context, args []string) hostinit.Reply {
+	if len(args) == 0 {
+		return hostinit.Reply{Stderr: "udevadm: missing command\n", Code: 2}
+	}
+	switch args[0] {
+	case "settle", "trigger":
+		if err := h.syncDev(ctx, true); err != nil {
+			return hostinit.Reply{Stderr: fmt.Sprintf("udevadm %s: %v\n", args[0], err), Code: 1}
+		}
+		return hostinit.Reply{}
+	case "control", "monitor":
+		return hostinit.Reply{}
+	case "test-builtin":
+		if len(args) >= 3 && args[1] == "net_id" {
+			return h.netID(filepath.Base(args[2]))
+		}
+		return hostinit.Reply{Stderr: "udevadm test-builtin: only net_id is simulated\n", Code: 1}
+	case "info":
+		return h.udevInfo(ctx, args[1:])
+	case "--version", "version":
+		return hostinit.Reply{Stdout: "252\n"}
+	}
+	return hostinit.Reply{Stderr: "udevadm " + args[0] + ": not simulated\n", Code: 1}
+}
+
+// netID prints what systemd's net_id builtin would for the host's NIC: the
+// predictable names a NixOS with usePredictableInterfaceNames would use.
+func (h *Host) netID(iface string) hostinit.Reply {
+	h.mu.Lock()
+	cur := h.nic
+	h.mu.Unlock()
+	if iface != cur && iface != h.spec.NIC {
+		return hostinit.Reply{Stderr: fmt.Sprintf("Failed to open device '/sys/class/net/%s': No such device\n", iface), Code: 1}
+	}
+	mac := strings.ReplaceAll(h.spec.MAC, ":", "")
+	var b strings.Builder
+	b.WriteString("ID_NET_NAMING_SCHEME=v252\n")
+	fmt.Fprintf(&b, "ID_NET_NAME_MAC=enx%s\n", mac)
+	if p := h.spec.predictedName(); p != "" {
+		if strings.HasPrefix(p, "eno") {
+			fmt.Fprintf(&b, "ID_NET_NAME_ONBOARD=%s\n", p)
+		} else {
+			fmt.Fprintf(&b, "ID_NET_NAME_PATH=%s\n", p)
+		}
+	}
+	return hostinit.Reply{Stdout: b.String(), Stderr: "Load module index\nParsed configuration file /usr/lib/systemd/network/99-default.link\nCreated link configuration context.\nUsing default interface naming scheme 'v252'.\nUnload module index\nUnloaded link configuration context.\n"}
+}
+
+// udevInfo answers `udevadm info --query=property --name=DEV` for the
+// host's disks and partitions.
+func (h *Host) udevInfo(ctx context.Context, args []string) hostinit.Reply {
+	name := ""
+	for i, a := range args {
+		switch {
+		case strings.HasPrefix(a, "--name="):
+			name = strings.TrimPrefix(a, "--name=")
+		case (a == "-n" || a == "--name") && i+1 < len(args):
+			name = args[i+1]
+		case !strings.HasPrefix(a, "-") && (i == 0 || !strings.HasPrefix(args[i-1], "-") || strings.Contains(args[i-1], "=")):
+			name = a
+		}
+	}
+	name = strings.TrimPrefix(name, "/dev/")
+	for _, d := range h.disks {
+		if name == d.Name {
+			props := probe(ctx, d.Loop)
+			return udevProps(d.Path(), "disk", d, props)
+		}
+		parts, _ := partitions(d.Loop)
+		for _, p := range parts {
+			if name == d.PartName(p.number) {
+				return udevProps("/dev/"+name, "partition", d, probe(ctx, p.machinePath))
+			}
+		}
+	}
+	return hostinit.Reply{Stderr: fmt.Sprintf("Unknown device \"%s\": No such device\n", name), Code: 4}
+}
+
+func udevProps(devname, devtype string, d *Disk, props map[string]string) hostinit.Reply {
+	var b strings.Builder
+	fmt.Fprintf(&b, "DEVNAME=%s\nDEVTYPE=%s\nSUBSYSTEM=block\n", devname, devtype)
+	if d.Kind == NVMe {
+		fmt.Fprintf(&b, "ID_MODEL=NIXBOOK_SIM_NVME\nID_SERIAL=NIXBOOK_SIM_NVME_%s\nID_SERIAL_SHORT=%s\n", d.Serial, d.Serial)
+	} else {
+		fmt.Fprintf(&b, "ID_BUS=ata\nID_ATA=1\nID_MODEL=NIXBOOK_SIM_HDD\nID_SERIAL=NIXBOOK_SIM_HDD_%s\nID_SERIAL_SHORT=%s\n", d.Serial, d.Serial)
+	}
+	for _, k := range sortedKeys(props) {
+		fmt.Fprintf(&b, "%s=%s\n", k, props[k])
+	}
+	return hostinit.Reply{Stdout: b.String()}
+}

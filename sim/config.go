@@ -1,0 +1,290 @@
+package sim
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults of a host.
+const (
+	DefaultDiskSize   = 8 << 30
+	DefaultRAMDiskMiB = 1024
+	DefaultBootDelay  = 2 * time.Second
+	DefaultNIC        = "eth0"
+)
+
+// DiskSpec is one disk of a host.
+type DiskSpec struct {
+	Kind string // SATA or NVMe
+	Size int64  // bytes
+}
+
+// HostSpec is a host as the fleet builds it.
+type HostSpec struct {
+	Name  string
+	Index int // 1-based; the host's address is .Index in the /24
+	// NIC is the name of the host's link in rescue and in the installer.
+	NIC string
+	// Predicted is the predictable name udev gives the NIC, which a NixOS
+	// with usePredictableInterfaceNames (the default) uses; empty when NIC is
+	// already that name.
+	Predicted  string
+	MAC        string
+	Disks      []DiskSpec
+	RAMDiskMiB int
+	BootDelay  time.Duration
+	Mode       Mode   // the first boot
+	Data       string // what the disks already hold: "" or "old-os"
+	Faults     []string
+}
+
+// predictedName is the NIC's predictable name, if it has one.
+func (s HostSpec) predictedName() string {
+	if s.Predicted != "" {
+		return s.Predicted
+	}
+	if strings.HasPrefix(s.NIC, "en") {
+		return s.NIC
+	}
+	return ""
+}
+
+// Overrides change hosts from their defaults; read from YAML:
+//
+//	all:                  # every host
+//	  disk_size: 16GiB
+//	hosts:
+//	  ks2:
+//	    disks: [{kind: nvme, size: 16GiB}, {kind: nvme, size: 16GiB}]
+//	    nic: enp3s0
+//	    mac: "00:25:90:aa:bb:cc"
+//	    ramdisk: 2GiB
+//	    boot_delay: 5s
+//	    mode: disk
+//	    data: old-os
+//	    faults: [never-returns]
+type Overrides struct {
+	All   HostOverride            `yaml:"all"`
+	Hosts map[string]HostOverride `yaml:"hosts"`
+}
+
+// HostOverride is what can differ per host. Unset fields keep the default.
+type HostOverride struct {
+	Disks     []DiskOverride `yaml:"disks"`
+	DiskCount int            `yaml:"disk_count"`
+	DiskSize  string         `yaml:"disk_size"`
+	DiskKind  string         `yaml:"disk_kind"`
+	NIC       string         `yaml:"nic"`
+	Predicted string         `yaml:"predicted_nic"`
+	MAC       string         `yaml:"mac"`
+	RAMDisk   string         `yaml:"ramdisk"`
+	BootDelay string         `yaml:"boot_delay"`
+	Mode      string         `yaml:"mode"`
+	Data      string         `yaml:"data"`
+	Faults    []string       `yaml:"faults"`
+}
+
+// DiskOverride is one disk in an override.
+type DiskOverride struct {
+	Kind string `yaml:"kind"`
+	Size string `yaml:"size"`
+}
+
+// LoadOverrides reads an overrides file.
+func LoadOverrides(path string) (*Overrides, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read host overrides: %w", err)
+	}
+	var o Overrides
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&o); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &o, nil
+}
+
+var (
+	ifaceName = regexp.MustCompile(`^[a-z][a-z0-9]{0,14}$`)
+	macAddr   = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
+)
+
+// apply changes spec by o.
+func (o HostOverride) apply(spec *HostSpec) error {
+	if o.NIC != "" {
+		if !ifaceName.MatchString(o.NIC) {
+			return fmt.Errorf("nic %q: not an interface name", o.NIC)
+		}
+		spec.NIC = o.NIC
+	}
+	if o.Predicted != "" {
+		if !ifaceName.MatchString(o.Predicted) {
+			return fmt.Errorf("predicted_nic %q: not an interface name", o.Predicted)
+		}
+		spec.Predicted = o.Predicted
+	}
+	if o.MAC != "" {
+		if !macAddr.MatchString(o.MAC) {
+			return fmt.Errorf("mac %q: not a MAC address", o.MAC)
+		}
+		spec.MAC = strings.ToLower(o.MAC)
+	}
+	if o.RAMDisk != "" {
+		n, err := ParseSize(o.RAMDisk)
+		if err != nil {
+			return fmt.Errorf("ramdisk: %w", err)
+		}
+		spec.RAMDiskMiB = int(n >> 20)
+	}
+	if o.BootDelay != "" {
+		d, err := time.ParseDuration(o.BootDelay)
+		if err != nil {
+			return fmt.Errorf("boot_delay: %w", err)
+		}
+		spec.BootDelay = d
+	}
+	if o.Mode != "" {
+		m, err := ParseMode(o.Mode)
+		if err != nil {
+			return err
+		}
+		spec.Mode = m
+	}
+	switch o.Data {
+	case "":
+	case "old-os", "none":
+		spec.Data = o.Data
+	default:
+		return fmt.Errorf("data %q: want old-os or none", o.Data)
+	}
+	for _, f := range o.Faults {
+		if f != FaultNeverReturns && f != FaultKexecHangs {
+			return fmt.Errorf("fault %q: want %s or %s", f, FaultNeverReturns, FaultKexecHangs)
+		}
+	}
+	if o.Faults != nil {
+		spec.Faults = o.Faults
+	}
+	if o.DiskCount != 0 || o.DiskSize != "" || o.DiskKind != "" {
+		count, size, kind := len(spec.Disks), int64(DefaultDiskSize), SATA
+		if count > 0 {
+			size, kind = spec.Disks[0].Size, spec.Disks[0].Kind
+		}
+		if o.DiskCount != 0 {
+			count = o.DiskCount
+		}
+		if o.DiskSize != "" {
+			n, err := ParseSize(o.DiskSize)
+			if err != nil {
+				return fmt.Errorf("disk_size: %w", err)
+			}
+			size = n
+		}
+		if o.DiskKind != "" {
+			kind = o.DiskKind
+		}
+		spec.Disks = nil
+		for range count {
+			spec.Disks = append(spec.Disks, DiskSpec{Kind: kind, Size: size})
+		}
+	}
+	if o.Disks != nil {
+		spec.Disks = nil
+		for _, d := range o.Disks {
+			size := int64(DefaultDiskSize)
+			if d.Size != "" {
+				n, err := ParseSize(d.Size)
+				if err != nil {
+					return fmt.Errorf("disk size: %w", err)
+				}
+				size = n
+			}
+			kind := d.Kind
+			if kind == "" {
+				kind = SATA
+			}
+			spec.Disks = append(spec.Disks, DiskSpec{Kind: kind, Size: size})
+		}
+	}
+	for _, d := range spec.Disks {
+		if d.Kind != SATA && d.Kind != NVMe {
+			return fmt.Errorf("disk kind %q: want sata or nvme", d.Kind)
+		}
+		if d.Size < 16<<20 {
+			return fmt.Errorf("disk size %d: want at least 16MiB", d.Size)
+		}
+	}
+	if len(spec.Disks) == 0 {
+		return fmt.Errorf("a host needs at least one disk")
+	}
+	return nil
+}
+
+// ParseSize reads sizes like 8GiB, 8G, 512MiB, 500M, 1T or a byte count.
+// Units are binary, as disk tools print them.
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1 << 40}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive number with an optional unit (MiB, GiB)", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+// hostSpecs builds the specs of n hosts named ks1..ksN.
+func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec, error) {
+	if n < 1 || n > MaxHosts {
+		return nil, fmt.Errorf("host count %d: want 1 to %d", n, MaxHosts)
+	}
+	if o == nil {
+		o = &Overrides{}
+	}
+	known := map[string]bool{}
+	specs := make([]HostSpec, 0, n)
+	for i := 1; i <= n; i++ {
+		s := HostSpec{
+			Name:       fmt.Sprintf("ks%d", i),
+			Index:      i,
+			NIC:        DefaultNIC,
+			MAC:        p.hostMAC(i),
+			Disks:      []DiskSpec{{Kind: SATA, Size: DefaultDiskSize}},
+			RAMDiskMiB: DefaultRAMDiskMiB,
+			BootDelay:  bootDelay,
+			Mode:       ModeRescue,
+		}
+		if err := o.All.apply(&s); err != nil {
+			return nil, fmt.Errorf("overrides for all hosts: %w", err)
+		}
+		if ho, ok := o.Hosts[s.Name]; ok {
+			if err := ho.apply(&s); err != nil {
+				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
+			}
+		}
+		known[s.Name] = true
+		specs = append(specs, s)
+	}
+	for name := range o.Hosts {
+		if !known[name] {
+			return nil, fmt.Errorf("overrides name host %q, but the fleet has ks1 to ks%d", name, n)
+		}
+	}
+	return specs, nil
+}

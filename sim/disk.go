@@ -1,0 +1,395 @@
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Disk kinds.
+const (
+	SATA = "sata"
+	NVMe = "nvme"
+)
+
+// Disk is one disk of a host: a sparse file behind a loop device, shown in
+// the host under the name a real server would give it.
+type Disk struct {
+	Name   string // sda, sdb, nvme0n1
+	Kind   string // SATA or NVMe
+	Size   int64  // bytes
+	Serial string
+	Image  string // the sparse file on the machine
+	Loop   string // /dev/loopN on the machine
+}
+
+// diskName names the index-th disk (0-based) of a kind.
+func diskName(kind string, index int) string {
+	if kind == NVMe {
+		return fmt.Sprintf("nvme%dn1", index)
+	}
+	name := ""
+	for n := index; ; n = n/26 - 1 {
+		name = string(rune('a'+n%26)) + name
+		if n < 26 {
+			break
+		}
+	}
+	return "sd" + name
+}
+
+// PartName is the kernel's name of partition n (sda1, nvme0n1p1).
+func (d *Disk) PartName(n int) string {
+	if d.Kind == NVMe {
+		return fmt.Sprintf("%sp%d", d.Name, n)
+	}
+	return fmt.Sprintf("%s%d", d.Name, n)
+}
+
+// ByID is the disk's /dev/disk/by-id name, as udev makes it.
+func (d *Disk) ByID() string {
+	if d.Kind == NVMe {
+		return "nvme-NIXBOOK_SIM_NVME_" + d.Serial
+	}
+	return "ata-NIXBOOK_SIM_HDD_" + d.Serial
+}
+
+// Path is the disk's device path inside its host.
+func (d *Disk) Path() string { return "/dev/" + d.Name }
+
+// ByIDPath is the disk's /dev/disk/by-id path inside its host.
+func (d *Disk) ByIDPath() string { return "/dev/disk/by-id/" + d.ByID() }
+
+// createImage makes a sparse image file of size bytes; an existing file is
+// replaced (a fleet always starts from fresh disks).
+func createImage(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create disk image: %w", err)
+	}
+	if err := f.Truncate(size); err != nil {
+		f.Close()
+		return fmt.Errorf("size disk image: %w", err)
+	}
+	return f.Close()
+}
+
+// attachLoop binds a loop device to image with partition scanning on.
+func attachLoop(ctx context.Context, image string) (string, error) {
+	out, err := exec.CommandContext(ctx, "losetup", "--find", "--show", "--partscan", image).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("losetup %s: %w: %s", image, err, strings.TrimSpace(string(out)))
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// devNum reads a block device's major:minor from sysfs.
+func devNum(sysDir string) (uint32, uint32, error) {
+	data, err := os.ReadFile(filepath.Join(sysDir, "dev"))
+	if err != nil {
+		return 0, 0, err
+	}
+	maj, min, ok := strings.Cut(strings.TrimSpace(string(data)), ":")
+	if !ok {
+		return 0, 0, fmt.Errorf("bad dev in %s", sysDir)
+	}
+	a, err1 := strconv.ParseUint(maj, 10, 32)
+	b, err2 := strconv.ParseUint(min, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, 0, err
+	}
+	return uint32(a), uint32(b), nil
+}
+
+// partition is one partition of a loop device as the kernel sees it.
+type partition struct {
+	number       int
+	machinePath  string // /dev/loopNpM
+	major, minor uint32
+}
+
+// partitions lists the kernel's partitions of a loop device.
+func partitions(loop string) ([]partition, error) {
+	base := filepath.Base(loop)
+	entries, err := os.ReadDir(filepath.Join("/sys/block", base))
+	if err != nil {
+		return nil, err
+	}
+	var parts []partition
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), base+"p")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest)
+		if err != nil {
+			continue
+		}
+		maj, min, err := devNum(filepath.Join("/sys/block", base, e.Name()))
+		if err != nil {
+			continue // vanishing while we look
+		}
+		parts = append(parts, partition{number: n, machinePath: "/dev/" + e.Name(), major: maj, minor: min})
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].number < parts[j].number })
+	return parts, nil
+}
+
+// probe runs blkid's low-level probe on a device and returns udev's
+// properties (ID_FS_TYPE, ID_FS_LABEL_ENC, ID_PART_ENTRY_NAME, ...).
+func probe(ctx context.Context, dev string) map[string]string {
+	out, _ := exec.CommandContext(ctx, "blkid", "-p", "-o", "udev", dev).Output()
+	props := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			props[k] = v
+		}
+	}
+	return props
+}
+
+// devEntry is one thing under a host's /dev: a block node or a symbolic link.
+type devEntry struct {
+	major, minor uint32
+	link         string // non-empty for a symbolic link
+}
+
+// diskNodes computes what udev would put under /dev for a host's disks:
+// the disk and partition nodes and the /dev/disk/by-* links.
+func diskNodes(ctx context.Context, disks []*Disk) (map[string]devEntry, error) {
+	nodes := map[string]devEntry{}
+	link := func(dir, name, target string) {
+		p := filepath.Join("disk", dir, name)
+		if _, taken := nodes[p]; !taken && name != "" && !strings.Contains(name, "/") {
+			nodes[p] = devEntry{link: "../../" + target}
+		}
+	}
+	fsLinks := func(props map[string]string, target string) {
+		switch props["ID_FS_USAGE"] {
+		case "filesystem", "other", "crypto":
+			link("by-uuid", props["ID_FS_UUID_ENC"], target)
+			link("by-label", props["ID_FS_LABEL_ENC"], target)
+		}
+		if props["ID_PART_ENTRY_SCHEME"] == "gpt" {
+			link("by-partlabel", props["ID_PART_ENTRY_NAME"], target)
+		}
+		link("by-partuuid", props["ID_PART_ENTRY_UUID"], target)
+	}
+	for _, d := range disks {
+		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: %w", d.Name, err)
+		}
+		nodes[d.Name] = devEntry{major: maj, minor: min}
+		link("by-id", d.ByID(), d.Name)
+		parts, err := partitions(d.Loop)
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: %w", d.Name, err)
+		}
+		if len(parts) == 0 {
+			fsLinks(probe(ctx, d.Loop), d.Name)
+		}
+		for _, p := range parts {
+			name := d.PartName(p.number)
+			nodes[name] = devEntry{major: p.major, minor: p.minor}
+			link("by-id", fmt.Sprintf("%s-part%d", d.ByID(), p.number), name)
+			fsLinks(probe(ctx, p.machinePath), name)
+		}
+	}
+	return nodes, nil
+}
+
+// syncDev makes devDir (a host's /dev, seen from the machine through
+// /proc/PID/root) hold exactly want among the entries it manages; have is
+// what it made so far and is updated in place.
+func syncDev(devDir string, want, have map[string]devEntry) error {
+	var errs []error
+	for p, e := range have {
+		if w, ok := want[p]; ok && w == e {
+			continue
+		}
+		if err := os.Remove(filepath.Join(devDir, p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+			continue
+		}
+		delete(have, p)
+	}
+	paths := make([]string, 0, len(want))
+	for p := range want {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		e := want[p]
+		if h, ok := have[p]; ok && h == e {
+			continue
+		}
+		full := filepath.Join(devDir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_ = os.Remove(full)
+		var err error
+		if e.link != "" {
+			err = os.Symlink(e.link, full)
+		} else {
+			err = unix.Mknod(full, unix.S_IFBLK|0o660, int(unix.Mkdev(e.major, e.minor)))
+			if err == nil {
+				err = os.Chown(full, 0, 6) // root:disk, as udev does
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("/dev/%s: %w", p, err))
+			continue
+		}
+		have[p] = e
+	}
+	return errors.Join(errs...)
+}
+
+// diskChangeKey summarises what can change a host's /dev: the kernel's
+// partitions of each disk and the last write to each image.
+func diskChangeKey(disks []*Disk) string {
+	var b strings.Builder
+	for _, d := range disks {
+		if st, err := os.Stat(d.Image); err == nil {
+			fmt.Fprintf(&b, "%s %d %d;", d.Name, st.ModTime().UnixNano(), st.Size())
+		}
+		parts, _ := partitions(d.Loop)
+		for _, p := range parts {
+			fmt.Fprintf(&b, "%d=%d:%d,", p.number, p.major, p.minor)
+		}
+		b.WriteByte('|')
+	}
+	return b.String()
+}
+
+// imageSHA256 is a SHA-256 over the content of a disk image: the offset and
+// bytes of every 64 KiB block that is not all zeros. It depends on the bytes
+// only, not on which blocks the file system allocated, and skips the holes of
+// a sparse image instead of hashing gigabytes of zeros.
+func imageSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	const block = 64 << 10
+	h := sha256.New()
+	buf := make([]byte, block)
+	zero := make([]byte, block)
+	var off int64
+	for off < st.Size() {
+		data, err := unix.Seek(int(f.Fd()), off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break // only a hole is left
+		}
+		if err != nil {
+			return "", err
+		}
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			return "", err
+		}
+		for pos := data / block * block; pos < hole; pos += block {
+			n, err := f.ReadAt(buf, pos)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return "", err
+			}
+			if n == 0 {
+				break
+			}
+			if bytes.Equal(buf[:n], zero[:n]) {
+				continue
+			}
+			fmt.Fprintf(h, "%d:", pos)
+			h.Write(buf[:n])
+		}
+		off = (hole + block - 1) / block * block
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// flushLoop writes a loop device's cached blocks to its image file, so that
+// the file holds everything a host wrote.
+func flushLoop(dev string) error {
+	f, err := os.Open(dev)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// writeOldOS gives a fresh disk what a server sold with a distribution has:
+// an msdos table, an ext4 root with a Debian on it and a swap partition.
+func writeOldOS(ctx context.Context, d *Disk) error {
+	swapStart := d.Size/(1<<20) - 512
+	if swapStart < 64 {
+		swapStart = d.Size / (1 << 20) / 2
+	}
+	out, err := exec.CommandContext(ctx, "parted", "-s", "-a", "optimal", d.Loop,
+		"mklabel", "msdos",
+		"mkpart", "primary", "ext4", "1MiB", fmt.Sprintf("%dMiB", swapStart),
+		"mkpart", "primary", "linux-swap", fmt.Sprintf("%dMiB", swapStart), "100%",
+		"set", "1", "boot", "on").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("parted: %w: %s", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, "partx", "-u", d.Loop).CombinedOutput(); err != nil {
+		return fmt.Errorf("partx: %w: %s", err, out)
+	}
+	root, err := os.MkdirTemp("", "nixbook-sim-old-os-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	files := map[string]string{
+		"etc/os-release": "PRETTY_NAME=\"Debian GNU/Linux 11 (bullseye)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"11\"\nID=debian\n",
+		"etc/hostname":   "old-server\n",
+		"etc/fstab":      "LABEL=debian / ext4 defaults 0 1\n",
+		"root/data.txt":  "data the old OS kept\n",
+	}
+	for p, data := range files {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+			return err
+		}
+	}
+	part1, part2 := d.Loop+"p1", d.Loop+"p2"
+	for range 50 {
+		if _, err := os.Stat(part2); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "debian", "-d", root, part1).CombinedOutput(); err != nil {
+		return fmt.Errorf("mkfs.ext4: %w: %s", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, "mkswap", "-L", "swap", part2).CombinedOutput(); err != nil {
+		return fmt.Errorf("mkswap: %w: %s", err, out)
+	}
+	return flushLoop(d.Loop)
+}

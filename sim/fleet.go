@@ -1,0 +1,569 @@
+// Package sim runs a simulated fleet of OVH/Kimsufi dedicated servers on one
+// Linux machine, to rehearse reinstalls on: each host is a network, mount,
+// UTS and PID namespace with its own /dev holding only its own loop-backed
+// disks, a real OpenSSH server, and boot modes (rescue, installer, disk, off)
+// driven by an OVH API emulator and by the simulator's own reboot, kexec and
+// udevadm inside the host. Everything made on the machine is recorded in the
+// fleet directory's state.json so Down removes exactly that.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nixbook/nixbook/sim/simstate"
+)
+
+// Config describes a fleet.
+type Config struct {
+	// Dir holds the fleet's files: fleet.yml, ovh.conf, the client key, the
+	// disk images, logs and state.json.
+	Dir string
+	// Hosts is the number of servers, ks1 to ksN.
+	Hosts int
+	// Subnet is the fleet's IPv4 /24 (default 203.0.113.0/24); Subnet6 the
+	// range the hosts' IPv6 /64s come from (default derived from Subnet).
+	Subnet, Subnet6 string
+	// BootDelay is how long a reboot takes (default 2s).
+	BootDelay time.Duration
+	// Overrides change hosts from the defaults.
+	Overrides *Overrides
+	// Helper is a binary that calls hostinit.Dispatch first thing; it becomes
+	// every host's init and its reboot, kexec and udevadm. Default: this
+	// executable.
+	Helper string
+	// Logf receives progress and problems; nil for none.
+	Logf func(format string, args ...any)
+	// Parallel is how many hosts are built at once (default 8).
+	Parallel int
+}
+
+// Fleet is a running simulated fleet.
+type Fleet struct {
+	cfg    Config
+	dir    string
+	plan   plan
+	state  *simstate.State
+	helper string
+	hosts  []*Host
+	byName map[string]*Host
+
+	clientKeyFile string
+	clientKey     KeyPair
+
+	sockDir string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	netboot func(h *Host) (bootRequest, bool) // what the API's netboot says a host boots
+	extras  []func(context.Context) error     // run by Down before the record is cleaned
+	downed  bool
+}
+
+// ClientKeyName is the client key's file name in the fleet directory.
+const ClientKeyName = "id_ed25519"
+
+// Up builds and boots a fleet. It first clears whatever a crashed fleet left
+// in the same directory. On error, everything made so far is removed.
+func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("a fleet needs a directory")
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("a simulated fleet needs root (namespaces, loop devices, a bridge)")
+	}
+	if err := Cleanup(ctx, dir); err != nil {
+		return nil, fmt.Errorf("clear what a previous fleet left in %s: %w", dir, err)
+	}
+	if cfg.Subnet == "" {
+		cfg.Subnet = DefaultSubnet
+	}
+	subnet, err := netip.ParsePrefix(cfg.Subnet)
+	if err != nil {
+		return nil, fmt.Errorf("subnet: %w", err)
+	}
+	var subnet6 netip.Prefix
+	if cfg.Subnet6 != "" {
+		if subnet6, err = netip.ParsePrefix(cfg.Subnet6); err != nil {
+			return nil, fmt.Errorf("IPv6 subnet: %w", err)
+		}
+	}
+	p, err := newPlan(dir, subnet, subnet6)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.BootDelay == 0 {
+		cfg.BootDelay = DefaultBootDelay
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	specs, err := hostSpecs(cfg.Hosts, p, cfg.BootDelay, cfg.Overrides)
+	if err != nil {
+		return nil, err
+	}
+	helper := cfg.Helper
+	if helper == "" {
+		if helper, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	if helper, err = filepath.Abs(helper); err != nil {
+		return nil, err
+	}
+	if err := checkFree(ctx, p); err != nil {
+		return nil, err
+	}
+
+	created := false
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	state, err := simstate.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	fctx, cancel := context.WithCancel(context.Background())
+	f = &Fleet{
+		cfg: cfg, dir: dir, plan: p, state: state, helper: helper,
+		byName: map[string]*Host{}, ctx: fctx, cancel: cancel,
+		sockDir: filepath.Join("/run/nixbook-sim", p.id),
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Down(context.Background())
+		}
+	}()
+	if err := state.Update(func(r *simstate.Record) { r.FleetID = p.id }); err != nil {
+		return f, err
+	}
+	if created {
+		if err := state.Add(simstate.Dirs, dir); err != nil {
+			return f, err
+		}
+	}
+	if err := f.mkdirs(dir, filepath.Join(dir, "hosts"), filepath.Join(dir, "disks"), "/run/nixbook-sim", f.sockDir); err != nil {
+		return f, err
+	}
+	if err := f.writeClientKey(); err != nil {
+		return f, err
+	}
+	if err := f.makeBridge(ctx); err != nil {
+		return f, err
+	}
+	for _, s := range specs {
+		h := &Host{
+			f: f, spec: s, netns: p.netnsName(s.Name), veth: p.vethName(s.Index),
+			v4: p.hostV4(s.Index), v6: p.hostV6(s.Index), nic: s.NIC,
+			dir:     filepath.Join(dir, "hosts", s.Name),
+			socket:  filepath.Join(f.sockDir, s.Name+".sock"),
+			service: serviceName(p, s.Index),
+			mode:    ModeOff,
+			faults:  map[string]bool{},
+		}
+		for _, fault := range s.Faults {
+			h.faults[fault] = true
+		}
+		f.hosts = append(f.hosts, h)
+		f.byName[s.Name] = h
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.Parallel)
+	for _, h := range f.hosts {
+		g.Go(func() error {
+			if err := f.buildHost(gctx, h); err != nil {
+				return fmt.Errorf("%s: %w", h.spec.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return f, err
+	}
+	for _, h := range f.hosts {
+		f.goBackground(h.watchDev)
+	}
+	return f, nil
+}
+
+// serviceName is a host's OVH service name, shaped like the real ones.
+func serviceName(p plan, i int) string {
+	b := p.subnet.Addr().As4()
+	return fmt.Sprintf("ns%d.ip-%d-%d-%d.eu", 3100000+i, b[0], b[1], b[2])
+}
+
+func (f *Fleet) mkdirs(dirs ...string) error {
+	for _, d := range dirs {
+		if _, err := os.Stat(d); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		if err := f.state.Add(simstate.Dirs, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFile writes a file of the fleet and records it.
+func (f *Fleet) writeFile(path string, data []byte, mode os.FileMode) error {
+	if err := f.state.Add(simstate.Files, path); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, mode)
+}
+
+func (f *Fleet) writeClientKey() error {
+	key, err := newKeyPair("nixbook-sim@" + f.plan.id)
+	if err != nil {
+		return err
+	}
+	f.clientKey = key
+	f.clientKeyFile = filepath.Join(f.dir, ClientKeyName)
+	if err := f.writeFile(f.clientKeyFile, []byte(key.Private), 0o600); err != nil {
+		return err
+	}
+	return f.writeFile(f.clientKeyFile+".pub", []byte(key.Public), 0o644)
+}
+
+// makeBridge creates the fleet's bridge: the hosts' gateway, at .254 and at
+// the IPv6 gateway outside every host's /64.
+func (f *Fleet) makeBridge(ctx context.Context) error {
+	p := f.plan
+	if linkExists(p.bridge) {
+		return fmt.Errorf("bridge %s already exists: another fleet uses %s? run `nixbook-sim down --dir` there", p.bridge, f.dir)
+	}
+	if err := f.state.Add(simstate.Bridges, p.bridge); err != nil {
+		return err
+	}
+	return ip(ctx, "",
+		"link add "+p.bridge+" type bridge forward_delay 0 stp_state 0",
+		"addr add "+p.gw4.String()+"/24 dev "+p.bridge,
+		"addr add "+p.gw6.String()+"/128 dev "+p.bridge+" nodad",
+		"link set dev "+p.bridge+" up",
+		"route add "+p.prefix6.String()+" dev "+p.bridge,
+	)
+}
+
+// buildHost makes a host's disks, namespace, link and control socket, and
+// boots it the first time.
+func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
+	s := h.spec
+	if err := f.mkdirs(h.dir, filepath.Join(h.dir, "stage")); err != nil {
+		return err
+	}
+	if err := f.state.Add(simstate.Files, filepath.Join(h.dir, "console.log")); err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	for i, ds := range s.Disks {
+		d := &Disk{
+			Name:   diskName(ds.Kind, counts[ds.Kind]),
+			Kind:   ds.Kind,
+			Size:   ds.Size,
+			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
+		}
+		counts[ds.Kind]++
+		d.Image = filepath.Join(f.dir, "disks", s.Name+"-"+d.Name+".img")
+		if err := f.state.Add(simstate.Files, d.Image); err != nil {
+			return err
+		}
+		if err := createImage(d.Image, d.Size); err != nil {
+			return err
+		}
+		loop, err := attachLoop(ctx, d.Image)
+		if err != nil {
+			return err
+		}
+		if err := f.state.AddLoop(loop, d.Image); err != nil {
+			return err
+		}
+		d.Loop = loop
+		h.disks = append(h.disks, d)
+		if s.Data == "old-os" && i == 0 {
+			if err := writeOldOS(ctx, d); err != nil {
+				return fmt.Errorf("put an old OS on %s: %w", d.Name, err)
+			}
+		}
+	}
+	if err := f.state.Add(simstate.Netns, h.netns); err != nil {
+		return err
+	}
+	if err := ip(ctx, "", "netns add "+h.netns); err != nil {
+		return err
+	}
+	if err := f.state.Add(simstate.Links, h.veth); err != nil {
+		return err
+	}
+	if err := ip(ctx, "",
+		"link add "+h.veth+" type veth peer name "+s.NIC+" netns "+h.netns,
+		"link set dev "+h.veth+" master "+f.plan.bridge,
+		"link set dev "+h.veth+" up",
+	); err != nil {
+		return err
+	}
+	if err := ip(ctx, h.netns,
+		"link set dev "+s.NIC+" address "+s.MAC,
+		"link set dev lo up",
+	); err != nil {
+		return err
+	}
+	if err := f.state.Add(simstate.Files, h.socket); err != nil {
+		return err
+	}
+	if err := h.serveControl(f.ctx); err != nil {
+		return err
+	}
+	h.op.Lock()
+	defer h.op.Unlock()
+	r := bootRequest{mode: s.Mode, rescueKey: f.clientKey.Public, first: true}
+	if err := h.bootLocked(ctx, r); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Hosts are the fleet's hosts, ks1 first.
+func (f *Fleet) Hosts() []*Host { return f.hosts }
+
+// Host finds a host by inventory name or OVH service name.
+func (f *Fleet) Host(name string) (*Host, bool) {
+	if h, ok := f.byName[name]; ok {
+		return h, true
+	}
+	for _, h := range f.hosts {
+		if h.service == name {
+			return h, true
+		}
+	}
+	return nil, false
+}
+
+// Dir is the fleet's directory.
+func (f *Fleet) Dir() string { return f.dir }
+
+// ClientKeyFile is the private key that logs in as root on every host.
+func (f *Fleet) ClientKeyFile() string { return f.clientKeyFile }
+
+// ClientPublicKey is the client key's authorized_keys line.
+func (f *Fleet) ClientPublicKey() string { return strings.TrimSpace(f.clientKey.Public) }
+
+// Gateway4 is the hosts' IPv4 gateway (the bridge).
+func (f *Fleet) Gateway4() netip.Addr { return f.plan.gw4 }
+
+// Gateway6 is the hosts' IPv6 gateway, outside every host's /64.
+func (f *Fleet) Gateway6() netip.Addr { return f.plan.gw6 }
+
+// Bridge is the name of the fleet's bridge.
+func (f *Fleet) Bridge() string { return f.plan.bridge }
+
+// ID is the fleet's short id, which its bridge and namespaces are named after.
+func (f *Fleet) ID() string { return f.plan.id }
+
+// Reboot reboots a host into a mode, as `nixbook-sim reboot --into` does: a
+// rescue boot authorizes the fleet's client key (or the API's rescue key).
+func (f *Fleet) Reboot(ctx context.Context, name string, mode Mode) error {
+	h, ok := f.Host(name)
+	if !ok {
+		return fmt.Errorf("no host %q in the fleet", name)
+	}
+	r := bootRequest{mode: mode, rescueKey: f.rescueKeyFor(h)}
+	switch mode {
+	case ModeOff:
+		h.powerOff(ctx, "powered off")
+		return nil
+	case ModeInstaller:
+		carried, err := h.carriedFiles()
+		if err != nil {
+			return fmt.Errorf("%s: kexec needs a running host: %w", name, err)
+		}
+		r.carried = carried
+	}
+	h.reboot(ctx, r, -1)
+	return nil
+}
+
+// rescueKeyFor is root's authorized key in a rescue boot: the one set through
+// the API, else the fleet's client key.
+func (f *Fleet) rescueKeyFor(h *Host) string {
+	h.mu.Lock()
+	key := h.rescueKey
+	h.mu.Unlock()
+	if key == "" {
+		key = f.clientKey.Public
+	}
+	return key
+}
+
+// netbootRequest is what a host boots when it reboots by itself: what its
+// netboot in the API says, else what it booted first.
+func (f *Fleet) netbootRequest(h *Host) bootRequest {
+	f.mu.Lock()
+	nb := f.netboot
+	f.mu.Unlock()
+	if nb != nil {
+		if r, ok := nb(h); ok {
+			return r
+		}
+	}
+	mode := h.spec.Mode
+	if mode == ModeInstaller {
+		mode = ModeRescue
+	}
+	return bootRequest{mode: mode, rescueKey: f.rescueKeyFor(h)}
+}
+
+// WaitSSH waits until every named host (all when none is named) answers
+// with an SSH banner.
+func (f *Fleet) WaitSSH(ctx context.Context, names ...string) error {
+	hosts := f.hosts
+	if len(names) > 0 {
+		hosts = nil
+		for _, n := range names {
+			h, ok := f.Host(n)
+			if !ok {
+				return fmt.Errorf("no host %q in the fleet", n)
+			}
+			hosts = append(hosts, h)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, h := range hosts {
+		g.Go(func() error {
+			for {
+				if err := sshBanner(gctx, h.v4.Addr(), 2*time.Second); err == nil {
+					return nil
+				}
+				select {
+				case <-gctx.Done():
+					st := h.Status(context.Background())
+					return fmt.Errorf("%s does not answer SSH (%s mode): %s", h.spec.Name, st.Mode, st.Why)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// DiskSHA256 is a checksum of each of a host's disk images by disk name,
+// taken after the host's writes are flushed to them.
+func (f *Fleet) DiskSHA256(name string) (map[string]string, error) {
+	h, ok := f.Host(name)
+	if !ok {
+		return nil, fmt.Errorf("no host %q in the fleet", name)
+	}
+	sums := map[string]string{}
+	for _, d := range h.disks {
+		if err := flushLoop(d.Loop); err != nil {
+			return nil, fmt.Errorf("flush %s: %w", d.Name, err)
+		}
+		sum, err := imageSHA256(d.Image)
+		if err != nil {
+			return nil, err
+		}
+		sums[d.Name] = sum
+	}
+	return sums, nil
+}
+
+// Status reports every host.
+func (f *Fleet) Status(ctx context.Context) []Status {
+	out := make([]Status, len(f.hosts))
+	var wg sync.WaitGroup
+	for i, h := range f.hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = h.Status(ctx)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// goBackground runs fn until the fleet goes down.
+func (f *Fleet) goBackground(fn func(ctx context.Context)) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		fn(f.ctx)
+	}()
+}
+
+func (f *Fleet) logf(format string, args ...any) {
+	if f.cfg.Logf != nil {
+		f.cfg.Logf(format, args...)
+	}
+}
+
+// onDown registers something Down stops before it cleans the record.
+func (f *Fleet) onDown(fn func(context.Context) error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.extras = append(f.extras, fn)
+}
+
+// Down stops every host and removes everything the fleet made. It is safe
+// to call twice.
+func (f *Fleet) Down(ctx context.Context) error {
+	f.mu.Lock()
+	if f.downed {
+		f.mu.Unlock()
+		return nil
+	}
+	f.downed = true
+	extras := f.extras
+	f.mu.Unlock()
+	f.cancel()
+	var errs []error
+	for i := len(extras) - 1; i >= 0; i-- {
+		if err := extras[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, h := range f.hosts {
+		h.op.Lock()
+		h.stopLocked(ctx, "fleet down")
+		h.op.Unlock()
+		if h.server != nil {
+			_ = h.server.Close()
+		}
+	}
+	f.wg.Wait()
+	if err := simstate.Cleanup(ctx, f.dir, 0); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Cleanup removes what a fleet recorded in dir (a crashed one, or one whose
+// process is gone), killing its processes first. Nothing recorded: nothing
+// to do.
+func Cleanup(ctx context.Context, dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, simstate.FileName)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return simstate.Cleanup(ctx, dir, 0)
+}

@@ -1,0 +1,610 @@
+package sim
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/simstate"
+)
+
+// Mode is what a host runs.
+type Mode string
+
+// Boot modes, as a real server goes through them.
+const (
+	ModeRescue    Mode = "rescue"    // OVH's Debian rescue, new host key every boot
+	ModeInstaller Mode = "installer" // the NixOS installer booted by kexec
+	ModeDisk      Mode = "disk"      // what is installed on the disks
+	ModeOff       Mode = "off"       // powered off
+	ModeIPXE      Mode = "ipxe"      // stuck in an iPXE shell: never on the network
+)
+
+// ParseMode checks a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeRescue, ModeInstaller, ModeDisk, ModeOff, ModeIPXE:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown boot mode %q (want rescue, installer, disk or off)", s)
+}
+
+// Faults a host can be given.
+const (
+	// FaultNeverReturns: after its first boot, the host never comes back
+	// from a reboot.
+	FaultNeverReturns = "never-returns"
+	// FaultKexecHangs: a kexec into the installer never comes back.
+	FaultKexecHangs = "kexec-hangs"
+)
+
+// Host is one simulated server.
+type Host struct {
+	f       *Fleet
+	spec    HostSpec
+	service string // OVH service name
+	v4, v6  netip.Prefix
+	netns   string
+	veth    string // the bridge side of the host's link
+	disks   []*Disk
+	dir     string // DIR/hosts/NAME
+	socket  string // control socket on the machine
+	server  *http.Server
+
+	// op serialises what changes the host's life: boots and kills.
+	op sync.Mutex
+
+	mu          sync.Mutex
+	mode        Mode
+	bootID      string
+	boots       int
+	up          bool   // its services run (SSH may still be refused if the network is down)
+	why         string // why it does not answer SSH, when it does not
+	hostKey     KeyPair
+	machineID   string
+	authorized  string // authorized_keys of this boot
+	rescueKey   string // last rescue key set through the API
+	nic         string // the link's name inside the host now
+	online      bool   // the network is configured
+	gen         uint64 // bumps on every reboot, so a stale pending boot gives up
+	kexecLoaded bool
+	faults      map[string]bool
+	proc        *os.Process
+	done        chan struct{}
+	dev         map[string]devEntry
+	devKey      string
+	installed   string // one line about what disk mode found on the disks
+}
+
+// Name is the host's inventory name.
+func (h *Host) Name() string { return h.spec.Name }
+
+// Service is the host's OVH service name.
+func (h *Host) Service() string { return h.service }
+
+// Addr is the host's IPv4 address (what the controller dials).
+func (h *Host) Addr() netip.Addr { return h.v4.Addr() }
+
+// IPv4 is the host's IPv4 address with its prefix.
+func (h *Host) IPv4() netip.Prefix { return h.v4 }
+
+// IPv6 is the host's IPv6 address with its /64.
+func (h *Host) IPv6() netip.Prefix { return h.v6 }
+
+// Disks are the host's disks.
+func (h *Host) Disks() []*Disk { return h.disks }
+
+// NIC is the name of the host's network interface in rescue.
+func (h *Host) NIC() string { return h.spec.NIC }
+
+// MAC is the host's MAC address.
+func (h *Host) MAC() string { return h.spec.MAC }
+
+// Status is a host's state for `nixbook-sim status` and tests.
+type Status struct {
+	Name      string `json:"name"`
+	Service   string `json:"service"`
+	Mode      Mode   `json:"mode"`
+	BootID    string `json:"boot_id"`
+	Boots     int    `json:"boots"`
+	Up        bool   `json:"up"`
+	SSH       bool   `json:"ssh"`
+	Why       string `json:"why,omitempty"`
+	HostKey   string `json:"host_key,omitempty"` // authorized_keys line
+	Disks     string `json:"disks"`
+	Installed string `json:"installed,omitempty"`
+	PID       int    `json:"pid,omitempty"`
+}
+
+// Status reports the host's state. SSH is whether the port answers with an
+// SSH banner now.
+func (h *Host) Status(ctx context.Context) Status {
+	h.mu.Lock()
+	s := Status{
+		Name: h.spec.Name, Service: h.service, Mode: h.mode, BootID: h.bootID, Boots: h.boots,
+		Up: h.up, Why: h.why, HostKey: strings.TrimSpace(h.hostKey.Public), Installed: h.installed,
+	}
+	if h.proc != nil {
+		s.PID = h.proc.Pid
+	}
+	h.mu.Unlock()
+	var parts []string
+	for _, d := range h.disks {
+		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), describeDisk(ctx, d)))
+	}
+	s.Disks = strings.Join(parts, "; ")
+	s.SSH = sshBanner(ctx, h.v4.Addr(), 500*time.Millisecond) == nil
+	if s.SSH {
+		s.Why = ""
+	} else if s.Why == "" {
+		s.Why = "no answer on port 22"
+	}
+	return s
+}
+
+// Mode is the host's boot mode now.
+func (h *Host) Mode() Mode {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.mode
+}
+
+// BootID is the host's current /proc/sys/kernel/random/boot_id.
+func (h *Host) BootID() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.bootID
+}
+
+// HostKey is the public host key the host serves now (authorized_keys line).
+func (h *Host) HostKey() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.TrimSpace(h.hostKey.Public)
+}
+
+// InjectFault gives the host a fault (FaultNeverReturns, FaultKexecHangs),
+// or takes it away when on is false.
+func (h *Host) InjectFault(fault string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.faults == nil {
+		h.faults = map[string]bool{}
+	}
+	h.faults[fault] = on
+}
+
+func (h *Host) hasFault(f string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.faults[f]
+}
+
+// pid is the host init's PID on the machine, 0 when the host is down.
+func (h *Host) pid() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.proc == nil {
+		return 0
+	}
+	return h.proc.Pid
+}
+
+// bootRequest says what a boot brings up.
+type bootRequest struct {
+	mode      Mode
+	rescueKey string            // rescue: root's authorized key
+	carried   map[string]string // installer: files kexec carries over (path -> content)
+	first     bool              // the fleet's first boot of the host
+}
+
+// reboot ends everything the host runs and boots it again into r after the
+// host's boot delay (or delay when it is not negative). It returns once the
+// host is down.
+func (h *Host) reboot(ctx context.Context, r bootRequest, delay time.Duration) {
+	h.op.Lock()
+	h.mu.Lock()
+	h.gen++
+	gen := h.gen
+	h.mu.Unlock()
+	h.stopLocked(ctx, "rebooting")
+	h.op.Unlock()
+	if delay < 0 {
+		delay = h.spec.BootDelay
+	}
+	h.f.goBackground(func(fctx context.Context) {
+		select {
+		case <-time.After(delay):
+		case <-fctx.Done():
+			return
+		}
+		h.op.Lock()
+		defer h.op.Unlock()
+		h.mu.Lock()
+		stale := h.gen != gen
+		h.mu.Unlock()
+		if stale {
+			return
+		}
+		if err := h.bootLocked(fctx, r); err != nil {
+			h.f.logf("%s: boot %s: %v", h.spec.Name, r.mode, err)
+			h.setDown(r.mode, "boot failed: "+err.Error())
+		}
+	})
+}
+
+// powerOff stops the host and leaves it off.
+func (h *Host) powerOff(ctx context.Context, why string) {
+	h.op.Lock()
+	defer h.op.Unlock()
+	h.mu.Lock()
+	h.gen++
+	h.mu.Unlock()
+	h.stopLocked(ctx, why)
+	h.setDown(ModeOff, why)
+}
+
+func (h *Host) setDown(mode Mode, why string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.mode, h.up, h.why = mode, false, why
+}
+
+// stopLocked kills the host's PID namespace (every process, and with the
+// last of them its mount namespace) and takes its network down. h.op is held.
+func (h *Host) stopLocked(ctx context.Context, why string) {
+	h.mu.Lock()
+	proc, done := h.proc, h.done
+	h.up, h.why = false, why
+	h.mu.Unlock()
+	if proc != nil {
+		_ = proc.Signal(syscall.SIGKILL)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			h.f.logf("%s: init %d does not die", h.spec.Name, proc.Pid)
+		}
+	}
+	h.mu.Lock()
+	h.proc, h.done, h.dev, h.devKey, h.kexecLoaded = nil, nil, nil, "", false
+	nic := h.nic
+	h.online = false
+	h.mu.Unlock()
+	if err := ip(ctx, h.netns, "link set dev "+nic+" down", "addr flush dev "+nic); err != nil {
+		h.f.logf("%s: %v", h.spec.Name, err)
+	}
+}
+
+// bootLocked boots the host into r.mode. h.op is held.
+func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
+	if !r.first && h.hasFault(FaultNeverReturns) {
+		h.setDown(r.mode, "fault injected: the server never comes back")
+		return nil
+	}
+	if r.mode == ModeInstaller && h.hasFault(FaultKexecHangs) {
+		h.setDown(r.mode, "fault injected: kexec hangs, the installer never comes up")
+		return nil
+	}
+	switch r.mode {
+	case ModeOff:
+		h.setDown(ModeOff, "powered off")
+		return nil
+	case ModeIPXE:
+		h.setDown(ModeIPXE, "booted the iPXE shell: no operating system, no network")
+		return nil
+	}
+	b, err := h.prepare(ctx, r)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.mode, h.bootID = r.mode, b.cfg.BootID
+	h.boots++
+	h.why = b.why
+	h.installed = b.installed
+	h.mu.Unlock()
+	if err := h.start(ctx, b); err != nil {
+		return err
+	}
+	return nil
+}
+
+// boot is a prepared boot: the init's config and the network it brings up.
+type boot struct {
+	cfg       hostinit.Config
+	nic       string // the link's name in this boot
+	network   bool   // configure the addresses and routes
+	why       string // why SSH will not answer, when it will not
+	installed string
+	hostKey   KeyPair
+	machineID string
+	authKeys  string
+}
+
+// start runs the init in the host's namespaces, fills /dev and the network
+// while it waits, then lets it start the host's services.
+func (h *Host) start(ctx context.Context, b *boot) error {
+	cfgJSON, err := json.Marshal(b.cfg)
+	if err != nil {
+		return err
+	}
+	console, err := os.OpenFile(filepath.Join(h.dir, "console.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer console.Close()
+	fmt.Fprintf(console, "--- %s boot %s into %s\n", time.Now().Format(time.RFC3339), b.cfg.BootID, b.cfg.Mode)
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.netns, "--", h.f.helper, hostinit.InitArg)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Stderr = console
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS | syscall.CLONE_NEWPID,
+		Setsid:     true,
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the host's init: %w", err)
+	}
+	done := make(chan struct{})
+	if err := h.f.state.AddProc(cmd.Process.Pid, "init of "+h.spec.Name); err != nil {
+		h.f.logf("%s: record init: %v", h.spec.Name, err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		_ = h.f.state.RemoveProc(cmd.Process.Pid)
+		close(done)
+	}()
+	h.mu.Lock()
+	h.proc, h.done = cmd.Process, done
+	h.dev, h.devKey = map[string]devEntry{}, ""
+	h.hostKey, h.machineID, h.authorized = b.hostKey, b.machineID, b.authKeys
+	h.mu.Unlock()
+
+	fail := func(err error) error {
+		_ = cmd.Process.Kill()
+		<-done
+		h.mu.Lock()
+		h.proc, h.done = nil, nil
+		h.mu.Unlock()
+		return err
+	}
+	if _, err := fmt.Fprintf(stdin, "%s\n", cfgJSON); err != nil {
+		return fail(fmt.Errorf("hand the init its config: %w", err))
+	}
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-lines:
+		if line != hostinit.MsgMounted {
+			return fail(fmt.Errorf("init failed to build the host (see %s)", filepath.Join(h.dir, "console.log")))
+		}
+	case <-time.After(60 * time.Second):
+		return fail(errors.New("init did not build the host within 60s"))
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	if err := h.syncDev(ctx, true); err != nil {
+		return fail(fmt.Errorf("fill /dev: %w", err))
+	}
+	if err := h.configureNetwork(ctx, b.nic, b.network); err != nil {
+		return fail(err)
+	}
+	if _, err := fmt.Fprintln(stdin, hostinit.MsgStart); err != nil {
+		return fail(fmt.Errorf("start the host: %w", err))
+	}
+	_ = stdin.Close()
+	h.mu.Lock()
+	h.up = true
+	h.mu.Unlock()
+	return nil
+}
+
+// configureNetwork names the host's link for this boot and, when the boot
+// comes up on the network, gives it OVH's addressing: the /24 with the
+// gateway at .254, the /64 with an on-link route to a gateway outside it.
+func (h *Host) configureNetwork(ctx context.Context, nic string, online bool) error {
+	h.mu.Lock()
+	cur := h.nic
+	h.mu.Unlock()
+	lines := []string{"link set dev lo up", "link set dev " + cur + " down", "addr flush dev " + cur}
+	if cur != nic {
+		lines = append(lines, "link set dev "+cur+" name "+nic)
+	}
+	if err := ip(ctx, h.netns, lines...); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.nic = nic
+	h.mu.Unlock()
+	if !online {
+		return nil
+	}
+	p := h.f.plan
+	err := ip(ctx, h.netns,
+		"link set dev "+nic+" up",
+		"addr add "+h.v4.String()+" dev "+nic,
+		"addr add "+h.v6.String()+" dev "+nic+" nodad",
+		"route add default via "+p.gw4.String()+" dev "+nic,
+		"route add "+p.gw6.String()+"/128 dev "+nic,
+		"route add default via "+p.gw6.String()+" dev "+nic,
+	)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.online = true
+	h.mu.Unlock()
+	return nil
+}
+
+// syncDev brings the host's /dev in line with its disks, as udev would.
+// Unless force, it does nothing when no disk changed since the last time.
+func (h *Host) syncDev(ctx context.Context, force bool) error {
+	pid := h.pid()
+	if pid == 0 {
+		return nil
+	}
+	key := diskChangeKey(h.disks)
+	h.mu.Lock()
+	if !force && key == h.devKey {
+		h.mu.Unlock()
+		return nil
+	}
+	have := h.dev
+	h.mu.Unlock()
+	if have == nil {
+		return nil
+	}
+	want, err := diskNodes(ctx, h.disks)
+	if err != nil {
+		return err
+	}
+	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.proc == nil || h.proc.Pid != pid {
+		return nil // rebooted meanwhile
+	}
+	if err := syncDev(devDir, want, h.dev); err != nil {
+		return err
+	}
+	h.devKey = key
+	return nil
+}
+
+// watchDev keeps /dev in sync while the fleet runs: a cheap check of the
+// partitions and image times every 200 ms, a full rescan when they change.
+func (h *Host) watchDev(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := h.syncDev(ctx, false); err != nil && ctx.Err() == nil {
+				h.f.logf("%s: /dev: %v", h.spec.Name, err)
+			}
+		}
+	}
+}
+
+// serveControl answers the host's in-host commands on its control socket.
+func (h *Host) serveControl(ctx context.Context) error {
+	_ = os.Remove(h.socket)
+	l, err := net.Listen("unix", h.socket)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	h.server = &http.Server{
+		Handler:     hostinit.Handler(h.command),
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	go func() { _ = h.server.Serve(l) }()
+	return nil
+}
+
+func newBootID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func newMachineID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
+}
+
+// sshBanner checks that addr:22 answers with an SSH banner.
+func sshBanner(ctx context.Context, addr netip.Addr, timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, 22).String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "SSH-") {
+		return fmt.Errorf("not an SSH banner: %q", line)
+	}
+	return nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dG", n>>30)
+	case n >= 1<<20:
+		return fmt.Sprintf("%dM", n>>20)
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// describeDisk sums up a disk's partition table and file systems.
+func describeDisk(ctx context.Context, d *Disk) string {
+	whole := probe(ctx, d.Loop)
+	parts, _ := partitions(d.Loop)
+	if len(parts) == 0 {
+		if t := whole["ID_FS_TYPE"]; t != "" {
+			return t
+		}
+		return "empty"
+	}
+	var b strings.Builder
+	b.WriteString(whole["ID_PART_TABLE_TYPE"])
+	b.WriteString(" [")
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		props := probe(ctx, p.machinePath)
+		fmt.Fprintf(&b, "%s:%s", d.PartName(p.number), orDash(props["ID_FS_TYPE"]))
+		if l := props["ID_FS_LABEL"]; l != "" {
+			fmt.Fprintf(&b, "(%s)", l)
+		}
+	}
+	b.WriteString("]")
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+var _ = simstate.FileName

@@ -1,0 +1,105 @@
+// Package hostinit is the part of the simulated fleet that runs inside a
+// host: its init (PID 1 of the host's PID namespace, which builds the host's
+// root, /dev and /run and runs sshd) and the simulator's own `reboot`,
+// `shutdown`, `systemctl`, `kexec` and `udevadm`, which ask the controller
+// through a unix socket instead of touching the machine.
+//
+// It depends on the standard library and x/sys only, so the helper binary
+// that carries it builds fast and never breaks with the rest of the fleet.
+package hostinit
+
+// Paths inside a host.
+const (
+	// HelperPath is where the helper binary is bound inside a host.
+	HelperPath = "/run/nixbook-sim/nixbook-sim"
+	// ControlPath is where the host's control socket is bound inside a host.
+	ControlPath = "/run/nixbook-sim/control.sock"
+)
+
+// InitArg, as argv[1], makes the helper run as a host's init.
+const InitArg = "__nixbook-sim-hostinit"
+
+// Messages the init and the controller exchange on the init's stdout/stdin.
+const (
+	// MsgMounted says the host's file systems are ready: the controller fills
+	// /dev and configures the network, then answers MsgStart.
+	MsgMounted = "mounted"
+	// MsgStart lets the init start the host's services.
+	MsgStart = "start"
+)
+
+// Commands returns the in-host commands that are the simulator's own, by the
+// paths they replace inside a host.
+func Commands() map[string]string {
+	return map[string]string{
+		"/usr/sbin/reboot":   "reboot",
+		"/usr/sbin/shutdown": "shutdown",
+		"/usr/sbin/poweroff": "poweroff",
+		"/usr/sbin/halt":     "halt",
+		"/usr/sbin/kexec":    "kexec",
+		"/usr/bin/systemctl": "systemctl",
+		"/usr/bin/udevadm":   "udevadm",
+		"/usr/sbin/udevadm":  "udevadm",
+	}
+}
+
+// Config is one boot of one host, handed by the controller to the init as a
+// single JSON line on its stdin.
+type Config struct {
+	Host     string `json:"host"`
+	Mode     string `json:"mode"`
+	Hostname string `json:"hostname"`
+	BootID   string `json:"boot_id"`
+	// StageDir is an empty directory of the machine on which the init mounts
+	// the boot's tmpfs (only inside the host's mount namespace).
+	StageDir string `json:"stage_dir"`
+	// RAMDiskMiB sizes the tmpfs under the root overlay, /tmp, /mnt and /root:
+	// the rescue's RAM disk.
+	RAMDiskMiB int `json:"ramdisk_mib"`
+	// Helper is the helper binary on the machine; Control the host's control
+	// socket on the machine. Both are bound under /run/nixbook-sim.
+	Helper  string `json:"helper"`
+	Control string `json:"control"`
+	// Hide lists directories of the machine shown empty inside the host.
+	Hide []string `json:"hide"`
+	// Remove lists glob patterns of the machine's files removed from the
+	// host's view (its own host keys, for one).
+	Remove []string `json:"remove"`
+	// Files are written into the host's root (after Remove).
+	Files []File `json:"files"`
+	// Mounts are made before the host's root is pivoted: Source is a path of
+	// the machine, Target a path inside the host.
+	Mounts []Mount `json:"mounts"`
+	// SSHD starts OpenSSH's sshd with /etc/ssh/sshd_config; false for a boot
+	// that never comes up on the network.
+	SSHD bool `json:"sshd"`
+}
+
+// File is a file, or a symbolic link when Link is set, written inside a host.
+type File struct {
+	Path string `json:"path"`
+	Mode uint32 `json:"mode"`
+	Data string `json:"data,omitempty"`
+	Link string `json:"link,omitempty"`
+}
+
+// Mount is one mount made by the init before it pivots into the host's root.
+type Mount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	FSType   string `json:"fstype,omitempty"` // empty: a bind mount
+	Options  string `json:"options,omitempty"`
+	ReadOnly bool   `json:"readonly,omitempty"`
+}
+
+// Request is what an in-host command sends the controller: its argv.
+type Request struct {
+	Argv []string `json:"argv"`
+}
+
+// Reply is the controller's answer, printed and returned by the command.
+type Reply struct {
+	Stdout string `json:"stdout,omitempty"`
+	Stderr string `json:"stderr,omitempty"`
+	Code   int    `json:"code"`
+}

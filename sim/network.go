@@ -1,0 +1,146 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// Default address ranges of a fleet (documentation ranges).
+const (
+	DefaultSubnet  = "203.0.113.0/24"
+	DefaultSubnet6 = "2001:db8:1::/48"
+)
+
+// MaxHosts is how many hosts a /24 holds besides the gateway at .254.
+const MaxHosts = 253
+
+// fleetID names a fleet's bridge, links and namespaces after its directory,
+// so fleets in different directories never collide.
+func fleetID(absDir string) string {
+	sum := sha256.Sum256([]byte(absDir))
+	return hex.EncodeToString(sum[:3])
+}
+
+// plan is the addressing of one fleet, OVH style: hosts in one IPv4 /24 with
+// the gateway at .254, and one IPv6 /64 each whose gateway lies outside it
+// (the /56's xxff:ff:ff:ff:ff, on the bridge).
+type plan struct {
+	id      string
+	bridge  string
+	subnet  netip.Prefix // IPv4 /24
+	gw4     netip.Addr
+	prefix6 netip.Prefix // the /56 the host /64s and the gateway come from
+	gw6     netip.Addr
+}
+
+func newPlan(absDir string, subnet, subnet6 netip.Prefix) (plan, error) {
+	if !subnet.Addr().Is4() || subnet.Bits() != 24 {
+		return plan{}, fmt.Errorf("subnet %s: want an IPv4 /24", subnet)
+	}
+	subnet = subnet.Masked()
+	if !subnet6.IsValid() {
+		subnet6 = defaultSubnet6For(subnet)
+	}
+	if !subnet6.Addr().Is6() || subnet6.Bits() > 56 {
+		return plan{}, fmt.Errorf("IPv6 subnet %s: want a prefix of at most /56", subnet6)
+	}
+	p6 := netip.PrefixFrom(subnet6.Addr(), 56).Masked()
+	gw := p6.Addr().As16()
+	gw[7] = 0xff
+	for i := 8; i < 16; i += 2 {
+		gw[i], gw[i+1] = 0, 0xff
+	}
+	id := fleetID(absDir)
+	b4 := subnet.Addr().As4()
+	b4[3] = 254
+	return plan{
+		id:      id,
+		bridge:  "nbs" + id,
+		subnet:  subnet,
+		gw4:     netip.AddrFrom4(b4),
+		prefix6: p6,
+		gw6:     netip.AddrFrom16(gw),
+	}, nil
+}
+
+// defaultSubnet6For gives each documentation /24 its own IPv6 range so that
+// fleets started with only --subnet do not collide.
+func defaultSubnet6For(subnet netip.Prefix) netip.Prefix {
+	switch subnet.Masked().String() {
+	case DefaultSubnet:
+		return netip.MustParsePrefix(DefaultSubnet6)
+	case "198.51.100.0/24":
+		return netip.MustParsePrefix("2001:db8:2::/48")
+	case "192.0.2.0/24":
+		return netip.MustParsePrefix("2001:db8:3::/48")
+	}
+	b := subnet.Addr().As4()
+	return netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, b[1], b[2]}), 48)
+}
+
+// hostV4 is host i's address (1-based) with its /24.
+func (p plan) hostV4(i int) netip.Prefix {
+	b := p.subnet.Addr().As4()
+	b[3] = byte(i)
+	return netip.PrefixFrom(netip.AddrFrom4(b), 24)
+}
+
+// hostV6 is host i's ::1 in its own /64.
+func (p plan) hostV6(i int) netip.Prefix {
+	b := p.prefix6.Addr().As16()
+	b[7] = byte(i)
+	b[15] = 1
+	return netip.PrefixFrom(netip.AddrFrom16(b), 64)
+}
+
+func (p plan) netnsName(host string) string { return "nbs-" + p.id + "-" + host }
+func (p plan) vethName(i int) string        { return fmt.Sprintf("nbs%sv%d", p.id, i) }
+
+// hostMAC is a stable, locally administered MAC for host i.
+func (p plan) hostMAC(i int) string {
+	id, _ := hex.DecodeString(p.id)
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", id[0], id[1], id[2], byte(i>>8), byte(i))
+}
+
+// ip runs iproute2 commands, one per line, in one process (`ip -batch`),
+// inside netns when it is not empty.
+func ip(ctx context.Context, netns string, lines ...string) error {
+	args := []string{"-batch", "-"}
+	if netns != "" {
+		args = append([]string{"-n", netns}, args...)
+	}
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		where := "machine"
+		if netns != "" {
+			where = netns
+		}
+		return fmt.Errorf("ip in %s: %w: %s [%s]", where, err, strings.TrimSpace(string(out)), strings.Join(lines, "; "))
+	}
+	return nil
+}
+
+func linkExists(name string) bool {
+	_, err := os.Stat("/sys/class/net/" + name)
+	return err == nil
+}
+
+// checkFree refuses a subnet another fleet, or the machine, already routes.
+func checkFree(ctx context.Context, p plan) error {
+	out, err := exec.CommandContext(ctx, "ip", "-4", "route", "show", p.subnet.String()).Output()
+	if err != nil {
+		return fmt.Errorf("ip route: %w", err)
+	}
+	if strings.TrimSpace(string(out)) != "" {
+		return fmt.Errorf("subnet %s is already in use on this machine (%s): pick another with --subnet", p.subnet, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

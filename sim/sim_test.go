@@ -1,0 +1,183 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/nixbook/nixbook/sim/hostinit"
+)
+
+// TestMain lets the test binary serve as the hosts' helper (their init,
+// reboot, kexec and udevadm).
+func TestMain(m *testing.M) {
+	if code, ok := hostinit.Dispatch(os.Args); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the simulated fleet needs root (network namespaces, loop devices, a bridge)")
+	}
+	for _, tool := range []string{"ip", "nsenter", "losetup", "blkid", "/usr/sbin/sshd"} {
+		if _, err := lookPath(tool); err != nil {
+			t.Skipf("the simulated fleet needs %s: %v", tool, err)
+		}
+	}
+}
+
+// startFleet brings a fleet up in a fresh directory and always takes it down.
+func startFleet(t testing.TB, cfg Config) *Fleet {
+	t.Helper()
+	requireRoot(t)
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	if cfg.BootDelay == 0 {
+		cfg.BootDelay = 200 * time.Millisecond
+	}
+	cfg.Logf = t.Logf
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := Up(ctx, cfg)
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := f.Down(context.Background()); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	if err := f.WaitSSH(ctx); err != nil {
+		t.Fatalf("wait for SSH: %v", err)
+	}
+	return f
+}
+
+// dial logs in as root on a host with the fleet's client key and returns
+// the host key it presented.
+func dial(t testing.TB, f *Fleet, host string) (*ssh.Client, ssh.PublicKey) {
+	t.Helper()
+	h, ok := f.Host(host)
+	if !ok {
+		t.Fatalf("no host %s", host)
+	}
+	c, key, err := dialHost(h.Addr().String(), f.ClientKeyFile())
+	if err != nil {
+		t.Fatalf("ssh %s: %v", host, err)
+	}
+	return c, key
+}
+
+func dialHost(addr, keyFile string) (*ssh.Client, ssh.PublicKey, error) {
+	pem, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer, err := ssh.ParsePrivateKey(pem)
+	if err != nil {
+		return nil, nil, err
+	}
+	var hostKey ssh.PublicKey
+	c, err := ssh.Dial("tcp", net.JoinHostPort(addr, "22"), &ssh.ClientConfig{
+		User: "root",
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			hostKey = key
+			return nil
+		},
+		Timeout: 5 * time.Second,
+	})
+	return c, hostKey, err
+}
+
+// run runs a shell command on a host and returns its stdout; a failure
+// fails the test.
+func run(t testing.TB, c *ssh.Client, cmd string) string {
+	t.Helper()
+	out, err := runErr(c, cmd)
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return out
+}
+
+func runErr(c *ssh.Client, cmd string) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	var stdout, stderr bytes.Buffer
+	s.Stdout, s.Stderr = &stdout, &stderr
+	if err := s.Run(cmd); err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// eventually retries check until it passes or the timeout ends.
+func eventually(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, errors.Join(err, fmt.Errorf("still failing after %s", timeout)))
+}
+
+func TestRescueHostAnswersSSHWithClientKey(t *testing.T) {
+	f := startFleet(t, Config{Hosts: 1})
+	c, key := dial(t, f, "ks1")
+	defer c.Close()
+	if got, want := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))), f.byName["ks1"].HostKey(); !strings.HasPrefix(want, got) {
+		t.Errorf("host key = %s, the fleet says %s", got, want)
+	}
+	tests := []struct {
+		cmd, want string
+	}{
+		{"hostname", "rescue12-customer-eu\n"},
+		{"id -u", "0\n"},
+		{". /etc/os-release && echo $ID $VERSION_ID", "debian 12\n"},
+		{"cat /proc/sys/kernel/random/boot_id", f.byName["ks1"].BootID() + "\n"},
+		{"echo $$", ""}, // just runs
+		{"ip -4 -o addr show dev eth0 | awk '{print $4}'", "203.0.113.1/24\n"},
+		{"ip -6 route show default | awk '{print $3}'", "2001:db8:1:ff:ff:ff:ff:ff\n"},
+		{"readlink /usr/sbin/reboot", hostinit.HelperPath + "\n"},
+		{"ls /root/.ssh", "authorized_keys\n"},
+	}
+	for _, tt := range tests {
+		got := run(t, c, tt.cmd)
+		if tt.want != "" && got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.cmd, got, tt.want)
+		}
+	}
+	// The host's processes live in their own PID namespace.
+	if out := run(t, c, "ps -e -o pid= -o comm= | awk '$1==1{print $2}'"); !strings.Contains(out, "nixbook") && !strings.Contains(out, "sim.test") {
+		t.Errorf("PID 1 is %q, want the simulator's init", out)
+	}
+}
+
+func lookPath(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		_, err := os.Stat(name)
+		return name, err
+	}
+	return exec.LookPath(name)
+}
