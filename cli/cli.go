@@ -1,0 +1,120 @@
+// Package cli is nixbook's command line.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/nixbook/nixbook/runner"
+)
+
+// usageError marks errors found before any host is touched (exit 1).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usage(err error) error { return usageError{err} }
+
+// exitCode carries a run's exit code out of an action.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit %d", int(e)) }
+
+// env is what a command reads from and writes to; tests substitute it.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	app := e.app()
+	err := app.RunContext(ctx, interspersed(app, args))
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	default:
+		fmt.Fprintf(stderr, "nixbook: %v\n", err)
+		return runner.ExitUsage
+	}
+}
+
+func (e *env) app() *ucli.App {
+	return &ucli.App{
+		Name:                 "nixbook",
+		Usage:                "reinstall fleets of dedicated servers with NixOS, playbook by playbook",
+		Version:              version(),
+		HideVersion:          true,
+		Writer:               e.stdout,
+		ErrWriter:            e.stderr,
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*ucli.Context, error) {}, // Main maps errors to exit codes
+		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
+			return usage(err)
+		},
+		Commands: []*ucli.Command{
+			e.runCommand(),
+			e.validateCommand(),
+			e.inventoryCommand(),
+			e.factsCommand(),
+			e.modulesCommand(),
+			e.docCommand(),
+			e.playbooksCommand(),
+			e.knownHostsCommand(),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *ucli.Context) error {
+					fmt.Fprintf(e.stdout, "nixbook %s\n", version())
+					return nil
+				},
+			},
+			e.completionCommand(),
+		},
+	}
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// colorEnabled follows --no-color, NO_COLOR and whether w is a terminal.
+func (e *env) colorEnabled(c *ucli.Context, w io.Writer) bool {
+	if c.Bool("no-color") || e.getenv("NO_COLOR") != "" {
+		return false
+	}
+	return isTerminal(w)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if wd, _, err := term.GetSize(int(f.Fd())); err == nil && wd > 20 {
+			return wd
+		}
+	}
+	return 100
+}

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/modules/builtin"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/report"
+	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/tmpl"
+	sshtransport "github.com/nixbook/nixbook/transport/ssh"
+)
+
+var inventoryFlag = &ucli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (repeatable)", Required: true}
+var limitFlag = &ucli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "limit to `PATTERN`: names, groups, globs, !exclusions, comma lists, @file"}
+var knownHostsFlag = &ucli.StringFlag{Name: "known-hosts", Usage: "nixbook's known_hosts `FILE`", Value: hostkeys.DefaultPath()}
+var noColorFlag = &ucli.BoolFlag{Name: "no-color", Usage: "plain output (also NO_COLOR=1)"}
+var extraVarsFlag = &ucli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "`k=v`, JSON or @vars.yml; wins over every other variable"}
+
+func (e *env) runCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "run",
+		Usage:     "run a playbook against an inventory",
+		ArgsUsage: "PLAYBOOK",
+		Flags: []ucli.Flag{
+			inventoryFlag, limitFlag, extraVarsFlag, knownHostsFlag, noColorFlag,
+			&ucli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts in flight (default: all hosts, at most 256)"},
+			&ucli.BoolFlag{Name: "check", Aliases: []string{"C", "dry-run"}, Usage: "probe and plan, change nothing"},
+			&ucli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "show file changes"},
+			&ucli.StringSliceFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only tasks with these tags"},
+			&ucli.StringSliceFlag{Name: "skip-tags", Usage: "skip tasks with these tags"},
+			&ucli.StringFlag{Name: "start-at-task", Usage: "start at the task with this `NAME`"},
+			&ucli.StringFlag{Name: "serial", Usage: "batch sizes for every play, e.g. 1 or 25% or 1,25%"},
+			&ucli.BoolFlag{Name: "json", Usage: "one JSON event per line"},
+			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
+			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print remote output as it arrives"},
+		},
+		Action: func(c *ucli.Context) error {
+			s, err := e.load(c, true)
+			if err != nil {
+				return usage(err)
+			}
+			serial, err := parseSerial(c.String("serial"))
+			if err != nil {
+				return usage(err)
+			}
+			store := hostkeys.New(c.String("known-hosts"))
+			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
+			defer dialer.Close()
+			logDir := c.String("log-dir")
+			if logDir == "" {
+				logDir = runner.DefaultLogDir(time.Now())
+			}
+			r := &runner.Runner{
+				Dialer:    dialer,
+				Templates: s.templates,
+				Options: runner.Options{
+					Check: c.Bool("check"), Diff: c.Bool("diff"), Forks: c.Int("forks"),
+					Tags: splitList(c.StringSlice("tags")), SkipTags: splitList(c.StringSlice("skip-tags")),
+					StartAtTask: c.String("start-at-task"), Serial: serial,
+					ExtraVars: s.extraVars, LogDir: logDir,
+				},
+			}
+			if c.Bool("json") {
+				r.Events = report.JSON(e.stdout)
+			} else {
+				h := report.NewHuman(e.stdout, report.HumanOptions{
+					Color: e.colorEnabled(c, e.stdout), Live: isTerminal(e.stdout) && !c.Bool("verbose"),
+					Verbose: btoi(c.Bool("verbose")), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
+				})
+				r.Events = h.Event
+			}
+			recap, err := r.Run(c.Context, s.playbook, s.inventory, c.String("limit"))
+			if err != nil {
+				return usage(err)
+			}
+			if !c.Bool("json") {
+				fmt.Fprintf(e.stderr, "logs: %s\n", logDir)
+			}
+			return exitCode(recap.ExitCode())
+		},
+	}
+}
+
+func (e *env) validateCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "validate",
+		Usage:     "run every static check of a playbook and inventory, without network",
+		ArgsUsage: "PLAYBOOK",
+		Flags:     []ucli.Flag{inventoryFlag, limitFlag, extraVarsFlag},
+		Action: func(c *ucli.Context) error {
+			s, err := e.load(c, true)
+			if err != nil {
+				return usage(err)
+			}
+			hosts := map[string]bool{}
+			tasks := 0
+			for _, p := range s.playbook.Plays {
+				hs, err := s.inventory.Select(p.Hosts)
+				if err != nil {
+					return usage(fmt.Errorf("%s: hosts: %w", p.Source, err))
+				}
+				if l := c.String("limit"); l != "" {
+					if hs, err = s.inventory.Limit(hs, l); err != nil {
+						return usage(fmt.Errorf("limit: %w", err))
+					}
+				}
+				for _, h := range hs {
+					hosts[h.Name] = true
+				}
+				tasks += len(p.Tasks) + len(p.Handlers)
+			}
+			fmt.Fprintf(e.stdout, "ok: %s: %d plays, %d tasks, %d hosts\n", c.Args().First(), len(s.playbook.Plays), tasks, len(hosts))
+			return nil
+		},
+	}
+}
+
+// setup is what every command that runs a playbook loads first.
+type setup struct {
+	inventory *inventory.Inventory
+	playbook  *playbooks.Playbook
+	extraVars map[string]any
+	templates *tmpl.Engine
+}
+
+// load reads the inventory, the extra vars and (withPlaybook) the playbook.
+// Every error it returns is found before any host is touched.
+func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
+	s := &setup{templates: tmpl.New()}
+	var err error
+	if s.inventory, err = inventory.Load(c.StringSlice("inventory")...); err != nil {
+		return nil, err
+	}
+	if s.extraVars, err = inventory.ParseExtraVars(c.StringSlice("extra-vars"), readFile); err != nil {
+		return nil, err
+	}
+	if !withPlaybook {
+		return s, nil
+	}
+	if c.NArg() != 1 {
+		return nil, fmt.Errorf("want one playbook, got %d arguments (usage: nixbook %s PLAYBOOK -i INVENTORY)", c.NArg(), c.Command.Name)
+	}
+	path, data, err := playbooks.Resolve(c.Args().First())
+	if err != nil {
+		return nil, err
+	}
+	s.playbook, err = playbooks.LoadBytes(path, data, filepath.Dir(path), builtin.Registry(s.templates, s.templates))
+	return s, err
+}
+
+// parseSerial reads --serial: "2", "25%" or a comma list of those.
+func parseSerial(s string) ([]playbooks.Batch, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []playbooks.Batch
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if p, ok := strings.CutSuffix(part, "%"); ok {
+			n, err := strconv.Atoi(p)
+			if err != nil || n <= 0 || n > 100 {
+				return nil, fmt.Errorf("--serial: bad percentage %q", part)
+			}
+			out = append(out, playbooks.Batch{Percent: n})
+			continue
+		}
+		n, err := strconv.Atoi(part)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("--serial: want a positive number or a percentage, got %q", part)
+		}
+		out = append(out, playbooks.Batch{Count: n})
+	}
+	return out, nil
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,224 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// hostRun is one host's state for the whole run: its single connection, its
+// facts, its registered results and its log. Only the host's own pipeline
+// goroutine touches it.
+type hostRun struct {
+	inv      *inventory.Host
+	r        *Runner
+	conn     transport.Conn
+	facts    *facts.Facts
+	vars     map[string]any // registered results and set facts
+	log      *hostLog
+	redact   *redactor
+	recap    HostRecap
+	down     bool   // unreachable: nothing more is tried on this host
+	downWhy  string // why, for later plays
+	notified map[string]bool
+	task     string // the task running now, for output events
+	noLog    bool   // the running task hides its output
+}
+
+func (h *hostRun) target() transport.Target {
+	return transport.Target{
+		Name:     h.inv.Name,
+		Address:  h.inv.Address,
+		Port:     h.inv.Port,
+		User:     h.inv.User,
+		KeyFiles: h.inv.KeyFiles,
+	}
+}
+
+// connect dials the host once; the connection is kept for the whole run.
+func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error {
+	if h.conn != nil {
+		return nil
+	}
+	opts.Log = func(msg string) {
+		h.log.Printf("%s", msg)
+		h.r.emit(Event{Type: EventHostKey, Host: h.inv.Name, Msg: msg})
+	}
+	start := time.Now()
+	conn, err := h.r.Dialer.Dial(ctx, h.target(), opts)
+	if err != nil {
+		h.log.Printf("connect failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
+		return err
+	}
+	h.log.Printf("connected in %s", time.Since(start).Round(time.Millisecond))
+	h.conn = conn
+	return nil
+}
+
+func (h *hostRun) close() {
+	if h.conn != nil {
+		h.conn.Close()
+		h.conn = nil
+	}
+}
+
+// run runs cmd on the connection, logging the command, its output as it
+// arrives, its exit code and duration.
+func (h *hostRun) run(ctx context.Context, conn transport.Conn, cmd transport.Cmd, kind string) (transport.Result, error) {
+	if conn == nil {
+		return transport.Result{}, fmt.Errorf("%w: not connected", transport.ErrUnreachable)
+	}
+	line := h.redact.String(cmd.Line())
+	h.log.Printf("%s: %s", kind, line)
+	out := &lineWriter{emit: func(s string) { h.output("out", s) }}
+	errw := &lineWriter{emit: func(s string) { h.output("err", s) }}
+	cmd.Stdout = teeWriter(cmd.Stdout, out)
+	cmd.Stderr = teeWriter(cmd.Stderr, errw)
+	start := time.Now()
+	res, err := conn.Run(ctx, cmd)
+	out.Flush()
+	errw.Flush()
+	h.log.Printf("exit %d in %s", res.ExitCode, time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		var exit *transport.ExitError
+		if !errors.As(err, &exit) {
+			h.log.Printf("error: %s", h.redact.String(err.Error()))
+		}
+	}
+	return res, err
+}
+
+func (h *hostRun) output(stream, line string) {
+	if h.noLog {
+		return
+	}
+	line = h.redact.String(line)
+	h.log.Printf("  %s| %s", stream, line)
+	h.r.emit(Event{Type: EventOutput, Host: h.inv.Name, Task: h.task, Line: line})
+}
+
+func teeWriter(a io.Writer, b io.Writer) io.Writer {
+	if a == nil {
+		return b
+	}
+	return io.MultiWriter(a, b)
+}
+
+// gatherFacts runs the facts script in one round trip. It is the runner's
+// own read, so it goes over the plain connection even in a dry run.
+func (h *hostRun) gatherFacts(ctx context.Context) error {
+	f, err := facts.Gather(ctx, func(ctx context.Context, argv []string) ([]byte, error) {
+		res, err := h.run(ctx, h.conn, transport.Cmd{Args: argv}, "facts")
+		return res.Stdout, err
+	})
+	if err != nil {
+		return fmt.Errorf("gather facts: %w", err)
+	}
+	h.facts = f
+	return nil
+}
+
+// readOnlyHost is what Check sees: probes only, over a connection that
+// refuses mutating programs as a backstop.
+type readOnlyHost struct {
+	h    *hostRun
+	vars map[string]any
+}
+
+var _ modules.ReadOnlyHost = readOnlyHost{}
+
+func (o readOnlyHost) Name() string         { return o.h.inv.Name }
+func (o readOnlyHost) Vars() map[string]any { return o.vars }
+func (o readOnlyHost) Facts() *facts.Facts {
+	if o.h.facts == nil {
+		return &facts.Facts{}
+	}
+	return o.h.facts
+}
+func (o readOnlyHost) Log(format string, args ...any) {
+	o.h.log.Printf("%s", o.h.redact.String(fmt.Sprintf(format, args...)))
+}
+
+func (o readOnlyHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	conn := o.h.conn
+	if conn != nil {
+		conn = transport.ReadOnly(conn)
+	}
+	return o.h.run(ctx, conn, cmd, "probe")
+}
+
+func (o readOnlyHost) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	cmd := transport.Cmd{Args: []string{"cat", "--", path}}
+	res, err := o.Probe(ctx, cmd)
+	if err != nil {
+		var exit *transport.ExitError
+		if errors.As(err, &exit) && strings.Contains(string(res.Stderr), "No such file") {
+			return nil, fmt.Errorf("read %s: %w", path, fs.ErrNotExist)
+		}
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return res.Stdout, nil
+}
+
+// fullHost is what Apply sees.
+type fullHost struct {
+	readOnlyHost
+}
+
+var _ modules.Host = fullHost{}
+
+func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	return f.h.run(ctx, f.h.conn, cmd, "run")
+}
+
+func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
+	if f.h.conn == nil {
+		return fmt.Errorf("%w: not connected", transport.ErrUnreachable)
+	}
+	start := time.Now()
+	err := f.h.conn.Upload(ctx, dst, src, mode)
+	f.h.log.Printf("upload %s (mode %04o) in %s: %v", dst, mode, time.Since(start).Round(time.Millisecond), errOrOK(err))
+	return err
+}
+
+// Reconnect drops the connection and dials until it succeeds or ctx ends. A
+// changed host key is never retried: it ends the wait at once.
+func (f fullHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
+	f.h.close()
+	delay := 500 * time.Millisecond
+	for {
+		err := f.h.connect(ctx, opts)
+		if err == nil {
+			return nil
+		}
+		var changed *hostkeys.ChangedError
+		if errors.As(err, &changed) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reconnect: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFacts(ctx) }
+
+func errOrOK(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}

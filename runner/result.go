@@ -1,0 +1,118 @@
+package runner
+
+import (
+	"time"
+
+	"github.com/nixbook/nixbook/modules"
+)
+
+// Status is the outcome of one task on one host.
+type Status string
+
+const (
+	StatusOK          Status = "ok"
+	StatusChanged     Status = "changed"
+	StatusWouldChange Status = "would change" // --check: Apply was not called
+	StatusSkipped     Status = "skipped"
+	StatusFailed      Status = "failed"
+	StatusIgnored     Status = "ignored" // failed, but ignore_errors
+	StatusUnreachable Status = "unreachable"
+)
+
+// EventType says what an Event reports.
+type EventType string
+
+const (
+	EventPlayStart  EventType = "play_start"
+	EventTaskStart  EventType = "task_start"
+	EventResult     EventType = "result"
+	EventOutput     EventType = "output" // a line of remote output, as it arrives
+	EventHostKey    EventType = "host_key"
+	EventPlayAbort  EventType = "play_abort"
+	EventRecap      EventType = "recap"
+	EventInterrupt  EventType = "interrupted"
+	EventBatchStart EventType = "batch_start"
+)
+
+// Event is one thing that happened during a run; the human and JSON outputs
+// are both fed from events, so they cannot disagree.
+type Event struct {
+	Type     EventType        `json:"type"`
+	Time     time.Time        `json:"time"`
+	Play     string           `json:"play,omitempty"`
+	Task     string           `json:"task,omitempty"`
+	Host     string           `json:"host,omitempty"`
+	Status   Status           `json:"status,omitempty"`
+	Item     any              `json:"item,omitempty"`
+	Msg      string           `json:"msg,omitempty"`
+	Line     string           `json:"line,omitempty"`
+	Changes  []modules.Change `json:"changes,omitempty"`
+	Reboots  bool             `json:"reboots,omitempty"`
+	Duration time.Duration    `json:"duration_ns,omitempty"`
+	Hosts    []string         `json:"hosts,omitempty"`
+	Recap    []HostRecap      `json:"recap,omitempty"`
+}
+
+// HostRecap counts a host's results over the whole run.
+type HostRecap struct {
+	Host        string `json:"host"`
+	OK          int    `json:"ok"`
+	Changed     int    `json:"changed"`
+	Unreachable int    `json:"unreachable"`
+	Failed      int    `json:"failed"`
+	Skipped     int    `json:"skipped"`
+	Ignored     int    `json:"ignored"`
+}
+
+// Recap is the result of a run.
+type Recap struct {
+	Hosts       []HostRecap
+	Interrupted bool
+	Aborted     string // why a play stopped early (any_errors_fatal, max_fail_percentage)
+}
+
+// Exit codes, documented in the README.
+const (
+	ExitOK          = 0
+	ExitUsage       = 1 // usage, parse or validation error: no host touched
+	ExitFailed      = 2 // a host failed
+	ExitUnreachable = 4 // a host was unreachable and none failed
+	ExitInterrupted = 130
+)
+
+// ExitCode maps a recap to the process exit code.
+func (r *Recap) ExitCode() int {
+	failed, unreachable := false, false
+	for _, h := range r.Hosts {
+		failed = failed || h.Failed > 0
+		unreachable = unreachable || h.Unreachable > 0
+	}
+	switch {
+	case r.Interrupted:
+		return ExitInterrupted
+	case failed || r.Aborted != "":
+		return ExitFailed
+	case unreachable:
+		return ExitUnreachable
+	}
+	return ExitOK
+}
+
+func (h *HostRecap) count(s Status) {
+	switch s {
+	case StatusOK:
+		h.OK++
+	case StatusChanged, StatusWouldChange:
+		// As in Ansible, a changed task also counts as ok.
+		h.OK++
+		h.Changed++
+	case StatusSkipped:
+		h.Skipped++
+	case StatusFailed:
+		h.Failed++
+	case StatusIgnored:
+		h.Ignored++
+	case StatusUnreachable:
+		h.Unreachable++
+	}
+}

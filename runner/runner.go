@@ -1,0 +1,232 @@
+// Package runner executes playbooks: plays in order, hosts in serial
+// batches, one pipeline per host, and the dry-run gate in exactly one place.
+package runner
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/tmpl"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// MaxForks caps the hosts in flight.
+const MaxForks = 256
+
+// Options are the knobs of one run.
+type Options struct {
+	Check       bool // dry run: Check only, Apply never
+	Diff        bool
+	Forks       int // hosts in flight; 0: every host, capped at MaxForks
+	Tags        []string
+	SkipTags    []string
+	StartAtTask string
+	Serial      []playbooks.Batch // overrides every play's serial when set
+	ExtraVars   map[string]any
+	LogDir      string // per-host logs; empty: none
+}
+
+// Runner runs playbooks against an inventory.
+type Runner struct {
+	Dialer    transport.Dialer
+	Templates *tmpl.Engine
+	Events    func(Event) // called from many goroutines, one event at a time
+	Options
+
+	mu    sync.Mutex // serialises Events
+	hosts map[string]*hostRun
+}
+
+func (r *Runner) emit(e Event) {
+	if r.Events == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.Events(e)
+}
+
+// Run executes every play of pb on the hosts of inv selected by the plays'
+// patterns and limit (empty: no limit). Host failures are reported in the
+// recap, not as an error; the error is for runs that could not start.
+func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
+	r.hosts = map[string]*hostRun{}
+	var order []string
+	defer func() {
+		for _, h := range r.hosts {
+			h.close()
+			h.log.Close()
+		}
+	}()
+
+	if r.StartAtTask != "" && !hasTask(pb, r.StartAtTask) {
+		return nil, fmt.Errorf("start-at-task: no task named %q", r.StartAtTask)
+	}
+	// Resolve every play's hosts before touching any of them.
+	plays := make([][]*inventory.Host, len(pb.Plays))
+	for i, play := range pb.Plays {
+		hosts, err := inv.Select(play.Hosts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: hosts: %w", play.Source, err)
+		}
+		if limit != "" {
+			if hosts, err = inv.Limit(hosts, limit); err != nil {
+				return nil, fmt.Errorf("limit: %w", err)
+			}
+		}
+		plays[i] = hosts
+		for _, h := range hosts {
+			if _, ok := r.hosts[h.Name]; !ok {
+				log, err := openHostLog(r.LogDir, h.Name)
+				if err != nil {
+					return nil, err
+				}
+				r.hosts[h.Name] = &hostRun{inv: h, r: r, log: log, vars: map[string]any{}, redact: newRedactor(mergeVars(h.Vars, r.ExtraVars)), recap: HostRecap{Host: h.Name}}
+				order = append(order, h.Name)
+			}
+		}
+	}
+
+	recap := &Recap{}
+	started := r.StartAtTask == ""
+	for i, play := range pb.Plays {
+		if ctx.Err() != nil {
+			break
+		}
+		var tasks []*playbooks.Task
+		tasks, started = r.selectTasks(play.Tasks, started)
+		if !started {
+			continue
+		}
+		if why := r.runPlay(ctx, pb, play, tasks, plays[i]); why != "" {
+			recap.Aborted = why
+			r.emit(Event{Type: EventPlayAbort, Play: play.Name, Msg: why})
+			break
+		}
+	}
+	recap.Interrupted = ctx.Err() != nil
+	if recap.Interrupted {
+		r.emit(Event{Type: EventInterrupt, Msg: "interrupted: no new task started, running commands closed"})
+	}
+	for _, name := range order {
+		recap.Hosts = append(recap.Hosts, r.hosts[name].recap)
+	}
+	r.emit(Event{Type: EventRecap, Recap: recap.Hosts})
+	return recap, nil
+}
+
+// runPlay runs one play batch by batch; it returns why the run must stop, or "".
+func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, hosts []*inventory.Host) string {
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		names[i] = h.Name
+	}
+	r.emit(Event{Type: EventPlayStart, Play: play.Name, Hosts: names})
+	serial := play.Serial
+	if len(r.Serial) > 0 {
+		serial = r.Serial
+	}
+	var fatal atomic.Bool // any_errors_fatal: every host stops at its next task
+	for _, batch := range Batches(hosts, serial) {
+		if ctx.Err() != nil {
+			return ""
+		}
+		if len(batch) < len(hosts) {
+			bn := make([]string, len(batch))
+			for i, h := range batch {
+				bn[i] = h.Name
+			}
+			r.emit(Event{Type: EventBatchStart, Play: play.Name, Hosts: bn})
+		}
+		forks := r.Forks
+		if forks <= 0 || forks > MaxForks {
+			forks = min(max(len(batch), 1), MaxForks)
+		}
+		var g errgroup.Group // not WithContext: one host's failure never cancels another
+		g.SetLimit(forks)
+		var failed atomic.Int32
+		for _, ih := range batch {
+			h := r.hosts[ih.Name]
+			g.Go(func() error {
+				if !r.runHost(ctx, pb, play, tasks, h, &fatal) {
+					failed.Add(1)
+				}
+				return nil
+			})
+		}
+		g.Wait()
+		if fatal.Load() {
+			return "any_errors_fatal: a host failed in play " + quote(play.Name)
+		}
+		if play.MaxFailPercent != nil && len(batch) > 0 {
+			pct := float64(failed.Load()) * 100 / float64(len(batch))
+			if pct > float64(*play.MaxFailPercent) {
+				return fmt.Sprintf("max_fail_percentage %d%% exceeded: %d of %d hosts failed in a batch of play %s",
+					*play.MaxFailPercent, failed.Load(), len(batch), quote(play.Name))
+			}
+		}
+	}
+	return ""
+}
+
+// Batches splits hosts by a serial spec: the last entry repeats until every
+// host has a batch. Percentages round down, but a batch has at least one host.
+func Batches[T any](hosts []T, serial []playbooks.Batch) [][]T {
+	if len(serial) == 0 {
+		if len(hosts) == 0 {
+			return nil
+		}
+		return [][]T{hosts}
+	}
+	var out [][]T
+	for i := 0; len(hosts) > 0; i++ {
+		b := serial[min(i, len(serial)-1)]
+		n := b.Count
+		if b.Percent > 0 {
+			n = int(math.Floor(float64(len(hosts)+countDone(out)) * float64(b.Percent) / 100))
+		}
+		n = max(n, 1)
+		n = min(n, len(hosts))
+		out = append(out, hosts[:n])
+		hosts = hosts[n:]
+	}
+	return out
+}
+
+func countDone[T any](batches [][]T) int {
+	n := 0
+	for _, b := range batches {
+		n += len(b)
+	}
+	return n
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// DefaultLogDir is where a run's per-host logs go by default.
+func DefaultLogDir(now time.Time) string {
+	return filepath.Join(".nixbook", "logs", now.Format("20060102-150405"))
+}
+
+func hasTask(pb *playbooks.Playbook, name string) bool {
+	for _, p := range pb.Plays {
+		for _, t := range p.Tasks {
+			if t.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,386 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// runHost is one host's pipeline through a play. It reports false when the
+// host failed (for max_fail_percentage); unreachable hosts are counted apart.
+func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, fatal *atomic.Bool) bool {
+	if h.down {
+		return true
+	}
+	if err := h.connect(ctx, transport.DialOptions{}); err != nil {
+		r.unreachable(play, h, "connect", err)
+		return true
+	}
+	if play.GatherFacts && ctx.Err() == nil {
+		h.task = "gather facts"
+		start := time.Now()
+		if err := h.gatherFacts(ctx); err != nil {
+			if isUnreachable(err) {
+				r.unreachable(play, h, "gather facts", err)
+				return true
+			}
+			r.finish(play, h, "gather facts", StatusFailed, h.redact.String(err.Error()), nil, nil, time.Since(start))
+			return false
+		}
+		r.finish(play, h, "gather facts", StatusOK, "", nil, nil, time.Since(start))
+	}
+	for _, t := range tasks {
+		if ctx.Err() != nil || fatal.Load() {
+			return true
+		}
+		switch r.runTask(ctx, pb, play, h, t) {
+		case StatusFailed:
+			if play.AnyErrorsFatal {
+				fatal.Store(true)
+			}
+			return false
+		case StatusUnreachable:
+			return true
+		}
+	}
+	// Handlers run once, in the order they are defined, when notified.
+	for _, hd := range play.Handlers {
+		if ctx.Err() != nil {
+			return true
+		}
+		if !h.notified[hd.Name] && !slices.ContainsFunc(hd.Listen, func(t string) bool { return h.notified[t] }) {
+			continue
+		}
+		switch r.runTask(ctx, pb, play, h, hd) {
+		case StatusFailed:
+			return false
+		case StatusUnreachable:
+			return true
+		}
+	}
+	h.notified = nil
+	return true
+}
+
+func (r *Runner) unreachable(play *playbooks.Play, h *hostRun, task string, err error) {
+	h.down = true
+	h.close()
+	msg := h.redact.String(err.Error())
+	var changed *hostkeys.ChangedError
+	if errors.As(err, &changed) {
+		msg = h.redact.String(changed.Error())
+	}
+	h.downWhy = msg
+	r.finish(play, h, task, StatusUnreachable, msg, nil, nil, 0)
+}
+
+func isUnreachable(err error) bool {
+	var changed *hostkeys.ChangedError
+	return errors.Is(err, transport.ErrUnreachable) || errors.As(err, &changed)
+}
+
+// finish counts and reports one task result.
+func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
+	h.recap.count(st)
+	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d}
+	if plan != nil && (r.Check || r.Diff) {
+		e.Changes = h.redactChanges(plan.Changes)
+		e.Reboots = plan.Reboots
+	}
+	r.emit(e)
+}
+
+func (h *hostRun) redactChanges(in []modules.Change) []modules.Change {
+	out := make([]modules.Change, len(in))
+	for i, c := range in {
+		c.Summary = h.redact.String(c.Summary)
+		c.Commands = slices.Clone(c.Commands)
+		for j := range c.Commands {
+			c.Commands[j] = h.redact.String(c.Commands[j])
+		}
+		if c.Sensitive || h.noLog {
+			c.Before, c.After = "", ""
+		} else {
+			c.Before, c.After = h.redact.String(c.Before), h.redact.String(c.After)
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// runTask runs one task (all its loop items and retries) and reports it.
+func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
+	h.task, h.noLog = t.DisplayName(), t.NoLog
+	defer func() { h.noLog = false }()
+	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
+	start := time.Now()
+	vars, err := r.taskVars(pb, play, h, t)
+	if err != nil {
+		return r.failTask(play, h, t, err, start)
+	}
+	if t.Loop == nil {
+		res := r.item(ctx, pb, h, t, vars, nil, false)
+		return r.record(play, h, t, res, start)
+	}
+	items, err := r.loopItems(t, vars)
+	if err != nil {
+		return r.failTask(play, h, t, err, start)
+	}
+	results := make([]any, 0, len(items))
+	agg := taskResult{status: StatusSkipped, out: map[string]any{}}
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		iv := maps.Clone(vars)
+		iv[t.LoopVar] = it
+		res := r.item(ctx, pb, h, t, iv, it, true)
+		res.out[t.LoopVar] = it
+		results = append(results, res.out)
+		agg.status = worse(agg.status, res.status)
+		if res.status == StatusFailed || res.status == StatusUnreachable {
+			agg.msg = res.msg
+			break // Ansible goes on with the other items; stopping keeps a reinstall from compounding a failure
+		}
+		r.emit(Event{Type: EventResult, Play: play.Name, Task: h.task, Host: h.inv.Name, Status: res.status, Item: it, Msg: res.msg})
+	}
+	agg.out["results"] = results
+	agg.out["changed"] = agg.status == StatusChanged || agg.status == StatusWouldChange
+	agg.out["failed"] = agg.status == StatusFailed
+	agg.out["skipped"] = agg.status == StatusSkipped
+	return r.record(play, h, t, agg, start)
+}
+
+func (r *Runner) failTask(play *playbooks.Play, h *hostRun, t *playbooks.Task, err error, start time.Time) Status {
+	return r.record(play, h, t, taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false, "msg": err.Error()}}, start)
+}
+
+// record registers, notifies, counts and reports a task's final result.
+func (r *Runner) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res taskResult, start time.Time) Status {
+	if res.status == StatusFailed && t.IgnoreErrors {
+		res.status = StatusIgnored
+	}
+	if t.Register != "" {
+		h.vars[t.Register] = res.out
+	}
+	if res.status == StatusChanged || res.status == StatusWouldChange {
+		for _, n := range t.Notify {
+			if h.notified == nil {
+				h.notified = map[string]bool{}
+			}
+			h.notified[n] = true
+		}
+	}
+	msg := res.msg
+	if t.NoLog && res.status != StatusSkipped {
+		msg = "output hidden by no_log"
+	}
+	if res.status == StatusUnreachable {
+		r.unreachable(play, h, h.task, errors.New(res.msg))
+		return StatusUnreachable
+	}
+	r.finish(play, h, h.task, res.status, h.redact.String(msg), nil, res.plan, time.Since(start))
+	return res.status
+}
+
+type taskResult struct {
+	status Status
+	msg    string
+	out    map[string]any
+	plan   *modules.Plan
+}
+
+// worse orders statuses so a loop reports its worst item.
+func worse(a, b Status) Status {
+	rank := map[Status]int{StatusSkipped: 0, StatusOK: 1, StatusWouldChange: 2, StatusChanged: 2, StatusIgnored: 3, StatusFailed: 4, StatusUnreachable: 5}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// item runs the task once for one loop item (or without a loop), with
+// retries/until.
+func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any, it any, inLoop bool) taskResult {
+	if len(t.When) > 0 {
+		ok, err := r.allTrue(t.When, vars, "when")
+		if err != nil {
+			return r.checkModeUnknown(err, "when")
+		}
+		if !ok {
+			return taskResult{status: StatusSkipped, out: map[string]any{"skipped": true, "changed": false, "skip_reason": "conditional result was false"}}
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		res := r.once(ctx, pb, h, t, vars)
+		res.out["attempts"] = attempt
+		if t.Retries == 0 && len(t.Until) == 0 {
+			return res
+		}
+		if res.status == StatusUnreachable || res.status == StatusWouldChange || ctx.Err() != nil {
+			return res
+		}
+		done := res.status != StatusFailed
+		if len(t.Until) > 0 {
+			v := withResult(vars, t.Register, res.out)
+			ok, err := r.allTrue(t.Until, v, "until")
+			if err != nil {
+				return taskResult{status: StatusFailed, msg: err.Error(), out: res.out}
+			}
+			done = ok
+		}
+		if done {
+			return res
+		}
+		if attempt > t.Retries {
+			if res.status != StatusFailed {
+				res.status = StatusFailed
+				res.msg = fmt.Sprintf("retries exhausted after %d attempts: until %s still false", attempt, strings.Join(t.Until, " and "))
+			}
+			return res
+		}
+		h.log.Printf("retrying %s (attempt %d of %d) in %s", h.task, attempt, t.Retries+1, t.Delay)
+		select {
+		case <-ctx.Done():
+			return res
+		case <-time.After(t.Delay):
+		}
+	}
+}
+
+// checkModeUnknown turns an evaluation error into a result. In a dry run a
+// condition may depend on a result only a real run produces; that task is
+// skipped as unknown rather than failed.
+func (r *Runner) checkModeUnknown(err error, what string) taskResult {
+	if r.Check && isUndefined(err) {
+		msg := fmt.Sprintf("unknown until applied: %s depends on %v", what, err)
+		return taskResult{status: StatusSkipped, msg: msg, out: map[string]any{"skipped": true, "changed": false, "skip_reason": msg}}
+	}
+	return taskResult{status: StatusFailed, msg: fmt.Sprintf("%s: %v", what, err), out: map[string]any{"failed": true, "changed": false}}
+}
+
+// once builds the module for this host, checks and (unless dry) applies it.
+func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any) taskResult {
+	if t.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
+		defer cancel()
+	}
+	args, err := r.Templates.RenderNode(t.NormalizedArgs(), vars)
+	if err != nil {
+		return r.checkModeUnknown(err, "arguments")
+	}
+	mod, err := t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, args))
+	if err != nil {
+		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}
+	}
+	ro := readOnlyHost{h: h, vars: vars}
+	plan, err := mod.Check(ctx, ro)
+	if err != nil {
+		return resultFromError(err, plan, nil)
+	}
+	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
+	var out modules.Output
+	switch {
+	case !plan.Changed():
+		out = plan.Output
+	case r.Check:
+		// The dry-run gate: the only place that decides Apply is not called.
+		res.status, out = StatusWouldChange, plan.Output
+	default:
+		out, err = mod.Apply(ctx, fullHost{ro}, plan)
+		res.status = StatusChanged
+	}
+	maps.Copy(res.out, out)
+	res.out["changed"] = res.status == StatusChanged || res.status == StatusWouldChange
+	res.out["failed"] = false
+	if err != nil {
+		res = resultFromError(err, plan, res.out)
+	}
+	if res.status == StatusWouldChange || res.status == StatusUnreachable {
+		return res
+	}
+	return r.applyConditions(t, vars, res, err)
+}
+
+// applyConditions applies changed_when and failed_when to a result.
+func (r *Runner) applyConditions(t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
+	if t.ChangedWhen == nil && t.FailedWhen == nil {
+		return res
+	}
+	v := withResult(vars, t.Register, res.out)
+	if t.ChangedWhen != nil && res.status != StatusFailed {
+		changed, err := r.allTrue(t.ChangedWhen, v, "changed_when")
+		if err != nil {
+			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
+		}
+		res.status = map[bool]Status{true: StatusChanged, false: StatusOK}[changed]
+		res.out["changed"] = changed
+	}
+	if t.FailedWhen != nil {
+		failed, err := r.anyTrue(t.FailedWhen, v)
+		if err != nil {
+			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
+		}
+		res.out["failed"] = failed
+		switch {
+		case failed:
+			res.status = StatusFailed
+			if res.msg == "" {
+				res.msg = "failed_when: " + strings.Join(t.FailedWhen, " or ")
+			}
+		case applyErr != nil:
+			// The module failed but failed_when says it did not.
+			res.status = StatusChanged
+			if changed, _ := res.out["changed"].(bool); !changed && t.ChangedWhen != nil {
+				res.status = StatusOK
+			}
+			res.msg = ""
+		}
+	}
+	return res
+}
+
+func resultFromError(err error, plan *modules.Plan, out map[string]any) taskResult {
+	if out == nil {
+		out = map[string]any{}
+	}
+	out["failed"] = true
+	out["msg"] = err.Error()
+	st := StatusFailed
+	if isUnreachable(err) {
+		st = StatusUnreachable
+	}
+	if _, ok := out["changed"]; !ok {
+		out["changed"] = false
+	}
+	return taskResult{status: st, msg: err.Error(), out: out, plan: plan}
+}
+
+// withResult makes a task's own result visible to its conditions under its
+// register name, as Ansible does.
+func withResult(vars map[string]any, register string, out map[string]any) map[string]any {
+	if register == "" {
+		return vars
+	}
+	v := maps.Clone(vars)
+	v[register] = out
+	return v
+}
+
+func sourceFile(source, fallback string) string {
+	if i := strings.LastIndexByte(source, ':'); i > 0 {
+		return source[:i]
+	}
+	return fallback
+}

@@ -1,0 +1,172 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/tmpl"
+)
+
+// taskVars builds a host's variables for one task. Precedence, lowest first:
+// inventory (groups, then host), play vars, task vars, facts and registered
+// results, extra vars.
+func (r *Runner) taskVars(pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) (map[string]any, error) {
+	v := maps.Clone(h.inv.Vars)
+	if v == nil {
+		v = map[string]any{}
+	}
+	v["inventory_hostname"] = h.inv.Name
+	v["group_names"] = h.inv.Groups
+	v["check_mode"] = r.Check
+	v["ansible_check_mode"] = r.Check
+	if pb.Path != "" && !strings.HasPrefix(pb.Path, "embedded:") {
+		v["playbook_dir"] = filepath.Dir(pb.Path)
+	}
+	if h.facts != nil {
+		v["facts"] = h.facts.Map()
+	}
+	// Play and task vars are rendered lazily, as Ansible does: their
+	// templates see everything, registered results and extra vars included.
+	maps.Copy(v, h.vars)
+	maps.Copy(v, r.ExtraVars)
+	if err := r.renderInto(v, play.Vars, "play vars"); err != nil {
+		return nil, err
+	}
+	if err := r.renderInto(v, t.Vars, "task vars"); err != nil {
+		return nil, err
+	}
+	maps.Copy(v, h.vars)
+	maps.Copy(v, r.ExtraVars)
+	return v, nil
+}
+
+// renderInto renders each value of src with the variables so far and sets it
+// in dst, in key order, so a var may build on the ones before it.
+func (r *Runner) renderInto(dst, src map[string]any, what string) error {
+	keys := slices.Sorted(maps.Keys(src))
+	for _, k := range keys {
+		val, err := r.Templates.RenderValue(src[k], dst)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", what, k, err)
+		}
+		dst[k] = val
+	}
+	return nil
+}
+
+// allTrue evaluates Jinja conditions, ANDed.
+func (r *Runner) allTrue(exprs []string, vars map[string]any, what string) (bool, error) {
+	for _, e := range exprs {
+		ok, err := r.Templates.Truth(e, vars)
+		if err != nil {
+			return false, fmt.Errorf("%s %q: %w", what, e, err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// anyTrue evaluates failed_when conditions: a list fails when any holds.
+func (r *Runner) anyTrue(exprs []string, vars map[string]any) (bool, error) {
+	for _, e := range exprs {
+		ok, err := r.Templates.Truth(e, vars)
+		if err != nil {
+			return false, fmt.Errorf("failed_when %q: %w", e, err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (r *Runner) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error) {
+	v, err := r.Templates.RenderValue(t.Loop, vars)
+	if err != nil {
+		return nil, fmt.Errorf("loop: %w", err)
+	}
+	switch items := v.(type) {
+	case []any:
+		return items, nil
+	case []string:
+		out := make([]any, len(items))
+		for i, s := range items {
+			out[i] = s
+		}
+		return out, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("loop: want a list, got %T", v)
+}
+
+func isUndefined(err error) bool {
+	var u *tmpl.UndefinedError
+	return errors.As(err, &u)
+}
+
+func mergeVars(a, b map[string]any) map[string]any {
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]any{}
+	}
+	maps.Copy(out, b)
+	return out
+}
+
+// selectTasks applies --tags, --skip-tags and --start-at-task (which spans
+// plays: once found, later plays run whole). started reports whether the
+// start task has been reached.
+func (r *Runner) selectTasks(tasks []*playbooks.Task, started bool) ([]*playbooks.Task, bool) {
+	var out []*playbooks.Task
+	for _, t := range tasks {
+		if !started {
+			if t.Name != r.StartAtTask {
+				continue
+			}
+			started = true
+		}
+		if TagsSelect(t.Tags, r.Tags, r.SkipTags) {
+			out = append(out, t)
+		}
+	}
+	return out, started
+}
+
+// TagsSelect applies Ansible's tag rules: `always` runs unless skipped by
+// name, `never` only when asked for by name, `tagged`/`untagged`/`all` as
+// special selectors.
+func TagsSelect(taskTags, only, skip []string) bool {
+	has := func(sel []string) bool {
+		for _, s := range sel {
+			switch {
+			case s == "all" && !slices.Contains(taskTags, "never"):
+				return true
+			case s == "tagged" && len(taskTags) > 0:
+				return true
+			case s == "untagged" && len(taskTags) == 0:
+				return true
+			case slices.Contains(taskTags, s):
+				return true
+			}
+		}
+		return false
+	}
+	if len(skip) > 0 && has(skip) {
+		return false
+	}
+	if slices.Contains(taskTags, "always") {
+		return true
+	}
+	if len(only) == 0 {
+		return !slices.Contains(taskTags, "never")
+	}
+	return has(only)
+}
