@@ -172,8 +172,10 @@ func (c *Conn) failure(what string, err error) error {
 const pidMarker = "nixbook-pid "
 
 // Run runs cmd.Line() in a new session. Output streams to cmd.Stdout and
-// cmd.Stderr as it arrives and is kept in the Result. Cancelling ctx
-// returns at once and kills the remote process group (TERM, then KILL).
+// cmd.Stderr as it arrives and is kept in the Result; nothing reaches them
+// after Run returns. Cancelling ctx returns at once and kills the remote
+// process group (TERM, then KILL). A Read on cmd.Stdin that blocks may
+// still be pending when Run returns.
 func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	line := cmd.Line()
 	fail := transport.Result{ExitCode: -1}
@@ -370,7 +372,9 @@ var errNoSFTP = errors.New("no sftp subsystem")
 
 // Upload writes src to a temporary file beside dst, sets mode, then renames
 // it over dst, so readers see the old file or the new one. It uses SFTP,
-// or a shell pipeline when the server has no SFTP subsystem.
+// or a shell pipeline when the server has no SFTP subsystem. Cancelling ctx
+// returns at once and removes the temporary file; a Read on src that blocks
+// may still be pending.
 func (c *Conn) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("upload %s: %w", dst, err)
@@ -382,16 +386,44 @@ func (c *Conn) Upload(ctx context.Context, dst string, src io.Reader, mode fs.Fi
 	if err != nil {
 		return c.failure("upload "+dst, err)
 	}
-	err = c.uploadSFTP(ctx, sc, dst, src, mode)
-	if ctx.Err() != nil {
-		// The client was closed to stop the transfer; the next upload opens another.
-		c.dropSFTP(sc)
-		return fmt.Errorf("upload %s: %w", dst, ctx.Err())
+	// SFTP calls take no context: closing the client is what stops them.
+	stop := context.AfterFunc(ctx, func() { sc.Close() })
+	tmp := tempPath(dst)
+	// A Read on src may block for good; it must not hold the caller.
+	result := make(chan error, 1)
+	go func() { result <- c.uploadSFTP(ctx, sc, tmp, dst, src, mode) }()
+	select {
+	case err = <-result:
+	case <-ctx.Done():
+		err = ctx.Err()
+		go func() {
+			// The closed client fails every call but a blocked Read on src;
+			// a short wait lets an open in flight land before the removal.
+			select {
+			case <-result:
+			case <-time.After(time.Second):
+			}
+			c.removeQuietly(tmp)
+		}()
 	}
-	if err != nil {
+	if !stop() {
+		c.dropSFTP(sc) // closed by the cancel; the next upload opens another
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("upload %s: %w", dst, ctx.Err())
+	default:
 		return c.failure("upload "+dst, err)
 	}
-	return nil
+}
+
+// removeQuietly deletes what a cancelled upload left behind, if it can.
+func (c *Conn) removeQuietly(path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	_, _ = c.Run(ctx, transport.Cmd{Args: []string{"rm", "-f", "--", path}})
 }
 
 func (c *Conn) sftpClient() (*sftp.Client, error) {
@@ -424,10 +456,7 @@ func (c *Conn) dropSFTP(sc *sftp.Client) {
 	sc.Close()
 }
 
-func (c *Conn) uploadSFTP(ctx context.Context, sc *sftp.Client, dst string, src io.Reader, mode fs.FileMode) (err error) {
-	stop := context.AfterFunc(ctx, func() { sc.Close() })
-	defer stop()
-	tmp := tempPath(dst)
+func (c *Conn) uploadSFTP(ctx context.Context, sc *sftp.Client, tmp, dst string, src io.Reader, mode fs.FileMode) (err error) {
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return err
@@ -461,7 +490,8 @@ func (c *Conn) uploadSFTP(ctx context.Context, sc *sftp.Client, dst string, src 
 // uploadViaShell streams src into cat; the paths and mode travel as
 // arguments, never inside the script.
 func (c *Conn) uploadViaShell(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
-	const script = `umask 077; if cat > "$1" && chmod "$2" "$1" && mv -f "$1" "$3"; then exit 0; fi; rm -f "$1"; exit 1`
+	const script = `umask 077; trap 'rm -f "$1"; exit 143' HUP INT TERM; ` +
+		`if cat > "$1" && chmod "$2" "$1" && mv -f "$1" "$3"; then exit 0; fi; rm -f "$1"; exit 1`
 	cmd := transport.Cmd{
 		Args:  []string{"sh", "-c", script, "sh", tempPath(dst), strconv.FormatUint(uint64(unixMode(mode)), 8), dst},
 		Stdin: src,

@@ -358,11 +358,10 @@ func TestHandshakeIsBounded(t *testing.T) {
 	target := transport.Target{Name: "stuck", Address: addr, Port: port, KeyFiles: []string{sshdtest.NewClientKey(t)}}
 
 	f := newFixture(t, DialerOptions{ConnectTimeout: 300 * time.Millisecond})
-	start := time.Now()
-	_, err := f.d.Dial(context.Background(), target, transport.DialOptions{})
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
-		t.Fatalf("dial took %s with a 300ms timeout", elapsed)
-	}
+	err := dialWithin(t, 2*time.Second, func() error {
+		_, err := f.d.Dial(context.Background(), target, transport.DialOptions{})
+		return err
+	})
 	if !errors.Is(err, transport.ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
@@ -371,13 +370,26 @@ func TestHandshakeIsBounded(t *testing.T) {
 	f = newFixture(t, DialerOptions{ConnectTimeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	start = time.Now()
-	_, err = f.d.Dial(ctx, target, transport.DialOptions{})
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
-		t.Fatalf("dial took %s with a 300ms context", elapsed)
-	}
+	err = dialWithin(t, 2*time.Second, func() error {
+		_, err := f.d.Dial(ctx, target, transport.DialOptions{})
+		return err
+	})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// dialWithin fails the test if dial has not returned within d.
+func dialWithin(t *testing.T, d time.Duration, dial func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- dial() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("dial still running after %s", d)
+		return nil
 	}
 }
 
@@ -821,5 +833,49 @@ func TestAgentAuth(t *testing.T) {
 	target.KeyFiles = []string{encrypted}
 	if _, err := f.d.Dial(context.Background(), target, transport.DialOptions{}); err == nil || !strings.Contains(err.Error(), "encrypted_key") {
 		t.Fatalf("encrypted key without agent: %v", err)
+	}
+}
+
+func TestUploadCancelled(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		noSFTP bool
+	}{{"sftp", false}, {"shell fallback", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := sshdtest.Start(t, sshdtest.Options{NoSFTP: tt.noSFTP})
+			c := newFixture(t, DialerOptions{}).dial(s)
+			dir := t.TempDir()
+			dst := filepath.Join(dir, "file")
+			// A source that sends a little and then stalls, like a slow download.
+			pr, pw := io.Pipe()
+			go pw.Write(bytes.Repeat([]byte("x"), 100_000))
+			t.Cleanup(func() { pw.Close() })
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- c.Upload(ctx, dst, pr, 0o644) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("err = %v, want context.DeadlineExceeded", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("a stalled upload ignored its context")
+			}
+			// The temporary file goes away and dst never appeared.
+			waitFor(t, 3*time.Second, func() bool {
+				entries, _ := os.ReadDir(dir)
+				return len(entries) == 0
+			})
+			// The connection still uploads.
+			if err := c.Upload(context.Background(), dst, strings.NewReader("ok"), 0o644); err != nil {
+				t.Fatalf("upload after a cancelled one: %v", err)
+			}
+			if b, _ := os.ReadFile(dst); string(b) != "ok" {
+				t.Fatalf("content %q", b)
+			}
+		})
 	}
 }
