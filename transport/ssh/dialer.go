@@ -101,6 +101,7 @@ func NewDialer(opts DialerOptions) *Dialer {
 
 // Close closes the agent connection. Open Conns stay usable.
 func (d *Dialer) Close() error {
+	d.agentOnce.Do(func() {}) // waits for a dial that is opening it, and keeps later ones from doing so
 	if d.agentConn != nil {
 		return d.agentConn.Close()
 	}

@@ -879,3 +879,56 @@ func TestUploadCancelled(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkRun(b *testing.B) {
+	s := sshdtest.Start(b, sshdtest.Options{})
+	d := NewDialer(DialerOptions{Store: hostkeys.New(filepath.Join(b.TempDir(), "known_hosts")), SSHConfigPath: "none"})
+	defer d.Close()
+	c, err := d.Dial(context.Background(), s.Target(), transport.DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Run(context.Background(), transport.Cmd{Args: []string{"true"}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDial(b *testing.B) {
+	s := sshdtest.Start(b, sshdtest.Options{})
+	d := NewDialer(DialerOptions{Store: hostkeys.New(filepath.Join(b.TempDir(), "known_hosts")), SSHConfigPath: "none"})
+	defer d.Close()
+	for b.Loop() {
+		c, err := d.Dial(context.Background(), s.Target(), transport.DialOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+func BenchmarkUpload(b *testing.B) {
+	for _, noSFTP := range []bool{false, true} {
+		b.Run(fmt.Sprintf("noSFTP=%v", noSFTP), func(b *testing.B) {
+			s := sshdtest.Start(b, sshdtest.Options{NoSFTP: noSFTP})
+			d := NewDialer(DialerOptions{Store: hostkeys.New(filepath.Join(b.TempDir(), "known_hosts")), SSHConfigPath: "none"})
+			defer d.Close()
+			c, err := d.Dial(context.Background(), s.Target(), transport.DialOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			data := bytes.Repeat([]byte("x"), 8<<20)
+			dst := filepath.Join(b.TempDir(), "blob")
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if err := c.Upload(context.Background(), dst, bytes.NewReader(data), 0o644); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
