@@ -131,8 +131,17 @@ func (h *hostRun) gatherFacts(ctx context.Context) error {
 // readOnlyHost is what Check sees: probes only, over a connection that
 // refuses mutating programs as a backstop.
 type readOnlyHost struct {
-	h    *hostRun
-	vars map[string]any
+	h      *hostRun
+	vars   map[string]any
+	chroot string // the task's `chroot:`: commands run inside this root
+}
+
+// conn is the host's connection as this task uses it.
+func (o readOnlyHost) conn() transport.Conn {
+	if o.h.conn == nil || o.chroot == "" {
+		return o.h.conn
+	}
+	return transport.Chroot(o.h.conn, o.chroot)
 }
 
 var _ modules.ReadOnlyHost = readOnlyHost{}
@@ -150,8 +159,9 @@ func (o readOnlyHost) Log(format string, args ...any) {
 }
 
 func (o readOnlyHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
-	conn := o.h.conn
+	conn := o.conn()
 	if conn != nil {
+		// The gate sees the command as the module wrote it, before any chroot wrapping.
 		conn = transport.ReadOnly(conn)
 	}
 	return o.h.run(ctx, conn, cmd, "probe")
@@ -178,7 +188,7 @@ type fullHost struct {
 var _ modules.Host = fullHost{}
 
 func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
-	return f.h.run(ctx, f.h.conn, cmd, "run")
+	return f.h.run(ctx, f.conn(), cmd, "run")
 }
 
 func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
@@ -186,7 +196,7 @@ func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs
 		return fmt.Errorf("%w: not connected", transport.ErrUnreachable)
 	}
 	start := time.Now()
-	err := f.h.conn.Upload(ctx, dst, src, mode)
+	err := f.conn().Upload(ctx, dst, src, mode)
 	f.h.log.Printf("upload %s (mode %04o) in %s: %v", dst, mode, time.Since(start).Round(time.Millisecond), errOrOK(err))
 	return err
 }

@@ -285,6 +285,13 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}
 	}
 	ro := readOnlyHost{h: h, vars: vars}
+	if t.Chroot != "" {
+		root, err := r.Templates.Render(t.Chroot, vars)
+		if err != nil {
+			return r.checkModeUnknown(err, "chroot")
+		}
+		ro.chroot = root
+	}
 	plan, err := mod.Check(ctx, ro)
 	if err != nil {
 		return resultFromError(err, plan, nil)
