@@ -102,7 +102,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		},
 		SSHD: true,
 	}
-	var osRelease string
+
 	switch r.mode {
 	case ModeRescue:
 		key, err := newKeyPair("root@" + rescueHostname)
@@ -110,7 +110,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 			return nil, err
 		}
 		b.hostKey, b.machineID, b.authKeys = key, newMachineID(), r.rescueKey
-		b.cfg.Hostname, osRelease = rescueHostname, rescueOSRelease
+		b.cfg.Hostname, b.osRelease = rescueHostname, rescueOSRelease
 	case ModeInstaller:
 		// kexec carries the rescue's host keys, root's authorized keys and
 		// machine id into the installer.
@@ -120,7 +120,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		}
 		b.machineID = strings.TrimSpace(r.carried["/etc/machine-id"])
 		b.authKeys = r.carried["/root/.ssh/authorized_keys"]
-		b.cfg.Hostname, osRelease = installerHostname, installerOSRelease
+		b.cfg.Hostname, b.osRelease = installerHostname, installerOSRelease
 		for _, p := range sortedKeys(r.carried) {
 			if strings.HasPrefix(p, "/etc/ssh/ssh_host_") && !strings.HasSuffix(p, "_ed25519_key") && !strings.HasSuffix(p, "_ed25519_key.pub") {
 				mode := uint32(0o600)
@@ -134,8 +134,6 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		if err := h.prepareDisk(ctx, b); err != nil {
 			return nil, err
 		}
-		osRelease = b.cfg.Files[0].Data
-		b.cfg.Files = b.cfg.Files[1:]
 	default:
 		return nil, fmt.Errorf("cannot boot into %s", r.mode)
 	}
@@ -147,7 +145,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 	files := []hostinit.File{
 		{Path: "/etc/hostname", Data: b.cfg.Hostname + "\n"},
 		{Path: "/etc/hosts", Data: hosts},
-		{Path: "/etc/os-release", Data: osRelease},
+		{Path: "/etc/os-release", Data: b.osRelease},
 		{Path: "/etc/machine-id", Mode: 0o444, Data: b.machineID + "\n"},
 		{Path: "/etc/resolv.conf", Data: resolvConf},
 		{Path: "/etc/ssh/sshd_config", Data: sshdConfig},

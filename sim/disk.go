@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nixbook/nixbook/sim/hostinit"
 )
 
 // Disk kinds.
@@ -115,6 +117,16 @@ func devNum(sysDir string) (uint32, uint32, error) {
 	return uint32(a), uint32(b), nil
 }
 
+// sysfsKiB is a block device's size in KiB from its sysfs directory.
+func sysfsKiB(dir string) int64 {
+	data, err := os.ReadFile(filepath.Join(dir, "size"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return n / 2
+}
+
 // partition is one partition of a loop device as the kernel sees it.
 type partition struct {
 	number       int
@@ -167,16 +179,22 @@ func probe(ctx context.Context, dev string) map[string]string {
 type devEntry struct {
 	major, minor uint32
 	link         string // non-empty for a symbolic link
+	data         string // the content of a regular file (with no link and no major)
+	blocks       int64  // size in KiB, for /proc/partitions
 }
 
-// diskNodes computes what udev would put under /dev for a host's disks:
-// the disk and partition nodes and the /dev/disk/by-* links.
-func diskNodes(ctx context.Context, disks []*Disk) (map[string]devEntry, error) {
-	nodes := map[string]devEntry{}
+// diskNodes computes what udev would make for a host's disks: the disk and
+// partition nodes and /dev/disk/by-* links (keys relative to /dev), and its
+// database entries (keys like b7:0, relative to /run/udev/data), which lsblk
+// reads file systems from.
+func diskNodes(ctx context.Context, disks []*Disk) (nodes, db map[string]devEntry, err error) {
+	nodes, db = map[string]devEntry{}, map[string]devEntry{}
+	var links []string // of the device being described
 	link := func(dir, name, target string) {
 		p := filepath.Join("disk", dir, name)
 		if _, taken := nodes[p]; !taken && name != "" && !strings.Contains(name, "/") {
 			nodes[p] = devEntry{link: "../../" + target}
+			links = append(links, p)
 		}
 	}
 	fsLinks := func(props map[string]string, target string) {
@@ -190,28 +208,122 @@ func diskNodes(ctx context.Context, disks []*Disk) (map[string]devEntry, error) 
 		}
 		link("by-partuuid", props["ID_PART_ENTRY_UUID"], target)
 	}
-	for _, d := range disks {
-		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
-		if err != nil {
-			return nil, fmt.Errorf("disk %s: %w", d.Name, err)
+	record := func(d *Disk, e devEntry, devtype, name string, props map[string]string) {
+		var b strings.Builder
+		for _, l := range links {
+			fmt.Fprintf(&b, "S:%s\n", l)
 		}
-		nodes[d.Name] = devEntry{major: maj, minor: min}
+		fmt.Fprintf(&b, "E:DEVNAME=/dev/%s\nE:DEVTYPE=%s\nE:SUBSYSTEM=block\n", name, devtype)
+		for _, kv := range diskIdentity(d) {
+			fmt.Fprintf(&b, "E:%s\n", kv)
+		}
+		for _, k := range sortedKeys(props) {
+			fmt.Fprintf(&b, "E:%s=%s\n", k, props[k])
+		}
+		db[fmt.Sprintf("b%d:%d", e.major, e.minor)] = devEntry{data: b.String()}
+	}
+	for _, d := range disks {
+		sys := filepath.Join("/sys/block", filepath.Base(d.Loop))
+		maj, min, err := devNum(sys)
+		if err != nil {
+			return nil, nil, fmt.Errorf("disk %s: %w", d.Name, err)
+		}
+		e := devEntry{major: maj, minor: min, blocks: sysfsKiB(sys)}
+		nodes[d.Name] = e
+		links = nil
 		link("by-id", d.ByID(), d.Name)
 		parts, err := partitions(d.Loop)
 		if err != nil {
-			return nil, fmt.Errorf("disk %s: %w", d.Name, err)
+			return nil, nil, fmt.Errorf("disk %s: %w", d.Name, err)
 		}
+		props := probe(ctx, d.Loop)
 		if len(parts) == 0 {
-			fsLinks(probe(ctx, d.Loop), d.Name)
+			fsLinks(props, d.Name)
+		}
+		record(d, e, "disk", d.Name, props)
+		for _, p := range parts {
+			name := d.PartName(p.number)
+			pe := devEntry{major: p.major, minor: p.minor, blocks: sysfsKiB(filepath.Join(sys, filepath.Base(p.machinePath)))}
+			nodes[name] = pe
+			links = nil
+			link("by-id", fmt.Sprintf("%s-part%d", d.ByID(), p.number), name)
+			props := probe(ctx, p.machinePath)
+			fsLinks(props, name)
+			record(d, pe, "partition", name, props)
+		}
+	}
+	return nodes, db, nil
+}
+
+// diskIdentity is what udev knows of a disk from its hardware.
+func diskIdentity(d *Disk) []string {
+	if d.Kind == NVMe {
+		return []string{"ID_MODEL=NIXBOOK_SIM_NVME", "ID_SERIAL=NIXBOOK_SIM_NVME_" + d.Serial, "ID_SERIAL_SHORT=" + d.Serial}
+	}
+	return []string{"ID_BUS=ata", "ID_ATA=1", "ID_TYPE=disk", "ID_MODEL=NIXBOOK_SIM_HDD", "ID_SERIAL=NIXBOOK_SIM_HDD_" + d.Serial, "ID_SERIAL_SHORT=" + d.Serial}
+}
+
+// sysEntries computes the host's view of the block devices in sysfs: its
+// disks and partitions under their host names, linked to the loop devices'
+// real directories.
+func sysEntries(disks []*Disk) (map[string]devEntry, error) {
+	links := map[string]devEntry{}
+	for _, d := range disks {
+		loop := filepath.Base(d.Loop)
+		real := "/sys/devices/virtual/block/" + loop
+		entries, err := os.ReadDir(real)
+		if err != nil {
+			return nil, err
+		}
+		maj, min, err := devNum(real)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), loop+"p") {
+				links["block/"+d.Name+"/"+e.Name()] = devEntry{link: real + "/" + e.Name()}
+			}
+		}
+		links[fmt.Sprintf("dev/block/%d:%d", maj, min)] = devEntry{link: "/sys/block/" + d.Name}
+		links["class/block/"+d.Name] = devEntry{link: "/sys/block/" + d.Name}
+		parts, err := partitions(d.Loop)
+		if err != nil {
+			return nil, err
 		}
 		for _, p := range parts {
 			name := d.PartName(p.number)
-			nodes[name] = devEntry{major: p.major, minor: p.minor}
-			link("by-id", fmt.Sprintf("%s-part%d", d.ByID(), p.number), name)
-			fsLinks(probe(ctx, p.machinePath), name)
+			links["block/"+d.Name+"/"+name] = devEntry{link: real + "/" + filepath.Base(p.machinePath)}
+			links[fmt.Sprintf("dev/block/%d:%d", p.major, p.minor)] = devEntry{link: "/sys/block/" + d.Name + "/" + name}
+			links["class/block/"+name] = devEntry{link: "/sys/block/" + d.Name + "/" + name}
 		}
 	}
-	return nodes, nil
+	return links, nil
+}
+
+// partitionsFile renders /proc/partitions for a host's block nodes.
+func partitionsFile(nodes map[string]devEntry) string {
+	type row struct {
+		e    devEntry
+		name string
+	}
+	var rows []row
+	for p, e := range nodes {
+		if e.link == "" && e.data == "" && !strings.Contains(p, "/") {
+			rows = append(rows, row{e, p})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].e.major != rows[j].e.major {
+			return rows[i].e.major < rows[j].e.major
+		}
+		return rows[i].e.minor < rows[j].e.minor
+	})
+	var b strings.Builder
+	b.WriteString(hostinit.PartitionsHeader)
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%4d  %7d %10d %s\n", r.e.major, r.e.minor, r.e.blocks, r.name)
+	}
+	return b.String()
 }
 
 // syncDev makes devDir (a host's /dev, seen from the machine through
@@ -248,6 +360,12 @@ func syncDev(devDir string, want, have map[string]devEntry) error {
 		var err error
 		if e.link != "" {
 			err = os.Symlink(e.link, full)
+			if errors.Is(err, os.ErrExist) {
+				// A directory of the machine's sysfs is in the way.
+				err = nil
+			}
+		} else if e.major == 0 {
+			err = os.WriteFile(full, []byte(e.data), 0o644)
 		} else {
 			err = unix.Mknod(full, unix.S_IFBLK|0o660, int(unix.Mkdev(e.major, e.minor)))
 			if err == nil {

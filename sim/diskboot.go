@@ -2,10 +2,250 @@ package sim
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/nixeval"
+	"github.com/nixbook/nixbook/sim/simstate"
 )
 
-// prepareDisk boots what is installed on the host's disks.
+// grubRecord is where the payload's nixos-install notes the GRUB devices,
+// relative to the root (or, on a separate /boot, to that file system).
+const grubRecord = "boot/grub/nixbook-sim-devices"
+
+// mountable are the file systems the machine's kernel can mount to look
+// for an installed system.
+var mountable = map[string]bool{"ext4": true, "ext3": true, "ext2": true, "xfs": true, "btrfs": true}
+
+// installedFS is a file system of the host's disks mounted read-only on the
+// machine while the controller looks at it.
+type installedFS struct {
+	device string // /dev/loopNpM on the machine
+	name   string // sda2 inside the host
+	fstype string
+	mount  string
+}
+
+// prepareDisk boots what is installed on the host's disks. It finds the
+// installed root, evaluates its configuration.nix with Nix and asks whether
+// that system would come up on this server's network. If it would not, the
+// host still boots but stays off the network, and its status says why.
 func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
-	return errors.New("disk mode is not available yet")
+	b.cfg.Hostname = "nixos"
+	b.osRelease = "NAME=NixOS\nID=nixos\n"
+	mounted, err := h.mountInstalled(ctx)
+	defer h.unmountInstalled(mounted)
+	if err != nil {
+		return err
+	}
+	var root, bootFS *installedFS
+	for _, m := range mounted {
+		if exists(filepath.Join(m.mount, "etc/nixos/configuration.nix")) && (root == nil || exists(filepath.Join(m.mount, "nix/var/nix/profiles/system"))) {
+			root = m
+		}
+	}
+	key, err := h.diskHostKey(root)
+	if err != nil {
+		return err
+	}
+	b.hostKey = key
+	if root == nil {
+		b.network, b.cfg.SSHD = false, false
+		b.why = "no installed system on the disks (no etc/nixos/configuration.nix on any file system): nothing to boot"
+		b.installed = b.why
+		return nil
+	}
+	var record []string
+	if data, err := os.ReadFile(filepath.Join(root.mount, grubRecord)); err == nil {
+		record = strings.Split(strings.TrimSpace(string(data)), "\n")
+		bootFS = root
+	} else {
+		for _, m := range mounted {
+			if data, err := os.ReadFile(filepath.Join(m.mount, "grub/nixbook-sim-devices")); err == nil {
+				record = strings.Split(strings.TrimSpace(string(data)), "\n")
+				bootFS = m
+			}
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(root.mount, "etc/os-release")); err == nil {
+		b.osRelease = string(data)
+	}
+	installed, err := nixeval.Evaluate(ctx, root.mount)
+	var reasons []string
+	if err != nil {
+		reasons = []string{"the installed configuration does not evaluate: " + err.Error()}
+	} else {
+		reasons = nixeval.Bootable(h.evalHost(), installed, record)
+	}
+	b.installed = fmt.Sprintf("NixOS on /dev/%s (%s)", root.name, root.fstype)
+	if installed != nil && installed.Hostname != "" {
+		b.cfg.Hostname = installed.Hostname
+		b.installed += ", hostname " + installed.Hostname
+	}
+	b.nic = h.uplinkName(installed)
+	if installed != nil {
+		var keys strings.Builder
+		for _, k := range installed.RootKeys {
+			keys.WriteString(strings.TrimSpace(k) + "\n")
+		}
+		b.authKeys = keys.String()
+	}
+	if len(reasons) > 0 {
+		b.network, b.cfg.SSHD = false, false
+		b.why = "the installed system boots but does not come up on the network: " + strings.Join(reasons, "; ")
+	}
+	// The booted system: its root mounted as it would be, its configuration
+	// and store where NixOS has them.
+	sys := "/run/nixbook-sim/system"
+	b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: root.device, Target: sys, FSType: root.fstype})
+	for _, dir := range []string{"etc/nixos", "nix"} {
+		if isDir(filepath.Join(root.mount, dir)) {
+			b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: filepath.Join(sys, dir), Target: "/" + dir, InRoot: true})
+		}
+	}
+	if bootFS != nil && bootFS != root {
+		b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: bootFS.device, Target: "/boot", FSType: bootFS.fstype})
+	}
+	b.cfg.Hide = without(b.cfg.Hide, "/nix")
+	return nil
+}
+
+// evalHost is what the host really is, for nixeval.Bootable.
+func (h *Host) evalHost() nixeval.Host {
+	nic := h.spec.predictedName()
+	if nic == "" {
+		nic = h.spec.NIC
+	}
+	eh := nixeval.Host{
+		Name:        h.spec.Name,
+		NIC:         nic,
+		MAC:         h.spec.MAC,
+		IPv4CIDR:    h.v4.String(),
+		IPv4Gateway: h.f.plan.gw4.String(),
+		IPv6CIDR:    h.v6.String(),
+		IPv6Gateway: h.f.plan.gw6.String(),
+		DiskAliases: map[string]string{},
+	}
+	for _, d := range h.disks {
+		eh.Disks = append(eh.Disks, d.Path())
+		eh.DiskAliases[d.ByIDPath()] = d.Path()
+	}
+	return eh
+}
+
+// uplinkName is the name the installed system's kernel gives the NIC: the
+// predictable name, eth0 without predictable names, or a name pinned to its
+// MAC.
+func (h *Host) uplinkName(in *nixeval.Installed) string {
+	name := h.spec.predictedName()
+	if name == "" {
+		name = h.spec.NIC
+	}
+	if in == nil {
+		return name
+	}
+	if !in.UsePredictableNames {
+		name = "eth0"
+	}
+	for _, r := range in.Renames {
+		if strings.EqualFold(r.MAC, h.spec.MAC) && ifaceName.MatchString(r.Name) {
+			name = r.Name
+		}
+	}
+	return name
+}
+
+// diskHostKey is the host key the installed system serves: the one
+// nixos-install generated, else one made at its first boot and kept.
+func (h *Host) diskHostKey(root *installedFS) (KeyPair, error) {
+	if root != nil {
+		priv, err1 := os.ReadFile(filepath.Join(root.mount, "etc/ssh/ssh_host_ed25519_key"))
+		pub, err2 := os.ReadFile(filepath.Join(root.mount, "etc/ssh/ssh_host_ed25519_key.pub"))
+		if err1 == nil && err2 == nil {
+			return KeyPair{Private: string(priv), Public: string(pub)}, nil
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.firstBootKey.Private == "" {
+		key, err := newKeyPair("root@nixos")
+		if err != nil {
+			return KeyPair{}, err
+		}
+		h.firstBootKey = key
+	}
+	return h.firstBootKey, nil
+}
+
+// mountInstalled mounts every file system of the host's disks the machine
+// can read, read-only, under the host's directory.
+func (h *Host) mountInstalled(ctx context.Context) ([]*installedFS, error) {
+	var out []*installedFS
+	for _, d := range h.disks {
+		candidates := map[string]string{d.Loop: d.Name}
+		parts, err := partitions(d.Loop)
+		if err != nil {
+			return out, err
+		}
+		for _, p := range parts {
+			candidates[p.machinePath] = d.PartName(p.number)
+		}
+		for _, dev := range sortedKeys(candidates) {
+			fstype := probe(ctx, dev)["ID_FS_TYPE"]
+			if !mountable[fstype] {
+				continue
+			}
+			m := &installedFS{device: dev, name: candidates[dev], fstype: fstype, mount: filepath.Join(h.dir, "inspect", candidates[dev])}
+			if err := os.MkdirAll(m.mount, 0o700); err != nil {
+				return out, err
+			}
+			if err := h.f.state.Add(simstate.Mounts, m.mount); err != nil {
+				return out, err
+			}
+			if err := unix.Mount(dev, m.mount, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+				h.f.logf("%s: look at /dev/%s: %v", h.spec.Name, m.name, err)
+				_ = h.f.state.Remove(simstate.Mounts, m.mount)
+				continue
+			}
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (h *Host) unmountInstalled(mounted []*installedFS) {
+	for _, m := range mounted {
+		if err := unix.Unmount(m.mount, 0); err != nil {
+			h.f.logf("%s: unmount %s: %v", h.spec.Name, m.mount, err)
+			continue
+		}
+		_ = h.f.state.Remove(simstate.Mounts, m.mount)
+		_ = os.Remove(m.mount)
+	}
+	_ = os.Remove(filepath.Join(h.dir, "inspect"))
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+func without(list []string, item string) []string {
+	var out []string
+	for _, s := range list {
+		if s != item {
+			out = append(out, s)
+		}
+	}
+	return out
 }

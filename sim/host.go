@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
-	"github.com/nixbook/nixbook/sim/simstate"
 )
 
 // Mode is what a host runs.
@@ -87,8 +86,13 @@ type Host struct {
 	proc        *os.Process
 	done        chan struct{}
 	dev         map[string]devEntry
+	sys         map[string]devEntry
+	udev        map[string]devEntry
 	devKey      string
 	installed   string // one line about what disk mode found on the disks
+	// firstBootKey is the host key an installed system without one made at
+	// its first boot.
+	firstBootKey KeyPair
 }
 
 // Name is the host's inventory name.
@@ -281,7 +285,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 		}
 	}
 	h.mu.Lock()
-	h.proc, h.done, h.dev, h.devKey, h.kexecLoaded = nil, nil, nil, "", false
+	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.kexecLoaded = nil, nil, nil, nil, nil, "", false
 	nic := h.nic
 	h.online = false
 	h.mu.Unlock()
@@ -334,6 +338,7 @@ type boot struct {
 	hostKey   KeyPair
 	machineID string
 	authKeys  string
+	osRelease string
 }
 
 // start runs the init in the host's namespaces, fills /dev and the network
@@ -378,7 +383,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	}()
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
-	h.dev, h.devKey = map[string]devEntry{}, ""
+	h.dev, h.sys, h.udev, h.devKey = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, ""
 	h.hostKey, h.machineID, h.authorized = b.hostKey, b.machineID, b.authKeys
 	h.mu.Unlock()
 
@@ -481,7 +486,7 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if have == nil {
 		return nil
 	}
-	want, err := diskNodes(ctx, h.disks)
+	want, db, err := diskNodes(ctx, h.disks)
 	if err != nil {
 		return err
 	}
@@ -493,6 +498,21 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	}
 	if err := syncDev(devDir, want, h.dev); err != nil {
 		return err
+	}
+	sysWant, err := sysEntries(h.disks)
+	if err != nil {
+		return err
+	}
+	if err := syncDev(fmt.Sprintf("/proc/%d/root/sys", pid), sysWant, h.sys); err != nil {
+		return err
+	}
+	if err := syncDev(fmt.Sprintf("/proc/%d/root/run/udev/data", pid), db, h.udev); err != nil {
+		return err
+	}
+	// The bound file takes the write in place (no rename: that would undo the bind).
+	procPartitions := fmt.Sprintf("/proc/%d/root/proc/partitions", pid)
+	if err := os.WriteFile(procPartitions, []byte(partitionsFile(want)), 0o444); err != nil {
+		return fmt.Errorf("/proc/partitions: %w", err)
 	}
 	h.devKey = key
 	return nil
@@ -606,5 +626,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
-var _ = simstate.FileName

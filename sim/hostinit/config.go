@@ -28,6 +28,10 @@ const (
 	MsgStart = "start"
 )
 
+// PartitionsHeader starts the host's /proc/partitions, which the controller
+// rewrites as the host's disks change.
+const PartitionsHeader = "major minor  #blocks  name\n\n"
+
 // Commands returns the in-host commands that are the simulator's own, by the
 // paths they replace inside a host.
 func Commands() map[string]string {
@@ -85,7 +89,10 @@ type File struct {
 
 // Mount is one mount made by the init before it pivots into the host's root.
 type Mount struct {
+	// Source is a path or device of the machine, or with InRoot a path
+	// inside the host's root (after the mounts before it).
 	Source   string `json:"source"`
+	InRoot   bool   `json:"in_root,omitempty"`
 	Target   string `json:"target"`
 	FSType   string `json:"fstype,omitempty"` // empty: a bind mount
 	Options  string `json:"options,omitempty"`

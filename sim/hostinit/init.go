@@ -97,12 +97,20 @@ func buildRoot(cfg Config) error {
 	if err := makeDev(in("/dev")); err != nil {
 		return err
 	}
+	if err := maskBlock(in("/sys")); err != nil {
+		return err
+	}
 	bootID := filepath.Join(stage, "boot_id")
 	if err := os.WriteFile(bootID, []byte(cfg.BootID+"\n"), 0o444); err != nil {
 		return err
 	}
+	partitions := filepath.Join(stage, "partitions")
+	if err := os.WriteFile(partitions, []byte(PartitionsHeader), 0o444); err != nil {
+		return err
+	}
 	binds := []Mount{
 		{Source: bootID, Target: "/proc/sys/kernel/random/boot_id", ReadOnly: true},
+		{Source: partitions, Target: "/proc/partitions"},
 		{Source: cfg.Helper, Target: HelperPath, ReadOnly: true},
 		{Source: cfg.Control, Target: ControlPath},
 	}
@@ -134,6 +142,9 @@ func mountIn(root, target, fstype, opts string) error {
 // mountFrom mounts a path of the machine (or a device) into the host's root.
 func mountFrom(root string, m Mount) error {
 	dst := filepath.Join(root, m.Target)
+	if m.InRoot {
+		m.Source = filepath.Join(root, m.Source)
+	}
 	st, err := os.Stat(m.Source)
 	if err != nil {
 		return fmt.Errorf("mount %s: %w", m.Target, err)
@@ -164,6 +175,18 @@ func mountFrom(root string, m Mount) error {
 	if m.ReadOnly {
 		if err := unix.Mount("", dst, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
 			return fmt.Errorf("bind %s read-only: %w", m.Target, err)
+		}
+	}
+	return nil
+}
+
+// maskBlock replaces the machine's block device directories of sysfs with
+// empty ones the controller fills with the host's disks under their host
+// names (sda, sda1), as parted and lsblk look them up by name.
+func maskBlock(sys string) error {
+	for _, d := range []string{"block", "dev/block", "class/block"} {
+		if err := unix.Mount("tmpfs", filepath.Join(sys, d), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=256k"); err != nil {
+			return fmt.Errorf("mask /sys/%s: %w", d, err)
 		}
 	}
 	return nil

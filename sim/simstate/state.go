@@ -247,7 +247,10 @@ func Cleanup(ctx context.Context, dir string, skipPID int) error {
 	}
 	for _, l := range append(slices.Clone(r.Links), r.Bridges...) {
 		if _, err := os.Stat(filepath.Join("/sys/class/net", l)); err == nil {
-			note(run(ctx, "ip", "link", "delete", l))
+			// A veth goes with its peer's namespace, maybe while we look.
+			if err := run(ctx, "ip", "link", "delete", l); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+				note(err)
+			}
 		}
 	}
 	for _, l := range r.Loops {
@@ -258,22 +261,21 @@ func Cleanup(ctx context.Context, dir string, skipPID int) error {
 			note(err)
 		}
 	}
-	dirs := slices.Clone(r.Dirs)
-	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
-	for _, d := range dirs {
-		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {
-			note(err)
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		// Keep the record so a second run can finish the job.
-		_ = s.Update(func(rec *Record) {})
 		return err
 	}
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return nil
+	dirs := slices.Clone(r.Dirs)
+	slices.SortFunc(dirs, func(a, b string) int { return len(b) - len(a) })
+	for _, d := range dirs {
+		if err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist) && !errors.Is(err, unix.ENOTEMPTY) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // DetachLoop detaches dev if it is still backed by file; a loop device that

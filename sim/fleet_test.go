@@ -1,0 +1,389 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/nixbook/nixbook/sim/nixeval"
+)
+
+func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
+	f := startFleet(t, Config{Hosts: 2})
+	c1, _ := dial(t, f, "ks1")
+	defer c1.Close()
+	c2, _ := dial(t, f, "ks2")
+	defer c2.Close()
+
+	// Only what a server has, and its own disk.
+	got := strings.Fields(run(t, c1, "ls /dev"))
+	want := []string{"disk", "fd", "full", "kmsg", "loop-control", "mapper", "null", "ptmx", "pts", "random", "sda", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("ls /dev = %v, want %v", got, want)
+	}
+	for _, cmd := range []string{
+		"test ! -e /dev/vda",
+		"test ! -e /dev/sdb",
+		"! grep -qw vda /proc/partitions",
+		"! grep -q loop /proc/partitions",
+		"test \"$(lsblk -dn -o NAME)\" = sda",
+		"test \"$(ls /sys/block)\" = sda",
+	} {
+		if _, err := runErr(c1, cmd); err != nil {
+			t.Errorf("%s: %v", cmd, err)
+		}
+	}
+	// The other host's disk has another device number, which ks1 has no node for.
+	devOf := func(c *ssh.Client) string { return strings.TrimSpace(run(t, c, "stat -c %t:%T /dev/sda")) }
+	if d1, d2 := devOf(c1), devOf(c2); d1 == d2 {
+		t.Fatalf("both hosts' sda are device %s", d1)
+	}
+
+	// A write to ks1's sda lands in ks1's image only.
+	marker := "written-by-ks1-" + f.ID()
+	run(t, c1, "printf %s "+marker+" | dd of=/dev/sda bs=512 seek=2048 conv=fsync status=none")
+	read := func(host string) string {
+		h, _ := f.Host(host)
+		img, err := os.Open(h.Disks()[0].Image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		buf := make([]byte, len(marker))
+		if _, err := img.ReadAt(buf, 2048*512); err != nil {
+			t.Fatal(err)
+		}
+		return string(buf)
+	}
+	if got := read("ks1"); got != marker {
+		t.Errorf("ks1's image at 1MiB = %q, want the marker", got)
+	}
+	if got := read("ks2"); got == marker {
+		t.Errorf("ks2's image got ks1's write")
+	}
+	if out := run(t, c2, "dd if=/dev/sda bs=512 skip=2048 count=1 status=none | tr -d '\\0'"); out != "" {
+		t.Errorf("ks2 reads %q from its sda where ks1 wrote", out)
+	}
+}
+
+func TestPartitionNodesFollowTheDisk(t *testing.T) {
+	tests := []struct {
+		kind      string
+		disk      string
+		part1     string
+		byIDStart string
+	}{
+		{kind: SATA, disk: "sda", part1: "sda1", byIDStart: "ata-NIXBOOK_SIM_HDD_"},
+		{kind: NVMe, disk: "nvme0n1", part1: "nvme0n1p1", byIDStart: "nvme-NIXBOOK_SIM_NVME_"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			f := startFleet(t, Config{Hosts: 1, Overrides: &Overrides{All: HostOverride{DiskKind: tt.kind, DiskSize: "1GiB"}}})
+			c, _ := dial(t, f, "ks1")
+			defer c.Close()
+			dev := "/dev/" + tt.disk
+			run(t, c, "parted -s "+dev+" mklabel gpt mkpart ESP fat32 1MiB 100MiB mkpart nixos ext4 100MiB 100%")
+			// No settle: the watcher alone must bring the nodes.
+			eventually(t, 5*time.Second, "partition nodes", func() error {
+				_, err := runErr(c, "test -b /dev/"+tt.part1+" && test -L /dev/disk/by-partlabel/nixos && test -L /dev/disk/by-id/"+tt.byIDStart+"*-part2")
+				return err
+			})
+			part2 := strings.TrimSuffix(tt.part1, "1") + "2"
+			run(t, c, "mkfs.ext4 -q -L nixos-root /dev/"+part2)
+			eventually(t, 5*time.Second, "by-label link", func() error {
+				out, err := runErr(c, "readlink -f /dev/disk/by-label/nixos-root")
+				if err == nil && strings.TrimSpace(out) != "/dev/"+part2 {
+					return fmt.Errorf("by-label/nixos-root -> %s", out)
+				}
+				return err
+			})
+			uuid := strings.TrimSpace(run(t, c, "blkid -s UUID -o value /dev/"+part2))
+			run(t, c, "test -L /dev/disk/by-uuid/"+uuid)
+			run(t, c, "mkdir -p /mnt && mount /dev/disk/by-label/nixos-root /mnt && touch /mnt/ok && umount /mnt")
+			if out := run(t, c, "lsblk -ln -o NAME,TYPE,LABEL "+dev); !strings.Contains(out, part2+" part nixos-root") {
+				t.Errorf("lsblk:\n%s", out)
+			}
+
+			run(t, c, "wipefs -q -a /dev/"+part2+" && udevadm settle")
+			if out, err := runErr(c, "ls /dev/disk/by-label 2>/dev/null"); err == nil && strings.TrimSpace(out) != "" {
+				t.Errorf("by-label after wipefs: %q", out)
+			}
+			run(t, c, "wipefs -q -a "+dev+" && udevadm settle")
+			if out := run(t, c, "ls /dev"); strings.Contains(out, tt.part1) {
+				t.Errorf("partition nodes after wiping the table:\n%s", out)
+			}
+			if out := run(t, c, "cat /proc/partitions"); strings.Contains(out, tt.part1) || !strings.Contains(out, tt.disk) {
+				t.Errorf("/proc/partitions:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestRebootChangesBootIDAndRescueHostKey(t *testing.T) {
+	f := startFleet(t, Config{Hosts: 1})
+	h, _ := f.Host("ks1")
+	c, key1 := dial(t, f, "ks1")
+	boot1 := strings.TrimSpace(run(t, c, "cat /proc/sys/kernel/random/boot_id"))
+	run(t, c, "echo gone-after-reboot > /root/note; mkdir -p /mnt/x && mount -t tmpfs tmpfs /mnt/x")
+	run(t, c, "setsid sleep 1000 </dev/null >/dev/null 2>&1 &")
+	_, _ = runErr(c, "reboot")
+	c.Close()
+
+	eventually(t, 20*time.Second, "ks1 back with a new boot id", func() error {
+		if h.BootID() == boot1 {
+			return fmt.Errorf("same boot id")
+		}
+		return f.WaitSSH(context.Background(), "ks1")
+	})
+	c, key2 := dial(t, f, "ks1")
+	defer c.Close()
+	boot2 := strings.TrimSpace(run(t, c, "cat /proc/sys/kernel/random/boot_id"))
+	if boot2 == boot1 || boot2 != h.BootID() {
+		t.Errorf("boot id %s after reboot, was %s, the fleet says %s", boot2, boot1, h.BootID())
+	}
+	if bytes.Equal(key1.Marshal(), key2.Marshal()) {
+		t.Errorf("the rescue kept its host key across a reboot")
+	}
+	if h.Mode() != ModeRescue {
+		t.Errorf("mode %s after reboot, want rescue", h.Mode())
+	}
+	for _, cmd := range []string{"test ! -e /root/note", "! mountpoint -q /mnt/x", "! pgrep -x sleep"} {
+		if _, err := runErr(c, cmd); err != nil {
+			t.Errorf("after reboot, %s: %v", cmd, err)
+		}
+	}
+}
+
+func TestKexecKeepsTheKeysAndBootsTheInstaller(t *testing.T) {
+	f := startFleet(t, Config{Hosts: 1})
+	h, _ := f.Host("ks1")
+	c, key1 := dial(t, f, "ks1")
+	boot1 := h.BootID()
+	if _, err := runErr(c, "kexec -e"); err == nil {
+		t.Errorf("kexec -e with nothing loaded succeeded")
+	}
+	run(t, c, "kexec -l /tmp/bzImage --initrd=/tmp/initrd --command-line=init=/nix/store/x/init")
+	_, _ = runErr(c, "kexec -e")
+	c.Close()
+	eventually(t, 20*time.Second, "installer up", func() error {
+		if h.Mode() != ModeInstaller || h.BootID() == boot1 {
+			return fmt.Errorf("mode %s", h.Mode())
+		}
+		return f.WaitSSH(context.Background(), "ks1")
+	})
+	c, key2 := dial(t, f, "ks1")
+	defer c.Close()
+	if !bytes.Equal(key1.Marshal(), key2.Marshal()) {
+		t.Errorf("kexec changed the host key")
+	}
+	if out := run(t, c, ". /etc/os-release && echo $ID $VARIANT_ID; hostname"); out != "nixos installer\nnixos-installer\n" {
+		t.Errorf("installer identity: %q", out)
+	}
+	// The payload's kexec/run asks for the installer in one go.
+	boot2 := h.BootID()
+	_, _ = runErr(c, "kexec --nixbook-sim-installer")
+	eventually(t, 20*time.Second, "installer again", func() error {
+		if h.BootID() == boot2 {
+			return fmt.Errorf("not rebooted")
+		}
+		return f.WaitSSH(context.Background(), "ks1")
+	})
+}
+
+// installNixOS puts a minimal installed NixOS on the host's sda, as the
+// payload's nixos-install would leave it, configured for nic.
+func installNixOS(t *testing.T, f *Fleet, c *ssh.Client, host, nic string) {
+	t.Helper()
+	h, _ := f.Host(host)
+	config := fmt.Sprintf(`{ config, lib, pkgs, ... }:
+{
+  fileSystems."/" = { device = "/dev/disk/by-label/nixos"; fsType = "ext4"; };
+  boot.loader.grub.enable = true;
+  boot.loader.grub.devices = [ %q ];
+  networking.hostName = "web-%s";
+  networking.useDHCP = false;
+  networking.interfaces.%s.ipv4.addresses = [ { address = %q; prefixLength = 24; } ];
+  networking.interfaces.%s.ipv6.addresses = [ { address = %q; prefixLength = 64; } ];
+  networking.defaultGateway = { address = %q; interface = %q; };
+  networking.defaultGateway6 = { address = %q; interface = %q; };
+  services.openssh.enable = true;
+  users.users.root.openssh.authorizedKeys.keys = [ %q ];
+  system.stateVersion = "24.05";
+}
+`, h.Disks()[0].ByIDPath(), host, nic, h.IPv4().Addr(), nic, h.IPv6().Addr(), f.Gateway4(), nic, f.Gateway6(), nic, f.ClientPublicKey())
+	script := `set -e
+parted -s /dev/sda mklabel msdos mkpart primary ext4 1MiB 100%
+udevadm settle
+mkfs.ext4 -q -L nixos /dev/sda1
+udevadm settle
+mount /dev/disk/by-label/nixos /mnt
+mkdir -p /mnt/etc/nixos /mnt/etc/ssh /mnt/boot/grub /mnt/nix/var/nix/profiles /mnt/nix/store/abc-nixos-system
+ln -s /nix/store/abc-nixos-system /mnt/nix/var/nix/profiles/system
+cat > /mnt/etc/nixos/configuration.nix
+printf 'NAME=NixOS\nID=nixos\nVERSION_ID="24.05"\nPRETTY_NAME="NixOS 24.05 (Uakari)"\n' > /mnt/etc/os-release
+ssh-keygen -q -t ed25519 -N "" -C root@installed -f /mnt/etc/ssh/ssh_host_ed25519_key
+echo ` + h.Disks()[0].ByIDPath() + ` > /mnt/boot/grub/nixbook-sim-devices
+umount /mnt
+`
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var stderr bytes.Buffer
+	s.Stdin, s.Stderr = strings.NewReader(config), &stderr
+	if err := s.Run("sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'"); err != nil {
+		t.Fatalf("install: %v: %s", err, stderr.String())
+	}
+}
+
+func TestDiskBootComesUpOnlyWithTheRightNIC(t *testing.T) {
+	requireRoot(t)
+	if err := nixeval.EnsureNix(context.Background()); err != nil {
+		t.Skipf("disk mode evaluates with Nix: %v", err)
+	}
+	f := startFleet(t, Config{Hosts: 2, Overrides: &Overrides{Hosts: map[string]HostOverride{"ks2": {NIC: "enp3s0"}}}})
+	for _, host := range []string{"ks1", "ks2"} {
+		c, _ := dial(t, f, host)
+		// Both configured for eth0: right for ks1, wrong for ks2 whose NIC
+		// the installed kernel names enp3s0.
+		installNixOS(t, f, c, host, "eth0")
+		c.Close()
+		if err := f.Reboot(context.Background(), host, ModeDisk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h1, _ := f.Host("ks1")
+	h2, _ := f.Host("ks2")
+	eventually(t, 60*time.Second, "ks1 boots its disk", func() error {
+		if h1.Mode() != ModeDisk {
+			return fmt.Errorf("mode %s", h1.Mode())
+		}
+		return f.WaitSSH(context.Background(), "ks1")
+	})
+	c, key := dial(t, f, "ks1")
+	defer c.Close()
+	if out := run(t, c, ". /etc/os-release && echo $ID $VERSION_ID; hostname; cat /etc/nixos/configuration.nix | grep -c web-ks1"); out != "nixos 24.05\nweb-ks1\n1\n" {
+		t.Errorf("disk boot identity: %q", out)
+	}
+	installedKey := strings.Fields(run(t, c, "cat /etc/ssh/ssh_host_ed25519_key.pub"))[1]
+	if got := strings.Fields(string(ssh.MarshalAuthorizedKey(key)))[1]; got != installedKey {
+		t.Errorf("disk boot serves host key %s, the installed system holds %s", got, installedKey)
+	}
+
+	eventually(t, 60*time.Second, "ks2 boots its disk", func() error {
+		if h2.Mode() != ModeDisk || !strings.Contains(h2.Status(context.Background()).Why, "enp3s0") {
+			return fmt.Errorf("mode %s, why %q", h2.Mode(), h2.Status(context.Background()).Why)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := f.WaitSSH(ctx, "ks2"); err == nil {
+		t.Fatalf("ks2 answers SSH with a configuration for eth0 on enp3s0")
+	}
+	st := h2.Status(context.Background())
+	if st.SSH || !strings.Contains(st.Why, "the server's NIC will be named enp3s0") {
+		t.Errorf("ks2 status: %+v", st)
+	}
+}
+
+func TestDownLeavesNothingBehind(t *testing.T) {
+	requireRoot(t)
+	dir := filepath.Join(t.TempDir(), "fleet")
+	ctx := context.Background()
+	f, err := Up(ctx, Config{Dir: dir, Hosts: 2, BootDelay: 100 * time.Millisecond, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WaitSSH(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	var images []string
+	for _, h := range f.Hosts() {
+		pids = append(pids, h.pid())
+		for _, d := range h.Disks() {
+			images = append(images, d.Image)
+		}
+	}
+	id := f.ID()
+	if err := f.Down(ctx); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if err := f.Down(ctx); err != nil {
+		t.Fatalf("second down: %v", err)
+	}
+	assertNothingLeft(t, id, dir, pids, images)
+}
+
+func TestUpClearsWhatACrashedFleetLeft(t *testing.T) {
+	requireRoot(t)
+	dir := filepath.Join(t.TempDir(), "fleet")
+	ctx := context.Background()
+	crashed, err := Up(ctx, Config{Dir: dir, Hosts: 1, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crashed fleet's process is gone as far as the new one knows: only
+	// its record is left to go by.
+	crashed.cancel()
+	f, err := Up(ctx, Config{Dir: dir, Hosts: 2, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("up over a crashed fleet: %v", err)
+	}
+	if err := f.WaitSSH(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertNothingLeft(t, f.ID(), dir, nil, nil)
+}
+
+func assertNothingLeft(t *testing.T, id, dir string, pids []int, images []string) {
+	t.Helper()
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), id) {
+		t.Errorf("network namespaces left: %s", out)
+	}
+	if out, _ := exec.Command("ip", "-o", "link").Output(); strings.Contains(string(out), "nbs"+id) {
+		t.Errorf("links left: %s", out)
+	}
+	if out, _ := exec.Command("losetup", "-a").Output(); strings.Contains(string(out), dir) {
+		t.Errorf("loop devices left: %s", out)
+	}
+	if data, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(data), dir) {
+		t.Errorf("mounts left under %s", dir)
+	}
+	for _, pid := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			t.Errorf("process %d left", pid)
+		}
+	}
+	for _, img := range images {
+		if _, err := os.Stat(img); err == nil {
+			t.Errorf("disk image %s left", img)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		var left []string
+		_ = filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error {
+			left = append(left, p)
+			return nil
+		})
+		sort.Strings(left)
+		t.Errorf("fleet directory left: %v", left)
+	}
+	if _, err := os.Stat("/run/nixbook-sim/" + id); err == nil {
+		t.Errorf("socket directory left")
+	}
+}
