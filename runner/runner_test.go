@@ -1,0 +1,191 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/tmpl"
+	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/transport/local"
+)
+
+// recorder is a module that counts its Check and Apply calls and tries to
+// sneak a mutating command through its read-only host.
+type recorder struct {
+	checks, applies *atomic.Int32
+	change          bool
+	sneak           bool
+	sneakErr        *atomic.Value
+}
+
+type recorderArgs struct {
+	Change bool `yaml:"change"`
+	Sneak  bool `yaml:"sneak"`
+}
+
+func (m recorder) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	m.checks.Add(1)
+	if _, ok := h.(modules.Host); ok {
+		return nil, fmt.Errorf("Check received a host that can change things")
+	}
+	if m.sneak {
+		_, err := h.Probe(ctx, transport.Cmd{Args: []string{"rm", "-rf", "/nonexistent-nixbook-test"}})
+		m.sneakErr.Store(fmt.Sprint(err))
+	}
+	p := &modules.Plan{}
+	if m.change {
+		c := modules.Change{Summary: "change something"}
+		c.Cmd("touch", "/nonexistent")
+		p.Changes = append(p.Changes, c)
+	}
+	return p, nil
+}
+
+func (m recorder) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+	m.applies.Add(1)
+	return modules.Output{"applied": true}, nil
+}
+
+func recorderRegistry(checks, applies *atomic.Int32, sneakErr *atomic.Value) *modules.Registry {
+	return modules.NewRegistry(modules.Spec{
+		Name: "record", Summary: "test", Args: recorderArgs{},
+		New: func(dec modules.Decoder) (modules.Module, error) {
+			var a recorderArgs
+			if err := dec.Decode(&a); err != nil {
+				return nil, err
+			}
+			return recorder{checks: checks, applies: applies, change: a.Change, sneak: a.Sneak, sneakErr: sneakErr}, nil
+		},
+	})
+}
+
+func localInventory(n int) *inventory.Inventory {
+	inv := &inventory.Inventory{}
+	for i := 1; i <= n; i++ {
+		inv.Hosts = append(inv.Hosts, &inventory.Host{Name: fmt.Sprintf("l%d", i), Groups: []string{"all"}, Vars: map[string]any{}})
+	}
+	return inv
+}
+
+func TestDryRunNeverApplies(t *testing.T) {
+	var checks, applies atomic.Int32
+	var sneak atomic.Value
+	reg := recorderRegistry(&checks, &applies, &sneak)
+	pb, err := playbooks.LoadBytes("play.yml", []byte(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: changes
+      record: {change: true}
+    - name: sneaks
+      record: {sneak: true}
+    - name: nothing to do
+      record: {}
+`), "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []bool{true, false} {
+		checks.Store(0)
+		applies.Store(0)
+		var mu sync.Mutex
+		statuses := map[string]runner.Status{}
+		r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New(), Options: runner.Options{Check: check},
+			Events: func(e runner.Event) {
+				if e.Type == runner.EventResult {
+					mu.Lock()
+					statuses[e.Host+"/"+e.Task] = e.Status
+					mu.Unlock()
+				}
+			}}
+		recap, err := r.Run(context.Background(), pb, localInventory(3), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if checks.Load() != 9 {
+			t.Errorf("check=%v: %d Check calls, want 9", check, checks.Load())
+		}
+		wantApplies := int32(3)
+		wantStatus := runner.StatusChanged
+		if check {
+			wantApplies, wantStatus = 0, runner.StatusWouldChange
+		}
+		if applies.Load() != wantApplies {
+			t.Errorf("check=%v: %d Apply calls, want %d", check, applies.Load(), wantApplies)
+		}
+		if got := statuses["l2/changes"]; got != wantStatus {
+			t.Errorf("check=%v: status %q, want %q", check, got, wantStatus)
+		}
+		if got := statuses["l2/nothing to do"]; got != runner.StatusOK {
+			t.Errorf("check=%v: empty plan status %q, want ok", check, got)
+		}
+		if got := fmt.Sprint(sneak.Load()); !strings.Contains(got, "read-only") {
+			t.Errorf("a mutating probe was not refused: %v", got)
+		}
+		if recap.ExitCode() != 0 {
+			t.Errorf("exit %d", recap.ExitCode())
+		}
+	}
+}
+
+func TestBatches(t *testing.T) {
+	hosts := make([]int, 20)
+	for i := range hosts {
+		hosts[i] = i
+	}
+	sizes := func(b [][]int) string {
+		var s []string
+		for _, x := range b {
+			s = append(s, fmt.Sprint(len(x)))
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tc := range []struct {
+		serial []playbooks.Batch
+		want   string
+	}{
+		{nil, "20"},
+		{[]playbooks.Batch{{Count: 3}}, "3,3,3,3,3,3,2"},
+		{[]playbooks.Batch{{Percent: 30}}, "6,6,6,2"},
+		{[]playbooks.Batch{{Count: 1}, {Count: 5}, {Count: 10}}, "1,5,10,4"},
+		{[]playbooks.Batch{{Count: 1}, {Percent: 25}}, "1,5,5,5,4"},
+		{[]playbooks.Batch{{Percent: 1}}, strings.TrimSuffix(strings.Repeat("1,", 20), ",")},
+		{[]playbooks.Batch{{Count: 50}}, "20"},
+	} {
+		if got := sizes(runner.Batches(hosts, tc.serial)); got != tc.want {
+			t.Errorf("serial %+v: batches %s, want %s", tc.serial, got, tc.want)
+		}
+	}
+}
+
+func TestTagsSelect(t *testing.T) {
+	for _, tc := range []struct {
+		task, only, skip []string
+		want             bool
+	}{
+		{nil, nil, nil, true},
+		{[]string{"a"}, nil, nil, true},
+		{[]string{"never"}, nil, nil, false},
+		{[]string{"never", "a"}, []string{"a"}, nil, true},
+		{[]string{"a"}, []string{"b"}, nil, false},
+		{[]string{"always"}, []string{"b"}, nil, true},
+		{[]string{"always"}, nil, []string{"always"}, false},
+		{[]string{"a"}, nil, []string{"a"}, false},
+		{nil, []string{"untagged"}, nil, true},
+		{[]string{"a"}, []string{"tagged"}, nil, true},
+		{[]string{"a"}, []string{"all"}, nil, true},
+		{[]string{"never"}, []string{"all"}, nil, false},
+	} {
+		if got := runner.TagsSelect(tc.task, tc.only, tc.skip); got != tc.want {
+			t.Errorf("task %v only %v skip %v: %v, want %v", tc.task, tc.only, tc.skip, got, tc.want)
+		}
+	}
+}
