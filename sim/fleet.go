@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nixbook/nixbook/sim/ovhapi"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
@@ -45,6 +46,12 @@ type Config struct {
 	Logf func(format string, args ...any)
 	// Parallel is how many hosts are built at once (default 8).
 	Parallel int
+	// Timings of the API's reboot tasks (default 0.5s init, 0.5s todo, 1s
+	// doing); Flavour is the API's flavour, "kimsufi" (default) or "ovh";
+	// APIAddr where it listens (default 127.0.0.1 on a free port).
+	Timings ovhapi.Timings
+	Flavour string
+	APIAddr string
 }
 
 // Fleet is a running simulated fleet.
@@ -61,6 +68,10 @@ type Fleet struct {
 	clientKey     KeyPair
 
 	sockDir string
+	emu     *ovhapi.Emulator
+	creds   Credentials
+	// payloadVars are the payload's inventory variables, in order.
+	payloadVars [][2]string
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -186,6 +197,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		f.hosts = append(f.hosts, h)
 		f.byName[s.Name] = h
 	}
+	if err := f.startAPI(ctx); err != nil {
+		return f, err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Parallel)
 	for _, h := range f.hosts {
@@ -201,6 +215,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	for _, h := range f.hosts {
 		f.goBackground(h.watchDev)
+	}
+	if err := f.writeInventory(); err != nil {
+		return f, err
 	}
 	return f, nil
 }
@@ -410,6 +427,11 @@ func (f *Fleet) rescueKeyFor(h *Host) string {
 	h.mu.Lock()
 	key := h.rescueKey
 	h.mu.Unlock()
+	if f.emu != nil {
+		if st, ok := f.emu.Server(h.service); ok && st.RescueSSHKey != "" {
+			key = st.RescueSSHKey
+		}
+	}
 	if key == "" {
 		key = f.clientKey.Public
 	}
@@ -501,6 +523,14 @@ func (f *Fleet) Status(ctx context.Context) []Status {
 	}
 	wg.Wait()
 	return out
+}
+
+// modeChanged tells the API what a host runs now, for changes it did not
+// make itself (a kexec, a reboot from inside).
+func (f *Fleet) modeChanged(h *Host, mode Mode) {
+	if f.emu != nil {
+		f.emu.SetMode(h.service, string(mode))
+	}
 }
 
 // goBackground runs fn until the fleet goes down.

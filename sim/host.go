@@ -265,8 +265,9 @@ func (h *Host) powerOff(ctx context.Context, why string) {
 
 func (h *Host) setDown(mode Mode, why string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.mode, h.up, h.why = mode, false, why
+	h.mu.Unlock()
+	h.f.modeChanged(h, mode)
 }
 
 // stopLocked kills the host's PID namespace (every process, and with the
@@ -325,6 +326,7 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 	if err := h.start(ctx, b); err != nil {
 		return err
 	}
+	h.f.modeChanged(h, r.mode)
 	return nil
 }
 

@@ -181,3 +181,5 @@ func lookPath(name string) (string, error) {
 	}
 	return exec.LookPath(name)
 }
+
+func writeFileMode(path, data string) error { return os.WriteFile(path, []byte(data), 0o600) }

@@ -1,0 +1,134 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nixbook/nixbook/sim/ovhapi"
+)
+
+// defaultTimings are the times a reboot task spends in init, todo and doing.
+func defaultTimings() ovhapi.Timings {
+	return ovhapi.Timings{Init: 500 * time.Millisecond, Todo: 500 * time.Millisecond, Doing: time.Second}
+}
+
+// Credentials are the OVH API keys of the emulated account.
+type Credentials struct {
+	Endpoint          string // the emulator, like http://127.0.0.1:PORT/1.0
+	ApplicationKey    string
+	ApplicationSecret string
+	ConsumerKey       string
+}
+
+func randomKey(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+// startAPI runs the OVH API emulator on loopback with the fleet's servers;
+// its reboot tasks reboot the hosts.
+func (f *Fleet) startAPI(ctx context.Context) error {
+	timings := f.cfg.Timings
+	if timings == (ovhapi.Timings{}) {
+		timings = defaultTimings()
+	}
+	f.creds = Credentials{
+		ApplicationKey:    randomKey(16),
+		ApplicationSecret: randomKey(32),
+		ConsumerKey:       randomKey(32),
+	}
+	flavour := f.cfg.Flavour
+	if flavour == "" {
+		flavour = "kimsufi"
+	}
+	f.emu = ovhapi.New(ovhapi.Config{
+		AppKey:      f.creds.ApplicationKey,
+		AppSecret:   f.creds.ApplicationSecret,
+		ConsumerKey: f.creds.ConsumerKey,
+		Timings:     timings,
+		Flavour:     flavour,
+		OnReboot:    f.apiReboot,
+	})
+	for _, h := range f.hosts {
+		f.emu.AddServer(ovhapi.Server{
+			Name:        h.service,
+			IP:          h.v4.Addr().String(),
+			IPv6Block:   h.v6.Masked().String(),
+			IPv6Gateway: f.plan.gw6.String(),
+			BootID:      netbootFor(h.spec.Mode),
+			Mode:        string(h.spec.Mode),
+		})
+	}
+	addr := f.cfg.APIAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	url, err := f.emu.Serve(f.ctx, addr)
+	if err != nil {
+		return err
+	}
+	f.creds.Endpoint = url
+	f.onDown(func(context.Context) error { return f.emu.Close() })
+	f.mu.Lock()
+	f.netboot = f.apiNetboot
+	f.mu.Unlock()
+	return nil
+}
+
+// netbootFor is the netboot a server booted into mode was set to.
+func netbootFor(mode Mode) int64 {
+	for _, b := range ovhapi.DefaultBoots() {
+		m := Mode(ovhapi.ModeOf(b))
+		if m == mode || (mode == ModeInstaller && m == ModeRescue) {
+			return b.ID
+		}
+	}
+	return 1
+}
+
+// apiReboot is the emulator's OnReboot: the server goes down now and comes
+// back, after its boot delay, in what its netboot says.
+func (f *Fleet) apiReboot(ctx context.Context, server string, boot ovhapi.Netboot, rescueKey string) error {
+	h, ok := f.Host(server)
+	if !ok {
+		return fmt.Errorf("server %s is not in the simulated fleet", server)
+	}
+	mode := Mode(ovhapi.ModeOf(boot))
+	if rescueKey == "" {
+		rescueKey = f.clientKey.Public
+	}
+	h.mu.Lock()
+	h.rescueKey = rescueKey
+	h.mu.Unlock()
+	if mode == ModeOff {
+		h.powerOff(ctx, "powered off through the API ("+boot.Kernel+")")
+		return nil
+	}
+	h.reboot(ctx, bootRequest{mode: mode, rescueKey: rescueKey}, -1)
+	return nil
+}
+
+// apiNetboot is what a host that reboots by itself boots: its netboot in
+// the API, with the API's rescue key.
+func (f *Fleet) apiNetboot(h *Host) (bootRequest, bool) {
+	st, ok := f.emu.Server(h.service)
+	if !ok {
+		return bootRequest{}, false
+	}
+	key := strings.TrimSpace(st.RescueSSHKey)
+	if key == "" {
+		key = f.clientKey.Public
+	}
+	return bootRequest{mode: Mode(ovhapi.ModeOf(st.Boot)), rescueKey: key}, true
+}
+
+// Emulator is the fleet's OVH API emulator (for fault injection in tests).
+func (f *Fleet) Emulator() *ovhapi.Emulator { return f.emu }
+
+// Credentials are the API endpoint and keys of the fleet's account.
+func (f *Fleet) Credentials() Credentials { return f.creds }
