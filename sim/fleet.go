@@ -31,8 +31,10 @@ type Config struct {
 	Dir string
 	// Hosts is the number of servers, ks1 to ksN.
 	Hosts int
-	// Subnet is the fleet's IPv4 /24 (default 203.0.113.0/24); Subnet6 the
-	// range the hosts' IPv6 /64s come from (default derived from Subnet).
+	// Subnet is the fleet's IPv4 /24; empty picks a free one (203.0.113.0/24,
+	// 198.51.100.0/24, 192.0.2.0/24, then 198.18.0.0/15), so that fleets of
+	// concurrent tests do not collide. Subnet6 is the range the hosts' IPv6
+	// /64s come from (default derived from Subnet).
 	Subnet, Subnet6 string
 	// BootDelay is how long a reboot takes (default 2s).
 	BootDelay time.Duration
@@ -102,20 +104,19 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	if err := Cleanup(ctx, dir); err != nil {
 		return nil, fmt.Errorf("clear what a previous fleet left in %s: %w", dir, err)
 	}
-	if cfg.Subnet == "" {
-		cfg.Subnet = DefaultSubnet
-	}
-	subnet, err := netip.ParsePrefix(cfg.Subnet)
+	// Fleets of other directories (other tests, other users) pick subnets
+	// and make bridges too: one at a time.
+	unlock, err := lockMachine()
 	if err != nil {
-		return nil, fmt.Errorf("subnet: %w", err)
+		return nil, err
 	}
-	var subnet6 netip.Prefix
-	if cfg.Subnet6 != "" {
-		if subnet6, err = netip.ParsePrefix(cfg.Subnet6); err != nil {
-			return nil, fmt.Errorf("IPv6 subnet: %w", err)
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
 		}
-	}
-	p, err := newPlan(dir, subnet, subnet6)
+	}()
+	p, err := choosePlan(ctx, dir, cfg.Subnet, cfg.Subnet6)
 	if err != nil {
 		return nil, err
 	}
@@ -138,10 +139,6 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	if helper, err = filepath.Abs(helper); err != nil {
 		return nil, err
 	}
-	if err := checkFree(ctx, p); err != nil {
-		return nil, err
-	}
-
 	created := false
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		created = true
@@ -181,6 +178,8 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	if err := f.makeBridge(ctx); err != nil {
 		return f, err
 	}
+	unlock()
+	locked = false
 	for _, s := range specs {
 		h := &Host{
 			f: f, spec: s, netns: p.netnsName(s.Name), veth: p.vethName(s.Index),

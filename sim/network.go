@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Default address ranges of a fleet (documentation ranges).
@@ -135,12 +137,90 @@ func linkExists(name string) bool {
 
 // checkFree refuses a subnet another fleet, or the machine, already routes.
 func checkFree(ctx context.Context, p plan) error {
-	out, err := exec.CommandContext(ctx, "ip", "-4", "route", "show", p.subnet.String()).Output()
-	if err != nil {
-		return fmt.Errorf("ip route: %w", err)
+	for _, check := range []struct{ family, prefix string }{{"-4", p.subnet.String()}, {"-6", p.prefix6.String()}} {
+		out, err := exec.CommandContext(ctx, "ip", check.family, "route", "show", "match", check.prefix).Output()
+		if err != nil {
+			return fmt.Errorf("ip route: %w", err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			if line == "" || strings.HasPrefix(line, "default") {
+				continue
+			}
+			return fmt.Errorf("%s is already in use on this machine (%s): pick another subnet", check.prefix, line)
+		}
 	}
-	if strings.TrimSpace(string(out)) != "" {
-		return fmt.Errorf("subnet %s is already in use on this machine (%s): pick another with --subnet", p.subnet, strings.TrimSpace(string(out)))
+	if linkExists(p.bridge) {
+		return fmt.Errorf("bridge %s already exists: is a fleet already up in this directory?", p.bridge)
 	}
 	return nil
+}
+
+// candidateSubnets are the /24s a fleet without a subnet tries, in order:
+// the documentation ranges, then the benchmarking range 198.18.0.0/15.
+func candidateSubnets() []netip.Prefix {
+	out := []netip.Prefix{
+		netip.MustParsePrefix(DefaultSubnet),
+		netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("192.0.2.0/24"),
+	}
+	for i := range 512 {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{198, byte(18 + i/256), byte(i % 256), 0}), 24))
+	}
+	return out
+}
+
+// choosePlan addresses a fleet in subnet, or in the first free candidate
+// when subnet is empty.
+func choosePlan(ctx context.Context, absDir, subnet, subnet6 string) (plan, error) {
+	var p6 netip.Prefix
+	if subnet6 != "" {
+		var err error
+		if p6, err = netip.ParsePrefix(subnet6); err != nil {
+			return plan{}, fmt.Errorf("IPv6 subnet: %w", err)
+		}
+	}
+	if subnet != "" {
+		p4, err := netip.ParsePrefix(subnet)
+		if err != nil {
+			return plan{}, fmt.Errorf("subnet: %w", err)
+		}
+		p, err := newPlan(absDir, p4, p6)
+		if err != nil {
+			return plan{}, err
+		}
+		return p, checkFree(ctx, p)
+	}
+	var lastErr error
+	for _, cand := range candidateSubnets() {
+		p, err := newPlan(absDir, cand, p6)
+		if err != nil {
+			return plan{}, err
+		}
+		if lastErr = checkFree(ctx, p); lastErr == nil {
+			return p, nil
+		}
+		if linkExists(p.bridge) {
+			return plan{}, lastErr
+		}
+	}
+	return plan{}, fmt.Errorf("no free subnet for the fleet: %w", lastErr)
+}
+
+// lockMachine takes the machine-wide lock of fleets being set up.
+func lockMachine() (unlock func(), err error) {
+	if err := os.MkdirAll("/run/lock", 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile("/run/lock/nixbook-sim.lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock fleet setup: %w", err)
+	}
+	return func() {
+		_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
 }
