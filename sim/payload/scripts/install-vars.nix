@@ -1,0 +1,26 @@
+# Part of the nixos-install STAND-IN of nixbook-sim: evaluates the
+# configuration with eval.nix and prints what the installer needs as
+# shell assignments.
+{ configFile, pkgNamesFile ? "", release ? "24.05" }:
+let
+  b = builtins;
+  c = import ./eval.nix { inherit configFile pkgNamesFile release; modulesPath = toString ./modules; };
+  g = c.boot.loader.grub;
+  q = s: "'" + b.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
+  flag = v: if v == true then "1" else "";
+  devices = (if g.device != "" then [ g.device ] else [ ]) ++ g.devices
+    ++ b.concatLists (map (m: m.devices or [ ]) g.mirroredBoots);
+in
+b.concatStringsSep "; " [
+  "host=${q c.networking.hostName}"
+  "grub_enable=${flag g.enable}"
+  "grub_devices=${q (b.concatStringsSep " " devices)}"
+  "mirror_paths=${q (b.concatStringsSep " " (map (m: m.path) g.mirroredBoots))}"
+  "efi_support=${flag g.efiSupport}"
+  "efi_removable=${flag g.efiInstallAsRemovable}"
+  "force_install=${flag g.forceInstall}"
+  "can_touch=${flag c.boot.loader.efi.canTouchEfiVariables}"
+  "efi_mount=${q c.boot.loader.efi.efiSysMountPoint}"
+  "systemd_boot=${flag c.boot.loader.systemd-boot.enable}"
+  "root_fs=${flag (c.fileSystems ? "/")}"
+]
