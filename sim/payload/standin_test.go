@@ -1,12 +1,15 @@
 package payload
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
 // unpack lays the ISO's store out as the 2015 procedure does: unsquashfs
@@ -357,4 +360,224 @@ func readFile(t *testing.T, dir, rel string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestGenerateConfigGolden pins nixos-generate-config's output for a
+// ZFS-on-NVMe-and-SATA server, from a /proc and /dev laid out as files so
+// that the result does not depend on this machine.
+func TestGenerateConfigGolden(t *testing.T) {
+	requireRoot(t)
+	p := built(t)
+	root, _ := unpack(t, p)
+	files := map[string]string{
+		"proc/mounts": `/dev/vda1 / ext4 rw,relatime 0 0
+rpool/root/nixos /mnt zfs rw,relatime,xattr,noacl 0 0
+rpool/home /mnt/home zfs rw,relatime,xattr,noacl 0 0
+/dev/sda1 /mnt/boot vfat rw,relatime,fmask=0022,dmask=0022 0 0
+/dev/sda3 /mnt/srv/old\040data ext4 rw,relatime 0 0
+/dev/nvme0n1p1 /mnt/var/lib ext4 rw,relatime 0 0
+tmpfs /mnt/tmp tmpfs rw 0 0
+proc /mnt/proc proc rw 0 0
+/dev/sdb1 /mnt/dev ext4 rw 0 0
+`,
+		"proc/swaps": `Filename				Type		Size		Used		Priority
+/dev/sda2                               partition	2097148		0		-2
+/mnt/swapfile                           file		1048572		0		-3
+/tmp/elsewhere                          file		1048572		0		-4
+`,
+		"proc/cpuinfo": "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu vme de pse vmx sse2\n",
+		"dev/sda":      "", "dev/sda1": "", "dev/sda2": "", "dev/sda3": "", "dev/sdb": "", "dev/sdb1": "",
+		"dev/nvme0n1": "", "dev/nvme0n1p1": "",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	symlink(t, "../../sda1", filepath.Join(root, "dev/disk/by-uuid/A1B2-C3D4"))
+	symlink(t, "../../sda2", filepath.Join(root, "dev/disk/by-uuid/0b7a7f6e-5d1c-4d3b-9a52-4f1c2e3d4b5a"))
+	symlink(t, "../../sda3", filepath.Join(root, "dev/disk/by-label/olddata"))
+	if err := os.MkdirAll(filepath.Join(root, "sys/firmware/efi"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	generate := p.System + "/sw/bin/nixos-generate-config"
+	cmd := exec.Command("chroot", root, generate, "--root", "/mnt")
+	cmd.Env = []string{"PATH=/bin"}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("nixos-generate-config: %v\n%s", err, out)
+	}
+	got := readFile(t, root, "mnt/etc/nixos/hardware-configuration.nix")
+	golden := filepath.Join("testdata", "hardware-configuration.golden.nix")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("hardware-configuration.nix differs from %s (run with -update after checking):\n%s", golden, got)
+	}
+	if cfg := readFile(t, root, "mnt/etc/nixos/configuration.nix"); !strings.Contains(cfg, "boot.loader.systemd-boot.enable = true;") {
+		t.Errorf("an EFI machine's default configuration.nix uses systemd-boot:\n%s", cfg)
+	}
+	// --show-hardware-config prints the same and writes nothing.
+	cmd = exec.Command("chroot", root, generate, "--root", "/mnt", "--show-hardware-config", "--no-filesystems")
+	cmd.Env = []string{"PATH=/bin"}
+	shown, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(shown), "fileSystems") || !strings.Contains(string(shown), `boot.kernelModules = [ "kvm-intel" ];`) {
+		t.Errorf("--show-hardware-config --no-filesystems:\n%s", shown)
+	}
+}
+
+// TestInstallEvaluatesWithNix runs nixos-install where nix-instantiate is
+// on PATH (the store mounted at /nix/store in a private namespace): it then
+// evaluates the configuration instead of reading its text.
+func TestInstallEvaluatesWithNix(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate is not installed (apt-get install nix-bin)")
+	}
+	if _, err := os.Stat("/nix"); err != nil {
+		t.Skip("no /nix to mount the store over")
+	}
+	p := built(t)
+	const hardware = `{ ... }: { fileSystems."/" = { device = "/dev/disk/by-label/nixos"; fsType = "ext4"; }; }`
+	const efi = `boot.loader.grub = { efiSupport = true; efiInstallAsRemovable = true; device = "nodev"; };`
+	tests := []struct {
+		name     string
+		mode     os.FileMode
+		config   string
+		extra    string
+		wantErr  bool
+		want     string
+		hostname string
+	}{
+		{
+			name:     "priorities decide, not the order of the text",
+			config:   `{ lib, ... }: { imports = [ ./hardware-configuration.nix ./extra.nix ]; networking.hostName = lib.mkForce "ks-evaluated"; ` + efi + ` }`,
+			extra:    `{ networking.hostName = "ks-text"; }`,
+			want:     "installation finished!",
+			hostname: "ks-evaluated\n",
+		},
+		{
+			name:    "an undefined variable fails as in Nix",
+			config:  `{ lib, ... }: { imports = [ ./hardware-configuration.nix ]; networking.hostName = hostNameFromNowhere; ` + efi + ` }`,
+			wantErr: true,
+			want:    "undefined variable 'hostNameFromNowhere'",
+		},
+		{
+			name:    "a root nobody else can read",
+			mode:    0o700,
+			config:  `{ ... }: { }`,
+			wantErr: true,
+			want:    "should have permissions 755",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target, err := os.MkdirTemp("", "nixos-install-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(target) })
+			mode := tt.mode
+			if mode == 0 {
+				mode = 0o755
+			}
+			if err := os.Chmod(target, mode); err != nil {
+				t.Fatal(err)
+			}
+			for name, text := range map[string]string{"configuration.nix": tt.config, "hardware-configuration.nix": hardware, "extra.nix": tt.extra} {
+				if err := writeFile(filepath.Join(target, "etc/nixos", name), []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			script := `mount -t tmpfs tmpfs /nix && mkdir /nix/store && mount --bind -o ro "$1" /nix/store && exec "$2" --root "$3" --no-root-passwd`
+			cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh",
+				p.StoreDir, p.System+"/sw/bin/nixos-install", target)
+			cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+			out, err := cmd.CombinedOutput()
+			if (err != nil) != tt.wantErr || !strings.Contains(string(out), tt.want) {
+				t.Fatalf("nixos-install: error %v, output:\n%s\nwant error %v and %q", err, out, tt.wantErr, tt.want)
+			}
+			if tt.hostname != "" {
+				if got := readFile(t, target, "etc/hostname"); got != tt.hostname {
+					t.Errorf("hostname %q, want %q", got, tt.hostname)
+				}
+				if got := readFile(t, target, "boot/grub/nixbook-sim-devices"); got != "nodev\n" {
+					t.Errorf("record %q", got)
+				}
+			}
+		})
+	}
+}
+
+// TestTextReadingAgreesWithEvaluation checks nixos-install's fallback,
+// which reads Nix as text where no evaluator exists (the 2015 chroot),
+// against real evaluation on the fleet's configuration fixtures.
+func TestTextReadingAgreesWithEvaluation(t *testing.T) {
+	built(t) // installs busybox-static and nix-bin when missing
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixtures := "../nixeval/testdata"
+	for _, overlay := range []string{"", "uefi-removable", "grub-missing-disk", "seed-2015"} {
+		name := overlay
+		if name == "" {
+			name = "ovh-zfs"
+		}
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			if err := os.CopyFS(root, os.DirFS(filepath.Join(fixtures, "ovh-zfs"))); err != nil {
+				t.Fatal(err)
+			}
+			if overlay != "" {
+				src := filepath.Join(fixtures, "cases", overlay, "etc/nixos")
+				entries, err := os.ReadDir(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range entries {
+					data, err := os.ReadFile(filepath.Join(src, e.Name()))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(filepath.Join(root, "etc/nixos", e.Name()), data, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			cmd := exec.Command("sh", "-c", `cat "$1"/etc/nixos/*.nix | "$2" awk -f scripts/nixconf.awk`, "sh", root, busybox)
+			defs, err := cmd.Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var devices []string
+			removable := false
+			for _, line := range strings.Split(string(defs), "\n") {
+				path, value, _ := strings.Cut(line, "\t")
+				switch {
+				case (path == "boot.loader.grub.devices" || path == "boot.loader.grub.device") && strings.HasPrefix(value, `"`):
+					devices = append(devices, value[1:])
+				case path == "boot.loader.grub.efiInstallAsRemovable":
+					removable = value == "true"
+				}
+			}
+			in, err := nixeval.Evaluate(context.Background(), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(devices, " ") != strings.Join(in.GrubDevices, " ") || removable != in.EFIRemovable {
+				t.Errorf("text reading: devices %q removable %v; evaluation: %q %v", devices, removable, in.GrubDevices, in.EFIRemovable)
+			}
+		})
+	}
 }
