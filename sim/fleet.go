@@ -11,15 +11,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
@@ -69,9 +73,11 @@ type Fleet struct {
 	clientKeyFile string
 	clientKey     KeyPair
 
-	sockDir string
-	emu     *ovhapi.Emulator
-	creds   Credentials
+	sockDir  string
+	emu      *ovhapi.Emulator
+	creds    Credentials
+	reaper   *exec.Cmd
+	reaperIn io.WriteCloser
 	// payloadVars are the payload's inventory variables, in order.
 	payloadVars [][2]string
 
@@ -102,7 +108,11 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		return nil, errors.New("a simulated fleet needs root (namespaces, loop devices, a bridge)")
 	}
 	if err := Cleanup(ctx, dir); err != nil {
-		return nil, fmt.Errorf("clear what a previous fleet left in %s: %w", dir, err)
+		// The dead fleet's reaper may be removing the same things: once more.
+		time.Sleep(time.Second)
+		if err := Cleanup(ctx, dir); err != nil {
+			return nil, fmt.Errorf("clear what a previous fleet left in %s: %w", dir, err)
+		}
 	}
 	// Fleets of other directories (other tests, other users) pick subnets
 	// and make bridges too: one at a time.
@@ -161,7 +171,11 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 			_ = f.Down(context.Background())
 		}
 	}()
-	if err := state.Update(func(r *simstate.Record) { r.FleetID = p.id }); err != nil {
+	owner := randomKey(16)
+	if err := state.Update(func(r *simstate.Record) { r.FleetID, r.Owner = p.id, owner }); err != nil {
+		return f, err
+	}
+	if err := f.startReaper(owner); err != nil {
 		return f, err
 	}
 	if created {
@@ -584,7 +598,34 @@ func (f *Fleet) Down(ctx context.Context) error {
 	if err := simstate.Cleanup(ctx, f.dir, 0); err != nil {
 		errs = append(errs, err)
 	}
+	f.stopReaper()
 	return errors.Join(errs...)
+}
+
+// startReaper starts the process that cleans the fleet up if this process
+// dies without calling Down.
+func (f *Fleet) startReaper(owner string) error {
+	cmd := exec.Command(f.helper, hostinit.ReaperArg, f.dir, owner)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the fleet's reaper: %w", err)
+	}
+	f.reaper, f.reaperIn = cmd, in
+	return nil
+}
+
+func (f *Fleet) stopReaper() {
+	if f.reaper == nil {
+		return
+	}
+	_, _ = fmt.Fprintln(f.reaperIn, hostinit.ReaperDone)
+	_ = f.reaperIn.Close()
+	_ = f.reaper.Wait()
+	f.reaper = nil
 }
 
 // Cleanup removes what a fleet recorded in dir (a crashed one, or one whose

@@ -350,6 +350,40 @@ func TestUpClearsWhatACrashedFleetLeft(t *testing.T) {
 	assertNothingLeft(t, f.ID(), dir, nil, nil)
 }
 
+func TestReaperCleansUpAfterAKilledFleetProcess(t *testing.T) {
+	requireRoot(t)
+	dir := filepath.Join(t.TempDir(), "fleet")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 64)
+	n, _ := out.Read(line)
+	id := strings.TrimSpace(string(line[:n]))
+	if id == "" {
+		_ = cmd.Process.Kill()
+		t.Fatal("the fleet process did not come up")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		t.Fatalf("no state record while up: %v", err)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	eventually(t, 20*time.Second, "reaper cleans up", func() error {
+		if _, err := os.Stat(dir); err == nil {
+			return fmt.Errorf("%s still exists", dir)
+		}
+		return nil
+	})
+	assertNothingLeft(t, id, dir, nil, nil)
+}
+
 func assertNothingLeft(t *testing.T, id, dir string, pids []int, images []string) {
 	t.Helper()
 	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), id) {

@@ -23,7 +23,24 @@ func TestMain(m *testing.M) {
 	if code, ok := hostinit.Dispatch(os.Args); ok {
 		os.Exit(code)
 	}
+	if dir := os.Getenv(crashDirEnv); dir != "" {
+		os.Exit(upAndHang(dir))
+	}
 	os.Exit(m.Run())
+}
+
+// crashDirEnv makes the test binary bring a fleet up in that directory and
+// hang until it is killed: a fleet process that dies without Down.
+const crashDirEnv = "NIXBOOK_SIM_TEST_CRASH_DIR"
+
+func upAndHang(dir string) int {
+	f, err := Up(context.Background(), Config{Dir: dir, Hosts: 2})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(f.ID())
+	select {}
 }
 
 func requireRoot(t testing.TB) {

@@ -20,6 +20,9 @@ func Dispatch(args []string) (code int, ok bool) {
 	if len(args) > 1 && args[1] == InitArg {
 		return runInit(os.Stdin, os.Stdout, os.Stderr), true
 	}
+	if len(args) > 3 && args[1] == ReaperArg {
+		return runReaper(os.Stdin, args[2], args[3], os.Stderr), true
+	}
 	if len(args) == 0 || !isCommand(filepath.Base(args[0])) {
 		return 0, false
 	}

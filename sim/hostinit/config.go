@@ -19,6 +19,15 @@ const (
 // InitArg, as argv[1], makes the helper run as a host's init.
 const InitArg = "__nixbook-sim-hostinit"
 
+// ReaperArg, as argv[1] followed by a fleet directory and its owner token,
+// makes the helper wait on its stdin: a line ReaperDone ends it quietly, end
+// of file (the fleet's process died) makes it remove what that fleet
+// recorded.
+const ReaperArg = "__nixbook-sim-reaper"
+
+// ReaperDone tells the reaper the fleet went down cleanly.
+const ReaperDone = "done"
+
 // Messages the init and the controller exchange on the init's stdout/stdin.
 const (
 	// MsgMounted says the host's file systems are ready: the controller fills

@@ -42,8 +42,11 @@ type Loop struct {
 
 // Record is what a fleet made. The zero value is ready to use.
 type Record struct {
-	Dir     string   `json:"dir"`
-	FleetID string   `json:"fleet_id"`
+	Dir     string `json:"dir"`
+	FleetID string `json:"fleet_id"`
+	// Owner is a token of the process running the fleet, so that its reaper
+	// never removes a later fleet of the same directory.
+	Owner   string   `json:"owner,omitempty"`
 	Procs   []Proc   `json:"procs,omitempty"`
 	Bridges []string `json:"bridges,omitempty"`
 	Links   []string `json:"links,omitempty"`
@@ -203,11 +206,20 @@ func (p Proc) Alive() bool {
 // itself; it is safe to run on a missing or already cleaned record. Errors
 // are collected, not fatal: it removes as much as it can.
 func Cleanup(ctx context.Context, dir string, skipPID int) error {
+	return CleanupOwned(ctx, dir, skipPID, "")
+}
+
+// CleanupOwned is Cleanup for the fleet of one owner only: a record with
+// another owner is left alone. An empty owner matches any record.
+func CleanupOwned(ctx context.Context, dir string, skipPID int, owner string) error {
 	s, err := Open(dir)
 	if err != nil {
 		return err
 	}
 	r := s.Record()
+	if owner != "" && r.Owner != owner {
+		return nil
+	}
 	var errs []error
 	note := func(err error) {
 		if err != nil {
