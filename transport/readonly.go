@@ -36,7 +36,41 @@ func IsMutating(argv []string) bool {
 	if i := indexByte(prog, '.'); i > 0 {
 		prog = prog[:i]
 	}
+	if readOnlyUse(prog, argv[1:]) {
+		return false
+	}
 	return slices.Contains(mutating, prog) || slices.Contains(shells, prog)
+}
+
+// readOnlyUse reports whether a program that can change the host is called
+// in a way that only reads: listing a squashfs image, say.
+func readOnlyUse(prog string, args []string) bool {
+	switch prog {
+	case "unsquashfs":
+		return unsquashfsListing(args)
+	}
+	return false
+}
+
+// unsquashfsListing allows `unsquashfs -s|-l|-ll|-lls|... IMAGE [PATHS]`:
+// with a listing or statistics option and no other option, it extracts
+// nothing.
+func unsquashfsListing(args []string) bool {
+	listing := []string{"-s", "-stat", "-l", "-ls", "-ll", "-lls", "-lc", "-llc", "-lln", "-llnumeric", "-linfo"}
+	harmless := []string{"-UTC", "-n", "-no-progress", "-q", "-quiet"}
+	lists, operands := false, 0
+	for _, a := range args {
+		switch {
+		case slices.Contains(listing, a):
+			lists = true
+		case slices.Contains(harmless, a):
+		case len(a) > 0 && a[0] == '-':
+			return false // -d, -f, -dest and anything unknown
+		default:
+			operands++
+		}
+	}
+	return lists && operands > 0
 }
 
 func indexByte(s string, c byte) int {
