@@ -1,0 +1,193 @@
+package ovh
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Rate is a request budget: Requests per Per on average, with bursts of up
+// to Burst requests at once.
+type Rate struct {
+	Requests int
+	Per      time.Duration
+	Burst    int
+}
+
+// DefaultRate keeps any minute at or under 60 requests (50 a minute plus a
+// burst of 10), OVH's fair-use figure per consumer key (ovh-api.md §8).
+func DefaultRate() Rate { return Rate{Requests: 50, Per: time.Minute, Burst: 10} }
+
+// String prints the rate as ParseRate reads it.
+func (r Rate) String() string {
+	per := r.Per.String()
+	switch r.Per {
+	case time.Second:
+		per = "s"
+	case time.Minute:
+		per = "m"
+	case time.Hour:
+		per = "h"
+	}
+	return fmt.Sprintf("%d/%s burst %d", r.Requests, per, r.Burst)
+}
+
+func (r Rate) interval() time.Duration { return r.Per / time.Duration(r.Requests) }
+
+// ParseRate reads "50/m", "2/s", "100/h" or "30/90s", optionally followed by
+// " burst N". Without a burst, the burst is a fifth of the requests, at
+// least 1.
+func ParseRate(s string) (Rate, error) {
+	text := strings.TrimSpace(s)
+	burst := 0
+	if head, tail, ok := strings.Cut(text, "burst"); ok {
+		b, err := strconv.Atoi(strings.TrimSpace(tail))
+		if err != nil || b < 1 {
+			return Rate{}, fmt.Errorf("rate %q: burst must be a positive whole number", s)
+		}
+		burst, text = b, strings.TrimSpace(head)
+	}
+	n, per, ok := strings.Cut(text, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: want requests per period, such as 50/m or 2/s", s)
+	}
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if err != nil || count < 1 {
+		return Rate{}, fmt.Errorf("rate %q: the request count must be a positive whole number", s)
+	}
+	var d time.Duration
+	switch per = strings.TrimSpace(per); per {
+	case "s", "sec", "second":
+		d = time.Second
+	case "m", "min", "minute":
+		d = time.Minute
+	case "h", "hour":
+		d = time.Hour
+	default:
+		d, err = time.ParseDuration(per)
+		if err != nil || d <= 0 {
+			return Rate{}, fmt.Errorf("rate %q: the period must be s, m, h or a duration such as 90s", s)
+		}
+	}
+	if burst == 0 {
+		burst = max(1, count/5)
+	}
+	return Rate{Requests: count, Per: d, Burst: burst}, nil
+}
+
+// Limiter is a token bucket, kept as the time the next request may start
+// (GCRA): Burst requests may go at once, then one every Per/Requests.
+// Waiters are served in the order they arrive.
+type Limiter struct {
+	rate  Rate
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+
+	mu  sync.Mutex
+	tat time.Time // theoretical arrival time of the next request
+}
+
+// NewLimiter returns a limiter for r on the real clock.
+func NewLimiter(r Rate) *Limiter {
+	if r.Requests < 1 || r.Per <= 0 {
+		r = DefaultRate()
+	}
+	if r.Burst < 1 {
+		r.Burst = 1
+	}
+	return &Limiter{rate: r, now: time.Now, sleep: sleepCtx}
+}
+
+// Rate is the limiter's rate.
+func (l *Limiter) Rate() Rate { return l.rate }
+
+// Wait blocks until a request may be sent, or ctx ends. A waiter whose ctx
+// ends gives its slot back only if nobody queued behind it.
+func (l *Limiter) Wait(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t := l.rate.interval()
+	tolerance := time.Duration(l.rate.Burst-1) * t
+	l.mu.Lock()
+	now := l.now()
+	if l.tat.Before(now) {
+		l.tat = now
+	}
+	allowAt := l.tat.Add(-tolerance)
+	l.tat = l.tat.Add(t)
+	mine := l.tat
+	l.mu.Unlock()
+	wait := allowAt.Sub(now)
+	if wait <= 0 {
+		return nil
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Before(allowAt) {
+		l.giveBack(mine, t)
+		return fmt.Errorf("ovh: rate limit (%s): no request slot before the deadline: %w", l.rate, context.DeadlineExceeded)
+	}
+	if err := l.sleep(ctx, wait); err != nil {
+		l.giveBack(mine, t)
+		return err
+	}
+	return nil
+}
+
+func (l *Limiter) giveBack(mine time.Time, t time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tat.Equal(mine) {
+		l.tat = l.tat.Add(-t)
+	}
+}
+
+// Limiters holds one limiter per account, so that every client of the same
+// account shares one budget.
+type Limiters struct {
+	mu sync.Mutex
+	m  map[string]*Limiter
+}
+
+// NewLimiters returns an empty set.
+func NewLimiters() *Limiters { return &Limiters{m: map[string]*Limiter{}} }
+
+// For returns the limiter of the account (endpoint URL and application key),
+// made with r on first use; later calls get that limiter whatever r they
+// pass, since one account has one budget.
+func (ls *Limiters) For(endpointURL, appKey string, r Rate) *Limiter {
+	key := endpointURL + "\x00" + appKey
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l, ok := ls.m[key]; ok {
+		return l
+	}
+	l := NewLimiter(r)
+	ls.m[key] = l
+	return l
+}
+
+// processLimiters is the budget every client of this process shares. It is
+// process state on purpose: OVH counts requests per account across all the
+// hosts of a run, while modules are built independently for each task and
+// host, so the bucket has to outlive them all.
+var processLimiters = NewLimiters()
+
+// SharedLimiters returns the process-wide limiters.
+func SharedLimiters() *Limiters { return processLimiters }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
