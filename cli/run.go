@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -77,6 +78,9 @@ func (e *env) runCommand() *ucli.Command {
 					Verbose: btoi(c.Bool("verbose")), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
 				})
 				r.Events = h.Event
+				tickCtx, stopTick := context.WithCancel(c.Context)
+				defer stopTick()
+				go h.Tick(tickCtx)
 			}
 			recap, err := r.Run(c.Context, s.playbook, s.inventory, c.String("limit"))
 			if err != nil {

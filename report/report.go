@@ -4,6 +4,7 @@
 package report
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,6 +75,28 @@ func NewHuman(w io.Writer, o HumanOptions) *Human {
 		busy: map[string]*hostStatus{},
 		ok:   mk(color.FgGreen), chg: mk(color.FgYellow), fail: mk(color.FgRed, color.Bold),
 		unr: mk(color.FgRed), skip: mk(color.FgCyan), hdr: mk(color.Bold), dim: mk(color.Faint),
+	}
+}
+
+// Tick keeps the live lines' clocks moving while hosts are silent (a
+// reboot, a long download); it returns when ctx ends.
+func (h *Human) Tick(ctx context.Context) {
+	if !h.live {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.mu.Lock()
+			if len(h.busy) > 0 {
+				h.redraw()
+			}
+			h.mu.Unlock()
+		}
 	}
 }
 

@@ -133,7 +133,11 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 	for i, h := range hosts {
 		names[i] = h.Name
 	}
-	r.emit(Event{Type: EventPlayStart, Play: play.Name, Hosts: names})
+	title := play.Name
+	if title == "" {
+		title = play.Hosts
+	}
+	r.emit(Event{Type: EventPlayStart, Play: title, Hosts: names})
 	serial := play.Serial
 	if len(r.Serial) > 0 {
 		serial = r.Serial
