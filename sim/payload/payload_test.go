@@ -70,6 +70,30 @@ func requireRoot(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: chroot, mount namespaces and loop devices")
 	}
+	requireCommands(t, map[string]string{
+		"unshare": "util-linux", "setpriv": "util-linux", "losetup": "mount",
+		"sfdisk": "fdisk", "mkfs.ext4": "e2fsprogs", "unsquashfs": "squashfs-tools",
+	})
+}
+
+// requireCommands installs the Debian packages of missing test tools.
+func requireCommands(t *testing.T, cmdToPkg map[string]string) {
+	t.Helper()
+	var missing []string
+	for cmd, pkg := range cmdToPkg {
+		if _, err := exec.LookPath(cmd); err != nil {
+			missing = append(missing, pkg)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("missing %v and not root to install them", missing)
+	}
+	if err := aptInstall(context.Background(), missing...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBuildIsCachedAndReproducible(t *testing.T) {
