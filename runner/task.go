@@ -94,13 +94,15 @@ func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status
 	h.recap.count(st)
 	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d}
 	if plan != nil && (r.Check || r.Diff) {
-		e.Changes = h.redactChanges(plan.Changes)
+		e.Changes = h.redactChanges(plan.Changes, r.Diff)
 		e.Reboots = plan.Reboots
 	}
 	r.emit(e)
 }
 
-func (h *hostRun) redactChanges(in []modules.Change) []modules.Change {
+// redactChanges masks secrets in what is shown of a plan; before/after text
+// is kept only for --diff.
+func (h *hostRun) redactChanges(in []modules.Change, diff bool) []modules.Change {
 	out := make([]modules.Change, len(in))
 	for i, c := range in {
 		c.Summary = h.redact.String(c.Summary)
@@ -108,7 +110,7 @@ func (h *hostRun) redactChanges(in []modules.Change) []modules.Change {
 		for j := range c.Commands {
 			c.Commands[j] = h.redact.String(c.Commands[j])
 		}
-		if c.Sensitive || h.noLog {
+		if c.Sensitive || h.noLog || !diff {
 			c.Before, c.After = "", ""
 		} else {
 			c.Before, c.After = h.redact.String(c.Before), h.redact.String(c.After)

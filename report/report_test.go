@@ -1,0 +1,120 @@
+package report
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/runner"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run with -update to accept):\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+// events is a run in miniature: a play, results of every kind, a check-mode
+// plan with commands and a diff, and the recap.
+func events() []runner.Event {
+	return []runner.Event{
+		{Type: runner.EventPlayStart, Play: "install", Hosts: []string{"ks1", "ks2"}},
+		{Type: runner.EventHostKey, Host: "ks1", Msg: "ks1: recorded new host key ssh-ed25519 SHA256:abc"},
+		{Type: runner.EventTaskStart, Host: "ks1", Task: "partition"},
+		{Type: runner.EventOutput, Host: "ks1", Task: "partition", Line: "remote output is not shown without -v"},
+		{Type: runner.EventResult, Host: "ks1", Task: "gather facts", Status: runner.StatusOK},
+		{Type: runner.EventResult, Host: "ks1", Task: "partition", Status: runner.StatusWouldChange, Duration: 2300 * time.Millisecond,
+			Changes: []modules.Change{{Summary: "gpt on /dev/sda", Commands: []string{"parted -s /dev/sda mklabel gpt", "mkfs.ext4 -F -L nixos /dev/sda2"}}}},
+		{Type: runner.EventResult, Host: "ks1", Task: "motd", Status: runner.StatusChanged,
+			Changes: []modules.Change{{Summary: "write /etc/motd", Before: "a\nb\nc\n", After: "a\nB\nc\n"}}},
+		{Type: runner.EventResult, Host: "ks2", Task: "loop", Status: runner.StatusSkipped, Item: "x"},
+		{Type: runner.EventResult, Host: "ks2", Task: "show", Status: runner.StatusOK, Msg: "hello"},
+		{Type: runner.EventResult, Host: "ks2", Task: "fails", Status: runner.StatusFailed, Msg: "command exited 1: false"},
+		{Type: runner.EventResult, Host: "ks3", Task: "connect", Status: runner.StatusUnreachable, Msg: "dial tcp 192.0.2.3:22: connection refused"},
+		{Type: runner.EventPlayAbort, Msg: "max_fail_percentage 0% exceeded"},
+		{Type: runner.EventRecap, Recap: []runner.HostRecap{
+			{Host: "ks1", OK: 3, Changed: 2},
+			{Host: "ks2", OK: 1, Failed: 1, Skipped: 1},
+			{Host: "ks3", Unreachable: 1},
+		}},
+	}
+}
+
+func TestHumanGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts HumanOptions
+	}{
+		{"human.golden", HumanOptions{Width: 60}},
+		{"human-check.golden", HumanOptions{Width: 60, Check: true}},
+		{"human-verbose.golden", HumanOptions{Width: 60, Verbose: 1}},
+	} {
+		var b bytes.Buffer
+		h := NewHuman(&b, tc.opts)
+		for _, e := range events() {
+			h.Event(e)
+		}
+		golden(t, tc.name, b.String())
+	}
+}
+
+func TestHumanLiveLinesAreErased(t *testing.T) {
+	var b bytes.Buffer
+	h := NewHuman(&b, HumanOptions{Width: 60, Live: true})
+	h.Event(runner.Event{Type: runner.EventTaskStart, Host: "ks1", Task: "install", Time: time.Now()})
+	h.Event(runner.Event{Type: runner.EventResult, Host: "ks1", Task: "install", Status: runner.StatusChanged})
+	out := b.String()
+	if !strings.Contains(out, "  ks1 [install]") || !strings.Contains(out, "\x1b[1A\x1b[J") {
+		t.Fatalf("live line not drawn then erased: %q", out)
+	}
+	if !strings.HasSuffix(out, "changed: [ks1] install\n") {
+		t.Fatalf("result not the last line after the live area cleared: %q", out)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	long := strings.Repeat("same\n", 10)
+	for _, tc := range []struct{ a, b, want string }{
+		{"", "new\n", "+new"},
+		{"old\n", "", "-old"},
+		{"a\nb\nc\n", "a\nB\nc\n", " a|-b|+B| c"},
+		{long + "x\n" + long, long + "y\n" + long, "@@ 7 unchanged lines @@| same| same| same|-x|+y| same| same| same|@@ 7 unchanged lines @@"},
+	} {
+		if got := strings.Join(Diff(tc.a, tc.b), "|"); got != tc.want {
+			t.Errorf("Diff(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+func TestJSONOneObjectPerLine(t *testing.T) {
+	var b bytes.Buffer
+	emit := JSON(&b)
+	for _, e := range events() {
+		emit(e)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != len(events()) {
+		t.Fatalf("%d lines for %d events", len(lines), len(events()))
+	}
+	if !strings.HasPrefix(lines[len(lines)-1], `{"type":"recap"`) {
+		t.Errorf("last line %s", lines[len(lines)-1])
+	}
+}
