@@ -48,6 +48,43 @@ func readOnlyUse(prog string, args []string) bool {
 	switch prog {
 	case "unsquashfs":
 		return unsquashfsListing(args)
+	case "zpool":
+		return zpoolQuery(args)
+	case "zfs":
+		return len(args) > 0 && (args[0] == "list" || args[0] == "get")
+	}
+	return false
+}
+
+// zpoolQuery allows `zpool list|get|status` without -c (which runs scripts),
+// and `zpool import` with no pool to import: it lists importable pools.
+func zpoolQuery(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "list", "get", "status":
+		for _, a := range args[1:] {
+			if len(a) > 1 && a[0] == '-' && a[1] != '-' && indexByte(a, 'c') > 0 {
+				return false
+			}
+		}
+		return true
+	case "import":
+		rest := args[1:]
+		for i := 0; i < len(rest); i++ {
+			switch rest[i] {
+			case "-d":
+				if i+1 == len(rest) {
+					return false
+				}
+				i++ // the directory to search
+			case "-D", "-s":
+			default:
+				return false // a pool to import, or an option that changes something
+			}
+		}
+		return true
 	}
 	return false
 }
