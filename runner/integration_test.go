@@ -30,6 +30,8 @@ type harness struct {
 	store   *hostkeys.Store
 	work    string // where the playbooks write, one directory per host
 
+	lastLogDir string
+
 	mu     sync.Mutex
 	events []runner.Event
 }
@@ -69,6 +71,7 @@ func (h *harness) run(ctx context.Context, playbook string, opts runner.Options)
 	}
 	opts.ExtraVars["work"] = h.work
 	opts.LogDir = filepath.Join(h.t.TempDir(), "logs")
+	h.lastLogDir = opts.LogDir
 	h.mu.Lock()
 	h.events = nil
 	h.mu.Unlock()
@@ -384,6 +387,56 @@ func TestSerialAndMaxFailPercentage(t *testing.T) {
 		want := i == 0 || i == 1 || i == 3
 		if ran != want {
 			t.Errorf("%s ran=%v, want %v", s.Name, ran, want)
+		}
+	}
+}
+
+func TestSecretsNeverInOutputOrLogs(t *testing.T) {
+	h := newHarness(t, 2)
+	const secret = "s3cr3t-ovh-value"
+	recap := h.run(context.Background(), `
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: echo the secret
+      command: echo "key={{ ovh_application_secret }}"
+      register: out
+    - name: show it
+      debug:
+        msg: "{{ out.stdout }}"
+    - name: hidden
+      command: echo "{{ ovh_application_secret }} in a no_log task"
+      no_log: true
+    - name: fails with it
+      command: sh -c 'echo "{{ ovh_application_secret }}" >&2; exit 3'
+`, runner.Options{ExtraVars: map[string]any{"ovh_application_secret": secret}, Diff: true})
+	if recap.ExitCode() != runner.ExitFailed {
+		t.Fatalf("exit %d", recap.ExitCode())
+	}
+	h.mu.Lock()
+	for _, e := range h.events {
+		if s := fmt.Sprintf("%+v", e); strings.Contains(s, secret) {
+			t.Errorf("event shows the secret: %s", s)
+		}
+	}
+	if msg := fmt.Sprint(h.events); !strings.Contains(msg, "key=********") {
+		t.Errorf("the masked value is not shown in its place")
+	}
+	h.mu.Unlock()
+	logs, _ := filepath.Glob(filepath.Join(h.lastLogDir, "*.log"))
+	if len(logs) != 2 {
+		t.Fatalf("logs: %v", logs)
+	}
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		if strings.Contains(string(data), secret) {
+			t.Errorf("%s holds the secret:\n%s", l, data)
+		}
+		if fi, _ := os.Stat(l); fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v", l, fi.Mode())
+		}
+		if !strings.Contains(string(data), "exit 3") {
+			t.Errorf("%s lacks the exit code:\n%s", l, data)
 		}
 	}
 }
