@@ -216,7 +216,7 @@ func (c *Client) WaitTask(ctx context.Context, service string, id int64, o WaitO
 		case errors.As(err, &apiErr) && apiErr.NotFound() && notFound < o.NotFound:
 			notFound++
 		case err != nil:
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
 				return nil, fmt.Errorf("ovh: task %d on %s still %s: %w", id, service, orUnknown(last), ctx.Err())
 			}
 			return nil, err

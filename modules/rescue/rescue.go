@@ -1,0 +1,524 @@
+// Package rescue is the `rescue` module: it boots an OVH, Kimsufi or So you
+// Start server into OVH's Linux rescue system through the API (netboot and
+// rescue SSH key, hard reboot, task), waits until the rescue answers SSH
+// with a new boot id and its new host key, or sets the netboot back to the
+// hard disk.
+package rescue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/modkit"
+	"github.com/nixbook/nixbook/modules/waitssh"
+	"github.com/nixbook/nixbook/ovh"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// BootIDPath changes on every boot; Linux makes it up at boot time.
+const BootIDPath = "/proc/sys/kernel/random/boot_id"
+
+// VarRescueSSHKey is the host variable ssh_key defaults to.
+const VarRescueSSHKey = "rescue_ssh_key"
+
+// Boot targets.
+const (
+	BootRescue   = "rescue"
+	BootHarddisk = "harddisk"
+)
+
+// Args are the arguments of `rescue`.
+type Args struct {
+	Service     string          `yaml:"service" doc:"the server's OVH service name, such as ns1234.ip-203-0-113.eu; default: the host's ovh_service variable"`
+	Endpoint    string          `yaml:"endpoint" doc:"the API: ovh-eu, ovh-ca, ovh-us, kimsufi-eu, kimsufi-ca, soyoustart-eu, soyoustart-ca or a URL; default: the host's ovh_endpoint variable, else OVH_ENDPOINT or ovh.conf, else ovh-eu. Credentials come from the host's ovh_application_key, ovh_application_secret and ovh_consumer_key, else OVH_* variables or ovh.conf"`
+	SSHKey      string          `yaml:"ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
+	Boot        string          `yaml:"boot" default:"rescue" doc:"rescue: reboot into the rescue system; harddisk: set the netboot back to the disk for the next reboot, without rebooting"`
+	Timeout     modkit.Duration `yaml:"timeout" default:"15m" doc:"how long the rescue may take to answer SSH once the reboot task is done"`
+	TaskTimeout modkit.Duration `yaml:"task_timeout" default:"10m" doc:"how long OVH's reboot task may take"`
+}
+
+// Spec is the `rescue` module.
+var Spec = modules.Spec{
+	Name:    "rescue",
+	Summary: "Boot an OVH server into its Linux rescue system through the API, or set its netboot back to the disk.",
+	Args:    Args{},
+	Example: `- name: Boot the rescue system
+  rescue:
+    service: "{{ ovh_service }}"
+    endpoint: "{{ ovh_endpoint }}"
+    ssh_key: "{{ rescue_ssh_key }}"
+    timeout: 15m
+`,
+	New: func(d modules.Decoder) (modules.Module, error) {
+		var a Args
+		if err := modkit.Decode(d, &a); err != nil {
+			return nil, err
+		}
+		return newModule(a)
+	},
+}
+
+func newModule(a Args) (*module, error) {
+	a.Service, a.Endpoint, a.SSHKey = strings.TrimSpace(a.Service), strings.TrimSpace(a.Endpoint), strings.TrimSpace(a.SSHKey)
+	switch a.Boot {
+	case BootRescue, BootHarddisk:
+	default:
+		return nil, fmt.Errorf("boot: want rescue or harddisk, got %q", a.Boot)
+	}
+	if a.Timeout <= 0 || a.TaskTimeout <= 0 {
+		return nil, errors.New("timeout and task_timeout must be positive")
+	}
+	if a.Endpoint != "" && !strings.Contains(a.Endpoint, "{{") {
+		if _, err := ovh.EndpointURL(a.Endpoint); err != nil {
+			return nil, err
+		}
+	}
+	if a.SSHKey != "" && !strings.Contains(a.SSHKey, "{{") {
+		if _, err := ovh.RescueKey(a.SSHKey); err != nil {
+			return nil, fmt.Errorf("ssh_key: %w", err)
+		}
+	}
+	return &module{args: a}, nil
+}
+
+type module struct {
+	args  Args
+	env   ovh.Env       // zero: the real API settings
+	clock waitssh.Clock // zero: real time
+}
+
+// plan is what Check hands to Apply.
+type plan struct {
+	client  *ovh.Client
+	service string
+	target  ovh.Boot
+	set     *ovh.Request // nil: the netboot is already right
+	reboot  *ovh.Request // nil: no reboot (boot: harddisk)
+	bootID  transport.Cmd
+}
+
+// Service is the service name a task means: its argument, else the host's
+// ovh_service variable.
+func Service(arg string, h modules.ReadOnlyHost) (string, error) {
+	if arg != "" {
+		return arg, nil
+	}
+	if s, ok := h.Vars()[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
+		return strings.TrimSpace(s), nil
+	}
+	return "", fmt.Errorf("%s: no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", h.Name(), ovh.VarService)
+}
+
+func (m *module) endpoint(h modules.ReadOnlyHost) string {
+	return m.args.Endpoint // empty: ovh.Resolve reads ovh_endpoint and the rest
+}
+
+func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	service, err := Service(m.args.Service, h)
+	if err != nil {
+		return nil, err
+	}
+	if m.args.Boot == BootHarddisk {
+		return m.checkHarddisk(ctx, h, service)
+	}
+	running, err := RunningRescue(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if running != "" {
+		return &modules.Plan{
+			Message: fmt.Sprintf("%s already runs the rescue system (%s)", h.Name(), running),
+			Output:  modules.Output{"rescue": true},
+		}, nil
+	}
+	key, err := m.rescueKey(h)
+	if err != nil {
+		return nil, err
+	}
+	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.Name(), err)
+	}
+	srv, err := client.GetServer(ctx, service)
+	if err != nil {
+		return nil, res.Explain(err)
+	}
+	boots, err := client.Boots(ctx, service, BootRescue)
+	if err != nil {
+		return nil, res.Explain(err)
+	}
+	target, err := ovh.PickRescue(boots)
+	if err != nil {
+		return nil, fmt.Errorf("%s (%s): %w", h.Name(), service, err)
+	}
+	p := &plan{client: client, service: service, target: target}
+	fp, _ := ovh.Fingerprint(key)
+	c := modules.Change{
+		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
+			service, target, fp, m.args.Timeout),
+		Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots)),
+		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
+	}
+	p.bootID = c.Cmd("cat", BootIDPath)
+	if alreadySet(srv, target.ID, key) {
+		c.Summary = fmt.Sprintf("reboot %s into %s (its netboot and rescueSshKey are already set) and wait up to %s for SSH with a new boot id",
+			service, target, m.args.Timeout)
+	} else {
+		set := ovh.SetBootRequest(service, target.ID, key)
+		p.set = &set
+		c.Commands = append(c.Commands, set.String())
+	}
+	reboot := ovh.RebootRequest(service)
+	p.reboot = &reboot
+	c.Commands = append(c.Commands,
+		reboot.String(),
+		fmt.Sprintf("GET %s until the task is done (up to %s)", ovh.ServerPath(service, "task", "<taskId>"), m.args.TaskTimeout),
+		fmt.Sprintf("reconnect until SSH answers with a new boot id, accepting the rescue's new host key (up to %s)", m.args.Timeout),
+	)
+	return &modules.Plan{Changes: []modules.Change{c}, Reboots: true, Data: p}, nil
+}
+
+func (m *module) rescueKey(h modules.ReadOnlyHost) (string, error) {
+	key := m.args.SSHKey
+	if key == "" {
+		key, _ = h.Vars()[VarRescueSSHKey].(string)
+	}
+	if strings.TrimSpace(key) == "" {
+		return "", fmt.Errorf("%s: no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", h.Name(), VarRescueSSHKey)
+	}
+	clean, err := ovh.RescueKey(key)
+	if err != nil {
+		return "", fmt.Errorf("%s: ssh_key: %w", h.Name(), err)
+	}
+	return clean, nil
+}
+
+func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
+	if srv.BootID == nil || *srv.BootID != bootID || srv.RescueSSHKey == nil {
+		return false
+	}
+	return strings.Join(strings.Fields(*srv.RescueSSHKey), " ") == strings.Join(strings.Fields(key), " ")
+}
+
+// currentBoot finds the server's netboot among boots, else asks the API;
+// nil when it cannot be known. It only serves --diff, so a failure is no
+// error.
+func currentBoot(ctx context.Context, client *ovh.Client, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
+	if srv.BootID == nil {
+		return nil
+	}
+	for i := range boots {
+		if boots[i].ID == *srv.BootID {
+			return &boots[i]
+		}
+	}
+	b, err := client.GetBoot(ctx, service, *srv.BootID)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func describeBoot(srv *ovh.Server, boot *ovh.Boot) string {
+	var b strings.Builder
+	switch {
+	case boot != nil:
+		fmt.Fprintf(&b, "netboot: %s\n", boot)
+	case srv.BootID != nil:
+		fmt.Fprintf(&b, "netboot: id %d\n", *srv.BootID)
+	case srv.BootScript != nil:
+		b.WriteString("netboot: a custom iPXE script\n")
+	default:
+		b.WriteString("netboot: none\n")
+	}
+	if srv.RescueSSHKey != nil && *srv.RescueSSHKey != "" {
+		fmt.Fprintf(&b, "rescueSshKey: %s\n", ovh.ShowKey(*srv.RescueSSHKey))
+	}
+	return b.String()
+}
+
+func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
+	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.Name(), err)
+	}
+	step, err := HarddiskStep(ctx, client, service)
+	if err != nil {
+		return nil, res.Explain(err)
+	}
+	if step.Request == nil {
+		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
+	}
+	c := modules.Change{
+		Summary:  fmt.Sprintf("set the netboot of %s to %s for its next reboot", service, step.Target),
+		Commands: []string{step.Request.String()},
+		Before:   step.Before,
+		After:    fmt.Sprintf("netboot: %s\n", step.Target),
+	}
+	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
+}
+
+// Step is one netboot change a plan makes.
+type Step struct {
+	Target  ovh.Boot
+	Request *ovh.Request // nil: already set
+	Before  string       // the netboot now, for --diff
+}
+
+// HarddiskStep finds the server's boot from the disk and the call that sets
+// it, if it is not set already.
+func HarddiskStep(ctx context.Context, client *ovh.Client, service string) (*Step, error) {
+	srv, err := client.GetServer(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	boots, err := client.Boots(ctx, service, BootHarddisk)
+	if err != nil {
+		return nil, err
+	}
+	hd, err := ovh.PickHarddisk(boots)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
+	step := &Step{Target: hd, Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots))}
+	if srv.BootID == nil || *srv.BootID != hd.ID {
+		r := ovh.SetBootRequest(service, hd.ID, "")
+		step.Request = &r
+	}
+	return step, nil
+}
+
+// ApplyStep makes a step's call and checks that the API took it.
+func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step) error {
+	if s.Request == nil {
+		return nil
+	}
+	if err := client.Do(ctx, *s.Request, nil); err != nil {
+		return err
+	}
+	srv, err := client.GetServer(ctx, service)
+	if err != nil {
+		return err
+	}
+	if srv.BootID == nil || *srv.BootID != s.Target.ID {
+		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
+	}
+	return nil
+}
+
+func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
+	p, ok := pl.Data.(*plan)
+	if !ok {
+		return nil, errors.New("rescue: apply called with a plan it did not make")
+	}
+	if p.reboot == nil {
+		err := ApplyStep(ctx, p.client, p.service, &Step{Target: p.target, Request: p.set})
+		if err != nil {
+			return nil, err
+		}
+		h.Log("netboot of %s set to %s", p.service, p.target)
+		return modules.Output{"boot": p.target.Kernel, "boot_id": p.target.ID}, nil
+	}
+	begin := m.clock.Now()
+	oldBoot := ""
+	if res, err := h.Run(ctx, p.bootID); err != nil {
+		// The API reboots the server whether SSH works or not; the new
+		// boot is then proven by the rescue's facts alone.
+		h.Log("could not read the boot id before the reboot: %v", err)
+	} else {
+		oldBoot = strings.TrimSpace(string(res.Stdout))
+	}
+	if p.set != nil {
+		if err := p.client.Do(ctx, *p.set, nil); err != nil {
+			return nil, err
+		}
+		h.Log("netboot of %s set to %s", p.service, p.target)
+	}
+	task, err := p.client.Reboot(ctx, p.service)
+	if err != nil {
+		return nil, err
+	}
+	h.Log("reboot task %d of %s: %s", task.ID, p.service, task.Status)
+	wait := m.env.Wait
+	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
+	tctx, cancel := context.WithTimeout(ctx, m.args.TaskTimeout.D())
+	_, err = p.client.WaitTask(tctx, p.service, task.ID, wait)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	newBoot, err := WaitNewBoot(ctx, h, WaitOptions{
+		OldBootID: oldBoot,
+		Timeout:   m.args.Timeout.D(),
+		Clock:     m.clock,
+		Want:      "the rescue system",
+		Is:        func(f *facts.Facts) bool { return f.Rescue },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s after the reboot into %s (task %d done): %w", h.Name(), p.target, task.ID, err)
+	}
+	f := h.Facts()
+	h.Log("%s runs the rescue system %s on boot %s", h.Name(), f.Hostname, newBoot)
+	return modules.Output{
+		"rescue":  true,
+		"boot":    p.target.Kernel,
+		"boot_id": p.target.ID,
+		"task_id": task.ID,
+		"elapsed": int(m.clock.Now().Sub(begin).Seconds()),
+	}, nil
+}
+
+// WaitOptions tune WaitNewBoot.
+type WaitOptions struct {
+	OldBootID string // "": any boot counts as new
+	Timeout   time.Duration
+	Clock     waitssh.Clock
+	// Want names the system expected, for messages; Is recognizes it in
+	// fresh facts.
+	Want string
+	Is   func(*facts.Facts) bool
+}
+
+// WrongSystemError is a host that came back on a new boot, but in another
+// system than the one expected.
+type WrongSystemError struct {
+	Want, Got string
+}
+
+func (e *WrongSystemError) Error() string {
+	return fmt.Sprintf("came back running %s, not %s", e.Got, e.Want)
+}
+
+// TimeoutError is a host that did not come back in time.
+type TimeoutError struct {
+	Timeout time.Duration
+	Last    error // the waiting loop's error, with its last attempt
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("did not answer SSH on a new boot within %s (%v)", e.Timeout, e.Last)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Last }
+
+// WaitNewBoot reconnects, accepting and recording a new host key, until the
+// host answers on a boot other than o.OldBootID; it then gathers facts again
+// and checks that the system is the one wanted. It returns the new boot id.
+func WaitNewBoot(ctx context.Context, h modules.Host, o WaitOptions) (string, error) {
+	var newBoot string
+	var wrong error
+	err := waitssh.Wait(ctx, h, waitssh.Options{
+		Timeout:   o.Timeout,
+		Sleep:     2 * time.Second,
+		MaxSleep:  10 * time.Second,
+		NewSystem: true,
+		Clock:     o.Clock,
+	}, func(ctx context.Context) (bool, error) {
+		b, err := h.ReadFile(ctx, BootIDPath)
+		if err != nil {
+			return false, fmt.Errorf("read boot id: %w", err)
+		}
+		id := strings.TrimSpace(string(b))
+		if o.OldBootID != "" && id == o.OldBootID {
+			return false, errors.New("still the old boot: the server has not rebooted yet")
+		}
+		if err := h.RefreshFacts(ctx); err != nil {
+			return false, fmt.Errorf("gather facts: %w", err)
+		}
+		newBoot = id
+		if f := h.Facts(); !o.Is(f) {
+			// A new boot of the wrong system will not turn into the right
+			// one by waiting longer.
+			wrong = &WrongSystemError{Want: o.Want, Got: describeSystem(f)}
+		}
+		return true, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", err
+		}
+		return "", &TimeoutError{Timeout: o.Timeout, Last: err}
+	}
+	if wrong != nil {
+		return newBoot, wrong
+	}
+	return newBoot, nil
+}
+
+func describeSystem(f *facts.Facts) string {
+	name := f.OS.PrettyName
+	if name == "" {
+		name = f.OS.ID
+	}
+	if name == "" {
+		name = "an unknown system"
+	}
+	if f.Hostname != "" {
+		name += " (hostname " + f.Hostname + ")"
+	}
+	return name
+}
+
+// RunningRescue reports the rescue's hostname when the host runs OVH's
+// rescue system, "" otherwise. It uses the gathered facts, or reads the
+// host's names when facts were not gathered.
+func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
+	f := h.Facts()
+	if f.Hostname == "" && f.OS.ID == "" {
+		hostname, osr, err := ReadSystem(ctx, h)
+		if err != nil {
+			return "", err
+		}
+		if facts.IsRescue(hostname, osr) {
+			return hostname, nil
+		}
+		return "", nil
+	}
+	if f.Rescue {
+		return f.Hostname, nil
+	}
+	return "", nil
+}
+
+// ReadSystem reads the host's name and /etc/os-release.
+func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
+	var osr facts.OSRelease
+	name, err := h.ReadFile(ctx, "/etc/hostname")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", osr, err
+	}
+	rel, err := h.ReadFile(ctx, "/etc/os-release")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", osr, err
+	}
+	return strings.TrimSpace(string(name)), ParseOSRelease(string(rel)), nil
+}
+
+// ParseOSRelease reads the fields of /etc/os-release nixbook uses.
+func ParseOSRelease(text string) facts.OSRelease {
+	var r facts.OSRelease
+	for _, line := range strings.Split(text, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
+		}
+		v = strings.Trim(strings.TrimSpace(v), `"'`)
+		switch k {
+		case "ID":
+			r.ID = v
+		case "VERSION_ID":
+			r.VersionID = v
+		case "VARIANT_ID":
+			r.VariantID = v
+		case "PRETTY_NAME":
+			r.PrettyName = v
+		}
+	}
+	return r
+}

@@ -1,0 +1,77 @@
+package ovh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Env is what modules need to reach the API for a host. The zero value is
+// the real thing; tests replace parts.
+type Env struct {
+	Source   *Source   // nil: DefaultSource()
+	Limiters *Limiters // nil: SharedLimiters()
+	// Sleep pauses between retries and task polls; nil: real time.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// RetryWait is the first pause before retrying a 429 or 5xx; zero: 2s.
+	RetryWait time.Duration
+	// Wait tunes task polls; zero: WaitTask's defaults.
+	Wait WaitOptions
+}
+
+// Client resolves a host's endpoint and credentials (see Resolve) and its
+// rate (the ovh_rate_limit variable, such as "50/m burst 10"; default
+// DefaultRate) and returns a client whose calls are logged through log.
+func (e Env) Client(endpoint string, vars map[string]any, log func(format string, args ...any)) (*Client, *Resolved, error) {
+	src := DefaultSource()
+	if e.Source != nil {
+		src = *e.Source
+	}
+	r, err := Resolve(endpoint, vars, src)
+	if err != nil {
+		return nil, nil, err
+	}
+	rate := DefaultRate()
+	if text := stringVar(vars, VarRateLimit); text != "" {
+		if rate, err = ParseRate(text); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", VarRateLimit, err)
+		}
+	}
+	c, err := New(Config{
+		Endpoint:    r.URL,
+		Credentials: r.Credentials,
+		Rate:        rate,
+		Limiters:    e.Limiters,
+		RetryWait:   e.RetryWait,
+		Log:         log,
+		Sleep:       e.Sleep,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, r, nil
+}
+
+// Explain adds to an API error what a user can do about it: for refused
+// credentials, where each one came from (never the values) and which
+// rights they need.
+func (r *Resolved) Explain(err error) error {
+	var apiErr *Error
+	if r == nil || !errors.As(err, &apiErr) || !apiErr.Auth() {
+		return err
+	}
+	keys := make([]string, 0, len(r.From))
+	for k := range r.From {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var from []string
+	for _, k := range keys {
+		from = append(from, k+" from "+r.From[k])
+	}
+	return fmt.Errorf("%w (credentials for %s: %s; they need GET, PUT and POST on /dedicated/server/*: %s)",
+		err, r.Name, strings.Join(from, ", "), createTokenURL(r.URL))
+}
