@@ -1,0 +1,344 @@
+// Package fetchiso is the `fetch_iso` module: it downloads a NixOS ISO on
+// the host (resumable, verified by its sha256) and loop-mounts it read-only,
+// as the 2015 rescue procedure does before it unpacks the ISO's store. It
+// also holds the download plumbing the kexec module shares.
+package fetchiso
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/modkit"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// TargetRoot is where the installed system's file systems are mounted
+// (nixos-install --root /mnt). Nothing of the installation media may sit
+// under it, or it ends up in, or is unmounted with, the new system.
+const TargetRoot = "/mnt"
+
+// Args are the arguments of `fetch_iso`.
+type Args struct {
+	URL      string `yaml:"url" required:"" doc:"where to download the ISO from (http, https or ftp)"`
+	SHA256   string `yaml:"sha256" doc:"the ISO's sha256, 64 hex digits; required unless checksum: false is written out"`
+	Checksum bool   `yaml:"checksum" default:"true" doc:"verify the sha256; false skips the check (then an existing file is trusted as it is)"`
+	Dest     string `yaml:"dest" default:"/root/nixos.iso" doc:"where the ISO goes; the rescue's /root and /tmp are small RAM disks, so a big ISO may need a disk partition (the free space is checked against the size the server announces)"`
+	Mount    string `yaml:"mount" default:"/root/image" doc:"where the ISO is mounted read-only; must not be under /mnt, the installed system's root"`
+	Tool     string `yaml:"tool" default:"auto" doc:"download with curl, wget, or auto (curl when the host has it)"`
+}
+
+// Spec is the `fetch_iso` module.
+var Spec = modules.Spec{
+	Name:    "fetch_iso",
+	Summary: "Download a NixOS ISO on the host, verify its sha256 and loop-mount it read-only.",
+	Args:    Args{},
+	Example: `- name: Fetch the NixOS installer ISO
+  fetch_iso:
+    url: "{{ nixos_iso_url }}"
+    sha256: "{{ nixos_iso_sha256 }}"
+    dest: /root/rescue/nixos.iso
+    mount: /root/image
+`,
+	New: func(d modules.Decoder) (modules.Module, error) {
+		var a Args
+		if err := modkit.Decode(d, &a); err != nil {
+			return nil, err
+		}
+		if err := a.validate(); err != nil {
+			return nil, err
+		}
+		return &module{args: a}, nil
+	},
+}
+
+func (a *Args) validate() error {
+	u, err := url.Parse(a.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ftp") {
+		return fmt.Errorf("url %q: want an http, https or ftp URL", a.URL)
+	}
+	switch {
+	case a.Checksum && a.SHA256 == "":
+		return errors.New(`sha256 is required: give the ISO's sha256 (from the release's .sha256 file), or write checksum: false to skip the check`)
+	case !a.Checksum && a.SHA256 != "":
+		return errors.New("sha256 is given but checksum: false says not to check it: drop one of them")
+	case a.Checksum:
+		if a.SHA256, err = NormalizeSHA256(a.SHA256); err != nil {
+			return err
+		}
+	}
+	if err := absPath("dest", a.Dest); err != nil {
+		return err
+	}
+	if strings.HasSuffix(a.Dest, "/") {
+		return fmt.Errorf("dest %q: want a file path", a.Dest)
+	}
+	if err := absPath("mount", a.Mount); err != nil {
+		return err
+	}
+	a.Dest, a.Mount = path.Clean(a.Dest), path.Clean(a.Mount)
+	if a.Mount == "/" {
+		return errors.New("mount: / cannot be the ISO's mount point")
+	}
+	if Under(a.Mount, TargetRoot) {
+		return fmt.Errorf("mount %s is under %s, the installed system's root: choose a path outside it, such as /root/image", a.Mount, TargetRoot)
+	}
+	if Under(a.Dest, a.Mount) {
+		return fmt.Errorf("dest %s is under mount %s: the ISO would be hidden by its own mount", a.Dest, a.Mount)
+	}
+	switch a.Tool {
+	case "auto", "curl", "wget":
+	default:
+		return fmt.Errorf("tool %q: want auto, curl or wget", a.Tool)
+	}
+	return nil
+}
+
+func absPath(name, p string) error {
+	if !path.IsAbs(p) {
+		return fmt.Errorf("%s %q: want an absolute path", name, p)
+	}
+	return nil
+}
+
+// Under reports whether p is dir or inside it.
+func Under(p, dir string) bool {
+	p, dir = path.Clean(p), path.Clean(dir)
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+type module struct{ args Args }
+
+type plan struct {
+	download *Steps
+	umount   *transport.Cmd
+	mount    []transport.Cmd
+}
+
+func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	a := m.args
+	d := Download{URL: a.URL, Dest: a.Dest}
+	if a.Checksum {
+		d.SHA256 = a.SHA256
+	}
+	file, err := d.Inspect(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	mnt, err := InspectMount(ctx, h, a.Mount)
+	if err != nil {
+		return nil, err
+	}
+	haveFile := d.Complete(file)
+	fromDest := false
+	if mnt.Mounted {
+		if fromDest, err = mountedFrom(ctx, h, mnt, a.Dest); err != nil {
+			return nil, err
+		}
+		if !fromDest {
+			return nil, fmt.Errorf("%s already has %s (%s) mounted, not %s: unmount it or choose another mount", a.Mount, mnt.Source, mnt.FSType, a.Dest)
+		}
+	}
+
+	p := &plan{}
+	out := modules.Output{"dest": a.Dest, "mount": a.Mount, "url": a.URL}
+	if d.SHA256 != "" {
+		out["sha256"] = d.SHA256
+	}
+	var changes []modules.Change
+	if !haveFile {
+		if mnt.Mounted {
+			// The mounted file is about to be replaced: the old one goes first.
+			c := modules.Change{Summary: fmt.Sprintf("unmount the old ISO from %s", a.Mount)}
+			cmd := c.Cmd("umount", "--", a.Mount)
+			p.umount = &cmd
+			changes = append(changes, c)
+			mnt.Mounted = false
+		}
+		if d.Tool, err = FindTool(ctx, h, a.Tool); err != nil {
+			return nil, err
+		}
+		c := modules.Change{Summary: fmt.Sprintf("download %s to %s with %s", a.URL, a.Dest, d.Tool)}
+		if !a.Checksum {
+			c.Summary += ", unverified (checksum: false)"
+		}
+		p.download = d.Plan(&c, file)
+		changes = append(changes, c)
+	}
+	switch {
+	case !mnt.Mounted:
+		c := modules.Change{Summary: fmt.Sprintf("mount %s read-only at %s", a.Dest, a.Mount)}
+		p.mount = []transport.Cmd{
+			c.Cmd("mkdir", "-p", "--", a.Mount),
+			c.Cmd("mount", "-o", "loop,ro", "--", a.Dest, a.Mount),
+		}
+		changes = append(changes, c)
+	case !mnt.ReadOnly():
+		c := modules.Change{Summary: fmt.Sprintf("remount %s read-only", a.Mount)}
+		p.mount = []transport.Cmd{c.Cmd("mount", "-o", "remount,ro", "--", a.Mount)}
+		changes = append(changes, c)
+	}
+	return &modules.Plan{Changes: changes, Output: out, Data: p}, nil
+}
+
+func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
+	p, ok := pl.Data.(*plan)
+	if !ok {
+		return nil, errors.New("fetch_iso: apply called with a plan it did not make")
+	}
+	out := modules.Output{}
+	for k, v := range pl.Output {
+		out[k] = v
+	}
+	if p.umount != nil {
+		if _, err := h.Run(ctx, *p.umount); err != nil {
+			return nil, err
+		}
+	}
+	if p.download != nil {
+		sum, err := p.download.Run(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		if sum != "" {
+			out["sha256"] = sum
+		}
+	}
+	for _, cmd := range p.mount {
+		if _, err := h.Run(ctx, cmd); err != nil {
+			return nil, fmt.Errorf("mount the ISO: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// MountState is what findmnt says of a mount point.
+type MountState struct {
+	Mounted                bool
+	Source, FSType, Target string
+	// FSRoot is the directory of the file system mounted there: / for a
+	// whole file system, another path for a bind mount of a directory.
+	FSRoot  string
+	Options []string
+}
+
+// ReadOnly reports whether the mount has the ro option.
+func (s MountState) ReadOnly() bool {
+	for _, o := range s.Options {
+		if o == "ro" {
+			return true
+		}
+	}
+	return false
+}
+
+// InspectMount asks findmnt what is mounted exactly at target (the last
+// mount there, the one that is visible).
+func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (MountState, error) {
+	mounts, err := Mounts(ctx, h)
+	if err != nil {
+		return MountState{}, err
+	}
+	var s MountState
+	for _, m := range mounts {
+		if m.Target == path.Clean(target) {
+			s = m
+		}
+	}
+	return s, nil
+}
+
+// Mounts lists the host's mounts in the order they were made, as findmnt
+// lists them from /proc/self/mountinfo.
+func Mounts(ctx context.Context, h modules.ReadOnlyHost) ([]MountState, error) {
+	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"}})
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
+	}
+	var out []MountState
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		kv := parsePairs(line)
+		if kv["TARGET"] == "" {
+			continue
+		}
+		out = append(out, MountState{
+			Mounted: true,
+			Target:  kv["TARGET"],
+			Source:  kv["SOURCE"],
+			FSType:  kv["FSTYPE"],
+			FSRoot:  kv["FSROOT"],
+			Options: strings.Split(kv["OPTIONS"], ","),
+		})
+	}
+	return out, nil
+}
+
+// parsePairs reads findmnt -P output: KEY="value" pairs, with \x escapes.
+func parsePairs(line string) map[string]string {
+	out := map[string]string{}
+	for {
+		line = strings.TrimLeft(line, " ")
+		eq := strings.Index(line, `="`)
+		if eq < 0 {
+			return out
+		}
+		key := line[:eq]
+		rest := line[eq+2:]
+		end := strings.IndexByte(rest, '"')
+		if end < 0 {
+			return out
+		}
+		out[key] = unescape(rest[:end])
+		line = rest[end+1:]
+	}
+}
+
+// unescape undoes the \xNN escapes util-linux uses for unsafe characters.
+func unescape(s string) string {
+	if !strings.Contains(s, `\x`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+2:i+4], "%02x", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// mountedFrom reports whether the mount shows file: a loop device backed by
+// it. Where sysfs does not tell (containers hide the loop devices), an ISO
+// mount of a loop device is taken to be ours when the file is there.
+func mountedFrom(ctx context.Context, h modules.ReadOnlyHost, mnt MountState, file string) (bool, error) {
+	if mnt.Source == file {
+		return true, nil
+	}
+	if !strings.HasPrefix(mnt.Source, "/dev/loop") {
+		return false, nil
+	}
+	backing, err := h.ReadFile(ctx, "/sys/block/"+path.Base(mnt.Source)+"/loop/backing_file")
+	if err != nil {
+		return mnt.FSType == "iso9660", nil
+	}
+	b := strings.TrimSuffix(strings.TrimSpace(string(backing)), " (deleted)")
+	if b == file {
+		return true, nil
+	}
+	// The file may be reached through a symbolic link.
+	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"readlink", "-f", "--", file}})
+	if err == nil && strings.TrimSpace(string(res.Stdout)) == b {
+		return true, nil
+	}
+	return false, nil
+}

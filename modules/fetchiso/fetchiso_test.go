@@ -1,0 +1,202 @@
+package fetchiso
+
+import (
+	"context"
+	"flag"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
+	"github.com/nixbook/nixbook/modules/moduletest"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	isoURL = "https://channels.nixos.org/nixos-24.05/latest-nixos-minimal-x86_64-linux.iso"
+	isoSum = "401644f71f68b4aeed7c625d3956b776ef46ad2b5dd920daa98f8b51396598f4"
+	badSum = "0000000000000000000000000000000000000000000000000000000000000000"
+)
+
+var line = hosttest.Line
+
+// rescue is a fresh rescue system: nothing downloaded, nothing mounted,
+// curl and wget installed.
+func rescue() *hosttest.Host {
+	return &hosttest.Host{
+		Files: map[string]string{},
+		Probes: map[string]hosttest.Reply{
+			line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part"): hosttest.Missing("/root/nixos.iso"),
+			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw,relatime"
+TARGET="/proc" SOURCE="proc" FSTYPE="proc" FSROOT="/" OPTIONS="rw,relatime"
+TARGET="/mnt" SOURCE="/dev/sda1" FSTYPE="ext4" FSROOT="/" OPTIONS="rw,relatime"
+`},
+			line("which", "curl", "wget"): {Stdout: "/usr/bin/curl\n/usr/bin/wget\n"},
+		},
+	}
+}
+
+func withISO(h *hosttest.Host, sum string) {
+	h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part")] = hosttest.Reply{Stdout: "1048576000\tregular file\t/root/nixos.iso\n", Exit: 1}
+	h.Probes[line("sha256sum", "--", "/root/nixos.iso")] = hosttest.Reply{Stdout: sum + "  /root/nixos.iso\n"}
+}
+
+func mounted(h *hosttest.Host, opts string) {
+	key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")
+	r := h.Probes[key]
+	r.Stdout += `TARGET="/root/image" SOURCE="/dev/loop0" FSTYPE="iso9660" FSROOT="/" OPTIONS="` + opts + `"` + "\n"
+	h.Probes[key] = r
+	h.Files["/sys/block/loop0/loop/backing_file"] = "/root/nixos.iso\n"
+}
+
+func TestCheckGolden(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  string
+		setup func(h *hosttest.Host)
+	}{
+		{name: "fresh", args: "url: " + isoURL + "\nsha256: " + isoSum},
+		{
+			name: "resume-with-wget",
+			args: "url: " + isoURL + "\nsha256: " + strings.ToUpper(isoSum) + "\ntool: auto",
+			setup: func(h *hosttest.Host) {
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part")] = hosttest.Reply{Stdout: "52428800\tregular file\t/root/nixos.iso.part\n", Exit: 1}
+				h.Probes[line("which", "curl", "wget")] = hosttest.Reply{Stdout: "/usr/bin/wget\n", Exit: 1}
+			},
+		},
+		{name: "downloaded-not-mounted", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, isoSum) }},
+		{name: "done", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, isoSum); mounted(h, "ro,relatime") }},
+		{name: "mounted-rw", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, isoSum); mounted(h, "rw,relatime") }},
+		{name: "wrong-iso-mounted", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, badSum); mounted(h, "ro") }},
+		{
+			name: "no-checksum-on-disk-partition",
+			args: "url: " + isoURL + "\nchecksum: false\ndest: /root/rescue/nixos.iso\nmount: /root/iso",
+			setup: func(h *hosttest.Host) {
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/rescue/nixos.iso", "/root/rescue/nixos.iso.part")] = hosttest.Reply{Stdout: "1048576000\tregular file\t/root/rescue/nixos.iso\n"}
+			},
+		},
+		{name: "curl-forced", args: "url: " + isoURL + "\nsha256: " + isoSum + "\ntool: curl"},
+		{
+			name: "curl-missing",
+			args: "url: " + isoURL + "\nsha256: " + isoSum + "\ntool: curl",
+			setup: func(h *hosttest.Host) {
+				h.Probes[line("which", "curl", "wget")] = hosttest.Reply{Stdout: "/usr/bin/wget\n", Exit: 1}
+			},
+		},
+		{
+			name: "no-download-tool",
+			args: "url: " + isoURL + "\nsha256: " + isoSum,
+			setup: func(h *hosttest.Host) {
+				h.Probes[line("which", "curl", "wget")] = hosttest.Reply{Exit: 1}
+			},
+		},
+		{
+			name: "mount-point-taken",
+			args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /srv",
+			setup: func(h *hosttest.Host) {
+				withISO(h, isoSum)
+				key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")
+				r := h.Probes[key]
+				r.Stdout += `TARGET="/srv" SOURCE="/dev/sdb1" FSTYPE="xfs" FSROOT="/" OPTIONS="rw"` + "\n"
+				h.Probes[key] = r
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := rescue()
+			if tt.setup != nil {
+				tt.setup(h)
+			}
+			m := moduletest.New(t, Spec, tt.args)
+			p, err := hosttest.Check(context.Background(), m, h)
+			got := hosttest.Outcome(p, err, h, moduletest.FormatPlan)
+			moduletest.Golden(t, filepath.Join("testdata", tt.name+".golden"), got, *update)
+		})
+	}
+}
+
+func TestArgs(t *testing.T) {
+	tests := []struct {
+		args    string
+		wantErr string
+	}{
+		{args: "url: " + isoURL, wantErr: "sha256 is required"},
+		{args: "url: " + isoURL + "\nsha256: abc", wantErr: "want 64 hexadecimal digits"},
+		{args: "url: " + isoURL + "\nchecksum: false\nsha256: " + isoSum, wantErr: "drop one of them"},
+		{args: "url: /local/file.iso\nsha256: " + isoSum, wantErr: "want an http, https or ftp URL"},
+		{args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /mnt/iso", wantErr: "under /mnt, the installed system's root"},
+		{args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /mnt", wantErr: "under /mnt"},
+		{args: "url: " + isoURL + "\nsha256: " + isoSum + "\ndest: nixos.iso", wantErr: "want an absolute path"},
+		{args: "url: " + isoURL + "\nsha256: " + isoSum + "\ndest: /root/image/x.iso", wantErr: "hidden by its own mount"},
+		{args: "url: " + isoURL + "\nsha256: " + isoSum + "\ntool: aria2", wantErr: "want auto, curl or wget"},
+		{args: "url: " + isoURL + "\nsha256: sha256:" + isoSum},
+		{args: "url: " + isoURL + "\nchecksum: false"},
+		{args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /mntiso"},
+	}
+	for _, tt := range tests {
+		_, err := Spec.New(moduletest.Decoder(tt.args))
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%q: %v", tt.args, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%q: err = %v, want it to contain %q", tt.args, err, tt.wantErr)
+		}
+	}
+}
+
+func TestContentLength(t *testing.T) {
+	tests := []struct {
+		headers string
+		want    int64
+		ok      bool
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", 1234, true},
+		{"HTTP/2 302\r\ncontent-length: 0\r\nlocation: x\r\n\r\nHTTP/2 200\r\ncontent-length: 1048576000\r\n\r\n", 1048576000, true},
+		{"  HTTP/1.1 200 OK\n  Content-Length: 77\n", 77, true}, // wget -S indents
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := ContentLength([]byte(tt.headers))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("ContentLength(%q) = %d, %v; want %d, %v", tt.headers, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestProgressLog(t *testing.T) {
+	var logged []string
+	clock := time.Unix(0, 0)
+	p := NewProgressLog(func(f string, a ...any) { logged = append(logged, a[0].(string)) }, 5*time.Second)
+	p.now = func() time.Time { return clock }
+	p.Write([]byte("  % Total    % Received\n  0  100M    0     0\r  1  100M"))
+	clock = clock.Add(time.Second)
+	p.Write([]byte("    1M\r 50  100M   50M\r"))
+	clock = clock.Add(5 * time.Second)
+	p.Write([]byte("100  100M  100M\r\n"))
+	p.Write([]byte("curl: done"))
+	p.Flush()
+	want := []string{"% Total    % Received", "100  100M  100M", "curl: done"}
+	if strings.Join(logged, "|") != strings.Join(want, "|") {
+		t.Errorf("logged %q, want %q", logged, want)
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	tests := map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 1 << 30: "1.0 GiB", 2469606195: "2.3 GiB"}
+	for n, want := range tests {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestParsePairs(t *testing.T) {
+	got := parsePairs(`TARGET="/root/my\x20iso" SOURCE="/dev/loop0" FSTYPE="iso9660" OPTIONS="ro"`)
+	if got["TARGET"] != "/root/my iso" || got["SOURCE"] != "/dev/loop0" || got["OPTIONS"] != "ro" {
+		t.Errorf("parsePairs = %q", got)
+	}
+}

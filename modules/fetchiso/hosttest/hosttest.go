@@ -1,0 +1,188 @@
+// Package hosttest is a scripted host for unit tests of module plans: probes
+// answer from a table keyed by the command line, files from a map, and
+// anything unscripted is an error the test sees, so a plan cannot quietly
+// depend on a probe its golden file does not show.
+package hosttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// Reply is what a scripted command prints and how it exits.
+type Reply struct {
+	Stdout, Stderr string
+	Exit           int
+}
+
+// Host is a modules.Host driven by tables.
+type Host struct {
+	HostName string
+	FactsVal *facts.Facts
+	Files    map[string]string // ReadFile; missing paths are fs.ErrNotExist
+	Probes   map[string]Reply  // by command line
+	Runs     map[string]Reply  // by command line; unscripted runs succeed silently
+	// Reconnect, when set, stands in for the reconnect.
+	ReconnectFn func(ctx context.Context, opts transport.DialOptions) error
+
+	Ran        []string // command lines Run ran, in order
+	Uploads    map[string]string
+	Logs       []string
+	Unexpected []string // probes nobody scripted
+}
+
+var _ modules.Host = (*Host)(nil)
+
+// Name is the host's name, ks1 by default.
+func (h *Host) Name() string {
+	if h.HostName == "" {
+		return "ks1"
+	}
+	return h.HostName
+}
+
+// Vars are empty.
+func (h *Host) Vars() map[string]any { return map[string]any{} }
+
+// Facts returns FactsVal or empty facts.
+func (h *Host) Facts() *facts.Facts {
+	if h.FactsVal == nil {
+		return &facts.Facts{}
+	}
+	return h.FactsVal
+}
+
+// Log records a line.
+func (h *Host) Log(format string, args ...any) { h.Logs = append(h.Logs, fmt.Sprintf(format, args...)) }
+
+// Probe answers from Probes, refusing mutating programs as a read-only
+// connection does.
+func (h *Host) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if transport.IsMutating(cmd.Args) {
+		return transport.Result{ExitCode: -1}, fmt.Errorf("%w: %s", transport.ErrReadOnly, cmd.Line())
+	}
+	r, ok := h.Probes[cmd.Line()]
+	if !ok {
+		h.Unexpected = append(h.Unexpected, cmd.Line())
+		return transport.Result{ExitCode: -1}, fmt.Errorf("%w: %s", ErrUnscripted, cmd.Line())
+	}
+	return result(cmd, r)
+}
+
+func result(cmd transport.Cmd, r Reply) (transport.Result, error) {
+	res := transport.Result{ExitCode: r.Exit, Stdout: []byte(r.Stdout), Stderr: []byte(r.Stderr)}
+	if cmd.Stdout != nil {
+		io.WriteString(cmd.Stdout, r.Stdout)
+	}
+	if cmd.Stderr != nil {
+		io.WriteString(cmd.Stderr, r.Stderr)
+	}
+	if r.Exit != 0 {
+		return res, transport.NewExitError(cmd, res)
+	}
+	return res, nil
+}
+
+// ReadFile answers from Files.
+func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	if up, ok := h.Uploads[path]; ok {
+		return []byte(up), nil
+	}
+	s, ok := h.Files[path]
+	if !ok {
+		return nil, fmt.Errorf("read %s: %w", path, fs.ErrNotExist)
+	}
+	return []byte(s), nil
+}
+
+// Run records the command and answers from Runs, else from Probes, else
+// with success.
+func (h *Host) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	line := cmd.Line()
+	h.Ran = append(h.Ran, line)
+	if r, ok := h.Runs[line]; ok {
+		return result(cmd, r)
+	}
+	if r, ok := h.Probes[line]; ok {
+		return result(cmd, r)
+	}
+	return transport.Result{}, nil
+}
+
+// Upload records the content.
+func (h *Host) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
+	b, err := io.ReadAll(src)
+	if err != nil {
+		return err
+	}
+	if h.Uploads == nil {
+		h.Uploads = map[string]string{}
+	}
+	h.Uploads[dst] = string(b)
+	h.Ran = append(h.Ran, fmt.Sprintf("upload %s (mode %v)", dst, mode))
+	return nil
+}
+
+// Reconnect calls ReconnectFn, or succeeds.
+func (h *Host) Reconnect(ctx context.Context, opts transport.DialOptions) error {
+	if h.ReconnectFn != nil {
+		return h.ReconnectFn(ctx, opts)
+	}
+	return ctx.Err()
+}
+
+// RefreshFacts does nothing.
+func (h *Host) RefreshFacts(ctx context.Context) error { return ctx.Err() }
+
+// Missing is the reply of stat, which, sha256sum and the like for a path
+// that does not exist.
+func Missing(path string) Reply {
+	return Reply{Stderr: fmt.Sprintf("stat: cannot statx '%s': No such file or directory\n", path), Exit: 1}
+}
+
+// Check runs Check through a view that cannot be asserted to a Host.
+func Check(ctx context.Context, m modules.Module, h *Host) (*modules.Plan, error) {
+	return m.Check(ctx, readOnly{h})
+}
+
+type readOnly struct{ h *Host }
+
+func (r readOnly) Name() string         { return r.h.Name() }
+func (r readOnly) Vars() map[string]any { return r.h.Vars() }
+func (r readOnly) Facts() *facts.Facts  { return r.h.Facts() }
+func (r readOnly) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	return r.h.Probe(ctx, cmd)
+}
+func (r readOnly) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	return r.h.ReadFile(ctx, path)
+}
+func (r readOnly) Log(format string, args ...any) { r.h.Log(format, args...) }
+
+// Outcome renders a Check's result for a golden file: the plan, or the
+// error, then the probes nobody scripted.
+func Outcome(p *modules.Plan, err error, h *Host, format func(*modules.Plan) string) string {
+	var b strings.Builder
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+	} else {
+		b.WriteString(format(p))
+	}
+	for _, u := range h.Unexpected {
+		fmt.Fprintf(&b, "unscripted probe: %s\n", u)
+	}
+	return b.String()
+}
+
+// ErrUnscripted marks a probe the table lacks.
+var ErrUnscripted = errors.New("unscripted probe")
+
+// Line is the command line of argv, for keys of Probes and Runs.
+func Line(argv ...string) string { return transport.Cmd{Args: argv}.Line() }

@@ -1,0 +1,130 @@
+package fetchiso
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// LookPath reports where the host finds each program on its PATH, leaving
+// out those it does not have. It asks `which`, which the Debian rescue and
+// NixOS both ship and which changes nothing.
+func LookPath(ctx context.Context, h modules.ReadOnlyHost, programs ...string) (map[string]string, error) {
+	res, err := h.Probe(ctx, transport.Cmd{Args: append([]string{"which"}, programs...)})
+	var exit *transport.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode == 1) {
+		return nil, fmt.Errorf("look for %s: %w", strings.Join(programs, ", "), err)
+	}
+	found := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+	for sc.Scan() {
+		p := strings.TrimSpace(sc.Text())
+		if p == "" {
+			continue
+		}
+		base := p[strings.LastIndexByte(p, '/')+1:]
+		for _, prog := range programs {
+			if base == prog {
+				if _, dup := found[prog]; !dup {
+					found[prog] = p
+				}
+			}
+		}
+	}
+	return found, nil
+}
+
+// FindTool picks the download tool: want is auto, curl or wget. auto takes
+// curl when the host has it, else wget.
+func FindTool(ctx context.Context, h modules.ReadOnlyHost, want string) (string, error) {
+	found, err := LookPath(ctx, h, "curl", "wget")
+	if err != nil {
+		return "", err
+	}
+	switch want {
+	case "curl", "wget":
+		if _, ok := found[want]; !ok {
+			return "", fmt.Errorf("%s is not installed on %s (tool: %s): use tool: auto, or install it first", want, h.Name(), want)
+		}
+		return want, nil
+	}
+	for _, t := range []string{"curl", "wget"} {
+		if _, ok := found[t]; ok {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("neither curl nor wget is installed on %s: install one first (apt-get install -y curl)", h.Name())
+}
+
+// DefaultProgressEvery is how often a progress line reaches the log.
+const DefaultProgressEvery = 5 * time.Second
+
+// ProgressLog passes a command's progress output (curl's meter, wget's
+// dots, unsquashfs's bar) to a host log one line at a time, taking
+// carriage returns as line ends too, and at most one line per interval so
+// that a long download does not flood the log. Flush logs the last line.
+type ProgressLog struct {
+	log   func(format string, args ...any)
+	every time.Duration
+	now   func() time.Time
+
+	mu      sync.Mutex
+	partial []byte
+	pending string
+	last    time.Time
+}
+
+// NewProgressLog logs through log at most once per every (0: the default).
+func NewProgressLog(log func(format string, args ...any), every time.Duration) *ProgressLog {
+	if every <= 0 {
+		every = DefaultProgressEvery
+	}
+	return &ProgressLog{log: log, every: every, now: time.Now}
+}
+
+// Write takes output as it comes.
+func (p *ProgressLog) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.partial = append(p.partial, b...)
+	for {
+		i := bytes.IndexAny(p.partial, "\r\n")
+		if i < 0 {
+			break
+		}
+		line := strings.TrimSpace(string(p.partial[:i]))
+		p.partial = p.partial[i+1:]
+		if line == "" {
+			continue
+		}
+		if now := p.now(); p.last.IsZero() || now.Sub(p.last) >= p.every {
+			p.log("%s", line)
+			p.last, p.pending = now, ""
+		} else {
+			p.pending = line
+		}
+	}
+	return len(b), nil
+}
+
+// Flush logs what was held back: the last line, which holds the outcome.
+func (p *ProgressLog) Flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rest := strings.TrimSpace(string(p.partial)); rest != "" {
+		p.pending = rest
+	}
+	p.partial = nil
+	if p.pending != "" {
+		p.log("%s", p.pending)
+		p.pending = ""
+	}
+}
