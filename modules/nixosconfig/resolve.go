@@ -727,6 +727,9 @@ func layoutDisks(f *facts.Facts, mounts []mount) []string {
 			continue
 		}
 		disk := ""
+		if d, ok := f.Disk(m.Device); ok {
+			disk = d.Path // a file system on the whole disk
+		}
 		for _, d := range f.Disks {
 			for _, p := range d.Partitions {
 				if p.Path == m.Device {
