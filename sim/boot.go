@@ -121,6 +121,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		b.machineID = strings.TrimSpace(r.carried["/etc/machine-id"])
 		b.authKeys = r.carried["/root/.ssh/authorized_keys"]
 		b.cfg.Hostname, b.osRelease = installerHostname, installerOSRelease
+		h.f.installerSystem(b)
 		for _, p := range sortedKeys(r.carried) {
 			if strings.HasPrefix(p, "/etc/ssh/ssh_host_") && !strings.HasSuffix(p, "_ed25519_key") && !strings.HasSuffix(p, "_ed25519_key.pub") {
 				mode := uint32(0o600)

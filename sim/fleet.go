@@ -25,6 +25,7 @@ import (
 
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/ovhapi"
+	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
@@ -58,6 +59,13 @@ type Config struct {
 	Timings ovhapi.Timings
 	Flavour string
 	APIAddr string
+	// Payload builds (or takes from PayloadCache, default the user's cache
+	// directory) the NixOS ISO and kexec tarball and serves them on the
+	// bridge; the installer mode then runs the payload's installer.
+	// NixOSVersion is its release (default 24.05).
+	Payload      bool
+	PayloadCache string
+	NixOSVersion string
 }
 
 // Fleet is a running simulated fleet.
@@ -73,11 +81,13 @@ type Fleet struct {
 	clientKeyFile string
 	clientKey     KeyPair
 
-	sockDir  string
-	emu      *ovhapi.Emulator
-	creds    Credentials
-	reaper   *exec.Cmd
-	reaperIn io.WriteCloser
+	sockDir    string
+	emu        *ovhapi.Emulator
+	creds      Credentials
+	reaper     *exec.Cmd
+	reaperIn   io.WriteCloser
+	payload    *payload.Payload
+	payloadURL string
 	// payloadVars are the payload's inventory variables, in order.
 	payloadVars [][2]string
 
@@ -112,6 +122,12 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		time.Sleep(time.Second)
 		if err := Cleanup(ctx, dir); err != nil {
 			return nil, fmt.Errorf("clear what a previous fleet left in %s: %w", dir, err)
+		}
+	}
+	var built *payload.Payload
+	if cfg.Payload {
+		if built, err = buildPayload(ctx, cfg); err != nil {
+			return nil, err
 		}
 	}
 	// Fleets of other directories (other tests, other users) pick subnets
@@ -194,6 +210,11 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	unlock()
 	locked = false
+	if built != nil {
+		if err := f.servePayload(ctx, built); err != nil {
+			return f, err
+		}
+	}
 	for _, s := range specs {
 		h := &Host{
 			f: f, spec: s, netns: p.netnsName(s.Name), veth: p.vethName(s.Index),

@@ -82,6 +82,7 @@ type Host struct {
 	online      bool   // the network is configured
 	gen         uint64 // bumps on every reboot, so a stale pending boot gives up
 	kexecLoaded bool
+	stopping    bool // the controller is killing the init
 	faults      map[string]bool
 	proc        *os.Process
 	done        chan struct{}
@@ -123,6 +124,8 @@ func (h *Host) MAC() string { return h.spec.MAC }
 type Status struct {
 	Name      string `json:"name"`
 	Service   string `json:"service"`
+	IPv4      string `json:"ipv4"`
+	IPv6      string `json:"ipv6"`
 	Mode      Mode   `json:"mode"`
 	BootID    string `json:"boot_id"`
 	Boots     int    `json:"boots"`
@@ -140,7 +143,7 @@ type Status struct {
 func (h *Host) Status(ctx context.Context) Status {
 	h.mu.Lock()
 	s := Status{
-		Name: h.spec.Name, Service: h.service, Mode: h.mode, BootID: h.bootID, Boots: h.boots,
+		Name: h.spec.Name, Service: h.service, IPv4: h.v4.String(), IPv6: h.v6.String(), Mode: h.mode, BootID: h.bootID, Boots: h.boots,
 		Up: h.up, Why: h.why, HostKey: strings.TrimSpace(h.hostKey.Public), Installed: h.installed,
 	}
 	if h.proc != nil {
@@ -276,7 +279,13 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	h.mu.Lock()
 	proc, done := h.proc, h.done
 	h.up, h.why = false, why
+	h.stopping = true
 	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.stopping = false
+		h.mu.Unlock()
+	}()
 	if proc != nil {
 		_ = proc.Signal(syscall.SIGKILL)
 		select {
@@ -379,9 +388,10 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		h.f.logf("%s: record init: %v", h.spec.Name, err)
 	}
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
 		_ = h.f.state.RemoveProc(cmd.Process.Pid)
 		close(done)
+		h.initExited(cmd.Process, err)
 	}()
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
@@ -390,10 +400,13 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	h.mu.Unlock()
 
 	fail := func(err error) error {
+		h.mu.Lock()
+		h.stopping = true
+		h.mu.Unlock()
 		_ = cmd.Process.Kill()
 		<-done
 		h.mu.Lock()
-		h.proc, h.done = nil, nil
+		h.proc, h.done, h.stopping = nil, nil, false
 		h.mu.Unlock()
 		return err
 	}
@@ -430,6 +443,36 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	h.up = true
 	h.mu.Unlock()
 	return nil
+}
+
+// initExited handles an init that died without the controller killing it:
+// a reboot(2) from inside (busybox's reboot -f) ends the PID namespace with
+// SIGHUP, a halt with SIGINT; anything else is a crash of the simulator.
+func (h *Host) initExited(proc *os.Process, err error) {
+	h.mu.Lock()
+	mine := h.proc == proc && !h.stopping
+	h.mu.Unlock()
+	if !mine || h.f.ctx.Err() != nil {
+		return
+	}
+	var ee *exec.ExitError
+	sig := syscall.Signal(0)
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			sig = ws.Signal()
+		}
+	}
+	h.f.logf("%s: init exited by itself (%v)", h.spec.Name, err)
+	switch sig {
+	case syscall.SIGHUP:
+		h.softReboot()
+	case syscall.SIGINT:
+		h.f.goBackground(func(ctx context.Context) { h.powerOff(ctx, "halted from inside") })
+	default:
+		h.f.goBackground(func(ctx context.Context) {
+			h.powerOff(ctx, fmt.Sprintf("the host's init died (%v): see %s", err, filepath.Join(h.dir, "console.log")))
+		})
+	}
 }
 
 // configureNetwork names the host's link for this boot and, when the boot

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
 
@@ -78,10 +79,13 @@ func (f *Fleet) Inventory() ([]byte, error) {
 		"vars", yamlMap(vars...),
 		"children", yamlMap(Group, yamlMap("hosts", hosts)),
 	))
-	out, err := yaml.Marshal(doc)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
 		return nil, err
 	}
+	out := buf.Bytes()
 	head := fmt.Sprintf("# A simulated fleet of %d servers; `nixbook-sim down --dir %s` removes it.\n", len(f.hosts), f.dir)
 	return append([]byte(head), out...), nil
 }

@@ -80,9 +80,15 @@ type Config struct {
 	Remove []string `json:"remove"`
 	// Files are written into the host's root (after Remove).
 	Files []File `json:"files"`
+	// Dirs are directories of the machine made once the stage is mounted
+	// (under StageDir: the upper layers of overlays in Mounts).
+	Dirs []string `json:"dirs,omitempty"`
 	// Mounts are made before the host's root is pivoted: Source is a path of
 	// the machine, Target a path inside the host.
 	Mounts []Mount `json:"mounts"`
+	// Activate is run once the files are written, before the services (the
+	// installer's activation script); its output goes to the console.
+	Activate []string `json:"activate,omitempty"`
 	// SSHD starts OpenSSH's sshd with /etc/ssh/sshd_config; false for a boot
 	// that never comes up on the network.
 	SSHD bool `json:"sshd"`

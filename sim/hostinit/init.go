@@ -114,6 +114,11 @@ func buildRoot(cfg Config) error {
 		{Source: cfg.Helper, Target: HelperPath, ReadOnly: true},
 		{Source: cfg.Control, Target: ControlPath},
 	}
+	for _, d := range cfg.Dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
 	for _, m := range append(binds, cfg.Mounts...) {
 		if err := mountFrom(root, m); err != nil {
 			return err
@@ -124,6 +129,13 @@ func buildRoot(cfg Config) error {
 	}
 	if err := writeFiles(cfg); err != nil {
 		return err
+	}
+	if len(cfg.Activate) > 0 {
+		cmd := exec.Command(cfg.Activate[0], cfg.Activate[1:]...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(cfg.Activate, " "), err)
+		}
 	}
 	return nil
 }
@@ -144,6 +156,15 @@ func mountFrom(root string, m Mount) error {
 	dst := filepath.Join(root, m.Target)
 	if m.InRoot {
 		m.Source = filepath.Join(root, m.Source)
+	}
+	if m.FSType == "overlay" {
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("overlay", dst, "overlay", 0, m.Options); err != nil {
+			return fmt.Errorf("mount overlay on %s: %w", m.Target, err)
+		}
+		return nil
 	}
 	st, err := os.Stat(m.Source)
 	if err != nil {
