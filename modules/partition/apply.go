@@ -1,0 +1,65 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/transport"
+)
+
+// pollInterval is how often Apply looks for a partition node.
+const pollInterval = 100 * time.Millisecond
+
+func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
+	p, ok := pl.Data.(*plan)
+	if !ok || len(p.steps) != len(pl.Changes) {
+		return nil, errors.New("partition: apply called with a plan it did not make")
+	}
+	for i, steps := range p.steps {
+		h.Log("%s", pl.Changes[i].Summary)
+		for _, s := range steps {
+			if err := runStep(ctx, h, s); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", h.Name(), pl.Changes[i].Summary, err)
+			}
+		}
+	}
+	if p.written {
+		// The tasks after this one (zfs, nixos_config) look for the new
+		// partitions in facts.
+		if err := h.RefreshFacts(ctx); err != nil {
+			return nil, fmt.Errorf("%s: gather facts after partitioning: %w", h.Name(), err)
+		}
+	}
+	return pl.Output, nil
+}
+
+func runStep(ctx context.Context, h modules.Host, s step) error {
+	if !s.wait {
+		_, err := h.Run(ctx, s.cmd)
+		var exit *transport.ExitError
+		if s.optional && errors.As(err, &exit) && exit.ExitCode == 127 {
+			h.Log("%s is not installed; going on", s.cmd.Args[0])
+			return nil
+		}
+		return err
+	}
+	deadline := time.Now().Add(nodeWait * time.Second)
+	for {
+		_, err := h.Run(ctx, s.cmd)
+		var exit *transport.ExitError
+		if err == nil || !errors.As(err, &exit) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not appear within %d s of partitioning", s.cmd.Args[len(s.cmd.Args)-1], nodeWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
