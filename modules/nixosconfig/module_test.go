@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
+
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/nixeval"
@@ -328,3 +331,51 @@ func TestInsideChroot(t *testing.T) {
 }
 
 var _ modules.Module = (*module)(nil)
+
+// What `nixbook doc` shows is complete, and the example builds.
+func TestSpecDocumentsItself(t *testing.T) {
+	for _, d := range Spec.Doc() {
+		if d.Type == "" || d.Doc == "" {
+			t.Errorf("argument %s lacks a type or a description: %+v", d.Name, d)
+		}
+	}
+	var tasks []map[string]yaml.Node
+	if err := yaml.Unmarshal([]byte(Spec.Example), &tasks); err != nil || len(tasks) == 0 {
+		t.Fatalf("example: %v", err)
+	}
+	for _, task := range tasks {
+		node := task[Spec.Name]
+		b, err := yaml.Marshal(&node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Spec.New(moduletest.Decoder(string(b))); err != nil {
+			t.Errorf("example: %v", err)
+		}
+	}
+}
+
+// A login key missing from ssh_keys is pointed out: nixbook could not get
+// back in to check the installed system.
+func TestNotesMissingLoginKey(t *testing.T) {
+	other := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtZ5sTQzRGoWQ0L6ty+pEwzTsYjJBy4sH3X6Mj8xv6y other@example.org"
+	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(other)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		login string
+		note  bool
+	}{{login: other, note: true}, {login: adminKey + "-with-another-comment"}, {login: ""}} {
+		h := localHost(t)
+		if tt.login != "" {
+			h.VarsMap = map[string]any{"rescue_ssh_key": tt.login}
+		}
+		p, err := moduletest.New(t, Spec, localArgs(t.TempDir())).Check(context.Background(), h.ReadOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(p.Message, "nixbook logs in with"); got != tt.note {
+			t.Errorf("login key %q: message = %q", tt.login, p.Message)
+		}
+	}
+}

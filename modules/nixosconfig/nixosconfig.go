@@ -17,12 +17,15 @@
 package nixosconfig
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"strings"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/copy"
@@ -38,12 +41,12 @@ var Spec = modules.Spec{
 	Example: `- name: Configure the new system
   nixos_config:
     root: /mnt
-    ssh_keys: "{{ ssh_key }}"
+    ssh_keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@example.org
     ipv4: "{{ ipv4 | default('') }}"
     ipv6: "{{ ipv6 | default('') }}"
     ipv6_gateway: "{{ ipv6_gateway | default('') }}"
-    disks: "{{ disks | default([]) }}"
-    state_version: "24.05"
+    disks: "{{ disks }}"
     extra: |
       time.timeZone = "Europe/Paris";
 `,
@@ -107,6 +110,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 
 	out := &modules.Plan{Data: p, Output: output(sys, p)}
 	notes := sys.notes
+	if login, ok := h.Vars()[varLoginKey].(string); ok && !authorizes(sys.sshKeys, login) {
+		notes = append(notes, fmt.Sprintf("no key of ssh_keys is %s, the key nixbook logs in with: the installed system will not let nixbook in to check it", varLoginKey))
+	}
 	if !rootMounted && m.args.RequireMount {
 		notes = append(notes, "the run refuses to write until a file system is mounted there")
 	}
@@ -196,6 +202,24 @@ func missingPaths(ctx context.Context, h modules.ReadOnlyHost, paths []string) (
 		}
 	}
 	return gone, nil
+}
+
+// varLoginKey is the host variable holding the public key nixbook logs in
+// with (the rescue module sets it as OVH's rescueSshKey).
+const varLoginKey = "rescue_ssh_key"
+
+// authorizes says whether login, a public key, is among keys.
+func authorizes(keys []string, login string) bool {
+	want, _, _, _, err := ssh.ParseAuthorizedKey([]byte(login))
+	if err != nil {
+		return true // not a key: nothing to compare with
+	}
+	for _, k := range keys {
+		if got, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil && bytes.Equal(got.Marshal(), want.Marshal()) {
+			return true
+		}
+	}
+	return false
 }
 
 func isDir(ctx context.Context, h modules.ReadOnlyHost, dir string) (bool, error) {
