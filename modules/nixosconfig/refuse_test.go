@@ -233,6 +233,14 @@ func TestDefaults(t *testing.T) {
 			explain: "both disks",
 		},
 		{
+			name: "empty values from unset inventory variables", facts: twoDisks,
+			args: "disks: ['']\nnameservers: ''\nipv4: ''\nipv6: ''\nzfs: ''\nimports: ['']\n",
+			check: func(s *system) bool {
+				return len(s.boot.devices) == 2 && len(s.imports) == 0 && !s.boot.zfs && s.ipv4.String() == "203.0.113.10/24"
+			},
+			explain: "the defaults",
+		},
+		{
 			name: "kernel names on request", facts: twoDisks, args: "stable_disk_names: false\ndisks: [/dev/sda, /dev/sdb]\n",
 			check:   func(s *system) bool { return strings.Join(s.boot.devices, " ") == "/dev/sda /dev/sdb" },
 			explain: "/dev/sda /dev/sdb",

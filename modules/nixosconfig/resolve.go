@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/modules/internal/modkit"
 )
 
 // Ways to name the uplink in the installed system.
@@ -92,6 +93,10 @@ var (
 
 // validateArgs checks what can be checked without the host.
 func validateArgs(a *Args) error {
+	// A template over an unset inventory value renders as "": not a value.
+	for _, l := range []*modkit.StringList{&a.Disks, &a.EFIMounts, &a.Nameservers, &a.Imports} {
+		*l = slices.DeleteFunc(*l, func(s string) bool { return strings.TrimSpace(s) == "" })
+	}
 	var errs []error
 	switch a.NICNaming {
 	case NamingMAC, NamingEth0, NamingPredictable:
@@ -234,7 +239,8 @@ func (s *system) resolveNames(a Args, inventoryName string) error {
 
 // deriveHostID is the first 8 hex digits of sha256(name) that are not all
 // zero (ZFS reads a zero host id as none): the same on every run, and
-// reproducible with `printf %s NAME | sha256sum | cut -c1-8`.
+// reproducible with `printf %s NAME | sha256sum | cut -c1-8`. The machine-id
+// would not do: rescue and installer make up a new one at every boot.
 func deriveHostID(name string) string {
 	sum := sha256.Sum256([]byte(name))
 	h := hex.EncodeToString(sum[:])
