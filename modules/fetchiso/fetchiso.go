@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path"
 	"strings"
@@ -113,10 +114,19 @@ func Under(p, dir string) bool {
 
 type module struct{ args Args }
 
+// ExtractedMarker is the file, in mount, that says the ISO's files were
+// extracted there (when the kernel could not loop-mount it) and from which
+// ISO: its sha256, or its size when unverified.
+const ExtractedMarker = ".nixbook-extracted"
+
 type plan struct {
 	download *Steps
 	umount   *transport.Cmd
 	mount    []transport.Cmd
+	// extract is the fallback when the mount fails for want of kernel
+	// support (no iso9660, no loop devices, as in containers).
+	extract  bool
+	identity string // what the marker records; empty until downloaded
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
@@ -145,6 +155,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 
 	p := &plan{}
+	if haveFile {
+		p.identity = identity(d, file)
+	}
 	out := modules.Output{"dest": a.Dest, "mount": a.Mount, "url": a.URL}
 	if d.SHA256 != "" {
 		out["sha256"] = d.SHA256
@@ -171,11 +184,22 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	switch {
 	case !mnt.Mounted:
-		c := modules.Change{Summary: fmt.Sprintf("mount %s read-only at %s", a.Dest, a.Mount)}
+		if haveFile {
+			marker, err := h.ReadFile(ctx, path.Join(a.Mount, ExtractedMarker))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
+			if strings.TrimSpace(string(marker)) == p.identity {
+				out["extracted"] = true
+				break
+			}
+		}
+		c := modules.Change{Summary: fmt.Sprintf("mount %s read-only at %s (where the kernel cannot loop-mount an ISO, its files are extracted there with xorriso instead)", a.Dest, a.Mount)}
 		p.mount = []transport.Cmd{
 			c.Cmd("mkdir", "-p", "--", a.Mount),
 			c.Cmd("mount", "-o", "loop,ro", "--", a.Dest, a.Mount),
 		}
+		p.extract = true
 		changes = append(changes, c)
 	case !mnt.ReadOnly():
 		c := modules.Change{Summary: fmt.Sprintf("remount %s read-only", a.Mount)}
@@ -183,6 +207,14 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		changes = append(changes, c)
 	}
 	return &modules.Plan{Changes: changes, Output: out, Data: p}, nil
+}
+
+// identity names a complete download in the extraction marker.
+func identity(d Download, s FileState) string {
+	if d.SHA256 != "" {
+		return d.SHA256
+	}
+	return fmt.Sprintf("size %d", s.Size)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
@@ -199,6 +231,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			return nil, err
 		}
 	}
+	identity := p.identity
 	if p.download != nil {
 		sum, err := p.download.Run(ctx, h)
 		if err != nil {
@@ -206,14 +239,79 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		}
 		if sum != "" {
 			out["sha256"] = sum
+			identity = sum
+		} else {
+			st, err := StatFiles(ctx, h, m.args.Dest)
+			if err != nil {
+				return nil, err
+			}
+			identity = fmt.Sprintf("size %d", st[m.args.Dest].Size)
 		}
 	}
 	for _, cmd := range p.mount {
-		if _, err := h.Run(ctx, cmd); err != nil {
+		res, err := h.Run(ctx, cmd)
+		if err == nil {
+			continue
+		}
+		if !p.extract || !cannotLoopMount(res) {
 			return nil, fmt.Errorf("mount the ISO: %w", err)
 		}
+		h.Log("this kernel cannot loop-mount the ISO (%s): extracting its files into %s instead", strings.Join(strings.Fields(string(res.Stderr)), " "), m.args.Mount)
+		if err := m.extract(ctx, h, identity); err != nil {
+			return nil, err
+		}
+		out["extracted"] = true
+		break
 	}
 	return out, nil
+}
+
+// cannotLoopMount reports a mount that failed for want of kernel support
+// rather than because of the file.
+func cannotLoopMount(res transport.Result) bool {
+	msg := string(res.Stderr) + string(res.Stdout)
+	for _, s := range []string{"unknown filesystem type", "failed to setup loop device", "No such device", "could not find any free loop device"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// extract copies the ISO's files into the mount directory with xorriso,
+// installing it first when missing, and records which ISO it was.
+func (m *module) extract(ctx context.Context, h modules.Host, identity string) error {
+	a := m.args
+	found, err := LookPath(ctx, h, "xorriso")
+	if err != nil {
+		return err
+	}
+	if _, ok := found["xorriso"]; !ok {
+		install := []transport.Cmd{
+			{Args: []string{"apt-get", "update", "-q"}},
+			{Args: []string{"apt-get", "install", "-y", "-q", "xorriso"}, Env: map[string]string{"DEBIAN_FRONTEND": "noninteractive"}},
+		}
+		for _, cmd := range install {
+			if _, err := h.Run(ctx, cmd); err != nil {
+				return fmt.Errorf("install xorriso to extract the ISO: %w", err)
+			}
+		}
+	}
+	marker := path.Join(a.Mount, ExtractedMarker)
+	if _, err := h.Run(ctx, transport.Cmd{Args: []string{"rm", "-f", "--", marker}}); err != nil {
+		return err
+	}
+	progress := NewProgressLog(h.Log, 0)
+	cmd := transport.Cmd{Args: []string{"xorriso", "-osirrox", "on", "-indev", a.Dest, "-extract", "/", a.Mount}, Stderr: progress}
+	_, err = h.Run(ctx, cmd)
+	progress.Flush()
+	if err != nil {
+		return fmt.Errorf("extract the ISO: %w", err)
+	}
+	if err := h.Upload(ctx, marker, strings.NewReader(identity+"\n"), 0o444); err != nil {
+		return fmt.Errorf("record the extraction: %w", err)
+	}
+	return nil
 }
 
 // MountState is what findmnt says of a mount point.
