@@ -1,0 +1,35 @@
+package zfs
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/transport"
+)
+
+func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+	steps, ok := p.Data.([]step)
+	if !ok || len(steps) != len(p.Changes) {
+		return nil, fmt.Errorf("zfs: plan data does not match its changes")
+	}
+	for i, s := range steps {
+		summary := p.Changes[i].Summary
+		if s.skipIfDataset != "" {
+			_, err := h.Run(ctx, transport.Cmd{Args: []string{"zfs", "list", "-H", "-o", "name", s.skipIfDataset}})
+			if err == nil {
+				h.Log("%s exists in the imported pool: not created", s.skipIfDataset)
+				continue
+			}
+			if _, ran := exitCode(err); !ran {
+				return nil, fmt.Errorf("%s: %w", summary, err)
+			}
+		}
+		for _, cmd := range s.cmds {
+			if _, err := h.Run(ctx, cmd); err != nil {
+				return nil, fmt.Errorf("%s: %w", summary, err)
+			}
+		}
+	}
+	return p.Output, nil
+}
