@@ -402,7 +402,7 @@ type TimeoutError struct {
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("did not answer SSH on a new boot within %s (%v)", e.Timeout, e.Last)
+	return fmt.Sprintf("did not answer SSH on a new boot within %s (%v)", modkit.Duration(e.Timeout), e.Last)
 }
 
 func (e *TimeoutError) Unwrap() error { return e.Last }

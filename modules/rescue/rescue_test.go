@@ -289,7 +289,7 @@ func TestApplyFailures(t *testing.T) {
 		{name: "the task takes too long", fault: ovhapi.Fault{SlowTask: time.Hour}, args: "task_timeout: 200ms",
 			wantErr: "ovh: task ID on " + testSN + " still doing: context deadline exceeded"},
 		{name: "the host never comes back", prepare: func(a *account, s *server) { s.neverBack = true }, args: "timeout: 2m",
-			wantErr: "ks1 after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m0s (gave up after 2m0s",
+			wantErr: "ks1 after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m (gave up after 2m0s",
 			check: func(t *testing.T, err error) {
 				var te *TimeoutError
 				if !errors.As(err, &te) {

@@ -1,0 +1,346 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/rescue"
+	"github.com/nixbook/nixbook/ovh"
+	"github.com/nixbook/nixbook/transport"
+)
+
+type finishPlan struct {
+	umounts  []transport.Cmd
+	swapoffs []transport.Cmd
+	exports  []transport.Cmd
+
+	client  *ovh.Client // nil: no OVH service, the netboot is left alone
+	service string
+	netboot *rescue.Step
+
+	reboot bool
+	bootID transport.Cmd
+	detach transport.Cmd
+
+	// What the root was, for the advice when the system does not come back.
+	rootSource, rootFSType string
+}
+
+// mount is one line of /proc/mounts.
+type mount struct {
+	source, target, fstype string
+}
+
+// parseMounts reads /proc/mounts, whose fields escape spaces and the like
+// as octal (\040).
+func parseMounts(text string) []mount {
+	var out []mount
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		out = append(out, mount{source: unescapeOctal(f[0]), target: unescapeOctal(f[1]), fstype: f[2]})
+	}
+	return out
+}
+
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func under(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+
+// targetMounts picks what must be unmounted before the reboot, in the order
+// to unmount it (the reverse of mounting): everything at or under root,
+// and every other mount of a disk or dataset mounted there (a chroot's bind
+// copies), which would keep it busy.
+func targetMounts(all []mount, root string) []mount {
+	sources := map[string]bool{}
+	for _, m := range all {
+		if under(m.target, root) && (strings.HasPrefix(m.source, "/dev/") || m.fstype == "zfs") {
+			sources[m.source] = true
+		}
+	}
+	var out []mount
+	for i := len(all) - 1; i >= 0; i-- {
+		if m := all[i]; under(m.target, root) || sources[m.source] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// diskSwaps lists the swap partitions of /proc/swaps, whose first line is a
+// header. The rescue and the installer run from memory, so swap on a disk
+// is the installed system's. zram swap stays.
+func diskSwaps(text string) []string {
+	var out []string
+	for i, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 2 || f[1] != "partition" {
+			continue
+		}
+		dev := unescapeOctal(f[0])
+		if strings.HasPrefix(dev, "/dev/zram") {
+			continue
+		}
+		out = append(out, dev)
+	}
+	return out
+}
+
+// checkFinish plans the way from the installer to the installed system.
+// alone says this stage runs on its own, after a system stage of an earlier
+// task, so that what it reboots into can be checked.
+func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone bool) (*finishPlan, []modules.Change, string, error) {
+	root := m.args.Root
+	fp := &finishPlan{reboot: m.args.Reboot}
+	var changes []modules.Change
+	var notes []string
+
+	mountsText, err := h.ReadFile(ctx, "/proc/mounts")
+	if err != nil {
+		return nil, nil, "", err
+	}
+	mounts := parseMounts(string(mountsText))
+	for _, mt := range mounts {
+		if mt.target == root {
+			fp.rootSource, fp.rootFSType = mt.source, mt.fstype
+		}
+	}
+	if fp.rootSource == "" {
+		notes = append(notes, "nothing is mounted at "+root+" now")
+	} else if alone {
+		if systemProfile(ctx, h, root) == "" {
+			return nil, nil, "", fmt.Errorf("%s: no NixOS system under %s (%s has no nix/var/nix/profiles/system): run the install's system stage first; rebooting now would not boot NixOS",
+				h.Name(), root, fp.rootSource)
+		}
+	}
+	if targets := targetMounts(mounts, root); len(targets) > 0 {
+		c := modules.Change{Summary: fmt.Sprintf("unmount %s (%d mounts)", root, len(targets))}
+		for _, mt := range targets {
+			fp.umounts = append(fp.umounts, c.Cmd("umount", mt.target))
+		}
+		changes = append(changes, c)
+	}
+
+	swapsText, err := h.ReadFile(ctx, "/proc/swaps")
+	if err != nil && !absent(err) {
+		return nil, nil, "", err
+	}
+	if swaps := diskSwaps(string(swapsText)); len(swaps) > 0 {
+		c := modules.Change{Summary: "turn off swap on " + strings.Join(swaps, ", ")}
+		for _, s := range swaps {
+			fp.swapoffs = append(fp.swapoffs, c.Cmd("swapoff", s))
+		}
+		changes = append(changes, c)
+	}
+
+	pools, err := m.pools(ctx, h, mounts)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(pools) > 0 {
+		c := modules.Change{Summary: "export ZFS pool " + strings.Join(pools, ", ") + " so that the installed system imports it cleanly"}
+		for _, p := range pools {
+			fp.exports = append(fp.exports, c.Cmd("zpool", "export", p))
+		}
+		changes = append(changes, c)
+	}
+
+	if service := m.service(h); service != "" {
+		client, res, err := m.env.Client(m.args.Endpoint, h.Vars(), h.Log)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("%s: %w", h.Name(), err)
+		}
+		step, err := rescue.HarddiskStep(ctx, client, service)
+		if err != nil {
+			return nil, nil, "", res.Explain(err)
+		}
+		fp.client, fp.service, fp.netboot = client, service, step
+		if step.Request != nil {
+			changes = append(changes, modules.Change{
+				Summary:  fmt.Sprintf("set the netboot of %s to %s", service, step.Target),
+				Commands: []string{step.Request.String()},
+				Before:   step.Before,
+				After:    fmt.Sprintf("netboot: %s\n", step.Target),
+			})
+		}
+	} else {
+		notes = append(notes, fmt.Sprintf("no OVH service (service or %s): the netboot is left as it is", ovh.VarService))
+	}
+
+	if m.args.Reboot {
+		c := modules.Change{Summary: fmt.Sprintf("reboot into the installed system and wait up to %s for it to answer SSH as NixOS, recording its new host key", m.args.Timeout)}
+		fp.bootID = c.Cmd("cat", rescue.BootIDPath)
+		fp.detach = c.Cmd("sh", "-c", `nohup "$@" </dev/null >/dev/null 2>&1 &`, "sh", "sh", "-c", "sync; sleep 1; reboot")
+		c.Commands = append(c.Commands,
+			fmt.Sprintf("reconnect until SSH answers on a new boot, accepting the installed system's new host key (up to %s)", m.args.Timeout),
+			"cat /etc/os-release   # must say ID=nixos, not the installer or the rescue")
+		changes = append(changes, c)
+	}
+	return fp, changes, joinNotes(notes), nil
+}
+
+// pools are the ZFS pools to export: those the task names, or else every
+// imported pool and every pool with a dataset mounted under root.
+func (m *module) pools(ctx context.Context, h modules.ReadOnlyHost, mounts []mount) ([]string, error) {
+	imported, known := m.importedPools(ctx, h)
+	set := map[string]bool{}
+	if len(m.args.Pools) > 0 {
+		for _, p := range m.args.Pools {
+			// Exporting a pool that is not imported fails: a rerun after the
+			// export must not.
+			if !known || imported[p] {
+				set[p] = true
+			}
+		}
+	} else {
+		for p := range imported {
+			set[p] = true
+		}
+		for _, mt := range mounts {
+			if mt.fstype == "zfs" && under(mt.target, m.args.Root) {
+				pool, _, _ := strings.Cut(mt.source, "/")
+				set[pool] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// importedPools asks zpool which pools are imported; known is false when
+// it cannot tell (no zpool on the host).
+func (m *module) importedPools(ctx context.Context, h modules.ReadOnlyHost) (map[string]bool, bool) {
+	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"zpool", "list", "-H", "-o", "name"}})
+	if err != nil {
+		return nil, false
+	}
+	pools := map[string]bool{}
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		if p := strings.TrimSpace(line); p != "" {
+			pools[p] = true
+		}
+	}
+	return pools, true
+}
+
+func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan, out modules.Output) error {
+	begin := m.clock.Now()
+	steps := [][]transport.Cmd{fp.umounts, fp.swapoffs, fp.exports}
+	for _, cmds := range steps {
+		for _, cmd := range cmds {
+			if _, err := h.Run(ctx, cmd); err != nil {
+				return fmt.Errorf("%s: %w", cmd.Line(), err)
+			}
+		}
+	}
+	if fp.netboot != nil {
+		if err := rescue.ApplyStep(ctx, fp.client, fp.service, fp.netboot); err != nil {
+			return err
+		}
+		h.Log("netboot of %s is %s", fp.service, fp.netboot.Target)
+		out["netboot"] = fp.netboot.Target.Kernel
+	}
+	if !fp.reboot {
+		return nil
+	}
+	res, err := h.Run(ctx, fp.bootID)
+	if err != nil {
+		return fmt.Errorf("read the boot id before the reboot: %w", err)
+	}
+	oldBoot := strings.TrimSpace(string(res.Stdout))
+	h.Log("rebooting into the installed system from boot %s", oldBoot)
+	if _, err := h.Run(ctx, fp.detach); err != nil {
+		// The connection may drop before the command returns: that is the
+		// reboot under way, not a failure.
+		var exit *transport.ExitError
+		if errors.As(err, &exit) && exit.ExitCode >= 0 || ctx.Err() != nil {
+			return fmt.Errorf("reboot: %w", err)
+		}
+		h.Log("connection lost while starting the reboot, as expected: %v", err)
+	}
+	newBoot, err := rescue.WaitNewBoot(ctx, h, rescue.WaitOptions{
+		OldBootID: oldBoot,
+		Timeout:   m.args.Timeout.D(),
+		Clock:     m.clock,
+		Want:      "the installed NixOS",
+		Is:        InstalledNixOS,
+	})
+	if err != nil {
+		return m.explainWait(h, fp, err)
+	}
+	f := h.Facts()
+	h.Log("%s runs %s on boot %s", h.Name(), describeOS(f), newBoot)
+	out["installed"] = true
+	out["rebooted"] = true
+	out["os"] = describeOS(f)
+	out["version"] = f.OS.VersionID
+	out["hostname"] = f.Hostname
+	out["elapsed"] = int(m.clock.Now().Sub(begin).Seconds())
+	return nil
+}
+
+// explainWait turns a failed wait into what the user can do about it.
+func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
+	var timeout *rescue.TimeoutError
+	var wrong *rescue.WrongSystemError
+	switch {
+	case errors.As(err, &timeout):
+		return fmt.Errorf("%s did not answer SSH within %s after booting the installed system. Its configuration may not bring the network up "+
+			"(check the interface name, addresses and gateways in %s). Boot it into the rescue system (the rescue module, or the OVH manager: "+
+			"Netboot > Rescue, then restart), %s and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0` (%w)",
+			h.Name(), m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), mountAdvice(fp), err)
+	case errors.As(err, &wrong):
+		msg := fmt.Sprintf("%s rebooted but %s", h.Name(), wrong)
+		if f := h.Facts(); f.Rescue {
+			if fp.netboot == nil {
+				msg += fmt.Sprintf(": its netboot still says rescue; give the task a service (or the host an %s variable) so that install sets it to the disk, or set it in the OVH manager, then run again", ovh.VarService)
+			} else {
+				msg += fmt.Sprintf(": the netboot of %s was set to %s, yet the server booted the rescue; check it in the OVH manager and run again", fp.service, fp.netboot.Target)
+			}
+		} else if f.OS.VariantID == "installer" {
+			msg += ": the disk did not boot and the installer came back; check the boot loader settings (boot.loader.grub.devices) and run again"
+		}
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: wait for the installed system: %w", h.Name(), err)
+}
+
+// mountAdvice says how to mount the installed root in the rescue.
+func mountAdvice(fp *finishPlan) string {
+	switch {
+	case fp.rootFSType == "zfs":
+		pool, _, _ := strings.Cut(fp.rootSource, "/")
+		return fmt.Sprintf("import and mount its root (`zpool import -f -N %s && mount -t zfs %s /mnt`)", pool, fp.rootSource)
+	case fp.rootSource != "":
+		return fmt.Sprintf("mount its root (`mount %s /mnt`)", fp.rootSource)
+	}
+	return "mount its root partition on /mnt"
+}

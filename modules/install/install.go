@@ -1,0 +1,213 @@
+// Package install is the `install` module: it installs the NixOS system
+// configured under a root (nix-channel, nixos-install), then takes the host
+// over to it: unmounts the root, turns swap off, exports ZFS pools, sets the
+// OVH netboot back to the disk, reboots and waits for the installed system
+// to answer SSH with its new host key.
+//
+// The work comes in two stages because of where it runs. In the ISO path,
+// nixos-install only runs inside the chroot the `chroot` module prepares,
+// while unmounting, exporting and rebooting must happen outside it:
+//
+//   - stage: system (add the channel, nixos-install) goes under `chroot:`;
+//   - stage: finish (unmount, swapoff, export, netboot, reboot, wait) never does;
+//   - stage: all (the default) runs both, for installers that need no
+//     chroot, such as the kexec one.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/modkit"
+	"github.com/nixbook/nixbook/modules/rescue"
+	"github.com/nixbook/nixbook/modules/waitssh"
+	"github.com/nixbook/nixbook/ovh"
+)
+
+// Stages.
+const (
+	StageSystem = "system"
+	StageFinish = "finish"
+	StageAll    = "all"
+)
+
+// DefaultChannel is the NixOS release installed unless told otherwise.
+const DefaultChannel = "https://nixos.org/channels/nixos-24.05"
+
+// ChannelName is the name nixos-install looks the channel up by
+// (<nixpkgs> comes from the `nixos` channel).
+const ChannelName = "nixos"
+
+// MarkerPath is where, under the root, a successful install records the
+// checksums of the configuration it installed, so that a rerun knows there
+// is nothing to do.
+const MarkerPath = "/var/lib/nixbook/installed"
+
+// Args are the arguments of `install`.
+type Args struct {
+	Stage       string            `yaml:"stage" default:"all" doc:"system: add the channel and run nixos-install (put the task under chroot: in the ISO path); finish: unmount the root, swapoff, export ZFS pools, set the netboot to the disk, reboot and wait for the installed system (never under chroot:); all: both, when no chroot is needed (kexec installer)"`
+	Root        string            `yaml:"root" default:"/mnt" doc:"where the system to install is mounted"`
+	Channel     string            `yaml:"channel" default:"https://nixos.org/channels/nixos-24.05" doc:"the NixOS channel to install from, added as 'nixos'"`
+	InstallArgs modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
+	Service     string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
+	Endpoint    string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
+	Reboot      bool              `yaml:"reboot" default:"true" doc:"reboot into the installed system and wait for it (stage finish and all)"`
+	Timeout     modkit.Duration   `yaml:"timeout" default:"20m" doc:"how long the installed system may take to answer SSH after the reboot"`
+	Pools       modkit.StringList `yaml:"pools" doc:"ZFS pools to export before the reboot; default: every imported pool (zpool list) and every pool mounted under root"`
+}
+
+// Spec is the `install` module.
+var Spec = modules.Spec{
+	Name:    "install",
+	Summary: "Install the NixOS configured under /mnt and reboot into it: nix-channel, nixos-install, unmount, swapoff, export pools, netboot to disk, reboot, wait.",
+	Args:    Args{},
+	Example: `- name: Install NixOS (inside the installer's chroot)
+  install:
+    stage: system
+    channel: https://nixos.org/channels/nixos-24.05
+  chroot: /root/rescue
+
+- name: Boot the installed system
+  install:
+    stage: finish
+    service: "{{ ovh_service }}"
+    timeout: 20m
+`,
+	New: func(d modules.Decoder) (modules.Module, error) {
+		var a Args
+		if err := modkit.Decode(d, &a); err != nil {
+			return nil, err
+		}
+		return newModule(a)
+	},
+}
+
+func newModule(a Args) (*module, error) {
+	switch a.Stage {
+	case StageSystem, StageFinish, StageAll:
+	default:
+		return nil, fmt.Errorf("stage: want system, finish or all, got %q", a.Stage)
+	}
+	a.Root = path.Clean(strings.TrimSpace(a.Root))
+	if !path.IsAbs(a.Root) || a.Root == "/" {
+		return nil, fmt.Errorf("root: want an absolute directory other than /, got %q", a.Root)
+	}
+	a.Channel = strings.TrimSpace(a.Channel)
+	if !strings.HasPrefix(a.Channel, "https://") && !strings.HasPrefix(a.Channel, "http://") {
+		return nil, fmt.Errorf("channel: want an http(s) URL such as %s, got %q", DefaultChannel, a.Channel)
+	}
+	if a.Timeout <= 0 {
+		return nil, errors.New("timeout must be positive")
+	}
+	if a.Endpoint != "" {
+		if _, err := ovh.EndpointURL(a.Endpoint); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range a.Pools {
+		if p == "" || strings.ContainsAny(p, "/@ \t") {
+			return nil, fmt.Errorf("pools: %q is not a pool name", p)
+		}
+	}
+	return &module{args: a}, nil
+}
+
+type module struct {
+	args  Args
+	env   ovh.Env       // zero: the real API settings
+	clock waitssh.Clock // zero: real time
+}
+
+type plan struct {
+	system *systemPlan
+	finish *finishPlan
+}
+
+// InstalledNixOS reports whether facts describe an installed NixOS: not
+// the installer, not OVH's rescue.
+func InstalledNixOS(f *facts.Facts) bool {
+	return f.OS.ID == "nixos" && f.OS.VariantID != "installer" && !f.Rescue
+}
+
+func describeOS(f *facts.Facts) string {
+	if f.OS.PrettyName != "" {
+		return f.OS.PrettyName
+	}
+	return strings.TrimSpace(f.OS.ID + " " + f.OS.VersionID)
+}
+
+func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	if f := h.Facts(); InstalledNixOS(f) {
+		return &modules.Plan{
+			Message: fmt.Sprintf("%s already runs the installed %s", h.Name(), describeOS(f)),
+			Output:  modules.Output{"installed": true, "os": describeOS(f)},
+		}, nil
+	}
+	p := &plan{}
+	out := &modules.Plan{Data: p}
+	var notes []string
+	if m.args.Stage != StageFinish {
+		sp, changes, note, err := m.checkSystem(ctx, h)
+		if err != nil {
+			return nil, err
+		}
+		p.system = sp
+		out.Changes = append(out.Changes, changes...)
+		notes = append(notes, note)
+	}
+	if m.args.Stage != StageSystem {
+		fp, changes, note, err := m.checkFinish(ctx, h, m.args.Stage == StageFinish)
+		if err != nil {
+			return nil, err
+		}
+		p.finish = fp
+		out.Changes = append(out.Changes, changes...)
+		out.Reboots = m.args.Reboot
+		notes = append(notes, note)
+	}
+	out.Message = joinNotes(notes)
+	return out, nil
+}
+
+func joinNotes(notes []string) string {
+	var kept []string
+	for _, n := range notes {
+		if n != "" {
+			kept = append(kept, n)
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
+func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
+	p, ok := pl.Data.(*plan)
+	if !ok {
+		return nil, errors.New("install: apply called with a plan it did not make")
+	}
+	out := modules.Output{}
+	if p.system != nil {
+		if err := m.applySystem(ctx, h, p.system, out); err != nil {
+			return out, err
+		}
+	}
+	if p.finish != nil {
+		if err := m.applyFinish(ctx, h, p.finish, out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// service is the OVH service a task means, or "" when the host has none.
+func (m *module) service(h modules.ReadOnlyHost) string {
+	s, err := rescue.Service(m.args.Service, h)
+	if err != nil {
+		return ""
+	}
+	return s
+}
