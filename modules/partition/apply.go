@@ -21,7 +21,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	for i, steps := range p.steps {
 		h.Log("%s", pl.Changes[i].Summary)
 		for _, s := range steps {
-			if err := runStep(ctx, h, s); err != nil {
+			if err := runStep(ctx, h, s, nodeWait); err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", h.Name(), pl.Changes[i].Summary, err)
 			}
 		}
@@ -36,7 +36,8 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	return pl.Output, nil
 }
 
-func runStep(ctx context.Context, h modules.Host, s step) error {
+// runStep runs one step; a waiting step is tried again for up to wait.
+func runStep(ctx context.Context, h modules.Host, s step, wait time.Duration) error {
 	if !s.wait {
 		_, err := h.Run(ctx, s.cmd)
 		var exit *transport.ExitError
@@ -46,7 +47,7 @@ func runStep(ctx context.Context, h modules.Host, s step) error {
 		}
 		return err
 	}
-	deadline := time.Now().Add(nodeWait * time.Second)
+	deadline := time.Now().Add(wait)
 	for {
 		_, err := h.Run(ctx, s.cmd)
 		var exit *transport.ExitError
@@ -54,7 +55,7 @@ func runStep(ctx context.Context, h modules.Host, s step) error {
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not appear within %d s of partitioning", s.cmd.Args[len(s.cmd.Args)-1], nodeWait)
+			return fmt.Errorf("%s did not appear within %s of partitioning", s.cmd.Args[len(s.cmd.Args)-1], wait)
 		}
 		select {
 		case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
@@ -31,12 +32,12 @@ const (
 const toleranceSectors = disk.MiB / 512
 
 // nodeWait bounds the wait for partition nodes after parted.
-const nodeWait = 10
+const nodeWait = 10 * time.Second
 
 // step is one command of a change.
 type step struct {
 	cmd transport.Cmd
-	// wait polls the command until it succeeds, up to nodeWait seconds
+	// wait polls the command until it succeeds, up to nodeWait
 	// (partition nodes appear when udev gets to them).
 	wait bool
 	// optional tolerates a missing program (exit 127): udevadm is not
