@@ -52,15 +52,15 @@ func rescue() *hosttest.Host {
 		Files: map[string]string{},
 		Probes: map[string]hosttest.Reply{
 			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"): {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
-			line("readlink", "-m", "--", device):                                   {Stdout: "/dev/sda4\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", src):                            {Stdout: "1048576000\tregular file\t" + src + "\n"},
-			line("sha256sum", "--", src):                                           {Stdout: sum + "  " + src + "\n"},
-			line("which", "unsquashfs"):                                            {Stdout: "/usr/bin/unsquashfs\n"},
-			line("unsquashfs", "-lls", src):                                        {Stdout: listing},
-			line("stat", "-f", "-c", "%a %S %d", "--", dest):                       hosttest.Missing(dest),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):         hosttest.Missing("/root/rescue/nix"),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):             {Stdout: "524288 4096 131061\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", dest):                           hosttest.Missing(dest),
+			line("readlink", "-m", "--", device):                                     {Stdout: "/dev/sda4\n"},
+			line("stat", "-c", "%s\t%F\t%n", "--", src):                              {Stdout: "1048576000\tregular file\t" + src + "\n"},
+			line("sha256sum", "--", src):                                             {Stdout: sum + "  " + src + "\n"},
+			line("which", "unsquashfs"):                                              {Stdout: "/usr/bin/unsquashfs\n"},
+			line("unsquashfs", "-lls", src):                                          {Stdout: listing},
+			line("stat", "-f", "-c", "%a %S %d", "--", dest):                         hosttest.Missing(dest),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):           hosttest.Missing("/root/rescue/nix"),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):               {Stdout: "524288 4096 131061\n"},
+			line("stat", "-c", "%s\t%F\t%n", "--", dest):                             hosttest.Missing(dest),
 		},
 	}
 }
@@ -139,9 +139,9 @@ func TestCheckGolden(t *testing.T) {
 			setup: func(h *hosttest.Host) {
 				h.Probes = map[string]hosttest.Reply{
 					line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
-					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"):   {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
-					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                  {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
-					line("which", "unsquashfs"):                                             {Stdout: "/usr/bin/unsquashfs\n"},
+					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"):    {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
+					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                   {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
+					line("which", "unsquashfs"):                                              {Stdout: "/usr/bin/unsquashfs\n"},
 				}
 			},
 		},
