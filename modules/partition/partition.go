@@ -3,7 +3,24 @@
 // target root with swap on. A disk that already holds the layout is only
 // mounted; a disk holding anything else is refused unless the task says
 // wipe: true; a disk the running system uses is always refused. Everything
-// is checked against the host before the first byte is written.
+// is checked against the host before the first byte is written, and a run
+// cut short anywhere can simply be run again.
+//
+// Several disks get the same layout. Only the first disk's filesystems are
+// mounted, except partitions marked every_disk (boot partitions for
+// mirrored boots, swap), which later disks mount at the same path with a
+// -2, -3 suffix; later disks' GPT names and labels get the same suffix so
+// that /dev/disk/by-label and by-partlabel stay unambiguous.
+//
+// A layout without a / partition (the root is a ZFS dataset) cannot mount
+// its other filesystems before something mounts the root: they are left
+// unmounted, and said so, until a rerun of the task finds the root mounted.
+//
+// The task's output (register) tells the tasks after it what was made:
+// disks, partitions by name with their kernel and by-id paths, paths (the
+// stable path of each named partition on every disk, for the zfs module's
+// devices), boot_devices (GRUB's disks), mounts, swaps, and mirrored_boots
+// for several disks with an every_disk /boot.
 package partition
 
 import (
