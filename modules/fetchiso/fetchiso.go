@@ -322,6 +322,20 @@ type MountState struct {
 	// whole file system, another path for a bind mount of a directory.
 	FSRoot  string
 	Options []string
+	// Propagation is findmnt's: shared, private, slave, unbindable, with
+	// modifiers; empty where findmnt does not tell.
+	Propagation string
+}
+
+// Shared reports whether mount events here reach other mounts: unmounting
+// under a shared bind would unmount the original too.
+func (s MountState) Shared() bool {
+	for _, p := range strings.Split(s.Propagation, ",") {
+		if p == "shared" {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadOnly reports whether the mount has the ro option.
@@ -353,7 +367,7 @@ func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (M
 // Mounts lists the host's mounts in the order they were made, as findmnt
 // lists them from /proc/self/mountinfo.
 func Mounts(ctx context.Context, h modules.ReadOnlyHost) ([]MountState, error) {
-	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"}})
+	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"}})
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
 	}
@@ -370,6 +384,8 @@ func Mounts(ctx context.Context, h modules.ReadOnlyHost) ([]MountState, error) {
 			FSType:  kv["FSTYPE"],
 			FSRoot:  kv["FSROOT"],
 			Options: strings.Split(kv["OPTIONS"], ","),
+
+			Propagation: kv["PROPAGATION"],
 		})
 	}
 	return out, nil

@@ -29,7 +29,7 @@ func rescue() *hosttest.Host {
 		Files: map[string]string{},
 		Probes: map[string]hosttest.Reply{
 			line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part"): hosttest.Missing("/root/nixos.iso"),
-			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw,relatime"
+			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw,relatime"
 TARGET="/proc" SOURCE="proc" FSTYPE="proc" FSROOT="/" OPTIONS="rw,relatime"
 TARGET="/mnt" SOURCE="/dev/sda1" FSTYPE="ext4" FSROOT="/" OPTIONS="rw,relatime"
 `},
@@ -44,7 +44,7 @@ func withISO(h *hosttest.Host, sum string) {
 }
 
 func mounted(h *hosttest.Host, opts string) {
-	key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")
+	key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")
 	r := h.Probes[key]
 	r.Stdout += `TARGET="/root/image" SOURCE="/dev/loop0" FSTYPE="iso9660" FSROOT="/" OPTIONS="` + opts + `"` + "\n"
 	h.Probes[key] = r
@@ -97,7 +97,7 @@ func TestCheckGolden(t *testing.T) {
 			args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /srv",
 			setup: func(h *hosttest.Host) {
 				withISO(h, isoSum)
-				key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")
+				key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")
 				r := h.Probes[key]
 				r.Stdout += `TARGET="/srv" SOURCE="/dev/sdb1" FSTYPE="xfs" FSROOT="/" OPTIONS="rw"` + "\n"
 				h.Probes[key] = r

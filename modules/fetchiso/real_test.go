@@ -22,6 +22,7 @@ import (
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/internal/sshdtest"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/transport"
@@ -195,54 +196,6 @@ func TestDownloadOverSSH(t *testing.T) {
 	}
 }
 
-// mountNSEnv marks the test binary re-run in its own mount namespace.
-const mountNSEnv = "NIXBOOK_TEST_PRIVATE_MOUNTS"
-
-// inPrivateMounts runs the calling test again in a private mount namespace
-// (unshare -m), so that what it mounts is seen by nobody else and goes away
-// with it. It returns true in the re-run, where the test goes on; the outer
-// run reports the inner one's outcome and returns false.
-func inPrivateMounts(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(mountNSEnv) == "1" {
-		return true
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skip("unshare (util-linux) is not installed")
-	}
-	cmd := exec.Command(unshare, "-m", "--propagation", "private", os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), mountNSEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("in a private mount namespace:\n%s", out)
-	if err != nil {
-		t.Fatalf("the test failed in its mount namespace: %v", err)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatal("the test did not pass in its mount namespace")
-	}
-	return false
-}
-
-// buildPayload builds (or finds cached) the simulated fleet's NixOS ISO.
-func buildPayload(t *testing.T) *payload.Payload {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	p, err := payload.Build(ctx, payload.Options{Dir: filepath.Join(cache, "nixbook-sim")})
-	if err != nil {
-		t.Fatalf("build the NixOS payload: %v", err)
-	}
-	return p
-}
-
 // kernelHas reports whether this kernel mounts fstype (built in or loaded).
 func kernelHas(fstype string) bool {
 	b, _ := os.ReadFile("/proc/filesystems")
@@ -260,10 +213,10 @@ func kernelHas(fstype string) bool {
 // (as here, and in the simulated hosts that share it), the extraction
 // fallback. Then the contract suite.
 func TestFetchISOPayloadISO(t *testing.T) {
-	if !inPrivateMounts(t) {
+	if !hosttest.InPrivateMounts(t) {
 		return
 	}
-	p := buildPayload(t)
+	p := hosttest.BuildPayload(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, stop, err := payload.Serve(ctx, p, "127.0.0.1:0")
@@ -318,7 +271,7 @@ func TestFetchISOPayloadISO(t *testing.T) {
 // recognises alike. A file replacing dest under the mount (the loop device
 // keeps the deleted one) is unmounted, fetched again and mounted again.
 func TestFetchISOLoopMount(t *testing.T) {
-	if !inPrivateMounts(t) {
+	if !hosttest.InPrivateMounts(t) {
 		return
 	}
 	if !kernelHas("squashfs") {

@@ -1,7 +1,6 @@
 package unsquash
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
 )
@@ -21,19 +20,7 @@ import (
 // out of the ISO with xorriso, with the payload it comes from.
 func payloadSquashfs(t *testing.T) (string, *payload.Payload) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the store's files belong to root")
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	p, err := payload.Build(ctx, payload.Options{Dir: filepath.Join(cache, "nixbook-sim")})
-	if err != nil {
-		t.Fatalf("build the NixOS payload: %v", err)
-	}
+	p := hosttest.BuildPayload(t)
 	dst := filepath.Join(t.TempDir(), "nix-store.squashfs")
 	out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", p.ISO.Path, "-extract", "/nix-store.squashfs", dst).CombinedOutput()
 	if err != nil {
@@ -110,34 +97,11 @@ func TestUnsquashPayloadStore(t *testing.T) {
 	}
 }
 
-// mountNSEnv marks the test binary re-run in its own mount namespace.
-const mountNSEnv = "NIXBOOK_TEST_PRIVATE_MOUNTS"
-
-// inPrivateMounts runs the calling test again in a private mount namespace
-// (unshare -m); true in the re-run, where the test goes on.
-func inPrivateMounts(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(mountNSEnv) == "1" {
-		return true
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
-	cmd := exec.Command("unshare", "-m", "--propagation", "private", os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), mountNSEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("in a private mount namespace:\n%s", out)
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatalf("the test failed in its mount namespace: %v", err)
-	}
-	return false
-}
-
 // TestUnsquashRefusesASmallPartition puts the root on a 2 MiB tmpfs, in a
 // private mount namespace: the check fails with the sizes, before anything
 // is written.
 func TestUnsquashRefusesASmallPartition(t *testing.T) {
-	if !inPrivateMounts(t) {
+	if !hosttest.InPrivateMounts(t) {
 		return
 	}
 	squash, _ := payloadSquashfs(t)

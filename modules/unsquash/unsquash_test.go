@@ -51,16 +51,16 @@ func rescue() *hosttest.Host {
 	return &hosttest.Host{
 		Files: map[string]string{},
 		Probes: map[string]hosttest.Reply{
-			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"): {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
-			line("readlink", "-m", "--", device):                                     {Stdout: "/dev/sda4\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", src):                              {Stdout: "1048576000\tregular file\t" + src + "\n"},
-			line("sha256sum", "--", src):                                             {Stdout: sum + "  " + src + "\n"},
-			line("which", "unsquashfs"):                                              {Stdout: "/usr/bin/unsquashfs\n"},
-			line("unsquashfs", "-lls", src):                                          {Stdout: listing},
-			line("stat", "-f", "-c", "%a %S %d", "--", dest):                         hosttest.Missing(dest),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):           hosttest.Missing("/root/rescue/nix"),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):               {Stdout: "524288 4096 131061\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", dest):                             hosttest.Missing(dest),
+			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
+			line("readlink", "-m", "--", device):                                                 {Stdout: "/dev/sda4\n"},
+			line("stat", "-c", "%s\t%F\t%n", "--", src):                                          {Stdout: "1048576000\tregular file\t" + src + "\n"},
+			line("sha256sum", "--", src):                                                         {Stdout: sum + "  " + src + "\n"},
+			line("which", "unsquashfs"):                                                          {Stdout: "/usr/bin/unsquashfs\n"},
+			line("unsquashfs", "-lls", src):                                                      {Stdout: listing},
+			line("stat", "-f", "-c", "%a %S %d", "--", dest):                                     hosttest.Missing(dest),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):                       hosttest.Missing("/root/rescue/nix"),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):                           {Stdout: "524288 4096 131061\n"},
+			line("stat", "-c", "%s\t%F\t%n", "--", dest):                                         hosttest.Missing(dest),
 		},
 	}
 }
@@ -76,7 +76,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "fresh-rescue",
 			args: "device: " + device,
 			setup: func(h *hosttest.Host) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")] = hosttest.Reply{Stdout: mounts("")}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: mounts("")}
 				h.Probes[line("which", "unsquashfs")] = hosttest.Reply{Exit: 1}
 			},
 		},
@@ -113,7 +113,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "iso-not-there-yet",
 			args: "device: " + device,
 			setup: func(h *hosttest.Host) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")] = hosttest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
 				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = hosttest.Missing(src)
 				h.Probes[line("which", "unsquashfs")] = hosttest.Reply{Exit: 1}
 			},
@@ -129,7 +129,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "root-taken",
 			args: "device: " + device,
 			setup: func(h *hosttest.Host) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS")] = hosttest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
 				h.Probes[line("readlink", "-m", "--", "/dev/nvme0n1p2")] = hosttest.Reply{Stdout: "/dev/nvme0n1p2\n"}
 			},
 		},
@@ -138,10 +138,10 @@ func TestCheckGolden(t *testing.T) {
 			args: "device: /dev/disk/by-id/nvme-SAMSUNG_MZVL2512_S123-part4\nroot: /srv/rescue\nsrc: /srv/iso/nix-store.squashfs\ndest: /srv/rescue/nix/store",
 			setup: func(h *hosttest.Host) {
 				h.Probes = map[string]hosttest.Reply{
-					line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
-					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"):    {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
-					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                   {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
-					line("which", "unsquashfs"):                                              {Stdout: "/usr/bin/unsquashfs\n"},
+					line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
+					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"):                {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
+					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                               {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
+					line("which", "unsquashfs"): {Stdout: "/usr/bin/unsquashfs\n"},
 				}
 			},
 		},

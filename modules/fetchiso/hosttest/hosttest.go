@@ -5,15 +5,22 @@
 package hosttest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -186,3 +193,53 @@ var ErrUnscripted = errors.New("unscripted probe")
 
 // Line is the command line of argv, for keys of Probes and Runs.
 func Line(argv ...string) string { return transport.Cmd{Args: argv}.Line() }
+
+// mountNSEnv marks a test binary re-run in its own mount namespace.
+const mountNSEnv = "NIXBOOK_TEST_PRIVATE_MOUNTS"
+
+// InPrivateMounts runs the calling test again in a private mount namespace
+// (unshare -m --propagation private), so that what it mounts is seen by
+// nobody else and goes away with it. It returns true in the re-run, where
+// the test goes on; the outer run reports the inner one's outcome and
+// returns false.
+func InPrivateMounts(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(mountNSEnv) == "1" {
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	cmd := exec.Command(unshare, "-m", "--propagation", "private", os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), mountNSEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a private mount namespace:\n%s", out)
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("the test failed in its mount namespace: %v", err)
+	}
+	return false
+}
+
+// BuildPayload builds, or finds in the user's cache, the simulated fleet's
+// NixOS ISO and kexec tarball (the cache the simulator itself uses).
+func BuildPayload(t *testing.T) *payload.Payload {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the payload's store belongs to root")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p, err := payload.Build(ctx, payload.Options{Dir: filepath.Join(cache, "nixbook-sim")})
+	if err != nil {
+		t.Fatalf("build the NixOS payload: %v", err)
+	}
+	return p
+}
