@@ -72,19 +72,28 @@ func unescapeOctal(s string) string {
 func under(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 
 // targetMounts picks what must be unmounted before the reboot, in the order
-// to unmount it (the reverse of mounting): everything at or under root,
-// and every other mount of a disk or dataset mounted there (a chroot's bind
-// copies), which would keep it busy.
+// to unmount it (the reverse of mounting): everything mounted at or under
+// root since the last mount at root itself (anything older is hidden
+// beneath it and is not the installed system's), and every other mount of a
+// disk or dataset mounted there (a chroot's bind copies), which would keep
+// it busy.
 func targetMounts(all []mount, root string) []mount {
+	start := 0
+	for i, m := range all {
+		if m.target == root {
+			start = i
+		}
+	}
 	sources := map[string]bool{}
-	for _, m := range all {
+	for _, m := range all[start:] {
 		if under(m.target, root) && (strings.HasPrefix(m.source, "/dev/") || m.fstype == "zfs") {
 			sources[m.source] = true
 		}
 	}
 	var out []mount
 	for i := len(all) - 1; i >= 0; i-- {
-		if m := all[i]; under(m.target, root) || sources[m.source] {
+		m := all[i]
+		if under(m.target, root) && i >= start || !under(m.target, root) && sources[m.source] {
 			out = append(out, m)
 		}
 	}

@@ -464,6 +464,31 @@ func TestNew(t *testing.T) {
 	}
 }
 
+func TestTargetMounts(t *testing.T) {
+	all := []mount{
+		{"tmpfs", "/mnt", "tmpfs"},     // hidden under the root: not the system's
+		{"tmpfs", "/mnt/old", "tmpfs"}, // hidden too
+		{"/dev/sda1", "/mnt", "ext4"},
+		{"/dev/sda4", "/root/rescue", "ext4"},
+		{"/dev/sda1", "/root/rescue/mnt", "ext4"}, // a chroot's bind copy
+		{"/dev/sda2", "/mnt/home", "ext4"},
+		{"tmpfs", "/mnt/tmp", "tmpfs"},
+		{"tmpfs", "/run", "tmpfs"},
+		{"/dev/sda2", "/mnt/home", "ext4"}, // stacked twice
+	}
+	var got []string
+	for _, m := range targetMounts(all, "/mnt") {
+		got = append(got, m.target)
+	}
+	want := []string{"/mnt/home", "/mnt/tmp", "/mnt/home", "/root/rescue/mnt", "/mnt"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := targetMounts([]mount{{"/dev/sda2", "/mnt/boot", "vfat"}}, "/mnt"); len(got) != 1 {
+		t.Errorf("without a mount at root: %v", got)
+	}
+}
+
 func TestParseMounts(t *testing.T) {
 	got := parseMounts("/dev/sda1 /mnt ext4 rw 0 0\n/dev/sdb1 /mnt/my\\040data ext4 rw 0 0\nbad\n")
 	want := []mount{{"/dev/sda1", "/mnt", "ext4"}, {"/dev/sdb1", "/mnt/my data", "ext4"}}

@@ -1,0 +1,254 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/command"
+	"github.com/nixbook/nixbook/modules/nixosconfig"
+	"github.com/nixbook/nixbook/modules/partition"
+	"github.com/nixbook/nixbook/modules/rescue"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/sim"
+	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/ovhapi"
+	"github.com/nixbook/nixbook/tmpl"
+	sshtransport "github.com/nixbook/nixbook/transport/ssh"
+)
+
+// TestMain lets the test binary serve as the simulated hosts' helper (their
+// init, reboot, kexec and udevadm).
+func TestMain(m *testing.M) {
+	if code, ok := hostinit.Dispatch(os.Args); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// startFleet brings up simulated servers with the NixOS payload, so that the
+// installer mode has the payload's nix-channel and nixos-install.
+func startFleet(t *testing.T, hosts int) *sim.Fleet {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the simulated fleet needs root (namespaces, loop devices, a bridge)")
+	}
+	for _, tool := range []string{"ip", "nsenter", "losetup", "/usr/sbin/sshd", "parted", "blkid", "wipefs", "mkfs.ext4", "mkswap", "swapon"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("the simulated fleet's hosts need %s: %v", tool, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f, err := sim.Up(ctx, sim.Config{
+		Dir: t.TempDir(), Hosts: hosts, BootDelay: 300 * time.Millisecond, Logf: t.Logf, Payload: true,
+		Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 300 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatalf("fleet up: %v", err)
+	}
+	t.Cleanup(func() {
+		// Swap is the kernel's, not the host's: whatever a failed run left
+		// on must be turned off before the loop devices go.
+		for _, h := range f.Hosts() {
+			for _, d := range h.Disks() {
+				for n := 1; n <= 8; n++ {
+					_ = exec.Command("swapoff", fmt.Sprintf("%sp%d", d.Loop, n)).Run()
+				}
+			}
+		}
+		if err := f.Down(context.Background()); err != nil {
+			t.Errorf("fleet down: %v", err)
+		}
+	})
+	if err := f.WaitSSH(ctx); err != nil {
+		t.Fatalf("wait for SSH: %v", err)
+	}
+	return f
+}
+
+// run runs a playbook on the fleet the way `nixbook run` does.
+func run(t *testing.T, f *sim.Fleet, knownHosts, playbook string, check bool) (*runner.Recap, []runner.Event) {
+	t.Helper()
+	inv, err := inventory.Load(f.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := tmpl.New()
+	reg := modules.NewRegistry(Spec, rescue.Spec, partition.Spec, nixosconfig.Spec, command.Spec, command.ShellSpec)
+	pb, err := playbooks.LoadBytes("test.yml", []byte(playbook), t.TempDir(), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(knownHosts), SSHConfigPath: "none"})
+	defer d.Close()
+	var mu sync.Mutex
+	var events []runner.Event
+	r := &runner.Runner{Dialer: d, Templates: eng, Options: runner.Options{Check: check, LogDir: t.TempDir()},
+		Events: func(e runner.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+			if e.Type == runner.EventResult {
+				t.Logf("%s %s: %s %s", e.Host, e.Task, e.Status, e.Msg)
+			}
+		}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	recap, err := r.Run(ctx, pb, inv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recap, events
+}
+
+func recapOf(r *runner.Recap, host string) runner.HostRecap {
+	for _, h := range r.Hosts {
+		if h.Host == host {
+			return h
+		}
+	}
+	return runner.HostRecap{}
+}
+
+func waitMode(t *testing.T, f *sim.Fleet, h *sim.Host, mode sim.Mode) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for h.Mode() != mode {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached %s: %s", h.Name(), mode, h.Mode())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := f.WaitSSH(context.Background(), h.Name()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// installPlaybook is the kexec path after the kexec: a disk laid out with
+// swap, the configuration, then install in one stage. The root is /target:
+// a simulated host hides the machine's /mnt under a tmpfs, which the
+// payload's nixos-generate-config would take for a file system of the
+// installed system.
+const installPlaybook = `
+- hosts: all
+  tasks:
+    - name: partition
+      partition:
+        disks: "{{ disks }}"
+        label: msdos
+        root: /target
+        partitions:
+          - {name: nixos, size: rest, type: ext4, label: nixos, mount: /}
+          - {name: swap, size: 512MiB, type: swap, label: swap}
+    - name: configure
+      nixos_config:
+        root: /target
+        ssh_keys: ["{{ rescue_ssh_key }}"]
+        ipv6_gateway: "{{ ipv6_gateway }}"
+    - name: install
+      install:
+        root: /target
+        timeout: 2m
+`
+
+// TestInstallOnSimulatedServer installs NixOS from the installer onto a
+// simulated server's disk and boots it: the netboot goes back to the disk,
+// the disk's system answers SSH as NixOS with a new host key that nixbook
+// records, and a second run changes nothing.
+func TestInstallOnSimulatedServer(t *testing.T) {
+	f := startFleet(t, 1)
+	ks1, _ := f.Host("ks1")
+	if err := f.Reboot(context.Background(), "ks1", sim.ModeInstaller); err != nil {
+		t.Fatal(err)
+	}
+	waitMode(t, f, ks1, sim.ModeInstaller)
+	disksBefore, err := f.DiskSHA256("ks1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := filepath.Join(t.TempDir(), "known_hosts")
+
+	// A dry run on the fresh server writes nothing and shows every step.
+	recap, events := run(t, f, known, installPlaybook, true)
+	if r := recapOf(recap, "ks1"); r.Failed+r.Unreachable != 0 {
+		t.Fatalf("dry run recap %+v", r)
+	}
+	if after, _ := f.DiskSHA256("ks1"); fmt.Sprint(after) != fmt.Sprint(disksBefore) {
+		t.Errorf("the dry run changed the disk")
+	}
+	var planned []string
+	for _, e := range events {
+		if e.Task == "install" {
+			for _, c := range e.Changes {
+				planned = append(planned, c.Commands...)
+			}
+		}
+	}
+	for _, want := range []string{"nixos-install --root /target --no-root-passwd", "PUT /dedicated/server/" + ks1.Service() + " {bootId: 1}", "reboot"} {
+		if !strings.Contains(strings.Join(planned, "\n"), want) {
+			t.Errorf("the dry run's install plan lacks %q:\n%s", want, strings.Join(planned, "\n"))
+		}
+	}
+
+	bootBefore, keyBefore := ks1.BootID(), ks1.HostKey()
+	recap, events = run(t, f, known, installPlaybook, false)
+	if r := recapOf(recap, "ks1"); r.Failed+r.Unreachable != 0 {
+		for _, e := range events {
+			if e.Status == runner.StatusFailed {
+				t.Errorf("%s: %s", e.Task, e.Msg)
+			}
+		}
+		t.Fatalf("recap %+v; host status %+v", r, ks1.Status(context.Background()))
+	}
+	if ks1.Mode() != sim.ModeDisk || ks1.BootID() == bootBefore {
+		t.Fatalf("ks1 runs %s on boot %s (was %s)", ks1.Mode(), ks1.BootID(), bootBefore)
+	}
+	keyAfter := ks1.HostKey()
+	if keyAfter == keyBefore {
+		t.Error("the installed system kept the installer's host key")
+	}
+	fp, _ := sim.Fingerprint(keyAfter)
+	entries, err := hostkeys.New(known).List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded []string
+	for _, e := range entries {
+		if strings.Contains(e.Host, "ks1") {
+			recorded = append(recorded, e.Fingerprint)
+		}
+	}
+	if len(recorded) != 1 || recorded[0] != fp {
+		t.Errorf("known_hosts has %q for ks1, want the installed system's %s", recorded, fp)
+	}
+	if st, _ := f.Emulator().Server(ks1.Service()); st.BootID != 1 {
+		t.Errorf("netboot %d, want the disk", st.BootID)
+	}
+
+	// The installed system: install reports it and changes nothing.
+	recap, events = run(t, f, known, `
+- hosts: all
+  tasks:
+    - name: install
+      install: {}
+`, false)
+	if r := recapOf(recap, "ks1"); r.Changed+r.Failed+r.Unreachable != 0 {
+		t.Errorf("rerun recap %+v", r)
+	}
+	for _, e := range events {
+		if e.Task == "install" && e.Type == runner.EventResult && !strings.Contains(e.Msg, "already runs the installed NixOS") {
+			t.Errorf("rerun message %q", e.Msg)
+		}
+	}
+}
