@@ -183,7 +183,10 @@ for p in $(lsblk -ln -o NAME "$dev" | tail -n +2); do
   printf '%s name=%s type=%s label=%s size=%s' "$p" "$(v PART_ENTRY_NAME)" "$(v TYPE)" "$(v LABEL)" "$(( $(v PART_ENTRY_SIZE) / 2048 ))MiB"
   m=$(findmnt -n -o TARGET --source /dev/$p | tr '\n' ' ' || true)
   [ -n "$m" ] && printf ' at %s' "$m"
-  grep -q "^/dev/$p " /proc/swaps && printf ' swap-on'
+  # /proc/swaps is the kernel's, shared by every simulated host: the size
+  # tells this host's swap from another's of the same name.
+  kib=$(( $(v PART_ENTRY_SIZE) / 2 - 4 ))
+  awk -v d=/dev/$p -v k=$kib '$1 == d && $3 == k { found = 1 } END { exit !found }' /proc/swaps && printf ' swap-on'
   printf '\n'
 done
 `, dev)
@@ -209,8 +212,13 @@ func TestOnSimulatedServers(t *testing.T) {
 		All: sim.HostOverride{DiskSize: "2GiB"},
 		Hosts: map[string]sim.HostOverride{
 			"ks2": {DiskKind: sim.NVMe},
-			"ks3": {Data: "old-os"},
+			// Partitions these hosts already hold are checked for use,
+			// and /proc/swaps, which that reads, is shared by every
+			// simulated host on the machine: nvme names keep other
+			// fleets' swap (mostly on sdX) out of their way.
+			"ks3": {Data: "old-os", DiskKind: sim.NVMe},
 			"ks4": {DiskCount: 2},
+			"ks6": {DiskKind: sim.NVMe},
 		},
 	})
 
@@ -240,7 +248,8 @@ sda4 name=swap type=swap label=swap size=64MiB swap-on`
 		// The disk is in use now: another layout is refused even with wipe.
 		other := build(t, "disks: [/dev/sda]\nwipe: true\nlabel: msdos\npartitions:\n  - {name: root, size: rest, type: ext4, mount: /}\n")
 		_, err := h.check(t, other)
-		if err == nil || !strings.Contains(err.Error(), "ks1: /dev/sda is in use by the running system (sda2 mounted at /mnt/boot, sda3 mounted at /mnt, sda4 active swap)") {
+		// Another fleet's swap of the same name may add to the list.
+		if err == nil || !strings.Contains(err.Error(), "ks1: /dev/sda is in use by the running system (sda2 mounted at /mnt/boot, sda3 mounted at /mnt") || !strings.Contains(err.Error(), "sda4 active swap") {
 			t.Errorf("in-use disk: err = %v", err)
 		}
 		h.sh(t, "swapoff /dev/sda4")
@@ -298,26 +307,26 @@ nvme0n1p3 name=rpool type= label= size=958MiB`
 	t.Run("old-os-refused-then-wiped", func(t *testing.T) {
 		t.Parallel()
 		h := dialSim(t, f, "ks3")
-		layout := `disks: [/dev/sda]
+		layout := `disks: [/dev/nvme0n1]
 label: msdos
 partitions:
   - {name: boot, size: 128MiB, type: ext4, label: boot, mount: /boot}
   - {name: nixos, size: rest, type: ext4, label: nixos, mount: /}
 `
 		_, err := h.check(t, build(t, layout))
-		want := "ks3: /dev/sda holds an msdos partition table with 2 partitions (sda1 ext4 'debian', sda2 swap 'swap'); set wipe: true to erase it"
+		want := "ks3: /dev/nvme0n1 holds an msdos partition table with 2 partitions (nvme0n1p1 ext4 'debian', nvme0n1p2 swap 'swap'); set wipe: true to erase it"
 		if err == nil || err.Error() != want {
 			t.Fatalf("err = %v\nwant %s", err, want)
 		}
 		h.converge(t, build(t, layout+"wipe: true\n"))
 		wantLayout := `table=dos
-sda1 name= type=ext4 label=boot size=128MiB at /mnt/boot
-sda2 name= type=ext4 label=nixos size=1918MiB at /mnt`
-		if got := h.layoutOf(t, "/dev/sda"); got != wantLayout {
+nvme0n1p1 name= type=ext4 label=boot size=128MiB at /mnt/boot
+nvme0n1p2 name= type=ext4 label=nixos size=1918MiB at /mnt`
+		if got := h.layoutOf(t, "/dev/nvme0n1"); got != wantLayout {
 			t.Errorf("layout:\n%s\nwant:\n%s", got, wantLayout)
 		}
-		if got := strings.TrimSpace(h.sh(t, "blkid -p -s PART_ENTRY_FLAGS -o value /dev/sda1")); got != "0x80" {
-			t.Errorf("boot flag of sda1 = %q", got)
+		if got := strings.TrimSpace(h.sh(t, "blkid -p -s PART_ENTRY_FLAGS -o value /dev/nvme0n1p1")); got != "0x80" {
+			t.Errorf("boot flag of nvme0n1p1 = %q", got)
 		}
 		if out := h.sh(t, "ls /mnt; test ! -e /mnt/etc/os-release && echo old-os-gone"); !strings.Contains(out, "old-os-gone") {
 			t.Errorf("the old system is still there: %s", out)
@@ -395,7 +404,7 @@ sdb4 name=rpool-2 type= label= size=893MiB`,
 	t.Run("interrupted-run-recovers", func(t *testing.T) {
 		t.Parallel()
 		h := dialSim(t, f, "ks6")
-		args := `disks: [/dev/sda]
+		args := `disks: [/dev/nvme0n1]
 partitions:
   - {name: bios_grub, size: 1MiB, type: bios_grub}
   - {name: nixos, size: 1GiB, type: ext4, label: nixos, mount: /}
@@ -416,15 +425,15 @@ partitions:
 		if err != nil {
 			t.Fatalf("check after the interruption: %v", err)
 		}
-		want := "mkfs.ext4 -F -L nixos /dev/sda2\nmkfs.xfs -f -L data /dev/sda3\nmkdir -p /mnt\nmount -t ext4 /dev/sda2 /mnt\nmkdir -p /mnt/data\nmount -t xfs /dev/sda3 /mnt/data"
+		want := "mkfs.ext4 -F -L nixos /dev/nvme0n1p2\nmkfs.xfs -f -L data /dev/nvme0n1p3\nmkdir -p /mnt\nmount -t ext4 /dev/nvme0n1p2 /mnt\nmkdir -p /mnt/data\nmount -t xfs /dev/nvme0n1p3 /mnt/data"
 		if got := strings.Join(again.Commands(), "\n"); got != want {
 			t.Errorf("the rerun plans:\n%s\nwant:\n%s", got, want)
 		}
 		h.converge(t, m)
 
 		// Too big a layout fails in Check, before any write.
-		_, err = h.check(t, build(t, "disks: [/dev/sda]\nwipe: true\nmount: false\npartitions:\n  - {name: bios_grub, size: 1MiB, type: bios_grub}\n  - {name: nixos, size: 4GiB, type: ext4}\n"))
-		if err == nil || err.Error() != "ks6: /dev/sda is 2.0 GiB; the layout needs 4.0 GiB" {
+		_, err = h.check(t, build(t, "disks: [/dev/nvme0n1]\nwipe: true\nmount: false\npartitions:\n  - {name: bios_grub, size: 1MiB, type: bios_grub}\n  - {name: nixos, size: 4GiB, type: ext4}\n"))
+		if err == nil || err.Error() != "ks6: /dev/nvme0n1 is 2.0 GiB; the layout needs 4.0 GiB" {
 			t.Errorf("too small: %v", err)
 		}
 	})
