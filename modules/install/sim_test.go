@@ -252,3 +252,57 @@ func TestInstallOnSimulatedServer(t *testing.T) {
 		}
 	}
 }
+
+// TestFinishStageOnSimulatedServer runs the two stages as the ISO path's
+// playbook does, on a server that never comes back from the reboot: the
+// system is installed, the disk is handed over, and the failure says what
+// to do, naming the root partition.
+func TestFinishStageOnSimulatedServer(t *testing.T) {
+	f := startFleet(t, 1)
+	ks1, _ := f.Host("ks1")
+	if err := f.Reboot(context.Background(), "ks1", sim.ModeInstaller); err != nil {
+		t.Fatal(err)
+	}
+	waitMode(t, f, ks1, sim.ModeInstaller)
+	ks1.InjectFault(sim.FaultNeverReturns, true)
+	playbook := strings.Replace(installPlaybook, `
+    - name: install
+      install:
+        root: /target
+        timeout: 2m
+`, `
+    - name: install the system
+      install:
+        stage: system
+        root: /target
+    - name: boot it
+      install:
+        stage: finish
+        root: /target
+        timeout: 10s
+`, 1)
+	recap, events := run(t, f, filepath.Join(t.TempDir(), "known_hosts"), playbook, false)
+	if r := recapOf(recap, "ks1"); r.Failed != 1 || r.Changed != 3 {
+		t.Fatalf("recap %+v, want three changes and the wait failed", r)
+	}
+	var msg string
+	for _, e := range events {
+		if e.Task == "boot it" && e.Type == runner.EventResult {
+			msg = e.Msg
+		}
+	}
+	for _, want := range []string{
+		"ks1 did not answer SSH within 10s after booting the installed system. Its configuration may not bring the network up (check the interface name, addresses and gateways in /target/etc/nixos).",
+		"mount its root (`mount /dev/sda1 /mnt`) and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0`",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q\nlacks %q", msg, want)
+		}
+	}
+	if st, _ := f.Emulator().Server(ks1.Service()); st.BootID != 1 {
+		t.Errorf("netboot %d, want the disk", st.BootID)
+	}
+	if st := ks1.Status(context.Background()); st.SSH {
+		t.Errorf("ks1 answers SSH despite the fault: %+v", st)
+	}
+}
