@@ -119,6 +119,16 @@ partitions:
 			host: fakeHost{firmware: "bios", disks: []fakeDisk{blankSda(8 * gib)}},
 		},
 		{
+			name: "iso-preset-too-small",
+			args: "disks: [/dev/sda]\npreset: iso\n",
+			host: fakeHost{firmware: "bios", disks: []fakeDisk{blankSda(8 * gib)}},
+		},
+		{
+			name: "iso-preset-uefi",
+			args: "disks: [/dev/nvme0n1]\npreset: iso\npartitions:\n  - {name: nixos, size: 20GiB, label: root}\n  - {name: ESP, size: 1GiB}\n",
+			host: fakeHost{firmware: "uefi", disks: []fakeDisk{{path: "/dev/nvme0n1", bytes: 476 * gib}}},
+		},
+		{
 			name:   "zfs-preset-mirror-bios",
 			args:   "disks: [" + sdaID + ", " + sdbID + "]\npreset: zfs\n",
 			host:   fakeHost{firmware: "bios", disks: []fakeDisk{blankSda(2000 * gib), blankSdb(2000 * gib)}},
