@@ -74,12 +74,12 @@ func newModule(a Args) (*module, error) {
 	if a.Timeout <= 0 || a.TaskTimeout <= 0 {
 		return nil, errors.New("timeout and task_timeout must be positive")
 	}
-	if a.Endpoint != "" && !strings.Contains(a.Endpoint, "{{") {
+	if a.Endpoint != "" {
 		if _, err := ovh.EndpointURL(a.Endpoint); err != nil {
 			return nil, err
 		}
 	}
-	if a.SSHKey != "" && !strings.Contains(a.SSHKey, "{{") {
+	if a.SSHKey != "" {
 		if _, err := ovh.RescueKey(a.SSHKey); err != nil {
 			return nil, fmt.Errorf("ssh_key: %w", err)
 		}
@@ -326,11 +326,11 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		return modules.Output{"boot": p.target.Kernel, "boot_id": p.target.ID}, nil
 	}
 	begin := m.clock.Now()
-	oldBoot := ""
+	oldBoot := h.Facts().BootID
 	if res, err := h.Run(ctx, p.bootID); err != nil {
-		// The API reboots the server whether SSH works or not; the new
-		// boot is then proven by the rescue's facts alone.
-		h.Log("could not read the boot id before the reboot: %v", err)
+		// The API reboots the server whether SSH works or not: the boot id
+		// gathered with the facts stands in.
+		h.Log("could not read the boot id before the reboot (%v); using the one in the facts, %q", err, oldBoot)
 	} else {
 		oldBoot = strings.TrimSpace(string(res.Stdout))
 	}

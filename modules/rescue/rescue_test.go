@@ -408,3 +408,17 @@ func TestRunningRescueWithoutFacts(t *testing.T) {
 }
 
 var _ modules.Module = (*module)(nil)
+
+// TestHarddiskContract runs the module contract suite on `boot: harddisk`
+// against the emulated API: Check only reads, two Checks agree, and Apply
+// converges.
+func TestHarddiskContract(t *testing.T) {
+	moduletest.Run(t, Spec, func(t *testing.T, dir string) (string, *moduletest.LocalHost) {
+		a := newAccount(t, ovhapi.Config{})
+		s := a.add(testSN, 230242)
+		h := moduletest.NewLocalHost(t)
+		h.VarsMap = s.vars
+		h.VarsMap["ovh_rate_limit"] = "1000/s burst 1000"
+		return "boot: harddisk", h
+	})
+}
