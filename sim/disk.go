@@ -308,7 +308,8 @@ func partitionsFile(nodes map[string]devEntry) string {
 	}
 	var rows []row
 	for p, e := range nodes {
-		if e.link == "" && e.data == "" && !strings.Contains(p, "/") {
+		// The kernel leaves devices without capacity (free loops) out.
+		if e.link == "" && e.data == "" && e.blocks > 0 && !strings.Contains(p, "/") {
 			rows = append(rows, row{e, p})
 		}
 	}

@@ -84,6 +84,8 @@ type Fleet struct {
 	sockDir    string
 	emu        *ovhapi.Emulator
 	creds      Credentials
+	loopMu     sync.Mutex
+	loops      loopScan
 	reaper     *exec.Cmd
 	reaperIn   io.WriteCloser
 	payload    *payload.Payload

@@ -24,11 +24,15 @@ func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
 	c2, _ := dial(t, f, "ks2")
 	defer c2.Close()
 
-	// Only what a server has, and its own disk.
-	got := strings.Fields(run(t, c1, "ls /dev"))
+	// Only what a server has, and its own disk; loop nodes only for free
+	// loop devices.
+	got := strings.Fields(run(t, c1, "ls /dev | grep -v '^loop[0-9]'"))
 	want := []string{"disk", "fd", "full", "kmsg", "loop-control", "mapper", "null", "ptmx", "pts", "random", "sda", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("ls /dev = %v, want %v", got, want)
+	}
+	if out, err := runErr(c1, "for l in /dev/loop[0-9]*; do [ -e \"$l\" ] || continue; ! losetup \"$l\" 2>/dev/null || echo \"$l is bound\"; done"); err != nil || out != "" {
+		t.Errorf("loop nodes of bound devices in a fresh host: %q %v", out, err)
 	}
 	for _, cmd := range []string{
 		"test ! -e /dev/vda",
@@ -72,6 +76,29 @@ func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
 	}
 	if out := run(t, c2, "dd if=/dev/sda bs=512 skip=2048 count=1 status=none | tr -d '\\0'"); out != "" {
 		t.Errorf("ks2 reads %q from its sda where ks1 wrote", out)
+	}
+}
+
+func TestLoopMountsInsideAHost(t *testing.T) {
+	f := startFleet(t, Config{Hosts: 2})
+	c1, _ := dial(t, f, "ks1")
+	defer c1.Close()
+	c2, _ := dial(t, f, "ks2")
+	defer c2.Close()
+	for _, img := range []string{"/tmp/fs.img", "/var/tmp/fs.img"} {
+		run(t, c1, "truncate -s 32M "+img+" && mkfs.ext4 -q -L looped "+img+" && mkdir -p /mnt/l && mount -o loop "+img+" /mnt/l && touch /mnt/l/ok")
+		dev := strings.TrimSpace(run(t, c1, "findmnt -n -o SOURCE /mnt/l"))
+		if !strings.HasPrefix(dev, "/dev/loop") {
+			t.Fatalf("%s mounted from %q", img, dev)
+		}
+		run(t, c2, "udevadm settle")
+		if out, err := runErr(c2, "test ! -e "+dev); err != nil {
+			t.Errorf("ks2 sees ks1's %s: %s %v", dev, out, err)
+		}
+		if out := run(t, c1, "udevadm settle; losetup -l -n -O NAME,BACK-FILE"); !strings.Contains(out, dev) || !strings.Contains(out, img) {
+			t.Errorf("losetup -l in ks1: %q", out)
+		}
+		run(t, c1, "umount /mnt/l")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -82,7 +83,8 @@ type Host struct {
 	online      bool   // the network is configured
 	gen         uint64 // bumps on every reboot, so a stale pending boot gives up
 	kexecLoaded bool
-	stopping    bool // the controller is killing the init
+	stopping    bool   // the controller is killing the init
+	stage       uint64 // device of the boot's RAM disk
 	faults      map[string]bool
 	proc        *os.Process
 	done        chan struct{}
@@ -421,8 +423,15 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	}()
 	select {
 	case line := <-lines:
-		if line != hostinit.MsgMounted {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != hostinit.MsgMounted {
 			return fail(fmt.Errorf("init failed to build the host (see %s)", filepath.Join(h.dir, "console.log")))
+		}
+		if len(fields) > 1 {
+			stage, _ := strconv.ParseUint(fields[1], 10, 64)
+			h.mu.Lock()
+			h.stage = stage
+			h.mu.Unlock()
 		}
 	case <-time.After(60 * time.Second):
 		return fail(errors.New("init did not build the host within 60s"))
@@ -520,7 +529,8 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if pid == 0 {
 		return nil
 	}
-	key := diskChangeKey(h.disks)
+	loopKey, _ := h.f.machineLoops(force)
+	key := diskChangeKey(h.disks) + loopKey
 	h.mu.Lock()
 	if !force && key == h.devKey {
 		h.mu.Unlock()
@@ -535,6 +545,11 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if err != nil {
 		return err
 	}
+	sysWant, err := sysEntries(h.disks)
+	if err != nil {
+		return err
+	}
+	h.loopNodes(pid, want, sysWant)
 	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -542,10 +557,6 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 		return nil // rebooted meanwhile
 	}
 	if err := syncDev(devDir, want, h.dev); err != nil {
-		return err
-	}
-	sysWant, err := sysEntries(h.disks)
-	if err != nil {
 		return err
 	}
 	if err := syncDev(fmt.Sprintf("/proc/%d/root/sys", pid), sysWant, h.sys); err != nil {

@@ -174,8 +174,11 @@ func TestRescueHostAnswersSSHWithClientKey(t *testing.T) {
 		{". /etc/os-release && echo $ID $VERSION_ID", "debian 12\n"},
 		{"cat /proc/sys/kernel/random/boot_id", f.byName["ks1"].BootID() + "\n"},
 		{"echo $$", ""}, // just runs
-		{"ip -4 -o addr show dev eth0 | awk '{print $4}'", "203.0.113.1/24\n"},
-		{"ip -6 route show default | awk '{print $3}'", "2001:db8:1:ff:ff:ff:ff:ff\n"},
+		{"ip -4 -o addr show dev eth0 | awk '{print $4}'", f.byName["ks1"].IPv4().String() + "\n"},
+		{"ip -6 -o addr show dev eth0 scope global | awk '{print $4}'", f.byName["ks1"].IPv6().String() + "\n"},
+		{"ip -4 route show default | awk '{print $3}'", f.Gateway4().String() + "\n"},
+		{"ip -6 route show default | awk '{print $3}'", f.Gateway6().String() + "\n"},
+		{"ip -6 route show " + f.Gateway6().String() + " | awk '{print $2, $3}'", "dev eth0\n"},
 		{"readlink /usr/sbin/reboot", hostinit.HelperPath + "\n"},
 		{"ls /root/.ssh", "authorized_keys\n"},
 	}

@@ -31,7 +31,8 @@ const ReaperDone = "done"
 // Messages the init and the controller exchange on the init's stdout/stdin.
 const (
 	// MsgMounted says the host's file systems are ready: the controller fills
-	// /dev and configures the network, then answers MsgStart.
+	// /dev and configures the network, then answers MsgStart. It is followed
+	// by the device number of the boot's RAM disk.
 	MsgMounted = "mounted"
 	// MsgStart lets the init start the host's services.
 	MsgStart = "start"

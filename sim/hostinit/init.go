@@ -37,11 +37,15 @@ func runInit(stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("decode config: %v", err)
 		return 1
 	}
-	if err := buildRoot(cfg); err != nil {
+	var stageDev uint64
+	if err := buildRoot(cfg, &stageDev); err != nil {
 		logf("%v", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, MsgMounted)
+	// The device the root's new files report (the overlay's upper layer),
+	// which no mount table shows, lets the controller tell the host's loop
+	// devices from others'.
+	fmt.Fprintln(stdout, MsgMounted, stageDev)
 	msg, err := in.ReadString('\n')
 	if err != nil || strings.TrimSpace(msg) != MsgStart {
 		logf("no start from the controller: %q %v", msg, err)
@@ -54,7 +58,7 @@ func runInit(stdin io.Reader, stdout, stderr io.Writer) int {
 // buildRoot makes the host's file systems in the init's own mount namespace
 // and pivots into them. The machine's root is only ever the read-only lower
 // layer of an overlay, so nothing inside a host can change the machine's files.
-func buildRoot(cfg Config) error {
+func buildRoot(cfg Config, stageDev *uint64) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
@@ -66,6 +70,7 @@ func buildRoot(cfg Config) error {
 	if err := unix.Mount("tmpfs", stage, "tmpfs", 0, size+",mode=0755"); err != nil {
 		return fmt.Errorf("mount stage tmpfs on %s: %w", stage, err)
 	}
+
 	upper, work, root := filepath.Join(stage, "upper"), filepath.Join(stage, "work"), filepath.Join(stage, "root")
 	for _, d := range []string{upper, work, root} {
 		if err := os.Mkdir(d, 0o755); err != nil {
@@ -129,6 +134,11 @@ func buildRoot(cfg Config) error {
 	}
 	if err := writeFiles(cfg); err != nil {
 		return err
+	}
+	// Files of the overlay's upper layer report a device of their own.
+	var st unix.Stat_t
+	if err := unix.Stat("/etc/hostname", &st); err == nil {
+		*stageDev = st.Dev
 	}
 	if len(cfg.Activate) > 0 {
 		cmd := exec.Command(cfg.Activate[0], cfg.Activate[1:]...)

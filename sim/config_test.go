@@ -1,0 +1,191 @@
+package sim
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "8GiB", want: 8 << 30},
+		{in: "8G", want: 8 << 30},
+		{in: "512MiB", want: 512 << 20},
+		{in: "1.5 GiB", want: 3 << 29},
+		{in: "4096", want: 4096},
+		{in: "2T", want: 2 << 40},
+		{in: "", wantErr: true},
+		{in: "-1G", wantErr: true},
+		{in: "lots", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d, error %t", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	p, err := newPlan("/tmp/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		yaml    string
+		check   func(t *testing.T, specs []HostSpec)
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			yaml: "{}",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].NIC != "eth0" || len(s[0].Disks) != 1 || s[0].Disks[0] != (DiskSpec{SATA, 8 << 30}) || s[0].Mode != ModeRescue || s[1].BootDelay != time.Second {
+					t.Errorf("%+v", s[0])
+				}
+			},
+		},
+		{
+			name: "all and one host",
+			yaml: "all: {disk_size: 16GiB}\nhosts:\n  ks2: {disk_count: 2, disk_kind: nvme, nic: enp3s0, mac: '00:25:90:AA:BB:CC', ramdisk: 2GiB, boot_delay: 5s, mode: disk, data: old-os, faults: [never-returns]}\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].Disks[0].Size != 16<<30 || len(s[0].Disks) != 1 {
+					t.Errorf("ks1 %+v", s[0])
+				}
+				k := s[1]
+				if len(k.Disks) != 2 || k.Disks[1] != (DiskSpec{NVMe, 16 << 30}) || k.NIC != "enp3s0" || k.predictedName() != "enp3s0" ||
+					k.MAC != "00:25:90:aa:bb:cc" || k.RAMDiskMiB != 2048 || k.BootDelay != 5*time.Second || k.Mode != ModeDisk ||
+					k.Data != "old-os" || len(k.Faults) != 1 {
+					t.Errorf("ks2 %+v", k)
+				}
+			},
+		},
+		{
+			name: "disk list",
+			yaml: "hosts:\n  ks1:\n    disks: [{kind: sata, size: 1GiB}, {kind: nvme}]\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if len(s[0].Disks) != 2 || s[0].Disks[0] != (DiskSpec{SATA, 1 << 30}) || s[0].Disks[1] != (DiskSpec{NVMe, DefaultDiskSize}) {
+					t.Errorf("%+v", s[0].Disks)
+				}
+			},
+		},
+		{name: "unknown host", yaml: "hosts: {ks9: {nic: eth1}}", wantErr: `overrides name host "ks9"`},
+		{name: "unknown key", yaml: "hosts: {ks1: {nics: eth1}}", wantErr: "field nics not found"},
+		{name: "bad nic", yaml: "hosts: {ks1: {nic: 'eth 0'}}", wantErr: "not an interface name"},
+		{name: "bad kind", yaml: "all: {disk_kind: scsi}", wantErr: `disk kind "scsi"`},
+		{name: "bad fault", yaml: "all: {faults: [explodes]}", wantErr: `fault "explodes"`},
+		{name: "bad mode", yaml: "all: {mode: sleeping}", wantErr: "unknown boot mode"},
+		{name: "no disks", yaml: "all: {disk_count: -1}", wantErr: "at least one disk"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "hosts.yml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			o, err := LoadOverrides(path)
+			var specs []HostSpec
+			if err == nil {
+				specs, err = hostSpecs(2, p, time.Second, o)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, specs)
+		})
+	}
+}
+
+func TestPlanAddressesLikeOVH(t *testing.T) {
+	tests := []struct {
+		subnet, subnet6     string
+		host                int
+		v4, v6, gw4, gw6    string
+		bridgePrefix6, name string
+	}{
+		{subnet: "203.0.113.0/24", host: 1, v4: "203.0.113.1/24", v6: "2001:db8:1:1::1/64", gw4: "203.0.113.254", gw6: "2001:db8:1:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:1::/56"},
+		{subnet: "198.51.100.0/24", host: 253, v4: "198.51.100.253/24", v6: "2001:db8:2:fd::1/64", gw4: "198.51.100.254", gw6: "2001:db8:2:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:2::/56"},
+		{subnet: "198.18.5.7/24", host: 10, v4: "198.18.5.10/24", v6: "2001:db8:1205:a::1/64", gw4: "198.18.5.254", gw6: "2001:db8:1205:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:1205::/56"},
+		{subnet: "192.0.2.0/24", subnet6: "2001:db8:aa00::/40", host: 2, v4: "192.0.2.2/24", v6: "2001:db8:aa00:2::1/64", gw4: "192.0.2.254", gw6: "2001:db8:aa00:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:aa00::/56"},
+	}
+	for _, tt := range tests {
+		var p6 netip.Prefix
+		if tt.subnet6 != "" {
+			p6 = netip.MustParsePrefix(tt.subnet6)
+		}
+		p, err := newPlan("/srv/fleet", netip.MustParsePrefix(tt.subnet), p6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v4, v6 := p.hostV4(tt.host), p.hostV6(tt.host)
+		if v4.String() != tt.v4 || v6.String() != tt.v6 || p.gw4.String() != tt.gw4 || p.gw6.String() != tt.gw6 || p.prefix6.String() != tt.bridgePrefix6 {
+			t.Errorf("%s host %d: %s %s gw %s %s on %s", tt.subnet, tt.host, v4, v6, p.gw4, p.gw6, p.prefix6)
+		}
+		// OVH's rule: the gateway is outside the host's /64, so the route
+		// to it must be on-link; it is inside the bridge's range.
+		if v6.Masked().Contains(p.gw6) || !p.prefix6.Contains(p.gw6) || !p.prefix6.Contains(v6.Addr()) {
+			t.Errorf("%s: gateway %s vs host %s and bridge %s", tt.subnet, p.gw6, v6, p.prefix6)
+		}
+		if len(p.bridge) > 15 || len(p.vethName(MaxHosts)) > 15 {
+			t.Errorf("link names too long for the kernel: %s %s", p.bridge, p.vethName(MaxHosts))
+		}
+	}
+	if _, err := newPlan("/x", netip.MustParsePrefix("10.0.0.0/16"), netip.Prefix{}); err == nil {
+		t.Errorf("a /16 was accepted")
+	}
+	a, _ := newPlan("/srv/a", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	b, _ := newPlan("/srv/b", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	if a.bridge == b.bridge || a.netnsName("ks1") == b.netnsName("ks1") {
+		t.Errorf("fleets of two directories share names: %s %s", a.bridge, b.bridge)
+	}
+}
+
+func TestDiskNames(t *testing.T) {
+	tests := []struct {
+		kind  string
+		index int
+		name  string
+		part2 string
+	}{
+		{SATA, 0, "sda", "sda2"},
+		{SATA, 1, "sdb", "sdb2"},
+		{SATA, 25, "sdz", "sdz2"},
+		{SATA, 26, "sdaa", "sdaa2"},
+		{NVMe, 0, "nvme0n1", "nvme0n1p2"},
+		{NVMe, 3, "nvme3n1", "nvme3n1p2"},
+	}
+	for _, tt := range tests {
+		d := &Disk{Name: diskName(tt.kind, tt.index), Kind: tt.kind}
+		if d.Name != tt.name || d.PartName(2) != tt.part2 {
+			t.Errorf("%s %d: %s %s", tt.kind, tt.index, d.Name, d.PartName(2))
+		}
+	}
+}
+
+func TestPartitionsFileListsOnlyDevicesWithCapacity(t *testing.T) {
+	got := partitionsFile(map[string]devEntry{
+		"sda":              {major: 7, minor: 3, blocks: 8388608},
+		"sda1":             {major: 259, minor: 0, blocks: 1024},
+		"loop0":            {major: 7, minor: 0},
+		"disk/by-id/x":     {link: "../../sda"},
+		"disk/by-label/la": {link: "../../sda1"},
+	})
+	want := "major minor  #blocks  name\n\n   7        3    8388608 sda\n 259        0       1024 sda1\n"
+	if got != want {
+		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}

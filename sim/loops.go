@@ -1,0 +1,189 @@
+package sim
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loopDev is one loop device of the machine.
+type loopDev struct {
+	name         string // loop7
+	major, minor uint32
+	bound        bool
+}
+
+// maxFreeLoops is how many free loop devices a host sees, as a server's
+// /dev has loop0 to loop7.
+const maxFreeLoops = 8
+
+// loopScan is the machine's loop devices, shared by the hosts' watchers.
+type loopScan struct {
+	at    time.Time
+	key   string
+	loops []loopDev
+}
+
+// machineLoops lists the machine's loop devices, at most every 150 ms.
+func (f *Fleet) machineLoops(fresh bool) (string, []loopDev) {
+	f.loopMu.Lock()
+	defer f.loopMu.Unlock()
+	if !fresh && time.Since(f.loops.at) < 150*time.Millisecond {
+		return f.loops.key, f.loops.loops
+	}
+	entries, _ := os.ReadDir("/sys/block")
+	sort.Slice(entries, func(i, j int) bool { return loopIndex(entries[i].Name()) < loopIndex(entries[j].Name()) })
+	var loops []loopDev
+	var key strings.Builder
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "loop") {
+			continue
+		}
+		maj, min, err := devNum(filepath.Join("/sys/block", e.Name()))
+		if err != nil {
+			continue
+		}
+		l := loopDev{name: e.Name(), major: maj, minor: min, bound: exists(filepath.Join("/sys/block", e.Name(), "loop", "backing_file"))}
+		loops = append(loops, l)
+		fmt.Fprintf(&key, "%s:%t,", l.name, l.bound)
+	}
+	f.loops = loopScan{at: time.Now(), key: key.String(), loops: loops}
+	return f.loops.key, loops
+}
+
+// isDiskLoop says whether a loop device is a disk of one of the fleet's hosts.
+func (f *Fleet) isDiskLoop(name string) bool {
+	for _, h := range f.hosts {
+		for _, d := range h.disks {
+			if filepath.Base(d.Loop) == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// backingDev is the device of the file system holding a loop device's
+// backing file.
+func backingDev(name string) (uint64, error) {
+	fd, err := unix.Open("/dev/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	info, err := unix.IoctlLoopGetStatus64(fd)
+	if err != nil {
+		return 0, err
+	}
+	return info.Device, nil
+}
+
+// mountDevs are the devices of the file systems mounted in a process's mount
+// namespace.
+func mountDevs(pid int) map[uint64]bool {
+	file, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		return nil
+	}
+	defer file.Close()
+	devs := map[uint64]bool{}
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			continue
+		}
+		maj, min, ok := strings.Cut(fields[2], ":")
+		if !ok {
+			continue
+		}
+		a, err1 := strconv.ParseUint(maj, 10, 32)
+		b, err2 := strconv.ParseUint(min, 10, 32)
+		if err1 == nil && err2 == nil {
+			devs[unix.Mkdev(uint32(a), uint32(b))] = true
+		}
+	}
+	return devs
+}
+
+// hostLoops are the loop devices a host sees, besides its disks: the free
+// ones (so that losetup -f and mount -o loop find a node for what
+// loop-control hands out) and those backed by a file of the host's own file
+// systems (with their partitions). Other hosts' and the machine's are
+// never shown.
+func (h *Host) hostLoops(pid int) (free, own []loopDev) {
+	_, loops := h.f.machineLoops(false)
+	var devs map[uint64]bool
+	for _, l := range loops {
+		if h.f.isDiskLoop(l.name) {
+			continue
+		}
+		if !l.bound {
+			// loop-control hands out the lowest free one.
+			if len(free) < maxFreeLoops {
+				free = append(free, l)
+			}
+			continue
+		}
+		if devs == nil {
+			// The host's own file systems: not those bound in from the
+			// machine (its helper, its control socket).
+			devs = mountDevs(pid)
+			for d := range mountDevs(os.Getpid()) {
+				delete(devs, d)
+			}
+			devs[h.stageDev()] = true
+		}
+		if dev, err := backingDev(l.name); err == nil && devs[dev] {
+			own = append(own, l)
+		}
+	}
+	sort.Slice(own, func(i, j int) bool { return own[i].minor < own[j].minor })
+	return free, own
+}
+
+// stageDev is the device files written to the host's root report (the
+// overlay's upper layer on its RAM disk), which no mount table shows.
+func (h *Host) stageDev() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.stage
+}
+
+// loopNodes adds a host's own and free loop devices to its /dev, /sys and
+// /proc/partitions entries.
+func (h *Host) loopNodes(pid int, dev, sys map[string]devEntry) {
+	free, own := h.hostLoops(pid)
+	for _, l := range free {
+		dev[l.name] = devEntry{major: l.major, minor: l.minor}
+	}
+	for _, l := range own {
+		real := "/sys/devices/virtual/block/" + l.name
+		dev[l.name] = devEntry{major: l.major, minor: l.minor, blocks: sysfsKiB(real)}
+		sys["block/"+l.name] = devEntry{link: real}
+		sys[fmt.Sprintf("dev/block/%d:%d", l.major, l.minor)] = devEntry{link: real}
+		sys["class/block/"+l.name] = devEntry{link: real}
+		parts, _ := partitions("/dev/" + l.name)
+		for _, p := range parts {
+			name := filepath.Base(p.machinePath)
+			dev[name] = devEntry{major: p.major, minor: p.minor, blocks: sysfsKiB(filepath.Join(real, name))}
+			sys[fmt.Sprintf("dev/block/%d:%d", p.major, p.minor)] = devEntry{link: real + "/" + name}
+			sys["class/block/"+name] = devEntry{link: real + "/" + name}
+		}
+	}
+}
+
+func loopIndex(name string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(name, "loop"))
+	if err != nil {
+		return -1
+	}
+	return n
+}
