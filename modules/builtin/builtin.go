@@ -9,6 +9,8 @@ import (
 	"github.com/nixbook/nixbook/modules/debug"
 	"github.com/nixbook/nixbook/modules/factsmod"
 	"github.com/nixbook/nixbook/modules/fail"
+	"github.com/nixbook/nixbook/modules/nixosconfig"
+	"github.com/nixbook/nixbook/modules/partition"
 	"github.com/nixbook/nixbook/modules/reboot"
 	"github.com/nixbook/nixbook/modules/template"
 	"github.com/nixbook/nixbook/modules/waitssh"
@@ -28,5 +30,7 @@ func Registry(r template.Renderer, e assert.Evaluator) *modules.Registry {
 		factsmod.Spec,
 		waitssh.Spec,
 		reboot.Spec,
+		partition.Spec,
+		nixosconfig.Spec,
 	)
 }
