@@ -12,6 +12,7 @@ import (
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/ovh"
+	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 
@@ -501,3 +502,21 @@ func TestParseMounts(t *testing.T) {
 }
 
 var _ modules.Module = (*module)(nil)
+
+func TestExampleLoads(t *testing.T) {
+	play := "- hosts: all\n  tasks:\n" + indent(Spec.Example, "    ")
+	if _, err := playbooks.LoadBytes("example.yml", []byte(play), t.TempDir(), modules.NewRegistry(Spec)); err != nil {
+		t.Fatalf("%v\n%s", err, play)
+	}
+}
+
+func indent(text, prefix string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		if line != "" {
+			b.WriteString(prefix + line)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}

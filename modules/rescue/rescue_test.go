@@ -14,6 +14,7 @@ import (
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/ovh"
+	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 
@@ -421,4 +422,15 @@ func TestHarddiskContract(t *testing.T) {
 		h.VarsMap["ovh_rate_limit"] = "1000/s burst 1000"
 		return "boot: harddisk", h
 	})
+}
+
+func TestExampleLoads(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("- hosts: all\n  tasks:\n")
+	for _, line := range strings.Split(strings.TrimRight(Spec.Example, "\n"), "\n") {
+		b.WriteString("    " + line + "\n")
+	}
+	if _, err := playbooks.LoadBytes("example.yml", []byte(b.String()), t.TempDir(), modules.NewRegistry(Spec)); err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
 }
