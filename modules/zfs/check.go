@@ -246,15 +246,8 @@ func (m *module) checkExported(ctx context.Context, pr prober, b *builder, st *p
 		if err != nil {
 			return false, fmt.Errorf("read the layout of exported pool %s: %w", c.pool, err)
 		}
-		for i := range actual {
-			for j, d := range actual[i].devices {
-				if !strings.HasPrefix(d, "/") {
-					actual[i].devices[j] = "/dev/" + d
-				}
-			}
-		}
 		st.actual = actual
-		if err := m.sameLayout(ctx, pr, actual); err != nil {
+		if err := m.sameExportedLayout(ctx, pr, actual, p.id); err != nil {
 			return false, err
 		}
 		ch := modules.Change{Summary: "import exported pool " + c.pool + " (" + layoutOf(actual) + ")"}
@@ -525,6 +518,60 @@ func (m *module) sameLayout(ctx context.Context, pr prober, actual []topVdev) er
 		return nil
 	}
 	return fmt.Errorf("pool %s exists with the layout %s, the task asks %s; change the task, or destroy the pool yourself if its data may go", c.pool, layoutOf(actual), layout(c.vdevs))
+}
+
+// sameExportedLayout refuses an exported pool whose vdevs differ from the
+// task's. `zpool import` names devices by base name only (and whole disks
+// without their partition), so membership is read from the devices' own
+// labels instead: each asked device, or the partition ZFS made on an asked
+// whole disk, must carry the pool's id.
+func (m *module) sameExportedLayout(ctx context.Context, pr prober, actual []topVdev, id string) error {
+	c := m.cfg
+	if !c.hasDevices {
+		return nil
+	}
+	shape := func(kinds []string, sizes []int) string {
+		var s []string
+		for i := range kinds {
+			s = append(s, fmt.Sprintf("%s:%d", kinds[i], sizes[i]))
+		}
+		sort.Strings(s)
+		return strings.Join(s, " ")
+	}
+	var wk, gk []string
+	var ws, gs []int
+	for _, v := range c.vdevs {
+		wk, ws = append(wk, v.kind), append(ws, len(v.devices))
+	}
+	for _, v := range actual {
+		gk, gs = append(gk, v.kind), append(gs, len(v.devices))
+	}
+	mismatch := func(why string) error {
+		return fmt.Errorf("exported pool %s (id %s) has the layout %s, the task asks %s%s; change the task, or destroy the pool yourself if its data may go", c.pool, id, layoutOf(actual), layout(c.vdevs), why)
+	}
+	if shape(wk, ws) != shape(gk, gs) {
+		return mismatch("")
+	}
+	for _, v := range c.vdevs {
+		for _, dev := range v.devices {
+			res, err := pr.probe(ctx, "lsblk", "-n", "-d", "-r", "-o", "TYPE", "--", dev)
+			if err != nil {
+				return fmt.Errorf("device %s not found on %s%s", dev, pr.h.Name(), knownDisks(pr.h))
+			}
+			member := dev
+			if strings.TrimSpace(string(res.Stdout)) != "part" {
+				member = partitionPath(dev, 1)
+			}
+			sig, err := pr.signature(ctx, member)
+			if err != nil {
+				return err
+			}
+			if sig["TYPE"] != "zfs_member" || sig["UUID"] != id {
+				return mismatch(" (" + member + " is not one of its devices)")
+			}
+		}
+	}
+	return nil
 }
 
 // checkMounts plans the mounts in path order. A path where something else

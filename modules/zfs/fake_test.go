@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -99,6 +100,22 @@ func (h *fakeHost) pool(name string, vdevs []topVdev, altroot string) *fakeHost 
 		for _, d := range v.devices {
 			if dev := h.devices[h.canon(d)]; dev != nil {
 				dev.sig = map[string]string{"TYPE": "zfs_member", "LABEL": name}
+			}
+		}
+	}
+	return h
+}
+
+// offer makes p an exported pool whose devices carry its labels.
+func (h *fakeHost) offer(p *fakePool) *fakeHost {
+	if p.state == "" {
+		p.state = "ONLINE"
+	}
+	h.exported = append(h.exported, p)
+	for _, v := range p.vdevs {
+		for _, d := range v.devices {
+			if dev := h.devices[h.canon(d)]; dev != nil {
+				dev.sig = map[string]string{"TYPE": "zfs_member", "LABEL": p.name, "UUID": p.id}
 			}
 		}
 	}
@@ -228,6 +245,9 @@ func (h *fakeHost) answer(cmd transport.Cmd) (transport.Result, error) {
 		}
 		var b strings.Builder
 		typ := map[bool]string{true: "disk", false: "part"}
+		if slices.Contains(a, "-d") {
+			return result(cmd, 0, typ[d.whole]+"\n", "")
+		}
 		fmt.Fprintf(&b, "%s %s %s\n", dev, typ[d.whole], d.mountpoint)
 		if d.whole {
 			var parts []string
@@ -294,7 +314,7 @@ func (h *fakeHost) config(p *fakePool, indent string, full bool, states bool) st
 		}
 		for _, d := range v.devices {
 			if !full {
-				d = strings.TrimPrefix(d, "/dev/")
+				d = path.Base(d) // as zpool import shows them
 			}
 			col(depth, d, state+counters)
 		}

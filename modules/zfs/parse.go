@@ -148,11 +148,13 @@ func parseImport(out string) []importable {
 	return pools
 }
 
-// parseExport reads `blkid -o export` output.
+// parseExport reads `blkid -p -o export` output, keeping what describes
+// the content: the device's name and its partition table entry are not.
 func parseExport(out string) map[string]string {
 	kv := map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), "=")
+		if ok && k != "DEVNAME" && !strings.HasPrefix(k, "PART_ENTRY_") {
 			kv[k] = v
 		}
 	}

@@ -65,23 +65,19 @@ func TestPlans(t *testing.T) {
 			name: "existing_pool_import",
 			args: "pool: rpool\nvdev: mirror\ndevices: [/dev/disk/by-id/ata-A-part2, /dev/disk/by-id/ata-B-part2]\n" + seedDatasets,
 			host: func() *fakeHost {
-				h := newFakeHost().disk("/dev/sda", "ata-A", 2).disk("/dev/sdb", "ata-B", 2)
-				h.exported = []*fakePool{{name: "rpool", id: "15713406366541393254", state: "ONLINE",
-					vdevs: []topVdev{{kind: "mirror", devices: []string{"/dev/disk/by-id/ata-A-part2", "/dev/disk/by-id/ata-B-part2"}}}}}
-				return h
+				return newFakeHost().disk("/dev/sda", "ata-A", 2).disk("/dev/sdb", "ata-B", 2).
+					offer(&fakePool{name: "rpool", id: "15713406366541393254",
+						vdevs: []topVdev{{kind: "mirror", devices: []string{"/dev/disk/by-id/ata-A-part2", "/dev/disk/by-id/ata-B-part2"}}}})
 			},
 		},
 		{
 			name: "existing_pool_other_system",
 			args: "pool: rpool\ndevices: [/dev/sda2]\n" + seedDatasets,
 			host: func() *fakeHost {
-				h := newFakeHost().disk("/dev/sda", "", 2)
-				h.exported = []*fakePool{
-					{name: "backup", id: "1", state: "ONLINE", vdevs: []topVdev{{devices: []string{"/dev/sdb"}}}},
-					{name: "rpool", id: "42", state: "ONLINE", status: "The pool was last accessed by another system.",
-						vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}},
-				}
-				return h
+				return newFakeHost().disk("/dev/sda", "", 2).disk("/dev/sdb", "", 0).
+					offer(&fakePool{name: "backup", id: "1", vdevs: []topVdev{{devices: []string{"/dev/sdb"}}}}).
+					offer(&fakePool{name: "rpool", id: "42", status: "The pool was last accessed by another system.",
+						vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}})
 			},
 		},
 		{
@@ -209,9 +205,27 @@ func TestPlans(t *testing.T) {
 			name: "exported_layout_mismatch",
 			args: "pool: rpool\nvdev: raidz\ndevices: [/dev/sda2, /dev/sdb2, /dev/sdc2]\n",
 			host: func() *fakeHost {
-				h := newFakeHost().disk("/dev/sda", "", 2).disk("/dev/sdb", "", 2).disk("/dev/sdc", "", 2)
-				h.exported = []*fakePool{{name: "rpool", id: "7", state: "ONLINE",
-					vdevs: []topVdev{{kind: "mirror", devices: []string{"/dev/sda2", "/dev/sdb2"}}}}}
+				return newFakeHost().disk("/dev/sda", "", 2).disk("/dev/sdb", "", 2).disk("/dev/sdc", "", 2).
+					offer(&fakePool{name: "rpool", id: "7", vdevs: []topVdev{{kind: "mirror", devices: []string{"/dev/sda2", "/dev/sdb2"}}}})
+			},
+		},
+		{
+			name: "exported_on_other_devices",
+			args: "pool: rpool\ndevices: [/dev/sdb2]\n",
+			host: func() *fakeHost {
+				return newFakeHost().disk("/dev/sda", "", 2).disk("/dev/sdb", "", 2).
+					offer(&fakePool{name: "rpool", id: "7", vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}})
+			},
+		},
+		{
+			name: "exported_whole_disks",
+			args: "pool: tank\nvdev: mirror\ndevices: [/dev/disk/by-id/virtio-zfsvm-0, /dev/disk/by-id/virtio-zfsvm-1]\n",
+			host: func() *fakeHost {
+				h := newFakeHost().disk("/dev/vda", "virtio-zfsvm-0", 9).disk("/dev/vdb", "virtio-zfsvm-1", 9)
+				h.offer(&fakePool{name: "tank", id: "1835289159644143566",
+					vdevs: []topVdev{{kind: "mirror", devices: []string{"/dev/disk/by-id/virtio-zfsvm-0-part1", "/dev/disk/by-id/virtio-zfsvm-1-part1"}}}})
+				// zpool import shows whole disks without their partition.
+				h.exported[0].vdevs = []topVdev{{kind: "mirror", devices: []string{"virtio-zfsvm-0", "virtio-zfsvm-1"}}}
 				return h
 			},
 		},
@@ -284,8 +298,7 @@ func seededHost() *fakeHost {
 }
 
 func TestCheckProbesOnlyReadOnly(t *testing.T) {
-	h := newFakeHost().disk("/dev/sda", "", 2)
-	h.exported = []*fakePool{{name: "rpool", id: "1", state: "ONLINE", vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}}}
+	h := newFakeHost().disk("/dev/sda", "", 2).offer(&fakePool{name: "rpool", id: "1", vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}})
 	m := moduletest.New(t, Spec, "pool: rpool\ndevices: [/dev/sda2]\n"+seedDatasets)
 	if _, err := m.Check(context.Background(), h); err != nil {
 		t.Fatal(err)
@@ -301,8 +314,7 @@ func TestCheckProbesOnlyReadOnly(t *testing.T) {
 }
 
 func TestApplySkipsDatasetsTheImportedPoolHas(t *testing.T) {
-	h := newFakeHost().disk("/dev/sda", "", 2)
-	h.exported = []*fakePool{{name: "rpool", id: "1", state: "ONLINE", vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}}}
+	h := newFakeHost().disk("/dev/sda", "", 2).offer(&fakePool{name: "rpool", id: "1", vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}})
 	m := moduletest.New(t, Spec, "pool: rpool\ndevices: [/dev/sda2]\n"+seedDatasets)
 	p, err := m.Check(context.Background(), h)
 	if err != nil {

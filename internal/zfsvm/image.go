@@ -1,0 +1,200 @@
+package zfsvm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+)
+
+// The scripts that build the image; their content keys the cache, so a
+// change to either rebuilds what depends on it.
+var (
+	//go:embed rootfs.sh
+	rootfsScript []byte
+	//go:embed initrd.sh
+	initrdScript []byte
+)
+
+// DefaultCacheDir keeps built images between runs; NIXBOOK_ZFSVM_CACHE
+// overrides it.
+const DefaultCacheDir = "/var/cache/nixbook/zfsvm"
+
+// BuildTimeout bounds a cold build: debootstrap, the kernel and the DKMS
+// build of ZFS take about a quarter of an hour on two cores.
+const BuildTimeout = 50 * time.Minute
+
+// Image is a built VM image.
+type Image struct {
+	Dir      string
+	Kernel   string // the Debian kernel
+	Initrd   string // the initramfs the guest runs from
+	Key      string // private key root accepts
+	HostKey  string // the guest's public host key, authorized_keys format
+	Manifest string // kernel and package versions
+}
+
+// CacheDir is where images are kept.
+func CacheDir() string {
+	if d := os.Getenv("NIXBOOK_ZFSVM_CACHE"); d != "" {
+		return d
+	}
+	return DefaultCacheDir
+}
+
+func hashOf(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// imageDir and rootfsDir name the cache entries for the current scripts.
+func imageDir(cache string) string {
+	return filepath.Join(cache, "image-"+hashOf(rootfsScript, initrdScript))
+}
+
+func rootfsDir(cache string) string {
+	return filepath.Join(cache, "rootfs-"+hashOf(rootfsScript))
+}
+
+// Cached returns the image for the current scripts if it has been built.
+func Cached() (Image, bool) {
+	img, err := loadImage(imageDir(CacheDir()))
+	return img, err == nil
+}
+
+func loadImage(dir string) (Image, error) {
+	img := Image{
+		Dir:     dir,
+		Kernel:  filepath.Join(dir, "vmlinuz"),
+		Initrd:  filepath.Join(dir, "initrd.cpio"),
+		Key:     filepath.Join(dir, "id_ed25519"),
+		HostKey: "",
+	}
+	for _, p := range []string{img.Kernel, img.Initrd, img.Key} {
+		if _, err := os.Stat(p); err != nil {
+			return Image{}, err
+		}
+	}
+	hk, err := os.ReadFile(filepath.Join(dir, "ssh_host_ed25519_key.pub"))
+	if err != nil {
+		return Image{}, err
+	}
+	img.HostKey = strings.TrimSpace(string(hk))
+	if m, err := os.ReadFile(filepath.Join(dir, "manifest")); err == nil {
+		img.Manifest = string(m)
+	}
+	return img, nil
+}
+
+// Ensure returns the cached image, building it first when needed. Builds
+// are serialized across processes with a lock file; the build's output goes
+// to build.log in the cache directory, whose tail a failure reports.
+func Ensure(ctx context.Context, logf func(format string, args ...any)) (Image, error) {
+	cache := CacheDir()
+	dir := imageDir(cache)
+	if img, err := loadImage(dir); err == nil {
+		return img, nil
+	}
+	if os.Geteuid() != 0 {
+		return Image{}, ErrNeedsRoot
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return Image{}, fmt.Errorf("zfsvm: %w", err)
+	}
+	lock := flock.New(filepath.Join(cache, "build.lock"))
+	locked, err := lock.TryLockContext(ctx, time.Second)
+	if err != nil || !locked {
+		return Image{}, fmt.Errorf("zfsvm: wait for the build lock: %w", errors.Join(err, ctx.Err()))
+	}
+	defer lock.Unlock()
+	// Another process may have built it while this one waited.
+	if img, err := loadImage(dir); err == nil {
+		return img, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
+	defer cancel()
+	logPath := filepath.Join(cache, "build.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return Image{}, fmt.Errorf("zfsvm: %w", err)
+	}
+	defer logFile.Close()
+
+	root := rootfsDir(cache)
+	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
+		removeStale(cache, "rootfs-", root)
+		logf("zfsvm: building the Debian root with ZFS (once per machine, about 15 minutes); log: %s", logPath)
+		start := time.Now()
+		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
+			return Image{}, fmt.Errorf("zfsvm: build the root: %w%s", err, logTail(logPath))
+		}
+		logf("zfsvm: root built in %s", time.Since(start).Round(time.Second))
+	}
+	removeStale(cache, "image-", dir)
+	start := time.Now()
+	if err := runScript(ctx, initrdScript, logFile, root, dir); err != nil {
+		return Image{}, fmt.Errorf("zfsvm: build the initramfs: %w%s", err, logTail(logPath))
+	}
+	logf("zfsvm: image assembled in %s: %s", time.Since(start).Round(time.Second), dir)
+	return loadImage(dir)
+}
+
+// ErrNeedsRoot says the image is not built and this process cannot build it.
+var ErrNeedsRoot = errors.New("zfsvm: the VM image is not built and building it needs root (debootstrap, chroot)")
+
+// runScript runs an embedded script with bash, niced, as the machine is
+// shared with other builds and tests.
+func runScript(ctx context.Context, script []byte, log *os.File, args ...string) error {
+	argv := append([]string{"-n", "10", "bash", "-c", string(script), "zfsvm"}, args...)
+	cmd := exec.CommandContext(ctx, "nice", argv...)
+	cmd.Stdout = log
+	cmd.Stderr = log
+	cmd.Stdin = bytes.NewReader(nil)
+	cmd.WaitDelay = 10 * time.Second
+	return cmd.Run()
+}
+
+// removeStale deletes cache entries with prefix other than keep: images of
+// older scripts.
+func removeStale(cache, prefix, keep string) {
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(cache, e.Name())
+		if strings.HasPrefix(e.Name(), prefix) && p != keep && e.IsDir() {
+			_ = os.RemoveAll(p)
+		}
+	}
+}
+
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return ""
+		}
+		return "; " + err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 25 {
+		lines = lines[len(lines)-25:]
+	}
+	return "\n" + strings.Join(lines, "\n")
+}
