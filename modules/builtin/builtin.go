@@ -9,9 +9,11 @@ import (
 	"github.com/nixbook/nixbook/modules/debug"
 	"github.com/nixbook/nixbook/modules/factsmod"
 	"github.com/nixbook/nixbook/modules/fail"
+	"github.com/nixbook/nixbook/modules/install"
 	"github.com/nixbook/nixbook/modules/nixosconfig"
 	"github.com/nixbook/nixbook/modules/partition"
 	"github.com/nixbook/nixbook/modules/reboot"
+	"github.com/nixbook/nixbook/modules/rescue"
 	"github.com/nixbook/nixbook/modules/template"
 	"github.com/nixbook/nixbook/modules/waitssh"
 )
@@ -32,5 +34,7 @@ func Registry(r template.Renderer, e assert.Evaluator) *modules.Registry {
 		reboot.Spec,
 		partition.Spec,
 		nixosconfig.Spec,
+		rescue.Spec,
+		install.Spec,
 	)
 }
