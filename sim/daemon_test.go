@@ -9,6 +9,7 @@ import (
 )
 
 func TestDaemonServesStatusRebootAndDown(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	dir := filepath.Join(t.TempDir(), "fleet")
 	served := make(chan error, 1)

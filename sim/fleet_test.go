@@ -18,6 +18,7 @@ import (
 )
 
 func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, Config{Hosts: 2})
 	c1, _ := dial(t, f, "ks1")
 	defer c1.Close()
@@ -80,6 +81,7 @@ func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
 }
 
 func TestLoopMountsInsideAHost(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, Config{Hosts: 2})
 	c1, _ := dial(t, f, "ks1")
 	defer c1.Close()
@@ -114,6 +116,7 @@ func TestPartitionNodesFollowTheDisk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.kind, func(t *testing.T) {
+			t.Parallel()
 			f := startFleet(t, Config{Hosts: 1, Overrides: &Overrides{All: HostOverride{DiskKind: tt.kind, DiskSize: "1GiB"}}})
 			c, _ := dial(t, f, "ks1")
 			defer c.Close()
@@ -156,6 +159,7 @@ func TestPartitionNodesFollowTheDisk(t *testing.T) {
 }
 
 func TestRebootChangesBootIDAndRescueHostKey(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, Config{Hosts: 1})
 	h, _ := f.Host("ks1")
 	c, key1 := dial(t, f, "ks1")
@@ -191,6 +195,7 @@ func TestRebootChangesBootIDAndRescueHostKey(t *testing.T) {
 }
 
 func TestKexecKeepsTheKeysAndBootsTheInstaller(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, Config{Hosts: 1})
 	h, _ := f.Host("ks1")
 	c, key1 := dial(t, f, "ks1")
@@ -274,6 +279,7 @@ umount /mnt
 }
 
 func TestDiskBootComesUpOnlyWithTheRightNIC(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	if err := nixeval.EnsureNix(context.Background()); err != nil {
 		t.Skipf("disk mode evaluates with Nix: %v", err)
@@ -325,6 +331,7 @@ func TestDiskBootComesUpOnlyWithTheRightNIC(t *testing.T) {
 }
 
 func TestDownLeavesNothingBehind(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	dir := filepath.Join(t.TempDir(), "fleet")
 	ctx := context.Background()
@@ -354,6 +361,7 @@ func TestDownLeavesNothingBehind(t *testing.T) {
 }
 
 func TestUpClearsWhatACrashedFleetLeft(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	dir := filepath.Join(t.TempDir(), "fleet")
 	ctx := context.Background()
@@ -378,6 +386,7 @@ func TestUpClearsWhatACrashedFleetLeft(t *testing.T) {
 }
 
 func TestReaperCleansUpAfterAKilledFleetProcess(t *testing.T) {
+	t.Parallel()
 	requireRoot(t)
 	dir := filepath.Join(t.TempDir(), "fleet")
 	cmd := exec.Command(os.Args[0])

@@ -160,6 +160,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, check func() e
 }
 
 func TestRescueHostAnswersSSHWithClientKey(t *testing.T) {
+	t.Parallel()
 	f := startFleet(t, Config{Hosts: 1})
 	c, key := dial(t, f, "ks1")
 	defer c.Close()
