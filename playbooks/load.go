@@ -243,6 +243,17 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 		case "failed_when":
 			t.FailedWhen = l.conditions(v, "failed_when")
 		case "chroot":
+			// `chroot: /root` runs the task inside a root; `chroot: {root: ...}`
+			// is the chroot module that prepares one.
+			if _, isModule := l.reg.Lookup("chroot"); isModule && v.Kind == yaml.MappingNode {
+				if moduleKey != nil {
+					l.errorf(k, "", "task has two modules, %q and %q", moduleKey.Value, k.Value)
+					continue
+				}
+				spec, _ := l.reg.Lookup("chroot")
+				moduleKey, t.Module, t.Spec, t.Args = k, k.Value, spec, n.Content[i+1]
+				continue
+			}
 			t.Chroot = l.str(v, "chroot")
 			l.checkTemplate(v, "chroot")
 		case "vars":

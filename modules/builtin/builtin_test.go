@@ -23,7 +23,7 @@ func registry() *modules.Registry {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"assert", "command", "copy", "debug", "facts", "fail", "install", "nixos_config", "partition", "reboot", "rescue", "shell", "template", "wait_for_ssh"}
+	want := []string{"assert", "chroot", "command", "copy", "debug", "facts", "fail", "fetch_iso", "install", "kexec", "nixos_config", "partition", "reboot", "rescue", "shell", "template", "unsquash", "wait_for_ssh", "zfs"}
 	if got := registry().Names(); !reflect.DeepEqual(got, want) {
 		t.Errorf("names = %q, want %q", got, want)
 	}
