@@ -189,3 +189,40 @@ func TestTagsSelect(t *testing.T) {
 		}
 	}
 }
+
+func TestOmitLeavesTheModuleDefault(t *testing.T) {
+	var checks, applies atomic.Int32
+	var sneak atomic.Value
+	reg := recorderRegistry(&checks, &applies, &sneak)
+	pb, err := playbooks.LoadBytes("play.yml", []byte(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: omitted
+      record: {change: "{{ unset_var | default(omit) }}"}
+    - name: given
+      record: {change: "{{ set_var | default(omit) }}"}
+`), "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	got := map[string]runner.Status{}
+	r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New(), Options: runner.Options{ExtraVars: map[string]any{"set_var": true}},
+		Events: func(e runner.Event) {
+			if e.Type == runner.EventResult {
+				mu.Lock()
+				got[e.Task] = e.Status
+				if e.Status == runner.StatusFailed {
+					t.Errorf("%s failed: %s", e.Task, e.Msg)
+				}
+				mu.Unlock()
+			}
+		}}
+	if _, err := r.Run(context.Background(), pb, localInventory(1), ""); err != nil {
+		t.Fatal(err)
+	}
+	if got["omitted"] != runner.StatusOK || got["given"] != runner.StatusChanged {
+		t.Errorf("statuses %v, want omitted ok (default false) and given changed", got)
+	}
+}

@@ -282,6 +282,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if err != nil {
 		return r.checkModeUnknown(err, "arguments")
 	}
+	args = pruneOmitted(args)
 	mod, err := t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, args))
 	if err != nil {
 		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}

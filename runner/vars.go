@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/tmpl"
 )
@@ -21,6 +23,7 @@ func (r *Runner) taskVars(pb *playbooks.Playbook, play *playbooks.Play, h *hostR
 		v = map[string]any{}
 	}
 	v["inventory_hostname"] = h.inv.Name
+	v["omit"] = omitMarker
 	v["group_names"] = h.inv.Groups
 	v["check_mode"] = r.Check
 	v["ansible_check_mode"] = r.Check
@@ -169,4 +172,37 @@ func TagsSelect(taskTags, only, skip []string) bool {
 		return !slices.Contains(taskTags, "never")
 	}
 	return has(only)
+}
+
+// omitMarker is the value of `omit`: an argument whose template renders to it
+// is dropped, so `{{ x | default(omit) }}` leaves the module's default, as in
+// Ansible.
+const omitMarker = "__nixbook_omit_argument__"
+
+// pruneOmitted removes mapping entries whose value is the omit marker.
+func pruneOmitted(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		kept := n.Content[:0:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if v := n.Content[i+1]; v.Kind == yaml.ScalarNode && v.Value == omitMarker {
+				continue
+			}
+			kept = append(kept, n.Content[i], pruneOmitted(n.Content[i+1]))
+		}
+		n.Content = kept
+	case yaml.SequenceNode:
+		kept := n.Content[:0:0]
+		for _, c := range n.Content {
+			if c.Kind == yaml.ScalarNode && c.Value == omitMarker {
+				continue
+			}
+			kept = append(kept, pruneOmitted(c))
+		}
+		n.Content = kept
+	}
+	return n
 }
