@@ -226,8 +226,8 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	var last string
 	err = waitssh.Wait(ctx, h, waitssh.Options{
 		Timeout:  a.Timeout.D(),
-		Sleep:    2 * time.Second,
-		MaxSleep: 10 * time.Second,
+		Sleep:    time.Second,
+		MaxSleep: 5 * time.Second,
 		Clock:    m.clock,
 		// Not NewSystem: the installer serves the rescue's host keys, and
 		// any other key is someone else.

@@ -30,7 +30,7 @@ const kexecPlaybook = `
       kexec:
         url: "{{ kexec_url }}"
         sha256: "{{ kexec_sha256 }}"
-        timeout: 25s
+        timeout: 15s
 `
 
 // runPlaybook runs a playbook on the fleet as `nixbook run` does, with
@@ -161,7 +161,7 @@ func TestKexecOnSimulatedFleet(t *testing.T) {
 	if r2.Failed != 1 {
 		t.Fatalf("ks2, whose kexec hangs, did not fail: %+v %s", r2, msg)
 	}
-	for _, want := range []string{"did not come back as the NixOS installer within 25s", "try another image", "install-iso.yml"} {
+	for _, want := range []string{"did not come back as the NixOS installer within 15s", "try another image", "install-iso.yml"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("ks2's failure %q lacks %q", msg, want)
 		}
