@@ -24,10 +24,6 @@ import (
 // TestMain lets the test binary serve as the simulated hosts' helper.
 func TestMain(m *testing.M) { simtest.Main(m) }
 
-// rootSpec is the chroot module under another key: the playbook loader
-// reads `chroot:` as the task keyword that runs a task inside a root.
-var rootSpec = func() modules.Spec { s := Spec; s.Name = "nixos_chroot"; return s }()
-
 // isoPath is the 2015 procedure on a rescue server up to a shell in the
 // ISO's system: a target partition and the rescue partition, the ISO,
 // its store on the rescue partition, the chroot, and a command inside it
@@ -54,7 +50,7 @@ const isoPath = `
       unsquash:
         device: /dev/disk/by-label/nixos-rescue
     - name: chroot
-      nixos_chroot:
+      chroot:
         root: /root/rescue
         bind: [/target]
     - name: generate
@@ -66,7 +62,7 @@ const leave = `
 - hosts: all
   tasks:
     - name: leave
-      nixos_chroot:
+      chroot:
         root: /root/rescue
         state: absent
     - name: mounts under the root
@@ -83,7 +79,7 @@ func runPlaybook(t *testing.T, f *simtest.Fleet, knownHosts, playbook string, ch
 		t.Fatal(err)
 	}
 	eng := tmpl.New()
-	reg := modules.NewRegistry(fetchiso.Spec, unsquash.Spec, rootSpec, command.Spec, command.ShellSpec)
+	reg := modules.NewRegistry(fetchiso.Spec, unsquash.Spec, Spec, command.Spec, command.ShellSpec)
 	pb, err := playbooks.LoadBytes("test.yml", []byte(playbook), t.TempDir(), reg)
 	if err != nil {
 		t.Fatal(err)
