@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"path"
 	"strings"
 	"time"
 
@@ -231,4 +232,16 @@ func errOrOK(err error) string {
 		return "ok"
 	}
 	return err.Error()
+}
+
+// chrootMissing says why root cannot run commands yet ("" when it can): the
+// runner's chroot wrapper needs the root's /bin/sh.
+func (h *hostRun) chrootMissing(ctx context.Context, root string) string {
+	sh := path.Join(root, "bin/sh")
+	_, err := h.run(ctx, transport.ReadOnly(h.conn), transport.Cmd{Args: []string{"test", "-x", sh}}, "probe")
+	var exit *transport.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Sprintf("the chroot %s is not prepared (no %s)", root, sh)
+	}
+	return ""
 }

@@ -226,3 +226,46 @@ func TestOmitLeavesTheModuleDefault(t *testing.T) {
 		t.Errorf("statuses %v, want omitted ok (default false) and given changed", got)
 	}
 }
+
+func TestChrootNotPrepared(t *testing.T) {
+	var checks, applies atomic.Int32
+	var sneak atomic.Value
+	reg := recorderRegistry(&checks, &applies, &sneak)
+	root := t.TempDir() // no bin/sh: nothing prepared it
+	pb, err := playbooks.LoadBytes("play.yml", []byte(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: inside
+      record: {change: true}
+      chroot: `+root+`
+`), "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		check  bool
+		status runner.Status
+		msg    string
+	}{
+		{true, runner.StatusSkipped, "unknown until applied: the chroot " + root + " is not prepared"},
+		{false, runner.StatusFailed, "prepare it with the chroot module first"},
+	} {
+		var got runner.Event
+		r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New(), Options: runner.Options{Check: tc.check},
+			Events: func(e runner.Event) {
+				if e.Type == runner.EventResult {
+					got = e
+				}
+			}}
+		if _, err := r.Run(context.Background(), pb, localInventory(1), ""); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != tc.status || !strings.Contains(got.Msg, tc.msg) {
+			t.Errorf("check=%v: %s %q, want %s with %q", tc.check, got.Status, got.Msg, tc.status, tc.msg)
+		}
+	}
+	if checks.Load() != 0 {
+		t.Errorf("Check ran %d times against an unprepared root", checks.Load())
+	}
+}

@@ -294,6 +294,14 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 			return r.checkModeUnknown(err, "chroot")
 		}
 		ro.chroot = root
+		if why := h.chrootMissing(ctx, root); why != "" {
+			if r.Check {
+				// An earlier task prepares the root; its commands are known after apply.
+				msg := "unknown until applied: " + why
+				return taskResult{status: StatusSkipped, msg: msg, out: map[string]any{"skipped": true, "changed": false, "skip_reason": msg}}
+			}
+			return taskResult{status: StatusFailed, msg: why + "; prepare it with the chroot module first", out: map[string]any{"failed": true, "changed": false}}
+		}
 	}
 	plan, err := mod.Check(ctx, ro)
 	if err != nil {
