@@ -88,12 +88,12 @@ func backingDev(name string) (uint64, error) {
 // mountDevs are the devices of the file systems mounted in a process's mount
 // namespace.
 func mountDevs(pid int) map[uint64]bool {
+	devs := map[uint64]bool{}
 	file, err := os.Open(fmt.Sprintf("/proc/%d/mountinfo", pid))
 	if err != nil {
-		return nil
+		return devs // the host is going down: nothing is its own
 	}
 	defer file.Close()
-	devs := map[uint64]bool{}
 	sc := bufio.NewScanner(file)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
