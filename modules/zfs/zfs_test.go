@@ -357,6 +357,20 @@ func TestCheckWithoutZFS(t *testing.T) {
 	}
 }
 
+func TestCheckWithoutZFSModule(t *testing.T) {
+	m := moduletest.New(t, Spec, "pool: rpool\ndevices: [/dev/sda2]\n")
+	_, err := m.Check(context.Background(), noModule{newFakeHost()})
+	if err == nil || !strings.Contains(err.Error(), "ZFS kernel module is not loaded on h1") || !strings.Contains(err.Error(), "modprobe zfs") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+type noModule struct{ *fakeHost }
+
+func (n noModule) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	return result(cmd, 1, "", "The ZFS modules are not loaded.\nTry running '/sbin/modprobe zfs' as root to load them.\n")
+}
+
 type noZFS struct{ *fakeHost }
 
 func (n noZFS) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
