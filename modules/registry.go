@@ -25,6 +25,11 @@ type Spec struct {
 	// `command: echo hi`; empty when the module takes only a mapping.
 	FreeForm string
 	Example  string
+	// Offline says the module can do its work while the host does not answer
+	// SSH, because it acts through an API (rescue reboots a server through
+	// OVH's). A play whose first task is such a module goes ahead on a host it
+	// cannot reach yet; the module's Probe and Run then fail as unreachable.
+	Offline bool
 	// New decodes and validates the arguments and returns the module.
 	New func(args Decoder) (Module, error)
 }

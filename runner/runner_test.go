@@ -269,3 +269,63 @@ func TestChrootNotPrepared(t *testing.T) {
 		t.Errorf("Check ran %d times against an unprepared root", checks.Load())
 	}
 }
+
+// downDialer reaches no host.
+type downDialer struct{}
+
+func (downDialer) Dial(ctx context.Context, t transport.Target, o transport.DialOptions) (transport.Conn, error) {
+	return nil, fmt.Errorf("%w: dial %s: connection refused", transport.ErrUnreachable, t.Name)
+}
+
+// An API-driven first task (rescue) goes ahead on a host SSH cannot reach;
+// the next task that needs SSH finds it unreachable.
+func TestOfflineFirstTaskOnUnreachableHost(t *testing.T) {
+	var checks, applies atomic.Int32
+	var sneak atomic.Value
+	reg := recorderRegistry(&checks, &applies, &sneak)
+	spec, _ := reg.Lookup("record")
+	offline := spec
+	offline.Name, offline.Offline = "api", true
+	reg = modules.NewRegistry(spec, offline)
+	pb, err := playbooks.LoadBytes("play.yml", []byte(`
+- hosts: all
+  tasks:
+    - name: through the API
+      api: {change: true}
+      when: not facts.rescue
+    - name: over SSH
+      record: {change: true}
+`), "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	r := &runner.Runner{Dialer: downDialer{}, Templates: tmpl.New(), Events: func(e runner.Event) {
+		if e.Type == runner.EventResult {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s=%s", e.Task, e.Status))
+			mu.Unlock()
+		}
+	}}
+	recap, err := r.Run(context.Background(), pb, localInventory(1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "through the API=changed over SSH=unreachable"; strings.Join(got, " ") != want {
+		t.Errorf("results %q, want %q", strings.Join(got, " "), want)
+	}
+	if applies.Load() != 1 || recap.ExitCode() != runner.ExitUnreachable {
+		t.Errorf("%d applies, exit %d", applies.Load(), recap.ExitCode())
+	}
+
+	// Without an API-driven first task the host is unreachable at once.
+	got = nil
+	pb2, _ := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  tasks:\n    - record: {change: true}\n"), "", reg)
+	if _, err := r.Run(context.Background(), pb2, localInventory(1), ""); err != nil {
+		t.Fatal(err)
+	}
+	if want := "connect=unreachable"; strings.Join(got, " ") != want {
+		t.Errorf("results %q, want %q", strings.Join(got, " "), want)
+	}
+}

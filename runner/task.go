@@ -22,11 +22,19 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if h.down {
 		return true
 	}
-	if err := h.connect(ctx, transport.DialOptions{}); err != nil {
-		r.unreachable(play, h, "connect", err)
-		return true
+	connErr := h.connect(ctx, transport.DialOptions{})
+	if connErr != nil {
+		if len(tasks) == 0 || !tasks[0].Spec.Offline {
+			r.unreachable(play, h, "connect", connErr)
+			return true
+		}
+		// The first task works through an API (rescue): it may bring back a
+		// host that SSH cannot reach now. Facts stay empty until it does.
+		msg := fmt.Sprintf("not reachable over SSH (%s); %q goes ahead through the API", h.redact.String(connErr.Error()), tasks[0].DisplayName())
+		h.log.Printf("%s", msg)
+		r.emit(Event{Type: EventHostKey, Host: h.inv.Name, Msg: msg})
 	}
-	if play.GatherFacts && ctx.Err() == nil {
+	if play.GatherFacts && ctx.Err() == nil && h.conn != nil {
 		h.task = "gather facts"
 		start := time.Now()
 		if err := h.gatherFacts(ctx); err != nil {
@@ -41,6 +49,10 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	}
 	for _, t := range tasks {
 		if ctx.Err() != nil || fatal.Load() {
+			return true
+		}
+		if h.conn == nil && !t.Spec.Offline {
+			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
 			return true
 		}
 		switch r.runTask(ctx, pb, play, h, t) {

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/tmpl"
 )
@@ -32,6 +33,10 @@ func (r *Runner) taskVars(pb *playbooks.Playbook, play *playbooks.Play, h *hostR
 	}
 	if h.facts != nil {
 		v["facts"] = h.facts.Map()
+	} else {
+		// Not gathered (gather_facts: false, or not reachable yet): empty
+		// facts, so conditions such as facts.rescue read as false.
+		v["facts"] = (&facts.Facts{}).Map()
 	}
 	// Play and task vars are rendered lazily, as Ansible does: their
 	// templates see everything, registered results and extra vars included.

@@ -45,6 +45,7 @@ type Args struct {
 
 // Spec is the `rescue` module.
 var Spec = modules.Spec{
+	Offline: true,
 	Name:    "rescue",
 	Summary: "Boot an OVH server into its Linux rescue system through the API, or set its netboot back to the disk.",
 	Args:    Args{},
