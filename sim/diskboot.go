@@ -108,6 +108,14 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: filepath.Join(sys, dir), Target: "/" + dir, InRoot: true})
 		}
 	}
+	if system := resolveIn(root.mount, "/nix/var/nix/profiles/system"); system != "" {
+		b.cfg.Files = append(b.cfg.Files,
+			hostinit.File{Path: "/run/current-system", Link: system},
+			hostinit.File{Path: "/run/booted-system", Link: system})
+		for _, tool := range nixosTools(filepath.Join(root.mount, system, "sw", "bin")) {
+			b.cfg.Files = append(b.cfg.Files, hostinit.File{Path: "/usr/local/bin/" + tool, Link: "/run/current-system/sw/bin/" + tool})
+		}
+	}
 	if bootFS != nil && bootFS != root {
 		b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: bootFS.device, Target: "/boot", FSType: bootFS.fstype})
 	}
@@ -228,6 +236,26 @@ func (h *Host) unmountInstalled(mounted []*installedFS) {
 		_ = os.Remove(m.mount)
 	}
 	_ = os.Remove(filepath.Join(h.dir, "inspect"))
+}
+
+// resolveIn follows the symbolic links of path inside root (absolute
+// targets are taken from root) and returns the path it ends at, "" when
+// it leads nowhere.
+func resolveIn(root, path string) string {
+	for range 16 {
+		target, err := os.Readlink(filepath.Join(root, path))
+		if err != nil {
+			if exists(filepath.Join(root, path)) {
+				return path
+			}
+			return ""
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		path = filepath.Clean(target)
+	}
+	return ""
 }
 
 func exists(p string) bool {

@@ -258,8 +258,11 @@ udevadm settle
 mkfs.ext4 -q -L nixos /dev/sda1
 udevadm settle
 mount /dev/disk/by-label/nixos /mnt
-mkdir -p /mnt/etc/nixos /mnt/etc/ssh /mnt/boot/grub /mnt/nix/var/nix/profiles /mnt/nix/store/abc-nixos-system
-ln -s /nix/store/abc-nixos-system /mnt/nix/var/nix/profiles/system
+mkdir -p /mnt/etc/nixos /mnt/etc/ssh /mnt/boot/grub /mnt/nix/var/nix/profiles /mnt/nix/store/abc-nixos-system/sw/bin
+printf '#!/bin/sh\necho 24.05.test\n' > /mnt/nix/store/abc-nixos-system/sw/bin/nixos-version
+chmod +x /mnt/nix/store/abc-nixos-system/sw/bin/nixos-version
+ln -s /nix/store/abc-nixos-system /mnt/nix/var/nix/profiles/system-1-link
+ln -s system-1-link /mnt/nix/var/nix/profiles/system
 cat > /mnt/etc/nixos/configuration.nix
 printf 'NAME=NixOS\nID=nixos\nVERSION_ID="24.05"\nPRETTY_NAME="NixOS 24.05 (Uakari)"\n' > /mnt/etc/os-release
 ssh-keygen -q -t ed25519 -N "" -C root@installed -f /mnt/etc/ssh/ssh_host_ed25519_key
@@ -305,7 +308,7 @@ func TestDiskBootComesUpOnlyWithTheRightNIC(t *testing.T) {
 	})
 	c, key := dial(t, f, "ks1")
 	defer c.Close()
-	if out := run(t, c, ". /etc/os-release && echo $ID $VERSION_ID; hostname; cat /etc/nixos/configuration.nix | grep -c web-ks1"); out != "nixos 24.05\nweb-ks1\n1\n" {
+	if out := run(t, c, ". /etc/os-release && echo $ID $VERSION_ID; hostname; cat /etc/nixos/configuration.nix | grep -c web-ks1; nixos-version; readlink /run/current-system"); out != "nixos 24.05\nweb-ks1\n1\n24.05.test\n/nix/store/abc-nixos-system\n" {
 		t.Errorf("disk boot identity: %q", out)
 	}
 	installedKey := strings.Fields(run(t, c, "cat /etc/ssh/ssh_host_ed25519_key.pub"))[1]

@@ -77,6 +77,25 @@ func buildRoot(cfg Config, stageDev *uint64) error {
 			return err
 		}
 	}
+	// The machine's /root, /mnt, /home... show empty: opaque directories of
+	// the upper layer hide what is below, without a mount a server would
+	// not have (nixos-generate-config reads the mounts under /mnt).
+	for _, d := range append([]string{"/root"}, cfg.Hide...) {
+		dir := filepath.Join(upper, d)
+		mode := os.FileMode(0o755)
+		if d == "/root" {
+			mode = 0o700
+		}
+		if err := os.MkdirAll(dir, mode); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			return err
+		}
+		if err := unix.Setxattr(dir, "trusted.overlay.opaque", []byte("y"), 0); err != nil {
+			return fmt.Errorf("hide %s: %w", d, err)
+		}
+	}
 	opts := "lowerdir=/,upperdir=" + upper + ",workdir=" + work
 	if err := unix.Mount("overlay", root, "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount root overlay: %w", err)
@@ -89,10 +108,6 @@ func buildRoot(cfg Config, stageDev *uint64) error {
 		{"tmpfs", "/dev", "mode=0755,size=1m"},
 		{"tmpfs", "/run", "mode=0755,size=64m"},
 		{"tmpfs", "/tmp", "mode=1777," + size},
-		{"tmpfs", "/root", "mode=0700," + size},
-	}
-	for _, d := range cfg.Hide {
-		mounts = append(mounts, fsMount{"tmpfs", d, "mode=0755," + size})
 	}
 	for _, m := range mounts {
 		if err := mountIn(root, m.target, m.fstype, m.opts); err != nil {
