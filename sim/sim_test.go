@@ -204,3 +204,5 @@ func lookPath(name string) (string, error) {
 }
 
 func writeFileMode(path, data string) error { return os.WriteFile(path, []byte(data), 0o600) }
+
+func diskKeyLine(k ssh.PublicKey) []byte { return ssh.MarshalAuthorizedKey(k) }
