@@ -47,7 +47,7 @@ func app(stdout, stderr io.Writer) *cli.App {
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the fleet's directory", Required: true}
 	fleetFlags := []cli.Flag{
 		dirFlag,
-		&cli.StringFlag{Name: "subnet", Value: sim.DefaultSubnet, Usage: "the fleet's IPv4 /24; the gateway is .254"},
+		&cli.StringFlag{Name: "subnet", Usage: "the fleet's IPv4 /24, the gateway at .254 (default " + sim.DefaultSubnet + ", or the next free range when another fleet has it)"},
 		&cli.StringFlag{Name: "subnet6", Usage: "the range of the hosts' IPv6 /64s (default: derived from --subnet)"},
 		&cli.StringFlag{Name: "hosts", Usage: "a YAML file of per-host overrides (disks, nic, mac, ramdisk, boot_delay, mode, data, faults)"},
 		&cli.DurationFlag{Name: "boot-delay", Value: sim.DefaultBootDelay, Usage: "how long a reboot takes"},
@@ -139,8 +139,8 @@ func up(c *cli.Context, stdout io.Writer) error {
 		return err
 	}
 	args := []string{"serve", "--dir", dir, "--count", strconv.Itoa(n), "--file", logPath,
-		"--subnet", c.String("subnet"), "--boot-delay", c.Duration("boot-delay").String(), "--timeout", c.Duration("timeout").String()}
-	for _, f := range []string{"subnet6", "hosts", "payload-cache"} {
+		"--boot-delay", c.Duration("boot-delay").String(), "--timeout", c.Duration("timeout").String()}
+	for _, f := range []string{"subnet", "subnet6", "hosts", "payload-cache"} {
 		if v := c.String(f); v != "" {
 			if f == "hosts" || f == "payload-cache" {
 				if v, err = filepath.Abs(v); err != nil {
