@@ -382,6 +382,15 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	); err != nil {
 		return err
 	}
+	cgroup := "nixbook-sim-" + f.plan.id + "-" + s.Name
+	if err := f.state.Add(simstate.Dirs, filepath.Join(devicesRoot, cgroup)); err != nil {
+		return err
+	}
+	devices, err := newDevCgroup(cgroup)
+	if err != nil {
+		return err
+	}
+	h.devices = devices
 	if err := f.state.Add(simstate.Files, h.socket); err != nil {
 		return err
 	}

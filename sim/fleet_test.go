@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
@@ -51,6 +52,23 @@ func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
 	devOf := func(c *ssh.Client) string { return strings.TrimSpace(run(t, c, "stat -c %t:%T /dev/sda")) }
 	if d1, d2 := devOf(c1), devOf(c2); d1 == d2 {
 		t.Fatalf("both hosts' sda are device %s", d1)
+	}
+
+	// Even a node made by hand opens neither the machine's disk nor ks2's.
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := f.Host("ks2")
+	maj2, min2, err := devNum(filepath.Join("/sys/block", filepath.Base(h2.Disks()[0].Loop)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range [][2]uint32{{unix.Major(root.Dev), unix.Minor(root.Dev)}, {maj2, min2}} {
+		cmd := fmt.Sprintf("mknod /tmp/other b %d %d 2>/dev/null; head -c 512 /tmp/other >/dev/null 2>&1 && echo READ; rm -f /tmp/other", dev[0], dev[1])
+		if out := run(t, c1, cmd); strings.Contains(out, "READ") {
+			t.Errorf("ks1 reads block device %d:%d through a node of its own", dev[0], dev[1])
+		}
 	}
 
 	// A write to ks1's sda lands in ks1's image only.

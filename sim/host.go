@@ -65,6 +65,7 @@ type Host struct {
 	dir     string // DIR/hosts/NAME
 	socket  string // control socket on the machine
 	server  *http.Server
+	devices *devCgroup // nil without the devices controller
 
 	// op serialises what changes the host's life: boots and kills.
 	op sync.Mutex
@@ -395,6 +396,15 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		close(done)
 		h.initExited(cmd.Process, err)
 	}()
+	// Confine the init before it mounts anything: its disks, nothing else.
+	if err := h.allowInitialDevices(); err == nil {
+		err = h.devices.add(cmd.Process.Pid)
+		if err != nil {
+			h.f.logf("%s: %v", h.spec.Name, err)
+		}
+	} else {
+		h.f.logf("%s: %v", h.spec.Name, err)
+	}
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
 	h.dev, h.sys, h.udev, h.devKey = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, ""
@@ -556,6 +566,10 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if h.proc == nil || h.proc.Pid != pid {
 		return nil // rebooted meanwhile
 	}
+	// Allow before the node appears, so a tool that waits for it can open it.
+	if err := h.devices.allowOnly(blockRules(want)); err != nil {
+		return err
+	}
 	if err := syncDev(devDir, want, h.dev); err != nil {
 		return err
 	}
@@ -572,6 +586,24 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	}
 	h.devKey = key
 	return nil
+}
+
+// allowInitialDevices lets a booting host use its disks and their
+// partitions (a disk boot mounts its root before /dev is filled).
+func (h *Host) allowInitialDevices() error {
+	rules := map[string]bool{}
+	for _, d := range h.disks {
+		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
+		if err != nil {
+			return err
+		}
+		rules[fmt.Sprintf("b %d:%d", maj, min)] = true
+		parts, _ := partitions(d.Loop)
+		for _, p := range parts {
+			rules[fmt.Sprintf("b %d:%d", p.major, p.minor)] = true
+		}
+	}
+	return h.devices.allowOnly(rules)
 }
 
 // watchDev keeps /dev in sync while the fleet runs: a cheap check of the
