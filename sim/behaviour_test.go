@@ -81,6 +81,22 @@ func TestPredictedNamesAndOldOS(t *testing.T) {
 	}
 }
 
+func TestFirstBootModes(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 3, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks2": {Mode: "installer"}, "ks3": {Mode: "disk"},
+	}}})
+	c, _ := dial(t, f, "ks2")
+	defer c.Close()
+	if out := run(t, c, ". /etc/os-release; echo $VARIANT_ID"); out != "installer\n" {
+		t.Errorf("ks2 starts as %q", out)
+	}
+	h3, _ := f.Host("ks3")
+	if st := h3.Status(context.Background()); st.Mode != ModeDisk || st.SSH || !strings.Contains(st.Why, "no installed system") {
+		t.Errorf("ks3 on empty disks: %+v", st)
+	}
+}
+
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	f := startFleet(t, Config{Hosts: 2, BootDelay: 100 * time.Millisecond, Overrides: &Overrides{Hosts: map[string]HostOverride{

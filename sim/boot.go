@@ -115,11 +115,17 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		// kexec carries the rescue's host keys, root's authorized keys and
 		// machine id into the installer.
 		b.hostKey = KeyPair{Private: r.carried["/etc/ssh/ssh_host_ed25519_key"], Public: r.carried["/etc/ssh/ssh_host_ed25519_key.pub"]}
-		if b.hostKey.Private == "" {
-			return nil, fmt.Errorf("kexec carried no host key")
-		}
 		b.machineID = strings.TrimSpace(r.carried["/etc/machine-id"])
 		b.authKeys = r.carried["/root/.ssh/authorized_keys"]
+		if b.hostKey.Private == "" || b.hostKey.Public == "" {
+			// A fleet that starts in the installer: as if kexec'd from a
+			// rescue that had just booted.
+			key, err := newKeyPair("root@" + rescueHostname)
+			if err != nil {
+				return nil, err
+			}
+			b.hostKey, b.authKeys = key, r.rescueKey
+		}
 		b.cfg.Hostname, b.osRelease = installerHostname, installerOSRelease
 		h.f.installerSystem(b)
 		for _, p := range sortedKeys(r.carried) {

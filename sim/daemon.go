@@ -100,7 +100,7 @@ func Serve(ctx context.Context, cfg Config, opts ServeOptions) error {
 	go func() {
 		wctx, cancel := context.WithTimeout(ctx, opts.ReadyTimeout)
 		defer cancel()
-		err := f.WaitSSH(wctx, f.expectingSSH()...)
+		err := f.WaitSSH(wctx, f.ExpectedUp()...)
 		d.mu.Lock()
 		d.ready = err == nil
 		if err != nil {
@@ -119,8 +119,9 @@ func Serve(ctx context.Context, cfg Config, opts ServeOptions) error {
 	return f.Down(context.Background())
 }
 
-// expectingSSH names the hosts that should answer SSH after their first boot.
-func (f *Fleet) expectingSSH() []string {
+// ExpectedUp names the hosts whose current boot brought them onto the
+// network: those that should answer SSH (not off, not a failed disk boot).
+func (f *Fleet) ExpectedUp() []string {
 	var names []string
 	for _, h := range f.hosts {
 		h.mu.Lock()

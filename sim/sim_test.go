@@ -77,8 +77,10 @@ func startFleet(t testing.TB, cfg Config) *Fleet {
 			t.Errorf("down: %v", err)
 		}
 	})
-	if err := f.WaitSSH(ctx); err != nil {
-		t.Fatalf("wait for SSH: %v", err)
+	if up := f.ExpectedUp(); len(up) > 0 {
+		if err := f.WaitSSH(ctx, up...); err != nil {
+			t.Fatalf("wait for SSH: %v", err)
+		}
 	}
 	return f
 }

@@ -90,7 +90,8 @@ func WithTimings(tm ovhapi.Timings) Option { return func(op *options) { op.cfg.T
 // WithConfig changes anything else of the fleet's configuration.
 func WithConfig(change func(*sim.Config)) Option { return func(op *options) { change(&op.cfg) } }
 
-// Start brings up n servers in rescue mode and waits until they answer SSH.
+// Start brings up n servers (in rescue mode unless overridden) and waits
+// until those that should answer SSH do.
 // The test is skipped when it cannot run a fleet (not root, tools missing).
 func Start(t testing.TB, n int, opts ...Option) *Fleet {
 	t.Helper()
@@ -137,8 +138,11 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 			t.Errorf("simtest: fleet down: %v", err)
 		}
 	})
-	if err := sf.WaitSSH(ctx); err != nil {
-		t.Fatalf("simtest: %v", err)
+	// Hosts told to start off or on empty disks are not waited for.
+	if up := sf.ExpectedUp(); len(up) > 0 {
+		if err := sf.WaitSSH(ctx, up...); err != nil {
+			t.Fatalf("simtest: %v", err)
+		}
 	}
 	f := &Fleet{
 		t: t, sim: sf, Dir: sf.Dir(), FleetYAML: sf.InventoryPath(), OVHConf: sf.OVHConfPath(),
