@@ -120,6 +120,18 @@ func TestLoopMountsInsideAHost(t *testing.T) {
 		}
 		run(t, c1, "umount /mnt/l")
 	}
+	// A loop device left bound goes with the host's reboot.
+	dev := strings.TrimSpace(run(t, c1, "truncate -s 8M /root/left.img && losetup -f --show /root/left.img"))
+	sysfs := filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file")
+	if _, err := os.Stat(sysfs); err != nil {
+		t.Fatalf("%s not bound: %v", dev, err)
+	}
+	if err := f.Reboot(context.Background(), "ks1", ModeRescue); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(sysfs); err == nil && strings.Contains(string(data), "left.img") {
+		t.Errorf("%s still bound to %s after the host's reboot", dev, data)
+	}
 }
 
 func TestPartitionNodesFollowTheDisk(t *testing.T) {

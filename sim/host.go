@@ -290,12 +290,16 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 		h.mu.Unlock()
 	}()
 	if proc != nil {
+		// Loop devices the host set up outlive its processes: note them now,
+		// free them once it is gone.
+		loops := h.ownLoops(proc.Pid)
 		_ = proc.Signal(syscall.SIGKILL)
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			h.f.logf("%s: init %d does not die", h.spec.Name, proc.Pid)
 		}
+		detachLoops(loops)
 	}
 	h.mu.Lock()
 	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.kexecLoaded = nil, nil, nil, nil, nil, "", false

@@ -73,12 +73,7 @@ func (f *Fleet) isDiskLoop(name string) bool {
 // backingDev is the device of the file system holding a loop device's
 // backing file.
 func backingDev(name string) (uint64, error) {
-	fd, err := unix.Open("/dev/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0, err
-	}
-	defer unix.Close(fd)
-	info, err := unix.IoctlLoopGetStatus64(fd)
+	info, err := loopInfo(name)
 	if err != nil {
 		return 0, err
 	}
@@ -186,4 +181,46 @@ func loopIndex(name string) int {
 		return -1
 	}
 	return n
+}
+
+// boundLoop is a loop device a host set up, with what backs it.
+type boundLoop struct {
+	name     string
+	dev, ino uint64
+}
+
+// ownLoops are the loop devices the host set up on its own files.
+func (h *Host) ownLoops(pid int) []boundLoop {
+	_, own := h.hostLoops(pid)
+	var out []boundLoop
+	for _, l := range own {
+		if info, err := loopInfo(l.name); err == nil {
+			out = append(out, boundLoop{name: l.name, dev: info.Device, ino: info.Inode})
+		}
+	}
+	return out
+}
+
+func loopInfo(name string) (*unix.LoopInfo64, error) {
+	fd, err := unix.Open("/dev/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	return unix.IoctlLoopGetStatus64(fd)
+}
+
+// detachLoops frees the loop devices a host left bound, as its reboot would:
+// only those still backed by the same file.
+func detachLoops(loops []boundLoop) {
+	for _, l := range loops {
+		info, err := loopInfo(l.name)
+		if err != nil || info.Device != l.dev || info.Inode != l.ino {
+			continue
+		}
+		if fd, err := unix.Open("/dev/"+l.name, unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+			_ = unix.IoctlSetInt(fd, unix.LOOP_CLR_FD, 0)
+			unix.Close(fd)
+		}
+	}
 }
