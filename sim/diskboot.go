@@ -18,9 +18,15 @@ import (
 // relative to the root (or, on a separate /boot, to that file system).
 const grubRecord = "boot/grub/nixbook-sim-devices"
 
-// mountable are the file systems the machine's kernel can mount to look
-// for an installed system.
-var mountable = map[string]bool{"ext4": true, "ext3": true, "ext2": true, "xfs": true, "btrfs": true}
+// mountable says whether the machine's kernel can mount a file system to
+// look for an installed system.
+func mountable(fstype string) bool {
+	switch fstype {
+	case "ext4", "ext3", "ext2", "xfs", "btrfs":
+		return true
+	}
+	return false
+}
 
 // installedFS is a file system of the host's disks mounted read-only on the
 // machine while the controller looks at it.
@@ -205,7 +211,7 @@ func (h *Host) mountInstalled(ctx context.Context) ([]*installedFS, error) {
 		}
 		for _, dev := range sortedKeys(candidates) {
 			fstype := probe(ctx, dev)["ID_FS_TYPE"]
-			if !mountable[fstype] {
+			if !mountable(fstype) {
 				continue
 			}
 			m := &installedFS{device: dev, name: candidates[dev], fstype: fstype, mount: filepath.Join(h.dir, "inspect", candidates[dev])}

@@ -336,8 +336,14 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// boolFlags take no value.
-var boolFlags = map[string]bool{"json": true, "no-payload": true, "own-dir": true, "help": true, "h": true}
+// isBoolFlag says whether a flag takes no value.
+func isBoolFlag(name string) bool {
+	switch name {
+	case "json", "no-payload", "own-dir", "help", "h":
+		return true
+	}
+	return false
+}
 
 // flagsFirst moves a command's flags before its arguments, so that
 // `nixbook-sim up 3 --dir DIR` parses as `up --dir DIR 3` does.
@@ -359,7 +365,7 @@ func flagsFirst(args []string) []string {
 		}
 		out = append(out, a)
 		name := strings.TrimLeft(a, "-")
-		if !strings.Contains(name, "=") && !boolFlags[name] && i+1 < len(args) {
+		if !strings.Contains(name, "=") && !isBoolFlag(name) && i+1 < len(args) {
 			out = append(out, args[i+1])
 			i++
 		}
