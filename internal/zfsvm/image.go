@@ -32,7 +32,7 @@ var (
 const DefaultCacheDir = "/var/cache/nixbook/zfsvm"
 
 // BuildTimeout bounds a cold build: debootstrap, the kernel and the DKMS
-// build of ZFS take about a quarter of an hour on two cores.
+// build of ZFS take about 7 minutes on two cores, more when the mirror is slow.
 const BuildTimeout = 50 * time.Minute
 
 // Image is a built VM image.
@@ -138,7 +138,7 @@ func Ensure(ctx context.Context, logf func(format string, args ...any)) (Image, 
 	root := rootfsDir(cache)
 	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
 		removeStale(cache, "rootfs-", root)
-		logf("zfsvm: building the Debian root with ZFS (once per machine, about 15 minutes); log: %s", logPath)
+		logf("zfsvm: building the Debian root with ZFS (once per machine, about 7 minutes on two cores); log: %s", logPath)
 		start := time.Now()
 		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
 			return Image{}, fmt.Errorf("zfsvm: build the root: %w%s", err, logTail(logPath))

@@ -53,6 +53,15 @@ func TestVMHasZFSAndDisks(t *testing.T) {
 	if err != nil || len(res.Stdout) != 4 {
 		t.Errorf("hostid: %q, %v", res.Stdout, err)
 	}
+
+	h := vm.Host(t)
+	f := h.Facts()
+	if len(f.Disks) != 2 || f.Disks[0].Path != "/dev/vda" || len(f.Disks[0].ByID) == 0 || f.Disks[0].ByID[0] != vm.Disks[0].ByID {
+		t.Errorf("facts disks = %+v", f.Disks)
+	}
+	if f.Kernel == "" || f.MemoryMB < 800 {
+		t.Errorf("facts kernel %q, memory %d MB", f.Kernel, f.MemoryMB)
+	}
 	t.Logf("boot took %s", vm.BootTime)
 }
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/internal/zfsvm"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
@@ -22,7 +21,7 @@ import (
 //	vdh: blank, only checked
 func TestOnRealZFS(t *testing.T) {
 	vm := zfsvm.StartWith(t, zfsvm.Options{Disks: 8})
-	h := &moduletest.LocalHost{HostName: "zfsvm", Conn: vm.Conn(), FactsVal: &facts.Facts{}, Logf: t.Logf}
+	h := vm.Host(t)
 	sh := func(script string) string { return vm.Run(t, "sh", "-c", script) }
 
 	sh(`set -e
@@ -154,6 +153,12 @@ datasets: [{name: data, mount: /data}]
 		noChange(t, h, wide)
 	})
 
+	t.Run("missing device", func(t *testing.T) {
+		_, err := moduletest.New(t, Spec, "pool: gone\ndevices: [/dev/vdz1]\n").Check(context.Background(), h.ReadOnly())
+		if err == nil || !strings.Contains(err.Error(), "device /dev/vdz1 not found on zfsvm (its disks: /dev/vda") {
+			t.Errorf("err = %v", err)
+		}
+	})
 	t.Run("check changes nothing", func(t *testing.T) {
 		before := sh("zpool list -H -o name; blkid -p /dev/vdh || true; findmnt -r -n -o TARGET | sort")
 		p, err := moduletest.New(t, Spec, "pool: dry\ndevices: [/dev/vdh]\ndatasets: [{name: a, mount: /dry}]\nroot: /mnt/dry\n").Check(context.Background(), h.ReadOnly())
