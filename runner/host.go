@@ -238,7 +238,9 @@ func errOrOK(err error) string {
 // runner's chroot wrapper needs the root's /bin/sh.
 func (h *hostRun) chrootMissing(ctx context.Context, root string) string {
 	sh := path.Join(root, "bin/sh")
-	_, err := h.run(ctx, transport.ReadOnly(h.conn), transport.Cmd{Args: []string{"test", "-x", sh}}, "probe")
+	// stat, not test -x: /bin/sh in a NixOS root is a link into its own
+	// /nix/store, which only resolves inside the chroot.
+	_, err := h.run(ctx, transport.ReadOnly(h.conn), transport.Cmd{Args: []string{"stat", "-c", "%F", "--", sh}}, "probe")
 	var exit *transport.ExitError
 	if errors.As(err, &exit) {
 		return fmt.Sprintf("the chroot %s is not prepared (no %s)", root, sh)
