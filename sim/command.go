@@ -15,8 +15,8 @@ import (
 const shutdownGrace = 300 * time.Millisecond
 
 // command runs one of the simulator's own in-host commands for the host.
-func (h *Host) command(ctx context.Context, argv []string) hostinit.Reply {
-	name, args := argv[0], argv[1:]
+func (h *Host) command(ctx context.Context, req hostinit.Request) hostinit.Reply {
+	name, args := req.Argv[0], req.Argv[1:]
 	switch name {
 	case "reboot":
 		return h.cmdReboot(name, args)
@@ -30,6 +30,10 @@ func (h *Host) command(ctx context.Context, argv []string) hostinit.Reply {
 		return h.cmdKexec(args)
 	case "udevadm":
 		return h.cmdUdevadm(ctx, args)
+	case "swapon":
+		return h.cmdSwapon(ctx, req.Dir, args)
+	case "swapoff":
+		return h.cmdSwapoff(ctx, req.Dir, args)
 	}
 	return hostinit.Reply{Stderr: name + ": not provided by the simulator\n", Code: 127}
 }

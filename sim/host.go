@@ -97,6 +97,9 @@ type Host struct {
 	// firstBootKey is the host key an installed system without one made at
 	// its first boot.
 	firstBootKey KeyPair
+
+	// swap is the host's swap list (swapon, swapoff, /proc/swaps).
+	swap hostSwaps
 }
 
 // Name is the host's inventory name.
@@ -289,6 +292,9 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 		h.stopping = false
 		h.mu.Unlock()
 	}()
+	// Swap ends with the kernel; its devices are let go first, so the
+	// host's own loop devices below can be freed.
+	h.swap.clear()
 	if proc != nil {
 		// Loop devices the host set up outlive its processes: note them now,
 		// free them once it is gone.

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
 )
@@ -26,7 +28,26 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		os.Exit(upAndHang(dir))
 	}
+	if dev := os.Getenv(swaponEnv); dev != "" {
+		os.Exit(callSwapon(dev))
+	}
 	os.Exit(m.Run())
+}
+
+// swaponEnv makes the test binary (inside a host, where it is the helper)
+// call swapon(2) on that path itself, past every swapon program.
+const swaponEnv = "NIXBOOK_SIM_TEST_SWAPON"
+
+func callSwapon(dev string) int {
+	p, err := unix.BytePtrFromString(dev)
+	if err != nil {
+		return 2
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_SWAPON, uintptr(unsafe.Pointer(p)), 0, 0); errno != 0 {
+		fmt.Println(strerror(errno))
+		return 1
+	}
+	return 0
 }
 
 // crashDirEnv makes the test binary bring a fleet up in that directory and

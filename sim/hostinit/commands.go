@@ -41,10 +41,11 @@ func isCommand(name string) bool {
 // runCommand hands argv to the controller and prints its reply. The controller
 // holds the logic, so the helper stays the same whatever the command.
 func runCommand(socket string, args []string, stdout, stderr io.Writer) int {
-	argv := append([]string{filepath.Base(args[0])}, args[1:]...)
-	reply, err := Call(context.Background(), socket, argv)
+	req := Request{Argv: append([]string{filepath.Base(args[0])}, args[1:]...)}
+	req.Dir, _ = os.Getwd()
+	reply, err := Call(context.Background(), socket, req)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", argv[0], err)
+		fmt.Fprintf(stderr, "%s: %v\n", req.Argv[0], err)
 		return 1
 	}
 	io.WriteString(stdout, reply.Stdout)
@@ -52,8 +53,8 @@ func runCommand(socket string, args []string, stdout, stderr io.Writer) int {
 	return reply.Code
 }
 
-// Call sends argv to the controller listening on socket.
-func Call(ctx context.Context, socket string, argv []string) (Reply, error) {
+// Call sends a command to the controller listening on socket.
+func Call(ctx context.Context, socket string, req Request) (Reply, error) {
 	client := &http.Client{
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -63,15 +64,15 @@ func Call(ctx context.Context, socket string, argv []string) (Reply, error) {
 		},
 		Timeout: 2 * time.Minute,
 	}
-	body, err := json.Marshal(Request{Argv: argv})
+	body, err := json.Marshal(req)
 	if err != nil {
 		return Reply{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://host/run", bytes.NewReader(body))
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://host/run", bytes.NewReader(body))
 	if err != nil {
 		return Reply{}, err
 	}
-	resp, err := client.Do(req)
+	resp, err := client.Do(hreq)
 	if err != nil {
 		return Reply{}, fmt.Errorf("ask the simulator: %w", err)
 	}
@@ -84,7 +85,7 @@ func Call(ctx context.Context, socket string, argv []string) (Reply, error) {
 }
 
 // Handler serves the requests of a host's in-host commands with run.
-func Handler(run func(ctx context.Context, argv []string) Reply) http.Handler {
+func Handler(run func(ctx context.Context, req Request) Reply) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req Request
 		if r.Method != http.MethodPost || r.URL.Path != "/run" {
@@ -96,6 +97,6 @@ func Handler(run func(ctx context.Context, argv []string) Reply) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(run(r.Context(), req.Argv))
+		json.NewEncoder(w).Encode(run(r.Context(), req))
 	})
 }

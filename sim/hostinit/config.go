@@ -1,8 +1,8 @@
 // Package hostinit is the part of the simulated fleet that runs inside a
 // host: its init (PID 1 of the host's PID namespace, which builds the host's
 // root, /dev and /run and runs sshd) and the simulator's own `reboot`,
-// `shutdown`, `systemctl`, `kexec` and `udevadm`, which ask the controller
-// through a unix socket instead of touching the machine.
+// `shutdown`, `systemctl`, `kexec`, `udevadm`, `swapon` and `swapoff`, which
+// ask the controller through a unix socket instead of touching the machine.
 //
 // It depends on the standard library and x/sys only, so the helper binary
 // that carries it builds fast and never breaks with the rest of the fleet.
@@ -42,6 +42,10 @@ const (
 // rewrites as the host's disks change.
 const PartitionsHeader = "major minor  #blocks  name\n\n"
 
+// SwapsHeader starts the host's /proc/swaps, which the controller rewrites
+// as the host turns swap on and off.
+const SwapsHeader = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+
 // Commands returns the in-host commands that are the simulator's own, by the
 // paths they replace inside a host.
 func Commands() map[string]string {
@@ -54,6 +58,9 @@ func Commands() map[string]string {
 		"/usr/bin/systemctl": "systemctl",
 		"/usr/bin/udevadm":   "udevadm",
 		"/usr/sbin/udevadm":  "udevadm",
+		// The machine's kernel would turn swap on for every host at once.
+		"/usr/sbin/swapon":  "swapon",
+		"/usr/sbin/swapoff": "swapoff",
 	}
 }
 
@@ -115,9 +122,11 @@ type Mount struct {
 	ReadOnly bool   `json:"readonly,omitempty"`
 }
 
-// Request is what an in-host command sends the controller: its argv.
+// Request is what an in-host command sends the controller: its argv and
+// the directory it runs in (relative paths in argv are relative to it).
 type Request struct {
 	Argv []string `json:"argv"`
+	Dir  string   `json:"dir,omitempty"`
 }
 
 // Reply is the controller's answer, printed and returned by the command.

@@ -37,6 +37,12 @@ func runInit(stdin io.Reader, stdout, stderr io.Writer) int {
 		logf("decode config: %v", err)
 		return 1
 	}
+	// Before anything of the host runs: its swap is the controller's
+	// simulation, never the machine's.
+	if err := denySwapSyscalls(); err != nil {
+		logf("%v", err)
+		return 1
+	}
 	var stageDev uint64
 	if err := buildRoot(cfg, &stageDev); err != nil {
 		logf("%v", err)
@@ -128,9 +134,14 @@ func buildRoot(cfg Config, stageDev *uint64) error {
 	if err := os.WriteFile(partitions, []byte(PartitionsHeader), 0o444); err != nil {
 		return err
 	}
+	swaps := filepath.Join(stage, "swaps")
+	if err := os.WriteFile(swaps, []byte(SwapsHeader), 0o444); err != nil {
+		return err
+	}
 	binds := []Mount{
 		{Source: bootID, Target: "/proc/sys/kernel/random/boot_id", ReadOnly: true},
 		{Source: partitions, Target: "/proc/partitions"},
+		{Source: swaps, Target: "/proc/swaps"},
 		{Source: cfg.Helper, Target: HelperPath, ReadOnly: true},
 		{Source: cfg.Control, Target: ControlPath},
 	}
