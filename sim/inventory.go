@@ -51,6 +51,13 @@ func (f *Fleet) Inventory() ([]byte, error) {
 		vars = append(vars, kv[0], kv[1])
 	}
 	f.mu.Unlock()
+	var smallest int64
+	for _, h := range f.hosts {
+		if s := h.smallestDisk(); smallest == 0 || s < smallest {
+			smallest = s
+		}
+	}
+	groupSizes := isoSizesFor(smallest)
 	hosts := yamlMap()
 	for _, h := range f.hosts {
 		var disks, ids []string
@@ -58,26 +65,35 @@ func (f *Fleet) Inventory() ([]byte, error) {
 			disks = append(disks, d.Path())
 			ids = append(ids, d.ByIDPath())
 		}
-		hosts.Content = append(hosts.Content,
-			&yaml.Node{Kind: yaml.ScalarNode, Value: h.spec.Name},
-			yamlMap(
-				"host", h.v4.Addr().String(),
-				"port", 22,
-				"user", "root",
-				"ssh_key", f.clientKeyFile,
-				"ovh_service", h.service,
-				"disks", disks,
-				"disk_ids", ids,
-				"ipv4", h.v4.String(),
-				"ipv4_gateway", f.plan.gw4.String(),
-				"ipv6", h.v6.String(),
-				"ipv6_gateway", f.plan.gw6.String(),
-				"mac", h.spec.MAC,
-			))
+		host := yamlMap(
+			"host", h.v4.Addr().String(),
+			"port", 22,
+			"user", "root",
+			"ssh_key", f.clientKeyFile,
+			"ovh_service", h.service,
+			"disks", disks,
+			"disk_ids", ids,
+			"ipv4", h.v4.String(),
+			"ipv4_gateway", f.plan.gw4.String(),
+			"ipv6", h.v6.String(),
+			"ipv6_gateway", f.plan.gw6.String(),
+			"mac", h.spec.MAC,
+		)
+		if own := isoSizesFor(h.smallestDisk()); own != groupSizes {
+			sizes := own.vars()
+			sizes[0].HeadComment = fmt.Sprintf("install-iso.yml's sizes for this host's disks (smallest %s)", mibText(h.smallestDisk()>>20))
+			host.Content = append(host.Content, sizes...)
+		}
+		hosts.Content = append(hosts.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: h.spec.Name}, host)
 	}
+	group := yamlMap("vars", &yaml.Node{Kind: yaml.MappingNode, Content: groupSizes.vars()}, "hosts", hosts)
+	group.Content[0].HeadComment = fmt.Sprintf("install-iso.yml partitions each disk with system_size, swap_size and\n"+
+		"rescue_size (30GiB, 2GiB and 8GiB unless set), which need more than\n"+
+		"these simulated disks hold: here they are scaled to the smallest disk\n"+
+		"(%s). A host whose disks differ has its own below.", mibText(smallest>>20))
 	doc := yamlMap("all", yamlMap(
 		"vars", yamlMap(vars...),
-		"children", yamlMap(Group, yamlMap("hosts", hosts)),
+		"children", yamlMap(Group, group),
 	))
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
@@ -88,6 +104,45 @@ func (f *Fleet) Inventory() ([]byte, error) {
 	out := buf.Bytes()
 	head := fmt.Sprintf("# A simulated fleet of %d servers; `nixbook-sim down --dir %s` removes it.\n", len(f.hosts), f.dir)
 	return append([]byte(head), out...), nil
+}
+
+// isoSizes are the partition sizes install-iso.yml takes from the
+// inventory, in MiB.
+type isoSizes struct{ system, swap, rescue int64 }
+
+// isoSizesFor scales install-iso.yml's default sizes (system 30 GiB, swap
+// 2 GiB, rescue 8 GiB: 40 GiB before /home) down to a disk that cannot
+// hold them: 3/8 of it for the system, 1/16 for swap, 1/4 for the rescue
+// partition, which leaves 5/16 for /home. An 8 GiB disk gets 3 GiB,
+// 512 MiB and 2 GiB.
+func isoSizesFor(disk int64) isoSizes {
+	mib := disk >> 20
+	return isoSizes{system: min(30<<10, mib*3/8), swap: min(2<<10, mib/16), rescue: min(8<<10, mib/4)}
+}
+
+// vars are the sizes as inventory variables, written as the playbook's
+// defaults are (3GiB, 512MiB).
+func (s isoSizes) vars() []*yaml.Node {
+	return yamlMap("system_size", mibText(s.system), "swap_size", mibText(s.swap), "rescue_size", mibText(s.rescue)).Content
+}
+
+// mibText writes a size in MiB as the playbooks do: 3GiB, 512MiB.
+func mibText(mib int64) string {
+	if mib%1024 == 0 && mib > 0 {
+		return fmt.Sprintf("%dGiB", mib/1024)
+	}
+	return fmt.Sprintf("%dMiB", mib)
+}
+
+// smallestDisk is the size of the host's smallest disk.
+func (h *Host) smallestDisk() int64 {
+	var s int64
+	for _, d := range h.disks {
+		if s == 0 || d.Size < s {
+			s = d.Size
+		}
+	}
+	return s
 }
 
 // OVHConf renders go-ovh's configuration file for the fleet's API.
