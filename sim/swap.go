@@ -465,6 +465,14 @@ func (h *Host) swapOn(ctx context.Context, o *swapOutput, dir, spec, shown strin
 	id := fileID(f)
 	h.swap.mu.Lock()
 	defer h.swap.mu.Unlock()
+	// A host going down has let its swaps go already (stopLocked clears
+	// them after it marks the host stopping): nothing may be added back.
+	h.mu.Lock()
+	gone := h.stopping || h.proc == nil
+	h.mu.Unlock()
+	if gone {
+		return fail(syscall.ENODEV)
+	}
 	if _, on := h.swap.find(id); on != nil {
 		return fail(syscall.EBUSY)
 	}
