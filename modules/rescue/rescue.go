@@ -473,6 +473,12 @@ func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) 
 	f := h.Facts()
 	if f.Hostname == "" && f.OS.ID == "" {
 		hostname, osr, err := ReadSystem(ctx, h)
+		if errors.Is(err, transport.ErrUnreachable) {
+			// SSH does not reach the host (down, or a key nixbook refuses):
+			// only the API can bring it into the rescue.
+			h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
+			return "", nil
+		}
 		if err != nil {
 			return "", err
 		}
