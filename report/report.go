@@ -135,7 +135,7 @@ func (h *Human) Event(e runner.Event) {
 		h.print(h.hdr.Sprint(banner("PLAY ["+name+"]"+mode, h.width)))
 	case runner.EventBatchStart:
 		h.print(h.dim.Sprintf("batch: %s", strings.Join(e.Hosts, ", ")))
-	case runner.EventHostKey:
+	case runner.EventNotice:
 		h.print(h.dim.Sprintf("[%s] %s", e.Host, e.Msg))
 	case runner.EventResult:
 		if e.Item == nil {

@@ -37,7 +37,7 @@ func golden(t *testing.T, name, got string) {
 func events() []runner.Event {
 	return []runner.Event{
 		{Type: runner.EventPlayStart, Play: "install", Hosts: []string{"ks1", "ks2"}},
-		{Type: runner.EventHostKey, Host: "ks1", Msg: "ks1: recorded new host key ssh-ed25519 SHA256:abc"},
+		{Type: runner.EventNotice, Host: "ks1", Msg: "ks1: recorded new host key ssh-ed25519 SHA256:abc"},
 		{Type: runner.EventTaskStart, Host: "ks1", Task: "partition"},
 		{Type: runner.EventOutput, Host: "ks1", Task: "partition", Line: "remote output is not shown without -v"},
 		{Type: runner.EventResult, Host: "ks1", Task: "gather facts", Status: runner.StatusOK},

@@ -53,7 +53,7 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 	}
 	opts.Log = func(msg string) {
 		h.log.Printf("%s", msg)
-		h.r.emit(Event{Type: EventHostKey, Host: h.inv.Name, Msg: msg})
+		h.r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: msg})
 	}
 	start := time.Now()
 	conn, err := h.r.Dialer.Dial(ctx, h.target(), opts)

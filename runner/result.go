@@ -27,7 +27,7 @@ const (
 	EventTaskStart  EventType = "task_start"
 	EventResult     EventType = "result"
 	EventOutput     EventType = "output" // a line of remote output, as it arrives
-	EventHostKey    EventType = "host_key"
+	EventNotice     EventType = "notice" // a recorded or replaced host key, a fallback taken
 	EventPlayAbort  EventType = "play_abort"
 	EventRecap      EventType = "recap"
 	EventInterrupt  EventType = "interrupted"

@@ -32,7 +32,7 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 		// host that SSH cannot reach now. Facts stay empty until it does.
 		msg := fmt.Sprintf("not reachable over SSH (%s); %q goes ahead through the API", h.redact.String(connErr.Error()), tasks[0].DisplayName())
 		h.log.Printf("%s", msg)
-		r.emit(Event{Type: EventHostKey, Host: h.inv.Name, Msg: msg})
+		r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: msg})
 	}
 	if play.GatherFacts && ctx.Err() == nil && h.conn != nil {
 		h.task = "gather facts"
