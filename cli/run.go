@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -88,6 +89,11 @@ func (e *env) runCommand() *ucli.Command {
 			}
 			if !c.Bool("json") {
 				fmt.Fprintf(e.stderr, "logs: %s\n", logDir)
+			}
+			if retry, err := writeRetryFile(logDir, recap); err != nil {
+				fmt.Fprintf(e.stderr, "nixbook: %v\n", err)
+			} else if retry != "" && !c.Bool("json") {
+				fmt.Fprintf(e.stderr, "to run again on the hosts that failed: add --limit @%s\n", retry)
 			}
 			return exitCode(recap.ExitCode())
 		},
@@ -203,4 +209,26 @@ func btoi(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// writeRetryFile lists the hosts that failed or could not be reached, one per
+// line, for `--limit @FILE`. It returns "" when every host was fine.
+func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
+	var names []string
+	for _, h := range recap.Hosts {
+		if h.Failed > 0 || h.Unreachable > 0 {
+			names = append(names, h.Host)
+		}
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
+		return "", fmt.Errorf("retry file: %w", err)
+	}
+	path := filepath.Join(logDir, "retry")
+	if err := os.WriteFile(path, []byte(strings.Join(names, "\n")+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("retry file: %w", err)
+	}
+	return path, nil
 }
