@@ -8,116 +8,50 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/internal/sshdtest"
-	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/modules/builtin"
-	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/runner/runnertest"
 	"github.com/nixbook/nixbook/tmpl"
-	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
 // harness runs playbooks against real sshd servers on loopback.
 type harness struct {
-	t       *testing.T
-	servers []*sshdtest.Server
-	inv     *inventory.Inventory
-	store   *hostkeys.Store
-	work    string // where the playbooks write, one directory per host
-
-	lastLogDir string
-
-	mu     sync.Mutex
-	events []runner.Event
+	t          *testing.T
+	servers    []*sshdtest.Server
+	inventory  string
+	knownHosts string
+	work       string // where the playbooks write, one directory per host
 }
 
 func newHarness(t *testing.T, n int) *harness {
 	t.Helper()
 	servers := sshdtest.StartFleet(t, n, sshdtest.Options{})
 	dir := t.TempDir()
-	inv, err := inventory.Load(sshdtest.WriteInventory(t, dir, servers))
-	if err != nil {
-		t.Fatal(err)
-	}
 	work := filepath.Join(dir, "work")
 	for _, s := range servers {
 		if err := os.MkdirAll(filepath.Join(work, s.Name), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return &harness{t: t, servers: servers, inv: inv, work: work, store: hostkeys.New(filepath.Join(dir, "known_hosts"))}
+	return &harness{t: t, servers: servers, inventory: sshdtest.WriteInventory(t, dir, servers), work: work, knownHosts: filepath.Join(dir, "known_hosts")}
 }
 
-func (h *harness) run(ctx context.Context, playbook string, opts runner.Options) *runner.Recap {
+func (h *harness) run(ctx context.Context, playbook string, opts runner.Options) *runnertest.Result {
 	h.t.Helper()
-	path := filepath.Join(h.t.TempDir(), "play.yml")
-	if err := os.WriteFile(path, []byte(playbook), 0o644); err != nil {
-		h.t.Fatal(err)
-	}
-	eng := tmpl.New()
-	pb, err := playbooks.Load(path, builtin.Registry(eng, eng))
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: h.store, SSHConfigPath: "none", ConnectTimeout: 5 * time.Second})
-	defer dialer.Close()
 	if opts.ExtraVars == nil {
 		opts.ExtraVars = map[string]any{}
 	}
 	opts.ExtraVars["work"] = h.work
 	opts.LogDir = filepath.Join(h.t.TempDir(), "logs")
-	h.lastLogDir = opts.LogDir
-	h.mu.Lock()
-	h.events = nil
-	h.mu.Unlock()
-	r := &runner.Runner{Dialer: dialer, Templates: eng, Options: opts, Events: func(e runner.Event) {
-		h.mu.Lock()
-		h.events = append(h.events, e)
-		h.mu.Unlock()
-	}}
-	recap, err := r.Run(ctx, pb, h.inv, "")
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return recap
-}
-
-// results returns the final status of every task on host, in order.
-func (h *harness) results(host string) []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []string
-	for _, e := range h.events {
-		if e.Type == runner.EventResult && e.Host == host && e.Item == nil {
-			out = append(out, fmt.Sprintf("%s=%s", e.Task, e.Status))
-		}
-	}
-	return out
-}
-
-func (h *harness) message(host, task string) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, e := range h.events {
-		if e.Type == runner.EventResult && e.Host == host && e.Task == task && e.Item == nil {
-			return e.Msg
-		}
-	}
-	return ""
-}
-
-func recapOf(recap *runner.Recap, host string) runner.HostRecap {
-	for _, r := range recap.Hosts {
-		if r.Host == host {
-			return r
-		}
-	}
-	return runner.HostRecap{}
+	eng := tmpl.New()
+	return runnertest.Run(ctx, h.t, runnertest.Config{
+		Inventory: h.inventory, Playbook: playbook, KnownHosts: h.knownHosts, ConnectTimeout: 5 * time.Second,
+		Registry: builtin.Registry(eng, eng), Templates: eng, Options: opts,
+	})
 }
 
 const fullPlaybook = `
@@ -170,9 +104,9 @@ func TestPlaybookOverTwentyHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	pb := strings.Replace(fullPlaybook, "src: host.j2", "src: "+tpl, 1)
-	recap := h.run(context.Background(), pb, runner.Options{})
-	if code := recap.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d, recap %+v\nevents of h1: %v (%s)", code, recap.Hosts, h.results("h1"), h.message("h1", "who"))
+	res := h.run(context.Background(), pb, runner.Options{})
+	if code := res.Recap.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d, recap %+v\nevents of h1: %v (%s)", code, res.Recap.Hosts, res.Statuses("h1"), res.Message("h1", "who"))
 	}
 	for _, s := range h.servers {
 		dir := filepath.Join(h.work, s.Name)
@@ -198,15 +132,15 @@ func TestPlaybookOverTwentyHosts(t *testing.T) {
 		if count, _ := os.ReadFile(filepath.Join(dir, "count")); string(count) != "3\n" {
 			t.Errorf("%s: count = %q, want 3 attempts", s.Name, count)
 		}
-		r := recapOf(recap, s.Name)
+		r := res.HostRecap(s.Name)
 		if r.Failed != 0 || r.Unreachable != 0 || r.Skipped != 1 || r.Changed != 6 {
 			t.Errorf("%s: recap %+v, want 6 changed, 1 skipped", s.Name, r)
 		}
 	}
 
 	// A second run changes only what always runs (command without creates, the counter).
-	recap = h.run(context.Background(), pb, runner.Options{})
-	got := strings.Join(h.results("h7"), " ")
+	res = h.run(context.Background(), pb, runner.Options{})
+	got := strings.Join(res.Statuses("h7"), " ")
 	want := "gather facts=ok who=changed motd=ok templated=ok files in a loop=ok only when the echo worked=changed never runs=skipped counts to three=failed"
 	if got != want {
 		t.Errorf("second run on h7:\n got %s\nwant %s", got, want)
@@ -245,15 +179,15 @@ func TestCheckChangesNothing(t *testing.T) {
         content: "new content\n"
 `
 	before := snapshot(t, h.work)
-	recap := h.run(context.Background(), pb, runner.Options{Check: true, Diff: true})
+	res := h.run(context.Background(), pb, runner.Options{Check: true, Diff: true})
 	after := snapshot(t, h.work)
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Errorf("--check changed files:\nbefore %v\nafter  %v", before, after)
 	}
-	if code := recap.ExitCode(); code != 0 {
-		t.Fatalf("exit %d: %v", code, h.results("h1"))
+	if code := res.Recap.ExitCode(); code != 0 {
+		t.Fatalf("exit %d: %v", code, res.Statuses("h1"))
 	}
-	got := strings.Join(h.results("h2"), " ")
+	got := strings.Join(res.Statuses("h2"), " ")
 	// motd needs the echo's output, which only a real run has: it is unknown, not failed.
 	for _, want := range []string{"who=would change", "motd=skipped", "templated=would change", "files in a loop=would change", "static=would change"} {
 		if !strings.Contains(got, want) {
@@ -262,8 +196,7 @@ func TestCheckChangesNothing(t *testing.T) {
 	}
 	// The diff of the existing motd shows the old content.
 	found := false
-	h.mu.Lock()
-	for _, e := range h.events {
+	for _, e := range res.Events {
 		if e.Host == "h2" && e.Task == "static" && e.Type == runner.EventResult {
 			for _, c := range e.Changes {
 				if c.Before == "old content\n" {
@@ -272,7 +205,6 @@ func TestCheckChangesNothing(t *testing.T) {
 			}
 		}
 	}
-	h.mu.Unlock()
 	if !found {
 		t.Error("--diff: no change with the old content as Before")
 	}
@@ -281,14 +213,14 @@ func TestCheckChangesNothing(t *testing.T) {
 func TestUnreachableHostDoesNotStopOthers(t *testing.T) {
 	h := newHarness(t, 4)
 	h.servers[2].Stop()
-	recap := h.run(context.Background(), `
+	res := h.run(context.Background(), `
 - hosts: all
   gather_facts: false
   tasks:
     - name: mark
       command: touch "{{ work }}/{{ inventory_hostname }}/done"
 `, runner.Options{})
-	if code := recap.ExitCode(); code != runner.ExitUnreachable {
+	if code := res.Recap.ExitCode(); code != runner.ExitUnreachable {
 		t.Errorf("exit code %d, want %d", code, runner.ExitUnreachable)
 	}
 	for i, s := range h.servers {
@@ -297,7 +229,7 @@ func TestUnreachableHostDoesNotStopOthers(t *testing.T) {
 			if err == nil {
 				t.Error("stopped host ran the task")
 			}
-			if r := recapOf(recap, s.Name); r.Unreachable != 1 {
+			if r := res.HostRecap(s.Name); r.Unreachable != 1 {
 				t.Errorf("stopped host recap %+v", r)
 			}
 			continue
@@ -316,22 +248,22 @@ func TestChangedHostKeyIsRefused(t *testing.T) {
   tasks:
     - command: "true"
 `
-	if code := h.run(context.Background(), pb, runner.Options{}).ExitCode(); code != 0 {
+	if code := h.run(context.Background(), pb, runner.Options{}).Recap.ExitCode(); code != 0 {
 		t.Fatalf("first run exit %d", code)
 	}
 	old := h.servers[1].HostKeyFingerprint()
 	h.servers[1].RotateHostKey()
-	recap := h.run(context.Background(), pb, runner.Options{})
-	if r := recapOf(recap, "h2"); r.Unreachable != 1 {
+	res := h.run(context.Background(), pb, runner.Options{})
+	if r := res.HostRecap("h2"); r.Unreachable != 1 {
 		t.Fatalf("h2 recap %+v, want unreachable", r)
 	}
-	msg := h.message("h2", "connect")
+	msg := res.Message("h2", "connect")
 	for _, want := range []string{old, h.servers[1].HostKeyFingerprint(), "nixbook known-hosts forget h2"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
 	}
-	if r := recapOf(recap, "h1"); r.Changed != 1 {
+	if r := res.HostRecap("h1"); r.Changed != 1 {
 		t.Errorf("h1 recap %+v", r)
 	}
 }
@@ -341,7 +273,7 @@ func TestInterruptStopsRunningCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(1500*time.Millisecond, cancel)
 	start := time.Now()
-	recap := h.run(ctx, `
+	res := h.run(ctx, `
 - hosts: all
   gather_facts: false
   tasks:
@@ -353,8 +285,8 @@ func TestInterruptStopsRunningCommands(t *testing.T) {
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("interrupted run took %s", d)
 	}
-	if !recap.Interrupted || recap.ExitCode() != runner.ExitInterrupted {
-		t.Errorf("recap %+v, exit %d", recap, recap.ExitCode())
+	if !res.Recap.Interrupted || res.Recap.ExitCode() != runner.ExitInterrupted {
+		t.Errorf("recap %+v, exit %d", res.Recap, res.Recap.ExitCode())
 	}
 	for _, s := range h.servers {
 		if _, err := os.Stat(filepath.Join(h.work, s.Name, "after")); err == nil {
@@ -365,7 +297,7 @@ func TestInterruptStopsRunningCommands(t *testing.T) {
 
 func TestSerialAndMaxFailPercentage(t *testing.T) {
 	h := newHarness(t, 6)
-	recap := h.run(context.Background(), `
+	res := h.run(context.Background(), `
 - hosts: all
   gather_facts: false
   serial: 2
@@ -377,8 +309,8 @@ func TestSerialAndMaxFailPercentage(t *testing.T) {
     - name: mark
       command: touch "{{ work }}/{{ inventory_hostname }}/done"
 `, runner.Options{})
-	if recap.Aborted == "" || recap.ExitCode() != runner.ExitFailed {
-		t.Fatalf("recap %+v", recap)
+	if res.Recap.Aborted == "" || res.Recap.ExitCode() != runner.ExitFailed {
+		t.Fatalf("recap %+v", res.Recap)
 	}
 	for i, s := range h.servers {
 		_, err := os.Stat(filepath.Join(h.work, s.Name, "done"))
@@ -394,7 +326,7 @@ func TestSerialAndMaxFailPercentage(t *testing.T) {
 func TestSecretsNeverInOutputOrLogs(t *testing.T) {
 	h := newHarness(t, 2)
 	const secret = "s3cr3t-ovh-value"
-	recap := h.run(context.Background(), `
+	res := h.run(context.Background(), `
 - hosts: all
   gather_facts: false
   tasks:
@@ -410,20 +342,18 @@ func TestSecretsNeverInOutputOrLogs(t *testing.T) {
     - name: fails with it
       command: sh -c 'echo "{{ ovh_application_secret }}" >&2; exit 3'
 `, runner.Options{ExtraVars: map[string]any{"ovh_application_secret": secret}, Diff: true})
-	if recap.ExitCode() != runner.ExitFailed {
-		t.Fatalf("exit %d", recap.ExitCode())
+	if res.Recap.ExitCode() != runner.ExitFailed {
+		t.Fatalf("exit %d", res.Recap.ExitCode())
 	}
-	h.mu.Lock()
-	for _, e := range h.events {
+	for _, e := range res.Events {
 		if s := fmt.Sprintf("%+v", e); strings.Contains(s, secret) {
 			t.Errorf("event shows the secret: %s", s)
 		}
 	}
-	if msg := fmt.Sprint(h.events); !strings.Contains(msg, "key=********") {
+	if msg := fmt.Sprint(res.Events); !strings.Contains(msg, "key=********") {
 		t.Errorf("the masked value is not shown in its place")
 	}
-	h.mu.Unlock()
-	logs, _ := filepath.Glob(filepath.Join(h.lastLogDir, "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(res.LogDir, "*.log"))
 	if len(logs) != 2 {
 		t.Fatalf("logs: %v", logs)
 	}

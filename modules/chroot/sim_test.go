@@ -4,21 +4,16 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/hostkeys"
-	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/command"
 	"github.com/nixbook/nixbook/modules/fetchiso"
 	"github.com/nixbook/nixbook/modules/unsquash"
-	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/runner/runnertest"
 	"github.com/nixbook/nixbook/sim/simtest"
-	"github.com/nixbook/nixbook/tmpl"
-	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
 // TestMain lets the test binary serve as the simulated hosts' helper.
@@ -72,49 +67,13 @@ const leave = `
       command: cat /target/etc/nixos/hardware-configuration.nix
 `
 
-func runPlaybook(t *testing.T, f *simtest.Fleet, knownHosts, playbook string, check bool) (*runner.Recap, []runner.Event) {
+func runPlaybook(t *testing.T, f *simtest.Fleet, knownHosts, playbook string, check bool) *runnertest.Result {
 	t.Helper()
-	inv, err := inventory.Load(f.FleetYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := tmpl.New()
-	reg := modules.NewRegistry(fetchiso.Spec, unsquash.Spec, Spec, command.Spec, command.ShellSpec)
-	pb, err := playbooks.LoadBytes("test.yml", []byte(playbook), t.TempDir(), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(knownHosts), SSHConfigPath: "none", ConnectTimeout: 5 * time.Second})
-	defer d.Close()
-	var mu sync.Mutex
-	var events []runner.Event
-	r := &runner.Runner{Dialer: d, Templates: eng, Options: runner.Options{Check: check, LogDir: t.TempDir()},
-		Events: func(e runner.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-			if e.Type == runner.EventResult {
-				t.Logf("%s %s: %s %s", e.Host, e.Task, e.Status, e.Msg)
-			}
-		}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	recap, err := r.Run(ctx, pb, inv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recap, events
-}
-
-// results maps each task of a host to its last result.
-func results(events []runner.Event, host string) map[string]runner.Event {
-	out := map[string]runner.Event{}
-	for _, e := range events {
-		if e.Host == host && e.Type == runner.EventResult {
-			out[e.Task] = e
-		}
-	}
-	return out
+	return runnertest.Run(context.Background(), t, runnertest.Config{
+		Inventory: f.FleetYAML, Playbook: playbook, KnownHosts: knownHosts, ConnectTimeout: 5 * time.Second,
+		Registry: modules.NewRegistry(fetchiso.Spec, unsquash.Spec, Spec, command.Spec, command.ShellSpec),
+		Options:  runner.Options{Check: check},
+	})
 }
 
 // TestISOPathOnSimulatedServer runs fetch_iso, unsquash and chroot on a
@@ -127,65 +86,46 @@ func TestISOPathOnSimulatedServer(t *testing.T) {
 	known := filepath.Join(t.TempDir(), "known_hosts")
 	disks := f.DiskSHA256("ks1")
 
-	recap, events := runPlaybook(t, f, known, isoPath, true)
-	r := results(events, "ks1")
+	res := runPlaybook(t, f, known, isoPath, true)
 	for _, task := range []string{"fetch_iso", "unsquash", "chroot"} {
-		if r[task].Status != runner.StatusWouldChange {
-			t.Errorf("dry run: %s is %s (%s), want a planned change", task, r[task].Status, r[task].Msg)
+		if r := res.TaskResult("ks1", task); r.Status != runner.StatusWouldChange {
+			t.Errorf("dry run: %s is %s (%s), want a planned change", task, r.Status, r.Msg)
 		}
 	}
-	if h := recap.Hosts[0]; h.Failed+h.Unreachable != 0 {
+	if h := res.Recap.Hosts[0]; h.Failed+h.Unreachable != 0 {
 		t.Fatalf("dry run recap %+v", h)
 	}
 	if got := f.DiskSHA256("ks1"); strings.Join(mapValues(got), ",") != strings.Join(mapValues(disks), ",") {
 		t.Error("the dry run wrote to the disk")
 	}
 
-	recap, events = runPlaybook(t, f, known, isoPath, false)
-	r = results(events, "ks1")
-	if h := recap.Hosts[0]; h.Failed+h.Unreachable != 0 {
-		for task, e := range r {
-			t.Logf("%s: %s %s", task, e.Status, e.Msg)
-		}
+	res = runPlaybook(t, f, known, isoPath, false)
+	if h := res.Recap.Hosts[0]; h.Failed+h.Unreachable != 0 {
 		t.Fatalf("recap %+v", h)
 	}
 	for _, task := range []string{"fetch_iso", "unsquash", "chroot", "generate"} {
-		if r[task].Status != runner.StatusChanged {
-			t.Errorf("%s is %s, want changed", task, r[task].Status)
+		if st := res.TaskResult("ks1", task).Status; st != runner.StatusChanged {
+			t.Errorf("%s is %s, want changed", task, st)
 		}
 	}
 
-	_, events = runPlaybook(t, f, known, isoPath, false)
-	r = results(events, "ks1")
+	res = runPlaybook(t, f, known, isoPath, false)
 	for _, task := range []string{"fetch_iso", "unsquash", "chroot"} {
-		if r[task].Status != runner.StatusOK {
-			t.Errorf("second run: %s is %s (%s), want no change", task, r[task].Status, r[task].Msg)
+		if r := res.TaskResult("ks1", task); r.Status != runner.StatusOK {
+			t.Errorf("second run: %s is %s (%s), want no change", task, r.Status, r.Msg)
 		}
 	}
 
-	_, events = runPlaybook(t, f, known, leave, false)
-	r = results(events, "ks1")
-	if r["leave"].Status != runner.StatusChanged {
-		t.Errorf("state: absent is %s, want changed", r["leave"].Status)
+	res = runPlaybook(t, f, known, leave, false)
+	if st := res.TaskResult("ks1", "leave").Status; st != runner.StatusChanged {
+		t.Errorf("state: absent is %s, want changed", st)
 	}
-	if out := outputOf(t, events, "ks1", "mounts under the root"); strings.TrimSpace(out) != "/root/rescue" {
+	if out := res.Output("ks1", "mounts under the root"); strings.TrimSpace(out) != "/root/rescue" {
 		t.Errorf("mounts under the root after state: absent: %q, want the rescue partition only", out)
 	}
-	if out := outputOf(t, events, "ks1", "what the chroot wrote to the target"); !strings.Contains(out, "fileSystems") {
+	if out := res.Output("ks1", "what the chroot wrote to the target"); !strings.Contains(out, "fileSystems") {
 		t.Errorf("the target's hardware configuration: %q", out)
 	}
-}
-
-// outputOf is what a command task printed.
-func outputOf(t *testing.T, events []runner.Event, host, task string) string {
-	t.Helper()
-	var lines []string
-	for _, e := range events {
-		if e.Host == host && e.Task == task && e.Type == runner.EventOutput {
-			lines = append(lines, e.Line)
-		}
-	}
-	return strings.Join(lines, "\n")
 }
 
 func mapValues(m map[string]string) []string {

@@ -3,122 +3,47 @@ package install
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/hostkeys"
-	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/command"
 	"github.com/nixbook/nixbook/modules/nixosconfig"
 	"github.com/nixbook/nixbook/modules/partition"
 	"github.com/nixbook/nixbook/modules/rescue"
-	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/runner/runnertest"
 	"github.com/nixbook/nixbook/sim"
-	"github.com/nixbook/nixbook/sim/hostinit"
-	"github.com/nixbook/nixbook/sim/ovhapi"
-	"github.com/nixbook/nixbook/tmpl"
-	sshtransport "github.com/nixbook/nixbook/transport/ssh"
+	"github.com/nixbook/nixbook/sim/simtest"
 )
 
-// TestMain lets the test binary serve as the simulated hosts' helper (their
-// init, reboot, kexec and udevadm).
-func TestMain(m *testing.M) {
-	if code, ok := hostinit.Dispatch(os.Args); ok {
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary serve as the simulated hosts' helper.
+func TestMain(m *testing.M) { simtest.Main(m) }
 
 // startFleet brings up simulated servers with the NixOS payload, so that the
 // installer mode has the payload's nix-channel and nixos-install.
 func startFleet(t *testing.T, hosts int) *sim.Fleet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the simulated fleet needs root (namespaces, loop devices, a bridge)")
-	}
-	for _, tool := range []string{"ip", "nsenter", "losetup", "/usr/sbin/sshd", "parted", "blkid", "wipefs", "mkfs.ext4", "mkswap", "swapon"} {
+	for _, tool := range []string{"wipefs", "mkfs.ext4", "mkswap", "swapon"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("the simulated fleet's hosts need %s: %v", tool, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	f, err := sim.Up(ctx, sim.Config{
-		Dir: t.TempDir(), Hosts: hosts, BootDelay: 300 * time.Millisecond, Logf: t.Logf, Payload: true,
-		Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 300 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatalf("fleet up: %v", err)
-	}
-	t.Cleanup(func() {
-		// Swap is the kernel's, not the host's: whatever a failed run left
-		// on must be turned off before the loop devices go.
-		for _, h := range f.Hosts() {
-			for _, d := range h.Disks() {
-				for n := 1; n <= 8; n++ {
-					_ = exec.Command("swapoff", fmt.Sprintf("%sp%d", d.Loop, n)).Run()
-				}
-			}
-		}
-		if err := f.Down(context.Background()); err != nil {
-			t.Errorf("fleet down: %v", err)
-		}
-	})
-	if err := f.WaitSSH(ctx); err != nil {
-		t.Fatalf("wait for SSH: %v", err)
-	}
-	return f
+	return simtest.Start(t, hosts).Sim()
 }
 
 // run runs a playbook on the fleet the way `nixbook run` does.
-func run(t *testing.T, f *sim.Fleet, knownHosts, playbook string, check bool) (*runner.Recap, []runner.Event) {
+func run(t *testing.T, f *sim.Fleet, knownHosts, playbook string, check bool) *runnertest.Result {
 	t.Helper()
-	inv, err := inventory.Load(f.InventoryPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := tmpl.New()
-	reg := modules.NewRegistry(Spec, rescue.Spec, partition.Spec, nixosconfig.Spec, command.Spec, command.ShellSpec)
-	pb, err := playbooks.LoadBytes("test.yml", []byte(playbook), t.TempDir(), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(knownHosts), SSHConfigPath: "none"})
-	defer d.Close()
-	var mu sync.Mutex
-	var events []runner.Event
-	r := &runner.Runner{Dialer: d, Templates: eng, Options: runner.Options{Check: check, LogDir: t.TempDir()},
-		Events: func(e runner.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-			if e.Type == runner.EventResult {
-				t.Logf("%s %s: %s %s", e.Host, e.Task, e.Status, e.Msg)
-			}
-		}}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	recap, err := r.Run(ctx, pb, inv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recap, events
-}
-
-func recapOf(r *runner.Recap, host string) runner.HostRecap {
-	for _, h := range r.Hosts {
-		if h.Host == host {
-			return h
-		}
-	}
-	return runner.HostRecap{}
+	return runnertest.Run(context.Background(), t, runnertest.Config{
+		Inventory: f.InventoryPath(), Playbook: playbook, KnownHosts: knownHosts,
+		Registry: modules.NewRegistry(Spec, rescue.Spec, partition.Spec, nixosconfig.Spec, command.Spec, command.ShellSpec),
+		Options:  runner.Options{Check: check},
+		Timeout:  5 * time.Minute,
+	})
 }
 
 func waitMode(t *testing.T, f *sim.Fleet, h *sim.Host, mode sim.Mode) {
@@ -180,21 +105,14 @@ func TestInstallOnSimulatedServer(t *testing.T) {
 	known := filepath.Join(t.TempDir(), "known_hosts")
 
 	// A dry run on the fresh server writes nothing and shows every step.
-	recap, events := run(t, f, known, installPlaybook, true)
-	if r := recapOf(recap, "ks1"); r.Failed+r.Unreachable != 0 {
+	res := run(t, f, known, installPlaybook, true)
+	if r := res.HostRecap("ks1"); r.Failed+r.Unreachable != 0 {
 		t.Fatalf("dry run recap %+v", r)
 	}
 	if after, _ := f.DiskSHA256("ks1"); fmt.Sprint(after) != fmt.Sprint(disksBefore) {
 		t.Errorf("the dry run changed the disk")
 	}
-	var planned []string
-	for _, e := range events {
-		if e.Task == "install" {
-			for _, c := range e.Changes {
-				planned = append(planned, c.Commands...)
-			}
-		}
-	}
+	planned := res.Planned("ks1", "install")
 	for _, want := range []string{"nixos-install --root /target --no-root-passwd", "PUT /dedicated/server/" + ks1.Service() + " {bootId: 1}", "reboot"} {
 		if !strings.Contains(strings.Join(planned, "\n"), want) {
 			t.Errorf("the dry run's install plan lacks %q:\n%s", want, strings.Join(planned, "\n"))
@@ -202,9 +120,9 @@ func TestInstallOnSimulatedServer(t *testing.T) {
 	}
 
 	bootBefore, keyBefore := ks1.BootID(), ks1.HostKey()
-	recap, events = run(t, f, known, installPlaybook, false)
-	if r := recapOf(recap, "ks1"); r.Failed+r.Unreachable != 0 {
-		for _, e := range events {
+	res = run(t, f, known, installPlaybook, false)
+	if r := res.HostRecap("ks1"); r.Failed+r.Unreachable != 0 {
+		for _, e := range res.Events {
 			if e.Status == runner.StatusFailed {
 				t.Errorf("%s: %s", e.Task, e.Msg)
 			}
@@ -219,17 +137,7 @@ func TestInstallOnSimulatedServer(t *testing.T) {
 		t.Error("the installed system kept the installer's host key")
 	}
 	fp, _ := sim.Fingerprint(keyAfter)
-	entries, err := hostkeys.New(known).List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recorded []string
-	for _, e := range entries {
-		if strings.Contains(e.Host, "ks1") {
-			recorded = append(recorded, e.Fingerprint)
-		}
-	}
-	if len(recorded) != 1 || recorded[0] != fp {
+	if recorded := runnertest.KnownKeys(t, known, "ks1"); len(recorded) != 1 || recorded[0] != fp {
 		t.Errorf("known_hosts has %q for ks1, want the installed system's %s", recorded, fp)
 	}
 	if st, _ := f.Emulator().Server(ks1.Service()); st.BootID != 1 {
@@ -237,16 +145,16 @@ func TestInstallOnSimulatedServer(t *testing.T) {
 	}
 
 	// The installed system: install reports it and changes nothing.
-	recap, events = run(t, f, known, `
+	res = run(t, f, known, `
 - hosts: all
   tasks:
     - name: install
       install: {}
 `, false)
-	if r := recapOf(recap, "ks1"); r.Changed+r.Failed+r.Unreachable != 0 {
+	if r := res.HostRecap("ks1"); r.Changed+r.Failed+r.Unreachable != 0 {
 		t.Errorf("rerun recap %+v", r)
 	}
-	for _, e := range events {
+	for _, e := range res.Events {
 		if e.Task == "install" && e.Type == runner.EventResult && !strings.Contains(e.Msg, "already runs the installed NixOS") {
 			t.Errorf("rerun message %q", e.Msg)
 		}
@@ -281,16 +189,11 @@ func TestFinishStageOnSimulatedServer(t *testing.T) {
         root: /target
         timeout: 10s
 `, 1)
-	recap, events := run(t, f, filepath.Join(t.TempDir(), "known_hosts"), playbook, false)
-	if r := recapOf(recap, "ks1"); r.Failed != 1 || r.Changed != 3 {
+	res := run(t, f, filepath.Join(t.TempDir(), "known_hosts"), playbook, false)
+	if r := res.HostRecap("ks1"); r.Failed != 1 || r.Changed != 3 {
 		t.Fatalf("recap %+v, want three changes and the wait failed", r)
 	}
-	var msg string
-	for _, e := range events {
-		if e.Task == "boot it" && e.Type == runner.EventResult {
-			msg = e.Msg
-		}
-	}
+	msg := res.Message("ks1", "boot it")
 	for _, want := range []string{
 		"ks1 did not answer SSH within 10s after booting the installed system. Its configuration may not bring the network up (check the interface name, addresses and gateways in /target/etc/nixos).",
 		"mount its root (`mount /dev/sda1 /mnt`) and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0`",

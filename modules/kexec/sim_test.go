@@ -4,20 +4,15 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/hostkeys"
-	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/command"
-	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/runner"
+	"github.com/nixbook/nixbook/runner/runnertest"
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/simtest"
-	"github.com/nixbook/nixbook/tmpl"
-	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
 // TestMain lets the test binary serve as the simulated hosts' helper.
@@ -35,72 +30,13 @@ const kexecPlaybook = `
 
 // runPlaybook runs a playbook on the fleet as `nixbook run` does, with
 // the runner's SSH transport and a known_hosts file of the test's.
-func runPlaybook(t *testing.T, f *simtest.Fleet, knownHosts, playbook string, check bool) (*runner.Recap, []runner.Event) {
+func runPlaybook(t *testing.T, f *simtest.Fleet, knownHosts, playbook string, check bool) *runnertest.Result {
 	t.Helper()
-	inv, err := inventory.Load(f.FleetYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng := tmpl.New()
-	reg := modules.NewRegistry(Spec, command.Spec)
-	pb, err := playbooks.LoadBytes("test.yml", []byte(playbook), t.TempDir(), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(knownHosts), SSHConfigPath: "none", ConnectTimeout: 5 * time.Second})
-	defer d.Close()
-	var mu sync.Mutex
-	var events []runner.Event
-	r := &runner.Runner{Dialer: d, Templates: eng, Options: runner.Options{Check: check, LogDir: t.TempDir()},
-		Events: func(e runner.Event) {
-			mu.Lock()
-			events = append(events, e)
-			mu.Unlock()
-			if e.Type == runner.EventResult {
-				t.Logf("%s %s: %s %s", e.Host, e.Task, e.Status, e.Msg)
-			}
-		}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	recap, err := r.Run(ctx, pb, inv, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recap, events
-}
-
-func recapOf(r *runner.Recap, host string) runner.HostRecap {
-	for _, h := range r.Hosts {
-		if h.Host == host {
-			return h
-		}
-	}
-	return runner.HostRecap{}
-}
-
-func resultOf(events []runner.Event, host, task string) runner.Event {
-	var last runner.Event
-	for _, e := range events {
-		if e.Host == host && e.Task == task && e.Type == runner.EventResult {
-			last = e
-		}
-	}
-	return last
-}
-
-func fingerprints(t *testing.T, known, host string) []string {
-	t.Helper()
-	entries, err := hostkeys.New(known).List()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range entries {
-		if e.Host == host || strings.HasPrefix(e.Host, host+" ") || strings.Contains(e.Host, "["+host+"]") {
-			out = append(out, e.Fingerprint)
-		}
-	}
-	return out
+	return runnertest.Run(context.Background(), t, runnertest.Config{
+		Inventory: f.FleetYAML, Playbook: playbook, KnownHosts: knownHosts, ConnectTimeout: 5 * time.Second,
+		Registry: modules.NewRegistry(Spec, command.Spec),
+		Options:  runner.Options{Check: check},
+	})
 }
 
 // TestKexecOnSimulatedFleet takes two rescue servers into the NixOS
@@ -116,14 +52,11 @@ func TestKexecOnSimulatedFleet(t *testing.T) {
 
 	boot1, key1 := f.BootID("ks1"), f.HostKey("ks1")
 	disks := f.DiskSHA256("ks1")
-	recap, events := runPlaybook(t, f, known, kexecPlaybook, true)
-	if r := recapOf(recap, "ks1"); r.Failed+r.Unreachable != 0 || r.Changed != 1 {
+	res := runPlaybook(t, f, known, kexecPlaybook, true)
+	if r := res.HostRecap("ks1"); r.Failed+r.Unreachable != 0 || r.Changed != 1 {
 		t.Fatalf("dry run recap %+v", r)
 	}
-	var planned []string
-	for _, c := range resultOf(events, "ks1", "kexec").Changes {
-		planned = append(planned, c.Commands...)
-	}
+	planned := res.Planned("ks1", "kexec")
 	for _, want := range []string{"curl -fL --retry 5 -C - -o /root/kexec/kexec.tar.gz.part", "sha256sum -- /root/kexec/kexec.tar.gz.part", "tar -xzf /root/kexec/kexec.tar.gz -C /root/kexec", "setsid --wait /root/kexec/kexec/run"} {
 		if !strings.Contains(strings.Join(planned, "\n"), want) {
 			t.Errorf("the dry run's plan lacks %q:\n%s", want, strings.Join(planned, "\n"))
@@ -137,10 +70,10 @@ func TestKexecOnSimulatedFleet(t *testing.T) {
 	}
 
 	start := time.Now()
-	recap, events = runPlaybook(t, f, known, kexecPlaybook, false)
+	res = runPlaybook(t, f, known, kexecPlaybook, false)
 	t.Logf("kexec run took %s", time.Since(start).Round(time.Millisecond))
-	if r := recapOf(recap, "ks1"); r.Failed+r.Unreachable != 0 || r.Changed != 1 {
-		t.Fatalf("ks1 recap %+v: %s", r, resultOf(events, "ks1", "kexec").Msg)
+	if r := res.HostRecap("ks1"); r.Failed+r.Unreachable != 0 || r.Changed != 1 {
+		t.Fatalf("ks1 recap %+v: %s", r, res.Message("ks1", "kexec"))
 	}
 	if f.Mode("ks1") != sim.ModeInstaller || f.BootID("ks1") == boot1 {
 		t.Fatalf("ks1 runs %s on boot %s (was %s)", f.Mode("ks1"), f.BootID("ks1"), boot1)
@@ -152,12 +85,12 @@ func TestKexecOnSimulatedFleet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fingerprints(t, known, "ks1"); len(got) != 1 || got[0] != fp {
+	if got := runnertest.KnownKeys(t, known, "ks1"); len(got) != 1 || got[0] != fp {
 		t.Errorf("known_hosts has %q for ks1, want the rescue's key %s only", got, fp)
 	}
 
-	r2 := recapOf(recap, "ks2")
-	msg := resultOf(events, "ks2", "kexec").Msg
+	r2 := res.HostRecap("ks2")
+	msg := res.Message("ks2", "kexec")
 	if r2.Failed != 1 {
 		t.Fatalf("ks2, whose kexec hangs, did not fail: %+v %s", r2, msg)
 	}
@@ -167,11 +100,11 @@ func TestKexecOnSimulatedFleet(t *testing.T) {
 		}
 	}
 
-	recap, events = runPlaybook(t, f, known, kexecPlaybook, false)
-	if r := recapOf(recap, "ks1"); r.Changed+r.Failed+r.Unreachable != 0 {
+	res = runPlaybook(t, f, known, kexecPlaybook, false)
+	if r := res.HostRecap("ks1"); r.Changed+r.Failed+r.Unreachable != 0 {
 		t.Errorf("rerun on the installer: %+v", r)
 	}
-	if msg := resultOf(events, "ks1", "kexec").Msg; !strings.Contains(msg, "already in the NixOS installer") {
+	if msg := res.Message("ks1", "kexec"); !strings.Contains(msg, "already in the NixOS installer") {
 		t.Errorf("rerun message %q", msg)
 	}
 }

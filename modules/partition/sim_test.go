@@ -15,57 +15,25 @@ import (
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim"
-	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/simtest"
 	"github.com/nixbook/nixbook/transport"
 	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
-// TestMain lets the test binary serve as the simulated hosts' helper (their
-// init, reboot, kexec and udevadm).
-func TestMain(m *testing.M) {
-	if code, ok := hostinit.Dispatch(os.Args); ok {
-		os.Exit(code)
-	}
-	os.Exit(m.Run())
-}
+// TestMain lets the test binary serve as the simulated hosts' helper.
+func TestMain(m *testing.M) { simtest.Main(m) }
 
 // startFleet brings up simulated servers, where partitioning is real: parted,
 // mkfs and mount run inside each host on its own loop-backed disks, never
 // on this machine's.
 func startFleet(t *testing.T, hosts int, overrides *sim.Overrides) *sim.Fleet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the simulated fleet needs root (namespaces, loop devices, a bridge)")
-	}
-	for _, tool := range []string{"ip", "nsenter", "losetup", "/usr/sbin/sshd", "parted", "blkid", "wipefs", "mkfs.ext4", "mkfs.vfat", "mkfs.xfs", "mkswap", "swapon"} {
+	for _, tool := range []string{"wipefs", "mkfs.ext4", "mkfs.vfat", "mkfs.xfs", "mkswap", "swapon"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("the simulated fleet's hosts need %s: %v", tool, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	f, err := sim.Up(ctx, sim.Config{Dir: t.TempDir(), Hosts: hosts, BootDelay: 200 * time.Millisecond, Overrides: overrides, Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("fleet up: %v", err)
-	}
-	t.Cleanup(func() {
-		// Swap is the kernel's, not the host's: whatever a host turned on
-		// must be turned off before its loop devices go.
-		for _, h := range f.Hosts() {
-			for _, d := range h.Disks() {
-				for n := 1; n <= 8; n++ {
-					_ = exec.Command("swapoff", d.Loop+"p"+fmt.Sprint(n)).Run()
-				}
-			}
-		}
-		if err := f.Down(context.Background()); err != nil {
-			t.Errorf("fleet down: %v", err)
-		}
-	})
-	if err := f.WaitSSH(ctx); err != nil {
-		t.Fatalf("wait for SSH: %v", err)
-	}
-	return f
+	return simtest.Start(t, hosts, simtest.WithOverrides(overrides), simtest.WithoutPayload(), simtest.WithBootDelay(200*time.Millisecond)).Sim()
 }
 
 // simHost is a module host over SSH to a simulated server, with facts
