@@ -151,8 +151,8 @@ for p in $(lsblk -ln -o NAME "$dev" | tail -n +2); do
   printf '%s name=%s type=%s label=%s size=%s' "$p" "$(v PART_ENTRY_NAME)" "$(v TYPE)" "$(v LABEL)" "$(( $(v PART_ENTRY_SIZE) / 2048 ))MiB"
   m=$(findmnt -n -o TARGET --source /dev/$p | tr '\n' ' ' || true)
   [ -n "$m" ] && printf ' at %s' "$m"
-  # /proc/swaps is the kernel's, shared by every simulated host: the size
-  # tells this host's swap from another's of the same name.
+  # The size must match too, so a stale entry of another size is not taken
+  # for this partition.
   kib=$(( $(v PART_ENTRY_SIZE) / 2 - 4 ))
   awk -v d=/dev/$p -v k=$kib '$1 == d && $3 == k { found = 1 } END { exit !found }' /proc/swaps && printf ' swap-on'
   printf '\n'
@@ -180,10 +180,8 @@ func TestOnSimulatedServers(t *testing.T) {
 		All: sim.HostOverride{DiskSize: "2GiB"},
 		Hosts: map[string]sim.HostOverride{
 			"ks2": {DiskKind: sim.NVMe},
-			// Partitions these hosts already hold are checked for use,
-			// and /proc/swaps, which that reads, is shared by every
-			// simulated host on the machine: nvme names keep other
-			// fleets' swap (mostly on sdX) out of their way.
+			// NVMe disks, and one holding an old OS, whose partitions
+			// are checked for use before anything is refused.
 			"ks3": {Data: "old-os", DiskKind: sim.NVMe},
 			"ks4": {DiskCount: 2},
 			"ks6": {DiskKind: sim.NVMe},
