@@ -260,7 +260,9 @@ func CleanupOwned(ctx context.Context, dir string, skipPID int, owner string) er
 	for _, l := range append(slices.Clone(r.Links), r.Bridges...) {
 		if _, err := os.Stat(filepath.Join("/sys/class/net", l)); err == nil {
 			// A veth goes with its peer's namespace, maybe while we look.
-			if err := run(ctx, "ip", "link", "delete", l); err != nil && !strings.Contains(err.Error(), "Cannot find device") {
+			// iproute2 says "Cannot find device" or "No such device"
+			// depending on when the link went.
+			if err := run(ctx, "ip", "link", "delete", l); err != nil && !strings.Contains(err.Error(), "Cannot find device") && !strings.Contains(err.Error(), "No such device") {
 				note(err)
 			}
 		}
