@@ -165,11 +165,17 @@ func TestScriptOnThisHost(t *testing.T) {
 	}
 }
 
-// settled drops the interfaces without a device (bridges, veths, ifb): other
-// tests on this machine create and remove them while the runs go on, so
-// they may differ from one run to the next without the script being wrong.
+// settled drops what other tests on this machine create and remove while the
+// runs go on (interfaces without a device: bridges, veths, ifb; mounts other
+// than the root), so runs differ only when the script is wrong.
 func settled(f *Facts) Facts {
 	c := *f
+	c.Mounts = nil
+	for _, m := range f.Mounts {
+		if m.Mountpoint == "/" {
+			c.Mounts = append(c.Mounts, m)
+		}
+	}
 	c.Interfaces = nil
 	for _, i := range f.Interfaces {
 		if i.Driver != "" {
