@@ -61,6 +61,10 @@ func (e *env) runCommand() *ucli.Command {
 			if logDir == "" {
 				logDir = runner.DefaultLogDir(time.Now())
 			}
+			// Missing inventory values are found for every host before any is touched.
+			if err := (&runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}).Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
+				return usage(err)
+			}
 			r := &runner.Runner{
 				Dialer:    dialer,
 				Templates: s.templates,
@@ -109,6 +113,10 @@ func (e *env) validateCommand() *ucli.Command {
 		Action: func(c *ucli.Context) error {
 			s, err := e.load(c, true)
 			if err != nil {
+				return usage(err)
+			}
+			r := &runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}
+			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
 				return usage(err)
 			}
 			hosts := map[string]bool{}

@@ -5,6 +5,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"sync"
@@ -42,8 +43,9 @@ type Runner struct {
 	Events    func(Event) // called from many goroutines, one event at a time
 	Options
 
-	mu    sync.Mutex // serialises Events
-	hosts map[string]*hostRun
+	mu         sync.Mutex // serialises Events
+	hosts      map[string]*hostRun
+	registered map[string]bool // what the playbook's tasks register
 }
 
 func (r *Runner) emit(e Event) {
@@ -63,6 +65,10 @@ func (r *Runner) emit(e Event) {
 // recap, not as an error; the error is for runs that could not start.
 func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
 	r.hosts = map[string]*hostRun{}
+	r.registered = map[string]bool{}
+	for _, p := range pb.Plays {
+		maps.Copy(r.registered, registeredNames(p))
+	}
 	var order []string
 	defer func() {
 		for _, h := range r.hosts {

@@ -273,10 +273,11 @@ func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 }
 
 // checkModeUnknown turns an evaluation error into a result. In a dry run a
-// condition may depend on a result only a real run produces; that task is
-// skipped as unknown rather than failed.
+// template may need a result only a real run produces (a registered
+// variable); that task is skipped as unknown rather than failed. Any other
+// undefined variable, a missing inventory value say, fails in a dry run too.
 func (r *Runner) checkModeUnknown(err error, what string) taskResult {
-	if r.Check && isUndefined(err) {
+	if root := undefinedRoot(err); r.Check && root != "" && r.registered[root] {
 		msg := fmt.Sprintf("unknown until applied: %s depends on %v", what, err)
 		return taskResult{status: StatusSkipped, msg: msg, out: map[string]any{"skipped": true, "changed": false, "skip_reason": msg}}
 	}

@@ -115,9 +115,30 @@ func (r *Runner) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error
 	return nil, fmt.Errorf("loop: want a list, got %T", v)
 }
 
-func isUndefined(err error) bool {
+// undefinedRoot returns the variable an undefined-variable error starts
+// from ("who" for "who.stdout"), or "" for other errors.
+func undefinedRoot(err error) string {
 	var u *tmpl.UndefinedError
-	return errors.As(err, &u)
+	if !errors.As(err, &u) {
+		return ""
+	}
+	root := u.Name
+	if i := strings.IndexAny(root, ".["); i >= 0 {
+		root = root[:i]
+	}
+	return root
+}
+
+// registeredNames lists what the play's tasks register: the results a dry
+// run does not have.
+func registeredNames(play *playbooks.Play) map[string]bool {
+	names := map[string]bool{}
+	for _, t := range append(slices.Clone(play.Tasks), play.Handlers...) {
+		if t.Register != "" {
+			names[t.Register] = true
+		}
+	}
+	return names
 }
 
 func mergeVars(a, b map[string]any) map[string]any {

@@ -1,0 +1,127 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strings"
+
+	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/tmpl"
+)
+
+// Validate renders every task's condition and arguments for every host the
+// playbook would touch, without connecting to any, and reports the variables
+// that are undefined: a value missing from the inventory shows up here, per
+// task and host, before any server is touched. What only a run can know
+// (registered results, gathered facts) is left for the run.
+func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit string) error {
+	r.registered = map[string]bool{}
+	for _, p := range pb.Plays {
+		maps.Copy(r.registered, registeredNames(p))
+	}
+	hostsOf := map[problem][]string{}
+	var order []problem
+	note := func(p problem, host string) {
+		if _, seen := hostsOf[p]; !seen {
+			order = append(order, p)
+		}
+		hostsOf[p] = append(hostsOf[p], host)
+	}
+	for _, play := range pb.Plays {
+		hosts, err := inv.Select(play.Hosts)
+		if err != nil {
+			return fmt.Errorf("%s: hosts: %w", play.Source, err)
+		}
+		if limit != "" {
+			if hosts, err = inv.Limit(hosts, limit); err != nil {
+				return fmt.Errorf("limit: %w", err)
+			}
+		}
+		for _, ih := range hosts {
+			h := &hostRun{inv: ih, r: r, vars: map[string]any{}}
+			for _, t := range append(append([]*playbooks.Task(nil), play.Tasks...), play.Handlers...) {
+				if err := r.validateTask(pb, play, h, t); err != nil {
+					note(describe(t, err), ih.Name)
+				}
+			}
+		}
+	}
+	var errs []error
+	for _, p := range order {
+		hosts := hostsOf[p]
+		sort.Strings(hosts)
+		errs = append(errs, fmt.Errorf("%s: %s (task %q, hosts: %s)", p.where, p.msg, p.task, strings.Join(hosts, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// validateTask returns what is wrong with t's templates for h, or nil.
+func (r *Runner) validateTask(pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) error {
+	known := func(err error) bool {
+		root := undefinedRoot(err)
+		return root == "" || r.registered[root] || root == "facts"
+	}
+	vars, err := r.taskVars(pb, play, h, t)
+	if err != nil {
+		if known(err) {
+			return nil
+		}
+		return err
+	}
+	if t.Loop != nil {
+		items, err := r.loopItems(t, vars)
+		if err != nil {
+			if known(err) {
+				return nil
+			}
+			return err
+		}
+		if len(items) == 0 {
+			return nil
+		}
+		vars[t.LoopVar] = items[0]
+	}
+	if len(t.When) > 0 {
+		ok, err := r.allTrue(t.When, vars, "when")
+		if err != nil || !ok {
+			if err != nil && !known(err) {
+				return err
+			}
+			return nil
+		}
+	}
+	if _, err := r.Templates.RenderNode(t.NormalizedArgs(), vars); err != nil && !known(err) {
+		return err
+	}
+	if t.Chroot != "" {
+		if _, err := r.Templates.Render(t.Chroot, vars); err != nil && !known(err) {
+			return fmt.Errorf("chroot: %w", err)
+		}
+	}
+	return nil
+}
+
+// problem is one finding of Validate, shared by the hosts it concerns.
+type problem struct{ where, task, msg string }
+
+// describe places an error at the line of the argument it is about when the
+// template engine knows it, else at the task.
+func describe(t *playbooks.Task, err error) problem {
+	p := problem{where: t.Source, task: t.DisplayName(), msg: err.Error()}
+	var ne *tmpl.NodeError
+	if errors.As(err, &ne) {
+		file := t.Source
+		if i := strings.LastIndexByte(file, ':'); i > 0 {
+			file = file[:i]
+		}
+		p.where = fmt.Sprintf("%s:%d", file, ne.Line)
+		p.msg = ne.Err.Error()
+		if ne.Path != "" {
+			p.msg = ne.Path + ": " + p.msg
+		}
+	}
+	return p
+}
