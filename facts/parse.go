@@ -130,6 +130,12 @@ func IsRescue(hostname string, os OSRelease) bool {
 		strings.Contains(strings.ToLower(os.PrettyName), "rescue")
 }
 
+// ParseOSRelease reads the fields of /etc/os-release nixbook uses, with the
+// shell quoting the format allows undone.
+func ParseOSRelease(text string) OSRelease {
+	return parseOSRelease(strings.Split(text, "\n"))
+}
+
 func parseOSRelease(lines []string) OSRelease {
 	var r OSRelease
 	for _, line := range lines {

@@ -81,7 +81,7 @@ func newMachine(sys system) *machine {
 }
 
 func (m *machine) currentFacts() *facts.Facts {
-	osr := rescue.ParseOSRelease(m.sys.osRelease)
+	osr := facts.ParseOSRelease(m.sys.osRelease)
 	return &facts.Facts{Hostname: m.sys.hostname, OS: osr, BootID: m.bootID(), Rescue: facts.IsRescue(m.sys.hostname, osr)}
 }
 

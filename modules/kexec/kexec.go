@@ -7,7 +7,6 @@
 package kexec
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/fetchiso"
@@ -277,15 +277,15 @@ func InInstaller(ctx context.Context, h modules.ReadOnlyHost) (bool, string, err
 	if err != nil {
 		return false, "", fmt.Errorf("read /etc/os-release: %w", err)
 	}
-	rel := ParseOSRelease(b)
-	pretty := rel["PRETTY_NAME"]
+	rel := facts.ParseOSRelease(string(b))
+	pretty := rel.PrettyName
 	if pretty == "" {
-		pretty = strings.TrimSpace(rel["ID"] + " " + rel["VERSION_ID"])
+		pretty = strings.TrimSpace(rel.ID + " " + rel.VersionID)
 	}
-	if rel["ID"] != "nixos" {
+	if rel.ID != "nixos" {
 		return false, pretty, nil
 	}
-	if rel["VARIANT_ID"] == "installer" {
+	if rel.VariantID == "installer" {
 		return true, pretty, nil
 	}
 	root, err := fetchiso.InspectMount(ctx, h, "/")
@@ -297,25 +297,6 @@ func InInstaller(ctx context.Context, h modules.ReadOnlyHost) (bool, string, err
 		return true, pretty, nil
 	}
 	return false, pretty, nil
-}
-
-// ParseOSRelease reads os-release's KEY=value lines, quotes removed.
-func ParseOSRelease(b []byte) map[string]string {
-	out := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		if uq, err := strconv.Unquote(v); err == nil {
-			v = uq
-		} else {
-			v = strings.Trim(v, `'"`)
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // memory is the host's RAM in bytes, from facts or /proc/meminfo.

@@ -77,7 +77,7 @@ func (s *server) reboot(into system) {
 func (s *server) bootID() string { return fmt.Sprintf("boot-%d", s.boot) }
 
 func (s *server) currentFacts() *facts.Facts {
-	osr := ParseOSRelease(s.sys.osRelease)
+	osr := facts.ParseOSRelease(s.sys.osRelease)
 	return &facts.Facts{Hostname: s.sys.hostname, OS: osr, BootID: s.bootID(), Rescue: facts.IsRescue(s.sys.hostname, osr)}
 }
 

@@ -504,28 +504,5 @@ func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRe
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", osr, err
 	}
-	return strings.TrimSpace(string(name)), ParseOSRelease(string(rel)), nil
-}
-
-// ParseOSRelease reads the fields of /etc/os-release nixbook uses.
-func ParseOSRelease(text string) facts.OSRelease {
-	var r facts.OSRelease
-	for _, line := range strings.Split(text, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok || strings.HasPrefix(k, "#") {
-			continue
-		}
-		v = strings.Trim(strings.TrimSpace(v), `"'`)
-		switch k {
-		case "ID":
-			r.ID = v
-		case "VERSION_ID":
-			r.VersionID = v
-		case "VARIANT_ID":
-			r.VariantID = v
-		case "PRETTY_NAME":
-			r.PrettyName = v
-		}
-	}
-	return r
+	return strings.TrimSpace(string(name)), facts.ParseOSRelease(string(rel)), nil
 }
