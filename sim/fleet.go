@@ -66,6 +66,16 @@ type Config struct {
 	Payload      bool
 	PayloadCache string
 	NixOSVersion string
+
+	// hooks let tests hold the fleet where races happen; nil otherwise.
+	hooks *testHooks
+}
+
+// testHooks are called at moments a test needs to hold or look at.
+type testHooks struct {
+	// initStarted: a host's init runs (PID pid on the machine) but has not
+	// been handed its config, so it has built nothing yet.
+	initStarted func(h *Host, pid int)
 }
 
 // Fleet is a running simulated fleet.

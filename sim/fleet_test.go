@@ -3,12 +3,14 @@ package sim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,6 +187,100 @@ func TestPartitionNodesFollowTheDisk(t *testing.T) {
 				t.Errorf("/proc/partitions:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestDevIsFilledOnlyOnceTheHostsRootIsBuilt holds each boot's init before
+// it builds anything, while /proc/PID/root is still the machine's root: a
+// /dev sync then (the watcher's, every 200 ms) must write nothing, and the
+// host must come up with its disks.
+func TestDevIsFilledOnlyOnceTheHostsRootIsBuilt(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var early []string // what went wrong while an init was held
+	var devErrs []string
+	hooks := &testHooks{initStarted: func(h *Host, pid int) {
+		note := func(format string, args ...any) {
+			mu.Lock()
+			early = append(early, fmt.Sprintf(format, args...))
+			mu.Unlock()
+		}
+		if err := hostRootBuilt(pid); err == nil {
+			note("the root of init %d counts as built before the init got its config", pid)
+		}
+		if err := h.syncDev(context.Background(), true); err != nil {
+			note("sync before the root is built: %v", err)
+		}
+		// Let the watcher tick meanwhile.
+		time.Sleep(600 * time.Millisecond)
+	}}
+	// A node of another fleet in the machine's /dev is not this one's.
+	identity := func(p string) string {
+		var st unix.Stat_t
+		if unix.Lstat(p, &st) != nil {
+			return ""
+		}
+		return fmt.Sprintf("%d %d.%d %d", st.Ino, st.Ctim.Sec, st.Ctim.Nsec, st.Rdev)
+	}
+	sdaBefore := identity("/dev/sda")
+	f := startFleet(t, Config{Hosts: 1, hooks: hooks, Logf: func(format string, args ...any) {
+		if msg := fmt.Sprintf(format, args...); strings.Contains(msg, "/dev") {
+			mu.Lock()
+			devErrs = append(devErrs, msg)
+			mu.Unlock()
+		}
+	}})
+	h, _ := f.Host("ks1")
+	d := h.Disks()[0]
+	maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a sync into the machine's /dev would have made there.
+	machineLeft := func() []string {
+		var left []string
+		var st unix.Stat_t
+		if unix.Lstat("/dev/sda", &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK && st.Rdev == unix.Mkdev(maj, min) && identity("/dev/sda") != sdaBefore {
+			left = append(left, "/dev/sda")
+		}
+		if _, err := os.Lstat("/dev/disk/by-id/" + d.ByID()); err == nil {
+			left = append(left, "/dev/disk/by-id/"+d.ByID())
+		}
+		return left
+	}
+	t.Cleanup(func() {
+		for _, p := range machineLeft() {
+			_ = os.Remove(p)
+		}
+	})
+
+	boot1 := h.BootID()
+	if err := f.Reboot(context.Background(), "ks1", ModeRescue); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "ks1 back", func() error {
+		if h.BootID() == boot1 {
+			return errors.New("same boot id")
+		}
+		return f.WaitSSH(context.Background(), "ks1")
+	})
+	c, _ := dial(t, f, "ks1")
+	defer c.Close()
+	for _, cmd := range []string{"test -b /dev/sda", "test -e /sys/block/sda/dev", "test \"$(lsblk -dn -o NAME /dev/sda)\" = sda", "test -L /dev/disk/by-id/" + d.ByID()} {
+		if _, err := runErr(c, cmd); err != nil {
+			t.Errorf("in the rebooted host, %s: %v", cmd, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, e := range early {
+		t.Error(e)
+	}
+	for _, e := range devErrs {
+		t.Errorf("logged: %s", e)
+	}
+	if left := machineLeft(); len(left) > 0 {
+		t.Errorf("the host's disk showed up in the machine's /dev: %v", left)
 	}
 }
 

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nixbook/nixbook/sim/hostinit"
 )
 
@@ -309,6 +311,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	}
 	h.mu.Lock()
 	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.kexecLoaded = nil, nil, nil, nil, nil, "", false
+	h.stage = 0
 	nic := h.nic
 	h.online = false
 	h.mu.Unlock()
@@ -415,11 +418,16 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	} else {
 		h.f.logf("%s: %v", h.spec.Name, err)
 	}
+	// Until the init has built the host's root, /proc/PID/root is the
+	// machine's: no /dev map yet, so that nothing fills it (see syncDev).
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
-	h.dev, h.sys, h.udev, h.devKey = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, ""
+	h.dev, h.sys, h.udev, h.devKey, h.stage = nil, nil, nil, "", 0
 	h.hostKey, h.machineID, h.authorized = b.hostKey, b.machineID, b.authKeys
 	h.mu.Unlock()
+	if hooks := h.f.cfg.hooks; hooks != nil && hooks.initStarted != nil {
+		hooks.initStarted(h, cmd.Process.Pid)
+	}
 
 	fail := func(err error) error {
 		h.mu.Lock()
@@ -447,18 +455,24 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		if len(fields) == 0 || fields[0] != hostinit.MsgMounted {
 			return fail(fmt.Errorf("init failed to build the host (see %s)", filepath.Join(h.dir, "console.log")))
 		}
+		var stage uint64
 		if len(fields) > 1 {
-			stage, _ := strconv.ParseUint(fields[1], 10, 64)
-			h.mu.Lock()
-			h.stage = stage
-			h.mu.Unlock()
+			stage, _ = strconv.ParseUint(fields[1], 10, 64)
 		}
+		h.mu.Lock()
+		h.stage = stage
+		h.dev, h.sys, h.udev, h.devKey = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, ""
+		h.mu.Unlock()
 	case <-time.After(60 * time.Second):
 		return fail(errors.New("init did not build the host within 60s"))
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
 	if err := h.syncDev(ctx, true); err != nil {
+		return fail(fmt.Errorf("fill /dev: %w", err))
+	}
+	// A server never comes up without its disks.
+	if err := h.checkDisks(cmd.Process.Pid); err != nil {
 		return fail(fmt.Errorf("fill /dev: %w", err))
 	}
 	if err := h.configureNetwork(ctx, b.nic, b.network); err != nil {
@@ -573,8 +587,11 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.proc == nil || h.proc.Pid != pid {
-		return nil // rebooted meanwhile
+	if h.proc == nil || h.proc.Pid != pid || h.dev == nil {
+		return nil // rebooted meanwhile, or the new root is not built yet
+	}
+	if err := hostRootBuilt(pid); err != nil {
+		return err
 	}
 	// Allow before the node appears, so a tool that waits for it can open it.
 	if err := h.devices.allowOnly(blockRules(want)); err != nil {
@@ -595,6 +612,63 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 		return fmt.Errorf("/proc/partitions: %w", err)
 	}
 	h.devKey = key
+	return nil
+}
+
+// hostRootBuilt checks that the init's root is the host's own, with its
+// own /dev and its /sys/block masked, before the controller writes there:
+// until the init pivots, /proc/PID/root is the machine's root.
+func hostRootBuilt(pid int) error {
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	var hostRoot, machineRoot, hostDev, machineDev unix.Stat_t
+	if err := unix.Stat(root, &hostRoot); err != nil {
+		return fmt.Errorf("the host's root: %w", err)
+	}
+	if err := unix.Stat("/", &machineRoot); err != nil {
+		return err
+	}
+	if hostRoot.Dev == machineRoot.Dev && hostRoot.Ino == machineRoot.Ino {
+		return errors.New("the host's root is not built yet")
+	}
+	if err := unix.Stat(root+"/dev", &hostDev); err != nil {
+		return fmt.Errorf("the host's /dev: %w", err)
+	}
+	if err := unix.Stat("/dev", &machineDev); err != nil {
+		return err
+	}
+	if hostDev.Dev == machineDev.Dev {
+		return errors.New("the host's /dev is the machine's")
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(root+"/sys/block", &fs); err != nil {
+		return fmt.Errorf("the host's /sys/block: %w", err)
+	}
+	if fs.Type != unix.TMPFS_MAGIC {
+		return errors.New("the host's /sys/block is not masked")
+	}
+	return nil
+}
+
+// checkDisks checks that the host's /dev and /sys/block show each of its
+// disks, as the kernel's device numbers say.
+func (h *Host) checkDisks(pid int) error {
+	root := fmt.Sprintf("/proc/%d/root", pid)
+	for _, d := range h.disks {
+		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
+		if err != nil {
+			return fmt.Errorf("disk %s: %w", d.Name, err)
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(root+d.Path(), &st); err != nil {
+			return fmt.Errorf("no %s in the host: %w", d.Path(), err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFBLK || st.Rdev != unix.Mkdev(maj, min) {
+			return fmt.Errorf("%s in the host is not the disk's block device", d.Path())
+		}
+		if _, err := os.Stat(root + "/sys/block/" + d.Name + "/dev"); err != nil {
+			return fmt.Errorf("no /sys/block/%s in the host: %w", d.Name, err)
+		}
+	}
 	return nil
 }
 

@@ -86,7 +86,13 @@ func startFleet(t testing.TB, cfg Config) *Fleet {
 	if cfg.BootDelay == 0 {
 		cfg.BootDelay = 200 * time.Millisecond
 	}
-	cfg.Logf = t.Logf
+	logf := cfg.Logf
+	cfg.Logf = func(format string, args ...any) {
+		t.Logf(format, args...)
+		if logf != nil {
+			logf(format, args...)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	f, err := Up(ctx, cfg)
