@@ -112,9 +112,9 @@ func mountDevs(pid int) map[uint64]bool {
 // ones (so that losetup -f and mount -o loop find a node for what
 // loop-control hands out) and those backed by a file of the host's own file
 // systems (with their partitions). Other hosts' and the machine's are
-// never shown.
-func (h *Host) hostLoops(pid int) (free, own []loopDev) {
-	_, loops := h.f.machineLoops(false)
+// never shown. fresh skips the shared scan's cache.
+func (h *Host) hostLoops(pid int, fresh bool) (free, own []loopDev) {
+	_, loops := h.f.machineLoops(fresh)
 	var devs map[uint64]bool
 	for _, l := range loops {
 		if h.f.isDiskLoop(l.name) {
@@ -155,7 +155,7 @@ func (h *Host) stageDev() uint64 {
 // loopNodes adds a host's own and free loop devices to its /dev, /sys and
 // /proc/partitions entries.
 func (h *Host) loopNodes(pid int, dev, sys map[string]devEntry) {
-	free, own := h.hostLoops(pid)
+	free, own := h.hostLoops(pid, false)
 	for _, l := range free {
 		dev[l.name] = devEntry{major: l.major, minor: l.minor}
 	}
@@ -191,7 +191,9 @@ type boundLoop struct {
 
 // ownLoops are the loop devices the host set up on its own files.
 func (h *Host) ownLoops(pid int) []boundLoop {
-	_, own := h.hostLoops(pid)
+	// Not the shared scan: it may be older than a loop device the host
+	// set up just now.
+	_, own := h.hostLoops(pid, true)
 	var out []boundLoop
 	for _, l := range own {
 		if info, err := loopInfo(l.name); err == nil {
