@@ -77,7 +77,7 @@ func Serve(ctx context.Context, cfg Config, opts ServeOptions) error {
 			return err
 		}
 	}
-	if err := f.state.AddProc(os.Getpid(), "nixbook-sim serve"); err != nil {
+	if err := f.state.AddProc(os.Getpid(), daemonWhat); err != nil {
 		return err
 	}
 	sock, err := ControlSocket(f.dir)
@@ -92,7 +92,10 @@ func Serve(ctx context.Context, cfg Config, opts ServeOptions) error {
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	d := &daemon{f: f, down: make(chan struct{})}
+	// Down removes the socket with the rest of the record; a close after
+	// that must not remove the socket of the next fleet in the directory.
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	d := &daemon{f: f, down: make(chan struct{}), finished: make(chan struct{})}
 	srv := &http.Server{Handler: d.handler()}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
@@ -116,8 +119,18 @@ func Serve(ctx context.Context, cfg Config, opts ServeOptions) error {
 	case <-d.down:
 	}
 	f.logf("taking the fleet down")
-	return f.Down(context.Background())
+	err = f.Down(context.Background())
+	d.downErr = err
+	close(d.finished)
+	// Let the clients waiting on /down have their answer.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return err
 }
+
+// daemonWhat names the daemon's process in the fleet's record.
+const daemonWhat = "nixbook-sim serve"
 
 // ExpectedUp names the hosts whose current boot brought them onto the
 // network: those that should answer SSH (not off, not a failed disk boot).
@@ -148,11 +161,19 @@ func (f *Fleet) FleetStatus(ctx context.Context) FleetStatus {
 
 type daemon struct {
 	f        *Fleet
-	down     chan struct{}
+	down     chan struct{} // closed by the first /down
 	downOnce sync.Once
+	finished chan struct{} // closed once the fleet is down, downErr set
+	downErr  error
 	mu       sync.Mutex
 	ready    bool
 	err      string
+}
+
+// downReply answers /down once the fleet is down.
+type downReply struct {
+	PID   int    `json:"pid"`
+	Error string `json:"error,omitempty"`
 }
 
 func (d *daemon) handler() http.Handler {
@@ -180,9 +201,20 @@ func (d *daemon) handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{})
 	})
+	// /down answers when the fleet is down, everything removed: the
+	// daemon removes its record before the directories holding it.
 	mux.HandleFunc("POST /down", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]int{"pid": os.Getpid()})
 		d.downOnce.Do(func() { close(d.down) })
+		select {
+		case <-d.finished:
+		case <-r.Context().Done():
+			return
+		}
+		reply := downReply{PID: os.Getpid()}
+		if d.downErr != nil {
+			reply.Error = d.downErr.Error()
+		}
+		writeJSON(w, http.StatusOK, reply)
 	})
 	return mux
 }
@@ -260,29 +292,58 @@ func (c Client) Reboot(ctx context.Context, host string, into Mode) error {
 	return c.do(ctx, http.MethodPost, "/reboot", map[string]string{"host": host, "into": string(into)}, nil)
 }
 
-// Down asks the daemon to take the fleet down and waits until it is gone;
-// then it removes whatever a dead daemon left. It is safe to run twice.
+// Down asks the daemon to take the fleet down and waits until it has, and
+// its process is gone; then it removes whatever a daemon that died on the
+// way left. It is safe to run twice.
 func (c Client) Down(ctx context.Context) error {
-	var resp struct{ PID int }
-	err := c.do(ctx, http.MethodPost, "/down", nil, &resp)
-	switch {
-	case errors.Is(err, ErrNoDaemon):
-	case err != nil:
-		return err
-	default:
-		// Done when the daemon has removed its record (or died trying).
-		record := filepath.Join(c.Dir, simstate.FileName)
-		for resp.PID > 0 && syscall.Kill(resp.PID, 0) == nil && exists(record) {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("the fleet daemon %d does not stop: %w", resp.PID, ctx.Err())
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
 	abs, err := filepath.Abs(c.Dir)
 	if err != nil {
 		return err
 	}
-	return Cleanup(ctx, abs)
+	daemon, hasDaemon := daemonProc(abs)
+	var resp downReply
+	err = c.do(ctx, http.MethodPost, "/down", nil, &resp)
+	var daemonErr error
+	switch {
+	case errors.Is(err, ErrNoDaemon):
+	case err != nil && ctx.Err() != nil:
+		return fmt.Errorf("the fleet daemon does not stop: %w", err)
+	case err != nil:
+		// The daemon died on the way (its answer never came): what it left
+		// is in its record.
+		daemonErr = err
+	case resp.Error != "":
+		daemonErr = errors.New(resp.Error)
+	}
+	// Nothing of the fleet may run once down returns: not even the daemon
+	// on its way out (a Serve in this process has returned already).
+	for hasDaemon && daemon.PID != os.Getpid() && daemon.Alive() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the fleet daemon %d does not stop: %w", daemon.PID, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := Cleanup(ctx, abs); err != nil {
+		return errors.Join(daemonErr, err)
+	}
+	// Whatever went wrong in the daemon, nothing of the fleet is left.
+	return nil
+}
+
+// daemonProc is the daemon's process as the fleet's record has it.
+func daemonProc(dir string) (simstate.Proc, bool) {
+	if !exists(filepath.Join(dir, simstate.FileName)) {
+		return simstate.Proc{}, false
+	}
+	s, err := simstate.Open(dir)
+	if err != nil {
+		return simstate.Proc{}, false
+	}
+	for _, p := range s.Record().Procs {
+		if p.What == daemonWhat {
+			return p, true
+		}
+	}
+	return simstate.Proc{}, false
 }

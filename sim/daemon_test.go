@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -68,6 +69,52 @@ func TestDaemonServesStatusRebootAndDown(t *testing.T) {
 	}
 	if _, err := client.Status(ctx); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("status after down: %v", err)
+	}
+	assertNothingLeft(t, fleetID(dir), dir, nil, nil)
+}
+
+// TestDownReturnsOnceTheDaemonIsDone holds the daemon after it removed the
+// fleet's record: a client's down must wait for it all the same, since the
+// daemon removes the directories that held the record after it.
+func TestDownReturnsOnceTheDaemonIsDone(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	dir := filepath.Join(t.TempDir(), "fleet")
+	var finished atomic.Bool
+	hooks := &testHooks{downCleaned: func() {
+		time.Sleep(500 * time.Millisecond)
+		finished.Store(true)
+	}}
+	served := make(chan error, 1)
+	go func() {
+		served <- Serve(context.Background(), Config{Dir: dir, Hosts: 1, BootDelay: 100 * time.Millisecond, Logf: t.Logf, hooks: hooks}, ServeOptions{OwnDir: true})
+	}()
+	client := Client{Dir: dir}
+	eventually(t, time.Minute, "fleet ready", func() error {
+		select {
+		case err := <-served:
+			t.Fatalf("Serve returned: %v", err)
+		default:
+		}
+		st, err := client.Status(context.Background())
+		if err != nil {
+			return err
+		}
+		if !st.Ready {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := client.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !finished.Load() {
+		t.Error("down returned while the daemon was still taking the fleet down")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 	assertNothingLeft(t, fleetID(dir), dir, nil, nil)
 }

@@ -76,6 +76,9 @@ type testHooks struct {
 	// initStarted: a host's init runs (PID pid on the machine) but has not
 	// been handed its config, so it has built nothing yet.
 	initStarted func(h *Host, pid int)
+	// downCleaned: Down has removed the fleet's record and files, and is
+	// not done yet.
+	downCleaned func()
 }
 
 // Fleet is a running simulated fleet.
@@ -639,6 +642,9 @@ func (f *Fleet) Down(ctx context.Context) error {
 	f.wg.Wait()
 	if err := simstate.Cleanup(ctx, f.dir, 0); err != nil {
 		errs = append(errs, err)
+	}
+	if f.cfg.hooks != nil && f.cfg.hooks.downCleaned != nil {
+		f.cfg.hooks.downCleaned()
 	}
 	f.stopReaper()
 	return errors.Join(errs...)

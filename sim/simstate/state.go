@@ -179,27 +179,37 @@ func (s *State) RemoveLoop(dev string) error {
 // ProcStart is the start time of a process in clock ticks since boot
 // (field 22 of /proc/PID/stat).
 func ProcStart(pid int) (uint64, error) {
+	start, _, err := procStat(pid)
+	return start, err
+}
+
+// procStat reads a process's start time and state letter (R, S, Z...)
+// from /proc/PID/stat.
+func procStat(pid int) (start uint64, state string, err error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	// The command name may hold spaces and parentheses: count from the last ')'.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, "", fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	fields := strings.Fields(s[i+1:])
 	if len(fields) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, "", fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	return start, fields[0], err
 }
 
-// Alive reports whether the recorded process still runs (same PID, same start).
+// Alive reports whether the recorded process still runs (same PID, same
+// start). A zombie has let go of everything it held and is not alive: its
+// parent may never reap it.
 func (p Proc) Alive() bool {
-	start, err := ProcStart(p.PID)
-	return err == nil && start == p.Start
+	start, state, err := procStat(p.PID)
+	return err == nil && start == p.Start && state != "Z" && state != "X"
 }
 
 // Cleanup removes everything recorded in dir's state and then the record
