@@ -587,8 +587,8 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.proc == nil || h.proc.Pid != pid || h.dev == nil {
-		return nil // rebooted meanwhile, or the new root is not built yet
+	if h.proc == nil || h.proc.Pid != pid || h.dev == nil || h.stopping {
+		return nil // rebooting, or the new root is not built yet
 	}
 	if err := hostRootBuilt(pid); err != nil {
 		return err
