@@ -324,7 +324,8 @@ func TestKexecTarball(t *testing.T) {
 	// The fleet's kexec, as the simulated host provides it.
 	bin := filepath.Join(dir, "bin")
 	called := filepath.Join(dir, "kexec-called")
-	fake := "#!/bin/sh\necho \"$@\" > " + called + "\n"
+	// Written whole or not at all: the test polls for the file.
+	fake := "#!/bin/sh\necho \"$@\" > " + called + ".tmp && mv " + called + ".tmp " + called + "\n"
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
