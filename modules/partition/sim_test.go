@@ -146,7 +146,8 @@ func (h *simHost) layoutOf(t *testing.T, dev string) string {
 	out := h.sh(t, `set -e
 dev=$1
 printf 'table=%s\n' "$(blkid -p -s PTTYPE -o value "$dev")"
-for p in $(lsblk -ln -o NAME "$dev" | tail -n +2); do
+# lsblk lists partitions in the order their nodes appeared: sort them by number.
+for p in $(lsblk -ln -o NAME "$dev" | tail -n +2 | sort -V); do
   v() { blkid -p -s "$1" -o value /dev/$p || true; }
   printf '%s name=%s type=%s label=%s size=%s' "$p" "$(v PART_ENTRY_NAME)" "$(v TYPE)" "$(v LABEL)" "$(( $(v PART_ENTRY_SIZE) / 2048 ))MiB"
   m=$(findmnt -n -o TARGET --source /dev/$p | tr '\n' ' ' || true)
