@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -921,6 +922,8 @@ func normalize(f *Facts) {
 		if d.Partitions == nil {
 			d.Partitions = []Partition{}
 		}
+		// In partition-number order, whatever order the tool listed them in.
+		sort.SliceStable(d.Partitions, func(i, j int) bool { return d.Partitions[i].Number < d.Partitions[j].Number })
 	}
 	if f.Mounts == nil {
 		f.Mounts = []Mount{}
