@@ -61,10 +61,6 @@ func (e *env) runCommand() *ucli.Command {
 			if logDir == "" {
 				logDir = runner.DefaultLogDir(time.Now())
 			}
-			// Missing inventory values are found for every host before any is touched.
-			if err := (&runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}).Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
-				return usage(err)
-			}
 			r := &runner.Runner{
 				Dialer:    dialer,
 				Templates: s.templates,
@@ -74,6 +70,10 @@ func (e *env) runCommand() *ucli.Command {
 					StartAtTask: c.String("start-at-task"), Serial: serial,
 					ExtraVars: s.extraVars, LogDir: logDir,
 				},
+			}
+			// Missing inventory values are found for every host before any is touched.
+			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
+				return usage(err)
 			}
 			if c.Bool("json") {
 				r.Events = report.JSON(e.stdout)

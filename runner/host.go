@@ -29,8 +29,7 @@ type hostRun struct {
 	log      *hostLog
 	redact   *redactor
 	recap    HostRecap
-	down     bool   // unreachable: nothing more is tried on this host
-	downWhy  string // why, for later plays
+	down     bool // unreachable: nothing more is tried on this host
 	notified map[string]bool
 	task     string // the task running now, for output events
 	noLog    bool   // the running task hides its output

@@ -92,7 +92,6 @@ func (r *Runner) unreachable(play *playbooks.Play, h *hostRun, task string, err 
 	if errors.As(err, &changed) {
 		msg = h.redact.String(changed.Error())
 	}
-	h.downWhy = msg
 	r.finish(play, h, task, StatusUnreachable, msg, nil, nil, 0)
 }
 

@@ -103,11 +103,6 @@ func (s *store) addFile(name string, content []byte, mode fs.FileMode) (string, 
 	return storeDir + "/" + base, nil
 }
 
-// host returns where a /nix/store path sits in the staging directory.
-func (s *store) host(storePath string) string {
-	return filepath.Join(s.dir, strings.TrimPrefix(storePath, storeDir+"/"))
-}
-
 // treeDigest hashes names, modes, link targets and contents, not times.
 func treeDigest(root string) ([]byte, error) {
 	h := sha256.New()
