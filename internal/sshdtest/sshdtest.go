@@ -6,6 +6,7 @@ package sshdtest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -30,6 +31,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nixbook/nixbook/internal/apt"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -445,10 +447,8 @@ func ensureSSHD(t testing.TB) {
 		if os.Geteuid() != 0 {
 			t.Fatalf("%s is missing: install openssh-server (apt-get install openssh-server) or run the tests as root", SSHD)
 		}
-		cmd := exec.Command("sh", "-c", "apt-get -o DPkg::Lock::Timeout=600 update -qq && apt-get -o DPkg::Lock::Timeout=600 install -y -qq openssh-server")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("installing openssh-server: %v\n%s", err, out)
+		if err := apt.Install(context.Background(), "openssh-server"); err != nil {
+			t.Fatalf("installing openssh-server: %v", err)
 		}
 	}
 	if os.Geteuid() == 0 {

@@ -25,6 +25,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/nixbook/nixbook/internal/apt"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
@@ -185,7 +186,7 @@ func ensureTools(ctx context.Context) (tools, error) {
 		if os.Geteuid() != 0 {
 			return tools{}, fmt.Errorf("missing Debian packages: apt-get install %s", strings.Join(missing, " "))
 		}
-		if err := aptInstall(ctx, missing...); err != nil {
+		if err := apt.Install(ctx, missing...); err != nil {
 			return tools{}, err
 		}
 	}
@@ -223,25 +224,6 @@ func requireStatic(path string) error {
 		if p.Type == elf.PT_INTERP {
 			return fmt.Errorf("%s is dynamically linked: install the -static package", path)
 		}
-	}
-	return nil
-}
-
-func aptInstall(ctx context.Context, pkgs ...string) error {
-	install := func() ([]byte, error) {
-		args := append([]string{"-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q", "--no-install-recommends"}, pkgs...)
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
-	if _, err := install(); err == nil {
-		return nil
-	}
-	if out, err := exec.CommandContext(ctx, "apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-q").CombinedOutput(); err != nil {
-		return fmt.Errorf("apt-get update: %w: %s", err, out)
-	}
-	if out, err := install(); err != nil {
-		return fmt.Errorf("apt-get install %s: %w: %s", strings.Join(pkgs, " "), err, out)
 	}
 	return nil
 }

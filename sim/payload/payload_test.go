@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nixbook/nixbook/internal/apt"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -91,7 +93,7 @@ func requireCommands(t *testing.T, cmdToPkg map[string]string) {
 	if os.Geteuid() != 0 {
 		t.Skipf("missing %v and not root to install them", missing)
 	}
-	if err := aptInstall(context.Background(), missing...); err != nil {
+	if err := apt.Install(context.Background(), missing...); err != nil {
 		t.Fatal(err)
 	}
 }
