@@ -20,6 +20,10 @@ import (
 // host; in a dry run it also sits on a transport.ReadOnly connection.
 type ReadOnlyHost interface {
 	Name() string
+	// Reach says where nixbook reaches the host and where the inventory
+	// defines it, so that a module driving the host through another channel
+	// (the OVH API) can prove it drives this host.
+	Reach() Reach
 	// Vars are the host's resolved variables (inventory, play, registered,
 	// extra vars), for modules that read inventory values such as OVH
 	// credentials or network overrides.
@@ -32,6 +36,14 @@ type ReadOnlyHost interface {
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// Log writes a line into the host's log.
 	Log(format string, args ...any)
+}
+
+// Reach is where nixbook reaches a host.
+type Reach struct {
+	// Dial is the host name or address nixbook dials, after ~/.ssh/config.
+	Dial string
+	// Source is the host's file:line in the inventory; may be empty.
+	Source string
 }
 
 // Host adds what Apply needs to change the host.
@@ -55,6 +67,17 @@ type Module interface {
 	// Apply carries out p, which Check returned for this host in this run.
 	// The runner never calls it in a dry run or for a plan without changes.
 	Apply(ctx context.Context, h Host, p *Plan) (Output, error)
+}
+
+// Preflighter is a module that can tell, before its play changes anything
+// on a host, whether it will be able to do its work there later: from the
+// inventory, the OVH API or the host as it is now. The runner calls Preflight
+// for every task a host is to run in a play, in dry and real runs, after
+// gathering facts and before the play's first task, so that a server that is
+// not the one the inventory means, say, is refused before an earlier task has
+// wiped or rebooted anything. Preflight changes nothing.
+type Preflighter interface {
+	Preflight(ctx context.Context, h ReadOnlyHost) error
 }
 
 // Output is what a task publishes for `register`, beside the runner's own

@@ -20,6 +20,9 @@ type Env struct {
 	RetryWait time.Duration
 	// Wait tunes task polls; zero: WaitTask's defaults.
 	Wait WaitOptions
+	// Lookup resolves the host names Verify proves; nil: the system's
+	// resolver.
+	Lookup LookupFunc
 }
 
 // Client resolves a host's endpoint and credentials (see Resolve) and its

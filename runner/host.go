@@ -45,6 +45,17 @@ func (h *hostRun) target() transport.Target {
 	}
 }
 
+// reach is where the host is dialed. A ~/.ssh/config the dialer cannot
+// read leaves the inventory's address, which the dial itself then refuses.
+func (h *hostRun) reach() modules.Reach {
+	t := h.target()
+	dial, err := transport.DialHost(h.r.Dialer, t)
+	if err != nil {
+		dial = t.Address
+	}
+	return modules.Reach{Dial: dial, Source: h.inv.Source}
+}
+
 // connect dials the host once; the connection is kept for the whole run.
 func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error {
 	if h.conn != nil {
@@ -147,6 +158,7 @@ func (o readOnlyHost) conn() transport.Conn {
 var _ modules.ReadOnlyHost = readOnlyHost{}
 
 func (o readOnlyHost) Name() string         { return o.h.inv.Name }
+func (o readOnlyHost) Reach() modules.Reach { return o.h.reach() }
 func (o readOnlyHost) Vars() map[string]any { return o.vars }
 func (o readOnlyHost) Facts() *facts.Facts {
 	if o.h.facts == nil {

@@ -47,6 +47,9 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 		}
 		r.finish(play, h, "gather facts", StatusOK, "", nil, nil, time.Since(start))
 	}
+	if !r.preflight(ctx, pb, play, tasks, h) {
+		return false
+	}
 	for _, t := range tasks {
 		if ctx.Err() != nil || fatal.Load() {
 			return true
@@ -81,6 +84,54 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 		}
 	}
 	h.notified = nil
+	return true
+}
+
+// preflight runs the Preflight of every task h is to run in the play, before
+// the first task; it reports false when one of them refuses the host. A
+// task whose arguments or condition need results of earlier tasks is left
+// to its own Check.
+func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun) bool {
+	for _, t := range tasks {
+		if ctx.Err() != nil {
+			return true
+		}
+		if t.Loop != nil || t.Chroot != "" || (h.conn == nil && !t.Spec.Offline) {
+			continue
+		}
+		vars, err := r.taskVars(pb, play, h, t)
+		if err != nil {
+			continue
+		}
+		if len(t.When) > 0 {
+			if ok, err := r.allTrue(t.When, vars, "when"); err == nil && !ok {
+				continue
+			}
+		}
+		mod, err := r.build(pb, t, vars)
+		if err != nil {
+			continue // the task reports it when it runs
+		}
+		pf, ok := mod.(modules.Preflighter)
+		if !ok {
+			continue
+		}
+		start := time.Now()
+		h.task = "preflight: " + t.DisplayName()
+		tctx, cancel := ctx, context.CancelFunc(func() {})
+		if t.Timeout > 0 {
+			tctx, cancel = context.WithTimeout(ctx, t.Timeout)
+		}
+		err = pf.Preflight(tctx, readOnlyHost{h: h, vars: vars})
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return true
+			}
+			r.finish(play, h, h.task, StatusFailed, h.redact.String(err.Error()), nil, nil, time.Since(start))
+			return false
+		}
+	}
 	return true
 }
 
@@ -290,12 +341,11 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		defer cancel()
 	}
-	args, err := r.Templates.RenderNode(t.NormalizedArgs(), vars)
-	if err != nil {
-		return r.checkModeUnknown(err, "arguments")
+	mod, err := r.build(pb, t, vars)
+	var argsErr *argsError
+	if errors.As(err, &argsErr) {
+		return r.checkModeUnknown(argsErr.err, "arguments")
 	}
-	args = pruneOmitted(args)
-	mod, err := t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, args))
 	if err != nil {
 		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}
 	}
@@ -341,6 +391,21 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		return res
 	}
 	return r.applyConditions(t, vars, res, err)
+}
+
+// argsError is a task's arguments that could not be rendered.
+type argsError struct{ err error }
+
+func (e *argsError) Error() string { return e.err.Error() }
+func (e *argsError) Unwrap() error { return e.err }
+
+// build renders t's arguments for vars and builds its module.
+func (r *Runner) build(pb *playbooks.Playbook, t *playbooks.Task, vars map[string]any) (modules.Module, error) {
+	args, err := r.Templates.RenderNode(t.NormalizedArgs(), vars)
+	if err != nil {
+		return nil, &argsError{err}
+	}
+	return t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)))
 }
 
 // applyConditions applies changed_when and failed_when to a result.

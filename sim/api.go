@@ -62,6 +62,7 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 			IPv6Gateway: f.plan.gw6.String(),
 			BootID:      netbootFor(h.spec.Mode),
 			Mode:        string(h.spec.Mode),
+			State:       h.spec.OVHState,
 		})
 	}
 	addr := f.cfg.APIAddr

@@ -42,6 +42,9 @@ type HostSpec struct {
 	Mode       Mode   // the first boot
 	Data       string // what the disks already hold: "" or "old-os"
 	Faults     []string
+	// OVHState is the server's state in the OVH API: "" (ok), error,
+	// hacked or hackedBlocked.
+	OVHState string
 }
 
 // predictedName is the NIC's predictable name, if it has one.
@@ -69,6 +72,7 @@ func (s HostSpec) predictedName() string {
 //	    mode: disk
 //	    data: old-os
 //	    faults: [never-returns]
+//	    ovh_state: hacked
 type Overrides struct {
 	All   HostOverride            `yaml:"all"`
 	Hosts map[string]HostOverride `yaml:"hosts"`
@@ -88,6 +92,7 @@ type HostOverride struct {
 	Mode      string         `yaml:"mode"`
 	Data      string         `yaml:"data"`
 	Faults    []string       `yaml:"faults"`
+	OVHState  string         `yaml:"ovh_state"`
 }
 
 // DiskOverride is one disk in an override.
@@ -163,6 +168,13 @@ func (o HostOverride) apply(spec *HostSpec) error {
 		spec.Data = o.Data
 	default:
 		return fmt.Errorf("data %q: want old-os or none", o.Data)
+	}
+	switch o.OVHState {
+	case "":
+	case "ok", "error", "hacked", "hackedBlocked":
+		spec.OVHState = o.OVHState
+	default:
+		return fmt.Errorf("ovh_state %q: want ok, error, hacked or hackedBlocked", o.OVHState)
 	}
 	for _, f := range o.Faults {
 		if f != FaultNeverReturns && f != FaultKexecHangs {

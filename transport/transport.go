@@ -113,6 +113,24 @@ type Dialer interface {
 	Dial(ctx context.Context, t Target, opts DialOptions) (Conn, error)
 }
 
+// HostResolver is a Dialer that can say which host name or address it dials
+// for t (after ~/.ssh/config's HostName, say), without dialing.
+type HostResolver interface {
+	DialHost(t Target) (string, error)
+}
+
+// DialHost is the host name or address d dials for t: d's answer when it
+// knows, else t's Address, else its Name.
+func DialHost(d Dialer, t Target) (string, error) {
+	if r, ok := d.(HostResolver); ok {
+		return r.DialHost(t)
+	}
+	if t.Address != "" {
+		return t.Address, nil
+	}
+	return t.Name, nil
+}
+
 func lastLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {

@@ -87,7 +87,10 @@ func (m *machine) currentFacts() *facts.Facts {
 
 func (m *machine) bootID() string { return fmt.Sprintf("boot-%d", m.boot) }
 
-func (m *machine) Name() string         { return m.name }
+func (m *machine) Name() string { return m.name }
+func (m *machine) Reach() modules.Reach {
+	return modules.Reach{Dial: "203.0.113.10", Source: "fleet.yml:7"}
+}
 func (m *machine) Vars() map[string]any { return m.vars }
 func (m *machine) Facts() *facts.Facts  { m.mu.Lock(); defer m.mu.Unlock(); return m.facts }
 

@@ -183,7 +183,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("%s: %w", h.Name(), err)
 		}
-		step, err := rescue.HarddiskStep(ctx, client, service)
+		step, err := rescue.HarddiskStep(ctx, client, rescue.ClaimOf(h, service), m.env.Lookup)
 		if err != nil {
 			return nil, nil, "", res.Explain(err)
 		}

@@ -203,6 +203,16 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	return out, nil
 }
 
+// Preflight proves, before the play changes anything, that the OVH service
+// whose netboot the finish stage sets is this host.
+func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
+	service := m.service(h)
+	if m.args.Stage == StageSystem || service == "" || InstalledNixOS(h.Facts()) {
+		return nil
+	}
+	return rescue.VerifyHost(ctx, m.env, m.args.Endpoint, h, service)
+}
+
 // service is the OVH service a task means, or "" when the host has none.
 func (m *module) service(h modules.ReadOnlyHost) string {
 	s, err := rescue.Service(m.args.Service, h)

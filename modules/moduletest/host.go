@@ -52,6 +52,7 @@ func New(t testing.TB, spec modules.Spec, args string) modules.Module {
 // runner's does.
 type LocalHost struct {
 	HostName string         // "" means "localhost"
+	ReachVal modules.Reach  // zero: dialed as 127.0.0.1
 	Conn     transport.Conn // nil means a local.Conn
 	VarsMap  map[string]any
 	FactsVal *facts.Facts
@@ -84,6 +85,14 @@ func (h *LocalHost) Name() string {
 		return "localhost"
 	}
 	return h.HostName
+}
+
+// Reach returns ReachVal, or 127.0.0.1 when it is unset.
+func (h *LocalHost) Reach() modules.Reach {
+	if h.ReachVal.Dial == "" {
+		return modules.Reach{Dial: "127.0.0.1", Source: h.ReachVal.Source}
+	}
+	return h.ReachVal
 }
 
 // Vars returns VarsMap.
@@ -180,6 +189,7 @@ func (h *LocalHost) ReadOnly() modules.ReadOnlyHost { return readOnlyView{h} }
 type readOnlyView struct{ h *LocalHost }
 
 func (v readOnlyView) Name() string         { return v.h.Name() }
+func (v readOnlyView) Reach() modules.Reach { return v.h.Reach() }
 func (v readOnlyView) Vars() map[string]any { return v.h.Vars() }
 func (v readOnlyView) Facts() *facts.Facts  { return v.h.Facts() }
 func (v readOnlyView) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {

@@ -53,6 +53,7 @@ func (d *fakeDisk) partPath(p fakePart) string { return disk.PartitionPath(d.pat
 var _ modules.ReadOnlyHost = (*fakeHost)(nil)
 
 func (h *fakeHost) Name() string                   { return h.name }
+func (h *fakeHost) Reach() modules.Reach           { return modules.Reach{Dial: "203.0.113.10"} }
 func (h *fakeHost) Vars() map[string]any           { return map[string]any{} }
 func (h *fakeHost) Log(format string, args ...any) {}
 

@@ -37,6 +37,7 @@ type server struct {
 	vars map[string]any
 
 	mu          sync.Mutex
+	addr        string // the address nixbook dials
 	sys         system
 	facts       *facts.Facts
 	boot        int
@@ -55,7 +56,7 @@ type server struct {
 var _ modules.Host = (*server)(nil)
 
 func newServer(vars map[string]any) *server {
-	s := &server{name: "ks1", vars: vars, sys: debianOnDisk, boot: 1, downDials: 2}
+	s := &server{name: "ks1", addr: "203.0.113.10", vars: vars, sys: debianOnDisk, boot: 1, downDials: 2}
 	s.knownKey = s.sys.hostKey
 	s.facts = s.currentFacts()
 	return s
@@ -82,6 +83,7 @@ func (s *server) currentFacts() *facts.Facts {
 }
 
 func (s *server) Name() string         { return s.name }
+func (s *server) Reach() modules.Reach { return modules.Reach{Dial: s.addr, Source: "fleet.yml:7"} }
 func (s *server) Vars() map[string]any { return s.vars }
 func (s *server) Facts() *facts.Facts {
 	s.mu.Lock()

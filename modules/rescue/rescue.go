@@ -146,7 +146,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name(), err)
 	}
-	srv, err := client.GetServer(ctx, service)
+	srv, err := client.Verify(ctx, ClaimOf(h, service), m.env.Lookup)
 	if err != nil {
 		return nil, res.Explain(err)
 	}
@@ -249,7 +249,7 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name(), err)
 	}
-	step, err := HarddiskStep(ctx, client, service)
+	step, err := HarddiskStep(ctx, client, ClaimOf(h, service), m.env.Lookup)
 	if err != nil {
 		return nil, res.Explain(err)
 	}
@@ -272,10 +272,45 @@ type Step struct {
 	Before  string       // the netboot now, for --diff
 }
 
-// HarddiskStep finds the server's boot from the disk and the call that sets
-// it, if it is not set already.
-func HarddiskStep(ctx context.Context, client *ovh.Client, service string) (*Step, error) {
-	srv, err := client.GetServer(ctx, service)
+// Preflight proves, before the play changes anything, that the service is
+// this host: a typo in ovh_service must not reboot someone else's server.
+// A host that already runs the rescue needs no API call here.
+func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
+	if m.args.Boot == BootRescue && h.Facts().Rescue {
+		return nil
+	}
+	service, err := Service(m.args.Service, h)
+	if err != nil {
+		return err
+	}
+	return VerifyHost(ctx, m.env, m.endpoint(h), h, service)
+}
+
+// VerifyHost proves through the API that service is h (see ovh.Verify).
+func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
+	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
+	if err != nil {
+		return fmt.Errorf("%s: %w", h.Name(), err)
+	}
+	if _, err := client.Verify(ctx, ClaimOf(h, service), env.Lookup); err != nil {
+		return res.Explain(err)
+	}
+	return nil
+}
+
+// ClaimOf is what the inventory says of h as the OVH service: the address
+// nixbook dials must be the server's.
+func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
+	r := h.Reach()
+	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service}
+}
+
+// HarddiskStep proves that the service is the host the claim means, then
+// finds the server's boot from the disk and the call that sets it, if it is
+// not set already.
+func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, lookup ovh.LookupFunc) (*Step, error) {
+	service := claim.Service
+	srv, err := client.Verify(ctx, claim, lookup)
 	if err != nil {
 		return nil, err
 	}

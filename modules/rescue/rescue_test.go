@@ -419,6 +419,7 @@ func TestHarddiskContract(t *testing.T) {
 		s := a.add(testSN, 230242)
 		h := moduletest.NewLocalHost(t)
 		h.VarsMap = s.vars
+		h.ReachVal = modules.Reach{Dial: "203.0.113.10"} // the emulated server's address
 		h.VarsMap["ovh_rate_limit"] = "1000/s burst 1000"
 		return "boot: harddisk", h
 	})

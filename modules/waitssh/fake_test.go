@@ -27,6 +27,7 @@ type fakeHost struct {
 var _ modules.Host = (*fakeHost)(nil)
 
 func (f *fakeHost) Name() string         { return "ks1" }
+func (f *fakeHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
 func (f *fakeHost) Vars() map[string]any { return nil }
 func (f *fakeHost) Facts() *facts.Facts  { return &facts.Facts{} }
 func (f *fakeHost) Log(format string, args ...any) {

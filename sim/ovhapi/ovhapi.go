@@ -88,6 +88,9 @@ type Server struct {
 	// Mode is the running mode the server starts in; default the mode of
 	// BootID.
 	Mode string
+	// State is OVH's state of the server (dedicated.server.StateEnum: ok,
+	// error, hacked, hackedBlocked); default ok.
+	State string
 }
 
 // Timings is the time a reboot task spends in each status before done.
@@ -243,9 +246,12 @@ func (e *Emulator) AddServer(s Server) {
 		Server:     s,
 		bootID:     &bootID,
 		monitoring: true,
-		state:      "ok",
+		state:      s.State,
 		powerState: "poweron",
 		mode:       s.Mode,
+	}
+	if st.state == "" {
+		st.state = "ok"
 	}
 	if st.mode == "" {
 		boot, _ := st.findBoot(s.BootID)

@@ -116,16 +116,32 @@ func (d *Dialer) Dial(ctx context.Context, t transport.Target, opts transport.Di
 	return d.DialSSH(ctx, t, opts)
 }
 
+// DialHost is the host name or address Dial connects to for t, after
+// ~/.ssh/config's HostName. Through ProxyJump hosts it is the last hop's
+// destination.
+func (d *Dialer) DialHost(t transport.Target) (string, error) {
+	rt, err := d.route(t)
+	if err != nil {
+		return "", err
+	}
+	return rt.target.host, nil
+}
+
+// route resolves t through ~/.ssh/config, read once per Dialer.
+func (d *Dialer) route(t transport.Target) (route, error) {
+	d.configOnce.Do(func() { d.config, d.configErr = loadSSHConfig(d.opts.SSHConfigPath) })
+	if d.configErr != nil {
+		return route{}, d.configErr
+	}
+	return newResolver(d.config, d.opts.DefaultUser).resolve(t)
+}
+
 // DialSSH is Dial returning the concrete type.
 func (d *Dialer) DialSSH(ctx context.Context, t transport.Target, opts transport.DialOptions) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	d.configOnce.Do(func() { d.config, d.configErr = loadSSHConfig(d.opts.SSHConfigPath) })
-	if d.configErr != nil {
-		return nil, d.configErr
-	}
-	rt, err := newResolver(d.config, d.opts.DefaultUser).resolve(t)
+	rt, err := d.route(t)
 	if err != nil {
 		return nil, err
 	}

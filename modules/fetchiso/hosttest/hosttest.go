@@ -56,6 +56,9 @@ func (h *Host) Name() string {
 	return h.HostName
 }
 
+// Reach is a documentation address.
+func (h *Host) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
+
 // Vars are empty.
 func (h *Host) Vars() map[string]any { return map[string]any{} }
 
@@ -163,6 +166,7 @@ func Check(ctx context.Context, m modules.Module, h *Host) (*modules.Plan, error
 type readOnly struct{ h *Host }
 
 func (r readOnly) Name() string         { return r.h.Name() }
+func (r readOnly) Reach() modules.Reach { return r.h.Reach() }
 func (r readOnly) Vars() map[string]any { return r.h.Vars() }
 func (r readOnly) Facts() *facts.Facts  { return r.h.Facts() }
 func (r readOnly) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {

@@ -136,6 +136,7 @@ type fakeHost struct {
 	facts *facts.Facts
 }
 
+func (f fakeHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
 func (f fakeHost) Vars() map[string]any { return f.vars }
 func (f fakeHost) Facts() *facts.Facts  { return f.facts }
 
