@@ -13,6 +13,7 @@ import (
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/tmpl"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -137,7 +138,7 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 	defer func() { h.noLog = false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
 	start := time.Now()
-	vars, err := r.taskVars(pb, play, h, t)
+	vars, err := r.taskVars(ctx, pb, play, h, t)
 	if err != nil {
 		return r.failTask(play, h, t, err, start)
 	}
@@ -145,7 +146,7 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 		res := r.item(ctx, pb, h, t, vars, nil, false)
 		return r.record(play, h, t, res, start)
 	}
-	items, err := r.loopItems(t, vars)
+	items, err := r.loopItems(ctx, t, vars)
 	if err != nil {
 		return r.failTask(play, h, t, err, start)
 	}
@@ -226,9 +227,9 @@ func worse(a, b Status) Status {
 // retries/until.
 func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any, it any, inLoop bool) taskResult {
 	if len(t.When) > 0 {
-		ok, err := r.allTrue(t.When, vars, "when")
+		ok, err := r.allTrue(ctx, t.When, vars, "when")
 		if err != nil {
-			return r.checkModeUnknown(err, "when")
+			return r.checkModeUnknown(err, t.Source)
 		}
 		if !ok {
 			return taskResult{status: StatusSkipped, out: map[string]any{"skipped": true, "changed": false, "skip_reason": "conditional result was false"}}
@@ -246,7 +247,7 @@ func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		done := res.status != StatusFailed
 		if len(t.Until) > 0 {
 			v := withResult(vars, t.Register, res.out)
-			ok, err := r.allTrue(t.Until, v, "until")
+			ok, err := r.allTrue(ctx, t.Until, v, "until")
 			if err != nil {
 				return taskResult{status: StatusFailed, msg: err.Error(), out: res.out}
 			}
@@ -290,8 +291,13 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		defer cancel()
 	}
-	args, err := r.Templates.RenderNode(t.NormalizedArgs(), vars)
+	args, err := r.Templates.RenderNodeContext(ctx, t.NormalizedArgs(), vars)
 	if err != nil {
+		// Name the file and line of the failing template, not only the line.
+		var ne *tmpl.NodeError
+		if errors.As(err, &ne) {
+			err = fmt.Errorf("%s:%d: %s: %w", sourceFile(t.Source, pb.Path), ne.Line, ne.Path, ne.Err)
+		}
 		return r.checkModeUnknown(err, "arguments")
 	}
 	args = pruneOmitted(args)
@@ -301,7 +307,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	}
 	ro := readOnlyHost{h: h, vars: vars}
 	if t.Chroot != "" {
-		root, err := r.Templates.Render(t.Chroot, vars)
+		root, err := r.Templates.RenderContext(ctx, t.Chroot, vars)
 		if err != nil {
 			return r.checkModeUnknown(err, "chroot")
 		}
@@ -340,17 +346,17 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if res.status == StatusWouldChange || res.status == StatusUnreachable {
 		return res
 	}
-	return r.applyConditions(t, vars, res, err)
+	return r.applyConditions(ctx, t, vars, res, err)
 }
 
 // applyConditions applies changed_when and failed_when to a result.
-func (r *Runner) applyConditions(t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
+func (r *Runner) applyConditions(ctx context.Context, t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
 	if t.ChangedWhen == nil && t.FailedWhen == nil {
 		return res
 	}
 	v := withResult(vars, t.Register, res.out)
 	if t.ChangedWhen != nil && res.status != StatusFailed {
-		changed, err := r.allTrue(t.ChangedWhen, v, "changed_when")
+		changed, err := r.allTrue(ctx, t.ChangedWhen, v, "changed_when")
 		if err != nil {
 			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
 		}
@@ -358,7 +364,7 @@ func (r *Runner) applyConditions(t *playbooks.Task, vars map[string]any, res tas
 		res.out["changed"] = changed
 	}
 	if t.FailedWhen != nil {
-		failed, err := r.anyTrue(t.FailedWhen, v)
+		failed, err := r.anyTrue(ctx, t.FailedWhen, v)
 		if err != nil {
 			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
 		}
