@@ -245,9 +245,29 @@ func (e *Engine) renderText(src string, vars map[string]any, b *budget) (string,
 }
 
 // Check parses src without rendering it, so syntax errors surface before
-// any host is touched. It also reports what is wrong whatever the
-// variables: an unknown filter or test, a division by a literal zero.
+// any host is touched.
 func (e *Engine) Check(src string) error {
+	if !IsTemplate(src) {
+		return nil
+	}
+	_, err := e.parse(src)
+	return err
+}
+
+// CheckExpr parses a bare expression without evaluating it.
+func (e *Engine) CheckExpr(expr string) error {
+	if IsTemplate(expr) {
+		return e.Check(expr)
+	}
+	_, err := e.parseBare(expr)
+	return err
+}
+
+// Lint reports what is wrong with src whatever the variables, beyond
+// Check: an unknown filter or test, a division by a literal zero. Such a
+// template may still sit in a branch never taken, so these are for
+// `validate` to report, not reasons to refuse a run.
+func (e *Engine) Lint(src string) error {
 	if !IsTemplate(src) {
 		return nil
 	}
@@ -258,11 +278,10 @@ func (e *Engine) Check(src string) error {
 	return p.staticError("template", src)
 }
 
-// CheckExpr parses a bare expression without evaluating it, and reports
-// its static faults as Check does.
-func (e *Engine) CheckExpr(expr string) error {
+// LintExpr is Lint for a bare expression.
+func (e *Engine) LintExpr(expr string) error {
 	if IsTemplate(expr) {
-		return e.Check(expr)
+		return e.Lint(expr)
 	}
 	p, err := e.parseBare(expr)
 	if err != nil {
