@@ -1,7 +1,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all deps build test lint bench demo clean
+.PHONY: all deps build test lint fuzz bench demo clean
 
 all: build
 
@@ -18,6 +18,17 @@ test: deps lint
 lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# fuzz runs each Fuzz* function of every package for FUZZTIME; go test
+# -fuzz takes one target at a time, so they are listed per package.
+FUZZTIME ?= 20s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for fn in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$fn"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
 
 bench: deps build
 	./bench/run.sh

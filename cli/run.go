@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,6 +115,9 @@ func (e *env) validateCommand() *ucli.Command {
 			s, err := e.load(c, true)
 			if err != nil {
 				return usage(err)
+			}
+			if len(s.playbook.Faults) > 0 {
+				return usage(errors.Join(s.playbook.Faults...))
 			}
 			r := &runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}
 			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {

@@ -15,8 +15,13 @@ func TestStockWithBuiltinModules(t *testing.T) {
 	reg := builtin.Registry(engine, engine)
 	t.Chdir(t.TempDir())
 	for _, name := range playbooks.Stock() {
-		if _, err := playbooks.Open(name, reg); err != nil {
+		pb, err := playbooks.Open(name, reg)
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		for _, f := range pb.Faults {
+			t.Errorf("%s: validate would report: %v", name, f)
 		}
 	}
 }

@@ -74,6 +74,7 @@ func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) 
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
+	pb.Faults = l.faults
 	return pb, nil
 }
 
@@ -83,6 +84,7 @@ type loader struct {
 	reg     *modules.Registry
 	engine  *tmpl.Engine
 	errs    []error
+	faults  []error // see Playbook.Faults
 }
 
 func (l *loader) errorf(n *yaml.Node, key, format string, args ...any) {
@@ -461,6 +463,9 @@ func (l *loader) conditions(n *yaml.Node, key string) []string {
 			l.errorf(c, path, "%v", err)
 			return
 		}
+		if err := l.engine.LintExpr(expr); err != nil {
+			l.faults = append(l.faults, yamlx.Errorf(l.file, c, path, "%v", err))
+		}
 		out = append(out, expr)
 	}
 	switch n.Kind {
@@ -732,6 +737,8 @@ func (l *loader) checkTemplate(n *yaml.Node, key string) {
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
 		if err := l.engine.Check(n.Value); err != nil {
 			l.errorf(n, key, "%v", err)
+		} else if err := l.engine.Lint(n.Value); err != nil {
+			l.faults = append(l.faults, yamlx.Errorf(l.file, n, key, "%v", err))
 		}
 	}
 }
@@ -743,6 +750,8 @@ func (l *loader) checkTemplates(file string, n *yaml.Node, path string) {
 		if n.ShortTag() == "!!str" {
 			if err := l.engine.Check(n.Value); err != nil {
 				l.errs = append(l.errs, yamlx.Errorf(file, n, path, "%v", err))
+			} else if err := l.engine.Lint(n.Value); err != nil {
+				l.faults = append(l.faults, yamlx.Errorf(file, n, path, "%v", err))
 			}
 		}
 	case yaml.MappingNode:

@@ -15,6 +15,11 @@ type Playbook struct {
 	Path  string // the file it came from ("embedded:install.yml" for stock ones)
 	Dir   string // the directory relative paths resolve against (playbook_dir); "" for stock ones
 	Plays []*Play
+	// Faults are what is wrong with its templates whatever the variables
+	// (an unknown filter, a division by a literal zero), each with its
+	// file and line. `validate` reports them; a run leaves them to fail
+	// their task, since they may sit in a branch never taken.
+	Faults []error
 }
 
 // Play maps a host pattern to tasks.

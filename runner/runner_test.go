@@ -329,3 +329,60 @@ func TestOfflineFirstTaskOnUnreachableHost(t *testing.T) {
 		t.Errorf("results %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// TestTemplateFailureFailsOnlyItsHost: a template that would have panicked
+// inside the Jinja engine (modulo by zero, here fed by a host's own
+// variable) fails its task on that host; the other host goes on and the
+// recap covers both.
+func TestTemplateFailureFailsOnlyItsHost(t *testing.T) {
+	var checks, applies atomic.Int32
+	var sneak atomic.Value
+	reg := recorderRegistry(&checks, &applies, &sneak)
+	pb, err := playbooks.LoadBytes("play.yml", []byte(`
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: divides
+      record: {change: "{{ 10 % divisor == 0 }}"}
+      when: "10 % divisor < 100"
+    - name: after
+      record: {}
+`), "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := localInventory(2)
+	inv.Hosts[0].Vars["divisor"] = 0
+	inv.Hosts[1].Vars["divisor"] = 2
+	var mu sync.Mutex
+	got := map[string]runner.Event{}
+	r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New(),
+		Events: func(e runner.Event) {
+			if e.Type == runner.EventResult {
+				mu.Lock()
+				got[e.Host+"/"+e.Task] = e
+				mu.Unlock()
+			}
+		}}
+	recap, err := r.Run(context.Background(), pb, inv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got["l1/divides"]; e.Status != runner.StatusFailed || !strings.Contains(e.Msg, "modulo by zero") {
+		t.Errorf("l1/divides: %s %q, want failed with modulo by zero", e.Status, e.Msg)
+	}
+	if _, ran := got["l1/after"]; ran {
+		t.Errorf("l1 went on after its failed task")
+	}
+	for _, task := range []string{"divides", "after"} {
+		if e := got["l2/"+task]; e.Status == runner.StatusFailed || e.Status == "" {
+			t.Errorf("l2/%s: %q %q, want it to succeed", task, e.Status, e.Msg)
+		}
+	}
+	if len(recap.Hosts) != 2 {
+		t.Fatalf("recap has %d hosts, want 2", len(recap.Hosts))
+	}
+	if recap.ExitCode() != 2 {
+		t.Errorf("exit %d, want 2 (a host failed)", recap.ExitCode())
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/playbooks"
+	"github.com/nixbook/nixbook/tmpl"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -99,16 +100,16 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 		if t.Loop != nil || t.Chroot != "" || (h.conn == nil && !t.Spec.Offline) {
 			continue
 		}
-		vars, err := r.taskVars(pb, play, h, t)
+		vars, err := r.taskVars(ctx, pb, play, h, t)
 		if err != nil {
 			continue
 		}
 		if len(t.When) > 0 {
-			if ok, err := r.allTrue(t.When, vars, "when"); err == nil && !ok {
+			if ok, err := r.allTrue(ctx, t.When, vars, "when"); err == nil && !ok {
 				continue
 			}
 		}
-		mod, err := r.build(pb, t, vars)
+		mod, err := r.build(ctx, pb, t, vars)
 		if err != nil {
 			continue // the task reports it when it runs
 		}
@@ -188,7 +189,7 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 	defer func() { h.noLog = false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
 	start := time.Now()
-	vars, err := r.taskVars(pb, play, h, t)
+	vars, err := r.taskVars(ctx, pb, play, h, t)
 	if err != nil {
 		return r.failTask(play, h, t, err, start)
 	}
@@ -196,7 +197,7 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 		res := r.item(ctx, pb, h, t, vars, nil, false)
 		return r.record(play, h, t, res, start)
 	}
-	items, err := r.loopItems(t, vars)
+	items, err := r.loopItems(ctx, t, vars)
 	if err != nil {
 		return r.failTask(play, h, t, err, start)
 	}
@@ -277,9 +278,9 @@ func worse(a, b Status) Status {
 // retries/until.
 func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any, it any, inLoop bool) taskResult {
 	if len(t.When) > 0 {
-		ok, err := r.allTrue(t.When, vars, "when")
+		ok, err := r.allTrue(ctx, t.When, vars, "when")
 		if err != nil {
-			return r.checkModeUnknown(err, "when")
+			return r.checkModeUnknown(err, t.Source)
 		}
 		if !ok {
 			return taskResult{status: StatusSkipped, out: map[string]any{"skipped": true, "changed": false, "skip_reason": "conditional result was false"}}
@@ -297,7 +298,7 @@ func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		done := res.status != StatusFailed
 		if len(t.Until) > 0 {
 			v := withResult(vars, t.Register, res.out)
-			ok, err := r.allTrue(t.Until, v, "until")
+			ok, err := r.allTrue(ctx, t.Until, v, "until")
 			if err != nil {
 				return taskResult{status: StatusFailed, msg: err.Error(), out: res.out}
 			}
@@ -341,7 +342,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		defer cancel()
 	}
-	mod, err := r.build(pb, t, vars)
+	mod, err := r.build(ctx, pb, t, vars)
 	var argsErr *argsError
 	if errors.As(err, &argsErr) {
 		return r.checkModeUnknown(argsErr.err, "arguments")
@@ -351,7 +352,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	}
 	ro := readOnlyHost{h: h, vars: vars}
 	if t.Chroot != "" {
-		root, err := r.Templates.Render(t.Chroot, vars)
+		root, err := r.Templates.RenderContext(ctx, t.Chroot, vars)
 		if err != nil {
 			return r.checkModeUnknown(err, "chroot")
 		}
@@ -390,7 +391,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if res.status == StatusWouldChange || res.status == StatusUnreachable {
 		return res
 	}
-	return r.applyConditions(t, vars, res, err)
+	return r.applyConditions(ctx, t, vars, res, err)
 }
 
 // argsError is a task's arguments that could not be rendered.
@@ -399,23 +400,28 @@ type argsError struct{ err error }
 func (e *argsError) Error() string { return e.err.Error() }
 func (e *argsError) Unwrap() error { return e.err }
 
-// build renders t's arguments for vars and builds its module.
-func (r *Runner) build(pb *playbooks.Playbook, t *playbooks.Task, vars map[string]any) (modules.Module, error) {
-	args, err := r.Templates.RenderNode(t.NormalizedArgs(), vars)
+// build renders t's arguments for vars and builds its module. A template
+// that fails is named by its file and line.
+func (r *Runner) build(ctx context.Context, pb *playbooks.Playbook, t *playbooks.Task, vars map[string]any) (modules.Module, error) {
+	args, err := r.Templates.RenderNodeContext(ctx, t.NormalizedArgs(), vars)
 	if err != nil {
+		var ne *tmpl.NodeError
+		if errors.As(err, &ne) {
+			err = fmt.Errorf("%s:%d: %s: %w", sourceFile(t.Source, pb.Path), ne.Line, ne.Path, ne.Err)
+		}
 		return nil, &argsError{err}
 	}
 	return t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)))
 }
 
 // applyConditions applies changed_when and failed_when to a result.
-func (r *Runner) applyConditions(t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
+func (r *Runner) applyConditions(ctx context.Context, t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
 	if t.ChangedWhen == nil && t.FailedWhen == nil {
 		return res
 	}
 	v := withResult(vars, t.Register, res.out)
 	if t.ChangedWhen != nil && res.status != StatusFailed {
-		changed, err := r.allTrue(t.ChangedWhen, v, "changed_when")
+		changed, err := r.allTrue(ctx, t.ChangedWhen, v, "changed_when")
 		if err != nil {
 			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
 		}
@@ -423,7 +429,7 @@ func (r *Runner) applyConditions(t *playbooks.Task, vars map[string]any, res tas
 		res.out["changed"] = changed
 	}
 	if t.FailedWhen != nil {
-		failed, err := r.anyTrue(t.FailedWhen, v)
+		failed, err := r.anyTrue(ctx, t.FailedWhen, v)
 		if err != nil {
 			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
 		}

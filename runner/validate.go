@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -43,7 +44,7 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 		for _, ih := range hosts {
 			h := &hostRun{inv: ih, r: r, vars: map[string]any{}}
 			for _, t := range append(append([]*playbooks.Task(nil), play.Tasks...), play.Handlers...) {
-				if err := r.validateTask(pb, play, h, t); err != nil {
+				if err := r.validateTask(context.Background(), pb, play, h, t); err != nil {
 					note(describe(t, err), ih.Name)
 				}
 			}
@@ -59,12 +60,12 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 }
 
 // validateTask returns what is wrong with t's templates for h, or nil.
-func (r *Runner) validateTask(pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) error {
+func (r *Runner) validateTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) error {
 	known := func(err error) bool {
 		root := undefinedRoot(err)
 		return root == "" || r.registered[root] || root == "facts"
 	}
-	vars, err := r.taskVars(pb, play, h, t)
+	vars, err := r.taskVars(ctx, pb, play, h, t)
 	if err != nil {
 		if known(err) {
 			return nil
@@ -72,7 +73,7 @@ func (r *Runner) validateTask(pb *playbooks.Playbook, play *playbooks.Play, h *h
 		return err
 	}
 	if t.Loop != nil {
-		items, err := r.loopItems(t, vars)
+		items, err := r.loopItems(ctx, t, vars)
 		if err != nil {
 			if known(err) {
 				return nil
@@ -85,7 +86,7 @@ func (r *Runner) validateTask(pb *playbooks.Playbook, play *playbooks.Play, h *h
 		vars[t.LoopVar] = items[0]
 	}
 	if len(t.When) > 0 {
-		ok, err := r.allTrue(t.When, vars, "when")
+		ok, err := r.allTrue(ctx, t.When, vars, "when")
 		if err != nil || !ok {
 			if err != nil && !known(err) {
 				return err
@@ -93,11 +94,11 @@ func (r *Runner) validateTask(pb *playbooks.Playbook, play *playbooks.Play, h *h
 			return nil
 		}
 	}
-	if _, err := r.Templates.RenderNode(t.NormalizedArgs(), vars); err != nil && !known(err) {
+	if _, err := r.Templates.RenderNodeContext(ctx, t.NormalizedArgs(), vars); err != nil && !known(err) {
 		return err
 	}
 	if t.Chroot != "" {
-		if _, err := r.Templates.Render(t.Chroot, vars); err != nil && !known(err) {
+		if _, err := r.Templates.RenderContext(ctx, t.Chroot, vars); err != nil && !known(err) {
 			return fmt.Errorf("chroot: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,7 +19,7 @@ import (
 // taskVars builds a host's variables for one task. Precedence, lowest first:
 // inventory (groups, then host), play vars, task vars, facts and registered
 // results, extra vars.
-func (r *Runner) taskVars(pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) (map[string]any, error) {
+func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) (map[string]any, error) {
 	v := maps.Clone(h.inv.Vars)
 	if v == nil {
 		v = map[string]any{}
@@ -42,10 +43,10 @@ func (r *Runner) taskVars(pb *playbooks.Playbook, play *playbooks.Play, h *hostR
 	// templates see everything, registered results and extra vars included.
 	maps.Copy(v, h.vars)
 	maps.Copy(v, r.ExtraVars)
-	if err := r.renderInto(v, play.Vars, "play vars"); err != nil {
+	if err := r.renderInto(ctx, v, play.Vars, "play vars"); err != nil {
 		return nil, err
 	}
-	if err := r.renderInto(v, t.Vars, "task vars"); err != nil {
+	if err := r.renderInto(ctx, v, t.Vars, "task vars"); err != nil {
 		return nil, err
 	}
 	maps.Copy(v, h.vars)
@@ -55,10 +56,10 @@ func (r *Runner) taskVars(pb *playbooks.Playbook, play *playbooks.Play, h *hostR
 
 // renderInto renders each value of src with the variables so far and sets it
 // in dst, in key order, so a var may build on the ones before it.
-func (r *Runner) renderInto(dst, src map[string]any, what string) error {
+func (r *Runner) renderInto(ctx context.Context, dst, src map[string]any, what string) error {
 	keys := slices.Sorted(maps.Keys(src))
 	for _, k := range keys {
-		val, err := r.Templates.RenderValue(src[k], dst)
+		val, err := r.Templates.RenderValueContext(ctx, src[k], dst)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", what, k, err)
 		}
@@ -68,9 +69,9 @@ func (r *Runner) renderInto(dst, src map[string]any, what string) error {
 }
 
 // allTrue evaluates Jinja conditions, ANDed.
-func (r *Runner) allTrue(exprs []string, vars map[string]any, what string) (bool, error) {
+func (r *Runner) allTrue(ctx context.Context, exprs []string, vars map[string]any, what string) (bool, error) {
 	for _, e := range exprs {
-		ok, err := r.Templates.Truth(e, vars)
+		ok, err := r.Templates.TruthContext(ctx, e, vars)
 		if err != nil {
 			return false, fmt.Errorf("%s %q: %w", what, e, err)
 		}
@@ -82,9 +83,9 @@ func (r *Runner) allTrue(exprs []string, vars map[string]any, what string) (bool
 }
 
 // anyTrue evaluates failed_when conditions: a list fails when any holds.
-func (r *Runner) anyTrue(exprs []string, vars map[string]any) (bool, error) {
+func (r *Runner) anyTrue(ctx context.Context, exprs []string, vars map[string]any) (bool, error) {
 	for _, e := range exprs {
-		ok, err := r.Templates.Truth(e, vars)
+		ok, err := r.Templates.TruthContext(ctx, e, vars)
 		if err != nil {
 			return false, fmt.Errorf("failed_when %q: %w", e, err)
 		}
@@ -95,8 +96,8 @@ func (r *Runner) anyTrue(exprs []string, vars map[string]any) (bool, error) {
 	return false, nil
 }
 
-func (r *Runner) loopItems(t *playbooks.Task, vars map[string]any) ([]any, error) {
-	v, err := r.Templates.RenderValue(t.Loop, vars)
+func (r *Runner) loopItems(ctx context.Context, t *playbooks.Task, vars map[string]any) ([]any, error) {
+	v, err := r.Templates.RenderValueContext(ctx, t.Loop, vars)
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
 	}

@@ -81,10 +81,34 @@ func rootCause(err error) error {
 }
 
 func renderError(err error) error {
-	if u, ok := asUndefined(err.Error()); ok {
+	var le *LimitError
+	if errors.As(err, &le) {
+		return le
+	}
+	msg := err.Error()
+	if u, ok := asUndefined(msg); ok {
 		return u
 	}
-	return fmt.Errorf("template error: %w", rootCause(err))
+	// gonja turns every error a filter or function returns into text (its
+	// ErrInvalidCall is any error), so ours are recognised by their words;
+	// the last one is the innermost, as in a recursion.
+	if i := strings.LastIndex(msg, limitPrefix); i >= 0 {
+		return &LimitError{Msg: msg[i+len(limitPrefix):]}
+	}
+	if i := strings.LastIndex(msg, arithmeticPrefix); i >= 0 {
+		return errors.New(msg[i:])
+	}
+	cause := rootCause(err)
+	// The filters the guard inserts show in gonja's text; the part after
+	// the last filter it names is what went wrong.
+	const wrapped = "unable to evaluate filter &{"
+	if m := cause.Error(); strings.Contains(m, wrapped) {
+		m = m[strings.LastIndex(m, wrapped):]
+		if i := strings.Index(m, "}: "); i >= 0 {
+			return fmt.Errorf("template error: %s", m[i+3:])
+		}
+	}
+	return fmt.Errorf("template error: %w", cause)
 }
 
 func evalError(v *exec.Value) error {
@@ -99,8 +123,21 @@ func evalError(v *exec.Value) error {
 func parseError(what, src string, err error) error {
 	var syntax *parser.SyntaxError
 	if errors.As(err, &syntax) {
-		return fmt.Errorf("parse error in %s %q: %s (near %q)", what, src, strings.TrimSuffix(syntax.Message, "."), syntax.Raw)
+		return fmt.Errorf("parse error in %s %q: %s (near %q)", what, shorten(src), strings.TrimSuffix(syntax.Message, "."), syntax.Raw)
+	}
+	var le *LimitError
+	if errors.As(err, &le) {
+		return fmt.Errorf("parse error in %s %q: %w", what, shorten(src), le)
 	}
 	msg := rootCause(err).Error()
-	return fmt.Errorf("parse error in %s %q: %s", what, src, strings.TrimSpace(msg))
+	return fmt.Errorf("parse error in %s %q: %s", what, shorten(src), strings.TrimSpace(msg))
+}
+
+// shorten keeps an error about a long template readable.
+func shorten(src string) string {
+	const max = 200
+	if len(src) <= max {
+		return src
+	}
+	return strings.ToValidUTF8(src[:max], "") + "…"
 }

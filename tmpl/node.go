@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -31,16 +32,22 @@ func (e *NodeError) Unwrap() error { return e.Err }
 // the expression's native type (a sequence, a mapping, an int, a bool...).
 // Mapping keys are not rendered. Aliases are expanded.
 func (e *Engine) RenderNode(n *yaml.Node, vars map[string]any) (*yaml.Node, error) {
-	return e.renderNode(n, vars, "")
+	return e.RenderNodeContext(context.Background(), n, vars)
 }
 
-func (e *Engine) renderNode(n *yaml.Node, vars map[string]any, path string) (*yaml.Node, error) {
+// RenderNodeContext is RenderNode stopping when ctx is done. The whole
+// tree shares one evaluation's limits.
+func (e *Engine) RenderNodeContext(ctx context.Context, n *yaml.Node, vars map[string]any) (*yaml.Node, error) {
+	return e.renderNode(n, vars, "", newBudget(ctx))
+}
+
+func (e *Engine) renderNode(n *yaml.Node, vars map[string]any, path string, b *budget) (*yaml.Node, error) {
 	if n == nil {
 		return nil, nil
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		out, err := e.renderNode(n.Alias, vars, path)
+		out, err := e.renderNode(n.Alias, vars, path, b)
 		if err != nil {
 			return nil, err
 		}
@@ -52,7 +59,7 @@ func (e *Engine) renderNode(n *yaml.Node, vars map[string]any, path string) (*ya
 			c := *n
 			return &c, nil
 		}
-		v, err := e.renderString(n.Value, vars)
+		v, err := e.renderString(n.Value, vars, b)
 		if err != nil {
 			return nil, &NodeError{Line: n.Line, Column: n.Column, Path: path, Err: err}
 		}
@@ -77,7 +84,7 @@ func (e *Engine) renderNode(n *yaml.Node, vars map[string]any, path string) (*ya
 		default:
 			childPath = path
 		}
-		r, err := e.renderNode(child, vars, childPath)
+		r, err := e.renderNode(child, vars, childPath, b)
 		if err != nil {
 			return nil, err
 		}
