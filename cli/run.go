@@ -43,6 +43,7 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "start-at-task", Usage: "start at the task with this `NAME`"},
 			&ucli.StringFlag{Name: "serial", Usage: "batch sizes for every play, e.g. 1 or 25% or 1,25%"},
 			&ucli.BoolFlag{Name: "json", Usage: "one JSON event per line"},
+			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
 			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print remote output as it arrives"},
 		},
@@ -82,6 +83,7 @@ func (e *env) runCommand() *ucli.Command {
 				h := report.NewHuman(e.stdout, report.HumanOptions{
 					Color: e.colorEnabled(c, e.stdout), Live: isTerminal(e.stdout) && !c.Bool("verbose"),
 					Verbose: btoi(c.Bool("verbose")), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
+					ByHost: c.Bool("by-host"),
 				})
 				r.Events = h.Event
 				tickCtx, stopTick := context.WithCancel(c.Context)

@@ -59,3 +59,55 @@ func TestWrongServerIsNeverDriven(t *testing.T) {
 		t.Error("a refused server's disks changed")
 	}
 }
+
+// The README's first command, a dry run of each stock playbook, plans every
+// fresh server to the end from the rescue: what would run after the kexec or
+// in the chroot is planned there or reported as unknown until applied, never
+// failed, and nothing on the servers changes.
+func TestDryRunOfTheStockPlaybooks(t *testing.T) {
+	f := start(t, 2)
+	sums, boots := f.diskSums(), map[string]string{}
+	for _, h := range f.names() {
+		boots[h] = f.BootID(h)
+	}
+	last := map[string]string{"install.yml": "Install NixOS and boot it", "install-iso.yml": "Boot the installed system"}
+	summary := regexp.MustCompile(`(?m)^2 hosts: \d+ would change, \d+ unknown until applied, 0 failed$`)
+	for _, playbook := range []string{"install.yml", "install-iso.yml"} {
+		r := f.nixbook(t, playbook, "--check")
+		if r.code != 0 || !summary.MatchString(r.out) {
+			t.Errorf("%s --check: exit %d, want 0 and the closing line %q:\n%s", playbook, r.code, summary, r.out)
+		}
+		for _, h := range f.names() {
+			if want := fmt.Sprintf("would change: [%s] %s", h, last[playbook]); !strings.Contains(r.out, want) {
+				t.Errorf("%s --check: %s not planned to the end (no %q):\n%s", playbook, h, want, r.out)
+			}
+			if c := r.recap(t, h); c["failed"] != 0 || c["would_change"] == 0 {
+				t.Errorf("%s --check: recap of %s: %v", playbook, h, c)
+			}
+		}
+		for _, line := range strings.Split(r.out, "\n") {
+			if strings.HasPrefix(line, " ") && !regexp.MustCompile(`^    ks\d+ \|`).MatchString(line) {
+				t.Errorf("%s --check: a detail line without its host: %q", playbook, line)
+			}
+		}
+	}
+	if install := f.nixbook(t, "install.yml", "--check"); !strings.Contains(install.out, "unknown until applied: [ks1] Create the pool and datasets: zpool not found on ks1") {
+		t.Errorf("install.yml --check: the pool is not reported unknown until applied:\n%s", install.out)
+	}
+
+	// --by-host groups each server's plan.
+	r := f.nixbook(t, "install.yml", "--check", "--by-host")
+	i1, i2 := strings.Index(r.out, "HOST [ks1]"), strings.Index(r.out, "HOST [ks2]")
+	if r.code != 0 || i1 < 0 || i2 < i1 || strings.Contains(r.out[i1:i2], "[ks2]") {
+		t.Errorf("--by-host: exit %d, want ks1's results, then ks2's:\n%s", r.code, r.out)
+	}
+
+	if fmt.Sprint(f.diskSums()) != fmt.Sprint(sums) {
+		t.Error("a dry run changed a disk")
+	}
+	for _, h := range f.names() {
+		if f.BootID(h) != boots[h] {
+			t.Errorf("a dry run rebooted %s", h)
+		}
+	}
+}

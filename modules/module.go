@@ -80,6 +80,20 @@ type Preflighter interface {
 	Preflight(ctx context.Context, h ReadOnlyHost) error
 }
 
+// NotYetError is what Check returns when what it must inspect is not there
+// in the system it sees now, but would be once earlier tasks are applied:
+// ZFS tools only the installer that an earlier task boots ships, a partition
+// an earlier task would create. In a dry run after a task that would change
+// the host, the runner reports such a task as unknown until applied; in any
+// other case it is a failure like any other.
+type NotYetError struct{ Err error }
+
+func (e *NotYetError) Error() string { return e.Err.Error() }
+func (e *NotYetError) Unwrap() error { return e.Err }
+
+// NotYet marks err as a NotYetError.
+func NotYet(err error) error { return &NotYetError{Err: err} }
+
 // Output is what a task publishes for `register`, beside the runner's own
 // keys (changed, failed, skipped, msg).
 type Output map[string]any

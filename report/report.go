@@ -30,6 +30,11 @@ type Human struct {
 	live    bool // redraw a status line per busy host (terminals only)
 	verbose int
 	check   bool
+	byHost  bool
+
+	// groups holds each host's result lines until the recap when byHost.
+	groups     map[string][]string
+	groupOrder []string
 
 	mu        sync.Mutex
 	busy      map[string]*hostStatus
@@ -39,7 +44,7 @@ type Human struct {
 	ok, chg   *color.Color
 	fail, unr *color.Color
 	skip, hdr *color.Color
-	dim       *color.Color
+	dim, unk  *color.Color
 }
 
 type hostStatus struct {
@@ -54,6 +59,9 @@ type HumanOptions struct {
 	Verbose int
 	Check   bool
 	Width   int
+	// ByHost prints each host's results together, after the play, rather
+	// than interleaved as they come.
+	ByHost bool
 }
 
 // NewHuman returns a text reporter writing to w.
@@ -71,10 +79,10 @@ func NewHuman(w io.Writer, o HumanOptions) *Human {
 		o.Width = 100
 	}
 	return &Human{
-		w: w, live: o.Live, verbose: o.Verbose, check: o.Check, width: o.Width,
-		busy: map[string]*hostStatus{},
-		ok:   mk(color.FgGreen), chg: mk(color.FgYellow), fail: mk(color.FgRed, color.Bold),
-		unr: mk(color.FgRed), skip: mk(color.FgCyan), hdr: mk(color.Bold), dim: mk(color.Faint),
+		w: w, live: o.Live, verbose: o.Verbose, check: o.Check, width: o.Width, byHost: o.ByHost,
+		busy: map[string]*hostStatus{}, groups: map[string][]string{},
+		ok: mk(color.FgGreen), chg: mk(color.FgYellow), fail: mk(color.FgRed, color.Bold),
+		unr: mk(color.FgRed), skip: mk(color.FgCyan), hdr: mk(color.Bold), dim: mk(color.Faint), unk: mk(color.FgMagenta),
 	}
 }
 
@@ -124,6 +132,12 @@ func (h *Human) Event(e runner.Event) {
 		}
 		return
 	case runner.EventPlayStart:
+		h.flushGroups()
+		// Groups follow the inventory's order, not the order hosts finish.
+		h.groupOrder = append([]string(nil), e.Hosts...)
+		for _, host := range e.Hosts {
+			h.groups[host] = nil
+		}
 		name := e.Play
 		if name == "" {
 			name = strings.Join(e.Hosts, ",")
@@ -148,6 +162,7 @@ func (h *Human) Event(e runner.Event) {
 		h.print(h.fail.Sprint(e.Msg))
 	case runner.EventRecap:
 		h.busy = map[string]*hostStatus{}
+		h.flushGroups()
 		h.recap(e.Recap)
 	}
 	if h.live {
@@ -164,6 +179,8 @@ func (h *Human) result(e runner.Event) {
 		c = h.chg
 	case runner.StatusSkipped:
 		c = h.skip
+	case runner.StatusUnknown:
+		c = h.unk
 	case runner.StatusIgnored:
 		c = h.chg
 	default:
@@ -191,12 +208,14 @@ func (h *Human) result(e runner.Event) {
 	if e.Reboots {
 		b.WriteString(h.chg.Sprint(" [reboots the host]"))
 	}
+	// Every detail line names its host: a fleet's plans interleave.
+	detail := h.dim.Sprintf("    %s |", e.Host)
 	for _, ch := range e.Changes {
 		if ch.Summary != "" {
-			fmt.Fprintf(&b, "\n    %s", ch.Summary)
+			fmt.Fprintf(&b, "\n%s %s", detail, ch.Summary)
 		}
 		for _, cmd := range ch.Commands {
-			fmt.Fprintf(&b, "\n      $ %s", cmd)
+			fmt.Fprintf(&b, "\n%s   $ %s", detail, cmd)
 		}
 		if ch.Before != ch.After && (ch.Before != "" || ch.After != "") {
 			for _, l := range Diff(ch.Before, ch.After) {
@@ -206,11 +225,32 @@ func (h *Human) result(e runner.Event) {
 				case strings.HasPrefix(l, "-"):
 					l = h.fail.Sprint(l)
 				}
-				fmt.Fprintf(&b, "\n      %s", l)
+				fmt.Fprintf(&b, "\n%s   %s", detail, l)
 			}
 		}
 	}
+	if h.byHost {
+		if _, seen := h.groups[e.Host]; !seen {
+			h.groupOrder = append(h.groupOrder, e.Host)
+		}
+		h.groups[e.Host] = append(h.groups[e.Host], b.String())
+		return
+	}
 	h.print(b.String())
+}
+
+// flushGroups prints the results held back by ByHost, host by host.
+func (h *Human) flushGroups() {
+	for _, host := range h.groupOrder {
+		if len(h.groups[host]) == 0 {
+			continue
+		}
+		h.print(h.hdr.Sprint(banner("HOST ["+host+"]", h.width)))
+		for _, block := range h.groups[host] {
+			h.print(block)
+		}
+	}
+	h.groups, h.groupOrder = map[string][]string{}, nil
 }
 
 func (h *Human) recap(hosts []runner.HostRecap) {
@@ -230,13 +270,42 @@ func (h *Human) recap(hosts []runner.HostRecap) {
 		case r.Changed > 0:
 			c = h.chg
 		}
-		changedLabel := "changed"
+		line := fmt.Sprintf("%s : ok=%-3d changed=%-3d unreachable=%-3d failed=%-3d skipped=%-3d ignored=%d",
+			c.Sprintf("%-*s", width, r.Host), r.OK, r.Changed, r.Unreachable, r.Failed, r.Skipped, r.Ignored)
 		if h.check {
-			changedLabel = "would_change"
+			line = fmt.Sprintf("%s : ok=%-3d would_change=%-3d unknown=%-3d unreachable=%-3d failed=%-3d skipped=%-3d ignored=%d",
+				c.Sprintf("%-*s", width, r.Host), r.OK, r.Changed, r.Unknown, r.Unreachable, r.Failed, r.Skipped, r.Ignored)
 		}
-		h.print(fmt.Sprintf("%s : ok=%-3d %s=%-3d unreachable=%-3d failed=%-3d skipped=%-3d ignored=%d",
-			c.Sprintf("%-*s", width, r.Host), r.OK, changedLabel, r.Changed, r.Unreachable, r.Failed, r.Skipped, r.Ignored))
+		h.print(line)
 	}
+	h.print(Summary(hosts, h.check))
+}
+
+// Summary is the closing line of a run: "3 hosts: 18 would change, 6
+// unknown until applied, 0 failed" for a dry run.
+func Summary(hosts []runner.HostRecap, check bool) string {
+	var total runner.HostRecap
+	for _, r := range hosts {
+		total.Changed += r.Changed
+		total.Unknown += r.Unknown
+		total.Failed += r.Failed
+		total.Unreachable += r.Unreachable
+	}
+	noun := "hosts"
+	if len(hosts) == 1 {
+		noun = "host"
+	}
+	var parts []string
+	if check {
+		parts = append(parts, fmt.Sprintf("%d would change", total.Changed), fmt.Sprintf("%d unknown until applied", total.Unknown))
+	} else {
+		parts = append(parts, fmt.Sprintf("%d changed", total.Changed))
+	}
+	parts = append(parts, fmt.Sprintf("%d failed", total.Failed))
+	if total.Unreachable > 0 {
+		parts = append(parts, fmt.Sprintf("%d unreachable", total.Unreachable))
+	}
+	return fmt.Sprintf("%d %s: %s", len(hosts), noun, strings.Join(parts, ", "))
 }
 
 // print writes a permanent line above the live area.

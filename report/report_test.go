@@ -46,12 +46,13 @@ func events() []runner.Event {
 		{Type: runner.EventResult, Host: "ks1", Task: "motd", Status: runner.StatusChanged,
 			Changes: []modules.Change{{Summary: "write /etc/motd", Before: "a\nb\nc\n", After: "a\nB\nc\n"}}},
 		{Type: runner.EventResult, Host: "ks2", Task: "loop", Status: runner.StatusSkipped, Item: "x"},
+		{Type: runner.EventResult, Host: "ks1", Task: "pool", Status: runner.StatusUnknown, Msg: "zpool not found on ks1 (after \"kexec\", which would change the host)"},
 		{Type: runner.EventResult, Host: "ks2", Task: "show", Status: runner.StatusOK, Msg: "hello"},
 		{Type: runner.EventResult, Host: "ks2", Task: "fails", Status: runner.StatusFailed, Msg: "command exited 1: false"},
 		{Type: runner.EventResult, Host: "ks3", Task: "connect", Status: runner.StatusUnreachable, Msg: "dial tcp 192.0.2.3:22: connection refused"},
 		{Type: runner.EventPlayAbort, Msg: "max_fail_percentage 0% exceeded"},
 		{Type: runner.EventRecap, Recap: []runner.HostRecap{
-			{Host: "ks1", OK: 3, Changed: 2},
+			{Host: "ks1", OK: 3, Changed: 2, Unknown: 1},
 			{Host: "ks2", OK: 1, Failed: 1, Skipped: 1},
 			{Host: "ks3", Unreachable: 1},
 		}},
@@ -66,6 +67,7 @@ func TestHumanGolden(t *testing.T) {
 		{"human.golden", HumanOptions{Width: 60}},
 		{"human-check.golden", HumanOptions{Width: 60, Check: true}},
 		{"human-verbose.golden", HumanOptions{Width: 60, Verbose: 1}},
+		{"human-by-host.golden", HumanOptions{Width: 60, Check: true, ByHost: true}},
 	} {
 		var b bytes.Buffer
 		h := NewHuman(&b, tc.opts)

@@ -33,6 +33,9 @@ type hostRun struct {
 	notified map[string]bool
 	task     string // the task running now, for output events
 	noLog    bool   // the running task hides its output
+	// wouldChange is the first task a dry run found would change the host:
+	// after it, what a later task inspects may not exist yet.
+	wouldChange string
 }
 
 func (h *hostRun) target() transport.Target {

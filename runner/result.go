@@ -14,6 +14,10 @@ const (
 	StatusChanged     Status = "changed"
 	StatusWouldChange Status = "would change" // --check: Apply was not called
 	StatusSkipped     Status = "skipped"
+	// StatusUnknown is a task a dry run cannot plan: it depends on what an
+	// earlier task would do (a system it would boot, a disk it would
+	// partition, a result it would register). Neither skipped nor failed.
+	StatusUnknown     Status = "unknown until applied"
 	StatusFailed      Status = "failed"
 	StatusIgnored     Status = "ignored" // failed, but ignore_errors
 	StatusUnreachable Status = "unreachable"
@@ -62,6 +66,7 @@ type HostRecap struct {
 	Failed      int    `json:"failed"`
 	Skipped     int    `json:"skipped"`
 	Ignored     int    `json:"ignored"`
+	Unknown     int    `json:"unknown"` // dry runs: tasks unknown until applied
 }
 
 // Recap is the result of a run.
@@ -108,6 +113,8 @@ func (h *HostRecap) count(s Status) {
 		h.Changed++
 	case StatusSkipped:
 		h.Skipped++
+	case StatusUnknown:
+		h.Unknown++
 	case StatusFailed:
 		h.Failed++
 	case StatusIgnored:

@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -24,17 +25,22 @@ type recorder struct {
 	change          bool
 	sneak           bool
 	sneakErr        *atomic.Value
+	notYet          bool
 }
 
 type recorderArgs struct {
 	Change bool `yaml:"change"`
 	Sneak  bool `yaml:"sneak"`
+	NotYet bool `yaml:"not_yet"`
 }
 
 func (m recorder) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
 	m.checks.Add(1)
 	if _, ok := h.(modules.Host); ok {
 		return nil, fmt.Errorf("Check received a host that can change things")
+	}
+	if m.notYet {
+		return nil, modules.NotYet(errors.New("zpool not found"))
 	}
 	if m.sneak {
 		_, err := h.Probe(ctx, transport.Cmd{Args: []string{"rm", "-rf", "/nonexistent-nixbook-test"}})
@@ -62,7 +68,7 @@ func recorderRegistry(checks, applies *atomic.Int32, sneakErr *atomic.Value) *mo
 			if err := dec.Decode(&a); err != nil {
 				return nil, err
 			}
-			return recorder{checks: checks, applies: applies, change: a.Change, sneak: a.Sneak, sneakErr: sneakErr}, nil
+			return recorder{checks: checks, applies: applies, change: a.Change, sneak: a.Sneak, sneakErr: sneakErr, notYet: a.NotYet}, nil
 		},
 	})
 }
@@ -243,14 +249,18 @@ func TestChrootNotPrepared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A dry run plans the task on the host itself, whose /mnt the chroot
+	// would share; a real run refuses without calling Check.
 	for _, tc := range []struct {
 		check  bool
 		status runner.Status
 		msg    string
+		checks int32
 	}{
-		{true, runner.StatusSkipped, "unknown until applied: the chroot " + root + " is not prepared"},
-		{false, runner.StatusFailed, "prepare it with the chroot module first"},
+		{true, runner.StatusWouldChange, "planned outside the chroot " + root + ", which an earlier task would prepare", 1},
+		{false, runner.StatusFailed, "prepare it with the chroot module first", 0},
 	} {
+		checks.Store(0)
 		var got runner.Event
 		r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New(), Options: runner.Options{Check: tc.check},
 			Events: func(e runner.Event) {
@@ -264,10 +274,67 @@ func TestChrootNotPrepared(t *testing.T) {
 		if got.Status != tc.status || !strings.Contains(got.Msg, tc.msg) {
 			t.Errorf("check=%v: %s %q, want %s with %q", tc.check, got.Status, got.Msg, tc.status, tc.msg)
 		}
+		if checks.Load() != tc.checks {
+			t.Errorf("check=%v: Check ran %d times, want %d", tc.check, checks.Load(), tc.checks)
+		}
 	}
-	if checks.Load() != 0 {
-		t.Errorf("Check ran %d times against an unprepared root", checks.Load())
+	if applies.Load() != 0 {
+		t.Errorf("Apply ran %d times against an unprepared root", applies.Load())
 	}
+}
+
+// A dry run cannot inspect what an earlier task would create (the system a
+// kexec boots, a partition): after a task that would change the host, such a
+// task is unknown until applied, counted apart; without one it fails.
+func TestNotYetIsUnknownAfterAChange(t *testing.T) {
+	var checks, applies atomic.Int32
+	var sneak atomic.Value
+	reg := recorderRegistry(&checks, &applies, &sneak)
+	for _, tc := range []struct {
+		name   string
+		tasks  string
+		check  bool
+		status runner.Status
+		exit   int
+	}{
+		{"after a change, dry", "    - name: boots\n      record: {change: true}\n", true, runner.StatusUnknown, 0},
+		{"nothing before it, dry", "", true, runner.StatusFailed, 2},
+		{"after a change, real", "    - name: boots\n      record: {change: true}\n", false, runner.StatusFailed, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n"+tc.tasks+"    - name: pool\n      record: {not_yet: true}\n"), "", reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got runner.Event
+			r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New(), Options: runner.Options{Check: tc.check},
+				Events: func(e runner.Event) {
+					if e.Type == runner.EventResult && e.Task == "pool" {
+						got = e
+					}
+				}}
+			recap, err := r.Run(context.Background(), pb, localInventory(1), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tc.status || !strings.Contains(got.Msg, "zpool not found") {
+				t.Errorf("pool: %s %q, want %s", got.Status, got.Msg, tc.status)
+			}
+			if code := recap.ExitCode(); code != tc.exit {
+				t.Errorf("exit %d, want %d", code, tc.exit)
+			}
+			if want := btoi(tc.status == runner.StatusUnknown); recap.Hosts[0].Unknown != want {
+				t.Errorf("recap %+v, want unknown=%d", recap.Hosts[0], want)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // downDialer reaches no host.

@@ -329,10 +329,29 @@ func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 // undefined variable, a missing inventory value say, fails in a dry run too.
 func (r *Runner) checkModeUnknown(err error, what string) taskResult {
 	if root := undefinedRoot(err); r.Check && root != "" && r.registered[root] {
-		msg := fmt.Sprintf("unknown until applied: %s depends on %v", what, err)
-		return taskResult{status: StatusSkipped, msg: msg, out: map[string]any{"skipped": true, "changed": false, "skip_reason": msg}}
+		return unknown(fmt.Sprintf("%s depends on %v", what, err))
 	}
 	return taskResult{status: StatusFailed, msg: fmt.Sprintf("%s: %v", what, err), out: map[string]any{"failed": true, "changed": false}}
+}
+
+// dryResult is a dry run's result for a plan: Apply is never called.
+func (r *Runner) dryResult(h *hostRun, plan *modules.Plan) taskResult {
+	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
+	maps.Copy(res.out, plan.Output)
+	if plan.Changed() {
+		res.status = StatusWouldChange
+		if h.wouldChange == "" {
+			h.wouldChange = h.task
+		}
+	}
+	res.out["changed"] = plan.Changed()
+	res.out["failed"] = false
+	return res
+}
+
+// unknown is a dry run's result for a task it cannot plan.
+func unknown(why string) taskResult {
+	return taskResult{status: StatusUnknown, msg: why, out: map[string]any{"skipped": true, "changed": false, "skip_reason": "unknown until applied: " + why}}
 }
 
 // once builds the module for this host, checks and (unless dry) applies it.
@@ -358,37 +377,53 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		}
 		ro.chroot = root
 		if why := h.chrootMissing(ctx, root); why != "" {
-			if r.Check {
-				// An earlier task prepares the root; its commands are known after apply.
-				msg := "unknown until applied: " + why
-				return taskResult{status: StatusSkipped, msg: msg, out: map[string]any{"skipped": true, "changed": false, "skip_reason": msg}}
+			if !r.Check {
+				return taskResult{status: StatusFailed, msg: why + "; prepare it with the chroot module first", out: map[string]any{"failed": true, "changed": false}}
 			}
-			return taskResult{status: StatusFailed, msg: why + "; prepare it with the chroot module first", out: map[string]any{"failed": true, "changed": false}}
+			// An earlier task would prepare the root. The plan is made on the
+			// host itself, whose /mnt the chroot would share; what cannot be
+			// checked there is unknown until applied.
+			ro.chroot = ""
+			plan, err := mod.Check(ctx, ro)
+			if err != nil {
+				return unknown(fmt.Sprintf("%s; planned outside it: %v", why, err))
+			}
+			res := r.dryResult(h, plan)
+			res.msg = strings.TrimPrefix(plan.Message+"; planned outside the chroot "+root+", which an earlier task would prepare", "; ")
+			return res
 		}
 	}
 	plan, err := mod.Check(ctx, ro)
+	var notYet *modules.NotYetError
+	if r.Check && h.wouldChange != "" && errors.As(err, &notYet) {
+		return unknown(fmt.Sprintf("%v (after %q, which would change the host)", err, h.wouldChange))
+	}
 	if err != nil {
 		return resultFromError(err, plan, nil)
 	}
+	if r.Check {
+		// The dry-run gate: the only place that decides Apply is not called.
+		res := r.dryResult(h, plan)
+		if res.status == StatusWouldChange {
+			return res
+		}
+		return r.applyConditions(ctx, t, vars, res, nil)
+	}
 	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
 	var out modules.Output
-	switch {
-	case !plan.Changed():
-		out = plan.Output
-	case r.Check:
-		// The dry-run gate: the only place that decides Apply is not called.
-		res.status, out = StatusWouldChange, plan.Output
-	default:
+	if plan.Changed() {
 		out, err = mod.Apply(ctx, fullHost{ro}, plan)
 		res.status = StatusChanged
+	} else {
+		out = plan.Output
 	}
 	maps.Copy(res.out, out)
-	res.out["changed"] = res.status == StatusChanged || res.status == StatusWouldChange
+	res.out["changed"] = res.status == StatusChanged
 	res.out["failed"] = false
 	if err != nil {
 		res = resultFromError(err, plan, res.out)
 	}
-	if res.status == StatusWouldChange || res.status == StatusUnreachable {
+	if res.status == StatusUnreachable {
 		return res
 	}
 	return r.applyConditions(ctx, t, vars, res, err)
