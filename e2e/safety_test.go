@@ -10,19 +10,22 @@ import (
 	"github.com/nixbook/nixbook/sim/simtest"
 )
 
-// A host whose ovh_service names another server of the account (a
-// copy-paste typo) never gets that server rebooted, and a server OVH
-// flagged is never driven: both are refused before any write through the
-// API, in --check and for real, naming the host, the service, both
-// addresses and the inventory line.
-func TestWrongServerIsNeverDriven(t *testing.T) {
-	f := start(t, 2, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+// What must stop a server comes before anything changes on any server. A
+// host whose ovh_service names another server of the account (a copy-paste
+// typo) never gets that server rebooted, and a server OVH flagged is never
+// driven: both are refused before any write through the API, in --check and
+// for real, naming the host, the service, both addresses and the inventory
+// line. A disk holding an old OS without wipe: true is refused before the
+// kexec, not after it.
+func TestRefusalsComeFirst(t *testing.T) {
+	f := start(t, 3, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
 		// Not in the rescue: reaching it takes the API.
 		"ks1": {Mode: "installer"},
 		"ks2": {Mode: "installer", OVHState: "hacked"},
+		"ks3": {Data: "old-os"},
 	}}))
 	ks1, ks2 := f.Host("ks1"), f.Host("ks2")
-	boot1, boot2 := f.BootID("ks1"), f.BootID("ks2")
+	boot1, boot2, boot3 := f.BootID("ks1"), f.BootID("ks2"), f.BootID("ks3")
 	sums := f.diskSums()
 
 	typo := regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf(
@@ -45,7 +48,18 @@ func TestWrongServerIsNeverDriven(t *testing.T) {
 		}
 	}
 
-	for _, h := range []simtest.Host{ks1, ks2} {
+	for _, args := range [][]string{{"--check"}, nil} {
+		r := f.nixbook(t, "install.yml", append([]string{"-l", "ks3"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.out, "failed: [ks3] preflight: Partition the disks: ks3: /dev/sda holds an msdos partition table") ||
+			strings.Contains(r.out, "[ks3] Boot the NixOS installer") {
+			t.Errorf("old OS %v: exit %d, want the refusal before the kexec:\n%s", args, r.code, r.out)
+		}
+	}
+	if f.BootID("ks3") != boot3 || f.Mode("ks3") != sim.ModeRescue {
+		t.Errorf("ks3 was rebooted into %s", f.Mode("ks3"))
+	}
+
+	for _, h := range f.Hosts {
 		for _, c := range f.Emulator.Calls(h.Service) {
 			if c.Method != "GET" {
 				t.Errorf("the API received %s %s", c.Method, c.Path)

@@ -80,6 +80,16 @@ type Preflighter interface {
 	Preflight(ctx context.Context, h ReadOnlyHost) error
 }
 
+// Requirer is a module that reads inventory values beside its arguments
+// (ovh_service, the OVH credentials, rescue_ssh_key). Requires reports those
+// missing or malformed for a host, without any network: validate, --check
+// and run call it for every task and host before any host is touched, and
+// report each problem once with the hosts it concerns, so its message does
+// not name the host.
+type Requirer interface {
+	Requires(vars map[string]any) error
+}
+
 // NotYetError is what Check returns when what it must inspect is not there
 // in the system it sees now, but would be once earlier tasks are applied:
 // ZFS tools only the installer that an earlier task boots ships, a partition

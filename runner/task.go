@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/playbooks"
@@ -446,6 +448,11 @@ func (r *Runner) build(ctx context.Context, pb *playbooks.Playbook, t *playbooks
 		}
 		return nil, &argsError{err}
 	}
+	return construct(pb, t, args)
+}
+
+// construct builds t's module from its rendered arguments.
+func construct(pb *playbooks.Playbook, t *playbooks.Task, args *yaml.Node) (modules.Module, error) {
 	return t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)))
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/tmpl"
 )
@@ -45,7 +46,9 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 			h := &hostRun{inv: ih, r: r, vars: map[string]any{}}
 			for _, t := range append(append([]*playbooks.Task(nil), play.Tasks...), play.Handlers...) {
 				if err := r.validateTask(context.Background(), pb, play, h, t); err != nil {
-					note(describe(t, err), ih.Name)
+					for _, e := range split(err) {
+						note(describe(t, e), ih.Name)
+					}
 				}
 			}
 		}
@@ -94,8 +97,22 @@ func (r *Runner) validateTask(ctx context.Context, pb *playbooks.Playbook, play 
 			return nil
 		}
 	}
-	if _, err := r.Templates.RenderNodeContext(ctx, t.NormalizedArgs(), vars); err != nil && !known(err) {
+	args, err := r.Templates.RenderNodeContext(ctx, t.NormalizedArgs(), vars)
+	if err != nil && !known(err) {
 		return err
+	}
+	if err == nil {
+		// The module's own checks of its arguments, and of the inventory
+		// values it reads beside them.
+		mod, err := construct(pb, t, args)
+		if err != nil {
+			return err
+		}
+		if req, ok := mod.(modules.Requirer); ok {
+			if err := req.Requires(vars); err != nil {
+				return err
+			}
+		}
 	}
 	if t.Chroot != "" {
 		if _, err := r.Templates.RenderContext(ctx, t.Chroot, vars); err != nil && !known(err) {
@@ -103,6 +120,14 @@ func (r *Runner) validateTask(ctx context.Context, pb *playbooks.Playbook, play 
 		}
 	}
 	return nil
+}
+
+// split separates the problems errors.Join put together.
+func split(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // problem is one finding of Validate, shared by the hosts it concerns.

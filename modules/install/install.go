@@ -213,6 +213,18 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	return rescue.VerifyHost(ctx, m.env, m.args.Endpoint, h, service)
 }
 
+// Requires reports missing OVH API credentials, before any host is touched,
+// for a host whose netboot the finish stage sets.
+func (m *module) Requires(vars map[string]any) error {
+	if m.args.Stage == StageSystem {
+		return nil
+	}
+	if s, _ := vars[ovh.VarService].(string); m.args.Service == "" && strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return rescue.RequireCredentials(m.env, m.args.Endpoint, vars)
+}
+
 // service is the OVH service a task means, or "" when the host has none.
 func (m *module) service(h modules.ReadOnlyHost) string {
 	s, err := rescue.Service(m.args.Service, h)

@@ -82,30 +82,53 @@ func (m *module) firmware(ctx context.Context, h modules.ReadOnlyHost) (string, 
 	return "", fmt.Errorf("%s: tell BIOS from UEFI: %w", h.Name(), err)
 }
 
-func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+// Preflight refuses, before the play changes anything (the stock playbooks
+// reboot into the rescue and kexec before they partition), disks too small
+// for the layout and disks that hold data without wipe: true. What the
+// running system uses now, or a disk it does not show, is left to Check: the
+// system that partitions may be another one.
+func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
+	_, _, _, _, err := m.decideAll(ctx, h)
+	var inUse *inUseError
+	var probeErr *probeError
+	if errors.As(err, &inUse) || errors.As(err, &probeErr) {
+		return nil
+	}
+	return err
+}
+
+// probeError is a failure to read the disks' state.
+type probeError struct{ err error }
+
+func (e *probeError) Error() string { return e.err.Error() }
+func (e *probeError) Unwrap() error { return e.err }
+
+// decideAll reads the disks and decides what each needs, refusing what
+// would destroy data or touch a disk in use.
+func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*layout, string, *hostState, []*diskPlan, error) {
 	fw, err := m.firmware(ctx, h)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, nil, &probeError{err}
 	}
 	l, err := m.layout(fw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Name(), err)
+		return nil, "", nil, nil, fmt.Errorf("%s: %w", h.Name(), err)
 	}
 	if err := l.firmwareRules(h.Name(), fw); err != nil {
-		return nil, err
+		return nil, "", nil, nil, err
 	}
 	st, err := probe(ctx, h, m.args.Disks)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, nil, &probeError{err}
 	}
 	var dps []*diskPlan
 	for k, ds := range st.disks {
 		slots, small := l.place(k, ds.Bytes)
 		if small != nil {
 			if small.why != "" {
-				return nil, fmt.Errorf("%s: %s: %s", h.Name(), ds.Given, small.why)
+				return nil, "", nil, nil, fmt.Errorf("%s: %s: %s", h.Name(), ds.Given, small.why)
 			}
-			return nil, fmt.Errorf("%s: %s is %s; the layout needs %s", h.Name(), ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
+			return nil, "", nil, nil, fmt.Errorf("%s: %s is %s; the layout needs %s", h.Name(), ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
 		}
 		dp := &diskPlan{k: k, st: ds, slots: slots, format: map[int]bool{}, bootSet: bootSlot(l, fw, slots)}
 		dp.stable, dp.byID = stableNames(h.Facts(), ds)
@@ -113,10 +136,17 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	for _, dp := range dps {
 		if err := m.decide(h.Name(), l, dp); err != nil {
-			return nil, err
+			return nil, "", nil, nil, err
 		}
 	}
+	return l, fw, st, dps, nil
+}
 
+func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	l, fw, st, dps, err := m.decideAll(ctx, h)
+	if err != nil {
+		return nil, err
+	}
 	b := &builder{}
 	for _, dp := range dps {
 		m.diskChanges(b, l, dp)
@@ -226,8 +256,13 @@ func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 }
 
 func inUse(host, dev, uses string) error {
-	return fmt.Errorf("%s: %s is in use by the running system (%s): nixbook never repartitions or formats what the running system uses, wipe or not; boot the rescue system, or unmount it first", host, dev, uses)
+	return &inUseError{fmt.Sprintf("%s: %s is in use by the running system (%s): nixbook never repartitions or formats what the running system uses, wipe or not; boot the rescue system, or unmount it first", host, dev, uses)}
 }
+
+// inUseError is a disk the running system uses.
+type inUseError struct{ msg string }
+
+func (e *inUseError) Error() string { return e.msg }
 
 // empty is a disk without any signature and without partitions (an empty
 // table holds nothing to lose).

@@ -107,13 +107,55 @@ type plan struct {
 // Service is the service name a task means: its argument, else the host's
 // ovh_service variable.
 func Service(arg string, h modules.ReadOnlyHost) (string, error) {
+	return serviceOf(arg, h.Name(), h.Vars())
+}
+
+func serviceOf(arg, host string, vars map[string]any) (string, error) {
 	if arg != "" {
 		return arg, nil
 	}
-	if s, ok := h.Vars()[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
+	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
 		return strings.TrimSpace(s), nil
 	}
-	return "", fmt.Errorf("%s: no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", h.Name(), ovh.VarService)
+	return "", hostErr(host, fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService))
+}
+
+// hostErr prefixes err with the host's name, when there is one.
+func hostErr(host string, err error) error {
+	if host == "" {
+		return err
+	}
+	return fmt.Errorf("%s: %w", host, err)
+}
+
+// Requires reports, before any host is touched, the inventory values the
+// task reads that are missing: the service, the API credentials and, to
+// boot the rescue, the key it lets root in with.
+func (m *module) Requires(vars map[string]any) error {
+	var errs []error
+	if _, err := serviceOf(m.args.Service, "", vars); err != nil {
+		errs = append(errs, err)
+	}
+	if err := RequireCredentials(m.env, m.args.Endpoint, vars); err != nil {
+		errs = append(errs, err)
+	}
+	if m.args.Boot == BootRescue {
+		if _, err := rescueKeyOf(m.args.SSHKey, "", vars); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RequireCredentials reports missing OVH API credentials for a host's
+// variables.
+func RequireCredentials(env ovh.Env, endpoint string, vars map[string]any) error {
+	src := ovh.DefaultSource()
+	if env.Source != nil {
+		src = *env.Source
+	}
+	_, err := ovh.Resolve(endpoint, vars, src)
+	return err
 }
 
 func (m *module) endpoint(h modules.ReadOnlyHost) string {
@@ -186,16 +228,20 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 func (m *module) rescueKey(h modules.ReadOnlyHost) (string, error) {
-	key := m.args.SSHKey
+	return rescueKeyOf(m.args.SSHKey, h.Name(), h.Vars())
+}
+
+func rescueKeyOf(arg, host string, vars map[string]any) (string, error) {
+	key := arg
 	if key == "" {
-		key, _ = h.Vars()[VarRescueSSHKey].(string)
+		key, _ = vars[VarRescueSSHKey].(string)
 	}
 	if strings.TrimSpace(key) == "" {
-		return "", fmt.Errorf("%s: no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", h.Name(), VarRescueSSHKey)
+		return "", hostErr(host, fmt.Errorf("no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", VarRescueSSHKey))
 	}
 	clean, err := ovh.RescueKey(key)
 	if err != nil {
-		return "", fmt.Errorf("%s: ssh_key: %w", h.Name(), err)
+		return "", hostErr(host, fmt.Errorf("ssh_key: %w", err))
 	}
 	return clean, nil
 }
