@@ -71,6 +71,8 @@ func (e *env) runCommand() *ucli.Command {
 					Tags: splitList(c.StringSlice("tags")), SkipTags: splitList(c.StringSlice("skip-tags")),
 					StartAtTask: c.String("start-at-task"), Serial: serial,
 					ExtraVars: s.extraVars, LogDir: logDir,
+					// What modules remember of hosts lives beside their keys.
+					StateDir: filepath.Dir(c.String("known-hosts")),
 				},
 			}
 			// Missing inventory values are found for every host before any is touched.

@@ -101,6 +101,13 @@ func (f *fleet) diskSums() map[string]string {
 // accepted) and returns its /etc/os-release.
 func (f *fleet) osRelease(t *testing.T, host string) string {
 	t.Helper()
+	return f.sh(t, host, "cat /etc/os-release")
+}
+
+// sh runs a shell command on host as root, accepting only the host key
+// nixbook recorded, and returns its output.
+func (f *fleet) sh(t *testing.T, host, command string) string {
+	t.Helper()
 	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(f.knownHosts), SSHConfigPath: "none", ConnectTimeout: 10 * time.Second})
 	defer d.Close()
 	h := f.Host(host)
@@ -109,9 +116,9 @@ func (f *fleet) osRelease(t *testing.T, host string) string {
 		t.Fatalf("%s: %v", host, err)
 	}
 	defer conn.Close()
-	res, err := conn.Run(context.Background(), transport.Cmd{Args: []string{"cat", "/etc/os-release"}})
+	res, err := conn.Run(context.Background(), transport.Cmd{Args: []string{"sh", "-c", command}})
 	if err != nil {
-		t.Fatalf("%s: %v", host, err)
+		t.Fatalf("%s: %s: %v: %s", host, command, err, res.Stderr)
 	}
 	return string(res.Stdout)
 }

@@ -105,11 +105,13 @@ func TestInstallISORefusals(t *testing.T) {
 }
 
 // A server rebooted in the middle of the run (its rescue RAM disk, mounts and
-// chroot gone) is finished by simply running the playbook again.
+// chroot gone) is finished by simply running the playbook again. With wipe:
+// true the rerun resumes the reinstall it began: what the first run made is
+// its own, not an earlier system to erase.
 func TestInstallISORecoversAfterKill(t *testing.T) {
 	f := start(t, 1)
 	done := make(chan run, 1)
-	go func() { done <- f.nixbook(t, "install-iso.yml") }()
+	go func() { done <- f.nixbook(t, "install-iso.yml", "-e", "wipe=true") }()
 	// Kill the server while it unpacks the store.
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -126,9 +128,12 @@ func TestInstallISORecoversAfterKill(t *testing.T) {
 	if err := f.WaitSSH(time.Minute, "ks1"); err != nil {
 		t.Fatal(err)
 	}
-	r := f.nixbook(t, "install-iso.yml")
+	r := f.nixbook(t, "install-iso.yml", "-e", "wipe=true")
 	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
 		t.Fatalf("rerun: exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
+	}
+	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); strings.Contains(string(log), "erase /dev/sda") || !strings.Contains(string(log), "partition /dev/sda") {
+		t.Errorf("the rerun did not resume the reinstall it began:\n%s", log)
 	}
 }
 

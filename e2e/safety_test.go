@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/simtest"
@@ -123,5 +126,59 @@ func TestDryRunOfTheStockPlaybooks(t *testing.T) {
 		if f.BootID(h) != boots[h] {
 			t.Errorf("a dry run rebooted %s", h)
 		}
+	}
+}
+
+// A wipe wipes: reinstalling a server that holds an earlier install with
+// wipe: true leaves nothing of it, while a server that runs its installed
+// NixOS is left alone unless reinstall: true, and reinstall: true alone
+// refuses to erase its disks before anything changes.
+func TestReinstallWithWipeErasesTheEarlierSystem(t *testing.T) {
+	f := start(t, 1)
+	ext4 := []string{"-e", "fs_layout=ext4"}
+	if r := f.nixbook(t, "install.yml", ext4...); r.code != 0 {
+		t.Fatalf("first install: exit %d:\n%s", r.code, r.out)
+	}
+	// What the old system's users leave behind, on its disk.
+	f.sh(t, "ks1", "echo old > /root/old-marker && mkdir -p /home/alice && echo old > /home/alice/old-marker && sync")
+	// They are on the disk: a reboot keeps them.
+	f.Reboot("ks1", sim.ModeDisk)
+	if err := f.WaitSSH(time.Minute, "ks1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.sh(t, "ks1", "cat /root/old-marker /home/alice/old-marker"); got != "old\nold\n" {
+		t.Fatalf("the markers did not survive a reboot: %q", got)
+	}
+
+	r := f.nixbook(t, "install.yml", ext4...)
+	if r.code != 0 || r.recap(t, "ks1")["changed"] != 0 || !strings.Contains(r.out, "[ks1] Say what happens to this server: runs its installed NixOS: left alone") {
+		t.Errorf("rerun on the installed system: exit %d, want it left alone:\n%s", r.code, r.out)
+	}
+
+	boot := f.BootID("ks1")
+	for _, args := range [][]string{{"--check"}, nil} {
+		r = f.nixbook(t, "install.yml", append(append([]string{"-e", "reinstall=true"}, ext4...), args...)...)
+		if r.code != 2 || !strings.Contains(r.out, "failed: [ks1] preflight: Partition the disks: ks1: /dev/sda holds an earlier install of this layout") {
+			t.Errorf("reinstall without wipe %v: exit %d, want the refusal before the rescue:\n%s", args, r.code, r.out)
+		}
+	}
+	if f.BootID("ks1") != boot {
+		t.Fatal("a refused reinstall rebooted the server")
+	}
+
+	r = f.nixbook(t, "install.yml", append([]string{"-e", "reinstall=true", "-e", "wipe=true", "--check"}, ext4...)...)
+	if r.code != 0 || !strings.Contains(r.out, "reinstall: true, so it is rebooted into the rescue and reinstalled, its disks erased (wipe: true)") ||
+		!strings.Contains(r.out, "would change: [ks1] Boot the rescue system") {
+		t.Errorf("reinstall --check: exit %d, want the plan to reboot into the rescue:\n%s", r.code, r.out)
+	}
+	r = f.nixbook(t, "install.yml", append([]string{"-e", "reinstall=true", "-e", "wipe=true"}, ext4...)...)
+	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
+		t.Fatalf("reinstall with wipe: exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
+	}
+	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); !strings.Contains(string(log), "erase /dev/sda") {
+		t.Errorf("the reinstall did not erase the disk:\n%s", log)
+	}
+	if left := f.sh(t, "ks1", "ls /root/old-marker /home/alice/old-marker 2>/dev/null || true"); strings.TrimSpace(left) != "" {
+		t.Errorf("files of the earlier system survived the wipe: %s", left)
 	}
 }

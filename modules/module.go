@@ -36,7 +36,18 @@ type ReadOnlyHost interface {
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// Log writes a line into the host's log.
 	Log(format string, args ...any)
+	// Recall returns what a module remembered of the host under key in an
+	// earlier task or run (see Host.Remember); "" when nothing.
+	Recall(key string) (string, error)
 }
+
+// MemoryReinstall is the host memory under which partition records the
+// partition tables the reinstall in progress made, and which install clears
+// once the installed system answers. A disk whose table is listed is this
+// reinstall's, resumed after a failure; a layout on any other disk is an
+// earlier system's, erased only with wipe: true. The controller keeps it,
+// not the disk, so that nothing the old system wrote can pass for it.
+const MemoryReinstall = "reinstall"
 
 // Reach is where nixbook reaches a host.
 type Reach struct {
@@ -57,6 +68,9 @@ type Host interface {
 	Reconnect(ctx context.Context, opts transport.DialOptions) error
 	// RefreshFacts gathers facts again (after a reboot, say).
 	RefreshFacts(ctx context.Context) error
+	// Remember keeps value under key for this host on the controller, for
+	// later tasks and runs; an empty value forgets the key.
+	Remember(key, value string) error
 }
 
 // Module is one configured task action.

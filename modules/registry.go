@@ -30,6 +30,10 @@ type Spec struct {
 	// OVH's). A play whose first task is such a module goes ahead on a host it
 	// cannot reach yet; the module's Probe and Run then fail as unreachable.
 	Offline bool
+	// Local says the module never touches the host (debug, assert, fail):
+	// it runs on a host SSH cannot reach, and does not count as the play's
+	// first task for Offline.
+	Local bool
 	// New decodes and validates the arguments and returns the module.
 	New func(args Decoder) (Module, error)
 }

@@ -173,6 +173,10 @@ func (o readOnlyHost) Log(format string, args ...any) {
 	o.h.log.Printf("%s", o.h.redact.String(fmt.Sprintf(format, args...)))
 }
 
+func (o readOnlyHost) Recall(key string) (string, error) {
+	return o.h.r.memory.recall(o.h.inv.Name, key)
+}
+
 func (o readOnlyHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	conn := o.conn()
 	if conn != nil {
@@ -240,6 +244,11 @@ func (f fullHost) Reconnect(ctx context.Context, opts transport.DialOptions) err
 }
 
 func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFacts(ctx) }
+
+func (f fullHost) Remember(key, value string) error {
+	f.h.log.Printf("remember %s: %q", key, value)
+	return f.h.r.memory.remember(f.h.inv.Name, key, value)
+}
 
 func errOrOK(err error) string {
 	if err == nil {

@@ -34,6 +34,9 @@ type Options struct {
 	Serial      []playbooks.Batch // overrides every play's serial when set
 	ExtraVars   map[string]any
 	LogDir      string // per-host logs; empty: none
+	// StateDir keeps what modules remember of hosts between runs (see
+	// MemoryFile); empty: only for the run.
+	StateDir string
 }
 
 // Runner runs playbooks against an inventory.
@@ -44,6 +47,7 @@ type Runner struct {
 	Options
 
 	mu         sync.Mutex // serialises Events
+	memory     *memory
 	hosts      map[string]*hostRun
 	registered map[string]bool // what the playbook's tasks register
 }
@@ -65,6 +69,7 @@ func (r *Runner) emit(e Event) {
 // recap, not as an error; the error is for runs that could not start.
 func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
 	r.hosts = map[string]*hostRun{}
+	r.memory = newMemory(r.StateDir)
 	r.registered = map[string]bool{}
 	for _, p := range pb.Plays {
 		maps.Copy(r.registered, registeredNames(p))

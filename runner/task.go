@@ -27,13 +27,14 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	}
 	connErr := h.connect(ctx, transport.DialOptions{})
 	if connErr != nil {
-		if len(tasks) == 0 || !tasks[0].Spec.Offline {
+		first := firstOnHost(tasks)
+		if first == nil || !first.Spec.Offline {
 			r.unreachable(play, h, "connect", connErr)
 			return true
 		}
 		// The first task works through an API (rescue): it may bring back a
 		// host that SSH cannot reach now. Facts stay empty until it does.
-		msg := fmt.Sprintf("not reachable over SSH (%s); %q goes ahead through the API", h.redact.String(connErr.Error()), tasks[0].DisplayName())
+		msg := fmt.Sprintf("not reachable over SSH (%s); %q goes ahead through the API", h.redact.String(connErr.Error()), first.DisplayName())
 		h.log.Printf("%s", msg)
 		r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: msg})
 	}
@@ -57,7 +58,7 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 		if ctx.Err() != nil || fatal.Load() {
 			return true
 		}
-		if h.conn == nil && !t.Spec.Offline {
+		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local {
 			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
 			return true
 		}
@@ -88,6 +89,16 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	}
 	h.notified = nil
 	return true
+}
+
+// firstOnHost is the first task that touches the host, or nil.
+func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
+	for _, t := range tasks {
+		if !t.Spec.Local {
+			return t
+		}
+	}
+	return nil
 }
 
 // preflight runs the Preflight of every task h is to run in the play, before

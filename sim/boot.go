@@ -158,9 +158,16 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		{Path: "/etc/ssh/sshd_config", Data: sshdConfig},
 		{Path: "/etc/ssh/ssh_host_ed25519_key", Mode: 0o600, Data: b.hostKey.Private},
 		{Path: "/etc/ssh/ssh_host_ed25519_key.pub", Data: b.hostKey.Public},
-		{Path: "/root/.ssh/authorized_keys", Mode: 0o600, Data: b.authKeys},
-		// A plain root shell: nothing slow at login.
-		{Path: "/root/.profile", Data: "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"},
+	}
+	if r.mode == ModeDisk {
+		// Where NixOS puts users.users.root.openssh.authorizedKeys: /root is
+		// the installed disk's, and nothing of the simulator's goes there.
+		files = append(files, hostinit.File{Path: "/etc/ssh/authorized_keys.d/root", Mode: 0o644, Data: b.authKeys})
+	} else {
+		files = append(files,
+			hostinit.File{Path: "/root/.ssh/authorized_keys", Mode: 0o600, Data: b.authKeys},
+			// A plain root shell: nothing slow at login.
+			hostinit.File{Path: "/root/.profile", Data: "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"})
 	}
 	commands := hostinit.Commands()
 	for _, p := range sortedKeys(commands) {

@@ -114,6 +114,11 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: filepath.Join(sys, dir), Target: "/" + dir, InRoot: true})
 		}
 	}
+	// What root and users write lives on the disk, as on a server: a
+	// reinstall that keeps it keeps it, one that erases it erases it.
+	for _, dir := range []string{"root", "home"} {
+		b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: filepath.Join(sys, dir), Target: "/" + dir, InRoot: true, Create: true})
+	}
 	if system := resolveIn(root.mount, "/nix/var/nix/profiles/system"); system != "" {
 		b.cfg.Files = append(b.cfg.Files,
 			hostinit.File{Path: "/run/current-system", Link: system},

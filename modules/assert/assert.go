@@ -44,6 +44,7 @@ func (e *Error) Error() string {
 // NewSpec returns the `assert` module, evaluating conditions with e.
 func NewSpec(e Evaluator) modules.Spec {
 	return modules.Spec{
+		Local:   true,
 		Name:    "assert",
 		Summary: "Fail the host unless every condition holds.",
 		Args:    Args{},

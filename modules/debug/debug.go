@@ -23,6 +23,7 @@ type Args struct {
 
 // Spec is the `debug` module.
 var Spec = modules.Spec{
+	Local:    true,
 	Name:     "debug",
 	Summary:  "Show a message or a variable's value.",
 	Args:     Args{},

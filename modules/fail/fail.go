@@ -16,6 +16,7 @@ type Args struct {
 
 // Spec is the `fail` module.
 var Spec = modules.Spec{
+	Local:    true,
 	Name:     "fail",
 	Summary:  "Fail the host with a message (usually under `when:`).",
 	Args:     Args{},

@@ -40,8 +40,9 @@ var (
 // that model as the real ones change the server. A reboot boots what
 // bootTarget says.
 type machine struct {
-	name string
-	vars map[string]any
+	memory map[string]string // what Remember kept
+	name   string
+	vars   map[string]any
 
 	mu          sync.Mutex
 	files       map[string]string
@@ -347,3 +348,17 @@ func fastClock() waitssh.Clock {
 }
 
 func cmdOf(args ...string) transport.Cmd { return transport.Cmd{Args: args} }
+
+func (m *machine) Recall(key string) (string, error) { return m.memory[key], nil }
+
+func (m *machine) Remember(key, value string) error {
+	if m.memory == nil {
+		m.memory = map[string]string{}
+	}
+	if value == "" {
+		delete(m.memory, key)
+	} else {
+		m.memory[key] = value
+	}
+	return nil
+}

@@ -307,6 +307,11 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 	}
 	f := h.Facts()
 	h.Log("%s runs %s on boot %s", h.Name(), describeOS(f), newBoot)
+	// The reinstall is over: its disks now hold an earlier install, which a
+	// later reinstall erases rather than resumes.
+	if err := h.Remember(modules.MemoryReinstall, ""); err != nil {
+		return err
+	}
 	out["installed"] = true
 	out["rebooted"] = true
 	out["os"] = describeOS(f)

@@ -51,8 +51,9 @@ func New(t testing.TB, spec modules.Spec, args string) modules.Module {
 // this machine. Probe always goes through transport.ReadOnly, as the
 // runner's does.
 type LocalHost struct {
-	HostName string         // "" means "localhost"
-	ReachVal modules.Reach  // zero: dialed as 127.0.0.1
+	HostName string        // "" means "localhost"
+	ReachVal modules.Reach // zero: dialed as 127.0.0.1
+	Memory
 	Conn     transport.Conn // nil means a local.Conn
 	VarsMap  map[string]any
 	FactsVal *facts.Facts
@@ -188,10 +189,11 @@ func (h *LocalHost) ReadOnly() modules.ReadOnlyHost { return readOnlyView{h} }
 
 type readOnlyView struct{ h *LocalHost }
 
-func (v readOnlyView) Name() string         { return v.h.Name() }
-func (v readOnlyView) Reach() modules.Reach { return v.h.Reach() }
-func (v readOnlyView) Vars() map[string]any { return v.h.Vars() }
-func (v readOnlyView) Facts() *facts.Facts  { return v.h.Facts() }
+func (v readOnlyView) Name() string                      { return v.h.Name() }
+func (v readOnlyView) Reach() modules.Reach              { return v.h.Reach() }
+func (v readOnlyView) Recall(key string) (string, error) { return v.h.Recall(key) }
+func (v readOnlyView) Vars() map[string]any              { return v.h.Vars() }
+func (v readOnlyView) Facts() *facts.Facts               { return v.h.Facts() }
 func (v readOnlyView) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return v.h.Probe(ctx, cmd)
 }
@@ -199,3 +201,32 @@ func (v readOnlyView) ReadFile(ctx context.Context, path string) ([]byte, error)
 	return v.h.ReadFile(ctx, path)
 }
 func (v readOnlyView) Log(format string, args ...any) { v.h.Log(format, args...) }
+
+// Memory is what a fake host remembers (modules.Host.Remember), in memory.
+// Embed it in a fake used through a pointer.
+type Memory struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// Recall returns the value remembered under key.
+func (m *Memory) Recall(key string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[key], nil
+}
+
+// Remember keeps value under key; "" forgets it.
+func (m *Memory) Remember(key, value string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]string{}
+	}
+	if value == "" {
+		delete(m.m, key)
+	} else {
+		m.m[key] = value
+	}
+	return nil
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nixbook/nixbook/modules"
@@ -26,6 +29,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			}
 		}
 	}
+	if err := rememberTables(ctx, h, p.adopt); err != nil {
+		return nil, err
+	}
 	if p.written {
 		// The tasks after this one (zfs, nixos_config) look for the new
 		// partitions in facts.
@@ -34,6 +40,28 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		}
 	}
 	return pl.Output, nil
+}
+
+// rememberTables adds the ids of the tables just made to those of the
+// reinstall in progress, so that a rerun after a failure resumes on them
+// rather than taking them for an earlier system.
+func rememberTables(ctx context.Context, h modules.Host, disks []string) error {
+	if len(disks) == 0 {
+		return nil
+	}
+	mine, err := reinstallTables(h)
+	if err != nil {
+		return err
+	}
+	for _, d := range disks {
+		res, err := h.Run(ctx, transport.Cmd{Args: []string{"blkid", "-p", "-o", "value", "-s", "PTUUID", d}})
+		id := strings.ToLower(strings.TrimSpace(string(res.Stdout)))
+		if err != nil || id == "" {
+			return fmt.Errorf("%s: read the id of the new partition table of %s: %v", h.Name(), d, err)
+		}
+		mine[id] = true
+	}
+	return h.Remember(modules.MemoryReinstall, strings.Join(slices.Sorted(maps.Keys(mine)), " "))
 }
 
 // runStep runs one step; a waiting step is tried again for up to wait.

@@ -17,6 +17,7 @@ import (
 // lsblk, blkid, findmnt and /proc/swaps would. It is for plan tests; the
 // sim tests run the real tools.
 type fakeHost struct {
+	memory   map[string]string // what Remember kept
 	name     string
 	firmware string
 	disks    []fakeDisk
@@ -248,4 +249,18 @@ func (h *fakeHost) findmnt() (transport.Result, error) {
 	list = append(list, h.mounts...)
 	out, err := json.Marshal(map[string]any{"filesystems": list})
 	return transport.Result{Stdout: out}, err
+}
+
+func (h *fakeHost) Recall(key string) (string, error) { return h.memory[key], nil }
+
+func (h *fakeHost) Remember(key, value string) error {
+	if h.memory == nil {
+		h.memory = map[string]string{}
+	}
+	if value == "" {
+		delete(h.memory, key)
+	} else {
+		h.memory[key] = value
+	}
+	return nil
 }

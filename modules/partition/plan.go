@@ -49,6 +49,9 @@ type step struct {
 type plan struct {
 	steps   [][]step // per change
 	written bool     // disks change, so facts must be gathered again
+	// adopt are disks whose table becomes this reinstall's: a new one, or
+	// one without data that a run cut short left. Apply remembers their ids.
+	adopt []string
 }
 
 // diskPlan is what happens to one disk.
@@ -59,6 +62,7 @@ type diskPlan struct {
 	stable  string // by-id link or kernel path for other tools
 	byID    string // the by-id link partition links derive from; "" if none
 	fresh   bool   // a new partition table
+	mine    bool   // the table is the one this reinstall made
 	wipe    []string
 	format  map[int]bool // slot index -> make its filesystem (or clear it)
 	bootSet int          // msdos slot index that gets the boot flag; -1 for none
@@ -121,6 +125,10 @@ func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*layout
 	if err != nil {
 		return nil, "", nil, nil, &probeError{err}
 	}
+	mine, err := reinstallTables(h)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
 	var dps []*diskPlan
 	for k, ds := range st.disks {
 		slots, small := l.place(k, ds.Bytes)
@@ -130,7 +138,7 @@ func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*layout
 			}
 			return nil, "", nil, nil, fmt.Errorf("%s: %s is %s; the layout needs %s", h.Name(), ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
 		}
-		dp := &diskPlan{k: k, st: ds, slots: slots, format: map[int]bool{}, bootSet: bootSlot(l, fw, slots)}
+		dp := &diskPlan{k: k, st: ds, slots: slots, format: map[int]bool{}, bootSet: bootSlot(l, fw, slots), mine: ds.PTUUID != "" && mine[ds.PTUUID]}
 		dp.stable, dp.byID = stableNames(h.Facts(), ds)
 		dps = append(dps, dp)
 	}
@@ -160,7 +168,13 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		p.Message = deferred
 		h.Log("%s", deferred)
 	}
-	p.Data = &plan{steps: b.steps, written: b.written}
+	pd := &plan{steps: b.steps, written: b.written}
+	for _, dp := range dps {
+		if dp.fresh || !dp.mine {
+			pd.adopt = append(pd.adopt, dp.st.Path)
+		}
+	}
+	p.Data = pd
 	return p, nil
 }
 
@@ -201,7 +215,16 @@ func stableNames(f *facts.Facts, ds *diskState) (stable, byID string) {
 // a disk in use.
 func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 	ds := dp.st
-	if tableMatches(l, dp, len(dp.slots)) && len(ds.Parts) == len(dp.slots) {
+	matches := tableMatches(l, dp, len(dp.slots)) && len(ds.Parts) == len(dp.slots)
+	if matches && !dp.mine && holdsData(dp) {
+		// The layout of an earlier install, not of this reinstall: its
+		// files are an old system's, not work to resume.
+		if !m.args.Wipe {
+			return fmt.Errorf("%s: %s holds an earlier install of this layout (%s), not one this reinstall made; set wipe: true to erase it", host, ds.Given, describeDisk(ds))
+		}
+		matches = false
+	}
+	if matches {
 		for i, s := range dp.slots {
 			p := partByNumber(ds, s.number)
 			switch content(p, s) {
@@ -255,8 +278,35 @@ func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 	return nil
 }
 
+// holdsData reports a disk whose partitions hold any signature:
+// filesystems, a pool, swap.
+func holdsData(dp *diskPlan) bool {
+	for _, s := range dp.slots {
+		if p := partByNumber(dp.st, s.number); p != nil && !p.blank() {
+			return true
+		}
+	}
+	return false
+}
+
+// reinstallTables are the partition tables the reinstall in progress made
+// (modules.MemoryReinstall).
+func reinstallTables(h modules.ReadOnlyHost) (map[string]bool, error) {
+	text, err := h.Recall(modules.MemoryReinstall)
+	if err != nil {
+		return nil, err
+	}
+	mine := map[string]bool{}
+	for _, id := range strings.Fields(text) {
+		mine[id] = true
+	}
+	return mine, nil
+}
+
+// inUse refuses a disk the running system uses. It is NotYet: the system
+// that partitions may be another one, booted by an earlier task.
 func inUse(host, dev, uses string) error {
-	return &inUseError{fmt.Sprintf("%s: %s is in use by the running system (%s): nixbook never repartitions or formats what the running system uses, wipe or not; boot the rescue system, or unmount it first", host, dev, uses)}
+	return modules.NotYet(&inUseError{fmt.Sprintf("%s: %s is in use by the running system (%s): nixbook never repartitions or formats what the running system uses, wipe or not; boot the rescue system, or unmount it first", host, dev, uses)})
 }
 
 // inUseError is a disk the running system uses.

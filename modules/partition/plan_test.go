@@ -170,6 +170,18 @@ partitions:
 			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(true)}},
 		},
 		{
+			// The same layout, but not made by the reinstall in progress:
+			// an earlier install's files, refused without wipe.
+			name: "earlier-install-refused",
+			args: oneDisk + biosLayout,
+			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(false)}, memory: map[string]string{}},
+		},
+		{
+			name: "earlier-install-wipe",
+			args: oneDisk + biosLayout + "wipe: true\n",
+			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(false)}, memory: map[string]string{}},
+		},
+		{
 			name: "half-done-formats-the-rest",
 			args: oneDisk + biosLayout,
 			host: fakeHost{firmware: "bios", disks: []fakeDisk{func() fakeDisk {
@@ -328,6 +340,10 @@ partitions:
 			h := tt.host
 			if h.name == "" {
 				h.name = "ks1"
+			}
+			if h.memory == nil {
+				// The reinstall in progress made the disks' tables.
+				h.memory = map[string]string{modules.MemoryReinstall: "0badcafe"}
 			}
 			var b strings.Builder
 			b.WriteString("== " + strings.ReplaceAll(strings.TrimSpace(tt.args), "\n", "\n== ") + "\n")

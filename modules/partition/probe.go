@@ -31,6 +31,7 @@ type devState struct {
 
 	// From blkid -p.
 	PTType     string // dos, gpt
+	PTUUID     string // the partition table's id, new with every table
 	FSType     string // ext4, swap, zfs_member, linux_raid_member, ...
 	Label      string
 	Ambivalent string // blkid's complaint when it found several signatures
@@ -281,6 +282,7 @@ func probeBlkid(ctx context.Context, h modules.ReadOnlyHost, devs []*devState) e
 			continue
 		}
 		d.PTType = kv["PTTYPE"]
+		d.PTUUID = strings.ToLower(kv["PTUUID"])
 		d.FSType = kv["TYPE"]
 		d.Label = kv["LABEL"]
 		d.PartName = kv["PART_ENTRY_NAME"]

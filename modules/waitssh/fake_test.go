@@ -15,9 +15,10 @@ import (
 
 // fakeHost is a host whose SSH comes back after a number of failed dials.
 type fakeHost struct {
-	failDials int   // Reconnect fails this many times first
-	dialErr   error // what a failed dial returns; nil: unreachable
-	failRuns  int   // then Run fails this many times
+	memory    map[string]string // what Remember kept
+	failDials int               // Reconnect fails this many times first
+	dialErr   error             // what a failed dial returns; nil: unreachable
+	failRuns  int               // then Run fails this many times
 	dials     int
 	runs      []string
 	opts      []transport.DialOptions
@@ -90,4 +91,18 @@ func durations(ds []time.Duration) string {
 		s = append(s, d.String())
 	}
 	return strings.Join(s, " ")
+}
+
+func (f *fakeHost) Recall(key string) (string, error) { return f.memory[key], nil }
+
+func (f *fakeHost) Remember(key, value string) error {
+	if f.memory == nil {
+		f.memory = map[string]string{}
+	}
+	if value == "" {
+		delete(f.memory, key)
+	} else {
+		f.memory[key] = value
+	}
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 // testdata/real/ holds samples of. It is for plan-level tests only; the
 // module meets real ZFS in zfsvm_test.go.
 type fakeHost struct {
+	memory      map[string]string            // what Remember kept
 	links       map[string]string            // symlink → canonical device
 	devices     map[string]*fakeDevice       // canonical path → device
 	imported    map[string]*fakePool         // imported pools by name
@@ -339,3 +340,17 @@ func (h *fakeHost) importListing(p *fakePool) string {
 }
 
 var _ modules.Host = (*fakeHost)(nil)
+
+func (h *fakeHost) Recall(key string) (string, error) { return h.memory[key], nil }
+
+func (h *fakeHost) Remember(key, value string) error {
+	if h.memory == nil {
+		h.memory = map[string]string{}
+	}
+	if value == "" {
+		delete(h.memory, key)
+	} else {
+		h.memory[key] = value
+	}
+	return nil
+}

@@ -114,8 +114,11 @@ type File struct {
 type Mount struct {
 	// Source is a path or device of the machine, or with InRoot a path
 	// inside the host's root (after the mounts before it).
-	Source   string `json:"source"`
-	InRoot   bool   `json:"in_root,omitempty"`
+	Source string `json:"source"`
+	InRoot bool   `json:"in_root,omitempty"`
+	// Create makes the source directory first, as NixOS's activation makes
+	// /root and /home on the installed root.
+	Create   bool   `json:"create,omitempty"`
 	Target   string `json:"target"`
 	FSType   string `json:"fstype,omitempty"` // empty: a bind mount
 	Options  string `json:"options,omitempty"`

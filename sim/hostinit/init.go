@@ -193,6 +193,11 @@ func mountFrom(root string, m Mount) error {
 	if m.InRoot {
 		m.Source = filepath.Join(root, m.Source)
 	}
+	if m.Create {
+		if err := os.MkdirAll(m.Source, 0o755); err != nil {
+			return fmt.Errorf("mount %s: %w", m.Target, err)
+		}
+	}
 	if m.FSType == "overlay" {
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			return err

@@ -44,6 +44,7 @@ type Host struct {
 	Uploads    map[string]string
 	Logs       []string
 	Unexpected []string // probes nobody scripted
+	Memory     map[string]string
 }
 
 var _ modules.Host = (*Host)(nil)
@@ -58,6 +59,22 @@ func (h *Host) Name() string {
 
 // Reach is a documentation address.
 func (h *Host) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
+
+// Recall returns what Remember kept.
+func (h *Host) Recall(key string) (string, error) { return h.Memory[key], nil }
+
+// Remember keeps value under key in Memory; "" forgets it.
+func (h *Host) Remember(key, value string) error {
+	if h.Memory == nil {
+		h.Memory = map[string]string{}
+	}
+	if value == "" {
+		delete(h.Memory, key)
+	} else {
+		h.Memory[key] = value
+	}
+	return nil
+}
 
 // Vars are empty.
 func (h *Host) Vars() map[string]any { return map[string]any{} }
@@ -165,10 +182,11 @@ func Check(ctx context.Context, m modules.Module, h *Host) (*modules.Plan, error
 
 type readOnly struct{ h *Host }
 
-func (r readOnly) Name() string         { return r.h.Name() }
-func (r readOnly) Reach() modules.Reach { return r.h.Reach() }
-func (r readOnly) Vars() map[string]any { return r.h.Vars() }
-func (r readOnly) Facts() *facts.Facts  { return r.h.Facts() }
+func (r readOnly) Name() string                      { return r.h.Name() }
+func (r readOnly) Reach() modules.Reach              { return r.h.Reach() }
+func (r readOnly) Recall(key string) (string, error) { return r.h.Recall(key) }
+func (r readOnly) Vars() map[string]any              { return r.h.Vars() }
+func (r readOnly) Facts() *facts.Facts               { return r.h.Facts() }
 func (r readOnly) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return r.h.Probe(ctx, cmd)
 }
