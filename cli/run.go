@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ func (e *env) runCommand() *ucli.Command {
 				fmt.Fprintf(e.stderr, "nixbook: %v\n", err)
 			} else if retry != "" && !c.Bool("json") {
 				fmt.Fprintf(e.stderr, "to run again on the hosts that failed: add --limit @%s\n", retry)
+			}
+			if recap.Interrupted {
+				return exitCode(interruptExit(c.Context))
 			}
 			return exitCode(recap.ExitCode())
 		},
@@ -223,12 +227,12 @@ func btoi(b bool) int {
 	return 0
 }
 
-// writeRetryFile lists the hosts that failed or could not be reached, one per
-// line, for `--limit @FILE`. It returns "" when every host was fine.
+// writeRetryFile lists the hosts that failed, could not be reached or were
+// stopped by an interrupt before they finished, one per line, for `--limit @FILE`. It returns "" when every host was fine.
 func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 	var names []string
 	for _, h := range recap.Hosts {
-		if h.Failed > 0 || h.Unreachable > 0 {
+		if h.Failed > 0 || h.Unreachable > 0 || slices.Contains(recap.Unfinished, h.Host) {
 			names = append(names, h.Host)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nixbook/nixbook/facts"
@@ -33,6 +34,9 @@ type hostRun struct {
 	notified map[string]bool
 	task     string // the task running now, for output events
 	noLog    bool   // the running task hides its output
+
+	plays     int32        // plays the host is in
+	playsDone atomic.Int32 // plays it went through before any interrupt
 }
 
 func (h *hostRun) target() transport.Target {

@@ -102,6 +102,7 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 				r.hosts[h.Name] = &hostRun{inv: h, r: r, log: log, vars: map[string]any{}, redact: newRedactor(mergeVars(h.Vars, r.ExtraVars)), recap: HostRecap{Host: h.Name}}
 				order = append(order, h.Name)
 			}
+			r.hosts[h.Name].plays++
 		}
 	}
 
@@ -124,7 +125,9 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 	}
 	recap.Interrupted = ctx.Err() != nil
 	if recap.Interrupted {
-		r.emit(Event{Type: EventInterrupt, Msg: "interrupted: no new task started, running commands closed"})
+		r.stopHosts()
+		recap.Unfinished = r.unfinished(order)
+		r.emit(Event{Type: EventInterrupt, Msg: "interrupted: no new task started, running commands killed"})
 	}
 	for _, name := range order {
 		recap.Hosts = append(recap.Hosts, r.hosts[name].recap)
@@ -172,6 +175,9 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 			g.Go(func() error {
 				if !r.runHost(ctx, pb, play, tasks, h, &fatal) {
 					failed.Add(1)
+				}
+				if ctx.Err() == nil {
+					h.playsDone.Add(1)
 				}
 				return nil
 			})
