@@ -22,18 +22,19 @@ import (
 // facts, its registered results and its log. Only the host's own pipeline
 // goroutine touches it.
 type hostRun struct {
-	inv      *inventory.Host
-	r        *Runner
-	conn     transport.Conn
-	facts    *facts.Facts
-	vars     map[string]any // registered results and set facts
-	log      *hostLog
-	redact   *redactor
-	recap    HostRecap
-	down     bool // unreachable: nothing more is tried on this host
-	notified map[string]bool
-	task     string // the task running now, for output events
-	noLog    bool   // the running task hides its output
+	inv       *inventory.Host
+	r         *Runner
+	conn      transport.Conn
+	facts     *facts.Facts
+	vars      map[string]any // registered results and set facts
+	log       *hostLog
+	redact    *redactor
+	recap     HostRecap
+	down      bool // unreachable: nothing more is tried on this host
+	notified  map[string]bool
+	task      string // the task running now, for output events
+	noLog     bool   // the running task hides its output
+	registers bool   // the running task registers its result
 
 	plays     int32        // plays the host is in
 	playsDone atomic.Int32 // plays it went through before any interrupt
@@ -92,6 +93,10 @@ func (h *hostRun) close() {
 func (h *hostRun) run(ctx context.Context, conn transport.Conn, cmd transport.Cmd, kind string) (transport.Result, error) {
 	if conn == nil {
 		return transport.Result{}, fmt.Errorf("%w: not connected", transport.ErrUnreachable)
+	}
+	if kind == "run" && cmd.Keep == 0 {
+		// What modules read back (probes, files, facts) is kept whole.
+		cmd.Keep, cmd.KeepNote = h.keep(), h.keepNote()
 	}
 	line := h.redact.String(cmd.Line())
 	h.log.Printf("%s: %s", kind, line)

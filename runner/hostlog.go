@@ -12,8 +12,9 @@ import (
 // hostLog is a host's log file: every command, its exit code, duration and
 // output. It is safe for the concurrent stdout and stderr copies of a command.
 type hostLog struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	f    *os.File
+	path string
 }
 
 func openHostLog(dir, host string) (*hostLog, error) {
@@ -27,7 +28,7 @@ func openHostLog(dir, host string) (*hostLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open host log: %w", err)
 	}
-	return &hostLog{f: f}, nil
+	return &hostLog{f: f, path: f.Name()}, nil
 }
 
 func (l *hostLog) Printf(format string, args ...any) {
@@ -64,6 +65,10 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		}
 		line := string(w.buf.Next(i + 1))
 		w.emit(line[:len(line)-1])
+	}
+	// A line without end is passed on in pieces rather than held whole.
+	for w.buf.Len() >= maxLine {
+		w.emit(string(w.buf.Next(maxLine)))
 	}
 	return len(p), nil
 }

@@ -2,7 +2,6 @@ package ssh
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -203,7 +202,7 @@ func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, er
 	case <-ctx.Done():
 		c.aborting.Go(func() {
 			if ss := <-started; ss.err == nil {
-				r := c.attach(ss, nil, &gatedWriter{closed: true}, &gatedWriter{closed: true})
+				r := c.attach(ss, nil, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")}, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")})
 				c.abort(r)
 			}
 		})
@@ -212,7 +211,8 @@ func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, er
 	if ss.err != nil {
 		return fail, ss.err
 	}
-	stdout, stderr := &gatedWriter{live: cmd.Stdout}, &gatedWriter{live: cmd.Stderr}
+	stdout := &gatedWriter{live: cmd.Stdout, buf: transport.NewCapture(cmd.Keep, cmd.KeepNote)}
+	stderr := &gatedWriter{live: cmd.Stderr, buf: transport.NewCapture(cmd.Keep, cmd.KeepNote)}
 	r := c.attach(ss, cmd.Stdin, stdout, stderr)
 
 	var err error
@@ -354,7 +354,7 @@ func (c *Conn) abort(r running) {
 // after that, writes are dropped.
 type gatedWriter struct {
 	mu     sync.Mutex
-	buf    bytes.Buffer
+	buf    *transport.Capture
 	live   io.Writer
 	closed bool
 }
@@ -376,7 +376,7 @@ func (g *gatedWriter) close() []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.closed = true
-	return bytes.Clone(g.buf.Bytes())
+	return g.buf.Bytes()
 }
 
 var errNoSFTP = errors.New("no sftp subsystem")
