@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -61,7 +63,10 @@ func (e *env) runCommand() *ucli.Command {
 			defer dialer.Close()
 			logDir := c.String("log-dir")
 			if logDir == "" {
-				logDir = runner.DefaultLogDir(time.Now())
+				logDir = freshLogDir(runner.DefaultLogDir(time.Now()))
+			}
+			if _, err := os.Lstat(filepath.Join(logDir, "retry")); err == nil {
+				return usage(fmt.Errorf("log dir %s already holds a retry file from another run: give a new --log-dir", logDir))
 			}
 			r := &runner.Runner{
 				Dialer:    dialer,
@@ -243,8 +248,29 @@ func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 		return "", fmt.Errorf("retry file: %w", err)
 	}
 	path := filepath.Join(logDir, "retry")
-	if err := os.WriteFile(path, []byte(strings.Join(names, "\n")+"\n"), 0o600); err != nil {
+	// Created exclusively and never through a symbolic link, as the logs are.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("retry file: %w", err)
+	}
+	_, err = f.WriteString(strings.Join(names, "\n") + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return "", fmt.Errorf("retry file: %w", err)
 	}
 	return path, nil
+}
+
+// freshLogDir is dir, or dir-2, dir-3... when runs started in the same
+// second: a run never writes into another's logs.
+func freshLogDir(base string) string {
+	dir := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+			return dir
+		}
+		dir = fmt.Sprintf("%s-%d", base, i)
+	}
 }
