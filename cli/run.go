@@ -58,6 +58,12 @@ func (e *env) runCommand() *ucli.Command {
 			if err != nil {
 				return usage(err)
 			}
+			if c.IsSet("forks") && c.Int("forks") < 1 {
+				return usage(fmt.Errorf("--forks: want at least 1 host in flight, got %d", c.Int("forks")))
+			}
+			if err := checkLimit(s.inventory, c.String("limit")); err != nil {
+				return usage(err)
+			}
 			store := hostkeys.New(c.String("known-hosts"))
 			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
 			defer dialer.Close()
@@ -128,6 +134,9 @@ func (e *env) validateCommand() *ucli.Command {
 			if len(s.playbook.Faults) > 0 {
 				return usage(errors.Join(s.playbook.Faults...))
 			}
+			if err := checkLimit(s.inventory, c.String("limit")); err != nil {
+				return usage(err)
+			}
 			r := &runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}
 			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
 				return usage(err)
@@ -186,6 +195,22 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	}
 	s.playbook, err = playbooks.LoadBytes(path, data, filepath.Dir(path), builtin.Registry(s.templates, s.templates))
 	return s, err
+}
+
+// checkLimit refuses a --limit that selects no host of the inventory: a
+// typo must not look like a run that had nothing to do.
+func checkLimit(inv *inventory.Inventory, limit string) error {
+	if limit == "" {
+		return nil
+	}
+	hosts, err := inv.Limit(inv.Hosts, limit)
+	if err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		return fmt.Errorf("--limit %q matches no host of the inventory", limit)
+	}
+	return nil
 }
 
 // parseSerial reads --serial: "2", "25%" or a comma list of those.
