@@ -99,6 +99,9 @@ func (h *hostRun) run(ctx context.Context, conn transport.Conn, cmd transport.Cm
 		cmd.Keep, cmd.KeepNote = h.keep(), h.keepNote()
 	}
 	line := h.redact.String(cmd.Line())
+	if h.noLog {
+		line = "(command hidden by no_log)"
+	}
 	h.log.Printf("%s: %s", kind, line)
 	out := &lineWriter{emit: func(s string) { h.output("out", s) }}
 	errw := &lineWriter{emit: func(s string) { h.output("err", s) }}
@@ -111,7 +114,7 @@ func (h *hostRun) run(ctx context.Context, conn transport.Conn, cmd transport.Cm
 	h.log.Printf("exit %d in %s", res.ExitCode, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		var exit *transport.ExitError
-		if !errors.As(err, &exit) {
+		if !errors.As(err, &exit) && !h.noLog {
 			h.log.Printf("error: %s", h.redact.String(err.Error()))
 		}
 	}
@@ -176,6 +179,9 @@ func (o readOnlyHost) Facts() *facts.Facts {
 	return o.h.facts
 }
 func (o readOnlyHost) Log(format string, args ...any) {
+	if o.h.noLog {
+		return // a module's notes may quote the task's commands
+	}
 	o.h.log.Printf("%s", o.h.redact.String(fmt.Sprintf(format, args...)))
 }
 
