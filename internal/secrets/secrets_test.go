@@ -89,3 +89,19 @@ func TestMaskVars(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", s, want)
 	}
 }
+
+// FuzzRedactor checks that a secret inside any text never comes out.
+func FuzzRedactor(f *testing.F) {
+	f.Add("Hunter2-S3cret", "pw=", "!")
+	f.Add("abcd", "abcabcd", "dabc")
+	f.Add("aaaaaaaaaaaa", "aaaa", "a")
+	f.Fuzz(func(t *testing.T, secret, before, after string) {
+		if len(secret) < MinLen || strings.Contains(secret, "*") {
+			return
+		}
+		r := NewRedactor([]string{secret})
+		if out := r.String(before + secret + after); strings.Contains(out, secret) {
+			t.Fatalf("%q shows the secret %q", out, secret)
+		}
+	})
+}
