@@ -71,9 +71,6 @@ func (e *env) runCommand() *ucli.Command {
 			if logDir == "" {
 				logDir = freshLogDir(runner.DefaultLogDir(time.Now()))
 			}
-			if _, err := os.Lstat(filepath.Join(logDir, "retry")); err == nil {
-				return usage(fmt.Errorf("log dir %s already holds a retry file from another run: give a new --log-dir", logDir))
-			}
 			r := &runner.Runner{
 				Dialer:    dialer,
 				Templates: s.templates,
@@ -266,14 +263,19 @@ func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 			names = append(names, h.Host)
 		}
 	}
+	path := filepath.Join(logDir, "retry")
+	// Created exclusively and never through a symbolic link, as the logs
+	// are; an earlier run's retry file goes first, whatever this run's
+	// outcome (unlinking a link removes only the link).
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("retry file: %w", err)
+	}
 	if len(names) == 0 {
 		return "", nil
 	}
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return "", fmt.Errorf("retry file: %w", err)
 	}
-	path := filepath.Join(logDir, "retry")
-	// Created exclusively and never through a symbolic link, as the logs are.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("retry file: %w", err)

@@ -19,12 +19,11 @@ import (
 // descriptor is released between plays, so a large inventory does not run
 // out of file descriptors.
 type hostLog struct {
-	mu      sync.Mutex
-	path    string // "" when no logs are written
-	f       *os.File
-	created bool
-	failed  error // the file could not be opened: nothing more is written
-	onFail  func(error)
+	mu     sync.Mutex
+	path   string // "" when no logs are written
+	f      *os.File
+	failed error // the file could not be opened: nothing more is written
+	onFail func(error)
 }
 
 // newHostLog names host's log in dir (prepared by PrepareLogDir) without
@@ -46,18 +45,57 @@ func LogFileName(host string) string {
 	return name + ".log"
 }
 
-// open opens the file: created exclusively the first time, never through a
-// symbolic link.
+// open opens the file, never through a symbolic link: created exclusively,
+// or, when an earlier run with the same --log-dir left it, continued if it
+// is a plain file of ours.
 func (l *hostLog) open() error {
-	flags := os.O_WRONLY | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
-	if !l.created {
-		flags |= os.O_CREATE | os.O_EXCL
-	}
-	f, err := os.OpenFile(l.path, flags, 0o600)
+	f, err := openLogFile(l.path)
 	if err != nil {
 		return fmt.Errorf("host log: %w", err)
 	}
-	l.f, l.created = f, true
+	l.f = f
+	return nil
+}
+
+// openLogFile creates path exclusively, 0600, or appends to the file an
+// earlier run left there once checked (see checkLogFile).
+func openLogFile(path string) (*os.File, error) {
+	const flags = os.O_WRONLY | os.O_APPEND | syscall.O_NOFOLLOW | syscall.O_CLOEXEC
+	f, err := os.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
+	if !errors.Is(err, fs.ErrExist) {
+		return f, err
+	}
+	if f, err = os.OpenFile(path, flags, 0); err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkLogFile(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkLogFile accepts an existing log only when it is a plain file of ours
+// with one name (not a hard link to a file elsewhere), readable by us alone.
+func checkLogFile(path string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a plain file (%s): remove it or give another --log-dir", path, fi.Mode().Type())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if int(st.Uid) != os.Geteuid() {
+			return fmt.Errorf("%s belongs to another user (uid %d): give another --log-dir", path, st.Uid)
+		}
+		if st.Nlink != 1 {
+			return fmt.Errorf("%s has %d names (a hard link): remove it or give another --log-dir", path, st.Nlink)
+		}
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s is readable or writable by others (mode %04o): remove it or give another --log-dir", path, fi.Mode().Perm())
+	}
 	return nil
 }
 
@@ -103,7 +141,8 @@ func (l *hostLog) Close() error {
 // PrepareLogDir makes dir ready for a run's logs: created 0700 if missing;
 // refused when it, or a directory above it, is a place others could swap
 // files in (a symbolic link, writable by others without the sticky bit,
-// owned by another user), or when it already holds one of files.
+// owned by another user), or when one of files is there but is no log of
+// ours to continue (see checkLogFile).
 func PrepareLogDir(dir string, files []string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("log dir: %w", err)
@@ -135,10 +174,16 @@ func PrepareLogDir(dir string, files []string) error {
 		}
 	}
 	for _, f := range files {
-		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
-			return fmt.Errorf("log dir %s already holds %s from another run: give a new --log-dir", dir, f)
-		} else if !errors.Is(err, fs.ErrNotExist) {
+		path := filepath.Join(dir, f)
+		fi, err := os.Lstat(path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
 			return fmt.Errorf("log dir: %w", err)
+		default:
+			if err := checkLogFile(path, fi); err != nil {
+				return fmt.Errorf("log dir: %w", err)
+			}
 		}
 	}
 	return nil
