@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -38,7 +36,7 @@ type env struct {
 
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background(), stderr, os.Exit)
 	defer stop()
 	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	app := e.app()

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +47,10 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": exitCode,
 			"waitfor":  waitFor,
+			"bgrun":    bg.run,
+			"signal":   bg.signal,
+			"bgwait":   bg.wait,
+			"gone":     gone,
 		},
 	})
 }
@@ -102,4 +108,105 @@ func waitFor(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("waitfor: %s never matched %q", args[0], args[1])
+}
+
+// bg runs commands in the background with any signal sent to them, which
+// testscript's own & and kill (INT and KILL only) cannot:
+//
+//	bgrun nb nixbook run long.yml -i $INVENTORY
+//	signal nb TERM
+//	bgwait nb 143
+var bg = &background{procs: map[string]*bgProc{}}
+
+type background struct {
+	mu    sync.Mutex
+	procs map[string]*bgProc // by $WORK and name
+}
+
+type bgProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	done           chan error
+}
+
+func (b *background) key(ts *testscript.TestScript, name string) string {
+	return ts.Getenv("WORK") + "\x00" + name
+}
+
+func (b *background) run(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: bgrun NAME command [args...]")
+	}
+	p := &bgProc{cmd: exec.Command(args[1], args[2:]...), done: make(chan error, 1)}
+	p.cmd.Dir = ts.Getenv("WORK")
+	p.cmd.Env = append(os.Environ(), "PATH="+ts.Getenv("PATH"), "HOME="+ts.Getenv("HOME"), "NO_COLOR=1")
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	ts.Check(p.cmd.Start())
+	go func() { p.done <- p.cmd.Wait() }()
+	b.mu.Lock()
+	b.procs[b.key(ts, args[0])] = p
+	b.mu.Unlock()
+	ts.Defer(func() { p.cmd.Process.Kill() })
+}
+
+func (b *background) get(ts *testscript.TestScript, name string) *bgProc {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.procs[b.key(ts, name)]
+	if p == nil {
+		ts.Fatalf("no background command %q", name)
+	}
+	return p
+}
+
+func (b *background) signal(ts *testscript.TestScript, neg bool, args []string) {
+	sigs := map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "HUP": syscall.SIGHUP}
+	if neg || len(args) != 2 || sigs[args[1]] == 0 {
+		ts.Fatalf("usage: signal NAME INT|TERM|HUP")
+	}
+	ts.Check(b.get(ts, args[0]).cmd.Process.Signal(sigs[args[1]]))
+}
+
+// wait waits (at most 60 s) for a background command and checks its exit
+// code; its output goes to $WORK/stdout and $WORK/stderr.
+func (b *background) wait(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: bgwait NAME CODE")
+	}
+	want, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	p := b.get(ts, args[0])
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		ts.Fatalf("%s still running after 60 s", args[0])
+	}
+	work := ts.Getenv("WORK")
+	os.WriteFile(filepath.Join(work, "stdout"), p.stdout.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(work, "stderr"), p.stderr.Bytes(), 0o644)
+	if got := p.cmd.ProcessState.ExitCode(); got != want {
+		ts.Fatalf("%s exited %d, want %d\nstdout:\n%s\nstderr:\n%s", args[0], got, want, p.stdout.String(), p.stderr.String())
+	}
+}
+
+// gone checks that the process whose pid a file holds has ended (a zombie
+// nobody reaps counts as ended):
+//
+//	gone $WORK/sleep-h1
+func gone(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: gone PIDFILE")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	pid := strings.TrimSpace(string(data))
+	stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+	if err != nil {
+		return
+	}
+	// pid (comm) STATE ...: the state follows the last parenthesis.
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && len(stat) > i+2 && stat[i+2] == 'Z' {
+		return
+	}
+	ts.Fatalf("process %s still runs: %s", pid, stat)
 }

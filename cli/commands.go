@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -23,9 +22,11 @@ import (
 	"github.com/nixbook/nixbook/tmpl"
 	"github.com/nixbook/nixbook/transport"
 	sshtransport "github.com/nixbook/nixbook/transport/ssh"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
-func readFile(path string) ([]byte, error) { return os.ReadFile(path) }
+func readFile(path string) ([]byte, error) { return yamlx.ReadFile(path) }
 
 func (e *env) inventoryCommand() *ucli.Command {
 	return &ucli.Command{
@@ -71,6 +72,9 @@ func (e *env) selectHosts(c *ucli.Context) (*inventory.Inventory, []*inventory.H
 	}
 	hosts := inv.Hosts
 	if l := c.String("limit"); l != "" {
+		if err := checkLimit(inv, l); err != nil {
+			return nil, nil, err
+		}
 		if hosts, err = inv.Limit(hosts, l); err != nil {
 			return nil, nil, fmt.Errorf("limit: %w", err)
 		}

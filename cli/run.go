@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -56,12 +59,18 @@ func (e *env) runCommand() *ucli.Command {
 			if err != nil {
 				return usage(err)
 			}
+			if c.IsSet("forks") && c.Int("forks") < 1 {
+				return usage(fmt.Errorf("--forks: want at least 1 host in flight, got %d", c.Int("forks")))
+			}
+			if err := checkLimit(s.inventory, c.String("limit")); err != nil {
+				return usage(err)
+			}
 			store := hostkeys.New(c.String("known-hosts"))
 			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
 			defer dialer.Close()
 			logDir := c.String("log-dir")
 			if logDir == "" {
-				logDir = runner.DefaultLogDir(time.Now())
+				logDir = freshLogDir(runner.DefaultLogDir(time.Now()))
 			}
 			r := &runner.Runner{
 				Dialer:    dialer,
@@ -104,6 +113,9 @@ func (e *env) runCommand() *ucli.Command {
 			} else if retry != "" && !c.Bool("json") {
 				fmt.Fprintf(e.stderr, "to run again on the hosts that failed: add --limit @%s\n", retry)
 			}
+			if recap.Interrupted {
+				return exitCode(interruptExit(c.Context))
+			}
 			return exitCode(recap.ExitCode())
 		},
 	}
@@ -122,6 +134,9 @@ func (e *env) validateCommand() *ucli.Command {
 			}
 			if len(s.playbook.Faults) > 0 {
 				return usage(errors.Join(s.playbook.Faults...))
+			}
+			if err := checkLimit(s.inventory, c.String("limit")); err != nil {
+				return usage(err)
 			}
 			r := &runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}
 			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
@@ -183,6 +198,22 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	return s, err
 }
 
+// checkLimit refuses a --limit that selects no host of the inventory: a
+// typo must not look like a run that had nothing to do.
+func checkLimit(inv *inventory.Inventory, limit string) error {
+	if limit == "" {
+		return nil
+	}
+	hosts, err := inv.Limit(inv.Hosts, limit)
+	if err != nil {
+		return err
+	}
+	if len(hosts) == 0 {
+		return fmt.Errorf("--limit %q matches no host of the inventory", limit)
+	}
+	return nil
+}
+
 // parseSerial reads --serial: "2", "25%" or a comma list of those.
 func parseSerial(s string) ([]playbooks.Batch, error) {
 	if s == "" {
@@ -227,14 +258,21 @@ func btoi(b bool) int {
 	return 0
 }
 
-// writeRetryFile lists the hosts that failed or could not be reached, one per
-// line, for `--limit @FILE`. It returns "" when every host was fine.
+// writeRetryFile lists the hosts that failed, could not be reached or were
+// stopped by an interrupt before they finished, one per line, for `--limit @FILE`. It returns "" when every host was fine.
 func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 	var names []string
 	for _, h := range recap.Hosts {
-		if h.Failed > 0 || h.Unreachable > 0 {
+		if h.Failed > 0 || h.Unreachable > 0 || slices.Contains(recap.Unfinished, h.Host) {
 			names = append(names, h.Host)
 		}
+	}
+	path := filepath.Join(logDir, "retry")
+	// Created exclusively and never through a symbolic link, as the logs
+	// are; an earlier run's retry file goes first, whatever this run's
+	// outcome (unlinking a link removes only the link).
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("retry file: %w", err)
 	}
 	if len(names) == 0 {
 		return "", nil
@@ -242,9 +280,28 @@ func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return "", fmt.Errorf("retry file: %w", err)
 	}
-	path := filepath.Join(logDir, "retry")
-	if err := os.WriteFile(path, []byte(strings.Join(names, "\n")+"\n"), 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("retry file: %w", err)
+	}
+	_, err = f.WriteString(strings.Join(names, "\n") + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return "", fmt.Errorf("retry file: %w", err)
 	}
 	return path, nil
+}
+
+// freshLogDir is dir, or dir-2, dir-3... when runs started in the same
+// second: a run never writes into another's logs.
+func freshLogDir(base string) string {
+	dir := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+			return dir
+		}
+		dir = fmt.Sprintf("%s-%d", base, i)
+	}
 }

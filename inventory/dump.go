@@ -7,16 +7,27 @@ import (
 	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/internal/secrets"
 )
 
 // Dump renders the inventory as YAML for `nixbook inventory`: every host in
 // inventory order with its connection settings, groups and merged vars, then
 // every group by name with its members, children and own vars. Mapping keys
-// inside vars are sorted, so the output is stable.
+// inside vars are sorted, so the output is stable. Secrets are masked as in
+// every other output.
 func (inv *Inventory) Dump() ([]byte, error) {
+	var values []string
+	for _, h := range inv.Hosts {
+		values = append(values, secrets.Values(h.Vars)...)
+	}
+	for _, g := range inv.Groups {
+		values = append(values, secrets.Values(g.Vars)...)
+	}
+	r := secrets.NewRedactor(values)
 	hosts := mappingNode()
 	for _, h := range inv.Hosts {
-		body, err := h.dumpNode()
+		body, err := h.dumpNode(r)
 		if err != nil {
 			return nil, err
 		}
@@ -29,7 +40,7 @@ func (inv *Inventory) Dump() ([]byte, error) {
 	sort.Strings(names)
 	groups := mappingNode()
 	for _, name := range names {
-		body, err := inv.Groups[name].dumpNode()
+		body, err := inv.Groups[name].dumpNode(r)
 		if err != nil {
 			return nil, err
 		}
@@ -43,7 +54,7 @@ func (inv *Inventory) Dump() ([]byte, error) {
 
 // Dump renders one host as YAML, as in the inventory's dump.
 func (h *Host) Dump() ([]byte, error) {
-	body, err := h.dumpNode()
+	body, err := h.dumpNode(secrets.NewRedactor(secrets.Values(h.Vars)))
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +63,7 @@ func (h *Host) Dump() ([]byte, error) {
 	return encodeNode(root)
 }
 
-func (h *Host) dumpNode() (*yaml.Node, error) {
+func (h *Host) dumpNode(r *secrets.Redactor) (*yaml.Node, error) {
 	n := mappingNode()
 	if h.Source != "" {
 		addPair(n, "source", stringNode(h.Source))
@@ -69,7 +80,7 @@ func (h *Host) dumpNode() (*yaml.Node, error) {
 	}
 	addPair(n, "groups", listNode(h.Groups, true))
 	if len(h.Vars) > 0 {
-		vars, err := valueNode(h.Vars)
+		vars, err := valueNode(secrets.MaskVars(h.Vars, r))
 		if err != nil {
 			return nil, fmt.Errorf("dump host %s: %w", h.Name, err)
 		}
@@ -78,7 +89,7 @@ func (h *Host) dumpNode() (*yaml.Node, error) {
 	return n, nil
 }
 
-func (g *Group) dumpNode() (*yaml.Node, error) {
+func (g *Group) dumpNode(r *secrets.Redactor) (*yaml.Node, error) {
 	n := mappingNode()
 	if g.Source != "" {
 		addPair(n, "source", stringNode(g.Source))
@@ -97,7 +108,7 @@ func (g *Group) dumpNode() (*yaml.Node, error) {
 		addPair(n, "hosts", listNode(g.Hosts, true))
 	}
 	if len(g.Vars) > 0 {
-		vars, err := valueNode(g.Vars)
+		vars, err := valueNode(secrets.MaskVars(g.Vars, r))
 		if err != nil {
 			return nil, fmt.Errorf("dump group %s: %w", g.Name, err)
 		}

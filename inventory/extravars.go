@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
 var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -25,7 +26,7 @@ var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // readFile is os.ReadFile when nil.
 func ParseExtraVars(args []string, readFile func(string) ([]byte, error)) (map[string]any, error) {
 	if readFile == nil {
-		readFile = os.ReadFile
+		readFile = yamlx.ReadFile
 	}
 	vars := map[string]any{}
 	for _, arg := range args {

@@ -3,12 +3,13 @@ package inventory
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
 const (
@@ -111,7 +112,7 @@ func (l *loader) host(name, source string) *hostDef {
 }
 
 func (l *loader) loadFile(path string) error {
-	data, err := os.ReadFile(path)
+	data, err := yamlx.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read inventory: %w", err)
 	}
@@ -207,6 +208,9 @@ func (l *loader) parseHosts(s source, g *groupDef, n *yaml.Node) error {
 		names, err := expandHostRange(base)
 		if err != nil {
 			return s.errorf(k, "group %s: host %q: %v", g.name, pattern, err)
+		}
+		if len(l.hosts)+len(names) > MaxHosts {
+			return s.errorf(k, "group %s: host %q: the inventory would hold more than %d hosts", g.name, pattern, MaxHosts)
 		}
 		for _, name := range names {
 			if err := checkHostName(name); err != nil {

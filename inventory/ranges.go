@@ -9,7 +9,10 @@ import (
 
 // maxRangeHosts bounds what one host pattern may expand to, so a typo such
 // as ks[1:1000000000] fails instead of exhausting memory.
-const maxRangeHosts = 100000
+const maxRangeHosts = MaxHosts
+
+// MaxHosts bounds the hosts of an inventory, ranges expanded.
+const MaxHosts = 100000
 
 // expandHostRange expands every [start:end] or [start:end:step] range in a
 // host name, left to right: numeric ranges keep the zero padding of start

@@ -3,10 +3,11 @@ package inventory
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
 // Select returns the hosts a pattern matches, in inventory order, with
@@ -149,7 +150,7 @@ func (inv *Inventory) patternFile(path string) ([]string, error) {
 	if path == "" {
 		return nil, errors.New("host pattern @: missing file name")
 	}
-	data, err := os.ReadFile(path)
+	data, err := yamlx.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("host pattern file: %w", err)
 	}

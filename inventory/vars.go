@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
 // connField is a connection setting that several variable names can set.
@@ -325,7 +327,7 @@ func varsFiles(base, name string) ([]string, error) {
 // loadVarsFile reads a group_vars or host_vars file. An empty file sets
 // nothing.
 func loadVarsFile(s source, who string) (*layer, error) {
-	data, err := os.ReadFile(s.path)
+	data, err := yamlx.ReadFile(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("read vars: %w", err)
 	}

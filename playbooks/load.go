@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -39,7 +38,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Load reads and validates the playbook at path. Every problem found in the
 // file is reported, each as "file:line: message", joined into one error.
 func Load(path string, reg *modules.Registry) (*Playbook, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlx.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read playbook: %w", err)
 	}
@@ -85,7 +84,12 @@ type loader struct {
 	engine  *tmpl.Engine
 	errs    []error
 	faults  []error // see Playbook.Faults
+
+	taskCount int // tasks and handlers so far, against MaxTasks
 }
+
+// MaxTasks bounds the tasks and handlers of a playbook, all plays together.
+const MaxTasks = 10000
 
 func (l *loader) errorf(n *yaml.Node, key, format string, args ...any) {
 	l.errs = append(l.errs, yamlx.Errorf(l.file, n, key, format, args...))
@@ -180,6 +184,10 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 	}
 	if n.Kind != yaml.SequenceNode {
 		l.errorf(n, key, "want a list of tasks, got %s", yamlx.Describe(n))
+		return nil, nil
+	}
+	if l.taskCount += len(n.Content); l.taskCount > MaxTasks {
+		l.errorf(n, key, "the playbook has more than %d tasks", MaxTasks)
 		return nil, nil
 	}
 	var tasks []*Task
@@ -571,7 +579,7 @@ func (l *loader) varsFiles(n *yaml.Node, vars map[string]any) map[string]any {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(l.baseDir, path)
 		}
-		data, err := os.ReadFile(path)
+		data, err := yamlx.ReadFile(path)
 		if err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {

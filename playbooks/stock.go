@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/modules"
+
+	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
 // stock holds the playbooks shipped in the binary.
@@ -55,7 +57,7 @@ func StockData(name string) ([]byte, error) {
 // "embedded:NAME.yml".
 func Resolve(name string) (path string, data []byte, err error) {
 	if st, statErr := os.Stat(name); statErr == nil && !st.IsDir() {
-		data, err = os.ReadFile(name)
+		data, err = yamlx.ReadFile(name)
 		if err != nil {
 			return "", nil, fmt.Errorf("read playbook: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nixbook/nixbook/facts"
@@ -21,21 +22,25 @@ import (
 // facts, its registered results and its log. Only the host's own pipeline
 // goroutine touches it.
 type hostRun struct {
-	inv      *inventory.Host
-	r        *Runner
-	conn     transport.Conn
-	facts    *facts.Facts
-	vars     map[string]any // registered results and set facts
-	log      *hostLog
-	redact   *redactor
-	recap    HostRecap
-	down     bool // unreachable: nothing more is tried on this host
-	notified map[string]bool
-	task     string // the task running now, for output events
-	noLog    bool   // the running task hides its output
+	inv       *inventory.Host
+	r         *Runner
+	conn      transport.Conn
+	facts     *facts.Facts
+	vars      map[string]any // registered results and set facts
+	log       *hostLog
+	redact    *redactor
+	recap     HostRecap
+	down      bool // unreachable: nothing more is tried on this host
+	notified  map[string]bool
+	task      string // the task running now, for output events
+	noLog     bool   // the running task hides its output
+	registers bool   // the running task registers its result
 	// wouldChange is the first task a dry run found would change the host:
 	// after it, what a later task inspects may not exist yet.
 	wouldChange string
+
+	plays     int32        // plays the host is in
+	playsDone atomic.Int32 // plays it went through before any interrupt
 }
 
 func (h *hostRun) target() transport.Target {
@@ -92,7 +97,14 @@ func (h *hostRun) run(ctx context.Context, conn transport.Conn, cmd transport.Cm
 	if conn == nil {
 		return transport.Result{}, fmt.Errorf("%w: not connected", transport.ErrUnreachable)
 	}
+	if kind == "run" && cmd.Keep == 0 {
+		// What modules read back (probes, files, facts) is kept whole.
+		cmd.Keep, cmd.KeepNote = h.keep(), h.keepNote()
+	}
 	line := h.redact.String(cmd.Line())
+	if h.noLog {
+		line = "(command hidden by no_log)"
+	}
 	h.log.Printf("%s: %s", kind, line)
 	out := &lineWriter{emit: func(s string) { h.output("out", s) }}
 	errw := &lineWriter{emit: func(s string) { h.output("err", s) }}
@@ -105,7 +117,7 @@ func (h *hostRun) run(ctx context.Context, conn transport.Conn, cmd transport.Cm
 	h.log.Printf("exit %d in %s", res.ExitCode, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		var exit *transport.ExitError
-		if !errors.As(err, &exit) {
+		if !errors.As(err, &exit) && !h.noLog {
 			h.log.Printf("error: %s", h.redact.String(err.Error()))
 		}
 	}
@@ -170,6 +182,9 @@ func (o readOnlyHost) Facts() *facts.Facts {
 	return o.h.facts
 }
 func (o readOnlyHost) Log(format string, args ...any) {
+	if o.h.noLog {
+		return // a module's notes may quote the task's commands
+	}
 	o.h.log.Printf("%s", o.h.redact.String(fmt.Sprintf(format, args...)))
 }
 

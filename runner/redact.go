@@ -1,62 +1,30 @@
 package runner
 
-import (
-	"fmt"
-	"regexp"
-	"sort"
-	"strings"
-)
+import "github.com/nixbook/nixbook/internal/secrets"
 
-// secretName matches variable names whose values never appear in output or
-// logs.
-var secretName = regexp.MustCompile(`(?i)(password|passwd|secret|token|^ovh_.*key.*$|private_key)`)
-
-const mask = "********"
-
-// redactor hides secret values wherever they appear in text.
-type redactor struct{ r *strings.Replacer }
+// redactor hides secret values, and what filters derive from them,
+// wherever they would appear in output or logs.
+type redactor = secrets.Redactor
 
 // newRedactor collects the values of every secret-looking variable, at any
 // depth, so that a secret passed through a template is still hidden.
 func newRedactor(vars map[string]any) *redactor {
-	var secrets []string
-	var walk func(name string, v any, secret bool)
-	walk = func(name string, v any, secret bool) {
-		secret = secret || secretName.MatchString(name)
-		switch v := v.(type) {
-		case map[string]any:
-			for k, e := range v {
-				walk(k, e, secret)
-			}
-		case []any:
-			for _, e := range v {
-				walk(name, e, secret)
-			}
-		case nil:
-		default:
-			if s := fmt.Sprint(v); secret && len(s) >= 4 {
-				secrets = append(secrets, s)
-			}
-		}
-	}
-	for k, v := range vars {
-		walk(k, v, false)
-	}
-	if len(secrets) == 0 {
-		return &redactor{}
-	}
-	// Longest first, so a secret that contains another is masked whole.
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	pairs := make([]string, 0, 2*len(secrets))
-	for _, s := range secrets {
-		pairs = append(pairs, s, mask)
-	}
-	return &redactor{r: strings.NewReplacer(pairs...)}
+	return secrets.NewRedactor(secrets.Values(vars))
 }
 
-func (r *redactor) String(s string) string {
-	if r == nil || r.r == nil {
-		return s
+// learnSecrets adds the secret-named values among the play and task vars,
+// as rendered into vars, to the host's redactor.
+func (h *hostRun) learnSecrets(vars map[string]any, defined ...map[string]any) {
+	if h.redact == nil {
+		return // validate: nothing is shown
 	}
-	return r.r.Replace(s)
+	rendered := map[string]any{}
+	for _, d := range defined {
+		for k := range d {
+			rendered[k] = vars[k]
+		}
+	}
+	if len(rendered) > 0 {
+		h.redact.Add(secrets.Values(rendered)...)
+	}
 }

@@ -74,6 +74,9 @@ type Recap struct {
 	Hosts       []HostRecap
 	Interrupted bool
 	Aborted     string // why a play stopped early (any_errors_fatal, max_fail_percentage)
+
+	// Unfinished are the hosts an interrupt stopped before their last play ended.
+	Unfinished []string
 }
 
 // Exit codes, documented in the README.

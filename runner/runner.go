@@ -59,6 +59,7 @@ func (r *Runner) emit(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	screenSafeEvent(&e)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Events(e)
@@ -100,13 +101,23 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 		plays[i] = hosts
 		for _, h := range hosts {
 			if _, ok := r.hosts[h.Name]; !ok {
-				log, err := openHostLog(r.LogDir, h.Name)
-				if err != nil {
-					return nil, err
-				}
+				log := newHostLog(r.LogDir, h.Name, func(err error) {
+					r.emit(Event{Type: EventNotice, Host: h.Name, Msg: "no log for this host: " + err.Error()})
+				})
 				r.hosts[h.Name] = &hostRun{inv: h, r: r, log: log, vars: map[string]any{}, redact: newRedactor(mergeVars(h.Vars, r.ExtraVars)), recap: HostRecap{Host: h.Name}}
 				order = append(order, h.Name)
 			}
+			r.hosts[h.Name].plays++
+		}
+	}
+
+	if r.LogDir != "" {
+		files := make([]string, len(order))
+		for i, name := range order {
+			files[i] = LogFileName(name)
+		}
+		if err := PrepareLogDir(r.LogDir, files); err != nil {
+			return nil, err
 		}
 	}
 
@@ -129,7 +140,9 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 	}
 	recap.Interrupted = ctx.Err() != nil
 	if recap.Interrupted {
-		r.emit(Event{Type: EventInterrupt, Msg: "interrupted: no new task started, running commands closed"})
+		r.stopHosts()
+		recap.Unfinished = r.unfinished(order)
+		r.emit(Event{Type: EventInterrupt, Msg: "interrupted: no new task started, running commands killed"})
 	}
 	for _, name := range order {
 		recap.Hosts = append(recap.Hosts, r.hosts[name].recap)
@@ -178,6 +191,11 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 				if !r.runHost(ctx, pb, play, tasks, h, &fatal) {
 					failed.Add(1)
 				}
+				if ctx.Err() == nil {
+					h.playsDone.Add(1)
+				}
+				h.log.release() // reopened if a later play logs
+
 				return nil
 			})
 		}

@@ -198,8 +198,8 @@ func (h *hostRun) redactChanges(in []modules.Change, diff bool) []modules.Change
 
 // runTask runs one task (all its loop items and retries) and reports it.
 func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
-	h.task, h.noLog = t.DisplayName(), t.NoLog
-	defer func() { h.noLog = false }()
+	h.task, h.noLog, h.registers = t.DisplayName(), t.NoLog, t.Register != ""
+	defer func() { h.noLog, h.registers = false, false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
 	start := time.Now()
 	vars, err := r.taskVars(ctx, pb, play, h, t)

@@ -51,6 +51,7 @@ func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *pla
 	}
 	maps.Copy(v, h.vars)
 	maps.Copy(v, r.ExtraVars)
+	h.learnSecrets(v, play.Vars, t.Vars)
 	return v, nil
 }
 

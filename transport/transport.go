@@ -20,6 +20,11 @@ type Cmd struct {
 	Stdin  io.Reader
 	Stdout io.Writer // optional live copy of stdout; Result.Stdout holds it all too
 	Stderr io.Writer // optional live copy of stderr
+	// Keep bounds the bytes of each stream Result keeps (0: all of it):
+	// the first and last halves, with a line saying how much was dropped
+	// and KeepNote (where the whole output went, say).
+	Keep     int
+	KeepNote string
 }
 
 // String is the command as the remote shell receives it.

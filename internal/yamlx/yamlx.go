@@ -6,9 +6,11 @@
 package yamlx
 
 import (
+	"bytes"
 	"encoding"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -60,8 +62,20 @@ func Errorf(file string, n *yaml.Node, key, format string, args ...any) *Error {
 // Parse parses data as one YAML document and returns its root node (nil for
 // an empty document). Syntax errors read "file:line: message".
 func Parse(file string, data []byte) (*yaml.Node, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("larger than %d MiB, more than nixbook reads", MaxFileBytes>>20)}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, err)
+	}
+	// A second document would be silently dropped: a play lost, say.
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return nil, &Error{File: file, Line: next.Line, Msg: "a second YAML document (after ---): nixbook reads one document per file"}
+	case !errors.Is(err, io.EOF):
 		return nil, syntaxError(file, err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {

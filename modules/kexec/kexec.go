@@ -210,6 +210,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	run.Stdout, run.Stderr = progress, progress
 	res, err := h.Run(ctx, run)
 	progress.Flush()
+	if ctx.Err() != nil {
+		return nil, m.interrupted(ctx, h, true)
+	}
 	if err != nil {
 		var exit *transport.ExitError
 		if errors.As(err, &exit) && exit.ExitCode >= 0 || ctx.Err() != nil {
@@ -254,7 +257,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	case errors.As(err, &changed):
 		return nil, fmt.Errorf("%s came back from kexec with another host key, refused: the kexec installer keeps the rescue's keys, so this may not be your server (%w)", h.Name(), err)
 	case err != nil && ctx.Err() != nil:
-		return nil, err
+		return nil, m.interrupted(ctx, h, false)
 	case err != nil:
 		return nil, fmt.Errorf("%s did not come back as the NixOS installer within %s (%w). kexec hangs with some images on some hardware: boot the server into rescue again (the rescue module or the OVH panel), then try another image (kexec url and sha256; nixos-22.11 is the one known to work on OVH, extra_flags may help) or install through the rescue system with the ISO path (install-iso.yml)",
 			h.Name(), a.Timeout, err)
@@ -266,6 +269,32 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	out["installer"] = true
 	out["elapsed"] = int(m.clock.Now().Sub(begin).Seconds())
 	return out, nil
+}
+
+// unloadTimeout bounds the kexec -u an interrupted Apply sends: the boot it
+// cancels is due a few seconds after kexec/run.
+const unloadTimeout = 4 * time.Second
+
+// interrupted is the error of an Apply stopped once kexec/run was started.
+// kexec/run loads the installer and schedules its boot a few seconds later,
+// detached (setsid, nohup), so the boot happens after nixbook stops unless
+// the loaded kernel is unloaded; kexec -u does that. While kexec/run was
+// still starting, it may load the kernel after the unload, so the host is
+// only said to stay in the rescue system when kexec/run had finished.
+func (m *module) interrupted(ctx context.Context, h modules.Host, starting bool) error {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unloadTimeout)
+	defer cancel()
+	_, err := h.Run(uctx, transport.Cmd{Args: []string{path.Join(m.args.Dest, "kexec", "kexec"), "-u"}})
+	switch {
+	case err == nil && !starting:
+		h.Log("interrupted: the installer's boot was cancelled on the host (kexec -u)")
+		return fmt.Errorf("%w: the boot into the installer that kexec/run had scheduled was cancelled on %s (kexec -u); it stays in the rescue system", ctx.Err(), h.Name())
+	case err == nil:
+		h.Log("interrupted while kexec/run was starting; kexec -u sent")
+		return fmt.Errorf("%w while kexec/run was starting: %s may boot the NixOS installer in a few seconds (kexec -u was sent, but kexec/run may have loaded the installer after it); run the playbook again: the kexec module finds the installer or the rescue system", ctx.Err(), h.Name())
+	}
+	h.Log("interrupted; kexec -u failed: %v", err)
+	return fmt.Errorf("%w after kexec/run was started: %s may boot the NixOS installer in a few seconds, or already has (cancelling it with kexec -u failed: %v); run the playbook again: the kexec module finds the installer or the rescue system", ctx.Err(), h.Name(), err)
 }
 
 // InInstaller reports whether the host runs a NixOS installer: NixOS with

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,8 +183,12 @@ type machine struct {
 	runOut    string
 	runExit   int
 	ran       bool
-	dials     int
-	dialOpts  []transport.DialOptions
+	unloadErr bool   // kexec -u fails (the host has left)
+	onRun     func() // called as kexec/run runs
+	onDial    func() // called at each dial
+
+	dials    int
+	dialOpts []transport.DialOptions
 }
 
 func newMachine() *machine {
@@ -197,7 +202,14 @@ func newMachine() *machine {
 }
 
 func (m *machine) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if strings.HasSuffix(cmd.Line(), "/kexec/kexec -u") && m.unloadErr {
+		m.Ran = append(m.Ran, cmd.Line())
+		return transport.Result{ExitCode: -1}, errors.New("connection lost")
+	}
 	if strings.Contains(cmd.Line(), "setsid --wait") {
+		if m.onRun != nil {
+			m.onRun()
+		}
 		m.ran = true
 		m.Host.Runs[cmd.Line()] = hosttest.Reply{Stdout: m.runOut, Exit: m.runExit}
 	}
@@ -206,6 +218,9 @@ func (m *machine) Run(ctx context.Context, cmd transport.Cmd) (transport.Result,
 
 func (m *machine) reconnect(ctx context.Context, opts transport.DialOptions) error {
 	m.dials++
+	if m.onDial != nil {
+		m.onDial()
+	}
 	m.dialOpts = append(m.dialOpts, opts)
 	switch {
 	case !m.ran:
@@ -219,6 +234,58 @@ func (m *machine) reconnect(ctx context.Context, opts transport.DialOptions) err
 		m.Files[reboot.BootIDPath] = "9a1c0e43-0000-4e5e-9a57-000000000001\n"
 	}
 	return ctx.Err()
+}
+
+// An interrupt after kexec/run started never reads as a plain failure: the
+// scheduled boot is cancelled on the host (kexec -u), or the message says
+// the host may still boot the installer.
+func TestApplyInterrupted(t *testing.T) {
+	tests := []struct {
+		name    string
+		adjust  func(m *machine, cancel func())
+		wantErr []string
+		notErr  string
+	}{
+		{name: "while waiting, boot cancelled", adjust: func(m *machine, cancel func()) { m.never, m.onDial = true, cancel },
+			wantErr: []string{"context canceled", "was cancelled on ks1 (kexec -u); it stays in the rescue system"}},
+		{name: "while waiting, host gone", adjust: func(m *machine, cancel func()) { m.never, m.onDial, m.unloadErr = true, cancel, true },
+			wantErr: []string{"ks1 may boot the NixOS installer in a few seconds, or already has", "kexec -u failed", "run the playbook again"}},
+		{name: "while kexec/run starts", adjust: func(m *machine, cancel func()) { m.onRun = cancel },
+			wantErr: []string{"while kexec/run was starting: ks1 may boot the NixOS installer in a few seconds"}, notErr: "kexec/run failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tt.adjust(m, cancel)
+			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
+			now := time.Unix(0, 0)
+			mod.clock = waitssh.Clock{
+				NowFn:   func() time.Time { return now },
+				SleepFn: func(ctx context.Context, d time.Duration) error { now = now.Add(d); return ctx.Err() },
+			}
+			plan, err := hosttest.Check(context.Background(), mod, m.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = mod.Apply(ctx, m, plan)
+			if err == nil {
+				t.Fatal("apply succeeded")
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if tt.notErr != "" && strings.Contains(err.Error(), tt.notErr) {
+				t.Errorf("error %q says %q", err, tt.notErr)
+			}
+			if !slices.Contains(m.Ran, "/root/kexec/kexec/kexec -u") {
+				t.Errorf("kexec -u not sent; ran %q", m.Ran)
+			}
+		})
+	}
 }
 
 func TestApply(t *testing.T) {

@@ -4,7 +4,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,11 +31,11 @@ var _ transport.Conn = (*Conn)(nil)
 // the whole group.
 func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	line := cmd.Line()
-	var stdout, stderr bytes.Buffer
+	stdout, stderr := transport.NewCapture(cmd.Keep, cmd.KeepNote), transport.NewCapture(cmd.Keep, cmd.KeepNote)
 	p := exec.CommandContext(ctx, "sh", "-c", line)
 	p.Stdin = cmd.Stdin
-	p.Stdout = tee(&stdout, cmd.Stdout)
-	p.Stderr = tee(&stderr, cmd.Stderr)
+	p.Stdout = tee(stdout, cmd.Stdout)
+	p.Stderr = tee(stderr, cmd.Stderr)
 	p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p.Cancel = func() error { return syscall.Kill(-p.Process.Pid, syscall.SIGKILL) }
 	p.WaitDelay = c.WaitDelay
@@ -72,7 +71,7 @@ func exitCode(e *exec.ExitError) int {
 	return e.ExitCode()
 }
 
-func tee(buf *bytes.Buffer, w io.Writer) io.Writer {
+func tee(buf *transport.Capture, w io.Writer) io.Writer {
 	if w == nil {
 		return buf
 	}

@@ -2,7 +2,6 @@ package ssh
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -29,6 +28,12 @@ import (
 // SIGKILL.
 const cancelGrace = 2 * time.Second
 
+// abortWait bounds how long Close waits for cancelled commands to be
+// killed: a signal, a kill session per signal and the grace periods.
+func abortWait(timeout time.Duration) time.Duration {
+	return 3*cancelGrace + 2*timeout
+}
+
 // Conn is one SSH connection to a host. Every Run opens its own session
 // on it; uploads share one SFTP client.
 type Conn struct {
@@ -46,6 +51,11 @@ type Conn struct {
 	mu     sync.Mutex // guards sftp and noSFTP
 	sftp   *sftp.Client
 	noSFTP bool
+
+	// aborting counts cancelled commands still being killed: Close waits
+	// for them, as closing the connection first would leave them running
+	// (sshd signals nothing when a session without a terminal goes away).
+	aborting sync.WaitGroup
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -190,18 +200,19 @@ func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, er
 	select {
 	case ss = <-started:
 	case <-ctx.Done():
-		go func() {
+		c.aborting.Go(func() {
 			if ss := <-started; ss.err == nil {
-				r := c.attach(ss, nil, &gatedWriter{closed: true}, &gatedWriter{closed: true})
+				r := c.attach(ss, nil, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")}, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")})
 				c.abort(r)
 			}
-		}()
+		})
 		return fail, fmt.Errorf("run %s: %w", line, ctx.Err())
 	}
 	if ss.err != nil {
 		return fail, ss.err
 	}
-	stdout, stderr := &gatedWriter{live: cmd.Stdout}, &gatedWriter{live: cmd.Stderr}
+	stdout := &gatedWriter{live: cmd.Stdout, buf: transport.NewCapture(cmd.Keep, cmd.KeepNote)}
+	stderr := &gatedWriter{live: cmd.Stderr, buf: transport.NewCapture(cmd.Keep, cmd.KeepNote)}
 	r := c.attach(ss, cmd.Stdin, stdout, stderr)
 
 	var err error
@@ -211,7 +222,7 @@ func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, er
 	case <-ctx.Done():
 		// Nothing may reach the caller's writers once Run has returned.
 		res := transport.Result{ExitCode: -1, Stdout: stdout.close(), Stderr: stderr.close()}
-		go c.abort(r)
+		c.aborting.Go(func() { c.abort(r) })
 		return res, fmt.Errorf("run %s: %w", line, ctx.Err())
 	}
 
@@ -343,7 +354,7 @@ func (c *Conn) abort(r running) {
 // after that, writes are dropped.
 type gatedWriter struct {
 	mu     sync.Mutex
-	buf    bytes.Buffer
+	buf    *transport.Capture
 	live   io.Writer
 	closed bool
 }
@@ -365,7 +376,7 @@ func (g *gatedWriter) close() []byte {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.closed = true
-	return bytes.Clone(g.buf.Bytes())
+	return g.buf.Bytes()
 }
 
 var errNoSFTP = errors.New("no sftp subsystem")
@@ -523,10 +534,18 @@ func tempPath(dst string) string {
 	return path.Join(path.Dir(dst), "."+path.Base(dst)+".nixbook-"+hex.EncodeToString(b))
 }
 
-// Close closes the SFTP client, the connection and the jump connections.
+// Close closes the SFTP client, the connection and the jump connections,
+// once the cancelled commands have been killed (bounded by abortWait).
 func (c *Conn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		killed := make(chan struct{})
+		go func() { c.aborting.Wait(); close(killed) }()
+		select {
+		case <-killed:
+		case <-c.dead:
+		case <-time.After(abortWait(c.timeout)):
+		}
 		close(c.closed)
 		c.mu.Lock()
 		if c.sftp != nil {

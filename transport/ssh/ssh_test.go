@@ -327,6 +327,27 @@ func TestCancelKillsRemoteCommand(t *testing.T) {
 	run(t, c, "true") // the connection survives
 }
 
+// A run cancelled just before its connection is closed, as on Ctrl-C: the
+// remote command, a child of the remote shell here, must be gone once Close
+// returns.
+func TestCancelThenCloseKillsRemoteCommand(t *testing.T) {
+	t.Parallel()
+	s := sshdtest.Start(t, sshdtest.Options{})
+	c := newFixture(t, DialerOptions{}).dial(s)
+	marker := strconv.Itoa(30000 + os.Getpid()%30000)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, transport.Cmd{Args: []string{"sh", "-c", `sleep "$1"; echo never`, "sh", marker}})
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, func() bool { return sleeping(marker) })
+	cancel()
+	<-done
+	c.Close()
+	waitFor(t, 500*time.Millisecond, func() bool { return !sleeping(marker) }, s.Log)
+}
+
 func sleeping(arg string) bool {
 	want := []byte("sleep\x00" + arg + "\x00")
 	entries, _ := os.ReadDir("/proc")
