@@ -182,3 +182,37 @@ func TestReinstallWithWipeErasesTheEarlierSystem(t *testing.T) {
 		t.Errorf("files of the earlier system survived the wipe: %s", left)
 	}
 }
+
+// The most common start: a server rented with OVH's Debian, answering SSH
+// on its disk system. Without wipe: true it is refused before anything
+// changes; with it, the stock playbook takes it through the rescue (the
+// API) to NixOS, and nothing of the Debian survives.
+func TestFromAReachableDebian(t *testing.T) {
+	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {Mode: "disk", Data: "old-os"},
+	}}))
+	if got := f.osRelease(t, "ks1"); !strings.Contains(got, "ID=debian") {
+		t.Fatalf("ks1 does not answer as Debian:\n%s", got)
+	}
+	boot := f.BootID("ks1")
+	ext4 := []string{"-e", "fs_layout=ext4"}
+	for _, args := range [][]string{{"--check"}, nil} {
+		r := f.nixbook(t, "install.yml", append(ext4, args...)...)
+		if r.code != 2 || !strings.Contains(r.out, "failed: [ks1] preflight: Partition the disks: ks1: /dev/sda holds an msdos partition table") {
+			t.Errorf("without wipe %v: exit %d, want the refusal before the rescue:\n%s", args, r.code, r.out)
+		}
+	}
+	if f.BootID("ks1") != boot || f.Mode("ks1") != sim.ModeDisk {
+		t.Fatalf("a refused server was rebooted into %s", f.Mode("ks1"))
+	}
+	r := f.nixbook(t, "install.yml", append(ext4, "-e", "wipe=true")...)
+	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
+		t.Fatalf("with wipe: exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
+	}
+	if got := f.osRelease(t, "ks1"); !strings.Contains(got, "ID=nixos") {
+		t.Errorf("ks1 does not answer as NixOS:\n%s", got)
+	}
+	if left := f.sh(t, "ks1", "ls /root/data.txt /home/debian 2>/dev/null || true"); strings.TrimSpace(left) != "" {
+		t.Errorf("the Debian's files survived: %s", left)
+	}
+}

@@ -460,9 +460,11 @@ func flushLoop(dev string) error {
 	return f.Sync()
 }
 
-// writeOldOS gives a fresh disk what a server sold with a distribution has:
-// an msdos table, an ext4 root with a Debian on it and a swap partition.
-func writeOldOS(ctx context.Context, d *Disk) error {
+// writeOldOS gives a fresh disk what a server rented with OVH's Debian
+// template has: an msdos table, an ext4 root with a Debian on it (its own
+// host key, root's authorized key, a static network configuration) and a
+// swap partition. A disk boot brings it up and it answers SSH.
+func writeOldOS(ctx context.Context, d *Disk, authorizedKey string) error {
 	swapStart := d.Size/(1<<20) - 512
 	if swapStart < 64 {
 		swapStart = d.Size / (1 << 20) / 2
@@ -483,17 +485,30 @@ func writeOldOS(ctx context.Context, d *Disk) error {
 		return err
 	}
 	defer os.RemoveAll(root)
+	key, err := newKeyPair("root@old-server")
+	if err != nil {
+		return err
+	}
 	files := map[string]string{
-		"etc/os-release": "PRETTY_NAME=\"Debian GNU/Linux 11 (bullseye)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"11\"\nID=debian\n",
-		"etc/hostname":   "old-server\n",
-		"etc/fstab":      "LABEL=debian / ext4 defaults 0 1\n",
-		"root/data.txt":  "data the old OS kept\n",
+		"etc/os-release":                   "PRETTY_NAME=\"Debian GNU/Linux 11 (bullseye)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"11\"\nID=debian\n",
+		"etc/hostname":                     "old-server\n",
+		"etc/fstab":                        "LABEL=debian / ext4 defaults 0 1\n",
+		"etc/network/interfaces":           "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n",
+		"etc/ssh/ssh_host_ed25519_key":     key.Private,
+		"etc/ssh/ssh_host_ed25519_key.pub": key.Public,
+		"root/.ssh/authorized_keys":        authorizedKey + "\n",
+		"root/data.txt":                    "data the old OS kept\n",
+		"home/debian/.bash_history":        "sudo apt upgrade\n",
 	}
 	for p, data := range files {
 		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(root, p), []byte(data), 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if strings.Contains(p, "_key") && !strings.HasSuffix(p, ".pub") || strings.HasPrefix(p, "root/.ssh") {
+			mode = 0o600
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(data), mode); err != nil {
 			return err
 		}
 	}

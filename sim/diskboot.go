@@ -55,6 +55,11 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			root = m
 		}
 	}
+	if root == nil {
+		if distro := findDistribution(mounted); distro != nil {
+			return h.prepareDistribution(b, distro)
+		}
+	}
 	key, err := h.diskHostKey(root)
 	if err != nil {
 		return err
@@ -177,6 +182,49 @@ func (h *Host) uplinkName(in *nixeval.Installed) string {
 		}
 	}
 	return name
+}
+
+// findDistribution finds another distribution's root on the disks (OVH's
+// Debian template, say): a file system with etc/os-release and an SSH host
+// key.
+func findDistribution(mounted []*installedFS) *installedFS {
+	for _, m := range mounted {
+		if exists(filepath.Join(m.mount, "etc/os-release")) && exists(filepath.Join(m.mount, "etc/ssh/ssh_host_ed25519_key")) {
+			return m
+		}
+	}
+	return nil
+}
+
+// prepareDistribution boots a distribution installed on the disks as the
+// server it was rented with: its network up on the NIC's own name (as the
+// provider's template configures it), its own host key, hostname and root's
+// authorized keys, its root file system mounted, /root and /home on it.
+func (h *Host) prepareDistribution(b *boot, root *installedFS) error {
+	read := func(p string) string {
+		data, _ := os.ReadFile(filepath.Join(root.mount, p))
+		return string(data)
+	}
+	b.hostKey = KeyPair{Private: read("etc/ssh/ssh_host_ed25519_key"), Public: read("etc/ssh/ssh_host_ed25519_key.pub")}
+	b.osRelease = read("etc/os-release")
+	// root's keys are its own /root/.ssh/authorized_keys, on the disk.
+	b.authKeys = ""
+	if name := strings.TrimSpace(read("etc/hostname")); name != "" {
+		b.cfg.Hostname = name
+	}
+	osr := ""
+	for _, line := range strings.Split(b.osRelease, "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			osr = strings.Trim(v, `"`)
+		}
+	}
+	b.installed = fmt.Sprintf("%s on /dev/%s (%s)", osr, root.name, root.fstype)
+	sys := "/run/nixbook-sim/system"
+	b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: root.device, Target: sys, FSType: root.fstype})
+	for _, dir := range []string{"root", "home"} {
+		b.cfg.Mounts = append(b.cfg.Mounts, hostinit.Mount{Source: filepath.Join(sys, dir), Target: "/" + dir, InRoot: true, Create: true})
+	}
+	return nil
 }
 
 // diskHostKey is the host key the installed system serves: the one

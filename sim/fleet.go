@@ -368,7 +368,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		d.Loop = loop
 		h.disks = append(h.disks, d)
 		if s.Data == "old-os" && i == 0 {
-			if err := writeOldOS(ctx, d); err != nil {
+			if err := writeOldOS(ctx, d, f.ClientPublicKey()); err != nil {
 				return fmt.Errorf("put an old OS on %s: %w", d.Name, err)
 			}
 		}
