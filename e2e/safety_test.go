@@ -216,3 +216,31 @@ func TestFromAReachableDebian(t *testing.T) {
 		t.Errorf("the Debian's files survived: %s", left)
 	}
 }
+
+// Never the wrong disk: on a server whose controller names its disks
+// otherwise after the kexec (sda and sdb swap), an inventory that names
+// /dev/sda means the disk that was /dev/sda when the reinstall began. The
+// layout follows that disk, the other disk is never written, and the
+// installed system boots.
+func TestDiskNamesThatMoveAreFollowed(t *testing.T) {
+	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {DiskCount: 2, Reorder: ptr(true)},
+	}}))
+	before := f.DiskSHA256("ks1")
+	r := f.nixbook(t, "install.yml", "-e", "fs_layout=ext4", "-e", `{"disks":["/dev/sda"]}`)
+	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
+		t.Fatalf("exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
+	}
+	if !strings.Contains(r.out, "/dev/sda when the reinstall began") {
+		t.Errorf("the run does not say the disk names moved:\n%s", r.out)
+	}
+	after := f.DiskSHA256("ks1")
+	if after["sda"] == before["sda"] || after["sdb"] != before["sdb"] {
+		t.Errorf("the layout went to the wrong disk: sda changed %v, sdb changed %v", after["sda"] != before["sda"], after["sdb"] != before["sdb"])
+	}
+	if got := f.osRelease(t, "ks1"); !strings.Contains(got, "ID=nixos") {
+		t.Errorf("ks1 does not answer as NixOS:\n%s", got)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -2,6 +2,11 @@
 // round trip at play start, and how it is gathered.
 package facts
 
+import (
+	"path"
+	"strings"
+)
+
 // Facts is a host's gathered state. Templates see it as `facts.…` with the
 // JSON names below.
 type Facts struct {
@@ -26,6 +31,23 @@ type Facts struct {
 	Nameservers       []string `json:"nameservers"`
 	Disks             []Disk   `json:"disks"`
 	Mounts            []Mount  `json:"mounts"`
+	// DisksAtStart maps each disk's kernel path, as the run first found it
+	// on the host, to its preferred /dev/disk/by-id link. The runner keeps
+	// it across the run: a later system (after a kexec or a reboot) may give
+	// the same names to other disks.
+	DisksAtStart map[string]string `json:"-"`
+}
+
+// StableDisks maps each disk's kernel path to its preferred by-id link
+// (disks without one are left out).
+func (f *Facts) StableDisks() map[string]string {
+	out := map[string]string{}
+	for _, d := range f.Disks {
+		if id := PreferredByID(d.ByID); id != "" {
+			out[d.Path] = id
+		}
+	}
+	return out
 }
 
 // OSRelease holds the fields of /etc/os-release nixbook uses.
@@ -89,4 +111,32 @@ type Mount struct {
 	Device     string `json:"device"`
 	Mountpoint string `json:"mountpoint"`
 	FSType     string `json:"fstype"`
+}
+
+// PreferredByID picks the most stable by-id link of a disk: names built
+// from the bus, model and serial (ata-, nvme-, scsi-, virtio-) before WWN and
+// EUI names, which some controllers report differently, and the shortest
+// of equals (nvme's "_1" namespace variants come second). "" when there is
+// none.
+func PreferredByID(links []string) string {
+	best, bestRank := "", 0
+	for _, l := range links {
+		r := byIDRank(path.Base(l))
+		if best == "" || r < bestRank || r == bestRank && (len(l) < len(best) || len(l) == len(best) && l < best) {
+			best, bestRank = l, r
+		}
+	}
+	return best
+}
+
+func byIDRank(name string) int {
+	switch {
+	case strings.HasPrefix(name, "nvme-eui.") || strings.HasPrefix(name, "nvme-uuid.") || strings.HasPrefix(name, "nvme-nvme."):
+		return 3
+	case strings.HasPrefix(name, "wwn-"):
+		return 2
+	case strings.HasPrefix(name, "ata-"), strings.HasPrefix(name, "nvme-"), strings.HasPrefix(name, "scsi-"), strings.HasPrefix(name, "virtio-"):
+		return 0
+	}
+	return 1
 }

@@ -49,6 +49,13 @@ type ReadOnlyHost interface {
 // not the disk, so that nothing the old system wrote can pass for it.
 const MemoryReinstall = "reinstall"
 
+// MemoryDiskNames is the host memory under which partition records, for the
+// reinstall in progress, which disk each kernel name (/dev/sda) meant when
+// it began: its by-id link. Another system may give the names to other
+// disks; a rerun follows the disks, not the names. install clears it with
+// MemoryReinstall.
+const MemoryDiskNames = "reinstall-disks"
+
 // Reach is where nixbook reaches a host.
 type Reach struct {
 	// Dial is the host name or address nixbook dials, after ~/.ssh/config.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -35,6 +36,9 @@ type hostRun struct {
 	task      string // the task running now, for output events
 	noLog     bool   // the running task hides its output
 	registers bool   // the running task registers its result
+	// disksAtStart is each disk's by-id link by kernel path when the run
+	// first gathered facts (facts.Facts.DisksAtStart).
+	disksAtStart map[string]string
 	// wouldChange is the first task a dry run found would change the host:
 	// after it, what a later task inspects may not exist yet.
 	wouldChange string
@@ -150,6 +154,12 @@ func (h *hostRun) gatherFacts(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gather facts: %w", err)
 	}
+	if h.disksAtStart == nil {
+		h.disksAtStart = f.StableDisks()
+	} else if now := f.StableDisks(); !maps.Equal(now, h.disksAtStart) {
+		h.log.Printf("the disks are named otherwise than at the start of the run: %v, then %v", now, h.disksAtStart)
+	}
+	f.DisksAtStart = h.disksAtStart
 	h.facts = f
 	return nil
 }

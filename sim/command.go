@@ -229,7 +229,7 @@ func (h *Host) udevInfo(ctx context.Context, args []string) hostinit.Reply {
 		}
 	}
 	name = strings.TrimPrefix(name, "/dev/")
-	for _, d := range h.disks {
+	for _, d := range h.bootDisks() {
 		if name == d.Name {
 			props := probe(ctx, d.Loop)
 			return udevProps(d.Path(), "disk", d, props)

@@ -45,6 +45,10 @@ type HostSpec struct {
 	// OVHState is the server's state in the OVH API: "" (ok), error,
 	// hacked or hackedBlocked.
 	OVHState string
+	// ReorderDisks swaps the kernel's names of the disks (sda and sdb) on
+	// every other boot, as a server's controller may: between the rescue and
+	// the installer, and between the installer and the installed system.
+	ReorderDisks bool
 }
 
 // predictedName is the NIC's predictable name, if it has one.
@@ -73,6 +77,7 @@ func (s HostSpec) predictedName() string {
 //	    data: old-os
 //	    faults: [never-returns]
 //	    ovh_state: hacked
+//	    reorder_disks: true
 type Overrides struct {
 	All   HostOverride            `yaml:"all"`
 	Hosts map[string]HostOverride `yaml:"hosts"`
@@ -93,6 +98,7 @@ type HostOverride struct {
 	Data      string         `yaml:"data"`
 	Faults    []string       `yaml:"faults"`
 	OVHState  string         `yaml:"ovh_state"`
+	Reorder   *bool          `yaml:"reorder_disks"`
 }
 
 // DiskOverride is one disk in an override.
@@ -168,6 +174,9 @@ func (o HostOverride) apply(spec *HostSpec) error {
 		spec.Data = o.Data
 	default:
 		return fmt.Errorf("data %q: want old-os or none", o.Data)
+	}
+	if o.Reorder != nil {
+		spec.ReorderDisks = *o.Reorder
 	}
 	switch o.OVHState {
 	case "":

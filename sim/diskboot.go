@@ -155,7 +155,7 @@ func (h *Host) evalHost() nixeval.Host {
 		IPv6Gateway: h.f.plan.gw6.String(),
 		DiskAliases: map[string]string{},
 	}
-	for _, d := range h.disks {
+	for _, d := range h.bootDisks() {
 		eh.Disks = append(eh.Disks, d.Path())
 		eh.DiskAliases[d.ByIDPath()] = d.Path()
 	}
@@ -253,7 +253,7 @@ func (h *Host) diskHostKey(root *installedFS) (KeyPair, error) {
 // can read, read-only, under the host's directory.
 func (h *Host) mountInstalled(ctx context.Context) ([]*installedFS, error) {
 	var out []*installedFS
-	for _, d := range h.disks {
+	for _, d := range h.bootDisks() {
 		candidates := map[string]string{d.Loop: d.Name}
 		parts, err := partitions(d.Loop)
 		if err != nil {

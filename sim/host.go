@@ -72,10 +72,14 @@ type Host struct {
 	// op serialises what changes the host's life: boots and kills.
 	op sync.Mutex
 
-	mu          sync.Mutex
-	mode        Mode
-	bootID      string
-	boots       int
+	mu     sync.Mutex
+	mode   Mode
+	bootID string
+	boots  int
+	// names are the kernel's names of the disks in this boot, in the order
+	// of disks; nil before the first boot (the names the disks were made
+	// with).
+	names       []string
 	up          bool   // its services run (SSH may still be refused if the network is down)
 	why         string // why it does not answer SSH, when it does not
 	hostKey     KeyPair
@@ -159,7 +163,7 @@ func (h *Host) Status(ctx context.Context) Status {
 	}
 	h.mu.Unlock()
 	var parts []string
-	for _, d := range h.disks {
+	for _, d := range h.bootDisks() {
 		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), describeDisk(ctx, d)))
 	}
 	s.Disks = strings.Join(parts, "; ")
@@ -338,6 +342,9 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		h.setDown(ModeIPXE, "booted the iPXE shell: no operating system, no network")
 		return nil
 	}
+	h.mu.Lock()
+	h.names = h.namesFor(h.boots)
+	h.mu.Unlock()
 	b, err := h.prepare(ctx, r)
 	if err != nil {
 		return err
@@ -556,6 +563,37 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool) er
 	return nil
 }
 
+// namesFor is what the kernel calls the disks in the host's boot number n
+// (0 the first): the names they were made with, swapped pairwise on every
+// other boot when the host reorders its disks.
+func (h *Host) namesFor(n int) []string {
+	names := make([]string, len(h.disks))
+	for i, d := range h.disks {
+		names[i] = d.Name
+	}
+	if h.spec.ReorderDisks && n%2 == 1 {
+		for i := 0; i+1 < len(names); i += 2 {
+			names[i], names[i+1] = names[i+1], names[i]
+		}
+	}
+	return names
+}
+
+// bootDisks are the host's disks as this boot names them.
+func (h *Host) bootDisks() []*Disk {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*Disk, len(h.disks))
+	for i, d := range h.disks {
+		c := *d
+		if i < len(h.names) {
+			c.Name = h.names[i]
+		}
+		out[i] = &c
+	}
+	return out
+}
+
 // syncDev brings the host's /dev in line with its disks, as udev would.
 // Unless force, it does nothing when no disk changed since the last time.
 func (h *Host) syncDev(ctx context.Context, force bool) error {
@@ -564,7 +602,8 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 		return nil
 	}
 	loopKey, _ := h.f.machineLoops(force)
-	key := diskChangeKey(h.disks) + loopKey
+	disks := h.bootDisks()
+	key := diskChangeKey(disks) + loopKey
 	h.mu.Lock()
 	if !force && key == h.devKey {
 		h.mu.Unlock()
@@ -575,11 +614,11 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if have == nil {
 		return nil
 	}
-	want, db, err := diskNodes(ctx, h.disks)
+	want, db, err := diskNodes(ctx, disks)
 	if err != nil {
 		return err
 	}
-	sysWant, err := sysEntries(h.disks)
+	sysWant, err := sysEntries(disks)
 	if err != nil {
 		return err
 	}
@@ -653,7 +692,7 @@ func hostRootBuilt(pid int) error {
 // disks, as the kernel's device numbers say.
 func (h *Host) checkDisks(pid int) error {
 	root := fmt.Sprintf("/proc/%d/root", pid)
-	for _, d := range h.disks {
+	for _, d := range h.bootDisks() {
 		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
 		if err != nil {
 			return fmt.Errorf("disk %s: %w", d.Name, err)

@@ -309,8 +309,10 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 	h.Log("%s runs %s on boot %s", h.Name(), describeOS(f), newBoot)
 	// The reinstall is over: its disks now hold an earlier install, which a
 	// later reinstall erases rather than resumes.
-	if err := h.Remember(modules.MemoryReinstall, ""); err != nil {
-		return err
+	for _, key := range []string{modules.MemoryReinstall, modules.MemoryDiskNames} {
+		if err := h.Remember(key, ""); err != nil {
+			return err
+		}
 	}
 	out["installed"] = true
 	out["rebooted"] = true

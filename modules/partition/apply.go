@@ -32,6 +32,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err := rememberTables(ctx, h, p.adopt); err != nil {
 		return nil, err
 	}
+	if err := rememberDiskNames(h); err != nil {
+		return nil, err
+	}
 	if p.written {
 		// The tasks after this one (zfs, nixos_config) look for the new
 		// partitions in facts.
@@ -62,6 +65,23 @@ func rememberTables(ctx context.Context, h modules.Host, disks []string) error {
 		mine[id] = true
 	}
 	return h.Remember(modules.MemoryReinstall, strings.Join(slices.Sorted(maps.Keys(mine)), " "))
+}
+
+// rememberDiskNames keeps what the kernel names meant when the reinstall
+// began, once, for its reruns.
+func rememberDiskNames(h modules.Host) error {
+	if text, err := h.Recall(modules.MemoryDiskNames); err != nil || text != "" {
+		return err
+	}
+	pins := h.Facts().DisksAtStart
+	if len(pins) == 0 {
+		return nil
+	}
+	var kv []string
+	for _, p := range slices.Sorted(maps.Keys(pins)) {
+		kv = append(kv, p+"="+pins[p])
+	}
+	return h.Remember(modules.MemoryDiskNames, strings.Join(kv, " "))
 }
 
 // runStep runs one step; a waiting step is tried again for up to wait.

@@ -18,6 +18,7 @@ import (
 // sim tests run the real tools.
 type fakeHost struct {
 	memory   map[string]string // what Remember kept
+	atStart  map[string]string // facts.DisksAtStart
 	name     string
 	firmware string
 	disks    []fakeDisk
@@ -59,7 +60,7 @@ func (h *fakeHost) Vars() map[string]any           { return map[string]any{} }
 func (h *fakeHost) Log(format string, args ...any) {}
 
 func (h *fakeHost) Facts() *facts.Facts {
-	f := &facts.Facts{Firmware: h.firmware}
+	f := &facts.Facts{Firmware: h.firmware, DisksAtStart: h.atStart}
 	for _, d := range h.disks {
 		fd := facts.Disk{Path: d.path, SizeBytes: d.bytes, ByID: d.byID, PartTable: d.pttype}
 		for _, p := range d.parts {

@@ -121,10 +121,15 @@ func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*layout
 	if err := l.firmwareRules(h.Name(), fw); err != nil {
 		return nil, "", nil, nil, err
 	}
-	st, err := probe(ctx, h, m.args.Disks)
+	disks, notes, err := followDisks(h, m.args.Disks)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	st, err := probe(ctx, h, disks)
 	if err != nil {
 		return nil, "", nil, nil, &probeError{err}
 	}
+	st.notes = notes
 	mine, err := reinstallTables(h)
 	if err != nil {
 		return nil, "", nil, nil, err
@@ -164,10 +169,14 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		return nil, err
 	}
 	p := &modules.Plan{Changes: b.changes, Output: output(l, fw, dps, mounts, m.args.Root)}
+	notes := st.notes
 	if deferred != "" {
-		p.Message = deferred
-		h.Log("%s", deferred)
+		notes = append(notes, deferred)
 	}
+	for _, n := range notes {
+		h.Log("%s", n)
+	}
+	p.Message = strings.Join(notes, "; ")
 	pd := &plan{steps: b.steps, written: b.written}
 	for _, dp := range dps {
 		if dp.fresh || !dp.mine {
@@ -287,6 +296,58 @@ func holdsData(dp *diskPlan) bool {
 		}
 	}
 	return false
+}
+
+// followDisks maps the disks a task names by kernel path (/dev/sda) to the
+// disk that had that path when the reinstall began (see
+// modules.MemoryDiskNames, else the start of this run): after a kexec or a
+// reboot, the kernel may give the name to another disk, and nixbook must
+// never lay out or wipe that one. It returns the paths to use now and a note
+// per disk that moved.
+func followDisks(h modules.ReadOnlyHost, given []string) ([]string, []string, error) {
+	pins, err := diskPins(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := h.Facts().StableDisks()
+	pathOf := map[string]string{}
+	for p, id := range now {
+		pathOf[id] = p
+	}
+	out := slices.Clone(given)
+	var notes []string
+	for i, g := range given {
+		want, pinned := pins[g]
+		if disk.IsLink(g) || !pinned || now[g] == want {
+			continue
+		}
+		p, ok := pathOf[want]
+		if !ok {
+			return nil, nil, fmt.Errorf("%s: %s was %s when the reinstall began, and no disk of this system is: nixbook never guesses a disk; name it by its /dev/disk/by-id link", h.Name(), g, want)
+		}
+		out[i] = p
+		notes = append(notes, fmt.Sprintf("%s: %s when the reinstall began (%s) is %s in this system: the layout follows the disk, not the name", h.Name(), g, want, p))
+	}
+	return out, notes, nil
+}
+
+// diskPins is what each kernel name meant when the reinstall began: as
+// remembered, else as the run first found the host.
+func diskPins(h modules.ReadOnlyHost) (map[string]string, error) {
+	text, err := h.Recall(modules.MemoryDiskNames)
+	if err != nil {
+		return nil, err
+	}
+	if text == "" {
+		return h.Facts().DisksAtStart, nil
+	}
+	pins := map[string]string{}
+	for _, kv := range strings.Fields(text) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			pins[k] = v
+		}
+	}
+	return pins, nil
 }
 
 // reinstallTables are the partition tables the reinstall in progress made

@@ -38,33 +38,9 @@ func PartitionPath(diskPath string, n int) string {
 	return diskPath + num
 }
 
-// PreferredByID picks the most stable by-id link of a disk: names built
-// from the bus, model and serial (ata-, nvme-, scsi-, virtio-) before WWN and
-// EUI names, which some controllers report differently, and the shortest
-// of equals (nvme's "_1" namespace variants come second). "" when there is
-// none.
-func PreferredByID(links []string) string {
-	best, bestRank := "", 0
-	for _, l := range links {
-		r := byIDRank(path.Base(l))
-		if best == "" || r < bestRank || r == bestRank && (len(l) < len(best) || len(l) == len(best) && l < best) {
-			best, bestRank = l, r
-		}
-	}
-	return best
-}
-
-func byIDRank(name string) int {
-	switch {
-	case strings.HasPrefix(name, "nvme-eui.") || strings.HasPrefix(name, "nvme-uuid.") || strings.HasPrefix(name, "nvme-nvme."):
-		return 3
-	case strings.HasPrefix(name, "wwn-"):
-		return 2
-	case strings.HasPrefix(name, "ata-"), strings.HasPrefix(name, "nvme-"), strings.HasPrefix(name, "scsi-"), strings.HasPrefix(name, "virtio-"):
-		return 0
-	}
-	return 1
-}
+// PreferredByID picks the most stable by-id link of a disk (see
+// facts.PreferredByID); "" when there is none.
+func PreferredByID(links []string) string { return facts.PreferredByID(links) }
 
 // Find returns the disk of f that name designates: its kernel path
 // (/dev/sda), bare name (sda) or one of its /dev/disk/by-id links. The error
