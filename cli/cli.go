@@ -62,7 +62,10 @@ func (e *env) app() *ucli.App {
 		Writer:               e.stdout,
 		ErrWriter:            e.stderr,
 		EnableBashCompletion: true,
-		ExitErrHandler:       func(*ucli.Context, error) {}, // Main maps errors to exit codes
+		// Each -e, -i or -t value is taken whole: a JSON object or k=a,b
+		// holds commas. Lists are split where a flag means a list.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*ucli.Context, error) {}, // Main maps errors to exit codes
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usage(err)
 		},

@@ -178,7 +178,7 @@ type setup struct {
 func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	s := &setup{templates: tmpl.New()}
 	var err error
-	if s.inventory, err = inventory.Load(c.StringSlice("inventory")...); err != nil {
+	if s.inventory, err = inventory.Load(splitList(c.StringSlice("inventory"))...); err != nil {
 		return nil, err
 	}
 	if s.extraVars, err = inventory.ParseExtraVars(c.StringSlice("extra-vars"), readFile); err != nil {
