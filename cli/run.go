@@ -48,7 +48,7 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "one JSON event per line"},
 			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
 			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
-			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print remote output as it arrives"},
+			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "-v remote output as it arrives, -vv every duration too, -vvv the facts script's output too"},
 		},
 		Action: func(c *ucli.Context) error {
 			s, err := e.load(c, true)
@@ -93,7 +93,7 @@ func (e *env) runCommand() *ucli.Command {
 			} else {
 				h := report.NewHuman(e.stdout, report.HumanOptions{
 					Color: e.colorEnabled(c, e.stdout), Live: isTerminal(e.stdout) && !c.Bool("verbose"),
-					Verbose: btoi(c.Bool("verbose")), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
+					Verbose: c.Count("verbose"), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
 					ByHost: c.Bool("by-host"),
 				})
 				r.Events = h.Event
@@ -249,13 +249,6 @@ func splitList(in []string) []string {
 		}
 	}
 	return out
-}
-
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // writeRetryFile lists the hosts that failed, could not be reached or were
