@@ -70,6 +70,9 @@ func (e *env) selectHosts(c *ucli.Context) (*inventory.Inventory, []*inventory.H
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := applyConnectionFlags(c, inv); err != nil {
+		return nil, nil, err
+	}
 	hosts := inv.Hosts
 	if l := c.String("limit"); l != "" {
 		if err := checkLimit(inv, l); err != nil {
@@ -86,8 +89,8 @@ func (e *env) factsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "facts",
 		Usage: "gather facts from hosts and print them",
-		Flags: []ucli.Flag{inventoryFlag, limitFlag, knownHostsFlag,
-			&ucli.StringFlag{Name: "format", Value: "json", Usage: "json or yaml"}},
+		Flags: append([]ucli.Flag{inventoryFlag, limitFlag, knownHostsFlag,
+			&ucli.StringFlag{Name: "format", Value: "json", Usage: "json or yaml"}}, connectionFlags()...),
 		Action: func(c *ucli.Context) error {
 			_, hosts, err := e.selectHosts(c)
 			if err != nil {

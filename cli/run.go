@@ -36,7 +36,7 @@ func (e *env) runCommand() *ucli.Command {
 		Name:      "run",
 		Usage:     "run a playbook against an inventory",
 		ArgsUsage: "PLAYBOOK",
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			inventoryFlag, limitFlag, extraVarsFlag, knownHostsFlag, noColorFlag,
 			&ucli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts in flight (default: all hosts, at most 256)"},
 			&ucli.BoolFlag{Name: "check", Aliases: []string{"C", "dry-run"}, Usage: "probe and plan, change nothing"},
@@ -49,7 +49,7 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
 			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "-v remote output as it arrives, -vv every duration too, -vvv the facts script's output too"},
-		},
+		}, connectionFlags()...),
 		Action: func(c *ucli.Context) error {
 			s, err := e.load(c, true)
 			if err != nil {
@@ -179,6 +179,9 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	s := &setup{templates: tmpl.New()}
 	var err error
 	if s.inventory, err = inventory.Load(splitList(c.StringSlice("inventory"))...); err != nil {
+		return nil, err
+	}
+	if err := applyConnectionFlags(c, s.inventory); err != nil {
 		return nil, err
 	}
 	if s.extraVars, err = inventory.ParseExtraVars(c.StringSlice("extra-vars"), readFile); err != nil {
