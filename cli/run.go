@@ -49,7 +49,7 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
 			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "-v remote output as it arrives, -vv every duration too, -vvv the facts script's output too"},
-		}, connectionFlags()...),
+		}, append(connectionFlags(), listingFlags()...)...),
 		Action: func(c *ucli.Context) error {
 			s, err := e.load(c, true)
 			if err != nil {
@@ -64,6 +64,9 @@ func (e *env) runCommand() *ucli.Command {
 			}
 			if err := checkLimit(s.inventory, c.String("limit")); err != nil {
 				return usage(err)
+			}
+			if listing(c) {
+				return e.list(c, s)
 			}
 			store := hostkeys.New(c.String("known-hosts"))
 			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
