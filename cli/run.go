@@ -72,9 +72,6 @@ func (e *env) runCommand() *ucli.Command {
 			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
 			defer dialer.Close()
 			logDir := c.String("log-dir")
-			if logDir == "" {
-				logDir = freshLogDir(runner.DefaultLogDir(time.Now()))
-			}
 			r := &runner.Runner{
 				Dialer:    dialer,
 				Templates: s.templates,
@@ -90,6 +87,12 @@ func (e *env) runCommand() *ucli.Command {
 			// Missing inventory values are found for every host before any is touched.
 			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
 				return usage(err)
+			}
+			if logDir == "" {
+				if logDir, err = claimLogDir(runner.DefaultLogDir(time.Now())); err != nil {
+					return usage(err)
+				}
+				r.Options.LogDir = logDir
 			}
 			if c.Bool("json") {
 				r.Events = report.JSON(e.stdout)
@@ -293,13 +296,22 @@ func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 	return path, nil
 }
 
-// freshLogDir is dir, or dir-2, dir-3... when runs started in the same
-// second: a run never writes into another's logs.
-func freshLogDir(base string) string {
+// claimLogDir creates a fresh log directory: base, or base-2, base-3...
+// when runs started in the same second. Each is made with mkdir, which
+// only one of two racing runs wins, so a run never writes into another's
+// logs and its retry file never names another run's hosts.
+func claimLogDir(base string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+		return "", fmt.Errorf("log directory: %w", err)
+	}
 	dir := base
 	for i := 2; ; i++ {
-		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-			return dir
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 10000 {
+			return "", fmt.Errorf("log directory: %w", err)
 		}
 		dir = fmt.Sprintf("%s-%d", base, i)
 	}
