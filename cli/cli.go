@@ -54,7 +54,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func (e *env) app() *ucli.App {
-	return &ucli.App{
+	app := &ucli.App{
 		Name:                 "nixbook",
 		Usage:                "reinstall fleets of dedicated servers with NixOS, playbook by playbook",
 		Version:              version(),
@@ -89,6 +89,16 @@ func (e *env) app() *ucli.App {
 			e.completionCommand(),
 		},
 	}
+	// Every command takes its defaults from the config file.
+	var configure func([]*ucli.Command)
+	configure = func(cmds []*ucli.Command) {
+		for _, cmd := range cmds {
+			cmd.Before = e.applyConfig
+			configure(cmd.Subcommands)
+		}
+	}
+	configure(app.Commands)
+	return app
 }
 
 func version() string {

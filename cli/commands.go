@@ -66,7 +66,7 @@ func (e *env) inventoryCommand() *ucli.Command {
 }
 
 func (e *env) selectHosts(c *ucli.Context) (*inventory.Inventory, []*inventory.Host, error) {
-	inv, err := inventory.Load(splitList(c.StringSlice("inventory"))...)
+	inv, err := loadInventory(c)
 	if err != nil {
 		return nil, nil, err
 	}

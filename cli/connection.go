@@ -18,8 +18,8 @@ import (
 // above ~/.ssh/config, as ansible-playbook hands them to ssh as -o options.
 func connectionFlags() []ucli.Flag {
 	return []ucli.Flag{
-		&ucli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "log in as `USER` where the inventory names no user"},
-		&ucli.StringFlag{Name: "private-key", Aliases: []string{"key-file"}, Usage: "use the key `FILE` where the inventory names no key"},
+		&ucli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "log in as `USER` where the inventory names no user", EnvVars: envVars("user")},
+		&ucli.StringFlag{Name: "private-key", Aliases: []string{"key-file"}, Usage: "use the key `FILE` where the inventory names no key", EnvVars: envVars("private-key")},
 	}
 }
 

@@ -25,9 +25,9 @@ import (
 	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
-var inventoryFlag = &ucli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (repeatable)", Required: true}
+var inventoryFlag = &ucli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (repeatable)", EnvVars: envVars("inventory")}
 var limitFlag = &ucli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "limit to `PATTERN`: names, groups, globs, !exclusions, comma lists, @file"}
-var knownHostsFlag = &ucli.StringFlag{Name: "known-hosts", Usage: "nixbook's known_hosts `FILE`", Value: hostkeys.DefaultPath()}
+var knownHostsFlag = &ucli.StringFlag{Name: "known-hosts", Usage: "nixbook's known_hosts `FILE`", Value: hostkeys.DefaultPath(), EnvVars: envVars("known-hosts")}
 var noColorFlag = &ucli.BoolFlag{Name: "no-color", Usage: "plain output (also NO_COLOR=1)"}
 var extraVarsFlag = &ucli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "`k=v`, JSON or @vars.yml; wins over every other variable"}
 
@@ -38,7 +38,7 @@ func (e *env) runCommand() *ucli.Command {
 		ArgsUsage: "PLAYBOOK",
 		Flags: append([]ucli.Flag{
 			inventoryFlag, limitFlag, extraVarsFlag, knownHostsFlag, noColorFlag,
-			&ucli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts in flight (default: all hosts, at most 256)"},
+			&ucli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts in flight (default: all hosts, at most 256)", EnvVars: envVars("forks")},
 			&ucli.BoolFlag{Name: "check", Aliases: []string{"C", "dry-run"}, Usage: "probe and plan, change nothing"},
 			&ucli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "show file changes"},
 			&ucli.StringSliceFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only tasks with these tags"},
@@ -47,7 +47,7 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "serial", Usage: "batch sizes for every play, e.g. 1 or 25% or 1,25%"},
 			&ucli.BoolFlag{Name: "json", Usage: "one JSON event per line"},
 			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
-			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
+			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)", EnvVars: envVars("log-dir")},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "-v remote output as it arrives, -vv every duration too, -vvv the facts script's output too"},
 		}, append(connectionFlags(), listingFlags()...)...),
 		Action: func(c *ucli.Context) error {
@@ -184,7 +184,7 @@ type setup struct {
 func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	s := &setup{templates: tmpl.New()}
 	var err error
-	if s.inventory, err = inventory.Load(splitList(c.StringSlice("inventory"))...); err != nil {
+	if s.inventory, err = loadInventory(c); err != nil {
 		return nil, err
 	}
 	if err := applyConnectionFlags(c, s.inventory); err != nil {
@@ -205,6 +205,16 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	}
 	s.playbook, err = playbooks.LoadBytes(path, data, filepath.Dir(path), builtin.Registry(s.templates, s.templates))
 	return s, err
+}
+
+// loadInventory loads the inventories that -i, NIXBOOK_INVENTORY or the
+// config file name.
+func loadInventory(c *ucli.Context) (*inventory.Inventory, error) {
+	paths := splitList(c.StringSlice("inventory"))
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no inventory: give -i FILE, set NIXBOOK_INVENTORY or inventory: in %s", ConfigName)
+	}
+	return inventory.Load(paths...)
 }
 
 // checkLimit refuses a --limit that selects no host of the inventory: a
