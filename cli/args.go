@@ -14,7 +14,7 @@ func interspersed(app *ucli.App, args []string) []string {
 		return args
 	}
 	cmd := app.Command(args[1])
-	if cmd == nil {
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
 	head := 2 // the program and the command path stay in front

@@ -98,6 +98,7 @@ func (e *env) app() *ucli.App {
 		}
 	}
 	configure(app.Commands)
+	app.Commands = append(app.Commands, e.completeCommand(app), e.manCommand(app))
 	return app
 }
 

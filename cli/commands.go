@@ -271,36 +271,6 @@ func (e *env) knownHostsCommand() *ucli.Command {
 	}
 }
 
-func (e *env) completionCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:      "completion",
-		Usage:     "print a shell completion script (bash or zsh)",
-		ArgsUsage: "bash|zsh",
-		Action: func(c *ucli.Context) error {
-			switch c.Args().First() {
-			case "bash", "":
-				fmt.Fprint(e.stdout, bashCompletion)
-			case "zsh":
-				fmt.Fprint(e.stdout, "autoload -U +X bashcompinit && bashcompinit\n"+bashCompletion)
-			default:
-				return usage(fmt.Errorf("completion: want bash or zsh, got %q", c.Args().First()))
-			}
-			return nil
-		},
-	}
-}
-
-// bashCompletion asks nixbook itself for candidates (urfave/cli's
-// --generate-bash-completion), falling back to file names.
-const bashCompletion = `_nixbook() {
-  local cur opts
-  cur="${COMP_WORDS[COMP_CWORD]}"
-  opts=$("${COMP_WORDS[@]:0:$COMP_CWORD}" --generate-bash-completion 2>/dev/null)
-  COMPREPLY=($(compgen -W "${opts}" -- "${cur}") $(compgen -f -- "${cur}"))
-}
-complete -o default -F _nixbook nixbook
-`
-
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
