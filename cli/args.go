@@ -14,7 +14,7 @@ func interspersed(app *ucli.App, args []string) []string {
 		return args
 	}
 	cmd := app.Command(args[1])
-	if cmd == nil {
+	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
 	head := 2 // the program and the command path stay in front
@@ -35,7 +35,7 @@ func interspersed(app *ucli.App, args []string) []string {
 	}
 	flags := []string{}
 	var positional []string
-	rest := args[head:]
+	rest := verbosity(args[head:])
 	for i := 0; i < len(rest); i++ {
 		a := rest[i]
 		switch {
@@ -55,4 +55,23 @@ func interspersed(app *ucli.App, args []string) []string {
 	}
 	out := append(append([]string{}, args[:head]...), flags...)
 	return append(out, positional...)
+}
+
+// verbosity spells Ansible's -vv and -vvv as repeated -v, which the flag
+// parser counts; arguments after "--" are left alone.
+func verbosity(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && strings.Trim(a, "v") == "-" {
+			for range len(a) - 1 {
+				out = append(out, "-v")
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

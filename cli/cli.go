@@ -54,7 +54,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 }
 
 func (e *env) app() *ucli.App {
-	return &ucli.App{
+	app := &ucli.App{
 		Name:                 "nixbook",
 		Usage:                "reinstall fleets of dedicated servers with NixOS, playbook by playbook",
 		Version:              version(),
@@ -62,7 +62,10 @@ func (e *env) app() *ucli.App {
 		Writer:               e.stdout,
 		ErrWriter:            e.stderr,
 		EnableBashCompletion: true,
-		ExitErrHandler:       func(*ucli.Context, error) {}, // Main maps errors to exit codes
+		// Each -e, -i or -t value is taken whole: a JSON object or k=a,b
+		// holds commas. Lists are split where a flag means a list.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*ucli.Context, error) {}, // Main maps errors to exit codes
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usage(err)
 		},
@@ -86,6 +89,17 @@ func (e *env) app() *ucli.App {
 			e.completionCommand(),
 		},
 	}
+	// Every command takes its defaults from the config file.
+	var configure func([]*ucli.Command)
+	configure = func(cmds []*ucli.Command) {
+		for _, cmd := range cmds {
+			cmd.Before = e.applyConfig
+			configure(cmd.Subcommands)
+		}
+	}
+	configure(app.Commands)
+	app.Commands = append(app.Commands, e.completeCommand(app), e.manCommand(app))
+	return app
 }
 
 func version() string {

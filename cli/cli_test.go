@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,11 +36,17 @@ func TestScripts(t *testing.T) {
 	servers := sshdtest.StartFleet(t, 3, sshdtest.Options{})
 	dir := t.TempDir()
 	inv := sshdtest.WriteInventory(t, dir, servers)
+	bare := writeBareInventory(t, dir, servers)
+	ini := writeINIInventory(t, dir, servers)
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("INVENTORY", inv)
+			env.Setenv("BARE_INVENTORY", bare)
+			env.Setenv("INI_INVENTORY", ini)
+			env.Setenv("SSH_USER", servers[0].User)
+			env.Setenv("SSH_KEY", servers[0].KeyFile)
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("HOME", env.WorkDir)
 			return nil
@@ -53,6 +60,39 @@ func TestScripts(t *testing.T) {
 			"gone":     gone,
 		},
 	})
+}
+
+// writeBareInventory writes the servers' addresses and ports, with no user
+// or key, as $BARE_INVENTORY (for -u and --private-key).
+func writeBareInventory(t *testing.T, dir string, servers []*sshdtest.Server) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("all:\n  hosts:\n")
+	for _, s := range servers {
+		fmt.Fprintf(&b, "    %s:\n      host: %s\n      port: %d\n", s.Name, s.Addr, s.Port)
+	}
+	path := filepath.Join(dir, "bare.yml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeINIInventory writes the servers as an Ansible INI inventory, as the
+// benchmark's fleet-up.sh does, as $INI_INVENTORY.
+func writeINIInventory(t *testing.T, dir string, servers []*sshdtest.Server) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# the fleet\n[fleet]\n")
+	for _, s := range servers {
+		fmt.Fprintf(&b, "%s ansible_host=%s ansible_port=%d ansible_user=%s ansible_ssh_private_key_file=%s\n", s.Name, s.Addr, s.Port, s.User, s.KeyFile)
+	}
+	b.WriteString("\n[fleet:vars]\ngreeting = hello from ini\n")
+	path := filepath.Join(dir, "inventory.ini")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // exitCode runs a command and checks its exact exit code:

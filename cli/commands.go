@@ -66,8 +66,11 @@ func (e *env) inventoryCommand() *ucli.Command {
 }
 
 func (e *env) selectHosts(c *ucli.Context) (*inventory.Inventory, []*inventory.Host, error) {
-	inv, err := inventory.Load(c.StringSlice("inventory")...)
+	inv, err := loadInventory(c)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := applyConnectionFlags(c, inv); err != nil {
 		return nil, nil, err
 	}
 	hosts := inv.Hosts
@@ -86,8 +89,8 @@ func (e *env) factsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "facts",
 		Usage: "gather facts from hosts and print them",
-		Flags: []ucli.Flag{inventoryFlag, limitFlag, knownHostsFlag,
-			&ucli.StringFlag{Name: "format", Value: "json", Usage: "json or yaml"}},
+		Flags: append([]ucli.Flag{inventoryFlag, limitFlag, knownHostsFlag,
+			&ucli.StringFlag{Name: "format", Value: "json", Usage: "json or yaml"}}, connectionFlags()...),
 		Action: func(c *ucli.Context) error {
 			_, hosts, err := e.selectHosts(c)
 			if err != nil {
@@ -267,36 +270,6 @@ func (e *env) knownHostsCommand() *ucli.Command {
 		},
 	}
 }
-
-func (e *env) completionCommand() *ucli.Command {
-	return &ucli.Command{
-		Name:      "completion",
-		Usage:     "print a shell completion script (bash or zsh)",
-		ArgsUsage: "bash|zsh",
-		Action: func(c *ucli.Context) error {
-			switch c.Args().First() {
-			case "bash", "":
-				fmt.Fprint(e.stdout, bashCompletion)
-			case "zsh":
-				fmt.Fprint(e.stdout, "autoload -U +X bashcompinit && bashcompinit\n"+bashCompletion)
-			default:
-				return usage(fmt.Errorf("completion: want bash or zsh, got %q", c.Args().First()))
-			}
-			return nil
-		},
-	}
-}
-
-// bashCompletion asks nixbook itself for candidates (urfave/cli's
-// --generate-bash-completion), falling back to file names.
-const bashCompletion = `_nixbook() {
-  local cur opts
-  cur="${COMP_WORDS[COMP_CWORD]}"
-  opts=$("${COMP_WORDS[@]:0:$COMP_CWORD}" --generate-bash-completion 2>/dev/null)
-  COMPREPLY=($(compgen -W "${opts}" -- "${cur}") $(compgen -f -- "${cur}"))
-}
-complete -o default -F _nixbook nixbook
-`
 
 func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)

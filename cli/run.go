@@ -25,9 +25,9 @@ import (
 	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
-var inventoryFlag = &ucli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (repeatable)", Required: true}
+var inventoryFlag = &ucli.StringSliceFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "inventory `FILE` (repeatable)", EnvVars: envVars("inventory")}
 var limitFlag = &ucli.StringFlag{Name: "limit", Aliases: []string{"l"}, Usage: "limit to `PATTERN`: names, groups, globs, !exclusions, comma lists, @file"}
-var knownHostsFlag = &ucli.StringFlag{Name: "known-hosts", Usage: "nixbook's known_hosts `FILE`", Value: hostkeys.DefaultPath()}
+var knownHostsFlag = &ucli.StringFlag{Name: "known-hosts", Usage: "nixbook's known_hosts `FILE`", Value: hostkeys.DefaultPath(), EnvVars: envVars("known-hosts")}
 var noColorFlag = &ucli.BoolFlag{Name: "no-color", Usage: "plain output (also NO_COLOR=1)"}
 var extraVarsFlag = &ucli.StringSliceFlag{Name: "extra-vars", Aliases: []string{"e"}, Usage: "`k=v`, JSON or @vars.yml; wins over every other variable"}
 
@@ -36,9 +36,9 @@ func (e *env) runCommand() *ucli.Command {
 		Name:      "run",
 		Usage:     "run a playbook against an inventory",
 		ArgsUsage: "PLAYBOOK",
-		Flags: []ucli.Flag{
+		Flags: append([]ucli.Flag{
 			inventoryFlag, limitFlag, extraVarsFlag, knownHostsFlag, noColorFlag,
-			&ucli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts in flight (default: all hosts, at most 256)"},
+			&ucli.IntFlag{Name: "forks", Aliases: []string{"f"}, Usage: "hosts in flight (default: all hosts, at most 256)", EnvVars: envVars("forks")},
 			&ucli.BoolFlag{Name: "check", Aliases: []string{"C", "dry-run"}, Usage: "probe and plan, change nothing"},
 			&ucli.BoolFlag{Name: "diff", Aliases: []string{"D"}, Usage: "show file changes"},
 			&ucli.StringSliceFlag{Name: "tags", Aliases: []string{"t"}, Usage: "only tasks with these tags"},
@@ -47,9 +47,9 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "serial", Usage: "batch sizes for every play, e.g. 1 or 25% or 1,25%"},
 			&ucli.BoolFlag{Name: "json", Usage: "one JSON event per line"},
 			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
-			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)"},
-			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print remote output as it arrives"},
-		},
+			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)", EnvVars: envVars("log-dir")},
+			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "-v remote output as it arrives, -vv every duration too, -vvv the facts script's output too"},
+		}, append(connectionFlags(), listingFlags()...)...),
 		Action: func(c *ucli.Context) error {
 			s, err := e.load(c, true)
 			if err != nil {
@@ -65,13 +65,13 @@ func (e *env) runCommand() *ucli.Command {
 			if err := checkLimit(s.inventory, c.String("limit")); err != nil {
 				return usage(err)
 			}
+			if listing(c) {
+				return e.list(c, s)
+			}
 			store := hostkeys.New(c.String("known-hosts"))
 			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
 			defer dialer.Close()
 			logDir := c.String("log-dir")
-			if logDir == "" {
-				logDir = freshLogDir(runner.DefaultLogDir(time.Now()))
-			}
 			r := &runner.Runner{
 				Dialer:    dialer,
 				Templates: s.templates,
@@ -88,12 +88,18 @@ func (e *env) runCommand() *ucli.Command {
 			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
 				return usage(err)
 			}
+			if logDir == "" {
+				if logDir, err = claimLogDir(runner.DefaultLogDir(time.Now())); err != nil {
+					return usage(err)
+				}
+				r.Options.LogDir = logDir
+			}
 			if c.Bool("json") {
 				r.Events = report.JSON(e.stdout)
 			} else {
 				h := report.NewHuman(e.stdout, report.HumanOptions{
 					Color: e.colorEnabled(c, e.stdout), Live: isTerminal(e.stdout) && !c.Bool("verbose"),
-					Verbose: btoi(c.Bool("verbose")), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
+					Verbose: c.Count("verbose"), Check: c.Bool("check"), Width: terminalWidth(e.stdout),
 					ByHost: c.Bool("by-host"),
 				})
 				r.Events = h.Event
@@ -178,7 +184,10 @@ type setup struct {
 func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	s := &setup{templates: tmpl.New()}
 	var err error
-	if s.inventory, err = inventory.Load(c.StringSlice("inventory")...); err != nil {
+	if s.inventory, err = loadInventory(c); err != nil {
+		return nil, err
+	}
+	if err := applyConnectionFlags(c, s.inventory); err != nil {
 		return nil, err
 	}
 	if s.extraVars, err = inventory.ParseExtraVars(c.StringSlice("extra-vars"), readFile); err != nil {
@@ -196,6 +205,16 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	}
 	s.playbook, err = playbooks.LoadBytes(path, data, filepath.Dir(path), builtin.Registry(s.templates, s.templates))
 	return s, err
+}
+
+// loadInventory loads the inventories that -i, NIXBOOK_INVENTORY or the
+// config file name.
+func loadInventory(c *ucli.Context) (*inventory.Inventory, error) {
+	paths := splitList(c.StringSlice("inventory"))
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no inventory: give -i FILE, set NIXBOOK_INVENTORY or inventory: in %s", ConfigName)
+	}
+	return inventory.Load(paths...)
 }
 
 // checkLimit refuses a --limit that selects no host of the inventory: a
@@ -251,13 +270,6 @@ func splitList(in []string) []string {
 	return out
 }
 
-func btoi(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // writeRetryFile lists the hosts that failed, could not be reached or were
 // stopped by an interrupt before they finished, one per line, for `--limit @FILE`. It returns "" when every host was fine.
 func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
@@ -294,13 +306,22 @@ func writeRetryFile(logDir string, recap *runner.Recap) (string, error) {
 	return path, nil
 }
 
-// freshLogDir is dir, or dir-2, dir-3... when runs started in the same
-// second: a run never writes into another's logs.
-func freshLogDir(base string) string {
+// claimLogDir creates a fresh log directory: base, or base-2, base-3...
+// when runs started in the same second. Each is made with mkdir, which
+// only one of two racing runs wins, so a run never writes into another's
+// logs and its retry file never names another run's hosts.
+func claimLogDir(base string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(base), 0o700); err != nil {
+		return "", fmt.Errorf("log directory: %w", err)
+	}
 	dir := base
 	for i := 2; ; i++ {
-		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-			return dir
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 10000 {
+			return "", fmt.Errorf("log directory: %w", err)
 		}
 		dir = fmt.Sprintf("%s-%d", base, i)
 	}

@@ -70,7 +70,7 @@ func parseExtraVarsArg(arg string, readFile func(string) ([]byte, error)) (map[s
 		}
 		return nil, jsonErr
 	}
-	words, err := splitShellWords(arg)
+	words, err := splitShellWords(arg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -175,12 +175,17 @@ func parseYAMLMapping(data []byte, path string) (map[string]any, error) {
 
 // splitShellWords splits on blanks, honouring single quotes, double quotes
 // (where \ escapes " \ $ and `) and backslashes, as a POSIX shell would.
-func splitShellWords(s string) ([]string, error) {
+// With comments, a # outside quotes ends the line, as Python's shlex.split
+// with comments=True has it.
+func splitShellWords(s string, comments bool) ([]string, error) {
 	var words []string
 	var word strings.Builder
 	inWord := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if comments && c == '#' {
+			break
+		}
 		switch {
 		case c == ' ' || c == '\t' || c == '\n':
 			if inWord {

@@ -73,3 +73,33 @@ func FuzzSelect(f *testing.F) {
 		}
 	})
 }
+
+func FuzzLoadINI(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("testdata", "ini", "*.ini"))
+	for _, p := range seeds {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("[a:children]\nb\n[b]\nh[1:3]:22 x='1' y=[1]\n[b:vars]\nz = {'k': None}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "hosts.ini")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := Load(path)
+		if err != nil {
+			return
+		}
+		if len(inv.Hosts) > MaxHosts {
+			t.Fatalf("%d hosts, more than MaxHosts", len(inv.Hosts))
+		}
+		// Dumping 100000 hosts takes seconds; small inventories cover it.
+		if len(inv.Hosts) > 1000 {
+			return
+		}
+		if _, err := inv.Dump(); err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+	})
+}

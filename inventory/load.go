@@ -17,7 +17,7 @@ const (
 	ungroupedGroup = "ungrouped"
 )
 
-// Load reads one or more YAML inventories in order, merging groups and hosts
+// Load reads one or more YAML or INI inventories in order, merging groups and hosts
 // defined in several of them, then the group_vars/ and host_vars/
 // directories next to each file.
 //
@@ -115,6 +115,9 @@ func (l *loader) loadFile(path string) error {
 	data, err := yamlx.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read inventory: %w", err)
+	}
+	if isINI(path, data) {
+		return l.loadINI(path, data)
 	}
 	s := source{path: path, dir: filepath.Dir(path)}
 	root, err := parseDocument(path, data)

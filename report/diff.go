@@ -1,80 +1,75 @@
 package report
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/rogpeppe/go-internal/diff"
 )
 
 // Diff returns a line diff of a and b: unchanged lines prefixed with a space,
-// removed with "-", added with "+". Unchanged runs longer than six lines are
-// folded, so a one-line change in a long file stays readable.
+// removed with "-", added with "+". Unchanged runs away from a change are
+// folded into "@@ N unchanged lines @@", so a one-line change in a long file
+// stays readable.
+//
+// The diff is Go's own anchored diff (the go command's, kept in
+// github.com/rogpeppe/go-internal/diff): time O(n log n) and memory linear
+// in the size of the files, whatever they hold.
 func Diff(a, b string) []string {
-	x, y := splitLines(a), splitLines(b)
-	// Longest common subsequence table; files here are small.
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
+	if a == b {
+		return nil
 	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
+	unified := string(diff.Diff("a", []byte(a), "b", []byte(b)))
+	lines := strings.Split(strings.TrimSuffix(unified, "\n"), "\n")
 	var out []string
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			out = append(out, " "+x[i])
-			i++
-			j++
-		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
-			// Removals before additions, as unified diffs show them.
-			out = append(out, "-"+x[i])
-			i++
-		default:
-			out = append(out, "+"+y[j])
-			j++
-		}
-	}
-	return fold(out, 3)
-}
-
-func fold(lines []string, context int) []string {
-	keep := make([]bool, len(lines))
-	for i, l := range lines {
-		if l[0] != ' ' {
-			for k := max(0, i-context); k <= min(len(lines)-1, i+context); k++ {
-				keep[k] = true
-			}
-		}
-	}
-	var out []string
-	skipped := 0
-	for i, l := range lines {
-		if keep[i] {
-			if skipped > 0 {
-				out = append(out, "@@ "+strconv.Itoa(skipped)+" unchanged lines @@")
-				skipped = 0
-			}
+	// done counts the old lines shown or folded so far; the diff, --- and
+	// +++ header lines are skipped.
+	done := 0
+	for _, l := range lines[min(3, len(lines)):] {
+		if !strings.HasPrefix(l, "@@ ") {
 			out = append(out, l)
-		} else {
-			skipped++
+			continue
 		}
+		start, count, err := hunkOld(l)
+		if err != nil {
+			// Not a header this code knows: show it as is.
+			out = append(out, l)
+			continue
+		}
+		if start > done {
+			out = append(out, folded(start-done))
+		}
+		done = start + count
 	}
-	if skipped > 0 {
-		out = append(out, "@@ "+strconv.Itoa(skipped)+" unchanged lines @@")
+	if total := countLines(a); total > done {
+		out = append(out, folded(total-done))
 	}
 	return out
 }
 
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
+func folded(n int) string { return "@@ " + strconv.Itoa(n) + " unchanged lines @@" }
+
+// hunkOld reads the old side of a unified hunk header "@@ -s,n +t,m @@" as
+// the 0-based index of its first line and its number of lines.
+func hunkOld(header string) (start, count int, err error) {
+	var s, n, t, m int
+	if _, err := fmt.Sscanf(header, "@@ -%d,%d +%d,%d @@", &s, &n, &t, &m); err != nil {
+		return 0, 0, err
 	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	if n == 0 {
+		// An empty side names the line before it.
+		return s, 0, nil
+	}
+	return s - 1, n, nil
+}
+
+// countLines counts lines as the diff does: a last line without a newline
+// counts.
+func countLines(s string) int {
+	n := strings.Count(s, "\n")
+	if s != "" && !strings.HasSuffix(s, "\n") {
+		n++
+	}
+	return n
 }

@@ -52,6 +52,16 @@ type hostStatus struct {
 	since      time.Time
 }
 
+// Verbosity levels, as -v, -vv and -vvv set them.
+const (
+	VerboseOutput    = 1 // remote output of tasks as it arrives
+	VerboseDurations = 2 // and every result's duration, however short
+	VerboseFacts     = 3 // and the facts script's output
+)
+
+// factsTask is the name the runner gives fact gathering.
+const factsTask = "gather facts"
+
 // HumanOptions configure the text output.
 type HumanOptions struct {
 	Color   bool
@@ -117,7 +127,7 @@ func (h *Human) Event(e runner.Event) {
 		if st := h.busy[e.Host]; st != nil {
 			st.line = e.Line
 		}
-		if h.verbose > 0 {
+		if h.verbose > 0 && (e.Task != factsTask || h.verbose >= VerboseFacts) {
 			h.print(h.dim.Sprintf("  %s | %s", e.Host, e.Line))
 			return
 		}
@@ -190,8 +200,11 @@ func (h *Human) result(e runner.Event) {
 	if e.Item != nil {
 		line += fmt.Sprintf(" (item=%v)", e.Item)
 	}
-	if e.Duration >= time.Second {
+	switch {
+	case e.Duration >= time.Second:
 		line += fmt.Sprintf(" (%s)", e.Duration.Round(100*time.Millisecond))
+	case h.verbose >= VerboseDurations && e.Duration > 0:
+		line += fmt.Sprintf(" (%s)", e.Duration.Round(time.Millisecond))
 	}
 	var b strings.Builder
 	b.WriteString(c.Sprint(line))

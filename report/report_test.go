@@ -3,8 +3,10 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +101,9 @@ func TestDiff(t *testing.T) {
 		{"old\n", "", "-old"},
 		{"a\nb\nc\n", "a\nB\nc\n", " a|-b|+B| c"},
 		{long + "x\n" + long, long + "y\n" + long, "@@ 7 unchanged lines @@| same| same| same|-x|+y| same| same| same|@@ 7 unchanged lines @@"},
+		{"a\nb", "a\nc", " a|-b|\\ No newline at end of file|+c|\\ No newline at end of file"},
+		{"a\n", "a", "-a|+a|\\ No newline at end of file"},
+		{"same\n", "same\n", ""},
 	} {
 		if got := strings.Join(Diff(tc.a, tc.b), "|"); got != tc.want {
 			t.Errorf("Diff(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
@@ -118,5 +123,40 @@ func TestJSONOneObjectPerLine(t *testing.T) {
 	}
 	if !strings.HasPrefix(lines[len(lines)-1], `{"type":"recap"`) {
 		t.Errorf("last line %s", lines[len(lines)-1])
+	}
+}
+
+// A one-line change in a 16k-line file costs memory in proportion to the
+// file, not its square (the quadratic diff took 2 GiB here).
+func TestDiffLinear(t *testing.T) {
+	const n = 16000
+	var a, b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&a, "line %d of a long configuration file\n", i)
+		if i == n/2 {
+			b.WriteString("a changed line\n")
+			continue
+		}
+		fmt.Fprintf(&b, "line %d of a long configuration file\n", i)
+	}
+	x, y := a.String(), b.String()
+	var got []string
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	got = Diff(x, y)
+	runtime.ReadMemStats(&after)
+	if alloc, limit := after.TotalAlloc-before.TotalAlloc, uint64(64*(len(x)+len(y))); alloc > limit {
+		t.Errorf("diff of %d-byte files allocated %d bytes, want at most %d", len(x)+len(y), alloc, limit)
+	}
+	want := []string{
+		"@@ 7997 unchanged lines @@",
+		" line 7997 of a long configuration file", " line 7998 of a long configuration file", " line 7999 of a long configuration file",
+		"-line 8000 of a long configuration file", "+a changed line",
+		" line 8001 of a long configuration file", " line 8002 of a long configuration file", " line 8003 of a long configuration file",
+		"@@ 7996 unchanged lines @@",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Diff = %q, want %q", got, want)
 	}
 }

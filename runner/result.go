@@ -83,12 +83,16 @@ type Recap struct {
 const (
 	ExitOK          = 0
 	ExitUsage       = 1 // usage, parse or validation error: no host touched
-	ExitFailed      = 2 // a host failed
-	ExitUnreachable = 4 // a host was unreachable and none failed
+	ExitFailed      = 2 // a host failed, none was unreachable; or a play was aborted
+	ExitUnreachable = 4 // a host was unreachable (whether or not others failed)
 	ExitInterrupted = 130
 )
 
-// ExitCode maps a recap to the process exit code.
+// ExitCode maps a recap to the process exit code. As in Ansible, an
+// unreachable host outranks a failed one, and a play stopped by
+// any_errors_fatal or max_fail_percentage gives 2
+// (lib/ansible/plugins/strategy/__init__.py, StrategyBase.run, and
+// lib/ansible/executor/playbook_executor.py, RUN_FAILED_BREAK_PLAY).
 func (r *Recap) ExitCode() int {
 	failed, unreachable := false, false
 	for _, h := range r.Hosts {
@@ -98,10 +102,12 @@ func (r *Recap) ExitCode() int {
 	switch {
 	case r.Interrupted:
 		return ExitInterrupted
-	case failed || r.Aborted != "":
+	case r.Aborted != "":
 		return ExitFailed
 	case unreachable:
 		return ExitUnreachable
+	case failed:
+		return ExitFailed
 	}
 	return ExitOK
 }
