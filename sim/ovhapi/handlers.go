@@ -133,6 +133,10 @@ func (e *Emulator) writeError(w http.ResponseWriter, aerr *apiError) {
 		HTTPCode  string `json:"httpCode"`
 	}{aerr.class, aerr.message, aerr.errorCode, fmt.Sprintf("%d %s", aerr.status, http.StatusText(aerr.status))}
 	buf, _ := json.Marshal(body)
+	if aerr.retryAfter > 0 {
+		secs := (aerr.retryAfter + time.Second - 1) / time.Second
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(aerr.status)
 	_, _ = w.Write(buf)
@@ -156,17 +160,31 @@ func (e *Emulator) route(req *request) (int, any, *apiError) {
 }
 
 func (e *Emulator) routeServer(req *request, name string, rest []string) (int, any, *apiError) {
-	method := req.r.Method
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, ok := e.servers[name]
 	if !ok {
 		return 0, nil, errNoService
 	}
+	if s.fault.TooMany > 0 {
+		s.fault.TooMany--
+		return 0, nil, errTooMany(s.fault.RetryAfter)
+	}
 	if s.fault.HTTP500 > 0 {
 		s.fault.HTTP500--
 		return 0, nil, errInternal
 	}
+	status, out, aerr := e.serveServer(s, req, rest)
+	if method := req.r.Method; aerr == nil && method != http.MethodGet && s.fault.LostAnswer > 0 {
+		s.fault.LostAnswer--
+		return 0, nil, errGatewayTimeout
+	}
+	return status, out, aerr
+}
+
+// serveServer answers a call on server s. Called with e.mu held.
+func (e *Emulator) serveServer(s *server, req *request, rest []string) (int, any, *apiError) {
+	method := req.r.Method
 	at := func(path string, m string) bool {
 		return method == m && strings.Join(rest, "/") == path
 	}
@@ -553,6 +571,10 @@ func taskJSONOf(t *task) taskJSON {
 	if t.comment != "" {
 		c := t.comment
 		out.Comment = &c
+	}
+	if t.note != "" {
+		n := t.note
+		out.Note = &n
 	}
 	if t.final() {
 		done := apiDate(t.doneAt)

@@ -171,6 +171,7 @@ type apiTask struct {
 	StartDate  string  `json:"startDate"`
 	LastUpdate *string `json:"lastUpdate"`
 	DoneDate   *string `json:"doneDate"`
+	Note       *string `json:"note"`
 }
 
 // pollTask polls the task until it is no longer pending and returns the

@@ -137,6 +137,17 @@ type Fault struct {
 	TaskNotFound int
 	// SlowTask adds this much time in doing to the next reboot task.
 	SlowTask time.Duration
+	// Note is the note of the next reboot task (dedicated.server.Task.note),
+	// as OVH adds to tasks its technicians handle.
+	Note string
+	// LostAnswer makes the next N writes (PUT, POST) for the server be
+	// carried out and then answered 504, as when OVH's gateway times out
+	// behind a backend that did the work.
+	LostAnswer int
+	// TooMany makes the next N requests for the server answer 429 with a
+	// Retry-After of RetryAfter (rounded up to whole seconds; zero: none).
+	TooMany    int
+	RetryAfter time.Duration
 }
 
 // Task is a task as ServerState reports it.
