@@ -58,9 +58,10 @@ type Client struct {
 	sleep        func(ctx context.Context, d time.Duration) error
 	now          func() time.Time
 
-	mu     sync.Mutex
-	api    *goovh.Client
-	synced bool // go-ovh has the API's clock offset
+	mu      sync.Mutex
+	api     *goovh.Client
+	synced  bool           // go-ovh has the API's clock offset
+	started map[int64]bool // reboot tasks this client started or adopted
 }
 
 // New returns a client for cfg.

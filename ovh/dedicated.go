@@ -182,6 +182,7 @@ func (c *Client) Reboot(ctx context.Context, service string, o WaitOptions) (*Ta
 		var t Task
 		err := c.Do(ctx, RebootRequest(service), &t)
 		if err == nil {
+			c.remember(t.ID)
 			return &t, nil
 		}
 		if !errors.Is(err, ErrMaybeDone) {
@@ -191,6 +192,7 @@ func (c *Client) Reboot(ctx context.Context, service string, o WaitOptions) (*Ta
 		found, lookErr := c.findTaskSince(ctx, service, FuncHardReboot, asked, o)
 		switch {
 		case found != nil:
+			c.remember(found.ID)
 			c.log("ovh: reboot of %s: adopted task %d (%s), started %s", service, found.ID, found.Status, found.StartDate)
 			return found, nil
 		case lookErr != nil:
@@ -226,9 +228,27 @@ func (c *Client) ListTasks(ctx context.Context, service, function string) ([]int
 	return ids, nil
 }
 
-// taskSlack absorbs startDate's whole seconds and the error of go-ovh's
-// clock offset when a task's start is compared with the time a call left.
-const taskSlack = 2 * time.Second
+// taskSlack absorbs startDate's whole seconds when a task's start is
+// compared with the time a call left: go-ovh's offset comes from whole
+// seconds too, so its clock runs at most 1s behind the API's, never ahead.
+const taskSlack = time.Second
+
+// remember records a task this client started, which a later lost reboot
+// must not adopt even if it started within taskSlack.
+func (c *Client) remember(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started == nil {
+		c.started = map[int64]bool{}
+	}
+	c.started[id] = true
+}
+
+func (c *Client) startedByUs(id int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started[id]
+}
 
 // findTaskSince looks, for o.Adopt, for a task of function that started at
 // or after since. It returns (nil, nil) only when every look over the whole
@@ -267,6 +287,9 @@ func (c *Client) lookTaskSince(ctx context.Context, service, function string, th
 	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
 	var unsure error
 	for _, id := range ids {
+		if c.startedByUs(id) {
+			break // older than our last reboot
+		}
 		t, err := c.GetTask(ctx, service, id)
 		if err != nil {
 			unsure = err

@@ -288,3 +288,74 @@ func TestErrorShowsMissingRightsAndQueryID(t *testing.T) {
 		}
 	}
 }
+
+// TestRebootOnABadDay reboots through the emulator's default weather, made
+// quicker: every reboot ends done, each with one task, whatever the API
+// answered on the way.
+func TestRebootOnABadDay(t *testing.T) {
+	var all strings.Builder
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+			w := ovhapi.BadDay(seed)
+			w.DelayMin, w.DelayMax = time.Millisecond, 5*time.Millisecond
+			w.TaskNotFoundFor = 50 * time.Millisecond
+			w.ErrorBursts, w.LostAnswers = 0.2, 0.3
+			w.Rate = ovhapi.Rate{Requests: 100, Per: time.Second, Burst: 20}
+			emu, endpoint := startAPI(t, ovhapi.Config{Weather: w}, testSN)
+			c, logs := newClient(t, endpoint, func(cfg *Config) { cfg.Retries = 8 })
+			ctx := context.Background()
+			for i := range 3 {
+				if err := c.SetBoot(ctx, testSN, 230242, edKey); err != nil {
+					t.Fatalf("set boot: %v\n%s", err, logs)
+				}
+				task, err := c.Reboot(ctx, testSN, fastWait())
+				if err != nil {
+					t.Fatalf("reboot %d: %v\n%s", i, err, logs)
+				}
+				if _, err := c.WaitTask(ctx, testSN, task.ID, fastWait()); err != nil {
+					t.Fatalf("task %d: %v\n%s", i, err, logs)
+				}
+				if st, _ := emu.Server(testSN); len(st.Tasks) != i+1 {
+					t.Fatalf("after reboot %d the server has %d tasks\n%s", i, len(st.Tasks), logs)
+				}
+			}
+			all.WriteString(logs.String())
+		})
+	}
+	// The seeds are chosen so that every path was taken.
+	for _, want := range []string{"adopted task", ": 404", ": 50", "polling on"} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("no %q in the logs:\n%s", want, all.String())
+		}
+	}
+}
+
+func TestEnvWaitOptions(t *testing.T) {
+	base := Env{Wait: WaitOptions{MaxInterval: time.Minute}}
+	tests := []struct {
+		poll    any
+		want    WaitOptions
+		wantErr string
+	}{
+		{poll: nil, want: WaitOptions{MaxInterval: time.Minute}},
+		{poll: "2s", want: WaitOptions{FirstPoll: 2 * time.Second, Interval: 2 * time.Second, Adopt: 12 * time.Second, MaxInterval: time.Minute}},
+		{poll: "soon", wantErr: `ovh_task_poll: want a positive duration such as 10s, got "soon"`},
+		{poll: "-1s", wantErr: `ovh_task_poll: want a positive duration such as 10s, got "-1s"`},
+	}
+	for _, tt := range tests {
+		vars := map[string]any{}
+		if tt.poll != nil {
+			vars[VarTaskPoll] = tt.poll
+		}
+		got, err := base.WaitOptions(vars)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("%v: err = %v, want %s", tt.poll, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got.FirstPoll != tt.want.FirstPoll || got.Interval != tt.want.Interval || got.Adopt != tt.want.Adopt || got.MaxInterval != tt.want.MaxInterval {
+			t.Errorf("%v: %+v, %v; want %+v", tt.poll, got, err, tt.want)
+		}
+	}
+}

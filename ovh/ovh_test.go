@@ -41,6 +41,9 @@ func startAPI(t *testing.T, cfg ovhapi.Config, servers ...string) (*ovhapi.Emula
 	if cfg.Timings == (ovhapi.Timings{}) {
 		cfg.Timings = fastTimings()
 	}
+	if cfg.Weather == nil {
+		cfg.Weather = ovhapi.Calm()
+	}
 	emu := ovhapi.New(cfg)
 	t.Cleanup(func() { emu.Close() })
 	for i, name := range servers {

@@ -46,6 +46,21 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 	if flavour == "" {
 		flavour = "kimsufi"
 	}
+	var api APIOverride
+	if f.cfg.Overrides != nil {
+		api = f.cfg.Overrides.API
+	}
+	hosts := map[string]bool{}
+	for _, h := range f.hosts {
+		hosts[h.spec.Name] = true
+	}
+	if err := api.check(hosts); err != nil {
+		return err
+	}
+	weather, err := api.Weather(f.cfg.CalmAPI)
+	if err != nil {
+		return err
+	}
 	f.emu = ovhapi.New(ovhapi.Config{
 		AppKey:      f.creds.ApplicationKey,
 		AppSecret:   f.creds.ApplicationSecret,
@@ -53,6 +68,7 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 		Timings:     timings,
 		Flavour:     flavour,
 		OnReboot:    f.apiReboot,
+		Weather:     weather,
 	})
 	for _, h := range f.hosts {
 		f.emu.AddServer(ovhapi.Server{
@@ -64,6 +80,10 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 			Mode:        string(h.spec.Mode),
 			State:       h.spec.OVHState,
 		})
+		if af, ok := api.Faults[h.spec.Name]; ok {
+			fault, _ := af.fault() // checked above
+			f.emu.InjectFault(h.service, fault)
+		}
 	}
 	addr := f.cfg.APIAddr
 	if addr == "" {

@@ -71,7 +71,7 @@ func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string
 
 func TestAPIRebootChangesBootIDAndHostKey(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, Config{Hosts: 1, Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 300 * time.Millisecond}})
+	f := startFleet(t, Config{Hosts: 1, CalmAPI: true, Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 300 * time.Millisecond}})
 	h, _ := f.Host("ks1")
 	c, key1 := dial(t, f, "ks1")
 	c.Close()

@@ -73,9 +73,12 @@ func (s HostSpec) predictedName() string {
 //	    data: old-os
 //	    faults: [never-returns]
 //	    ovh_state: hacked
+//	api:                  # the OVH API emulator (see APIOverride)
+//	  calm: true
 type Overrides struct {
 	All   HostOverride            `yaml:"all"`
 	Hosts map[string]HostOverride `yaml:"hosts"`
+	API   APIOverride             `yaml:"api"`
 }
 
 // HostOverride is what can differ per host. Unset fields keep the default.
@@ -111,6 +114,9 @@ func LoadOverrides(path string) (*Overrides, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&o); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := o.API.check(nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &o, nil

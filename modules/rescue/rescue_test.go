@@ -62,6 +62,9 @@ func newAccount(t *testing.T, cfg ovhapi.Config) *account {
 		s.reboot(into)
 		return nil
 	}
+	if cfg.Weather == nil {
+		cfg.Weather = ovhapi.Calm()
+	}
 	a.emu = ovhapi.New(cfg)
 	t.Cleanup(func() { a.emu.Close() })
 	ctx, cancel := context.WithCancel(context.Background())

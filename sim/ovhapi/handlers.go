@@ -86,12 +86,51 @@ func (e *Emulator) serveHTTP(hw http.ResponseWriter, r *http.Request) {
 		e.writeError(w, aerr)
 		return
 	}
+	if !e.wait(r, segs) {
+		e.writeError(w, errGatewayTimeout)
+		return
+	}
+	e.mu.Lock()
+	aerr := e.admit(e.cfg.Now())
+	e.mu.Unlock()
+	if aerr != nil {
+		e.writeError(w, aerr)
+		return
+	}
 	status, out, aerr := e.route(req)
 	if aerr != nil {
 		e.writeError(w, aerr)
 		return
 	}
 	e.writeJSON(w, status, out)
+}
+
+// wait holds the answer for the weather's delay; false when the client
+// left meanwhile.
+func (e *Emulator) wait(r *http.Request, segs []string) bool {
+	e.mu.Lock()
+	var d time.Duration
+	if len(segs) >= 3 && segs[0] == "dedicated" && segs[1] == "server" {
+		if s, ok := e.servers[segs[2]]; ok {
+			d = e.delay(s)
+		}
+	} else {
+		d = e.weather.DelayMin
+	}
+	e.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-e.ctx.Done():
+		return false
+	}
 }
 
 // splitPath strips the version prefix and decodes each segment on its own,
@@ -174,10 +213,18 @@ func (e *Emulator) routeServer(req *request, name string, rest []string) (int, a
 		s.fault.HTTP500--
 		return 0, nil, errInternal
 	}
+	if aerr := e.stormBefore(s); aerr != nil {
+		return 0, nil, aerr
+	}
 	status, out, aerr := e.serveServer(s, req, rest)
-	if method := req.r.Method; aerr == nil && method != http.MethodGet && s.fault.LostAnswer > 0 {
-		s.fault.LostAnswer--
-		return 0, nil, errGatewayTimeout
+	if method := req.r.Method; aerr == nil && method != http.MethodGet {
+		if s.fault.LostAnswer > 0 {
+			s.fault.LostAnswer--
+			return 0, nil, errGatewayTimeout
+		}
+		if e.loseAnswer(s) {
+			return 0, nil, errGatewayTimeout
+		}
 	}
 	return status, out, aerr
 }
@@ -265,7 +312,7 @@ func (e *Emulator) findTask(s *server, idText string) (*task, *apiError) {
 		return nil, errBadRequest("Invalid value for parameter taskId")
 	}
 	t, ok := e.tasks[id]
-	if !ok || t.server != s.Name {
+	if !ok || t.server != s.Name || e.taskHidden(t, e.cfg.Now()) {
 		return nil, errNotFound(fmt.Sprintf("The requested object (taskId = %d) does not exist", id))
 	}
 	return t, nil
@@ -294,6 +341,9 @@ func (e *Emulator) listTasks(s *server, q url.Values) (int, any, *apiError) {
 	ids := []int64{}
 	for _, t := range s.tasks {
 		e.advance(s, t, now)
+		if e.weather.TaskPurge > 0 && t.final() && !now.Before(t.doneAt.Add(e.weather.TaskPurge)) {
+			continue
+		}
 		if (function == "" || t.function == function) && (status == "" || t.status == status) {
 			ids = append(ids, t.id)
 		}

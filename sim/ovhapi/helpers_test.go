@@ -108,6 +108,9 @@ func start(t *testing.T, cfg Config, servers ...Server) (*Emulator, string) {
 	if cfg.AppKey == "" {
 		cfg.AppKey, cfg.AppSecret, cfg.ConsumerKey = testAK, testAS, testCK
 	}
+	if cfg.Weather == nil {
+		cfg.Weather = Calm()
+	}
 	e := New(cfg)
 	for _, s := range servers {
 		e.AddServer(s)

@@ -1,15 +1,19 @@
 // Package ovhapi emulates the part of the OVHcloud API (and of its Kimsufi
 // and So you Start roots) that nixbook drives for dedicated servers: netboot
 // selection, rescue SSH key, hard reboots and their tasks, and the network
-// specifications. Requests are checked exactly as the real API checks
-// go-ovh's AK/AS/CK signatures and errors come back with OVH's bodies, so the
-// real client library can be pointed at it.
+// specifications. Requests are signed and checked as go-ovh signs them and
+// errors come back with OVH's bodies, so the real client library can be
+// pointed at it. By default it behaves like the real API on a bad day
+// (Weather, BadDay): slow answers, tasks unknown for a while after they are
+// created, bursts of 5xx, writes carried out but answered 504, and 429
+// above the key's rate.
 package ovhapi
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -120,6 +124,9 @@ type Config struct {
 	// Rules granted to the consumer key; default GET /dedicated/server and
 	// GET, PUT, POST /dedicated/server/*.
 	Rules []Rule
+	// Weather is how the API misbehaves by itself; nil: BadDay(1). Calm()
+	// turns it off.
+	Weather *Weather
 }
 
 // Fault is a misbehaviour injected for one server.
@@ -199,6 +206,8 @@ type Emulator struct {
 	nextTaskID int64
 	queries    int64
 	httpSrvs   []*http.Server
+	weather    Weather
+	tat        time.Time // the key's rate: when the next request may come
 }
 
 // New returns an emulator for cfg with no servers.
@@ -220,9 +229,14 @@ func New(cfg Config) *Emulator {
 			{Method: "POST", Path: "/dedicated/server/*"},
 		}
 	}
+	weather := cfg.Weather
+	if weather == nil {
+		weather = BadDay(1)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Emulator{
 		cfg:        cfg,
+		weather:    *weather,
 		queryTag:   fmt.Sprintf("%08x", uint32(time.Now().UnixNano())),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -423,6 +437,8 @@ type server struct {
 	tasks             []*task
 	fault             Fault
 	calls             []Call
+	rng               *rand.Rand // the weather's draws for this server
+	burstLeft         int        // 5xx answers left in the current burst
 }
 
 func (s *server) findBoot(id int64) (Netboot, bool) {
