@@ -462,13 +462,16 @@ var rescueVersion = regexp.MustCompile(`^rescue(\d*)`)
 
 // PickRescue chooses the Linux rescue among boots by its kernel, never by
 // its place in the list: the list of bootType=rescue also holds the iPXE
-// shell, which never answers SSH. A customer rescue (rescue12-customer) is
-// preferred, the newest first.
+// shell, which never answers SSH, and on some servers Windows rescues
+// (rescue-customer-windows, WinRescue), which take a mailed password and
+// ignore rescueSshKey. A customer rescue (rescue12-customer) is preferred,
+// the newest first.
 func PickRescue(boots []Boot) (Boot, error) {
 	var cands []Boot
 	for _, b := range boots {
 		k := strings.ToLower(b.Kernel)
-		if strings.Contains(k, "rescue") && !strings.Contains(k, "ipxe") && b.BootType != "harddisk" && b.BootType != "power" {
+		windows := strings.Contains(k, "windows") || strings.Contains(k, "winrescue")
+		if strings.Contains(k, "rescue") && !windows && !strings.Contains(k, "ipxe") && b.BootType != "harddisk" && b.BootType != "power" {
 			cands = append(cands, b)
 		}
 	}

@@ -542,6 +542,10 @@ func TestPickRescue(t *testing.T) {
 		{name: "customer rescue before the pro one", boots: []Boot{{ID: 7, BootType: "rescue", Kernel: "rescue64-pro"}, {ID: 8, BootType: "rescue", Kernel: "rescue-customer"}}, want: 8},
 		{name: "newest customer rescue", boots: []Boot{{ID: 9, BootType: "rescue", Kernel: "rescue11-customer"}, {ID: 10, BootType: "rescue", Kernel: "rescue12-customer"}}, want: 10},
 		{name: "an iPXE rescue is no Linux rescue", boots: []Boot{{ID: 11, BootType: "rescue", Kernel: "ipxe-rescue"}, {ID: 12, BootType: "rescue", Kernel: "rescue64-pro"}}, want: 12},
+		{name: "a Windows customer rescue is never taken", boots: []Boot{trap, {ID: 5, BootType: "rescue", Kernel: "rescue-customer-windows"}, {ID: 6, BootType: "rescue", Kernel: "rescue64-pro"}}, want: 6},
+		{name: "nor WinRescue", boots: []Boot{{ID: 4, BootType: "rescue", Kernel: "WinRescue"}, {ID: 6, BootType: "rescue", Kernel: "rescue12-customer"}}, want: 6},
+		{name: "only Windows rescues", boots: []Boot{{ID: 4, BootType: "rescue", Kernel: "WinRescue"}, {ID: 5, BootType: "rescue", Kernel: "rescue-customer-windows"}},
+			wantErr: "no Linux rescue among the server's boots (WinRescue (id 4), rescue-customer-windows (id 5))"},
 		{name: "none", boots: []Boot{trap, hd}, wantErr: "no Linux rescue among the server's boots (ipxe-shell (id 203323), hd (id 1))"},
 	}
 	for _, tt := range tests {

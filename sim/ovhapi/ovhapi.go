@@ -30,6 +30,9 @@ const (
 	ModeInstaller = "installer"
 	ModeIPXE      = "ipxe" // an iPXE shell or script: the host never answers SSH
 	ModeOff       = "off"
+	// ModeWindowsRescue is a Windows rescue (rescue-customer-windows,
+	// WinRescue): password login only, rescueSshKey ignored, no SSH.
+	ModeWindowsRescue = "windows-rescue"
 )
 
 // Task statuses (dedicated.TaskStatusEnum).
@@ -52,12 +55,14 @@ type Netboot struct {
 }
 
 // DefaultBoots returns the netboots a European server offers. The iPXE shell
-// comes before the Linux rescue in the list of bootType=rescue, as it does on
-// the real API, so a client that takes the first rescue boot fails.
+// and a Windows rescue come before the Linux rescue in the list of
+// bootType=rescue, as the iPXE shell does on the real API, so a client that
+// takes the first rescue boot, or the first "customer" rescue, fails.
 func DefaultBoots() []Netboot {
 	return []Netboot{
 		{ID: 1, BootType: "harddisk", Kernel: "hd", Description: "Boot to disk"},
 		{ID: 203323, BootType: "rescue", Kernel: "ipxe-shell", Description: "iPXE shell"},
+		{ID: 228212, BootType: "rescue", Kernel: "rescue-customer-windows", Description: "Windows customer rescue system (password by mail)"},
 		{ID: 230242, BootType: "rescue", Kernel: "rescue12-customer", Description: "Customer rescue system (Debian-12-based)"},
 		{ID: 95083, BootType: "power", Kernel: "poweroff", Description: "Power-off server"},
 	}
@@ -70,11 +75,19 @@ func ModeOf(b Netboot) string {
 		return ModeDisk
 	case b.Kernel == "poweroff" || b.BootType == "power":
 		return ModeOff
+	case IsWindowsRescue(b.Kernel):
+		return ModeWindowsRescue
 	case b.Kernel != "ipxe-shell" && strings.Contains(strings.ToLower(b.Kernel), "rescue"):
 		return ModeRescue
 	default:
 		return ModeIPXE
 	}
+}
+
+// IsWindowsRescue reports the kernels of OVH's Windows rescues.
+func IsWindowsRescue(kernel string) bool {
+	k := strings.ToLower(kernel)
+	return strings.Contains(k, "windows") || strings.Contains(k, "winrescue")
 }
 
 // scriptBoot is what a server boots while a bootScript replaces its bootId.
@@ -95,6 +108,8 @@ type Server struct {
 	// State is OVH's state of the server (dedicated.server.StateEnum: ok,
 	// error, hacked, hackedBlocked); default ok.
 	State string
+	// RescueSSHKey is the rescueSshKey the server starts with.
+	RescueSSHKey string
 }
 
 // Timings is the time a reboot task spends in each status before done.
@@ -267,13 +282,19 @@ func (e *Emulator) AddServer(s Server) {
 		}
 	}
 	bootID := s.BootID
+	var rescueKey *string
+	if s.RescueSSHKey != "" {
+		k := s.RescueSSHKey
+		rescueKey = &k
+	}
 	st := &server{
-		Server:     s,
-		bootID:     &bootID,
-		monitoring: true,
-		state:      s.State,
-		powerState: "poweron",
-		mode:       s.Mode,
+		rescueSSHKey: rescueKey,
+		Server:       s,
+		bootID:       &bootID,
+		monitoring:   true,
+		state:        s.State,
+		powerState:   "poweron",
+		mode:         s.Mode,
 	}
 	if st.state == "" {
 		st.state = "ok"
