@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Sleep pauses between retries and task polls; nil: real time.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock that bounds spells of errors while a task is
+	// polled; nil: time.Now.
+	Now func() time.Time
 }
 
 // Client calls the API for one account. It is safe for concurrent use:
@@ -52,10 +56,12 @@ type Client struct {
 	maxRetryWait time.Duration
 	log          func(format string, args ...any)
 	sleep        func(ctx context.Context, d time.Duration) error
+	now          func() time.Time
 
-	mu     sync.Mutex
-	api    *goovh.Client
-	synced bool // go-ovh has the API's clock offset
+	mu      sync.Mutex
+	api     *goovh.Client
+	synced  bool           // go-ovh has the API's clock offset
+	started map[int64]bool // reboot tasks this client started or adopted
 }
 
 // New returns a client for cfg.
@@ -98,12 +104,13 @@ func New(cfg Config) (*Client, error) {
 	}
 	cl := &Client{
 		endpoint:     api.Endpoint(),
-		limiter:      limiters.For(api.Endpoint(), c.AppKey, rate),
+		limiter:      limiters.For(api.Endpoint(), c.ConsumerKey, rate),
 		retries:      cfg.Retries,
 		retryWait:    cfg.RetryWait,
 		maxRetryWait: cfg.MaxRetryWait,
 		log:          cfg.Log,
 		sleep:        cfg.Sleep,
+		now:          cfg.Now,
 		api:          api,
 	}
 	if cl.retries == 0 {
@@ -123,6 +130,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cl.sleep == nil {
 		cl.sleep = sleepCtx
+	}
+	if cl.now == nil {
+		cl.now = time.Now
 	}
 	return cl, nil
 }
@@ -186,7 +196,12 @@ type Error struct {
 	Status       int
 	Class        string // Client::BadRequest, ...
 	Message      string
-	QueryID      string // X-Ovh-QueryID, for OVH's support
+	// Details holds OVH's details, such as the IAM actions a refusal
+	// misses (unauthorizedActionsByIAM).
+	Details map[string]string
+	QueryID string // X-Ovh-QueryID, for OVH's support
+	// RetryAfter is the answer's Retry-After; zero: none.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -196,6 +211,19 @@ func (e *Error) Error() string {
 	}
 	if e.Message != "" {
 		s += ": " + e.Message
+	}
+	var missing []string
+	for _, k := range []string{"unauthorizedActionsByAuthentication", "unauthorizedActionsByIAM"} {
+		if v := strings.TrimSpace(e.Details[k]); v != "" {
+			missing = append(missing, v)
+		}
+	}
+	if len(missing) > 0 {
+		s += " (missing IAM permissions: " + strings.Join(missing, ", ") + ")"
+	}
+	if e.QueryID != "" {
+		// OVH's support finds the call by it.
+		s += " (query id " + e.QueryID + ")"
 	}
 	return s
 }
@@ -209,14 +237,26 @@ func (e *Error) Auth() bool {
 		strings.Contains(e.Message, "Invalid signature")
 }
 
-func (e *Error) retryable() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
+// ErrMaybeDone marks the failure of a call that is not safe to repeat (a
+// POST) when the API may nonetheless have carried it out: a 5xx answer, a
+// timeout or a connection lost after the request was sent.
+var ErrMaybeDone = errors.New("the API may have carried it out")
+
+// idempotent calls may be sent again whatever became of the first try.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
 // Do makes the call, waiting for the account's rate limit, and decodes the
-// answer into out (nil: ignore it). Answers 429 and 5xx are retried with
-// backoff, as are network failures of GET calls (a lost POST may have been
-// carried out).
+// answer into out (nil: ignore it). A 429 is retried after its Retry-After
+// (or the backoff, whichever is longer), and holds every client of the
+// account meanwhile. 5xx answers and network failures are retried for
+// idempotent calls (GET, PUT) only; for a POST they come back wrapping
+// ErrMaybeDone, since the API may have carried it out.
 func (c *Client) Do(ctx context.Context, r Request, out any) error {
 	pause := c.retryWait
 	for attempt := 0; ; attempt++ {
@@ -224,11 +264,18 @@ func (c *Client) Do(ctx context.Context, r Request, out any) error {
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || attempt >= c.retries || !retryable(r, err) {
+		if ctx.Err() != nil {
 			return err
 		}
-		c.log("ovh: %s %s: %v; try %d of %d in %s", r.Method, r.Path, shortErr(err), attempt+2, c.retries+1, pause)
-		if serr := c.sleep(ctx, pause); serr != nil {
+		again, wait := c.retry(r, err, pause)
+		if !again || attempt >= c.retries {
+			if maybeDone(r, err) {
+				return fmt.Errorf("%w: %w", err, ErrMaybeDone)
+			}
+			return err
+		}
+		c.log("ovh: %s %s: %v; try %d of %d in %s", r.Method, r.Path, shortErr(err), attempt+2, c.retries+1, wait)
+		if serr := c.sleep(ctx, wait); serr != nil {
 			return err
 		}
 		pause = min(pause*2, c.maxRetryWait)
@@ -243,13 +290,50 @@ func shortErr(err error) string {
 	return err.Error()
 }
 
-func retryable(r Request, err error) bool {
+// retry says whether a failed call is tried again, and after how long.
+func (c *Client) retry(r Request, err error, pause time.Duration) (bool, time.Duration) {
 	var apiErr *Error
 	if errors.As(err, &apiErr) {
-		return apiErr.retryable()
+		switch {
+		case apiErr.Status == http.StatusTooManyRequests:
+			// Refused before it was carried out: safe for any call. The
+			// whole account waits, not this call alone.
+			wait := max(pause, apiErr.RetryAfter)
+			c.limiter.Hold(wait)
+			return true, wait
+		case apiErr.Status == http.StatusRequestTimeout:
+			return true, pause
+		case apiErr.Status >= 500:
+			return idempotent(r.Method), pause
+		}
+		return false, 0
+	}
+	if notSent(err) {
+		return true, pause
 	}
 	var netErr net.Error
-	return r.Method == http.MethodGet && errors.As(err, &netErr)
+	return idempotent(r.Method) && errors.As(err, &netErr), pause
+}
+
+// notSent reports a network failure before the request left: a refused
+// or failed connection.
+func notSent(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
+// maybeDone reports a failure after which a call that is not idempotent
+// may have been carried out.
+func maybeDone(r Request, err error) bool {
+	if idempotent(r.Method) || notSent(err) {
+		return false
+	}
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.Status >= 500
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
 }
 
 func (c *Client) once(ctx context.Context, r Request, out any) error {
@@ -263,7 +347,7 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		}
 		start := time.Now()
 		if _, err := c.api.TimeDelta(); err != nil {
-			return c.wrap("GET", "/auth/time", err)
+			return c.wrap("GET", "/auth/time", err, nil)
 		}
 		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
 		c.synced = true
@@ -276,7 +360,18 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		body = r.Body
 	}
 	start := time.Now()
-	err := c.api.CallAPIWithContext(ctx, r.Method, r.Path, body, out, true)
+	// go-ovh's own steps, so that the answer's headers (Retry-After) can be
+	// read: CallAPIWithContext hides them.
+	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
+	if err != nil {
+		return c.wrap(r.Method, r.Path, err, nil)
+	}
+	resp, err := c.api.Do(req.WithContext(ctx))
+	var header http.Header
+	if err == nil {
+		header = resp.Header
+		err = c.api.UnmarshalResponse(resp, out)
+	}
 	status := 200
 	var apiErr *goovh.APIError
 	if errors.As(err, &apiErr) {
@@ -288,21 +383,38 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		c.log("ovh: %s %s: %d (%s)", r.Method, r.Path, status, time.Since(start).Round(time.Millisecond))
 	}
 	if err != nil {
-		return c.wrap(r.Method, r.Path, err)
+		return c.wrap(r.Method, r.Path, err, header)
 	}
 	return nil
 }
 
-func (c *Client) wrap(method, path string, err error) error {
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
+}
+
+func (c *Client) wrap(method, path string, err error, header http.Header) error {
 	var apiErr *goovh.APIError
 	if errors.As(err, &apiErr) {
 		return &Error{
-			Method:  method,
-			Path:    path,
-			Status:  apiErr.Code,
-			Class:   apiErr.Class,
-			Message: strings.TrimSpace(apiErr.Message),
-			QueryID: apiErr.QueryID,
+			Method:     method,
+			Path:       path,
+			Status:     apiErr.Code,
+			Class:      apiErr.Class,
+			Message:    strings.TrimSpace(apiErr.Message),
+			Details:    apiErr.Details,
+			QueryID:    apiErr.QueryID,
+			RetryAfter: retryAfter(header, time.Now()),
 		}
 	}
 	return fmt.Errorf("ovh: %s %s: %w", method, path, err)

@@ -42,6 +42,10 @@ const (
 	VarConsumerKey = "ovh_consumer_key"
 	VarService     = "ovh_service"
 	VarRateLimit   = "ovh_rate_limit"
+	// VarTaskPoll sets the first pause before a task poll and between
+	// polls (default 10s, then 5s growing to 30s), for places whose tasks
+	// run faster than OVH's, such as the simulated fleet.
+	VarTaskPoll = "ovh_task_poll"
 )
 
 // Source is where credentials come from when the inventory does not hold

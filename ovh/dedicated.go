@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -43,12 +44,13 @@ type Task struct {
 	Function   string  `json:"function"`
 	Status     string  `json:"status"`
 	Comment    *string `json:"comment"`
+	Note       *string `json:"note"`
 	StartDate  string  `json:"startDate"`
 	DoneDate   *string `json:"doneDate"`
 	LastUpdate *string `json:"lastUpdate"`
 }
 
-// Task statuses.
+// Task statuses (dedicated.TaskStatusEnum).
 const (
 	TaskInit          = "init"
 	TaskTodo          = "todo"
@@ -68,11 +70,25 @@ func (t *Task) Final() bool {
 	return false
 }
 
-func (t *Task) comment() string {
-	if t.Comment == nil {
-		return ""
+// pending reports a status the task moves on from.
+func (t *Task) pending() bool {
+	switch t.Status {
+	case TaskInit, TaskTodo, TaskDoing:
+		return true
 	}
-	return *t.Comment
+	return false
+}
+
+// remarks are the task's comment and note, as failures show them.
+func (t *Task) remarks() string {
+	var parts []string
+	if t.Comment != nil && strings.TrimSpace(*t.Comment) != "" {
+		parts = append(parts, strings.TrimSpace(*t.Comment))
+	}
+	if t.Note != nil && strings.TrimSpace(*t.Note) != "" {
+		parts = append(parts, "note: "+strings.TrimSpace(*t.Note))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // GetServer reads a server.
@@ -150,13 +166,148 @@ func RebootRequest(service string) Request {
 	return Request{Method: http.MethodPost, Path: ServerPath(service, "reboot")}
 }
 
-// Reboot hard-reboots the server and returns the task that tracks it.
-func (c *Client) Reboot(ctx context.Context, service string) (*Task, error) {
-	var t Task
-	if err := c.Do(ctx, RebootRequest(service), &t); err != nil {
+// FuncHardReboot is the function of the task a reboot creates.
+const FuncHardReboot = "hardReboot"
+
+// Reboot hard-reboots the server and returns the task that tracks it. A
+// hard reboot is not safe to ask twice: when the POST fails in a way that
+// may have rebooted the server anyway (a 5xx, a timeout), Reboot looks for a
+// hardReboot task that started after it asked, for o.Adopt, and adopts it;
+// it asks again only when the task list showed none all along, and not at
+// all when the list could not be read.
+func (c *Client) Reboot(ctx context.Context, service string, o WaitOptions) (*Task, error) {
+	o = o.withDefaults()
+	for attempt := 0; ; attempt++ {
+		asked := c.apiNow()
+		var t Task
+		err := c.Do(ctx, RebootRequest(service), &t)
+		if err == nil {
+			c.remember(t.ID)
+			return &t, nil
+		}
+		if !errors.Is(err, ErrMaybeDone) {
+			return nil, err
+		}
+		c.log("ovh: reboot of %s: %v; looking for its task before asking again", service, shortErr(err))
+		found, lookErr := c.findTaskSince(ctx, service, FuncHardReboot, asked, o)
+		switch {
+		case found != nil:
+			c.remember(found.ID)
+			c.log("ovh: reboot of %s: adopted task %d (%s), started %s", service, found.ID, found.Status, found.StartDate)
+			return found, nil
+		case lookErr != nil:
+			return nil, fmt.Errorf("ovh: reboot of %s: %w; whether it was carried out is unknown (%w), so it is not asked again: look at the server's tasks in the OVH manager before running again", service, err, lookErr)
+		case attempt >= c.retries:
+			return nil, fmt.Errorf("ovh: reboot of %s: %w; no hardReboot task appeared within %s", service, err, o.Adopt)
+		}
+		c.log("ovh: reboot of %s: no hardReboot task appeared within %s; asking again", service, o.Adopt)
+	}
+}
+
+// apiNow is the API's clock as go-ovh knows it (its offset is taken at the
+// first call).
+func (c *Client) apiNow() time.Time {
+	delta, err := c.api.TimeDelta()
+	if err != nil {
+		delta = 0
+	}
+	return time.Now().Add(-delta)
+}
+
+// ListTasks lists a server's task ids of one function (all when function
+// is empty).
+func (c *Client) ListTasks(ctx context.Context, service, function string) ([]int64, error) {
+	p := ServerPath(service, "task")
+	if function != "" {
+		p += "?function=" + url.QueryEscape(function)
+	}
+	var ids []int64
+	if err := c.Do(ctx, Request{Method: http.MethodGet, Path: p}, &ids); err != nil {
 		return nil, err
 	}
-	return &t, nil
+	return ids, nil
+}
+
+// taskSlack absorbs startDate's whole seconds when a task's start is
+// compared with the time a call left: go-ovh's offset comes from whole
+// seconds too, so its clock runs at most 1s behind the API's, never ahead.
+const taskSlack = time.Second
+
+// remember records a task this client started, which a later lost reboot
+// must not adopt even if it started within taskSlack.
+func (c *Client) remember(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started == nil {
+		c.started = map[int64]bool{}
+	}
+	c.started[id] = true
+}
+
+func (c *Client) startedByUs(id int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.started[id]
+}
+
+// findTaskSince looks, for o.Adopt, for a task of function that started at
+// or after since. It returns (nil, nil) only when every look over the whole
+// window read the list and found none; an error when some look could not
+// tell, as a task may show in the list, or answer, only some time after it
+// was created.
+func (c *Client) findTaskSince(ctx context.Context, service, function string, since time.Time, o WaitOptions) (*Task, error) {
+	threshold := since.Add(-taskSlack)
+	deadline := c.now().Add(o.Adopt)
+	pause := o.Interval
+	for {
+		t, err := c.lookTaskSince(ctx, service, function, threshold)
+		if t != nil {
+			return t, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !c.now().Before(deadline) {
+			return nil, err
+		}
+		if serr := c.sleep(ctx, pause); serr != nil {
+			return nil, serr
+		}
+		pause = min(pause+pause/2, o.MaxInterval)
+	}
+}
+
+// lookTaskSince reads the task list once, newest first (task ids grow), and
+// stops at the first task that started before threshold.
+func (c *Client) lookTaskSince(ctx context.Context, service, function string, threshold time.Time) (*Task, error) {
+	ids, err := c.ListTasks(ctx, service, function)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+	var unsure error
+	for _, id := range ids {
+		if c.startedByUs(id) {
+			break // older than our last reboot
+		}
+		t, err := c.GetTask(ctx, service, id)
+		if err != nil {
+			unsure = err
+			continue
+		}
+		start, perr := time.Parse(time.RFC3339, t.StartDate)
+		if perr != nil {
+			unsure = fmt.Errorf("task %d: start date %q: %w", id, t.StartDate, perr)
+			continue
+		}
+		if start.Before(threshold) {
+			break
+		}
+		if t.Function == function || t.Function == "" {
+			return t, nil
+		}
+	}
+	return nil, unsure
 }
 
 // GetTask reads a task.
@@ -168,75 +319,132 @@ func (c *Client) GetTask(ctx context.Context, service string, id int64) (*Task, 
 	return &t, nil
 }
 
-// TaskError is a task that ended without being done.
+// TaskError is a task that ended without being done, or whose status is
+// not one OVH documents.
 type TaskError struct {
 	Service string
 	Task    Task
 }
 
 func (e *TaskError) Error() string {
-	s := fmt.Sprintf("ovh: task %d (%s) on %s ended %s", e.Task.ID, e.Task.Function, e.Service, e.Task.Status)
-	if c := e.Task.comment(); c != "" {
-		s += ": " + c
+	verb := "ended"
+	if !e.Task.Final() {
+		verb = "has a status OVH does not document:"
+	}
+	s := fmt.Sprintf("ovh: task %d (%s) on %s %s %s", e.Task.ID, e.Task.Function, e.Service, verb, e.Task.Status)
+	if r := e.Task.remarks(); r != "" {
+		s += ": " + r
 	}
 	return s
 }
 
-// WaitOptions tune WaitTask.
+// WaitOptions tune WaitTask and Reboot.
 type WaitOptions struct {
+	// FirstPoll is the pause before the first poll, as a new task often
+	// answers 404 at first; zero: 10s, as OVH's Terraform provider waits.
+	FirstPoll time.Duration
 	// Interval is the first pause between polls, growing by half each time
 	// up to MaxInterval; zero: 5s and 30s (ovh-api.md §8: poll tasks every
 	// 10-30s, not every second).
 	Interval, MaxInterval time.Duration
-	// NotFound is how many 404s in a row are waited out, as the API
-	// answers 404 for a task it has not replicated yet; zero: 5.
-	NotFound int
+	// Tolerate is how long a spell of failed polls (404, 5xx, 429, network
+	// errors) is waited out; zero: 5m, as OVH's provider retries each poll
+	// for 5 minutes: the API "often returns 500/404 errors" on tasks.
+	Tolerate time.Duration
+	// Adopt is how long Reboot looks for the task of a reboot whose answer
+	// was lost before it asks again; zero: 1m.
+	Adopt time.Duration
 	// Progress is called with each new status.
 	Progress func(Task)
 }
 
-// WaitTask polls a task until it is done, and fails with the task's comment
-// when it ends in customerError or ovhError, or when it is cancelled. The
-// caller bounds the wait with ctx.
-func (c *Client) WaitTask(ctx context.Context, service string, id int64, o WaitOptions) (*Task, error) {
+func (o WaitOptions) withDefaults() WaitOptions {
+	if o.FirstPoll <= 0 {
+		o.FirstPoll = 10 * time.Second
+	}
 	if o.Interval <= 0 {
 		o.Interval = 5 * time.Second
 	}
 	if o.MaxInterval <= 0 {
 		o.MaxInterval = 30 * time.Second
 	}
-	if o.NotFound <= 0 {
-		o.NotFound = 5
+	if o.Tolerate <= 0 {
+		o.Tolerate = 5 * time.Minute
 	}
-	pause, notFound, last := o.Interval, 0, ""
+	if o.Adopt <= 0 {
+		o.Adopt = time.Minute
+	}
+	return o
+}
+
+// transient reports an answer a task poll waits out: the task API answers
+// 404 for a task another region has not seen yet, and 5xx on a bad day.
+func transient(err error) bool {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		return apiErr.NotFound() || apiErr.Status == http.StatusTooManyRequests ||
+			apiErr.Status == http.StatusRequestTimeout || apiErr.Status >= 500
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
+
+// WaitTask polls a task until it is done. It fails at once when the task
+// ends in customerError or ovhError, is cancelled, or shows a status OVH
+// does not document, and when its polls have failed for longer than
+// o.Tolerate; every failure shows the task's comment and note. The caller
+// bounds the whole wait with ctx.
+func (c *Client) WaitTask(ctx context.Context, service string, id int64, o WaitOptions) (*Task, error) {
+	o = o.withDefaults()
+	var last Task
+	last.ID = id
+	still := func(err error) error {
+		s := fmt.Sprintf("ovh: task %d on %s still %s", id, service, orUnknown(last.Status))
+		if r := last.remarks(); r != "" {
+			s += " (" + r + ")"
+		}
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	if err := c.sleep(ctx, o.FirstPoll); err != nil {
+		return nil, still(err)
+	}
+	pause := o.Interval
+	var failingSince time.Time
 	for {
 		t, err := c.GetTask(ctx, service, id)
-		var apiErr *Error
 		switch {
-		case errors.As(err, &apiErr) && apiErr.NotFound() && notFound < o.NotFound:
-			notFound++
-		case err != nil:
-			if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
-				return nil, fmt.Errorf("ovh: task %d on %s still %s: %w", id, service, orUnknown(last), ctx.Err())
+		case err == nil:
+			failingSince = time.Time{}
+			if t.Status != last.Status && o.Progress != nil {
+				o.Progress(*t)
 			}
-			return nil, err
-		default:
-			notFound = 0
-			if t.Status != last {
-				last = t.Status
-				if o.Progress != nil {
-					o.Progress(*t)
-				}
-			}
-			switch t.Status {
-			case TaskDone:
+			last = *t
+			switch {
+			case t.Status == TaskDone:
 				return t, nil
-			case TaskCancelled, TaskCustomerError, TaskOVHError:
+			case t.Final(), !t.pending():
 				return t, &TaskError{Service: service, Task: *t}
 			}
+		case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+			cause := ctx.Err()
+			if cause == nil { // the rate limit had no slot before the deadline
+				cause = context.DeadlineExceeded
+			}
+			return nil, still(cause)
+		case transient(err):
+			now := c.now()
+			if failingSince.IsZero() {
+				failingSince = now
+			}
+			if spell := now.Sub(failingSince); spell >= o.Tolerate {
+				return nil, still(fmt.Errorf("its polls failed for %s: %w", spell.Round(time.Second), err))
+			}
+			c.log("ovh: task %d on %s: %v; polling on", id, service, shortErr(err))
+		default:
+			return nil, still(err)
 		}
 		if err := c.sleep(ctx, pause); err != nil {
-			return nil, fmt.Errorf("ovh: task %d on %s still %s: %w", id, service, orUnknown(last), err)
+			return nil, still(err)
 		}
 		pause = min(pause+pause/2, o.MaxInterval)
 	}
@@ -254,13 +462,16 @@ var rescueVersion = regexp.MustCompile(`^rescue(\d*)`)
 
 // PickRescue chooses the Linux rescue among boots by its kernel, never by
 // its place in the list: the list of bootType=rescue also holds the iPXE
-// shell, which never answers SSH. A customer rescue (rescue12-customer) is
-// preferred, the newest first.
+// shell, which never answers SSH, and on some servers Windows rescues
+// (rescue-customer-windows, WinRescue), which take a mailed password and
+// ignore rescueSshKey. A customer rescue (rescue12-customer) is preferred,
+// the newest first.
 func PickRescue(boots []Boot) (Boot, error) {
 	var cands []Boot
 	for _, b := range boots {
 		k := strings.ToLower(b.Kernel)
-		if strings.Contains(k, "rescue") && !strings.Contains(k, "ipxe") && b.BootType != "harddisk" && b.BootType != "power" {
+		windows := strings.Contains(k, "windows") || strings.Contains(k, "winrescue")
+		if strings.Contains(k, "rescue") && !windows && !strings.Contains(k, "ipxe") && b.BootType != "harddisk" && b.BootType != "power" {
 			cands = append(cands, b)
 		}
 	}

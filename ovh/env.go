@@ -58,6 +58,24 @@ func (e Env) Client(endpoint string, vars map[string]any, log func(format string
 	return c, r, nil
 }
 
+// WaitOptions are the task poll settings for a host: Wait, with the host's
+// ovh_task_poll variable (a duration such as "2s") as the pause before the
+// first poll and the first pause between polls, and six times it as the
+// time a lost reboot's task is looked for (10s and 1m by default).
+func (e Env) WaitOptions(vars map[string]any) (WaitOptions, error) {
+	o := e.Wait
+	text := stringVar(vars, VarTaskPoll)
+	if text == "" {
+		return o, nil
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil || d <= 0 {
+		return o, fmt.Errorf("%s: want a positive duration such as 10s, got %q", VarTaskPoll, text)
+	}
+	o.FirstPoll, o.Interval, o.Adopt = d, d, 6*d
+	return o, nil
+}
+
 // Explain adds to an API error what a user can do about it: for refused
 // credentials, where each one came from (never the values) and which
 // rights they need.

@@ -136,6 +136,23 @@ func (l *Limiter) Wait(ctx context.Context) error {
 	return nil
 }
 
+// Hold keeps every request of the account from starting within d from now,
+// as after a 429: the API refuses the key, not one call. Requests already
+// waiting keep their turn.
+func (l *Limiter) Hold(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := l.rate.interval()
+	tolerance := time.Duration(l.rate.Burst-1) * t
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	// The next request may start at tat-tolerance; push that to now+d.
+	if next := l.now().Add(d + tolerance); next.After(l.tat) {
+		l.tat = next
+	}
+}
+
 func (l *Limiter) giveBack(mine time.Time, t time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -144,8 +161,8 @@ func (l *Limiter) giveBack(mine time.Time, t time.Duration) {
 	}
 }
 
-// Limiters holds one limiter per account, so that every client of the same
-// account shares one budget.
+// Limiters holds one limiter per consumer key, which OVH counts requests
+// by, so that every client of the key shares one budget.
 type Limiters struct {
 	mu sync.Mutex
 	m  map[string]*Limiter
@@ -154,11 +171,11 @@ type Limiters struct {
 // NewLimiters returns an empty set.
 func NewLimiters() *Limiters { return &Limiters{m: map[string]*Limiter{}} }
 
-// For returns the limiter of the account (endpoint URL and application key),
-// made with r on first use; later calls get that limiter whatever r they
-// pass, since one account has one budget.
-func (ls *Limiters) For(endpointURL, appKey string, r Rate) *Limiter {
-	key := endpointURL + "\x00" + appKey
+// For returns the limiter of a consumer key on an endpoint, made with r on
+// first use; later calls get that limiter whatever r they pass, since one
+// key has one budget. The key is only a map key: never shown.
+func (ls *Limiters) For(endpointURL, consumerKey string, r Rate) *Limiter {
+	key := endpointURL + "\x00" + consumerKey
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if l, ok := ls.m[key]; ok {

@@ -41,6 +41,9 @@ func startAPI(t *testing.T, cfg ovhapi.Config, servers ...string) (*ovhapi.Emula
 	if cfg.Timings == (ovhapi.Timings{}) {
 		cfg.Timings = fastTimings()
 	}
+	if cfg.Weather == nil {
+		cfg.Weather = ovhapi.Calm()
+	}
 	emu := ovhapi.New(cfg)
 	t.Cleanup(func() { emu.Close() })
 	for i, name := range servers {
@@ -96,7 +99,8 @@ func (l *logLines) String() string {
 }
 
 func fastWait() WaitOptions {
-	return WaitOptions{Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond}
+	return WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
+		Tolerate: 500 * time.Millisecond, Adopt: 50 * time.Millisecond}
 }
 
 func TestRescueRebootAgainstEmulator(t *testing.T) {
@@ -137,7 +141,7 @@ func TestRescueRebootAgainstEmulator(t *testing.T) {
 	if err := c.SetBoot(ctx, testSN, rescue.ID, edKey); err != nil {
 		t.Fatal(err)
 	}
-	task, err := c.Reboot(ctx, testSN)
+	task, err := c.Reboot(ctx, testSN, fastWait())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +220,8 @@ func TestErrorsNameTheCallAndOVHMessage(t *testing.T) {
 				}
 			})
 			err := tt.call(c)
-			if err == nil || err.Error() != tt.want {
-				t.Fatalf("err = %v\nwant  %s", err, tt.want)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want+" (query id EMU.ext-1.") {
+				t.Fatalf("err = %v\nwant  %s (query id EMU.ext-1.…)", err, tt.want)
 			}
 			var apiErr *Error
 			if !errors.As(err, &apiErr) || apiErr.Status != tt.status || apiErr.Auth() != tt.auth {
@@ -250,7 +254,7 @@ func TestRetries(t *testing.T) {
 			c, logs := newClient(t, endpoint, func(cfg *Config) { cfg.Retries = tt.retries })
 			emu.InjectFault(testSN, ovhapi.Fault{HTTP500: tt.fail})
 			_, err := c.GetServer(context.Background(), testSN)
-			if got := fmt.Sprint(err); (tt.wantErr == "" && err != nil) || (tt.wantErr != "" && got != tt.wantErr) {
+			if got := fmt.Sprint(err); (tt.wantErr == "" && err != nil) || (tt.wantErr != "" && !strings.HasPrefix(got, tt.wantErr+" (query id ")) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 			if n := emu.Requests(testSN); n != tt.requests {
@@ -316,7 +320,7 @@ func TestWaitTask(t *testing.T) {
 			emu.InjectFault(testSN, tt.fault)
 			c, _ := newClient(t, endpoint)
 			ctx := context.Background()
-			task, err := c.Reboot(ctx, testSN)
+			task, err := c.Reboot(ctx, testSN, fastWait())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -344,14 +348,14 @@ func TestWaitTask(t *testing.T) {
 func TestWaitTaskTimesOutWithTheStatus(t *testing.T) {
 	_, endpoint := startAPI(t, ovhapi.Config{Timings: ovhapi.Timings{Init: time.Millisecond, Todo: time.Millisecond, Doing: time.Hour}}, testSN)
 	c, _ := newClient(t, endpoint)
-	task, err := c.Reboot(context.Background(), testSN)
+	task, err := c.Reboot(context.Background(), testSN, fastWait())
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err = c.WaitTask(ctx, testSN, task.ID, fastWait())
-	if want := fmt.Sprintf("ovh: task %d on %s still doing: context deadline exceeded", task.ID, testSN); err == nil || err.Error() != want {
+	if want := fmt.Sprintf("ovh: task %d on %s still doing (Reboot asked): context deadline exceeded", task.ID, testSN); err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %s", err, want)
 	}
 }
@@ -538,6 +542,10 @@ func TestPickRescue(t *testing.T) {
 		{name: "customer rescue before the pro one", boots: []Boot{{ID: 7, BootType: "rescue", Kernel: "rescue64-pro"}, {ID: 8, BootType: "rescue", Kernel: "rescue-customer"}}, want: 8},
 		{name: "newest customer rescue", boots: []Boot{{ID: 9, BootType: "rescue", Kernel: "rescue11-customer"}, {ID: 10, BootType: "rescue", Kernel: "rescue12-customer"}}, want: 10},
 		{name: "an iPXE rescue is no Linux rescue", boots: []Boot{{ID: 11, BootType: "rescue", Kernel: "ipxe-rescue"}, {ID: 12, BootType: "rescue", Kernel: "rescue64-pro"}}, want: 12},
+		{name: "a Windows customer rescue is never taken", boots: []Boot{trap, {ID: 5, BootType: "rescue", Kernel: "rescue-customer-windows"}, {ID: 6, BootType: "rescue", Kernel: "rescue64-pro"}}, want: 6},
+		{name: "nor WinRescue", boots: []Boot{{ID: 4, BootType: "rescue", Kernel: "WinRescue"}, {ID: 6, BootType: "rescue", Kernel: "rescue12-customer"}}, want: 6},
+		{name: "only Windows rescues", boots: []Boot{{ID: 4, BootType: "rescue", Kernel: "WinRescue"}, {ID: 5, BootType: "rescue", Kernel: "rescue-customer-windows"}},
+			wantErr: "no Linux rescue among the server's boots (WinRescue (id 4), rescue-customer-windows (id 5))"},
 		{name: "none", boots: []Boot{trap, hd}, wantErr: "no Linux rescue among the server's boots (ipxe-shell (id 203323), hd (id 1))"},
 	}
 	for _, tt := range tests {
@@ -695,7 +703,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	_, err := c.GetServer(ctx, testSN)
 	collect(err)
 	collect(c.SetBoot(ctx, testSN, 230242, edKey))
-	task, err := c.Reboot(ctx, testSN)
+	task, err := c.Reboot(ctx, testSN, fastWait())
 	collect(err)
 	if task != nil {
 		_, err = c.WaitTask(ctx, testSN, task.ID, fastWait())

@@ -46,6 +46,21 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 	if flavour == "" {
 		flavour = "kimsufi"
 	}
+	var api APIOverride
+	if f.cfg.Overrides != nil {
+		api = f.cfg.Overrides.API
+	}
+	hosts := map[string]bool{}
+	for _, h := range f.hosts {
+		hosts[h.spec.Name] = true
+	}
+	if err := api.check(hosts); err != nil {
+		return err
+	}
+	weather, err := api.Weather(f.cfg.CalmAPI)
+	if err != nil {
+		return err
+	}
 	f.emu = ovhapi.New(ovhapi.Config{
 		AppKey:      f.creds.ApplicationKey,
 		AppSecret:   f.creds.ApplicationSecret,
@@ -53,17 +68,29 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 		Timings:     timings,
 		Flavour:     flavour,
 		OnReboot:    f.apiReboot,
+		Weather:     weather,
 	})
 	for _, h := range f.hosts {
+		// A host that starts in the rescue (or kexec'd from it) was booted
+		// into it with the fleet's key.
+		var rescueKey string
+		if h.spec.Mode == ModeRescue || h.spec.Mode == ModeInstaller {
+			rescueKey = f.ClientPublicKey()
+		}
 		f.emu.AddServer(ovhapi.Server{
-			Name:        h.service,
-			IP:          h.v4.Addr().String(),
-			IPv6Block:   h.v6.Masked().String(),
-			IPv6Gateway: f.plan.gw6.String(),
-			BootID:      netbootFor(h.spec.Mode),
-			Mode:        string(h.spec.Mode),
-			State:       h.spec.OVHState,
+			RescueSSHKey: rescueKey,
+			Name:         h.service,
+			IP:           h.v4.Addr().String(),
+			IPv6Block:    h.v6.Masked().String(),
+			IPv6Gateway:  f.plan.gw6.String(),
+			BootID:       netbootFor(h.spec.Mode),
+			Mode:         string(h.spec.Mode),
+			State:        h.spec.OVHState,
 		})
+		if af, ok := api.Faults[h.spec.Name]; ok {
+			fault, _ := af.fault() // checked above
+			f.emu.InjectFault(h.service, fault)
+		}
 	}
 	addr := f.cfg.APIAddr
 	if addr == "" {
@@ -100,9 +127,8 @@ func (f *Fleet) apiReboot(ctx context.Context, server string, boot ovhapi.Netboo
 		return fmt.Errorf("server %s is not in the simulated fleet", server)
 	}
 	mode := Mode(ovhapi.ModeOf(boot))
-	if rescueKey == "" {
-		rescueKey = f.clientKey.Public
-	}
+	// A rescue booted without rescueSshKey mails a root password: no key
+	// gets in.
 	h.mu.Lock()
 	h.rescueKey = rescueKey
 	h.mu.Unlock()
@@ -121,10 +147,7 @@ func (f *Fleet) apiNetboot(h *Host) (bootRequest, bool) {
 	if !ok {
 		return bootRequest{}, false
 	}
-	key := strings.TrimSpace(st.RescueSSHKey)
-	if key == "" {
-		key = f.clientKey.Public
-	}
+	key := strings.TrimSpace(st.RescueSSHKey) // none: nobody gets in, as above
 	return bootRequest{mode: Mode(ovhapi.ModeOf(st.Boot)), rescueKey: key}, true
 }
 

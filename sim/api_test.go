@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,11 @@ func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string
 		t.Fatalf("no %s boot with kernel %s in %v", bootType, kernel, ids)
 	}
 	body := map[string]any{"bootId": bootID}
-	if key != "" {
+	switch key {
+	case "":
+	case "none": // clear it
+		body["rescueSshKey"] = nil
+	default:
 		body["rescueSshKey"] = key
 	}
 	if err := client.Put(base, body, nil); err != nil {
@@ -71,7 +76,7 @@ func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string
 
 func TestAPIRebootChangesBootIDAndHostKey(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, Config{Hosts: 1, Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 300 * time.Millisecond}})
+	f := startFleet(t, Config{Hosts: 1, CalmAPI: true, Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 300 * time.Millisecond}})
 	h, _ := f.Host("ks1")
 	c, key1 := dial(t, f, "ks1")
 	c.Close()
@@ -122,6 +127,32 @@ func TestAPIRebootChangesBootIDAndHostKey(t *testing.T) {
 	})
 	if st := h.Status(context.Background()); st.SSH || !strings.Contains(st.Why, "iPXE") {
 		t.Errorf("status after the iPXE shell: %+v", st)
+	}
+
+	// A Windows rescue ignores the rescue key: never on SSH.
+	rebootThroughAPI(t, f, "ks1", "rescue", "rescue-customer-windows", strings.TrimSpace(user.Public))
+	eventually(t, 10*time.Second, "windows rescue", func() error {
+		if h.Mode() != ModeWindowsRescue {
+			return fmt.Errorf("mode %s", h.Mode())
+		}
+		return nil
+	})
+	if st := h.Status(context.Background()); st.SSH || !strings.Contains(st.Why, "Windows rescue") {
+		t.Errorf("status after the Windows rescue: %+v", st)
+	}
+
+	// A rescue without rescueSshKey mails a password: no key gets in.
+	rebootThroughAPI(t, f, "ks1", "rescue", "rescue12-customer", "none")
+	eventually(t, 20*time.Second, "keyless rescue", func() error {
+		if h.Mode() != ModeRescue {
+			return fmt.Errorf("mode %s", h.Mode())
+		}
+		return f.WaitSSH(context.Background(), "ks1")
+	})
+	for _, k := range []string{f.ClientKeyFile(), keyFile} {
+		if _, _, err := dialHost(h.Addr().String(), k); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+			t.Errorf("%s into a rescue without rescueSshKey: %v", filepath.Base(k), err)
+		}
 	}
 }
 

@@ -78,9 +78,12 @@ func (s HostSpec) predictedName() string {
 //	    faults: [never-returns]
 //	    ovh_state: hacked
 //	    reorder_disks: true
+//	api:                  # the OVH API emulator (see APIOverride)
+//	  calm: true
 type Overrides struct {
 	All   HostOverride            `yaml:"all"`
 	Hosts map[string]HostOverride `yaml:"hosts"`
+	API   APIOverride             `yaml:"api"`
 }
 
 // HostOverride is what can differ per host. Unset fields keep the default.
@@ -117,6 +120,9 @@ func LoadOverrides(path string) (*Overrides, error) {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&o); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := o.API.check(nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &o, nil

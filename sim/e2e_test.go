@@ -22,7 +22,7 @@ func TestKexecInstallAndDiskBoot(t *testing.T) {
 	if err := nixeval.EnsureNix(context.Background()); err != nil {
 		t.Skipf("disk mode evaluates with Nix: %v", err)
 	}
-	f := startFleet(t, Config{Hosts: 1, Payload: true, Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 200 * time.Millisecond}})
+	f := startFleet(t, Config{Hosts: 1, CalmAPI: true, Payload: true, Timings: ovhapi.Timings{Init: 100 * time.Millisecond, Todo: 100 * time.Millisecond, Doing: 200 * time.Millisecond}})
 	h, _ := f.Host("ks1")
 	p := f.Payload()
 	c, rescueKey := dial(t, f, "ks1")

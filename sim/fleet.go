@@ -59,6 +59,9 @@ type Config struct {
 	Timings ovhapi.Timings
 	Flavour string
 	APIAddr string
+	// CalmAPI turns off the API's bad day (ovhapi.BadDay, the default);
+	// Overrides.API changes it further.
+	CalmAPI bool
 	// Payload builds (or takes from PayloadCache, default the user's cache
 	// directory) the NixOS ISO and kexec tarball and serves them on the
 	// bridge; the installer mode then runs the payload's installer.

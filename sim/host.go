@@ -35,6 +35,9 @@ const (
 	ModeDisk      Mode = "disk"      // what is installed on the disks
 	ModeOff       Mode = "off"       // powered off
 	ModeIPXE      Mode = "ipxe"      // stuck in an iPXE shell: never on the network
+	// ModeWindowsRescue is a Windows rescue: it ignores the rescue key and
+	// takes a mailed password, so nixbook never gets in.
+	ModeWindowsRescue Mode = "windows-rescue"
 )
 
 // ParseMode checks a mode name.
@@ -340,6 +343,9 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		return nil
 	case ModeIPXE:
 		h.setDown(ModeIPXE, "booted the iPXE shell: no operating system, no network")
+		return nil
+	case ModeWindowsRescue:
+		h.setDown(ModeWindowsRescue, "booted a Windows rescue: it takes a password sent by mail, not the rescue key")
 		return nil
 	}
 	h.mu.Lock()

@@ -45,6 +45,8 @@ func (f *Fleet) Inventory() ([]byte, error) {
 		"ovh_application_secret", f.creds.ApplicationSecret,
 		"ovh_consumer_key", f.creds.ConsumerKey,
 		"rescue_ssh_key", f.ClientPublicKey(),
+		// The emulated tasks take seconds, not OVH's minutes.
+		"ovh_task_poll", "1s",
 	}
 	f.mu.Lock()
 	for _, kv := range f.payloadVars {

@@ -49,10 +49,11 @@ func app(stdout, stderr io.Writer) *cli.App {
 		dirFlag,
 		&cli.StringFlag{Name: "subnet", Usage: "the fleet's IPv4 /24, the gateway at .254 (default " + sim.DefaultSubnet + ", or the next free range when another fleet has it)"},
 		&cli.StringFlag{Name: "subnet6", Usage: "the range of the hosts' IPv6 /64s (default: derived from --subnet)"},
-		&cli.StringFlag{Name: "hosts", Usage: "a YAML file of per-host overrides (disks, nic, mac, ramdisk, boot_delay, mode, data, faults)"},
+		&cli.StringFlag{Name: "hosts", Usage: "a YAML file of per-host overrides (disks, nic, mac, ramdisk, boot_delay, mode, data, faults) and the API's behaviour (api:)"},
 		&cli.DurationFlag{Name: "boot-delay", Value: sim.DefaultBootDelay, Usage: "how long a reboot takes"},
 		&cli.StringFlag{Name: "payload-cache", Usage: "where the NixOS payload is built and cached (default: the user cache directory)"},
 		&cli.BoolFlag{Name: "no-payload", Usage: "do not build or serve the NixOS payload"},
+		&cli.BoolFlag{Name: "calm-api", Usage: "the OVH API emulator never misbehaves by itself (by default it has a bad day: slow answers, tasks unknown for a while, 5xx bursts, lost answers, 429 above 60 requests a minute)"},
 		&cli.DurationFlag{Name: "timeout", Value: 10 * time.Minute, Usage: "how long to wait for every host to answer SSH"},
 	}
 	return &cli.App{
@@ -153,6 +154,9 @@ func up(c *cli.Context, stdout io.Writer) error {
 	if c.Bool("no-payload") {
 		args = append(args, "--no-payload")
 	}
+	if c.Bool("calm-api") {
+		args = append(args, "--calm-api")
+	}
 	if ownDir {
 		args = append(args, "--own-dir")
 	}
@@ -238,6 +242,7 @@ func serve(c *cli.Context) error {
 		Subnet6:      c.String("subnet6"),
 		BootDelay:    c.Duration("boot-delay"),
 		Payload:      !c.Bool("no-payload"),
+		CalmAPI:      c.Bool("calm-api"),
 		PayloadCache: c.String("payload-cache"),
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05.000 ")+format+"\n", args...)

@@ -33,7 +33,7 @@ const (
 // netboot at bootID (0: the disk).
 func startAPI(t *testing.T, bootID int64) *ovhapi.Emulator {
 	t.Helper()
-	emu := ovhapi.New(ovhapi.Config{AppKey: testAK, AppSecret: testAS, ConsumerKey: testCK})
+	emu := ovhapi.New(ovhapi.Config{AppKey: testAK, AppSecret: testAS, ConsumerKey: testCK, Weather: ovhapi.Calm()})
 	t.Cleanup(func() { emu.Close() })
 	emu.AddServer(ovhapi.Server{Name: testSN, IP: "203.0.113.10", BootID: bootID})
 	return emu

@@ -40,7 +40,7 @@ type Args struct {
 	SSHKey      string          `yaml:"ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
 	Boot        string          `yaml:"boot" default:"rescue" doc:"rescue: reboot into the rescue system; harddisk: set the netboot back to the disk for the next reboot, without rebooting"`
 	Timeout     modkit.Duration `yaml:"timeout" default:"15m" doc:"how long the rescue may take to answer SSH once the reboot task is done"`
-	TaskTimeout modkit.Duration `yaml:"task_timeout" default:"10m" doc:"how long OVH's reboot task may take"`
+	TaskTimeout modkit.Duration `yaml:"task_timeout" default:"30m" doc:"how long OVH's reboot task may take, its answers failing included (each spell of 404 or 5xx answers is waited out for 5 minutes)"`
 }
 
 // Spec is the `rescue` module.
@@ -183,6 +183,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	key, err := m.rescueKey(h)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := m.env.WaitOptions(h.Vars()); err != nil {
+		return nil, hostErr(h.Name(), err)
 	}
 	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
 	if err != nil {
@@ -422,13 +425,16 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		}
 		h.Log("netboot of %s set to %s", p.service, p.target)
 	}
-	task, err := p.client.Reboot(ctx, p.service)
+	wait, err := m.env.WaitOptions(h.Vars())
+	if err != nil {
+		return nil, hostErr(h.Name(), err)
+	}
+	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
+	task, err := p.client.Reboot(ctx, p.service, wait)
 	if err != nil {
 		return nil, err
 	}
 	h.Log("reboot task %d of %s: %s", task.ID, p.service, task.Status)
-	wait := m.env.Wait
-	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
 	tctx, cancel := context.WithTimeout(ctx, m.args.TaskTimeout.D())
 	_, err = p.client.WaitTask(tctx, p.service, task.ID, wait)
 	cancel()

@@ -193,7 +193,7 @@ func TestEscapedServiceNames(t *testing.T) {
 	}
 	// Through the /v1 alias too, which go-ovh maps onto the same root.
 	var ids []int64
-	if err := c.Get("/v1"+serverPath(names[1], "boot"), &ids); err != nil || len(ids) != 4 {
+	if err := c.Get("/v1"+serverPath(names[1], "boot"), &ids); err != nil || len(ids) != len(DefaultBoots()) {
 		t.Fatalf("GET /v1 boots = %v, %v", ids, err)
 	}
 }
@@ -267,6 +267,8 @@ func TestModeOf(t *testing.T) {
 		{Netboot{ID: 46371, BootType: "internal", Kernel: "rescue-customer"}, ModeRescue},
 		{Netboot{ID: 1122, BootType: "rescue", Kernel: "rescue64-pro"}, ModeRescue},
 		{Netboot{ID: 203323, BootType: "rescue", Kernel: "ipxe-shell"}, ModeIPXE},
+		{Netboot{ID: 228212, BootType: "rescue", Kernel: "rescue-customer-windows"}, ModeWindowsRescue},
+		{Netboot{ID: 228213, BootType: "rescue", Kernel: "WinRescue"}, ModeWindowsRescue},
 		{Netboot{ID: 95083, BootType: "power", Kernel: "poweroff"}, ModeOff},
 		{scriptBoot, ModeIPXE},
 	}

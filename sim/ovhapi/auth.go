@@ -28,6 +28,8 @@ type apiError struct {
 	class     string
 	errorCode string
 	message   string
+	// retryAfter, when positive, is sent as Retry-After (whole seconds).
+	retryAfter time.Duration
 }
 
 func errNotFound(msg string) *apiError {
@@ -48,7 +50,12 @@ var (
 	errNotGranted       = &apiError{status: http.StatusForbidden, class: "Client::Forbidden", errorCode: "NOT_GRANTED_CALL", message: "This call has not been granted"}
 	errInternal         = &apiError{status: http.StatusInternalServerError, class: "Server::InternalServerError", message: "Internal server error"}
 	errUnexpectedBody   = errBadRequest("You provided an input body while none was expected")
+	errGatewayTimeout   = &apiError{status: http.StatusGatewayTimeout, class: "Server::GatewayTimeout", message: "Gateway timeout"}
 )
+
+func errTooMany(retryAfter time.Duration) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, class: "Client::TooManyRequests", message: "Too many requests", retryAfter: retryAfter}
+}
 
 // checkAuth verifies the AK/CK/signature headers of a signed call; apiPath is
 // the decoded path without the version prefix, which access rules match.

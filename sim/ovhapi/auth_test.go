@@ -51,7 +51,7 @@ func TestSignatureVectors(t *testing.T) {
 // signed from the scheme, the Host header and the raw request target.
 func TestDocumentedVectorsVerify(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1457018875, 0)}
-	e := New(Config{AppKey: testAK, AppSecret: testAS, ConsumerKey: testCK, Now: clock.Now})
+	e := New(Config{AppKey: testAK, AppSecret: testAS, ConsumerKey: testCK, Now: clock.Now, Weather: Calm()})
 	e.AddServer(testServer(testSN))
 	ts := httptest.NewTLSServer(e.Handler())
 	defer ts.Close()

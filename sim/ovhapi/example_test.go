@@ -15,6 +15,9 @@ func Example() {
 	emu := ovhapi.New(ovhapi.Config{
 		AppKey: "TDPKJdwZwAQPwKX2", AppSecret: "9ufkBmLaTQ9nz5yMUlg79taH0GNnzDjk", ConsumerKey: "5mBuy6SUQcRw2ZUxg0cG68BoDKpED4KY",
 		Timings: ovhapi.Timings{Init: 10 * time.Millisecond, Todo: 10 * time.Millisecond, Doing: 10 * time.Millisecond},
+		// By default the API has a bad day (ovhapi.BadDay); this example
+		// keeps to the happy path.
+		Weather: ovhapi.Calm(),
 		OnReboot: func(ctx context.Context, server string, boot ovhapi.Netboot, key string) error {
 			fmt.Printf("%s boots %s (%s)\n", server, boot.Kernel, ovhapi.ModeOf(boot))
 			return nil

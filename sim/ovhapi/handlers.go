@@ -86,12 +86,51 @@ func (e *Emulator) serveHTTP(hw http.ResponseWriter, r *http.Request) {
 		e.writeError(w, aerr)
 		return
 	}
+	if !e.wait(r, segs) {
+		e.writeError(w, errGatewayTimeout)
+		return
+	}
+	e.mu.Lock()
+	aerr := e.admit(e.cfg.Now())
+	e.mu.Unlock()
+	if aerr != nil {
+		e.writeError(w, aerr)
+		return
+	}
 	status, out, aerr := e.route(req)
 	if aerr != nil {
 		e.writeError(w, aerr)
 		return
 	}
 	e.writeJSON(w, status, out)
+}
+
+// wait holds the answer for the weather's delay; false when the client
+// left meanwhile.
+func (e *Emulator) wait(r *http.Request, segs []string) bool {
+	e.mu.Lock()
+	var d time.Duration
+	if len(segs) >= 3 && segs[0] == "dedicated" && segs[1] == "server" {
+		if s, ok := e.servers[segs[2]]; ok {
+			d = e.delay(s)
+		}
+	} else {
+		d = e.weather.DelayMin
+	}
+	e.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-e.ctx.Done():
+		return false
+	}
 }
 
 // splitPath strips the version prefix and decodes each segment on its own,
@@ -133,6 +172,10 @@ func (e *Emulator) writeError(w http.ResponseWriter, aerr *apiError) {
 		HTTPCode  string `json:"httpCode"`
 	}{aerr.class, aerr.message, aerr.errorCode, fmt.Sprintf("%d %s", aerr.status, http.StatusText(aerr.status))}
 	buf, _ := json.Marshal(body)
+	if aerr.retryAfter > 0 {
+		secs := (aerr.retryAfter + time.Second - 1) / time.Second
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(secs), 10))
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(aerr.status)
 	_, _ = w.Write(buf)
@@ -156,17 +199,39 @@ func (e *Emulator) route(req *request) (int, any, *apiError) {
 }
 
 func (e *Emulator) routeServer(req *request, name string, rest []string) (int, any, *apiError) {
-	method := req.r.Method
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, ok := e.servers[name]
 	if !ok {
 		return 0, nil, errNoService
 	}
+	if s.fault.TooMany > 0 {
+		s.fault.TooMany--
+		return 0, nil, errTooMany(s.fault.RetryAfter)
+	}
 	if s.fault.HTTP500 > 0 {
 		s.fault.HTTP500--
 		return 0, nil, errInternal
 	}
+	if aerr := e.stormBefore(s); aerr != nil {
+		return 0, nil, aerr
+	}
+	status, out, aerr := e.serveServer(s, req, rest)
+	if method := req.r.Method; aerr == nil && method != http.MethodGet {
+		if s.fault.LostAnswer > 0 {
+			s.fault.LostAnswer--
+			return 0, nil, errGatewayTimeout
+		}
+		if e.loseAnswer(s) {
+			return 0, nil, errGatewayTimeout
+		}
+	}
+	return status, out, aerr
+}
+
+// serveServer answers a call on server s. Called with e.mu held.
+func (e *Emulator) serveServer(s *server, req *request, rest []string) (int, any, *apiError) {
+	method := req.r.Method
 	at := func(path string, m string) bool {
 		return method == m && strings.Join(rest, "/") == path
 	}
@@ -247,7 +312,7 @@ func (e *Emulator) findTask(s *server, idText string) (*task, *apiError) {
 		return nil, errBadRequest("Invalid value for parameter taskId")
 	}
 	t, ok := e.tasks[id]
-	if !ok || t.server != s.Name {
+	if !ok || t.server != s.Name || e.taskHidden(t, e.cfg.Now()) {
 		return nil, errNotFound(fmt.Sprintf("The requested object (taskId = %d) does not exist", id))
 	}
 	return t, nil
@@ -276,6 +341,9 @@ func (e *Emulator) listTasks(s *server, q url.Values) (int, any, *apiError) {
 	ids := []int64{}
 	for _, t := range s.tasks {
 		e.advance(s, t, now)
+		if e.weather.TaskPurge > 0 && t.final() && !now.Before(t.doneAt.Add(e.weather.TaskPurge)) {
+			continue
+		}
 		if (function == "" || t.function == function) && (status == "" || t.status == status) {
 			ids = append(ids, t.id)
 		}
@@ -553,6 +621,10 @@ func taskJSONOf(t *task) taskJSON {
 	if t.comment != "" {
 		c := t.comment
 		out.Comment = &c
+	}
+	if t.note != "" {
+		n := t.note
+		out.Note = &n
 	}
 	if t.final() {
 		done := apiDate(t.doneAt)

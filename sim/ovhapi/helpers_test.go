@@ -108,6 +108,9 @@ func start(t *testing.T, cfg Config, servers ...Server) (*Emulator, string) {
 	if cfg.AppKey == "" {
 		cfg.AppKey, cfg.AppSecret, cfg.ConsumerKey = testAK, testAS, testCK
 	}
+	if cfg.Weather == nil {
+		cfg.Weather = Calm()
+	}
 	e := New(cfg)
 	for _, s := range servers {
 		e.AddServer(s)
@@ -171,6 +174,7 @@ type apiTask struct {
 	StartDate  string  `json:"startDate"`
 	LastUpdate *string `json:"lastUpdate"`
 	DoneDate   *string `json:"doneDate"`
+	Note       *string `json:"note"`
 }
 
 // pollTask polls the task until it is no longer pending and returns the

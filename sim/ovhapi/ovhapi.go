@@ -1,15 +1,19 @@
 // Package ovhapi emulates the part of the OVHcloud API (and of its Kimsufi
 // and So you Start roots) that nixbook drives for dedicated servers: netboot
 // selection, rescue SSH key, hard reboots and their tasks, and the network
-// specifications. Requests are checked exactly as the real API checks
-// go-ovh's AK/AS/CK signatures and errors come back with OVH's bodies, so the
-// real client library can be pointed at it.
+// specifications. Requests are signed and checked as go-ovh signs them and
+// errors come back with OVH's bodies, so the real client library can be
+// pointed at it. By default it behaves like the real API on a bad day
+// (Weather, BadDay): slow answers, tasks unknown for a while after they are
+// created, bursts of 5xx, writes carried out but answered 504, and 429
+// above the key's rate.
 package ovhapi
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -26,6 +30,9 @@ const (
 	ModeInstaller = "installer"
 	ModeIPXE      = "ipxe" // an iPXE shell or script: the host never answers SSH
 	ModeOff       = "off"
+	// ModeWindowsRescue is a Windows rescue (rescue-customer-windows,
+	// WinRescue): password login only, rescueSshKey ignored, no SSH.
+	ModeWindowsRescue = "windows-rescue"
 )
 
 // Task statuses (dedicated.TaskStatusEnum).
@@ -48,12 +55,14 @@ type Netboot struct {
 }
 
 // DefaultBoots returns the netboots a European server offers. The iPXE shell
-// comes before the Linux rescue in the list of bootType=rescue, as it does on
-// the real API, so a client that takes the first rescue boot fails.
+// and a Windows rescue come before the Linux rescue in the list of
+// bootType=rescue, as the iPXE shell does on the real API, so a client that
+// takes the first rescue boot, or the first "customer" rescue, fails.
 func DefaultBoots() []Netboot {
 	return []Netboot{
 		{ID: 1, BootType: "harddisk", Kernel: "hd", Description: "Boot to disk"},
 		{ID: 203323, BootType: "rescue", Kernel: "ipxe-shell", Description: "iPXE shell"},
+		{ID: 228212, BootType: "rescue", Kernel: "rescue-customer-windows", Description: "Windows customer rescue system (password by mail)"},
 		{ID: 230242, BootType: "rescue", Kernel: "rescue12-customer", Description: "Customer rescue system (Debian-12-based)"},
 		{ID: 95083, BootType: "power", Kernel: "poweroff", Description: "Power-off server"},
 	}
@@ -66,11 +75,19 @@ func ModeOf(b Netboot) string {
 		return ModeDisk
 	case b.Kernel == "poweroff" || b.BootType == "power":
 		return ModeOff
+	case IsWindowsRescue(b.Kernel):
+		return ModeWindowsRescue
 	case b.Kernel != "ipxe-shell" && strings.Contains(strings.ToLower(b.Kernel), "rescue"):
 		return ModeRescue
 	default:
 		return ModeIPXE
 	}
+}
+
+// IsWindowsRescue reports the kernels of OVH's Windows rescues.
+func IsWindowsRescue(kernel string) bool {
+	k := strings.ToLower(kernel)
+	return strings.Contains(k, "windows") || strings.Contains(k, "winrescue")
 }
 
 // scriptBoot is what a server boots while a bootScript replaces its bootId.
@@ -91,6 +108,8 @@ type Server struct {
 	// State is OVH's state of the server (dedicated.server.StateEnum: ok,
 	// error, hacked, hackedBlocked); default ok.
 	State string
+	// RescueSSHKey is the rescueSshKey the server starts with.
+	RescueSSHKey string
 }
 
 // Timings is the time a reboot task spends in each status before done.
@@ -120,6 +139,9 @@ type Config struct {
 	// Rules granted to the consumer key; default GET /dedicated/server and
 	// GET, PUT, POST /dedicated/server/*.
 	Rules []Rule
+	// Weather is how the API misbehaves by itself; nil: BadDay(1). Calm()
+	// turns it off.
+	Weather *Weather
 }
 
 // Fault is a misbehaviour injected for one server.
@@ -137,6 +159,17 @@ type Fault struct {
 	TaskNotFound int
 	// SlowTask adds this much time in doing to the next reboot task.
 	SlowTask time.Duration
+	// Note is the note of the next reboot task (dedicated.server.Task.note),
+	// as OVH adds to tasks its technicians handle.
+	Note string
+	// LostAnswer makes the next N writes (PUT, POST) for the server be
+	// carried out and then answered 504, as when OVH's gateway times out
+	// behind a backend that did the work.
+	LostAnswer int
+	// TooMany makes the next N requests for the server answer 429 with a
+	// Retry-After of RetryAfter (rounded up to whole seconds; zero: none).
+	TooMany    int
+	RetryAfter time.Duration
 }
 
 // Task is a task as ServerState reports it.
@@ -188,6 +221,8 @@ type Emulator struct {
 	nextTaskID int64
 	queries    int64
 	httpSrvs   []*http.Server
+	weather    Weather
+	tat        time.Time // the key's rate: when the next request may come
 }
 
 // New returns an emulator for cfg with no servers.
@@ -209,9 +244,14 @@ func New(cfg Config) *Emulator {
 			{Method: "POST", Path: "/dedicated/server/*"},
 		}
 	}
+	weather := cfg.Weather
+	if weather == nil {
+		weather = BadDay(1)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Emulator{
 		cfg:        cfg,
+		weather:    *weather,
 		queryTag:   fmt.Sprintf("%08x", uint32(time.Now().UnixNano())),
 		ctx:        ctx,
 		cancel:     cancel,
@@ -242,13 +282,19 @@ func (e *Emulator) AddServer(s Server) {
 		}
 	}
 	bootID := s.BootID
+	var rescueKey *string
+	if s.RescueSSHKey != "" {
+		k := s.RescueSSHKey
+		rescueKey = &k
+	}
 	st := &server{
-		Server:     s,
-		bootID:     &bootID,
-		monitoring: true,
-		state:      s.State,
-		powerState: "poweron",
-		mode:       s.Mode,
+		rescueSSHKey: rescueKey,
+		Server:       s,
+		bootID:       &bootID,
+		monitoring:   true,
+		state:        s.State,
+		powerState:   "poweron",
+		mode:         s.Mode,
 	}
 	if st.state == "" {
 		st.state = "ok"
@@ -412,6 +458,8 @@ type server struct {
 	tasks             []*task
 	fault             Fault
 	calls             []Call
+	rng               *rand.Rand // the weather's draws for this server
+	burstLeft         int        // 5xx answers left in the current burst
 }
 
 func (s *server) findBoot(id int64) (Netboot, bool) {

@@ -11,6 +11,7 @@ type task struct {
 	server   string
 	function string
 	comment  string
+	note     string
 	created  time.Time
 	timings  Timings
 	fault    Fault         // TaskStatus, Comment and SlowTask as they were when the task was created
@@ -176,6 +177,7 @@ func (e *Emulator) newRebootTask(s *server) *task {
 		server:     s.Name,
 		function:   "hardReboot",
 		comment:    "Reboot asked",
+		note:       s.fault.Note,
 		created:    now,
 		timings:    e.cfg.Timings,
 		fault:      Fault{TaskStatus: s.fault.TaskStatus, Comment: s.fault.Comment, SlowTask: s.fault.SlowTask},
@@ -183,7 +185,7 @@ func (e *Emulator) newRebootTask(s *server) *task {
 		status:     StatusInit,
 		lastUpdate: now,
 	}
-	s.fault.TaskStatus, s.fault.Comment, s.fault.SlowTask = "", "", 0
+	s.fault.TaskStatus, s.fault.Comment, s.fault.SlowTask, s.fault.Note = "", "", 0, ""
 	s.tasks = append(s.tasks, t)
 	e.tasks[t.id] = t
 	e.wg.Add(1)

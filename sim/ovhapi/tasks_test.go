@@ -3,6 +3,7 @@ package ovhapi
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -270,6 +271,61 @@ func TestFaults(t *testing.T) {
 			t.Fatalf("first GET task: %+v", ae)
 		}
 		if _, final := pollTask(t, c, testSN, task.TaskID); final.Status != StatusDone {
+			t.Fatalf("task = %+v", final)
+		}
+	})
+
+	t.Run("carried out but answered 504", func(t *testing.T) {
+		e, endpoint := start(t, Config{Timings: fast}, testServer(testSN))
+		c := client(t, endpoint)
+		e.InjectFault(testSN, Fault{LostAnswer: 2})
+		if err := c.Get(serverPath(testSN), nil); err != nil {
+			t.Fatalf("a GET is not affected: %v", err)
+		}
+		if ae := apiErr(t, c.Put(serverPath(testSN), map[string]any{"bootId": 230242}, nil)); ae.Code != 504 {
+			t.Fatalf("PUT: %+v", ae)
+		}
+		var task apiTask
+		if ae := apiErr(t, c.Post(serverPath(testSN, "reboot"), nil, &task)); ae.Code != 504 {
+			t.Fatalf("POST reboot: %+v", ae)
+		}
+		st, _ := e.Server(testSN)
+		if st.BootID != 230242 || len(st.Tasks) != 1 || st.Tasks[0].Function != "hardReboot" {
+			t.Fatalf("the calls were not carried out: %+v", st)
+		}
+		var ids []int64
+		if err := c.Get(serverPath(testSN, "task")+"?function=hardReboot", &ids); err != nil || len(ids) != 1 || ids[0] != st.Tasks[0].ID {
+			t.Fatalf("task list %v, %v", ids, err)
+		}
+	})
+
+	t.Run("429 with Retry-After", func(t *testing.T) {
+		e, endpoint := start(t, Config{}, testServer(testSN))
+		e.InjectFault(testSN, Fault{TooMany: 1, RetryAfter: 1500 * time.Millisecond})
+		oc := client(t, endpoint)
+		req, err := oc.NewRequest(http.MethodGet, serverPath(testSN), nil, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := oc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" {
+			t.Fatalf("status %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if err := oc.Get(serverPath(testSN), nil); err != nil {
+			t.Fatalf("the next call: %v", err)
+		}
+	})
+
+	t.Run("task note", func(t *testing.T) {
+		e, endpoint := start(t, Config{Timings: fast}, testServer(testSN))
+		c := client(t, endpoint)
+		e.InjectFault(testSN, Fault{TaskStatus: StatusOVHError, Comment: "Reboot asked", Note: "Intervention in progress (ticket 42)"})
+		_, final := pollTask(t, c, testSN, postReboot(t, c, testSN).TaskID)
+		if final.Note == nil || *final.Note != "Intervention in progress (ticket 42)" {
 			t.Fatalf("task = %+v", final)
 		}
 	})
