@@ -16,6 +16,7 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/modules/rescue"
 	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
@@ -40,9 +41,9 @@ var (
 // that model as the real ones change the server. A reboot boots what
 // bootTarget says.
 type machine struct {
-	memory map[string]string // what Remember kept
-	name   string
-	vars   map[string]any
+	moduletest.Memory // what Remember kept
+	name              string
+	vars              map[string]any
 
 	mu          sync.Mutex
 	files       map[string]string
@@ -348,17 +349,3 @@ func fastClock() waitssh.Clock {
 }
 
 func cmdOf(args ...string) transport.Cmd { return transport.Cmd{Args: args} }
-
-func (m *machine) Recall(key string) (string, error) { return m.memory[key], nil }
-
-func (m *machine) Remember(key, value string) error {
-	if m.memory == nil {
-		m.memory = map[string]string{}
-	}
-	if value == "" {
-		delete(m.memory, key)
-	} else {
-		m.memory[key] = value
-	}
-	return nil
-}

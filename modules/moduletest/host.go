@@ -202,31 +202,25 @@ func (v readOnlyView) ReadFile(ctx context.Context, path string) ([]byte, error)
 }
 func (v readOnlyView) Log(format string, args ...any) { v.h.Log(format, args...) }
 
-// Memory is what a fake host remembers (modules.Host.Remember), in memory.
-// Embed it in a fake used through a pointer.
+// Memory is what a fake host remembers (modules.Host.Remember), in memory,
+// for one goroutine. Embed it in a fake used through a pointer; M may be
+// preset.
 type Memory struct {
-	mu sync.Mutex
-	m  map[string]string
+	M map[string]string
 }
 
 // Recall returns the value remembered under key.
-func (m *Memory) Recall(key string) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.m[key], nil
-}
+func (m *Memory) Recall(key string) (string, error) { return m.M[key], nil }
 
 // Remember keeps value under key; "" forgets it.
 func (m *Memory) Remember(key, value string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]string{}
+	if m.M == nil {
+		m.M = map[string]string{}
 	}
 	if value == "" {
-		delete(m.m, key)
+		delete(m.M, key)
 	} else {
-		m.m[key] = value
+		m.M[key] = value
 	}
 	return nil
 }

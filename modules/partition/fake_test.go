@@ -10,6 +10,7 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/disk"
+	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -17,14 +18,14 @@ import (
 // lsblk, blkid, findmnt and /proc/swaps would. It is for plan tests; the
 // sim tests run the real tools.
 type fakeHost struct {
-	memory   map[string]string // what Remember kept
-	atStart  map[string]string // facts.DisksAtStart
-	name     string
-	firmware string
-	disks    []fakeDisk
-	mounts   []mountEntry // besides the partitions' own
-	pools    []string
-	probes   []string
+	moduletest.Memory                   // what Remember kept
+	atStart           map[string]string // facts.DisksAtStart
+	name              string
+	firmware          string
+	disks             []fakeDisk
+	mounts            []mountEntry // besides the partitions' own
+	pools             []string
+	probes            []string
 }
 
 type fakeDisk struct {
@@ -250,18 +251,4 @@ func (h *fakeHost) findmnt() (transport.Result, error) {
 	list = append(list, h.mounts...)
 	out, err := json.Marshal(map[string]any{"filesystems": list})
 	return transport.Result{Stdout: out}, err
-}
-
-func (h *fakeHost) Recall(key string) (string, error) { return h.memory[key], nil }
-
-func (h *fakeHost) Remember(key, value string) error {
-	if h.memory == nil {
-		h.memory = map[string]string{}
-	}
-	if value == "" {
-		delete(h.memory, key)
-	} else {
-		h.memory[key] = value
-	}
-	return nil
 }

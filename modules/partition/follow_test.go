@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
 // A disk named by its kernel path is the disk that had the path when the
@@ -37,7 +38,7 @@ func TestFollowDisks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &fakeHost{name: "ks1", disks: tt.disks, atStart: tt.atStart, memory: tt.memory}
+			h := &fakeHost{name: "ks1", disks: tt.disks, atStart: tt.atStart, Memory: moduletest.Memory{M: tt.memory}}
 			got, notes, err := followDisks(h, tt.given)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {

@@ -174,12 +174,12 @@ partitions:
 			// an earlier install's files, refused without wipe.
 			name: "earlier-install-refused",
 			args: oneDisk + biosLayout,
-			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(false)}, memory: map[string]string{}},
+			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(false)}, Memory: moduletest.Memory{M: map[string]string{}}},
 		},
 		{
 			name: "earlier-install-wipe",
 			args: oneDisk + biosLayout + "wipe: true\n",
-			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(false)}, memory: map[string]string{}},
+			host: fakeHost{firmware: "bios", disks: []fakeDisk{biosLayoutDone(false)}, Memory: moduletest.Memory{M: map[string]string{}}},
 		},
 		{
 			name: "half-done-formats-the-rest",
@@ -341,9 +341,9 @@ partitions:
 			if h.name == "" {
 				h.name = "ks1"
 			}
-			if h.memory == nil {
+			if h.M == nil {
 				// The reinstall in progress made the disks' tables.
-				h.memory = map[string]string{modules.MemoryReinstall: "0badcafe"}
+				h.M = map[string]string{modules.MemoryReinstall: "0badcafe"}
 			}
 			var b strings.Builder
 			b.WriteString("== " + strings.ReplaceAll(strings.TrimSpace(tt.args), "\n", "\n== ") + "\n")

@@ -27,12 +27,12 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // answer on the old boot for a while, then refuses connections, then comes
 // back with a new boot id.
 type machine struct {
-	memory       map[string]string // what Remember kept
-	dropOnReboot bool              // the reboot command's session dies with io.EOF
-	rebootExit   int               // the reboot command exits with this
-	oldDials     int               // reconnects that still reach the old boot
-	downDials    int               // then reconnects refused
-	testFails    int               // the test command fails this many times on the new boot
+	moduletest.Memory      // what Remember kept
+	dropOnReboot      bool // the reboot command's session dies with io.EOF
+	rebootExit        int  // the reboot command exits with this
+	oldDials          int  // reconnects that still reach the old boot
+	downDials         int  // then reconnects refused
+	testFails         int  // the test command fails this many times on the new boot
 
 	bootID    string
 	connected bool
@@ -357,18 +357,4 @@ func TestNew(t *testing.T) {
 			t.Errorf("%q: err = %v, want %q", args, err, wantErr)
 		}
 	}
-}
-
-func (m *machine) Recall(key string) (string, error) { return m.memory[key], nil }
-
-func (m *machine) Remember(key, value string) error {
-	if m.memory == nil {
-		m.memory = map[string]string{}
-	}
-	if value == "" {
-		delete(m.memory, key)
-	} else {
-		m.memory[key] = value
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -33,9 +34,9 @@ var (
 // reboot task runs: it drops off the network for a number of dials and
 // comes back on a new boot, with a new host key when it boots the rescue.
 type server struct {
-	memory map[string]string // what Remember kept
-	name   string
-	vars   map[string]any
+	moduletest.Memory // what Remember kept
+	name              string
+	vars              map[string]any
 
 	mu          sync.Mutex
 	addr        string // the address nixbook dials
@@ -197,18 +198,4 @@ func fastClock() waitssh.Clock {
 			return ctx.Err()
 		},
 	}
-}
-
-func (s *server) Recall(key string) (string, error) { return s.memory[key], nil }
-
-func (s *server) Remember(key, value string) error {
-	if s.memory == nil {
-		s.memory = map[string]string{}
-	}
-	if value == "" {
-		delete(s.memory, key)
-	} else {
-		s.memory[key] = value
-	}
-	return nil
 }

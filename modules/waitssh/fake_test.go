@@ -10,19 +10,20 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 )
 
 // fakeHost is a host whose SSH comes back after a number of failed dials.
 type fakeHost struct {
-	memory    map[string]string // what Remember kept
-	failDials int               // Reconnect fails this many times first
-	dialErr   error             // what a failed dial returns; nil: unreachable
-	failRuns  int               // then Run fails this many times
-	dials     int
-	runs      []string
-	opts      []transport.DialOptions
-	logs      []string
+	moduletest.Memory       // what Remember kept
+	failDials         int   // Reconnect fails this many times first
+	dialErr           error // what a failed dial returns; nil: unreachable
+	failRuns          int   // then Run fails this many times
+	dials             int
+	runs              []string
+	opts              []transport.DialOptions
+	logs              []string
 }
 
 var _ modules.Host = (*fakeHost)(nil)
@@ -91,18 +92,4 @@ func durations(ds []time.Duration) string {
 		s = append(s, d.String())
 	}
 	return strings.Join(s, " ")
-}
-
-func (f *fakeHost) Recall(key string) (string, error) { return f.memory[key], nil }
-
-func (f *fakeHost) Remember(key, value string) error {
-	if f.memory == nil {
-		f.memory = map[string]string{}
-	}
-	if value == "" {
-		delete(f.memory, key)
-	} else {
-		f.memory[key] = value
-	}
-	return nil
 }

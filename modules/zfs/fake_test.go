@@ -12,6 +12,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -20,20 +21,20 @@ import (
 // testdata/real/ holds samples of. It is for plan-level tests only; the
 // module meets real ZFS in zfsvm_test.go.
 type fakeHost struct {
-	memory      map[string]string            // what Remember kept
-	links       map[string]string            // symlink → canonical device
-	devices     map[string]*fakeDevice       // canonical path → device
-	imported    map[string]*fakePool         // imported pools by name
-	exported    []*fakePool                  // pools `zpool import` offers
-	datasets    map[string]map[string]string // dataset → property → raw value
-	mounts      map[string][2]string         // target → source, fstype
-	byID        bool                         // /dev/disk/by-id exists
-	hostid      string
-	facts       *facts.Facts
-	probes      []string
-	runs        []string
-	logs        []string
-	failOnProbe string // a probe line prefix that fails as if the host dropped
+	moduletest.Memory                              // what Remember kept
+	links             map[string]string            // symlink → canonical device
+	devices           map[string]*fakeDevice       // canonical path → device
+	imported          map[string]*fakePool         // imported pools by name
+	exported          []*fakePool                  // pools `zpool import` offers
+	datasets          map[string]map[string]string // dataset → property → raw value
+	mounts            map[string][2]string         // target → source, fstype
+	byID              bool                         // /dev/disk/by-id exists
+	hostid            string
+	facts             *facts.Facts
+	probes            []string
+	runs              []string
+	logs              []string
+	failOnProbe       string // a probe line prefix that fails as if the host dropped
 }
 
 type fakeDevice struct {
@@ -340,17 +341,3 @@ func (h *fakeHost) importListing(p *fakePool) string {
 }
 
 var _ modules.Host = (*fakeHost)(nil)
-
-func (h *fakeHost) Recall(key string) (string, error) { return h.memory[key], nil }
-
-func (h *fakeHost) Remember(key, value string) error {
-	if h.memory == nil {
-		h.memory = map[string]string{}
-	}
-	if value == "" {
-		delete(h.memory, key)
-	} else {
-		h.memory[key] = value
-	}
-	return nil
-}

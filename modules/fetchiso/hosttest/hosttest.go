@@ -20,6 +20,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -44,7 +45,7 @@ type Host struct {
 	Uploads    map[string]string
 	Logs       []string
 	Unexpected []string // probes nobody scripted
-	Memory     map[string]string
+	moduletest.Memory
 }
 
 var _ modules.Host = (*Host)(nil)
@@ -59,22 +60,6 @@ func (h *Host) Name() string {
 
 // Reach is a documentation address.
 func (h *Host) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-
-// Recall returns what Remember kept.
-func (h *Host) Recall(key string) (string, error) { return h.Memory[key], nil }
-
-// Remember keeps value under key in Memory; "" forgets it.
-func (h *Host) Remember(key, value string) error {
-	if h.Memory == nil {
-		h.Memory = map[string]string{}
-	}
-	if value == "" {
-		delete(h.Memory, key)
-	} else {
-		h.Memory[key] = value
-	}
-	return nil
-}
 
 // Vars are empty.
 func (h *Host) Vars() map[string]any { return map[string]any{} }
