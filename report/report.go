@@ -229,6 +229,9 @@ func (h *Human) result(e runner.Event) {
 			}
 		}
 	}
+	for _, cmd := range e.Unplanned {
+		fmt.Fprintf(&b, "\n%s   %s", detail, h.fail.Sprint("unplanned: $ "+cmd))
+	}
 	if h.byHost {
 		if _, seen := h.groups[e.Host]; !seen {
 			h.groupOrder = append(h.groupOrder, e.Host)

@@ -22,19 +22,22 @@ import (
 // facts, its registered results and its log. Only the host's own pipeline
 // goroutine touches it.
 type hostRun struct {
-	inv       *inventory.Host
-	r         *Runner
-	conn      transport.Conn
-	facts     *facts.Facts
-	vars      map[string]any // registered results and set facts
-	log       *hostLog
-	redact    *redactor
-	recap     HostRecap
-	down      bool // unreachable: nothing more is tried on this host
-	notified  map[string]bool
-	task      string // the task running now, for output events
-	noLog     bool   // the running task hides its output
-	registers bool   // the running task registers its result
+	inv      *inventory.Host
+	r        *Runner
+	conn     transport.Conn
+	facts    *facts.Facts
+	vars     map[string]any // registered results and set facts
+	log      *hostLog
+	redact   *redactor
+	recap    HostRecap
+	down     bool // unreachable: nothing more is tried on this host
+	notified map[string]bool
+	task     string // the task running now, for output events
+	// unplanned are the commands the running task's Apply ran (or, under
+	// Strict, tried) that its plan did not list, as shown.
+	unplanned []string
+	noLog     bool // the running task hides its output
+	registers bool // the running task registers its result
 	// wouldChange is the first task a dry run found would change the host:
 	// after it, what a later task inspects may not exist yet.
 	wouldChange string
@@ -214,14 +217,29 @@ func (o readOnlyHost) ReadFile(ctx context.Context, path string) ([]byte, error)
 	return res.Stdout, nil
 }
 
-// fullHost is what Apply sees.
+// fullHost is what Apply sees. plan is the plan Apply carries out: a
+// command it does not cover is reported on the task's result, and refused
+// under Options.Strict.
 type fullHost struct {
 	readOnlyHost
+	plan *modules.Plan
 }
 
 var _ modules.Host = fullHost{}
 
 func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if !f.plan.Covers(cmd) {
+		line := f.h.redact.String(cmd.Line())
+		if f.h.noLog {
+			line = "(command hidden by no_log)"
+		}
+		f.h.unplanned = append(f.h.unplanned, line)
+		if f.h.r.Strict {
+			f.h.log.Printf("refused: %s (not in the task's plan, --strict)", line)
+			return transport.Result{ExitCode: -1}, fmt.Errorf("%w: %s", ErrUnplanned, cmd.Line())
+		}
+		f.h.log.Printf("unplanned: %s (not in the task's plan)", line)
+	}
 	return f.h.run(ctx, f.conn(), cmd, "run")
 }
 

@@ -4,6 +4,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -37,7 +38,14 @@ type Options struct {
 	// StateDir keeps what modules remember of hosts between runs (see
 	// MemoryFile); empty: only for the run.
 	StateDir string
+	// Strict refuses a command Apply runs that its task's plan did not
+	// list (reads excepted); without it, such commands run and are
+	// reported on the task's result.
+	Strict bool
 }
+
+// ErrUnplanned is the error of a command refused under Options.Strict.
+var ErrUnplanned = errors.New("refused: command not in the task's plan (--strict)")
 
 // Runner runs playbooks against an inventory.
 type Runner struct {

@@ -168,7 +168,8 @@ func isUnreachable(err error) bool {
 // finish counts and reports one task result.
 func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
 	h.recap.count(st)
-	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d}
+	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d, Unplanned: h.unplanned}
+	h.unplanned = nil
 	if plan != nil && (r.Check || r.Diff) {
 		e.Changes = h.redactChanges(plan.Changes, r.Diff)
 		e.Reboots = plan.Reboots
@@ -199,6 +200,7 @@ func (h *hostRun) redactChanges(in []modules.Change, diff bool) []modules.Change
 // runTask runs one task (all its loop items and retries) and reports it.
 func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
 	h.task, h.noLog, h.registers = t.DisplayName(), t.NoLog, t.Register != ""
+	h.unplanned = nil
 	defer func() { h.noLog, h.registers = false, false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
 	start := time.Now()
@@ -425,7 +427,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
 	var out modules.Output
 	if plan.Changed() {
-		out, err = mod.Apply(ctx, fullHost{ro}, plan)
+		out, err = mod.Apply(ctx, fullHost{ro, plan}, plan)
 		res.status = StatusChanged
 	} else {
 		out = plan.Output
