@@ -54,10 +54,12 @@ type Event struct {
 	Reboots bool             `json:"reboots,omitempty"`
 	// Unplanned are the commands Apply ran (or, under --strict, tried to
 	// run) that the task's plan did not list.
-	Unplanned []string      `json:"unplanned,omitempty"`
-	Duration  time.Duration `json:"duration_ns,omitempty"`
-	Hosts     []string      `json:"hosts,omitempty"`
-	Recap     []HostRecap   `json:"recap,omitempty"`
+	Unplanned []string `json:"unplanned,omitempty"`
+	// Digest covers what a dry run's plan would write (see TaskPlan).
+	Digest   string        `json:"digest,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Hosts    []string      `json:"hosts,omitempty"`
+	Recap    []HostRecap   `json:"recap,omitempty"`
 }
 
 // HostRecap counts a host's results over the whole run.
