@@ -150,6 +150,10 @@ func (h *Human) Event(e runner.Event) {
 	case runner.EventBatchStart:
 		h.print(h.dim.Sprintf("batch: %s", strings.Join(e.Hosts, ", ")))
 	case runner.EventNotice:
+		if e.Host == "" {
+			h.print(h.dim.Sprint(e.Msg))
+			break
+		}
 		h.print(h.dim.Sprintf("[%s] %s", e.Host, e.Msg))
 	case runner.EventResult:
 		if e.Item == nil {
