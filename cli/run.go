@@ -49,7 +49,7 @@ func (e *env) runCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "by-host", Usage: "print each host's results together, after the play"},
 			&ucli.StringFlag{Name: "log-dir", Usage: "per-host logs `DIR` (default .nixbook/logs/<run>)", EnvVars: envVars("log-dir")},
 			&ucli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "-v remote output as it arrives, -vv every duration too, -vvv the facts script's output too"},
-		}, append(connectionFlags(), listingFlags()...)...),
+		}, append(append(connectionFlags(), listingFlags()...), planFlags()...)...),
 		Action: func(c *ucli.Context) error {
 			s, err := e.load(c, true)
 			if err != nil {
@@ -82,6 +82,7 @@ func (e *env) runCommand() *ucli.Command {
 					ExtraVars: s.extraVars, LogDir: logDir,
 					// What modules remember of hosts lives beside their keys.
 					StateDir: filepath.Dir(c.String("known-hosts")),
+					Strict:   c.Bool("strict"),
 				},
 			}
 			// Missing inventory values are found for every host before any is touched.
@@ -107,8 +108,15 @@ func (e *env) runCommand() *ucli.Command {
 				defer stopTick()
 				go h.Tick(tickCtx)
 			}
+			writePlan, err := savedPlans(c, s, r)
+			if err != nil {
+				return usage(err)
+			}
 			recap, err := r.Run(c.Context, s.playbook, s.inventory, c.String("limit"))
 			if err != nil {
+				return usage(err)
+			}
+			if err := writePlan(); err != nil {
 				return usage(err)
 			}
 			if !c.Bool("json") {

@@ -76,6 +76,12 @@ func (f *fleet) nixbook(t *testing.T, playbook string, args ...string) run {
 	code := cli.Main(argv, &stdout, &stderr)
 	r := run{code: code, out: stdout.String() + stderr.String()}
 	t.Logf("nixbook run %s %s: exit %d", playbook, strings.Join(args, " "), code)
+	// Every stock module runs only what its plan lists (or reads).
+	for _, l := range strings.Split(r.out, "\n") {
+		if strings.Contains(l, "unplanned: $") {
+			t.Errorf("nixbook run %s %s: a task ran a command its plan did not list:\n%s", playbook, strings.Join(args, " "), l)
+		}
+	}
 	return r
 }
 

@@ -156,6 +156,28 @@ func (p *Plan) Commands() []string {
 	return out
 }
 
+// Covers reports whether Apply may run cmd under p without going beyond
+// it: cmd's line is one of the plan's commands, or cmd only reads the host
+// (transport.CheckReadOnly accepts it). The runner reports any other
+// command Apply runs, and refuses it under --strict.
+func (p *Plan) Covers(cmd transport.Cmd) bool {
+	if transport.CheckReadOnly(cmd) == nil {
+		return true
+	}
+	if p == nil {
+		return false
+	}
+	line := cmd.Line()
+	for _, c := range p.Changes {
+		for _, planned := range c.Commands {
+			if planned == line {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Change is one thing a plan would do.
 type Change struct {
 	Summary  string   // "write /etc/hosts (212 B)"

@@ -160,6 +160,10 @@ func (h *Human) Event(e runner.Event) {
 	case runner.EventBatchStart:
 		h.print(h.dim.Sprintf("batch: %s", strings.Join(e.Hosts, ", ")))
 	case runner.EventNotice:
+		if e.Host == "" {
+			h.print(h.dim.Sprint(e.Msg))
+			break
+		}
 		h.print(h.dim.Sprintf("[%s] %s", e.Host, e.Msg))
 	case runner.EventResult:
 		if e.Item == nil {
@@ -241,6 +245,9 @@ func (h *Human) result(e runner.Event) {
 				fmt.Fprintf(&b, "\n%s   %s", detail, l)
 			}
 		}
+	}
+	for _, cmd := range e.Unplanned {
+		fmt.Fprintf(&b, "\n%s   %s", detail, h.fail.Sprint("unplanned: $ "+cmd))
 	}
 	if h.byHost {
 		if _, seen := h.groups[e.Host]; !seen {

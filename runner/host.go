@@ -36,6 +36,9 @@ type hostRun struct {
 	task      string // the task running now, for output events
 	noLog     bool   // the running task hides its output
 	registers bool   // the running task registers its result
+	// unplanned are the commands the running task's Apply ran (or, under
+	// Strict, tried) that its plan did not list, as shown.
+	unplanned []string
 	// disksAtStart is each disk's by-id link by kernel path when the run
 	// first gathered facts (facts.Facts.DisksAtStart).
 	disksAtStart map[string]string
@@ -224,14 +227,29 @@ func (o readOnlyHost) ReadFile(ctx context.Context, path string) ([]byte, error)
 	return res.Stdout, nil
 }
 
-// fullHost is what Apply sees.
+// fullHost is what Apply sees. plan is the plan Apply carries out: a
+// command it does not cover is reported on the task's result, and refused
+// under Options.Strict.
 type fullHost struct {
 	readOnlyHost
+	plan *modules.Plan
 }
 
 var _ modules.Host = fullHost{}
 
 func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if !f.plan.Covers(cmd) {
+		line := f.h.redact.String(cmd.Line())
+		if f.h.noLog {
+			line = "(command hidden by no_log)"
+		}
+		f.h.unplanned = append(f.h.unplanned, line)
+		if f.h.r.Strict {
+			f.h.log.Printf("refused: %s (not in the task's plan, --strict)", line)
+			return transport.Result{ExitCode: -1}, fmt.Errorf("%w: %s", ErrUnplanned, cmd.Line())
+		}
+		f.h.log.Printf("unplanned: %s (not in the task's plan)", line)
+	}
 	return f.h.run(ctx, f.conn(), cmd, "run")
 }
 

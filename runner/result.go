@@ -41,20 +41,25 @@ const (
 // Event is one thing that happened during a run; the human and JSON outputs
 // are both fed from events, so they cannot disagree.
 type Event struct {
-	Type     EventType        `json:"type"`
-	Time     time.Time        `json:"time"`
-	Play     string           `json:"play,omitempty"`
-	Task     string           `json:"task,omitempty"`
-	Host     string           `json:"host,omitempty"`
-	Status   Status           `json:"status,omitempty"`
-	Item     any              `json:"item,omitempty"`
-	Msg      string           `json:"msg,omitempty"`
-	Line     string           `json:"line,omitempty"`
-	Changes  []modules.Change `json:"changes,omitempty"`
-	Reboots  bool             `json:"reboots,omitempty"`
-	Duration time.Duration    `json:"duration_ns,omitempty"`
-	Hosts    []string         `json:"hosts,omitempty"`
-	Recap    []HostRecap      `json:"recap,omitempty"`
+	Type    EventType        `json:"type"`
+	Time    time.Time        `json:"time"`
+	Play    string           `json:"play,omitempty"`
+	Task    string           `json:"task,omitempty"`
+	Host    string           `json:"host,omitempty"`
+	Status  Status           `json:"status,omitempty"`
+	Item    any              `json:"item,omitempty"`
+	Msg     string           `json:"msg,omitempty"`
+	Line    string           `json:"line,omitempty"`
+	Changes []modules.Change `json:"changes,omitempty"`
+	Reboots bool             `json:"reboots,omitempty"`
+	// Unplanned are the commands Apply ran (or, under --strict, tried to
+	// run) that the task's plan did not list.
+	Unplanned []string `json:"unplanned,omitempty"`
+	// Digest covers what a dry run's plan would write (see TaskPlan).
+	Digest   string        `json:"digest,omitempty"`
+	Duration time.Duration `json:"duration_ns,omitempty"`
+	Hosts    []string      `json:"hosts,omitempty"`
+	Recap    []HostRecap   `json:"recap,omitempty"`
 }
 
 // HostRecap counts a host's results over the whole run.

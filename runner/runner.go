@@ -4,6 +4,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -37,7 +38,18 @@ type Options struct {
 	// StateDir keeps what modules remember of hosts between runs (see
 	// MemoryFile); empty: only for the run.
 	StateDir string
+	// Strict refuses a command Apply runs that its task's plan did not
+	// list (reads excepted); without it, such commands run and are
+	// reported on the task's result.
+	Strict bool
+	// Approved is a saved plan to apply (--plan): before anything changes,
+	// every host is planned afresh in a dry run, and a host whose plan
+	// differs from its approved one is refused. Ignored in a dry run.
+	Approved *SavedPlan
 }
+
+// ErrUnplanned is the error of a command refused under Options.Strict.
+var ErrUnplanned = errors.New("refused: command not in the task's plan (--strict)")
 
 // Runner runs playbooks against an inventory.
 type Runner struct {
@@ -49,7 +61,8 @@ type Runner struct {
 	mu         sync.Mutex // serialises Events
 	memory     *memory
 	hosts      map[string]*hostRun
-	registered map[string]bool // what the playbook's tasks register
+	registered map[string]bool   // what the playbook's tasks register
+	refused    map[string]string // hosts whose fresh plan differs from Approved, and why
 }
 
 func (r *Runner) emit(e Event) {
@@ -69,6 +82,14 @@ func (r *Runner) emit(e Event) {
 // patterns and limit (empty: no limit). Host failures are reported in the
 // recap, not as an error; the error is for runs that could not start.
 func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
+	r.refused = nil
+	if r.Approved != nil && !r.Check {
+		refused, err := r.verifyPlan(ctx, pb, inv, limit)
+		if err != nil {
+			return nil, err
+		}
+		r.refused = refused
+	}
 	r.hosts = map[string]*hostRun{}
 	r.memory = newMemory(r.StateDir)
 	r.registered = map[string]bool{}

@@ -22,6 +22,12 @@ import (
 // runHost is one host's pipeline through a play. It reports false when the
 // host failed (for max_fail_percentage); unreachable hosts are counted apart.
 func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, fatal *atomic.Bool) bool {
+	if why := r.refused[h.inv.Name]; why != "" && !h.down {
+		// Refused before its first task: nothing was approved for it.
+		h.down = true
+		r.finish(play, h, "saved plan", StatusFailed, h.redact.String(why), nil, nil, 0)
+		return false
+	}
 	if h.down {
 		return true
 	}
@@ -168,12 +174,23 @@ func isUnreachable(err error) bool {
 // finish counts and reports one task result.
 func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
 	h.recap.count(st)
-	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d}
-	if plan != nil && (r.Check || r.Diff) {
-		e.Changes = h.redactChanges(plan.Changes, r.Diff)
-		e.Reboots = plan.Reboots
-	}
+	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d, Unplanned: h.unplanned}
+	h.unplanned = nil
+	r.planFields(h, &e, plan)
 	r.emit(e)
+}
+
+// planFields adds what is shown of plan to a result event: its changes
+// under --check and --diff, and a dry run's digest for saved plans.
+func (r *Runner) planFields(h *hostRun, e *Event, plan *modules.Plan) {
+	if plan == nil || !(r.Check || r.Diff) {
+		return
+	}
+	e.Changes = h.redactChanges(plan.Changes, r.Diff)
+	e.Reboots = plan.Reboots
+	if r.Check {
+		e.Digest = h.planDigest(plan)
+	}
 }
 
 // redactChanges masks secrets in what is shown of a plan; before/after text
@@ -199,6 +216,7 @@ func (h *hostRun) redactChanges(in []modules.Change, diff bool) []modules.Change
 // runTask runs one task (all its loop items and retries) and reports it.
 func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
 	h.task, h.noLog, h.registers = t.DisplayName(), t.NoLog, t.Register != ""
+	h.unplanned = nil
 	defer func() { h.noLog, h.registers = false, false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
 	start := time.Now()
@@ -230,7 +248,9 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 			agg.msg = res.msg
 			break // Ansible goes on with the other items; stopping keeps a reinstall from compounding a failure
 		}
-		r.emit(Event{Type: EventResult, Play: play.Name, Task: h.task, Host: h.inv.Name, Status: res.status, Item: it, Msg: res.msg})
+		e := Event{Type: EventResult, Play: play.Name, Task: h.task, Host: h.inv.Name, Status: res.status, Item: it, Msg: res.msg}
+		r.planFields(h, &e, res.plan)
+		r.emit(e)
 	}
 	agg.out["results"] = results
 	agg.out["changed"] = agg.status == StatusChanged || agg.status == StatusWouldChange
@@ -425,7 +445,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
 	var out modules.Output
 	if plan.Changed() {
-		out, err = mod.Apply(ctx, fullHost{ro}, plan)
+		out, err = mod.Apply(ctx, fullHost{ro, plan}, plan)
 		res.status = StatusChanged
 	} else {
 		out = plan.Output

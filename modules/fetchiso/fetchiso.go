@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/nixbook/nixbook/modules"
@@ -125,8 +126,17 @@ type plan struct {
 	mount    []transport.Cmd
 	// extract is the fallback when the mount fails for want of kernel
 	// support (no iso9660, no loop devices, as in containers).
-	extract  bool
+	extract bool
+	// fallback are the commands of the extraction, in the plan too: install
+	// xorriso (when missing), remove the marker, extract.
+	fallback extraction
 	identity string // what the marker records; empty until downloaded
+}
+
+// extraction is how an ISO's files are extracted where it cannot be mounted.
+type extraction struct {
+	install         []transport.Cmd
+	unmark, xorriso transport.Cmd
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
@@ -200,6 +210,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			c.Cmd("mount", "-o", "loop,ro", "--", a.Dest, a.Mount),
 		}
 		p.extract = true
+		p.fallback = planExtraction(&c, a.Dest, a.Mount)
 		changes = append(changes, c)
 	case !mnt.ReadOnly():
 		c := modules.Change{Summary: fmt.Sprintf("remount %s read-only", a.Mount)}
@@ -257,7 +268,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			return nil, fmt.Errorf("mount the ISO: %w", err)
 		}
 		h.Log("this kernel cannot loop-mount the ISO (%s): extracting its files into %s instead", strings.Join(strings.Fields(string(res.Stderr)), " "), m.args.Mount)
-		if err := m.extract(ctx, h, identity); err != nil {
+		if err := m.extract(ctx, h, p.fallback, identity); err != nil {
 			return nil, err
 		}
 		out["extracted"] = true
@@ -278,31 +289,46 @@ func cannotLoopMount(res transport.Result) bool {
 	return false
 }
 
+// planExtraction lists in c the commands of the fallback extraction of
+// iso into mount, which Apply runs only where the mount fails: they are
+// part of what the plan may do.
+func planExtraction(c *modules.Change, iso, mount string) extraction {
+	x := extraction{
+		install: []transport.Cmd{
+			{Args: []string{"apt-get", "update", "-q"}},
+			{Args: []string{"apt-get", "install", "-y", "-q", "xorriso"}, Env: map[string]string{"DEBIAN_FRONTEND": "noninteractive"}},
+		},
+		unmark:  transport.Cmd{Args: []string{"rm", "-f", "--", path.Join(mount, ExtractedMarker)}},
+		xorriso: transport.Cmd{Args: []string{"xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", mount}},
+	}
+	for _, cmd := range append(slices.Clone(x.install), x.unmark, x.xorriso) {
+		c.Commands = append(c.Commands, cmd.Line())
+	}
+	return x
+}
+
 // extract copies the ISO's files into the mount directory with xorriso,
 // installing it first when missing, and records which ISO it was.
-func (m *module) extract(ctx context.Context, h modules.Host, identity string) error {
+func (m *module) extract(ctx context.Context, h modules.Host, x extraction, identity string) error {
 	a := m.args
 	found, err := LookPath(ctx, h, "xorriso")
 	if err != nil {
 		return err
 	}
 	if _, ok := found["xorriso"]; !ok {
-		install := []transport.Cmd{
-			{Args: []string{"apt-get", "update", "-q"}},
-			{Args: []string{"apt-get", "install", "-y", "-q", "xorriso"}, Env: map[string]string{"DEBIAN_FRONTEND": "noninteractive"}},
-		}
-		for _, cmd := range install {
+		for _, cmd := range x.install {
 			if _, err := h.Run(ctx, cmd); err != nil {
 				return fmt.Errorf("install xorriso to extract the ISO: %w", err)
 			}
 		}
 	}
 	marker := path.Join(a.Mount, ExtractedMarker)
-	if _, err := h.Run(ctx, transport.Cmd{Args: []string{"rm", "-f", "--", marker}}); err != nil {
+	if _, err := h.Run(ctx, x.unmark); err != nil {
 		return err
 	}
 	progress := NewProgressLog(h.Log, 0)
-	cmd := transport.Cmd{Args: []string{"xorriso", "-osirrox", "on", "-indev", a.Dest, "-extract", "/", a.Mount}, Stderr: progress}
+	cmd := x.xorriso
+	cmd.Stderr = progress
 	_, err = h.Run(ctx, cmd)
 	progress.Flush()
 	if err != nil {

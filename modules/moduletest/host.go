@@ -62,6 +62,7 @@ type LocalHost struct {
 
 	mu         sync.Mutex
 	logs       []string
+	ran        []transport.Cmd
 	reconnects int
 	refreshes  int
 }
@@ -152,7 +153,17 @@ func (h *LocalHost) Logs() []string {
 // Run runs cmd on the connection.
 func (h *LocalHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	h.Log("run: %s", cmd.Line())
+	h.mu.Lock()
+	h.ran = append(h.ran, cmd)
+	h.mu.Unlock()
 	return h.conn().Run(ctx, cmd)
+}
+
+// Ran returns the commands Run ran so far (probes are not among them).
+func (h *LocalHost) Ran() []transport.Cmd {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]transport.Cmd(nil), h.ran...)
 }
 
 // Upload writes src to dst through the connection.

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/transport"
 )
 
 // Setup prepares dir (a fresh temporary directory) for one run of the suite
@@ -24,7 +26,10 @@ type Setup func(t *testing.T, dir string) (args string, h *LocalHost)
 //
 //   - CheckIsReadOnly: Check through a read-only host leaves dir as it was;
 //   - CheckIsDeterministic: two Checks on the same state give the same plan;
-//   - ApplyConverges: Check, Apply, Check gives a plan without changes.
+//   - ApplyConverges: Check, Apply, Check gives a plan without changes;
+//   - ApplyRunsOnlyWhatItPlanned (within ApplyConverges): every command
+//     that Apply ran is one of the plan's commands or a read
+//     (modules.Plan.Covers), as the runner's --strict demands.
 //
 // setup must leave something for Apply to change, and the arguments must
 // describe an idempotent task.
@@ -64,7 +69,14 @@ func Run(t *testing.T, spec modules.Spec, setup Setup) {
 		if !plan.Changed() {
 			t.Fatal("the first check plans no change: setup must leave something for Apply to do")
 		}
-		if _, err := m.Apply(ctx, h, plan); err != nil {
+		_, err = m.Apply(ctx, h, plan)
+		t.Run("ApplyRunsOnlyWhatItPlanned", func(t *testing.T) {
+			if unplanned := Unplanned(plan, h.Ran()); len(unplanned) > 0 {
+				t.Errorf("apply ran commands its plan does not list:\n%s\nplanned:\n%s",
+					strings.Join(unplanned, "\n"), strings.Join(plan.Commands(), "\n"))
+			}
+		})
+		if err != nil {
 			t.Fatalf("apply: %v", err)
 		}
 		again, err := m.Check(ctx, h.ReadOnly())
@@ -75,6 +87,18 @@ func Run(t *testing.T, spec modules.Spec, setup Setup) {
 			t.Errorf("check after apply still plans changes: %+v", again.Changes)
 		}
 	})
+}
+
+// Unplanned lists the lines of the commands in ran that plan does not cover
+// (modules.Plan.Covers).
+func Unplanned(plan *modules.Plan, ran []transport.Cmd) []string {
+	var out []string
+	for _, cmd := range ran {
+		if !plan.Covers(cmd) {
+			out = append(out, cmd.Line())
+		}
+	}
+	return out
 }
 
 func prepare(t *testing.T, spec modules.Spec, setup Setup) (modules.Module, *LocalHost, string) {
