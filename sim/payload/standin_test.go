@@ -245,6 +245,17 @@ func TestSeedProcedureInChroot(t *testing.T) {
 			want:    []string{"error: unable to download 'https://nixos.org/channels/nixos-24.5'"},
 		},
 		{
+			name:   "install from the 26.05 channel, a release with its codename",
+			config: sda,
+			script: "nix-channel --add https://nixos.org/channels/nixos-26.05 nixos && nix-channel --update && nixos-install --root /mnt --no-root-passwd",
+			want:   []string{"installation finished!"},
+			check: func(t *testing.T, out, mnt string) {
+				if rel := readFile(t, mnt, "etc/os-release"); !strings.Contains(rel, `PRETTY_NAME="NixOS 26.05 (Yarara)"`) {
+					t.Errorf("installed os-release:\n%s", rel)
+				}
+			},
+		},
+		{
 			name:   "install from the 24.11 channel with GRUB on two disks",
 			config: sda,
 			script: "nix-channel --add https://nixos.org/channels/nixos-24.11 nixos && nix-channel --list && nix-channel --update && nixos-install --root /mnt --no-root-passwd",
