@@ -71,6 +71,7 @@ type Args struct {
 	Root        string            `yaml:"root" default:"/mnt" doc:"where the system to install is mounted"`
 	Release     string            `yaml:"release" default:"26.05" doc:"the NixOS release to install (26.05, or unstable), whose nixos.org channel is used unless channel is set"`
 	Channel     string            `yaml:"channel" doc:"the NixOS channel to install from, added as 'nixos'; default: https://nixos.org/channels/nixos-<release>"`
+	Flake       string            `yaml:"flake" doc:"install a flake's system instead of configuration.nix: REF#NAME, NAME in nixosConfigurations (default: the inventory name); a local flake (./infra#ks1) has what git tracks copied to root/etc/nixos, with nixbook's generated files moved to its hosts/NAME/; a remote one (git+https://..., github:...) is fetched by the target; the system is evaluated first and refused if it would lock you out"`
 	InstallArgs modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
 	Service     string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
 	Endpoint    string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
@@ -128,6 +129,12 @@ func newModule(a Args) (*module, error) {
 	}
 	if a.Timeout <= 0 {
 		return nil, errors.New("timeout must be positive")
+	}
+	a.Flake = strings.TrimSpace(a.Flake)
+	if a.Flake != "" {
+		if _, err := parseFlake(a.Flake, "host"); err != nil {
+			return nil, err
+		}
 	}
 	if a.Endpoint != "" {
 		if _, err := ovh.EndpointURL(a.Endpoint); err != nil {

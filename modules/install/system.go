@@ -29,6 +29,12 @@ type systemPlan struct {
 	config      string // root/etc/nixos/configuration.nix
 	marker      string // what MarkerPath will hold
 	markerPath  string
+
+	// A flake's system instead of configuration.nix: the flake, the files
+	// of a local one, and the evaluation that guards against a lock-out.
+	flake *flakeRef
+	files []flakeFile
+	eval  transport.Cmd
 }
 
 func (m *module) configPath() string { return path.Join(m.args.Root, "etc/nixos/configuration.nix") }
@@ -38,6 +44,9 @@ func (m *module) configPath() string { return path.Join(m.args.Root, "etc/nixos/
 // yet, since the tasks that make them did not run: that is planned for, and
 // Apply looks again.
 func (m *module) checkSystem(ctx context.Context, h modules.ReadOnlyHost) (*systemPlan, []modules.Change, string, error) {
+	if m.args.Flake != "" {
+		return m.checkFlake(ctx, h)
+	}
 	root := m.args.Root
 	sp := &systemPlan{config: m.configPath(), markerPath: path.Join(root, MarkerPath)}
 	note := ""
@@ -165,6 +174,9 @@ func hasChannel(listed, url, name string) bool {
 }
 
 func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan, out modules.Output) error {
+	if sp.flake != nil {
+		return m.applyFlake(ctx, h, sp, out)
+	}
 	if _, err := h.ReadFile(ctx, sp.config); err != nil {
 		if absent(err) {
 			return fmt.Errorf("%s: %s does not exist: write the configuration first (the nixos_config module); nothing was installed", h.Name(), sp.config)
@@ -179,19 +191,8 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 			return fmt.Errorf("%s: %w", cmd.Line(), err)
 		}
 	}
-	h.Log("running nixos-install; its output follows in this log")
-	res, err := h.Run(ctx, sp.install)
-	failed := BootLoaderErrors(string(res.Stdout) + "\n" + string(res.Stderr))
-	if err != nil {
-		msg := fmt.Sprintf("nixos-install failed: %v", err)
-		if len(failed) > 0 {
-			msg += "; boot loader: " + strings.Join(failed, "; ")
-		}
-		return errors.New(msg)
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("nixos-install exited 0 but its boot loader step failed, so the disk would not boot: %s; fix boot.loader in %s and run again (nothing was rebooted)",
-			strings.Join(failed, "; "), sp.config)
+	if err := runInstall(ctx, h, sp.install, sp.config); err != nil {
+		return err
 	}
 	// The checksums Check saw are the configuration just installed; when
 	// Check found none (the configuration came after it), take them now.
@@ -211,6 +212,54 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 	}
 	out["installed"] = true
 	out["channel"] = m.args.Channel
+	if system := systemProfile(ctx, h, m.args.Root); system != "" {
+		out["system"] = system
+	}
+	return nil
+}
+
+// runInstall runs nixos-install and fails when it did or when its boot
+// loader step did; where names what to fix.
+func runInstall(ctx context.Context, h modules.Host, install transport.Cmd, where string) error {
+	h.Log("running nixos-install; its output follows in this log")
+	res, err := h.Run(ctx, install)
+	failed := BootLoaderErrors(string(res.Stdout) + "\n" + string(res.Stderr))
+	if err != nil {
+		msg := fmt.Sprintf("nixos-install failed: %v", err)
+		if len(failed) > 0 {
+			msg += "; boot loader: " + strings.Join(failed, "; ")
+		}
+		return errors.New(msg)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("nixos-install exited 0 but its boot loader step failed, so the disk would not boot: %s; fix boot.loader in %s and run again (nothing was rebooted)",
+			strings.Join(failed, "; "), where)
+	}
+	return nil
+}
+
+// applyFlake places a local flake, refuses a system that would lock the
+// user out, installs the flake's system and records it.
+func (m *module) applyFlake(ctx context.Context, h modules.Host, sp *systemPlan, out modules.Output) error {
+	if sp.flake.dir != "" {
+		if err := m.placeFlake(ctx, h, sp); err != nil {
+			return err
+		}
+	}
+	if err := m.guardFlake(ctx, h, sp); err != nil {
+		return err
+	}
+	if err := runInstall(ctx, h, sp.install, "nixosConfigurations."+sp.flake.name+" of "+sp.flake.ref); err != nil {
+		return err
+	}
+	if _, err := h.Run(ctx, sp.mkdir); err != nil {
+		return fmt.Errorf("%s: %w", sp.mkdir.Line(), err)
+	}
+	if err := h.Upload(ctx, sp.markerPath, strings.NewReader(sp.marker), 0o644); err != nil {
+		return fmt.Errorf("record the install in %s: %w", sp.markerPath, err)
+	}
+	out["installed"] = true
+	out["flake"] = sp.flake.String()
 	if system := systemProfile(ctx, h, m.args.Root); system != "" {
 		out["system"] = system
 	}
