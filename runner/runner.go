@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/tmpl"
@@ -44,6 +45,9 @@ type Runner struct {
 	Dialer    transport.Dialer
 	Templates *tmpl.Engine
 	Events    func(Event) // called from many goroutines, one event at a time
+	// HostKeys is nixbook's known_hosts, where modules pin the keys they
+	// generate for hosts (modules.KeyKeeper); nil: they cannot.
+	HostKeys *hostkeys.Store
 	Options
 
 	mu         sync.Mutex // serialises Events
