@@ -198,6 +198,11 @@ func (m *module) checkFlake(ctx context.Context, h modules.ReadOnlyHost) (*syste
 	sp.install = c.Cmd(argv...)
 	sp.mkdir = c.Cmd("mkdir", "-p", path.Dir(sp.markerPath))
 	c.Summary += fmt.Sprintf(", then record what was installed in %s", sp.markerPath)
+	files, err := m.filesChanges()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	changes = append(changes, files...)
 	changes = append(changes, c)
 	return sp, changes, "", nil
 }

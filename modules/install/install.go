@@ -67,17 +67,19 @@ const MarkerPath = "/var/lib/nixbook/installed"
 
 // Args are the arguments of `install`.
 type Args struct {
-	Stage       string            `yaml:"stage" default:"all" doc:"system: add the channel and run nixos-install (put the task under chroot: in the ISO path); finish: unmount the root, swapoff, export ZFS pools, set the netboot to the disk, reboot and wait for the installed system (never under chroot:); all: both, when no chroot is needed (kexec installer)"`
-	Root        string            `yaml:"root" default:"/mnt" doc:"where the system to install is mounted"`
-	Release     string            `yaml:"release" default:"26.05" doc:"the NixOS release to install (26.05, or unstable), whose nixos.org channel is used unless channel is set"`
-	Channel     string            `yaml:"channel" doc:"the NixOS channel to install from, added as 'nixos'; default: https://nixos.org/channels/nixos-<release>"`
-	Flake       string            `yaml:"flake" doc:"install a flake's system instead of configuration.nix: REF#NAME, NAME in nixosConfigurations (default: the inventory name); a local flake (./infra#ks1) has what git tracks copied to root/etc/nixos, with nixbook's generated files moved to its hosts/NAME/; a remote one (git+https://..., github:...) is fetched by the target; the system is evaluated first and refused if it would lock you out"`
-	InstallArgs modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
-	Service     string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
-	Endpoint    string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
-	Reboot      bool              `yaml:"reboot" default:"true" doc:"reboot into the installed system and wait for it (stage finish and all)"`
-	Timeout     modkit.Duration   `yaml:"timeout" default:"20m" doc:"how long the installed system may take to answer SSH after the reboot"`
-	Pools       modkit.StringList `yaml:"pools" doc:"ZFS pools to export before the reboot; default: every imported pool (zpool list) and every pool mounted under root"`
+	Stage           string            `yaml:"stage" default:"all" doc:"system: add the channel and run nixos-install (put the task under chroot: in the ISO path); finish: unmount the root, swapoff, export ZFS pools, set the netboot to the disk, reboot and wait for the installed system (never under chroot:); all: both, when no chroot is needed (kexec installer)"`
+	Root            string            `yaml:"root" default:"/mnt" doc:"where the system to install is mounted"`
+	Release         string            `yaml:"release" default:"26.05" doc:"the NixOS release to install (26.05, or unstable), whose nixos.org channel is used unless channel is set"`
+	Channel         string            `yaml:"channel" doc:"the NixOS channel to install from, added as 'nixos'; default: https://nixos.org/channels/nixos-<release>"`
+	Flake           string            `yaml:"flake" doc:"install a flake's system instead of configuration.nix: REF#NAME, NAME in nixosConfigurations (default: the inventory name); a local flake (./infra#ks1) has what git tracks copied to root/etc/nixos, with nixbook's generated files moved to its hosts/NAME/; a remote one (git+https://..., github:...) is fetched by the target; the system is evaluated first and refused if it would lock you out"`
+	ExtraFiles      string            `yaml:"extra_files" doc:"a directory on the controller copied into the new system's root before nixos-install, owners (numeric) and modes kept, for secrets such as an age key; contents are never shown or logged"`
+	GenerateHostKey bool              `yaml:"generate_host_key" doc:"give the new system an ed25519 host key nixbook generates on the controller (kept 0600 in host-keys/ beside its known_hosts): installed before nixos-install, and pinned in known_hosts before the reboot, so the installed system's key is never trusted on first use; set it on both stages"`
+	InstallArgs     modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
+	Service         string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
+	Endpoint        string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
+	Reboot          bool              `yaml:"reboot" default:"true" doc:"reboot into the installed system and wait for it (stage finish and all)"`
+	Timeout         modkit.Duration   `yaml:"timeout" default:"20m" doc:"how long the installed system may take to answer SSH after the reboot"`
+	Pools           modkit.StringList `yaml:"pools" doc:"ZFS pools to export before the reboot; default: every imported pool (zpool list) and every pool mounted under root"`
 }
 
 // Spec is the `install` module.

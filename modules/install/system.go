@@ -89,7 +89,11 @@ func (m *module) checkSystem(ctx context.Context, h modules.ReadOnlyHost) (*syst
 	sp.install = c.Cmd(argv...)
 	sp.mkdir = c.Cmd("mkdir", "-p", path.Dir(sp.markerPath))
 	c.Summary += fmt.Sprintf(", then record the configuration's checksums in %s", sp.markerPath)
-	return sp, []modules.Change{c}, note, nil
+	files, err := m.filesChanges()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return sp, append(files, c), note, nil
 }
 
 // absent reports an error that means "not there": a missing file, or a
@@ -191,6 +195,9 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 			return fmt.Errorf("%s: %w", cmd.Line(), err)
 		}
 	}
+	if err := m.placeFiles(ctx, h); err != nil {
+		return err
+	}
 	if err := runInstall(ctx, h, sp.install, sp.config); err != nil {
 		return err
 	}
@@ -216,6 +223,42 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 		out["system"] = system
 	}
 	return nil
+}
+
+// placeFiles copies extra_files and the generated host key into root,
+// before nixos-install.
+func (m *module) placeFiles(ctx context.Context, h modules.Host) error {
+	if m.args.ExtraFiles != "" {
+		if err := m.copyExtraFiles(ctx, h); err != nil {
+			return err
+		}
+	}
+	if m.args.GenerateHostKey {
+		if err := m.installHostKey(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filesChanges describes placeFiles in a plan; it fails when extra_files is
+// not a directory.
+func (m *module) filesChanges() ([]modules.Change, error) {
+	var out []modules.Change
+	if m.args.ExtraFiles != "" {
+		files, err := extraFiles(m.args.ExtraFiles)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, modules.Change{
+			Summary:   fmt.Sprintf("copy %s (%d entries) into %s, owners and modes kept", m.args.ExtraFiles, len(files), m.args.Root),
+			Sensitive: true,
+		})
+	}
+	if m.args.GenerateHostKey {
+		out = append(out, modules.Change{Summary: fmt.Sprintf("install the SSH host key nixbook keeps for this host (generated on the controller the first time) as %s", path.Join(m.args.Root, hostKeyFile))})
+	}
+	return out, nil
 }
 
 // runInstall runs nixos-install and fails when it did or when its boot
@@ -247,6 +290,9 @@ func (m *module) applyFlake(ctx context.Context, h modules.Host, sp *systemPlan,
 		}
 	}
 	if err := m.guardFlake(ctx, h, sp); err != nil {
+		return err
+	}
+	if err := m.placeFiles(ctx, h); err != nil {
 		return err
 	}
 	if err := runInstall(ctx, h, sp.install, "nixosConfigurations."+sp.flake.name+" of "+sp.flake.ref); err != nil {
