@@ -74,6 +74,7 @@ func (e *env) runCommand() *ucli.Command {
 			logDir := c.String("log-dir")
 			r := &runner.Runner{
 				Dialer:    dialer,
+				HostKeys:  store,
 				Templates: s.templates,
 				Options: runner.Options{
 					Check: c.Bool("check"), Diff: c.Bool("diff"), Forks: c.Int("forks"),

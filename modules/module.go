@@ -12,6 +12,8 @@ import (
 	"io"
 	"io/fs"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -78,6 +80,19 @@ type Host interface {
 	// Remember keeps value under key for this host on the controller, for
 	// later tasks and runs; an empty value forgets the key.
 	Remember(key, value string) error
+}
+
+// KeyKeeper is what the runner's hosts offer beside Host to a module that
+// gives a host a key nixbook made on the controller.
+type KeyKeeper interface {
+	// StateDir is the controller's directory where nixbook keeps what it
+	// knows of hosts (the directory of its known_hosts); "" when nothing is
+	// kept beyond the run.
+	StateDir() string
+	// PinHostKey records key as the host's only key in nixbook's
+	// known_hosts before the host presents it (a system about to boot with
+	// a key nixbook installed), and returns the keys it replaced.
+	PinHostKey(key ssh.PublicKey) (replaced []ssh.PublicKey, err error)
 }
 
 // Module is one configured task action.

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/inventory"
@@ -291,6 +293,24 @@ func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFac
 func (f fullHost) Remember(key, value string) error {
 	f.h.log.Printf("remember %s: %q", key, value)
 	return f.h.r.memory.remember(f.h.inv.Name, key, value)
+}
+
+var _ modules.KeyKeeper = fullHost{}
+
+func (f fullHost) StateDir() string { return f.h.r.StateDir }
+
+func (f fullHost) PinHostKey(key gossh.PublicKey) ([]gossh.PublicKey, error) {
+	if f.h.r.HostKeys == nil {
+		return nil, errors.New("pin a host key: this run has no known_hosts file")
+	}
+	port := f.h.inv.Port
+	if port == 0 {
+		port = 22
+	}
+	return f.h.r.HostKeys.Pin(f.h.inv.Name, port, key, func(msg string) {
+		f.h.log.Printf("%s", msg)
+		f.h.r.emit(Event{Type: EventNotice, Host: f.h.inv.Name, Msg: msg})
+	})
 }
 
 func errOrOK(err error) string {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/tmpl"
@@ -56,6 +57,9 @@ type Runner struct {
 	Dialer    transport.Dialer
 	Templates *tmpl.Engine
 	Events    func(Event) // called from many goroutines, one event at a time
+	// HostKeys is nixbook's known_hosts, where modules pin the keys they
+	// generate for hosts (modules.KeyKeeper); nil: they cannot.
+	HostKeys *hostkeys.Store
 	Options
 
 	mu         sync.Mutex // serialises Events

@@ -51,7 +51,8 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	}
 	var root, bootFS *installedFS
 	for _, m := range mounted {
-		if exists(filepath.Join(m.mount, "etc/nixos/configuration.nix")) && (root == nil || exists(filepath.Join(m.mount, "nix/var/nix/profiles/system"))) {
+		if (exists(filepath.Join(m.mount, "etc/nixos/configuration.nix")) || builtFromFlake(m.mount) != "") &&
+			(root == nil || exists(filepath.Join(m.mount, "nix/var/nix/profiles/system"))) {
 			root = m
 		}
 	}
@@ -86,7 +87,13 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	if data, err := os.ReadFile(filepath.Join(root.mount, "etc/os-release")); err == nil {
 		b.osRelease = string(data)
 	}
-	installed, err := nixeval.Evaluate(ctx, root.mount)
+	var installed *nixeval.Installed
+	if flake := builtFromFlake(root.mount); flake != "" {
+		name, _ := os.ReadFile(flake + "-name")
+		installed, err = nixeval.EvaluateFlake(ctx, root.mount, flake, strings.TrimSpace(string(name)))
+	} else {
+		installed, err = nixeval.Evaluate(ctx, root.mount)
+	}
 	var reasons []string
 	if err != nil {
 		reasons = []string{"the installed configuration does not evaluate: " + err.Error()}
@@ -137,6 +144,22 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	}
 	b.cfg.Hide = without(b.cfg.Hide, "/nix")
 	return nil
+}
+
+// builtFromFlake is the flake the installed system under root was built
+// from, as the payload's nixos-install --flake keeps it in the system's
+// store path (with the system's name beside it); "" when it was built from
+// a configuration.nix.
+func builtFromFlake(root string) string {
+	system := resolveIn(root, "/nix/var/nix/profiles/system")
+	if system == "" {
+		return ""
+	}
+	dir := filepath.Join(root, system, "nixbook-sim-flake")
+	if !exists(filepath.Join(dir, "flake.nix")) {
+		return ""
+	}
+	return dir
 }
 
 // evalHost is what the host really is, for nixeval.Bootable.

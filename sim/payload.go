@@ -89,7 +89,7 @@ func nixosTools(swBin string) []string {
 	entries, _ := os.ReadDir(swBin)
 	var tools []string
 	for _, e := range entries {
-		if n := e.Name(); strings.HasPrefix(n, "nixos-") || strings.HasPrefix(n, "nix-") {
+		if n := e.Name(); n == "nix" || strings.HasPrefix(n, "nixos-") || strings.HasPrefix(n, "nix-") {
 			tools = append(tools, n)
 		}
 	}

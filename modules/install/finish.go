@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/rescue"
 	"github.com/nixbook/nixbook/ovh"
@@ -202,6 +204,9 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 
 	if m.args.Reboot {
 		c := modules.Change{Summary: fmt.Sprintf("reboot into the installed system and wait up to %s for it to answer SSH as NixOS, recording its new host key", m.args.Timeout)}
+		if m.args.GenerateHostKey {
+			c.Summary = fmt.Sprintf("pin the host key nixbook generated in known_hosts, reboot into the installed system and wait up to %s for it to answer SSH as NixOS with that key", m.args.Timeout)
+		}
 		fp.bootID = c.Cmd("cat", rescue.BootIDPath)
 		fp.detach = c.Cmd("sh", "-c", `nohup "$@" </dev/null >/dev/null 2>&1 &`, "sh", "sh", "-c", "sync; sleep 1; reboot")
 		c.Commands = append(c.Commands,
@@ -284,6 +289,12 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 	if err != nil {
 		return fmt.Errorf("read the boot id before the reboot: %w", err)
 	}
+	var stale []gossh.PublicKey // nil: the new system's key is recorded when it answers
+	if m.args.GenerateHostKey {
+		if stale, err = m.pinHostKey(h); err != nil {
+			return err
+		}
+	}
 	oldBoot := strings.TrimSpace(string(res.Stdout))
 	h.Log("rebooting into the installed system from boot %s", oldBoot)
 	if _, err := h.Run(ctx, fp.detach); err != nil {
@@ -301,6 +312,7 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 		Clock:     m.clock,
 		Want:      "the installed NixOS",
 		Is:        InstalledNixOS,
+		StaleKeys: stale,
 	})
 	if err != nil {
 		return m.explainWait(h, fp, err)

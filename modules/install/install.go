@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/nixbook/nixbook/facts"
@@ -36,8 +37,24 @@ const (
 	StageAll    = "all"
 )
 
-// DefaultChannel is the NixOS release installed unless told otherwise.
-const DefaultChannel = "https://nixos.org/channels/nixos-24.05"
+// DefaultRelease is the NixOS release a new install gets unless told
+// otherwise: the channel generated configurations are installed from and
+// their system.stateVersion. It is a supported release; the kexec
+// installer's own release is independent of it.
+const DefaultRelease = "26.05"
+
+// DefaultChannel is the channel of DefaultRelease.
+const DefaultChannel = "https://nixos.org/channels/nixos-" + DefaultRelease
+
+// ChannelURL is the nixos.org channel of a release such as 26.05 (or
+// unstable).
+func ChannelURL(release string) string { return "https://nixos.org/channels/nixos-" + release }
+
+// releasePattern is what a NixOS release looks like: 26.05, or unstable.
+var releasePattern = regexp.MustCompile(`^([0-9]{2}\.(05|11)|unstable)$`)
+
+// ValidRelease reports whether s names a NixOS release such as 26.05.
+func ValidRelease(s string) bool { return releasePattern.MatchString(s) }
 
 // ChannelName is the name nixos-install looks the channel up by
 // (<nixpkgs> comes from the `nixos` channel).
@@ -50,15 +67,19 @@ const MarkerPath = "/var/lib/nixbook/installed"
 
 // Args are the arguments of `install`.
 type Args struct {
-	Stage       string            `yaml:"stage" default:"all" doc:"system: add the channel and run nixos-install (put the task under chroot: in the ISO path); finish: unmount the root, swapoff, export ZFS pools, set the netboot to the disk, reboot and wait for the installed system (never under chroot:); all: both, when no chroot is needed (kexec installer)"`
-	Root        string            `yaml:"root" default:"/mnt" doc:"where the system to install is mounted"`
-	Channel     string            `yaml:"channel" default:"https://nixos.org/channels/nixos-24.05" doc:"the NixOS channel to install from, added as 'nixos'"`
-	InstallArgs modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
-	Service     string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
-	Endpoint    string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
-	Reboot      bool              `yaml:"reboot" default:"true" doc:"reboot into the installed system and wait for it (stage finish and all)"`
-	Timeout     modkit.Duration   `yaml:"timeout" default:"20m" doc:"how long the installed system may take to answer SSH after the reboot"`
-	Pools       modkit.StringList `yaml:"pools" doc:"ZFS pools to export before the reboot; default: every imported pool (zpool list) and every pool mounted under root"`
+	Stage           string            `yaml:"stage" default:"all" doc:"system: add the channel and run nixos-install (put the task under chroot: in the ISO path); finish: unmount the root, swapoff, export ZFS pools, set the netboot to the disk, reboot and wait for the installed system (never under chroot:); all: both, when no chroot is needed (kexec installer)"`
+	Root            string            `yaml:"root" default:"/mnt" doc:"where the system to install is mounted"`
+	Release         string            `yaml:"release" default:"26.05" doc:"the NixOS release to install (26.05, or unstable), whose nixos.org channel is used unless channel is set"`
+	Channel         string            `yaml:"channel" doc:"the NixOS channel to install from, added as 'nixos'; default: https://nixos.org/channels/nixos-<release>"`
+	Flake           string            `yaml:"flake" doc:"install a flake's system instead of configuration.nix: REF#NAME, NAME in nixosConfigurations (default: the inventory name); a local flake (./infra#ks1) has what git tracks copied to root/etc/nixos, with nixbook's generated files moved to its hosts/NAME/; a remote one (git+https://..., github:...) is fetched by the target; the system is evaluated first and refused if it would lock you out"`
+	ExtraFiles      string            `yaml:"extra_files" doc:"a directory on the controller copied into the new system's root before nixos-install, owners (numeric) and modes kept, for secrets such as an age key; contents are never shown or logged"`
+	GenerateHostKey bool              `yaml:"generate_host_key" doc:"give the new system an ed25519 host key nixbook generates on the controller (kept 0600 in host-keys/ beside its known_hosts): installed before nixos-install, and pinned in known_hosts before the reboot, so the installed system's key is never trusted on first use; set it on both stages"`
+	InstallArgs     modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
+	Service         string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
+	Endpoint        string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
+	Reboot          bool              `yaml:"reboot" default:"true" doc:"reboot into the installed system and wait for it (stage finish and all)"`
+	Timeout         modkit.Duration   `yaml:"timeout" default:"20m" doc:"how long the installed system may take to answer SSH after the reboot"`
+	Pools           modkit.StringList `yaml:"pools" doc:"ZFS pools to export before the reboot; default: every imported pool (zpool list) and every pool mounted under root"`
 }
 
 // Spec is the `install` module.
@@ -69,7 +90,7 @@ var Spec = modules.Spec{
 	Example: `- name: Install NixOS (inside the installer's chroot)
   install:
     stage: system
-    channel: https://nixos.org/channels/nixos-24.05
+    release: "26.05"
   chroot: /root/rescue
 
 - name: Boot the installed system
@@ -97,12 +118,25 @@ func newModule(a Args) (*module, error) {
 	if !path.IsAbs(a.Root) || a.Root == "/" {
 		return nil, fmt.Errorf("root: want an absolute directory other than /, got %q", a.Root)
 	}
+	a.Release = strings.TrimSpace(a.Release)
+	if !ValidRelease(a.Release) {
+		return nil, fmt.Errorf("release: want a NixOS release such as %s (or unstable), got %q", DefaultRelease, a.Release)
+	}
 	a.Channel = strings.TrimSpace(a.Channel)
+	if a.Channel == "" {
+		a.Channel = ChannelURL(a.Release)
+	}
 	if !strings.HasPrefix(a.Channel, "https://") && !strings.HasPrefix(a.Channel, "http://") {
 		return nil, fmt.Errorf("channel: want an http(s) URL such as %s, got %q", DefaultChannel, a.Channel)
 	}
 	if a.Timeout <= 0 {
 		return nil, errors.New("timeout must be positive")
+	}
+	a.Flake = strings.TrimSpace(a.Flake)
+	if a.Flake != "" {
+		if _, err := parseFlake(a.Flake, "host"); err != nil {
+			return nil, err
+		}
 	}
 	if a.Endpoint != "" {
 		if _, err := ovh.EndpointURL(a.Endpoint); err != nil {

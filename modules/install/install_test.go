@@ -242,7 +242,7 @@ func TestInstallAndBootTheDisk(t *testing.T) {
 		}
 	}
 	want := []string{
-		"nix-channel --add https://nixos.org/channels/nixos-24.05 nixos",
+		"nix-channel --add https://nixos.org/channels/nixos-26.05 nixos",
 		"nix-channel --update nixos",
 		"nixos-install --root /mnt --no-root-passwd",
 		"mkdir -p /mnt/var/lib/nixbook",
@@ -452,7 +452,11 @@ func TestNew(t *testing.T) {
 		{args: "stage: reboot", wantErr: `stage: want system, finish or all, got "reboot"`},
 		{args: "root: /", wantErr: `root: want an absolute directory other than /, got "/"`},
 		{args: "root: mnt", wantErr: `root: want an absolute directory other than /, got "mnt"`},
-		{args: "channel: nixos-24.05", wantErr: `channel: want an http(s) URL such as https://nixos.org/channels/nixos-24.05, got "nixos-24.05"`},
+		{args: "channel: nixos-24.05", wantErr: `channel: want an http(s) URL such as https://nixos.org/channels/nixos-26.05, got "nixos-24.05"`},
+		{args: "release: \"25.11\""},
+		{args: "release: unstable"},
+		{args: "release: \"26.5\"", wantErr: `release: want a NixOS release such as 26.05 (or unstable), got "26.5"`},
+		{args: "release: latest", wantErr: `release: want a NixOS release such as 26.05 (or unstable), got "latest"`},
 		{args: "pools: [rpool/root]", wantErr: `pools: "rpool/root" is not a pool name`},
 		{args: "timeout: 0", wantErr: "timeout must be positive"},
 		{args: "endpoint: moon", wantErr: `ovh: unknown endpoint "moon"`},
@@ -461,6 +465,24 @@ func TestNew(t *testing.T) {
 		_, err := Spec.New(moduletest.Decoder(tt.args))
 		if (tt.wantErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("New(%q) = %v, want %q", tt.args, err, tt.wantErr)
+		}
+	}
+}
+
+func TestReleaseChannel(t *testing.T) {
+	tests := []struct{ args, want string }{
+		{args: "", want: "https://nixos.org/channels/nixos-26.05"},
+		{args: `release: "25.11"`, want: "https://nixos.org/channels/nixos-25.11"},
+		{args: "release: unstable", want: "https://nixos.org/channels/nixos-unstable"},
+		// An explicit channel wins over the release.
+		{args: "release: \"25.11\"\nchannel: https://example.org/nixos-mirror", want: "https://example.org/nixos-mirror"},
+		// A template that omits the channel leaves it empty: the release decides.
+		{args: "channel: \"\"", want: "https://nixos.org/channels/nixos-26.05"},
+	}
+	for _, tt := range tests {
+		mod := testModule(t, tt.args)
+		if mod.args.Channel != tt.want {
+			t.Errorf("%q: channel %q, want %q", tt.args, mod.args.Channel, tt.want)
 		}
 	}
 }

@@ -29,6 +29,12 @@ type systemPlan struct {
 	config      string // root/etc/nixos/configuration.nix
 	marker      string // what MarkerPath will hold
 	markerPath  string
+
+	// A flake's system instead of configuration.nix: the flake, the files
+	// of a local one, and the evaluation that guards against a lock-out.
+	flake *flakeRef
+	files []flakeFile
+	eval  transport.Cmd
 }
 
 func (m *module) configPath() string { return path.Join(m.args.Root, "etc/nixos/configuration.nix") }
@@ -38,6 +44,9 @@ func (m *module) configPath() string { return path.Join(m.args.Root, "etc/nixos/
 // yet, since the tasks that make them did not run: that is planned for, and
 // Apply looks again.
 func (m *module) checkSystem(ctx context.Context, h modules.ReadOnlyHost) (*systemPlan, []modules.Change, string, error) {
+	if m.args.Flake != "" {
+		return m.checkFlake(ctx, h)
+	}
 	root := m.args.Root
 	sp := &systemPlan{config: m.configPath(), markerPath: path.Join(root, MarkerPath)}
 	note := ""
@@ -80,7 +89,11 @@ func (m *module) checkSystem(ctx context.Context, h modules.ReadOnlyHost) (*syst
 	sp.install = c.Cmd(argv...)
 	sp.mkdir = c.Cmd("mkdir", "-p", path.Dir(sp.markerPath))
 	c.Summary += fmt.Sprintf(", then record the configuration's checksums in %s", sp.markerPath)
-	return sp, []modules.Change{c}, note, nil
+	files, err := m.filesChanges()
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return sp, append(files, c), note, nil
 }
 
 // absent reports an error that means "not there": a missing file, or a
@@ -165,6 +178,9 @@ func hasChannel(listed, url, name string) bool {
 }
 
 func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan, out modules.Output) error {
+	if sp.flake != nil {
+		return m.applyFlake(ctx, h, sp, out)
+	}
 	if _, err := h.ReadFile(ctx, sp.config); err != nil {
 		if absent(err) {
 			return fmt.Errorf("%s: %s does not exist: write the configuration first (the nixos_config module); nothing was installed", h.Name(), sp.config)
@@ -179,19 +195,11 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 			return fmt.Errorf("%s: %w", cmd.Line(), err)
 		}
 	}
-	h.Log("running nixos-install; its output follows in this log")
-	res, err := h.Run(ctx, sp.install)
-	failed := BootLoaderErrors(string(res.Stdout) + "\n" + string(res.Stderr))
-	if err != nil {
-		msg := fmt.Sprintf("nixos-install failed: %v", err)
-		if len(failed) > 0 {
-			msg += "; boot loader: " + strings.Join(failed, "; ")
-		}
-		return errors.New(msg)
+	if err := m.placeFiles(ctx, h); err != nil {
+		return err
 	}
-	if len(failed) > 0 {
-		return fmt.Errorf("nixos-install exited 0 but its boot loader step failed, so the disk would not boot: %s; fix boot.loader in %s and run again (nothing was rebooted)",
-			strings.Join(failed, "; "), sp.config)
+	if err := runInstall(ctx, h, sp.install, sp.config); err != nil {
+		return err
 	}
 	// The checksums Check saw are the configuration just installed; when
 	// Check found none (the configuration came after it), take them now.
@@ -211,6 +219,93 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 	}
 	out["installed"] = true
 	out["channel"] = m.args.Channel
+	if system := systemProfile(ctx, h, m.args.Root); system != "" {
+		out["system"] = system
+	}
+	return nil
+}
+
+// placeFiles copies extra_files and the generated host key into root,
+// before nixos-install.
+func (m *module) placeFiles(ctx context.Context, h modules.Host) error {
+	if m.args.ExtraFiles != "" {
+		if err := m.copyExtraFiles(ctx, h); err != nil {
+			return err
+		}
+	}
+	if m.args.GenerateHostKey {
+		if err := m.installHostKey(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filesChanges describes placeFiles in a plan; it fails when extra_files is
+// not a directory.
+func (m *module) filesChanges() ([]modules.Change, error) {
+	var out []modules.Change
+	if m.args.ExtraFiles != "" {
+		files, err := extraFiles(m.args.ExtraFiles)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, modules.Change{
+			Summary:   fmt.Sprintf("copy %s (%d entries) into %s, owners and modes kept", m.args.ExtraFiles, len(files), m.args.Root),
+			Sensitive: true,
+		})
+	}
+	if m.args.GenerateHostKey {
+		out = append(out, modules.Change{Summary: fmt.Sprintf("install the SSH host key nixbook keeps for this host (generated on the controller the first time) as %s", path.Join(m.args.Root, hostKeyFile))})
+	}
+	return out, nil
+}
+
+// runInstall runs nixos-install and fails when it did or when its boot
+// loader step did; where names what to fix.
+func runInstall(ctx context.Context, h modules.Host, install transport.Cmd, where string) error {
+	h.Log("running nixos-install; its output follows in this log")
+	res, err := h.Run(ctx, install)
+	failed := BootLoaderErrors(string(res.Stdout) + "\n" + string(res.Stderr))
+	if err != nil {
+		msg := fmt.Sprintf("nixos-install failed: %v", err)
+		if len(failed) > 0 {
+			msg += "; boot loader: " + strings.Join(failed, "; ")
+		}
+		return errors.New(msg)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("nixos-install exited 0 but its boot loader step failed, so the disk would not boot: %s; fix boot.loader in %s and run again (nothing was rebooted)",
+			strings.Join(failed, "; "), where)
+	}
+	return nil
+}
+
+// applyFlake places a local flake, refuses a system that would lock the
+// user out, installs the flake's system and records it.
+func (m *module) applyFlake(ctx context.Context, h modules.Host, sp *systemPlan, out modules.Output) error {
+	if sp.flake.dir != "" {
+		if err := m.placeFlake(ctx, h, sp); err != nil {
+			return err
+		}
+	}
+	if err := m.guardFlake(ctx, h, sp); err != nil {
+		return err
+	}
+	if err := m.placeFiles(ctx, h); err != nil {
+		return err
+	}
+	if err := runInstall(ctx, h, sp.install, "nixosConfigurations."+sp.flake.name+" of "+sp.flake.ref); err != nil {
+		return err
+	}
+	if _, err := h.Run(ctx, sp.mkdir); err != nil {
+		return fmt.Errorf("%s: %w", sp.mkdir.Line(), err)
+	}
+	if err := h.Upload(ctx, sp.markerPath, strings.NewReader(sp.marker), 0o644); err != nil {
+		return fmt.Errorf("record the install in %s: %w", sp.markerPath, err)
+	}
+	out["installed"] = true
+	out["flake"] = sp.flake.String()
 	if system := systemProfile(ctx, h, m.args.Root); system != "" {
 		out["system"] = system
 	}

@@ -32,7 +32,7 @@ type Args struct {
 	StableNames  bool              `yaml:"stable_disk_names" default:"true" doc:"write GRUB's disks as their /dev/disk/by-id names, which do not change between rescue and NixOS"`
 	EFIMounts    modkit.StringList `yaml:"efi_mounts" doc:"UEFI: mount points of the EFI system partitions inside the new system; several make mirrored boots; default: the vfat file systems mounted at root/boot*, else /boot"`
 	ZFS          Auto              `yaml:"zfs" default:"auto" doc:"ZFS support (boot.supportedFilesystems): true, false or auto (whether a ZFS dataset is mounted under root); false is refused when one is"`
-	StateVersion string            `yaml:"state_version" default:"24.05" doc:"system.stateVersion: the NixOS release first installed"`
+	StateVersion string            `yaml:"state_version" default:"26.05" doc:"system.stateVersion: the NixOS release first installed (the stock playbooks pass nixos_release)"`
 	Imports      modkit.StringList `yaml:"imports" doc:"more files configuration.nix imports: ./name.nix beside it, absolute paths or <nixpkgs/...>"`
 	Extra        string            `yaml:"extra" doc:"Nix text added inside configuration.nix's top-level attribute set; it must not set again what the module writes (use imports and lib.mkForce for that)"`
 	Regenerate   bool              `yaml:"regenerate" doc:"run nixos-generate-config even when hardware-configuration.nix exists and matches the mounts"`

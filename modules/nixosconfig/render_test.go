@@ -150,7 +150,7 @@ func TestGoldenConfigurationsBoot(t *testing.T) {
 					t.Errorf("root key %d = %q, want %q (quoting lost something)", i, in.RootKeys[i], k)
 				}
 			}
-			if in.StateVersion != "24.05" {
+			if in.StateVersion != "26.05" {
 				t.Errorf("stateVersion = %q", in.StateVersion)
 			}
 			if in.Firewall && in.PermitRootLogin != "prohibit-password" {

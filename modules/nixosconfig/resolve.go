@@ -119,7 +119,7 @@ func validateArgs(a *Args) error {
 		errs = append(errs, fmt.Errorf("host_id %q: want 8 hexadecimal digits", a.HostID))
 	}
 	if !stateVersion.MatchString(a.StateVersion) {
-		errs = append(errs, fmt.Errorf("state_version %q: want a NixOS release such as 24.05", a.StateVersion))
+		errs = append(errs, fmt.Errorf("state_version %q: want a NixOS release such as 26.05", a.StateVersion))
 	}
 	if _, err := sshKeys(a.SSHKeys); err != nil {
 		errs = append(errs, err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
@@ -471,6 +473,10 @@ type WaitOptions struct {
 	// fresh facts.
 	Want string
 	Is   func(*facts.Facts) bool
+	// StaleKeys, when set, are the keys of the system being left, whose
+	// replacement was pinned in known_hosts before the reboot: no other new
+	// key is accepted (see waitssh.Options).
+	StaleKeys []gossh.PublicKey
 }
 
 // WrongSystemError is a host that came back on a new boot, but in another
@@ -505,7 +511,8 @@ func WaitNewBoot(ctx context.Context, h modules.Host, o WaitOptions) (string, er
 		Timeout:   o.Timeout,
 		Sleep:     2 * time.Second,
 		MaxSleep:  10 * time.Second,
-		NewSystem: true,
+		NewSystem: o.StaleKeys == nil,
+		StaleKeys: o.StaleKeys,
 		Clock:     o.Clock,
 	}, func(ctx context.Context) (bool, error) {
 		b, err := h.ReadFile(ctx, BootIDPath)

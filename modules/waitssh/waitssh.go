@@ -4,10 +4,13 @@
 package waitssh
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
@@ -92,6 +95,10 @@ type Options struct {
 	// it; at or below Sleep the pause stays fixed.
 	MaxSleep  time.Duration
 	NewSystem bool
+	// StaleKeys are the keys of the system the host is leaving, replaced by
+	// a key pinned in advance: a host still offering one of them is not
+	// there yet and is retried, while any other changed key ends the wait.
+	StaleKeys []gossh.PublicKey
 	Clock     Clock
 }
 
@@ -128,6 +135,16 @@ func (c Clock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// stale says whether offered is one of keys.
+func stale(keys []gossh.PublicKey, offered gossh.PublicKey) bool {
+	for _, k := range keys {
+		if offered != nil && bytes.Equal(k.Marshal(), offered.Marshal()) {
+			return true
+		}
+	}
+	return false
+}
+
 // Wait reconnects to h and asks ready, again and again, until ready says
 // yes or the timeout passes. A changed host key ends the wait at once (unless
 // NewSystem accepts it): only a person can decide to trust it. Every other
@@ -150,7 +167,7 @@ func Wait(ctx context.Context, h modules.Host, o Options, ready func(ctx context
 		err := h.Reconnect(wctx, dial)
 		var changed *hostkeys.ChangedError
 		switch {
-		case errors.As(err, &changed):
+		case errors.As(err, &changed) && !stale(o.StaleKeys, changed.Offered):
 			return err
 		case err != nil:
 			last = err

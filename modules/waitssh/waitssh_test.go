@@ -1,18 +1,32 @@
 package waitssh
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 )
 
+func testKey(t *testing.T, seed byte) gossh.PublicKey {
+	t.Helper()
+	k, err := gossh.NewPublicKey(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize)).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func TestWait(t *testing.T) {
+	oldKey, otherKey := testKey(t, 1), testKey(t, 2)
 	tests := []struct {
 		name       string
 		host       *fakeHost
@@ -60,6 +74,20 @@ func TestWait(t *testing.T) {
 			name:      "a changed host key ends the wait",
 			host:      &fakeHost{failDials: 1000, dialErr: &hostkeys.ChangedError{Name: "ks1"}},
 			opts:      Options{Timeout: time.Minute, Sleep: time.Second},
+			wantErr:   "host key of ks1 changed",
+			wantDials: 1,
+		},
+		{
+			name:       "the old system still offering its key, the new one pinned: retried",
+			host:       &fakeHost{failDials: 2, dialErr: &hostkeys.ChangedError{Name: "ks1", Offered: oldKey}},
+			opts:       Options{Timeout: time.Minute, Sleep: time.Second, StaleKeys: []gossh.PublicKey{oldKey}},
+			wantDials:  3,
+			wantSleeps: "1s 1s",
+		},
+		{
+			name:      "a key neither pinned nor the old system's ends the wait",
+			host:      &fakeHost{failDials: 1000, dialErr: &hostkeys.ChangedError{Name: "ks1", Offered: otherKey}},
+			opts:      Options{Timeout: time.Minute, Sleep: time.Second, StaleKeys: []gossh.PublicKey{oldKey}},
 			wantErr:   "host key of ks1 changed",
 			wantDials: 1,
 		},

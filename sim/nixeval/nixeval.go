@@ -172,17 +172,46 @@ func Evaluator() fs.FS {
 // nix-instantiate and returns what it sets. A configuration that Nix
 // refuses yields an *EvalError naming the attribute or syntax at fault.
 func Evaluate(ctx context.Context, root string) (*Installed, error) {
-	nixInstantiate, err := exec.LookPath("nix-instantiate")
-	if err != nil {
-		return nil, ErrNoNix
-	}
-	root, err = filepath.Abs(root)
+	root, err := filepath.Abs(root)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", root, err)
 	}
 	configFile := filepath.Join(root, "etc", "nixos", "configuration.nix")
 	if _, err := os.Stat(configFile); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	return evaluate(ctx, root, configFile, filepath.Dir(configFile), "eval.nix", "--argstr", "configFile", configFile)
+}
+
+// EvaluateFlake evaluates the system nixosConfigurations.<name> of the
+// flake in flakeDir, a directory under root (the installed system's root as
+// mounted here), and returns what it sets. Nix 2.8 cannot evaluate a flake
+// offline, so flake.nix is imported as a file and its outputs are called
+// with stub inputs (see nix/flake-eval.nix): nixpkgs.lib.nixosSystem hands
+// its modules to the same evaluation as a configuration.nix. Modules that
+// come from other inputs are empty.
+func EvaluateFlake(ctx context.Context, root, flakeDir, name string) (*Installed, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", root, err)
+	}
+	flakeDir, err = filepath.Abs(flakeDir)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", flakeDir, err)
+	}
+	if _, err := os.Stat(filepath.Join(flakeDir, "flake.nix")); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	return evaluate(ctx, root, filepath.Join(flakeDir, "flake.nix"), flakeDir, "flake-eval.nix",
+		"--argstr", "flakeDir", flakeDir, "--argstr", "name", name)
+}
+
+// evaluate runs the evaluator file with args, for the configuration whose
+// files are under dir.
+func evaluate(ctx context.Context, root, what, dir, evaluator string, args ...string) (*Installed, error) {
+	nixInstantiate, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		return nil, ErrNoNix
 	}
 	work, err := os.MkdirTemp("", "nixeval-")
 	if err != nil {
@@ -199,7 +228,7 @@ func Evaluate(ctx context.Context, root string) (*Installed, error) {
 	if err := os.WriteFile(filepath.Join(nixpkgs, "default.nix"), noNixpkgs, 0o644); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
-	names, err := packageNames(filepath.Dir(configFile))
+	names, err := packageNames(dir)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
@@ -208,28 +237,28 @@ func Evaluate(ctx context.Context, root string) (*Installed, error) {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 
-	cmd := exec.CommandContext(ctx, nixInstantiate,
-		"--readonly-mode", "--eval", "--strict", "--json",
-		filepath.Join(nixpkgs, "nixos", "eval.nix"),
-		"--argstr", "configFile", configFile,
+	argv := append([]string{"--readonly-mode", "--eval", "--strict", "--json",
+		filepath.Join(nixpkgs, "nixos", evaluator)}, args...)
+	argv = append(argv,
 		"--argstr", "modulesPath", filepath.Join(nixpkgs, "nixos", "modules"),
 		"--argstr", "pkgNamesFile", namesFile)
+	cmd := exec.CommandContext(ctx, nixInstantiate, argv...)
 	cmd.Env = nixEnv(work, "nixpkgs="+nixpkgs)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("evaluate %s: %w", configFile, ctx.Err())
+			return nil, fmt.Errorf("evaluate %s: %w", what, ctx.Err())
 		}
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
 			return nil, parseNixError(stderr.String(), root)
 		}
-		return nil, fmt.Errorf("evaluate %s: %w", configFile, err)
+		return nil, fmt.Errorf("evaluate %s: %w", what, err)
 	}
 	var raw map[string]any
 	if err := json.Unmarshal(stdout.Bytes(), &raw); err != nil {
-		return nil, fmt.Errorf("evaluate %s: decode nix output: %w", configFile, err)
+		return nil, fmt.Errorf("evaluate %s: decode nix output: %w", what, err)
 	}
 	return extract(raw)
 }

@@ -186,7 +186,7 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 		return p, err
 	}
 	nix, err := s.add("nix-2.18.1", func(dir string) error {
-		for _, name := range []string{"nix-channel", "nix-env"} {
+		for _, name := range []string{"nix-channel", "nix-env", "nix"} {
 			if err := writeScript(dir, "bin/"+name, name, p.data); err != nil {
 				return err
 			}
@@ -225,7 +225,7 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 			}
 		}
 		for _, tool := range []string{generate + "/bin/nixos-generate-config", install + "/bin/nixos-install",
-			nix + "/bin/nix-channel", nix + "/bin/nix-env"} {
+			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix"} {
 			links[filepath.Base(tool)] = tool
 		}
 		for _, name := range sortedKeys(links) {

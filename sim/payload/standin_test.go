@@ -245,6 +245,17 @@ func TestSeedProcedureInChroot(t *testing.T) {
 			want:    []string{"error: unable to download 'https://nixos.org/channels/nixos-24.5'"},
 		},
 		{
+			name:   "install from the 26.05 channel, a release with its codename",
+			config: sda,
+			script: "nix-channel --add https://nixos.org/channels/nixos-26.05 nixos && nix-channel --update && nixos-install --root /mnt --no-root-passwd",
+			want:   []string{"installation finished!"},
+			check: func(t *testing.T, out, mnt string) {
+				if rel := readFile(t, mnt, "etc/os-release"); !strings.Contains(rel, `PRETTY_NAME="NixOS 26.05 (Yarara)"`) {
+					t.Errorf("installed os-release:\n%s", rel)
+				}
+			},
+		},
+		{
 			name:   "install from the 24.11 channel with GRUB on two disks",
 			config: sda,
 			script: "nix-channel --add https://nixos.org/channels/nixos-24.11 nixos && nix-channel --list && nix-channel --update && nixos-install --root /mnt --no-root-passwd",
@@ -455,10 +466,35 @@ func TestInstallEvaluatesWithNix(t *testing.T) {
 		mode     os.FileMode
 		config   string
 		extra    string
+		flake    string // written as etc/nixos/flake.nix
+		args     string // more arguments of nixos-install
 		wantErr  bool
 		want     string
 		hostname string
 	}{
+		{
+			name:     "a flake's system is evaluated with stub inputs",
+			config:   `{ lib, ... }: { imports = [ ./hardware-configuration.nix ]; networking.hostName = "ks-config"; ` + efi + ` }`,
+			flake:    `{ inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05"; outputs = { nixpkgs, ... }: { nixosConfigurations.ks1 = nixpkgs.lib.nixosSystem { modules = [ ./configuration.nix ({ lib, ... }: { networking.hostName = lib.mkForce "ks-flake"; }) ]; }; }; }`,
+			args:     "--flake $3/etc/nixos#ks1",
+			want:     "installation finished!",
+			hostname: "ks-flake\n",
+		},
+		{
+			name:    "a flake without the system asked for",
+			config:  `{ ... }: { }`,
+			flake:   `{ outputs = { nixpkgs, ... }: { nixosConfigurations.ks1 = nixpkgs.lib.nixosSystem { modules = [ ]; }; }; }`,
+			args:    "--flake $3/etc/nixos#ks2",
+			wantErr: true,
+			want:    "has no nixosConfigurations.ks2 (it has: ks1)",
+		},
+		{
+			name:    "a remote flake cannot be fetched offline",
+			config:  `{ ... }: { }`,
+			args:    "--flake github:example/infra#ks1",
+			wantErr: true,
+			want:    "unable to download 'github:example/infra'",
+		},
 		{
 			name:     "priorities decide, not the order of the text",
 			config:   `{ lib, ... }: { imports = [ ./hardware-configuration.nix ./extra.nix ]; networking.hostName = lib.mkForce "ks-evaluated"; ` + efi + ` }`,
@@ -494,12 +530,15 @@ func TestInstallEvaluatesWithNix(t *testing.T) {
 			if err := os.Chmod(target, mode); err != nil {
 				t.Fatal(err)
 			}
-			for name, text := range map[string]string{"configuration.nix": tt.config, "hardware-configuration.nix": hardware, "extra.nix": tt.extra} {
+			for name, text := range map[string]string{"configuration.nix": tt.config, "hardware-configuration.nix": hardware, "extra.nix": tt.extra, "flake.nix": tt.flake} {
+				if text == "" {
+					continue
+				}
 				if err := writeFile(filepath.Join(target, "etc/nixos", name), []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			script := `mount -t tmpfs tmpfs /nix && mkdir /nix/store && mount --bind -o ro "$1" /nix/store && exec "$2" --root "$3" --no-root-passwd`
+			script := `mount -t tmpfs tmpfs /nix && mkdir /nix/store && mount --bind -o ro "$1" /nix/store && exec "$2" --root "$3" --no-root-passwd ` + tt.args
 			cmd := exec.Command("unshare", "-m", "--propagation", "private", "--", "sh", "-c", script, "sh",
 				p.StoreDir, p.System+"/sw/bin/nixos-install", target)
 			cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -513,6 +552,15 @@ func TestInstallEvaluatesWithNix(t *testing.T) {
 				}
 				if got := readFile(t, target, "boot/grub/nixbook-sim-devices"); got != "nodev\n" {
 					t.Errorf("record %q", got)
+				}
+				if tt.flake != "" {
+					system, err := os.Readlink(filepath.Join(target, "nix/var/nix/profiles/system"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := readFile(t, target, strings.TrimPrefix(system, "/")+"/nixbook-sim-flake-name"); got != "ks1\n" {
+						t.Errorf("the system does not record its flake: %q", got)
+					}
 				}
 			}
 		})

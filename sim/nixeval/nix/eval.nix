@@ -6,7 +6,11 @@
 # nix-instantiate --eval --strict --json eval.nix \
 #   --argstr configFile /mnt/etc/nixos/configuration.nix \
 #   --argstr modulesPath /path/to/nix/modules [--argstr pkgNamesFile names.json]
-{ configFile
+{ configFile ? ""
+# modulesList replaces configFile by a list of modules, as a flake hands
+# them to lib.nixosSystem; specialArgs are its specialArgs.
+, modulesList ? null
+, specialArgs ? { }
 , modulesPath
 , pkgNamesFile ? ""
 , release ? "24.05"
@@ -154,9 +158,8 @@ let
   args = {
     inherit config lib pkgs modulesPath;
     options = { };
-    specialArgs = { };
     utils = { };
-  };
+  } // specialArgs // { inherit specialArgs; };
   underModules = p: lib.hasPrefix (toString modulesDir + "/") (toString p);
   # nixpkgs' own modules are not here: the ones this directory lacks are empty.
   load = p: if underModules p && !(b.pathExists p) then { } else import p;
@@ -172,7 +175,9 @@ let
     if b.isAttrs r then r.imports or [ ]
     else throw "module ${item.file} is a ${b.typeOf r}, not a function or an attribute set";
   modules = b.genericClosure {
-    startSet = [ (toItem { key = "root"; file = configFile; } 0 (/. + configFile)) ];
+    startSet =
+      if modulesList != null then lib.imap0 (toItem { key = "flake"; file = "<flake>"; }) modulesList
+      else [ (toItem { key = "root"; file = configFile; } 0 (/. + configFile)) ];
     operator = item: lib.imap0 (toItem item) (importsOf item);
   };
   settingsOf = r:

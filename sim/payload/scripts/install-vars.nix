@@ -1,10 +1,13 @@
 # Part of the nixos-install STAND-IN of nixbook-sim: evaluates the
-# configuration with eval.nix and prints what the installer needs as
+# configuration with eval.nix (a flake's system with flake-eval.nix) and prints what the installer needs as
 # shell assignments.
-{ configFile, pkgNamesFile ? "", release ? "24.05" }:
+{ configFile ? "", flakeDir ? "", name ? "", pkgNamesFile ? "", release ? "24.05" }:
 let
   b = builtins;
-  c = import ./eval.nix { inherit configFile pkgNamesFile release; modulesPath = toString ./modules; };
+  modulesPath = toString ./modules;
+  c =
+    if flakeDir != "" then import ./flake-eval.nix { inherit flakeDir name pkgNamesFile release modulesPath; }
+    else import ./eval.nix { inherit configFile pkgNamesFile release modulesPath; };
   g = c.boot.loader.grub;
   q = s: "'" + b.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
   flag = v: if v == true then "1" else "";

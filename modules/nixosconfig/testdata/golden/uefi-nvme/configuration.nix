@@ -36,5 +36,5 @@
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@example.org"
   ];
 
-  system.stateVersion = "24.05";
+  system.stateVersion = "26.05";
 }
