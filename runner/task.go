@@ -148,6 +148,11 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 			if ctx.Err() != nil {
 				return true
 			}
+			if t.IgnoreErrors {
+				// The task's own run says what it makes of it.
+				h.log.Printf("%s: %s (ignore_errors: the task runs anyway)", h.task, h.redact.String(err.Error()))
+				continue
+			}
 			r.finish(play, h, h.task, StatusFailed, h.redact.String(err.Error()), nil, nil, time.Since(start))
 			return false
 		}
