@@ -19,17 +19,23 @@ import (
 // driven: both are refused before any write through the API, in --check and
 // for real, naming the host, the service, both addresses and the inventory
 // line. A disk holding an old OS without wipe: true is refused before the
-// kexec, not after it.
+// kexec, not after it; a server with too little RAM for the kexec installer
+// is refused before it is rebooted into the rescue.
 func TestRefusalsComeFirst(t *testing.T) {
-	f := start(t, 3, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+	f := start(t, 4, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
 		// Not in the rescue: reaching it takes the API.
 		"ks1": {Mode: "installer"},
 		"ks2": {Mode: "installer", OVHState: "hacked"},
 		"ks3": {Data: "old-os"},
+		"ks4": {Mode: "disk", Data: "old-os", RAM: "1GiB"},
 	}}))
 	ks1, ks2 := f.Host("ks1"), f.Host("ks2")
-	boot1, boot2, boot3 := f.BootID("ks1"), f.BootID("ks2"), f.BootID("ks3")
-	sums := f.diskSums()
+	boot1, boot2, boot3, boot4 := f.BootID("ks1"), f.BootID("ks2"), f.BootID("ks3"), f.BootID("ks4")
+	// ks4's running Debian writes to its own disk; the others run from RAM.
+	sums := map[string]map[string]string{}
+	for _, h := range []string{"ks1", "ks2", "ks3"} {
+		sums[h] = f.DiskSHA256(h)
+	}
 
 	typo := regexp.MustCompile(regexp.QuoteMeta(fmt.Sprintf(
 		"ks1: refusing to drive OVH service %s: it is not this host (nixbook dials %s; OVH gives %s the address %s and the blocks %s/32",
@@ -62,6 +68,16 @@ func TestRefusalsComeFirst(t *testing.T) {
 		t.Errorf("ks3 was rebooted into %s", f.Mode("ks3"))
 	}
 
+	for _, args := range [][]string{{"--check"}, nil} {
+		r := f.nixbook(t, "install.yml", append([]string{"-l", "ks4", "-e", "wipe=true"}, args...)...)
+		if r.code != 2 || !strings.Contains(r.out, "failed: [ks4] preflight: Boot the NixOS installer: ks4 has 1.0 GiB of RAM, the kexec installer needs at least 1.5 GiB") {
+			t.Errorf("too little RAM %v: exit %d, want the refusal before the rescue:\n%s", args, r.code, r.out)
+		}
+	}
+	if f.BootID("ks4") != boot4 || f.Mode("ks4") != sim.ModeDisk {
+		t.Errorf("ks4 was rebooted into %s", f.Mode("ks4"))
+	}
+
 	for _, h := range f.Hosts {
 		for _, c := range f.Emulator.Calls(h.Service) {
 			if c.Method != "GET" {
@@ -72,8 +88,10 @@ func TestRefusalsComeFirst(t *testing.T) {
 	if f.BootID("ks1") != boot1 || f.BootID("ks2") != boot2 {
 		t.Error("a refused server was rebooted")
 	}
-	if fmt.Sprint(f.diskSums()) != fmt.Sprint(sums) {
-		t.Error("a refused server's disks changed")
+	for h, sum := range sums {
+		if fmt.Sprint(f.DiskSHA256(h)) != fmt.Sprint(sum) {
+			t.Errorf("the disks of %s, refused, changed", h)
+		}
 	}
 }
 

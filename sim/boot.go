@@ -93,6 +93,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		BootID:     newBootID(),
 		StageDir:   stage,
 		RAMDiskMiB: h.spec.RAMDiskMiB,
+		MemoryMiB:  h.spec.MemoryMiB,
 		Helper:     h.f.helper,
 		Control:    h.socket,
 		Hide:       hiddenDirs(),

@@ -38,6 +38,7 @@ type HostSpec struct {
 	MAC        string
 	Disks      []DiskSpec
 	RAMDiskMiB int
+	MemoryMiB  int // the RAM /proc/meminfo shows; 0: the machine's
 	BootDelay  time.Duration
 	Mode       Mode   // the first boot
 	Data       string // what the disks already hold: "" or "old-os"
@@ -96,6 +97,7 @@ type HostOverride struct {
 	Predicted string         `yaml:"predicted_nic"`
 	MAC       string         `yaml:"mac"`
 	RAMDisk   string         `yaml:"ramdisk"`
+	RAM       string         `yaml:"ram"`
 	BootDelay string         `yaml:"boot_delay"`
 	Mode      string         `yaml:"mode"`
 	Data      string         `yaml:"data"`
@@ -159,6 +161,13 @@ func (o HostOverride) apply(spec *HostSpec) error {
 			return fmt.Errorf("ramdisk: %w", err)
 		}
 		spec.RAMDiskMiB = int(n >> 20)
+	}
+	if o.RAM != "" {
+		n, err := ParseSize(o.RAM)
+		if err != nil {
+			return fmt.Errorf("ram: %w", err)
+		}
+		spec.MemoryMiB = int(n >> 20)
 	}
 	if o.BootDelay != "" {
 		d, err := time.ParseDuration(o.BootDelay)

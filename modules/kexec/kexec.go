@@ -127,13 +127,8 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if installer {
 		return &modules.Plan{Output: modules.Output{"installer": true}, Message: "already in the NixOS installer (" + pretty + ")"}, nil
 	}
-	mem, err := memory(ctx, h)
-	if err != nil {
+	if err := m.enoughMemory(ctx, h); err != nil {
 		return nil, err
-	}
-	if mem < int64(a.MinMemory) {
-		return nil, fmt.Errorf("%s has %s of RAM, the kexec installer needs at least %s (min_memory): it holds itself and its store in memory, and swap does not survive kexec; install this server through the rescue system with the ISO path (install-iso.yml) instead",
-			h.Name(), fetchiso.FormatBytes(mem), fetchiso.FormatBytes(int64(a.MinMemory)))
 	}
 	id, err := h.ReadFile(ctx, reboot.BootIDPath)
 	if err != nil {
@@ -326,6 +321,28 @@ func InInstaller(ctx context.Context, h modules.ReadOnlyHost) (bool, string, err
 		return true, pretty, nil
 	}
 	return false, pretty, nil
+}
+
+// Preflight refuses, before the play reboots the host into the rescue, a
+// server with too little RAM for the installer: RAM is the same in every
+// system the server boots.
+func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
+	if h.Facts().OS.ID == "nixos" {
+		return nil // the installer, or a NixOS installed already
+	}
+	return m.enoughMemory(ctx, h)
+}
+
+func (m *module) enoughMemory(ctx context.Context, h modules.ReadOnlyHost) error {
+	mem, err := memory(ctx, h)
+	if err != nil {
+		return err
+	}
+	if mem < int64(m.args.MinMemory) {
+		return fmt.Errorf("%s has %s of RAM, the kexec installer needs at least %s (min_memory): it holds itself and its store in memory, and swap does not survive kexec; install this server through the rescue system with the ISO path (install-iso.yml) instead",
+			h.Name(), fetchiso.FormatBytes(mem), fetchiso.FormatBytes(int64(m.args.MinMemory)))
+	}
+	return nil
 }
 
 // memory is the host's RAM in bytes, from facts or /proc/meminfo.

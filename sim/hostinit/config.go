@@ -77,6 +77,9 @@ type Config struct {
 	// RAMDiskMiB sizes the tmpfs under the root overlay, /tmp, /mnt and /root:
 	// the rescue's RAM disk.
 	RAMDiskMiB int `json:"ramdisk_mib"`
+	// MemoryMiB is the RAM the host's /proc/meminfo shows; 0 leaves the
+	// machine's.
+	MemoryMiB int `json:"memory_mib,omitempty"`
 	// Helper is the helper binary on the machine; Control the host's control
 	// socket on the machine. Both are bound under /run/nixbook-sim.
 	Helper  string `json:"helper"`

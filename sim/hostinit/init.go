@@ -145,6 +145,13 @@ func buildRoot(cfg Config, stageDev *uint64) error {
 		{Source: cfg.Helper, Target: HelperPath, ReadOnly: true},
 		{Source: cfg.Control, Target: ControlPath},
 	}
+	if cfg.MemoryMiB > 0 {
+		meminfo := filepath.Join(stage, "meminfo")
+		if err := writeMeminfo(meminfo, cfg.MemoryMiB); err != nil {
+			return err
+		}
+		binds = append(binds, Mount{Source: meminfo, Target: "/proc/meminfo", ReadOnly: true})
+	}
 	for _, d := range cfg.Dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -414,4 +421,27 @@ func supervise(cfg Config, logf func(string, ...any)) int {
 			}
 		}
 	}
+}
+
+// writeMeminfo writes the machine's /proc/meminfo as a host with mib of RAM
+// sees it: its total, free and available memory scaled down to that, the
+// rest as the machine has it.
+func writeMeminfo(path string, mib int) error {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return err
+	}
+	totalKB := int64(mib) << 10
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		key, _, _ := strings.Cut(line, ":")
+		switch key {
+		case "MemTotal":
+			line = fmt.Sprintf("MemTotal:       %8d kB", totalKB)
+		case "MemFree", "MemAvailable":
+			line = fmt.Sprintf("%-16s%8d kB", key+":", totalKB*9/10)
+		}
+		b.WriteString(line + "\n")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o444)
 }
