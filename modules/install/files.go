@@ -110,48 +110,57 @@ func (m *module) copyExtraFiles(ctx context.Context, h modules.Host) error {
 	if err != nil {
 		return err
 	}
-	run := func(args ...string) error {
-		if _, err := h.Run(ctx, transport.Cmd{Args: args}); err != nil {
-			return fmt.Errorf("extra_files: %w", err)
-		}
-		return nil
-	}
 	n := 0
-	for _, f := range files {
-		dst := path.Join(m.args.Root, f.rel)
-		owner := fmt.Sprintf("%d:%d", f.uid, f.gid)
-		switch {
-		case f.dir:
-			if err := run("mkdir", "-p", dst); err != nil {
-				return err
-			}
-		case f.link != "":
-			if err := run("ln", "-sfn", f.link, dst); err != nil {
-				return err
-			}
-			if err := run("chown", "-h", owner, dst); err != nil {
-				return err
-			}
-			continue
-		default:
-			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.rel)))
+	for _, s := range extraFileSteps(m.args.Root, files) {
+		if s.upload != nil {
+			data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(s.upload.rel)))
 			if err != nil {
 				return fmt.Errorf("extra_files: %w", err)
 			}
-			if err := h.Upload(ctx, dst, bytes.NewReader(data), f.mode.Perm()); err != nil {
-				return fmt.Errorf("extra_files: copy %s: %w", f.rel, err)
+			if err := h.Upload(ctx, s.dst, bytes.NewReader(data), s.upload.mode.Perm()); err != nil {
+				return fmt.Errorf("extra_files: copy %s: %w", s.upload.rel, err)
 			}
 			n++
+			continue
 		}
-		if err := run("chown", owner, dst); err != nil {
-			return err
-		}
-		if err := run("chmod", chmodArg(f.mode), dst); err != nil {
-			return err
+		if _, err := h.Run(ctx, s.cmd); err != nil {
+			return fmt.Errorf("extra_files: %w", err)
 		}
 	}
 	h.Log("copied %d extra files of %s into %s (contents not logged)", n, dir, m.args.Root)
 	return nil
+}
+
+// fileStep is one step of copying files into the new root: a command, or
+// the upload of a file from the controller.
+type fileStep struct {
+	cmd    transport.Cmd
+	upload *extraFile // nil for a command
+	dst    string
+}
+
+// extraFileSteps are the steps that copy files into root, owners and modes
+// kept, in order: what the plan lists and Apply runs.
+func extraFileSteps(root string, files []extraFile) []fileStep {
+	var out []fileStep
+	run := func(args ...string) { out = append(out, fileStep{cmd: transport.Cmd{Args: args}}) }
+	for i, f := range files {
+		dst := path.Join(root, f.rel)
+		owner := fmt.Sprintf("%d:%d", f.uid, f.gid)
+		switch {
+		case f.dir:
+			run("mkdir", "-p", dst)
+		case f.link != "":
+			run("ln", "-sfn", f.link, dst)
+			run("chown", "-h", owner, dst)
+			continue
+		default:
+			out = append(out, fileStep{upload: &files[i], dst: dst})
+		}
+		run("chown", owner, dst)
+		run("chmod", chmodArg(f.mode), dst)
+	}
+	return out
 }
 
 // hostKeyPath is where the controller keeps the host key nixbook generates

@@ -186,10 +186,15 @@ func (m *module) checkFlake(ctx context.Context, h modules.ReadOnlyHost) (*syste
 	var changes []modules.Change
 	if f.dir != "" {
 		hostDir := path.Join(m.flakeDest(), HostsDir, f.name)
-		changes = append(changes, modules.Change{
+		c := modules.Change{
 			Summary: fmt.Sprintf("copy the flake %s (%d files git tracks) to %s, nixbook's generated configuration.nix and the files it imports to %s/ (default.nix and beside it)",
 				f.dir, len(sp.files), m.flakeDest(), hostDir),
-		})
+		}
+		mkdir, moves := generatedMoves(m.flakeDest(), f.name)
+		for _, cmd := range append(append([]transport.Cmd{mkdir}, moves...), flakeCopyCmds(m.flakeDest(), sp.files)...) {
+			c.Commands = append(c.Commands, cmd.Line())
+		}
+		changes = append(changes, c)
 	}
 	c := modules.Change{Summary: fmt.Sprintf("evaluate nixosConfigurations.%s of %s and refuse a system that would lock you out (no sshd, no root key, no network, no boot loader), then install it into %s", f.name, f.ref, root)}
 	sp.eval = c.Cmd("nix", "--extra-experimental-features", "nix-command flakes", "eval", "--json",
@@ -213,6 +218,36 @@ func flakeAttr(target, attr string) string {
 	return fmt.Sprintf("%s#nixosConfigurations.%q.%s", ref, name, attr)
 }
 
+// generatedMoves are the commands that move nixbook's generated files into
+// the host's folder of the flake copied to dest: a mkdir, then one move
+// per generatedFiles entry.
+func generatedMoves(dest, name string) (transport.Cmd, []transport.Cmd) {
+	hostDir := path.Join(dest, HostsDir, name)
+	moves := make([]transport.Cmd, len(generatedFiles))
+	for i, g := range generatedFiles {
+		moves[i] = transport.Cmd{Args: []string{"mv", "-f", path.Join(dest, g.from), path.Join(hostDir, g.to)}}
+	}
+	return transport.Cmd{Args: []string{"mkdir", "-p", hostDir}}, moves
+}
+
+// flakeCopyCmds are the commands copying the flake's files runs beside the
+// uploads: a mkdir per folder, a link per symbolic link.
+func flakeCopyCmds(dest string, files []flakeFile) []transport.Cmd {
+	var out []transport.Cmd
+	made := map[string]bool{}
+	for _, f := range files {
+		dst := path.Join(dest, f.rel)
+		if dir := path.Dir(dst); !made[dir] {
+			out = append(out, transport.Cmd{Args: []string{"mkdir", "-p", dir}})
+			made[dir] = true
+		}
+		if f.link != "" {
+			out = append(out, transport.Cmd{Args: []string{"ln", "-sfn", f.link, dst}})
+		}
+	}
+	return out
+}
+
 // placeFlake copies a local flake to the target and moves nixbook's
 // generated files into the host's folder of it.
 func (m *module) placeFlake(ctx context.Context, h modules.Host, sp *systemPlan) error {
@@ -222,16 +257,16 @@ func (m *module) placeFlake(ctx context.Context, h modules.Host, sp *systemPlan)
 	conf, err := h.ReadFile(ctx, path.Join(dest, "configuration.nix"))
 	switch {
 	case err == nil && strings.HasPrefix(string(conf), generatedMarker):
-		if _, err := h.Run(ctx, transport.Cmd{Args: []string{"mkdir", "-p", hostDir}}); err != nil {
+		mkdir, moves := generatedMoves(dest, sp.flake.name)
+		if _, err := h.Run(ctx, mkdir); err != nil {
 			return fmt.Errorf("mkdir %s: %w", hostDir, err)
 		}
-		for _, g := range generatedFiles {
-			from, to := path.Join(dest, g.from), path.Join(hostDir, g.to)
-			if !exists(ctx, h, from) {
+		for i, g := range generatedFiles {
+			if !exists(ctx, h, path.Join(dest, g.from)) {
 				continue
 			}
-			if _, err := h.Run(ctx, transport.Cmd{Args: []string{"mv", "-f", from, to}}); err != nil {
-				return fmt.Errorf("place %s in the flake: %w", from, err)
+			if _, err := h.Run(ctx, moves[i]); err != nil {
+				return fmt.Errorf("place %s in the flake: %w", g.from, err)
 			}
 			generated[path.Join(HostsDir, sp.flake.name, g.to)] = true
 		}

@@ -250,13 +250,21 @@ func (m *module) filesChanges() ([]modules.Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, modules.Change{
+		c := modules.Change{
 			Summary:   fmt.Sprintf("copy %s (%d entries) into %s, owners and modes kept", m.args.ExtraFiles, len(files), m.args.Root),
 			Sensitive: true,
-		})
+		}
+		for _, s := range extraFileSteps(m.args.Root, files) {
+			if s.upload == nil {
+				c.Commands = append(c.Commands, s.cmd.Line())
+			}
+		}
+		out = append(out, c)
 	}
 	if m.args.GenerateHostKey {
-		out = append(out, modules.Change{Summary: fmt.Sprintf("install the SSH host key nixbook keeps for this host (generated on the controller the first time) as %s", path.Join(m.args.Root, hostKeyFile))})
+		c := modules.Change{Summary: fmt.Sprintf("install the SSH host key nixbook keeps for this host (generated on the controller the first time) as %s", path.Join(m.args.Root, hostKeyFile))}
+		c.Cmd("mkdir", "-p", path.Dir(path.Join(m.args.Root, hostKeyFile)))
+		out = append(out, c)
 	}
 	return out, nil
 }
