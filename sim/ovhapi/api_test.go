@@ -87,7 +87,7 @@ func TestPutRules(t *testing.T) {
 		{"a boot script nulls bootId", map[string]any{"bootScript": "#!ipxe\nchain http://x/boot"},
 			func(v view) bool { return v.BootID == nil && *v.BootScript == "#!ipxe\nchain http://x/boot" }},
 		{"a bootId nulls the script", map[string]any{"bootId": 230242}, func(v view) bool { return *v.BootID == 230242 && v.BootScript == nil }},
-		{"read-only fields are ignored", map[string]any{"ip": "192.0.2.1", "name": "other", "state": "error"},
+		{"state is writable", map[string]any{"state": "error"},
 			func(v view) bool { return v.IP == "203.0.113.10" && v.State == "error" }},
 		{"null clears the key", map[string]any{"rescueSshKey": nil}, func(v view) bool { return v.RescueSSHKey == nil }},
 	}
@@ -136,6 +136,8 @@ func TestBadRequests(t *testing.T) {
 		{"PUT two keys", "PUT", serverPath(testSN), map[string]any{"rescueSshKey": edKey + "\n" + edKey}, 400, "Client::BadRequest", "Invalid value for property rescueSshKey"},
 		{"PUT a bad state", "PUT", serverPath(testSN), map[string]any{"state": "broken"}, 400, "Client::BadRequest", "Invalid value for property state"},
 		{"PUT bootId and a script", "PUT", serverPath(testSN), map[string]any{"bootId": 1, "bootScript": "#!ipxe"}, 400, "Client::BadRequest", "bootId and bootScript"},
+		{"a read-only field", "PUT", serverPath(testSN), map[string]any{"bootId": 1, "ip": "192.0.2.1"}, 400, "Client::BadRequest", "Invalid property ip: it is read-only"},
+		{"a read-only field alone", "PUT", serverPath(testSN), map[string]any{"datacenter": "rbx1"}, 400, "Client::BadRequest", "Invalid property datacenter: it is read-only"},
 		{"reboot with an empty object", "POST", serverPath(testSN, "reboot"), struct{}{}, 400, "Client::BadRequest", "You provided an input body while none was expected"},
 		{"reboot with null", "POST", serverPath(testSN, "reboot"), (*struct{})(nil), 400, "Client::BadRequest", "You provided an input body while none was expected"},
 		{"invalid bootType", "GET", serverPath(testSN, "boot?bootType=disk"), nil, 400, "Client::BadRequest", "Invalid value for parameter bootType"},

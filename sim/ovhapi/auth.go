@@ -48,6 +48,7 @@ var (
 	errNoCredential     = &apiError{status: http.StatusForbidden, class: "Client::Forbidden", errorCode: "NOT_CREDENTIAL", message: "This credential does not exist"}
 	errInvalidSignature = &apiError{status: http.StatusBadRequest, class: "Client::BadRequest", errorCode: "INVALID_SIGNATURE", message: "Invalid signature"}
 	errNotGranted       = &apiError{status: http.StatusForbidden, class: "Client::Forbidden", errorCode: "NOT_GRANTED_CALL", message: "This call has not been granted"}
+	errInvalidCred      = &apiError{status: http.StatusForbidden, class: "Client::Forbidden", errorCode: "INVALID_CREDENTIAL", message: "This credential is not valid"}
 	errInternal         = &apiError{status: http.StatusInternalServerError, class: "Server::InternalServerError", message: "Internal server error"}
 	errUnexpectedBody   = errBadRequest("You provided an input body while none was expected")
 	errGatewayTimeout   = &apiError{status: http.StatusGatewayTimeout, class: "Server::GatewayTimeout", message: "Gateway timeout"}
@@ -90,6 +91,9 @@ func (e *Emulator) checkAuth(r *http.Request, body []byte, apiPath string) *apiE
 	want := Signature(e.cfg.AppSecret, ck, r.Method, scheme+"://"+r.Host+r.RequestURI, body, ts)
 	if subtle.ConstantTimeCompare([]byte(want), []byte(r.Header.Get("X-Ovh-Signature"))) != 1 {
 		return errInvalidSignature
+	}
+	if aerr := e.credentialRefused(); aerr != nil {
+		return aerr
 	}
 	// Every valid credential may look at itself.
 	if strings.HasPrefix(apiPath, "/auth/") {

@@ -263,6 +263,9 @@ func (e *Emulator) serveServer(s *server, req *request, rest []string) (int, any
 		if e.closed {
 			return 0, nil, &apiError{status: http.StatusServiceUnavailable, class: "Server::ServiceUnavailable", message: "Service unavailable"}
 		}
+		if p := e.pendingReboot(s); p != nil {
+			return 0, nil, errRebootPending(p.id)
+		}
 		t := e.newRebootTask(s)
 		return http.StatusOK, taskJSONOf(t), nil
 	case at("task", http.MethodGet):
@@ -409,7 +412,11 @@ func (e *Emulator) putServer(s *server, body []byte) (int, any, *apiError) {
 		case "availabilityZone", "commercialRange", "datacenter", "iam", "ip", "linkSpeed", "name",
 			"newUpgradeSystem", "os", "powerState", "professionalUse", "rack", "region", "reverse",
 			"serverId", "supportLevel":
-			// Read-only: ignored, as clients that PUT back a whole object expect.
+			// Read-only in OVH's schema. How the real API treats them is
+			// unknown (ovh-api.md 4.3); refusing them is the cautious
+			// choice, so a client that sends them is caught here. The
+			// message is the emulator's.
+			return 0, nil, errBadRequest(fmt.Sprintf("Invalid property %s: it is read-only", key))
 		default:
 			return 0, nil, errBadRequest(fmt.Sprintf("Invalid property %s", key))
 		}
@@ -474,15 +481,22 @@ func (e *Emulator) currentCredential() any {
 	for _, r := range e.cfg.Rules {
 		rules = append(rules, map[string]string{"method": r.Method, "path": r.Path})
 	}
+	e.mu.Lock()
+	status, expiry := e.credStatus, e.credExpiry
+	e.mu.Unlock()
+	var expiration any
+	if !expiry.IsZero() {
+		expiration = expiry.UTC().Format(time.RFC3339)
+	}
 	return map[string]any{
 		"credentialId":  hash32(e.cfg.ConsumerKey),
 		"applicationId": hash32(e.cfg.AppKey),
 		"creation":      e.cfg.Now().UTC().Add(-24 * time.Hour).Format(time.RFC3339),
-		"expiration":    nil,
+		"expiration":    expiration,
 		"lastUse":       e.cfg.Now().UTC().Format(time.RFC3339),
 		"ovhSupport":    false,
 		"rules":         rules,
-		"status":        "validated",
+		"status":        status,
 		"allowedIPs":    nil,
 	}
 }

@@ -142,6 +142,12 @@ type Config struct {
 	// Weather is how the API misbehaves by itself; nil: BadDay(1). Calm()
 	// turns it off.
 	Weather *Weather
+	// CredentialStatus is the consumer key's state: validated (default),
+	// pendingValidation, expired or refused; CredentialExpires, when set,
+	// is when a validated key expires. A key that is not validated, or
+	// has expired, is refused on every signed call (credential.go).
+	CredentialStatus  string
+	CredentialExpires time.Time
 }
 
 // Fault is a misbehaviour injected for one server.
@@ -223,6 +229,8 @@ type Emulator struct {
 	httpSrvs   []*http.Server
 	weather    Weather
 	tat        time.Time // the key's rate: when the next request may come
+	credStatus string    // the consumer key's state
+	credExpiry time.Time // zero: never
 }
 
 // New returns an emulator for cfg with no servers.
@@ -248,9 +256,14 @@ func New(cfg Config) *Emulator {
 	if weather == nil {
 		weather = BadDay(1)
 	}
+	if cfg.CredentialStatus == "" {
+		cfg.CredentialStatus = CredentialValidated
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Emulator{
 		cfg:        cfg,
+		credStatus: cfg.CredentialStatus,
+		credExpiry: cfg.CredentialExpires,
 		weather:    *weather,
 		queryTag:   fmt.Sprintf("%08x", uint32(time.Now().UnixNano())),
 		ctx:        ctx,

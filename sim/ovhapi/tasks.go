@@ -1,6 +1,10 @@
 package ovhapi
 
-import "time"
+import (
+	"fmt"
+	"net/http"
+	"time"
+)
 
 // task is a reboot task. Its status is derived from Config.Now each time it
 // is looked at, so a test can drive it with a fake clock; a goroutine per
@@ -191,4 +195,26 @@ func (e *Emulator) newRebootTask(s *server) *task {
 	e.wg.Add(1)
 	go e.runTask(s, t)
 	return t
+}
+
+// pendingReboot is a hardReboot task of s that has not ended. Called with
+// e.mu held.
+func (e *Emulator) pendingReboot(s *server) *task {
+	now := e.cfg.Now()
+	for _, t := range s.tasks {
+		e.advance(s, t, now)
+		if t.function == "hardReboot" && !t.final() {
+			return t
+		}
+	}
+	return nil
+}
+
+// errRebootPending answers a reboot asked while another is pending. OVH's
+// answer is unknown (ovh-api.md 4.7 and 10.3 suggest a 409): the emulator
+// takes the cautious reading, never queues a second power cycle, and
+// answers 409 naming the pending task. The message is the emulator's.
+func errRebootPending(id int64) *apiError {
+	return &apiError{status: http.StatusConflict, class: "Client::Conflict",
+		message: fmt.Sprintf("A hardReboot task (%d) is already pending on this server", id)}
 }
