@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goovh "github.com/ovh/go-ovh/ovh"
@@ -58,9 +59,12 @@ type Client struct {
 	sleep        func(ctx context.Context, d time.Duration) error
 	now          func() time.Time
 
+	acct   *account
+	sent   atomic.Int64 // requests sent, for Calls
+	cached atomic.Int64 // answers taken from acct's cache
+
 	mu      sync.Mutex
 	api     *goovh.Client
-	synced  bool           // go-ovh has the API's clock offset
 	started map[int64]bool // reboot tasks this client started or adopted
 }
 
@@ -102,8 +106,12 @@ func New(cfg Config) (*Client, error) {
 	if rate.Requests == 0 {
 		rate = DefaultRate()
 	}
+	// Every client of the account shares one go-ovh client, so the API's
+	// clock offset is asked once per run, not once per task and host.
+	acct := limiters.account(accountKey(api.Endpoint(), c), api)
 	cl := &Client{
 		endpoint:     api.Endpoint(),
+		acct:         acct,
 		limiter:      limiters.For(api.Endpoint(), c.ConsumerKey, rate),
 		retries:      cfg.Retries,
 		retryWait:    cfg.RetryWait,
@@ -111,7 +119,7 @@ func New(cfg Config) (*Client, error) {
 		log:          cfg.Log,
 		sleep:        cfg.Sleep,
 		now:          cfg.Now,
-		api:          api,
+		api:          acct.api,
 	}
 	if cl.retries == 0 {
 		cl.retries = 4
@@ -258,6 +266,14 @@ func idempotent(method string) bool {
 // idempotent calls (GET, PUT) only; for a POST they come back wrapping
 // ErrMaybeDone, since the API may have carried it out.
 func (c *Client) Do(ctx context.Context, r Request, out any) error {
+	if r.Method != http.MethodGet {
+		// A write changes what the run's cache holds of the server, even
+		// when its answer is lost.
+		if sn := writtenServer(r.Path); sn != "" {
+			c.acct.drop(serverKey(sn))
+			defer c.acct.drop(serverKey(sn))
+		}
+	}
 	pause := c.retryWait
 	for attempt := 0; ; attempt++ {
 		err := c.once(ctx, r, out)
@@ -339,18 +355,19 @@ func maybeDone(r Request, err error) bool {
 func (c *Client) once(ctx context.Context, r Request, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.synced {
+	if !c.acct.synced.Load() {
 		// go-ovh asks GET /auth/time once per client, without a context;
 		// doing it here puts it under the rate limit too.
 		if err := c.limiter.Wait(ctx); err != nil {
 			return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
 		}
 		start := time.Now()
+		c.sent.Add(1)
 		if _, err := c.api.TimeDelta(); err != nil {
 			return c.wrap("GET", "/auth/time", err, nil)
 		}
 		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
-		c.synced = true
+		c.acct.synced.Store(true)
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
 		return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
@@ -360,6 +377,7 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		body = r.Body
 	}
 	start := time.Now()
+	c.sent.Add(1)
 	// go-ovh's own steps, so that the answer's headers (Retry-After) can be
 	// read: CallAPIWithContext hides them.
 	req, err := c.api.NewRequest(r.Method, r.Path, body, true)

@@ -25,6 +25,9 @@ type Server struct {
 	State        string  `json:"state"`
 	PowerState   string  `json:"powerState"`
 	Reverse      *string `json:"reverse"`
+	// Monitoring makes OVH's technicians intervene when the server stops
+	// answering ping, which a reinstall's reboots do.
+	Monitoring bool `json:"monitoring"`
 }
 
 // Boot is a netboot (dedicated.server.Netboot).
@@ -91,32 +94,40 @@ func (t *Task) remarks() string {
 	return strings.Join(parts, "; ")
 }
 
-// GetServer reads a server.
+// GetServer reads a server. A read made earlier in the run serves as long
+// as no write went to the server since (see Client.Do).
 func (c *Client) GetServer(ctx context.Context, service string) (*Server, error) {
-	var s Server
-	if err := c.Do(ctx, Request{Method: http.MethodGet, Path: ServerPath(service)}, &s); err != nil {
+	r := Request{Method: http.MethodGet, Path: ServerPath(service)}
+	s, err := cachedGet(ctx, c, serverKey(service), serverTTL, r, same[Server])
+	if err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
+// IPs lists the server's IP blocks; they do not change during a run.
+func (c *Client) IPs(ctx context.Context, service string) ([]string, error) {
+	r := Request{Method: http.MethodGet, Path: ServerPath(service, "ips")}
+	return cachedGet(ctx, c, "ips\x00"+service, catalogTTL, r, cloneSlice[string])
+}
+
 // ListBoots lists a server's netboot ids, of one type if bootType is set.
+// The list does not change during a run: it is read once per server.
 func (c *Client) ListBoots(ctx context.Context, service, bootType string) ([]int64, error) {
 	p := ServerPath(service, "boot")
 	if bootType != "" {
 		p += "?bootType=" + url.QueryEscape(bootType)
 	}
-	var ids []int64
-	if err := c.Do(ctx, Request{Method: http.MethodGet, Path: p}, &ids); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	r := Request{Method: http.MethodGet, Path: p}
+	return cachedGet(ctx, c, "boots\x00"+service+"\x00"+bootType, catalogTTL, r, cloneSlice[int64])
 }
 
-// GetBoot reads one netboot.
+// GetBoot reads one netboot. Netboot ids are the endpoint's, not the
+// server's (1 is the disk, 230242 rescue12-customer everywhere), so each is
+// read once per endpoint and run whichever server asks.
 func (c *Client) GetBoot(ctx context.Context, service string, id int64) (*Boot, error) {
-	var b Boot
-	err := c.Do(ctx, Request{Method: http.MethodGet, Path: ServerPath(service, "boot", strconv.FormatInt(id, 10))}, &b)
+	r := Request{Method: http.MethodGet, Path: ServerPath(service, "boot", strconv.FormatInt(id, 10))}
+	b, err := cachedGet(ctx, c, "boot\x00"+strconv.FormatInt(id, 10), catalogTTL, r, same[Boot])
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +195,14 @@ func (c *Client) Reboot(ctx context.Context, service string, o WaitOptions) (*Ta
 		if err == nil {
 			c.remember(t.ID)
 			return &t, nil
+		}
+		if conflict(err) && attempt < c.retries {
+			// Another reboot is pending: it boots whatever the netboot is
+			// when it runs, perhaps not this one. Let it end, then ask.
+			if werr := c.waitPendingReboot(ctx, service, o); werr != nil {
+				return nil, fmt.Errorf("ovh: reboot of %s: %w; and the pending reboot: %w", service, err, werr)
+			}
+			continue
 		}
 		if !errors.Is(err, ErrMaybeDone) {
 			return nil, err

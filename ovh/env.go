@@ -81,7 +81,13 @@ func (e Env) WaitOptions(vars map[string]any) (WaitOptions, error) {
 // rights they need.
 func (r *Resolved) Explain(err error) error {
 	var apiErr *Error
-	if r == nil || !errors.As(err, &apiErr) || !apiErr.Auth() {
+	if r == nil || !errors.As(err, &apiErr) {
+		return err
+	}
+	if apiErr.NotFound() {
+		return r.explainNotFound(err, apiErr)
+	}
+	if !apiErr.Auth() {
 		return err
 	}
 	keys := make([]string, 0, len(r.From))

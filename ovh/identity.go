@@ -96,8 +96,8 @@ func (c *Client) Verify(ctx context.Context, claim Claim, lookup LookupFunc) (*S
 	}
 	// A host reached on an additional address (IPv6, a failover IP routed
 	// to it): its blocks say whether the address is the server's.
-	var blocks []string
-	if err := c.Do(ctx, Request{Method: "GET", Path: ServerPath(claim.Service, "ips")}, &blocks); err != nil {
+	blocks, err := c.IPs(ctx, claim.Service)
+	if err != nil {
 		return nil, err
 	}
 	for _, text := range blocks {

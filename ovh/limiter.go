@@ -166,6 +166,9 @@ func (l *Limiter) giveBack(mine time.Time, t time.Duration) {
 type Limiters struct {
 	mu sync.Mutex
 	m  map[string]*Limiter
+	// accounts is what the clients of an account share beside the
+	// budget: one go-ovh client and the run's cache (account.go).
+	accounts map[string]*account
 }
 
 // NewLimiters returns an empty set.
