@@ -25,6 +25,9 @@ type Claim struct {
 	Source  string // file:line of the host in the inventory; may be empty
 	Dial    string // the name or address nixbook dials, after ~/.ssh/config
 	Service string
+	// MonitoringOff: the inventory asks that OVH's monitoring be off while
+	// nixbook reinstalls the server (VarMonitoring).
+	MonitoringOff bool
 }
 
 // IdentityError is a service that is not provably the host the inventory

@@ -146,6 +146,9 @@ func (m *module) Requires(vars map[string]any) error {
 			errs = append(errs, err)
 		}
 	}
+	if _, err := ovh.MonitoringOff(vars); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -193,7 +196,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name(), err)
 	}
-	srv, err := client.Verify(ctx, ClaimOf(h, service), m.env.Lookup)
+	defer logCost(h, "check", client, client.Calls())
+	claim := ClaimOf(h, service)
+	srv, err := client.Verify(ctx, claim, m.env.Lookup)
 	if err != nil {
 		return nil, res.Explain(err)
 	}
@@ -214,13 +219,27 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
 	}
 	p.bootID = c.Cmd("cat", BootIDPath)
-	if alreadySet(srv, target.ID, key) {
+	monitoringOff := claim.MonitoringOff && srv.Monitoring
+	if alreadySet(srv, target.ID, key) && !monitoringOff {
 		c.Summary = fmt.Sprintf("reboot %s into %s (its netboot and rescueSshKey are already set) and wait up to %s for SSH with a new boot id",
 			service, target, m.args.Timeout)
 	} else {
 		set := ovh.SetBootRequest(service, target.ID, key)
+		if monitoringOff {
+			// In the same PUT: one call less, and the monitoring is off
+			// before the reboot is asked.
+			set.Body["monitoring"] = false
+			c.Summary += "; OVH's monitoring is turned off until the netboot is set back to the disk (" + ovh.VarMonitoring + ": off)"
+		}
 		p.set = &set
 		c.Commands = append(c.Commands, set.String())
+	}
+	if srv.Monitoring && !claim.MonitoringOff {
+		c.Summary += "; warning: OVH's monitoring is on, the reboot may page its technicians (" + ovh.VarMonitoring + ": off turns it off meanwhile)"
+	}
+	if monitoringOff {
+		c.Before += "monitoring: true\n"
+		c.After += "monitoring: false\n"
 	}
 	reboot := ovh.RebootRequest(service)
 	p.reboot = &reboot
@@ -300,6 +319,7 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name(), err)
 	}
+	defer logCost(h, "check", client, client.Calls())
 	step, err := HarddiskStep(ctx, client, ClaimOf(h, service), m.env.Lookup)
 	if err != nil {
 		return nil, res.Explain(err)
@@ -307,8 +327,12 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if step.Request == nil {
 		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
 	}
+	summary := fmt.Sprintf("set the netboot of %s to %s for its next reboot", service, step.Target)
+	if step.MonitoringOn {
+		summary += " and turn OVH's monitoring on again"
+	}
 	c := modules.Change{
-		Summary:  fmt.Sprintf("set the netboot of %s to %s for its next reboot", service, step.Target),
+		Summary:  summary,
 		Commands: []string{step.Request.String()},
 		Before:   step.Before,
 		After:    fmt.Sprintf("netboot: %s\n", step.Target),
@@ -321,6 +345,9 @@ type Step struct {
 	Target  ovh.Boot
 	Request *ovh.Request // nil: already set
 	Before  string       // the netboot now, for --diff
+	// MonitoringOn: the request also turns OVH's monitoring on again, as
+	// the inventory had it off for the reinstall.
+	MonitoringOn bool
 }
 
 // Preflight proves, before the play changes anything, that the service is
@@ -337,23 +364,49 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	return VerifyHost(ctx, m.env, m.endpoint(h), h, service)
 }
 
-// VerifyHost proves through the API that service is h (see ovh.Verify).
+// VerifyHost proves through the API that the credentials are valid and
+// grant the calls that boot the rescue and back (see ovh.CheckCredential,
+// read once per account and run), and that service is h (see ovh.Verify).
+// It warns of a server OVH monitors.
 func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
 	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
 	if err != nil {
 		return fmt.Errorf("%s: %w", h.Name(), err)
 	}
-	if _, err := client.Verify(ctx, ClaimOf(h, service), env.Lookup); err != nil {
+	defer logCost(h, "preflight", client, client.Calls())
+	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
+	if err != nil {
+		return hostErr(h.Name(), res.Explain(err))
+	}
+	if !expires.IsZero() && time.Until(expires) < keyMargin {
+		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
+	}
+	claim := ClaimOf(h, service)
+	srv, err := client.Verify(ctx, claim, env.Lookup)
+	if err != nil {
 		return res.Explain(err)
 	}
+	if srv.Monitoring && !claim.MonitoringOff {
+		h.Log("warning: %s", ovh.MonitoringWarning(service))
+	}
 	return nil
+}
+
+// keyMargin is how long a consumer key must stay valid for a reinstall
+// not to be cut short: the rescue, the install and two reboots.
+const keyMargin = 2 * time.Hour
+
+// logCost reports in the host's log what a step cost in API calls.
+func logCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh.Calls) {
+	h.Log("ovh: %s of %s: %s", step, h.Name(), client.Calls().Since(before))
 }
 
 // ClaimOf is what the inventory says of h as the OVH service: the address
 // nixbook dials must be the server's.
 func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
 	r := h.Reach()
-	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service}
+	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
+	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off}
 }
 
 // HarddiskStep proves that the service is the host the claim means, then
@@ -374,8 +427,12 @@ func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, look
 		return nil, fmt.Errorf("%s: %w", service, err)
 	}
 	step := &Step{Target: hd, Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots))}
-	if srv.BootID == nil || *srv.BootID != hd.ID {
+	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
+	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn {
 		r := ovh.SetBootRequest(service, hd.ID, "")
+		if step.MonitoringOn {
+			r.Body["monitoring"] = true
+		}
 		step.Request = &r
 	}
 	return step, nil
@@ -404,6 +461,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if !ok {
 		return nil, errors.New("rescue: apply called with a plan it did not make")
 	}
+	defer logCost(h, "apply", p.client, p.client.Calls())
 	if p.reboot == nil {
 		err := ApplyStep(ctx, p.client, p.service, &Step{Target: p.target, Request: p.set})
 		if err != nil {

@@ -126,6 +126,21 @@ func TestPlans(t *testing.T) {
 		{name: "in-rescue", args: "", setup: func(a *account, s *server) { s.sys = ovhRescue; s.facts = s.currentFacts() }},
 		{name: "harddisk", args: "boot: harddisk", bootID: 230242},
 		{name: "harddisk-already", args: "boot: harddisk"},
+		{name: "monitoring-off", args: "", setup: func(a *account, s *server) { s.vars[ovh.VarMonitoring] = "off" }},
+		{name: "monitoring-off-already-set", args: "", setup: func(a *account, s *server) {
+			s.vars[ovh.VarMonitoring] = false
+			c := testClient(t, a)
+			if err := c.SetBoot(context.Background(), testSN, 230242, edKey); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "harddisk-monitoring-back", args: "boot: harddisk", setup: func(a *account, s *server) {
+			s.vars[ovh.VarMonitoring] = "off"
+			c := testClient(t, a)
+			if err := c.Do(context.Background(), ovh.Request{Method: "PUT", Path: ovh.ServerPath(testSN), Body: map[string]any{"monitoring": false}}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{name: "explicit-args", args: "service: " + testSN + "\nssh_key: " + edKey + "\ntimeout: 30m\ntask_timeout: 5m"},
 	}
 	for _, tt := range tests {
