@@ -14,6 +14,7 @@ import (
 
 	"github.com/kevinburke/ssh_config"
 
+	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -25,6 +26,19 @@ type endpoint struct {
 	user     string
 	keyFiles []string // must load: given by the inventory
 	optional []string // may be missing: from ssh config or the usual defaults
+
+	// The user's own OpenSSH trust, read only.
+	hostKeyAlias string
+	knownHosts   []string // UserKnownHostsFile, then GlobalKnownHostsFile
+	strict       bool     // StrictHostKeyChecking yes
+}
+
+// userTrust is what the user's OpenSSH known_hosts files say about e.
+func (e endpoint) userTrust() *hostkeys.UserTrust {
+	if len(e.knownHosts) == 0 {
+		return nil
+	}
+	return &hostkeys.UserTrust{Files: e.knownHosts, Host: hostkeys.LookupName(e.host, e.hostKeyAlias, e.port), Strict: e.strict}
 }
 
 func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
@@ -157,6 +171,19 @@ func (r resolver) endpoint(name, alias, user string, port int) (endpoint, error)
 		e.user = r.defaultUser
 	}
 	tokens := map[byte]string{'h': e.host, 'r': e.user, 'u': r.localUser, 'd': r.home, 'p': strconv.Itoa(e.port)}
+	e.hostKeyAlias = r.get(alias, "HostKeyAlias")
+	for _, kw := range []string{"UserKnownHostsFile", "GlobalKnownHostsFile"} {
+		files := strings.Fields(r.get(alias, kw))
+		if len(files) == 0 {
+			files = defaultKnownHosts(kw, r.home)
+		}
+		for _, f := range files {
+			if !strings.EqualFold(f, "none") {
+				e.knownHosts = append(e.knownHosts, r.expandPath(expand(f, tokens)))
+			}
+		}
+	}
+	e.strict = isYes(r.get(alias, "StrictHostKeyChecking"))
 	for _, f := range r.getAll(alias, "IdentityFile") {
 		e.optional = append(e.optional, r.expandPath(expand(f, tokens)))
 	}
@@ -166,6 +193,23 @@ func (r resolver) endpoint(name, alias, user string, port int) (endpoint, error)
 		}
 	}
 	return e, nil
+}
+
+// defaultKnownHosts are OpenSSH's known_hosts files when the config names
+// none.
+func defaultKnownHosts(keyword, home string) []string {
+	if keyword == "GlobalKnownHostsFile" {
+		return []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+	}
+	if home == "" {
+		return nil
+	}
+	return []string{filepath.Join(home, ".ssh", "known_hosts"), filepath.Join(home, ".ssh", "known_hosts2")}
+}
+
+// isYes reads an ssh_config flag as OpenSSH does: yes and true are set.
+func isYes(v string) bool {
+	return strings.EqualFold(v, "yes") || strings.EqualFold(v, "true")
 }
 
 func (r resolver) expandPath(p string) string {

@@ -33,6 +33,12 @@ Host second
 
 Host direct
     ProxyJump none
+
+Host trusted
+    HostKeyAlias web
+    UserKnownHostsFile ~/.ssh/kh_%h none /etc/kh
+    GlobalKnownHostsFile none
+    StrictHostKeyChecking yes
 `
 
 func TestResolve(t *testing.T) {
@@ -92,12 +98,30 @@ func TestResolve(t *testing.T) {
 			target: transport.Target{Name: "direct"},
 			want:   route{target: endpoint{name: "direct", host: "direct", port: 22, user: "root", optional: defaults}},
 		},
+		{
+			name:   "the user's known_hosts, alias and strictness",
+			target: transport.Target{Name: "trusted"},
+			want: route{target: endpoint{name: "trusted", host: "trusted", port: 22, user: "root", optional: defaults,
+				hostKeyAlias: "web", knownHosts: []string{"/home/me/.ssh/kh_trusted", "/etc/kh"}, strict: true}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := r.resolve(tt.target)
 			if err != nil {
 				t.Fatal(err)
+			}
+			kh := []string{"/home/me/.ssh/known_hosts", "/home/me/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+			for _, e := range append(got.hops, got.target) {
+				if tt.want.target.knownHosts == nil && !reflect.DeepEqual(e.knownHosts, kh) {
+					t.Errorf("%s: known hosts files %q, want %q", e.name, e.knownHosts, kh)
+				}
+			}
+			if tt.want.target.knownHosts == nil {
+				for i := range got.hops {
+					got.hops[i].knownHosts = nil
+				}
+				got.target.knownHosts = nil
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,7 @@ func (d *Dialer) DialSSH(ctx context.Context, t transport.Target, opts transport
 	}
 	var via *gossh.Client
 	for _, hop := range rt.hops {
-		c, err := d.connect(ctx, via, hop, hostkeys.CheckOptions{Log: opts.Log})
+		c, err := d.connect(ctx, via, hop, hostkeys.CheckOptions{Log: opts.Log, User: hop.userTrust()})
 		if err != nil {
 			closeHops()
 			return nil, fmt.Errorf("jump host %s: %w", hop.name, err)
@@ -161,7 +162,7 @@ func (d *Dialer) DialSSH(ctx context.Context, t transport.Target, opts transport
 		hops = append(hops, c)
 		via = c
 	}
-	client, err := d.connect(ctx, via, rt.target, hostkeys.CheckOptions{NewSystem: opts.NewSystem, Log: opts.Log})
+	client, err := d.connect(ctx, via, rt.target, hostkeys.CheckOptions{NewSystem: opts.NewSystem, Log: opts.Log, User: rt.target.userTrust()})
 	if err != nil {
 		closeHops()
 		return nil, err
@@ -176,6 +177,9 @@ func (d *Dialer) connect(ctx context.Context, via *gossh.Client, e endpoint, che
 		return nil, fmt.Errorf("%s: %w", e.name, err)
 	}
 	algos := d.store.Algorithms(e.name, e.port)
+	if algos == nil && !check.NewSystem {
+		algos = userAlgorithms(check.User)
+	}
 	client, err := d.handshake(ctx, via, e, auth, algos, check)
 	if err != nil && algos != nil && strings.Contains(err.Error(), "no common algorithm for host key") {
 		// The host no longer has a key of any recorded type: look at what
@@ -262,6 +266,39 @@ func (d *Dialer) handshake(ctx context.Context, via *gossh.Client, e endpoint, a
 	default:
 		return nil, fmt.Errorf("ssh handshake with %s (%s): %w: %w", e.name, addr, transport.ErrUnreachable, err)
 	}
+}
+
+// userAlgorithms is the host key preference for a host nixbook's store does
+// not know, as OpenSSH orders it: certificates first when the user's files
+// name an authority for the host, then the types of the keys they hold, so
+// that the server shows a key the files can judge. It is nil when the files
+// say nothing of the host.
+func userAlgorithms(u *hostkeys.UserTrust) []string {
+	var algos []string
+	if u.Authorities() {
+		algos = append(algos,
+			gossh.CertAlgoED25519v01,
+			gossh.CertAlgoECDSA256v01, gossh.CertAlgoECDSA384v01, gossh.CertAlgoECDSA521v01,
+			gossh.CertAlgoRSASHA512v01, gossh.CertAlgoRSASHA256v01)
+	}
+	types := u.KeyTypes()
+	if len(algos) == 0 && len(types) == 0 {
+		return nil
+	}
+	defaults := hostkeys.DefaultAlgorithms()
+	for _, a := range defaults {
+		for _, t := range types {
+			if a == t || t == gossh.KeyAlgoRSA && strings.HasPrefix(a, "rsa-sha2-") {
+				algos = append(algos, a)
+			}
+		}
+	}
+	for _, a := range defaults {
+		if !slices.Contains(algos, a) {
+			algos = append(algos, a)
+		}
+	}
+	return algos
 }
 
 // authFor offers, in one publickey method, the endpoint's key files and
