@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/cli"
 	"github.com/nixbook/nixbook/internal/sshdtest"
@@ -49,6 +50,11 @@ func TestScripts(t *testing.T) {
 			env.Setenv("SSH_KEY", servers[0].KeyFile)
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("HOME", env.WorkDir)
+			// For the user's own ~/.ssh/known_hosts: h1 as OpenSSH names
+			// it, its host key and a key it does not have.
+			env.Setenv("H1_KNOWN_AS", fmt.Sprintf("[%s]:%d", servers[0].Addr, servers[0].Port))
+			env.Setenv("H1_HOST_KEY", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(servers[0].HostKeys()[0]))))
+			env.Setenv("OTHER_HOST_KEY", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(servers[1].HostKeys()[0]))))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
