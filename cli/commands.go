@@ -101,7 +101,7 @@ func (e *env) factsCommand() *ucli.Command {
 				return usage(fmt.Errorf("--format: want json or yaml, got %q", format))
 			}
 			store := hostkeys.New(c.String("known-hosts"))
-			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
+			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true, Passphrase: terminalPassphrase()})
 			defer dialer.Close()
 			var mu sync.Mutex
 			out := map[string]any{}

@@ -69,7 +69,7 @@ func (e *env) runCommand() *ucli.Command {
 				return e.list(c, s)
 			}
 			store := hostkeys.New(c.String("known-hosts"))
-			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
+			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true, Passphrase: terminalPassphrase()})
 			defer dialer.Close()
 			logDir := c.String("log-dir")
 			r := &runner.Runner{
