@@ -202,6 +202,9 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 	if s.extraVars, err = inventory.ParseExtraVars(c.StringSlice("extra-vars"), readFile); err != nil {
 		return nil, err
 	}
+	if err := runner.RenderConnections(c.Context, s.templates, s.inventory, s.extraVars); err != nil {
+		return nil, err
+	}
 	if !withPlaybook {
 		return s, nil
 	}
