@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // sshGSource asks OpenSSH's client what it would do: `ssh -G` evaluates
@@ -34,6 +36,10 @@ type sshGSource struct {
 
 	mu    sync.Mutex
 	cache map[string]hostOptions
+	// One ssh -G per host, and few at a time: a fleet of hosts must not
+	// spend the file descriptors its connections and logs need.
+	flight singleflight.Group
+	slots  chan struct{}
 }
 
 // newSSHGSource returns nil when OpenSSH's client is not installed.
@@ -48,7 +54,7 @@ func newSSHGSource(bin, configPath string, explicit bool, home string, lib libSo
 	if err != nil {
 		return nil
 	}
-	s := &sshGSource{bin: path, home: home, pwHome: home, localUser: localUserName(), lib: lib, cache: map[string]hostOptions{}}
+	s := &sshGSource{bin: path, home: home, pwHome: home, localUser: localUserName(), lib: lib, cache: map[string]hostOptions{}, slots: make(chan struct{}, 2)}
 	if u, err := user.Current(); err == nil {
 		s.pwHome = u.HomeDir
 	}
@@ -80,6 +86,29 @@ func (s *sshGSource) options(ctx context.Context, alias, login string, port int)
 	if ok {
 		return o, nil
 	}
+	v, err, _ := s.flight.Do(key, func() (any, error) {
+		select {
+		case s.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-s.slots }()
+		o, err := s.run(ctx, alias, login, port)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.cache[key] = o
+		s.mu.Unlock()
+		return o, nil
+	})
+	if err != nil {
+		return hostOptions{}, err
+	}
+	return v.(hostOptions), nil
+}
+
+func (s *sshGSource) run(ctx context.Context, alias, login string, port int) (hostOptions, error) {
 	args := []string{"-G"}
 	if s.configArg != "" {
 		args = append(args, "-F", s.configArg)
@@ -100,14 +129,7 @@ func (s *sshGSource) options(ctx context.Context, alias, login string, port int)
 		msg := strings.TrimSpace(strings.ReplaceAll(stderr.String(), "Pseudo-terminal will not be allocated because stdin is not a terminal.", ""))
 		return hostOptions{}, fmt.Errorf("resolving %s with ssh -G: %w: %s", alias, err, msg)
 	}
-	o, err := s.parse(alias, login, stdout.Bytes())
-	if err != nil {
-		return hostOptions{}, err
-	}
-	s.mu.Lock()
-	s.cache[key] = o
-	s.mu.Unlock()
-	return o, nil
+	return s.parse(alias, login, stdout.Bytes())
 }
 
 // parse reads ssh -G's output: one "keyword value" line per option.
