@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/cli"
 	"github.com/nixbook/nixbook/internal/sshdtest"
@@ -27,6 +30,8 @@ var update = flag.Bool("update", false, "rewrite the scripts' expected output")
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"nixbook": func() { os.Exit(cli.Main(os.Args, os.Stdout, os.Stderr)) },
+		// netcat HOST PORT: a ProxyCommand for the scripts.
+		"netcat": func() { os.Exit(netcat(os.Args[1:])) },
 	})
 }
 
@@ -49,6 +54,13 @@ func TestScripts(t *testing.T) {
 			env.Setenv("SSH_KEY", servers[0].KeyFile)
 			env.Setenv("NO_COLOR", "")
 			env.Setenv("HOME", env.WorkDir)
+			// For the user's own ~/.ssh/known_hosts: h1 as OpenSSH names
+			// it, its host key and a key it does not have.
+			env.Setenv("H1_ADDR", servers[0].Addr)
+			env.Setenv("H1_PORT", strconv.Itoa(servers[0].Port))
+			env.Setenv("H1_KNOWN_AS", fmt.Sprintf("[%s]:%d", servers[0].Addr, servers[0].Port))
+			env.Setenv("H1_HOST_KEY", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(servers[0].HostKeys()[0]))))
+			env.Setenv("OTHER_HOST_KEY", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(servers[1].HostKeys()[0]))))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -60,6 +72,25 @@ func TestScripts(t *testing.T) {
 			"gone":     gone,
 		},
 	})
+}
+
+// netcat copies stdin to a TCP connection and the connection to stdout.
+func netcat(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: netcat HOST PORT")
+		return 2
+	}
+	c, err := net.Dial("tcp", net.JoinHostPort(args[0], args[1]))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "netcat:", err)
+		return 1
+	}
+	go func() {
+		io.Copy(c, os.Stdin)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	io.Copy(os.Stdout, c)
+	return 0
 }
 
 // writeBareInventory writes the servers' addresses and ports, with no user

@@ -32,11 +32,23 @@ func (e *env) inventoryCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "inventory",
 		Usage: "show the resolved hosts, their groups and variables",
-		Flags: []ucli.Flag{inventoryFlag, limitFlag, &ucli.StringFlag{Name: "host", Usage: "show one host's variables"}},
+		Flags: []ucli.Flag{inventoryFlag, limitFlag, &ucli.StringFlag{Name: "host", Usage: "show one host's variables"},
+			&ucli.BoolFlag{Name: "list", Usage: "print the hosts as ansible-inventory --list does (JSON)"}},
 		Action: func(c *ucli.Context) error {
 			inv, hosts, err := e.selectHosts(c)
 			if err != nil {
 				return usage(err)
+			}
+			if c.Bool("list") {
+				if c.String("host") != "" {
+					return usage(fmt.Errorf("--list and --host: choose one"))
+				}
+				out, err := inv.List(hosts)
+				if err != nil {
+					return err
+				}
+				_, err = e.stdout.Write(out)
+				return err
 			}
 			if name := c.String("host"); name != "" {
 				h, ok := inv.Host(name)
@@ -73,6 +85,9 @@ func (e *env) selectHosts(c *ucli.Context) (*inventory.Inventory, []*inventory.H
 	if err := applyConnectionFlags(c, inv); err != nil {
 		return nil, nil, err
 	}
+	if err := runner.RenderConnections(c.Context, tmpl.New(), inv, nil); err != nil {
+		return nil, nil, err
+	}
 	hosts := inv.Hosts
 	if l := c.String("limit"); l != "" {
 		if err := checkLimit(inv, l); err != nil {
@@ -101,7 +116,7 @@ func (e *env) factsCommand() *ucli.Command {
 				return usage(fmt.Errorf("--format: want json or yaml, got %q", format))
 			}
 			store := hostkeys.New(c.String("known-hosts"))
-			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
+			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true, Passphrase: terminalPassphrase()})
 			defer dialer.Close()
 			var mu sync.Mutex
 			out := map[string]any{}

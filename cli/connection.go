@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"github.com/nixbook/nixbook/inventory"
 )
@@ -64,4 +65,27 @@ func keyPath(p string) (string, error) {
 	}
 	f.Close()
 	return abs, nil
+}
+
+// terminalPassphrase asks for a key's passphrase on the terminal, as ssh
+// does; it is nil when nixbook runs without one (cron, CI, a pipe), so
+// that a protected key fails with a message that says what to do.
+func terminalPassphrase() func(keyFile string) ([]byte, error) {
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return nil
+	}
+	return func(keyFile string) ([]byte, error) {
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, fmt.Errorf("opening the terminal: %w", err)
+		}
+		defer tty.Close()
+		fmt.Fprintf(tty, "Enter passphrase for key '%s': ", keyFile)
+		pass, err := term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, fmt.Errorf("reading the passphrase: %w", err)
+		}
+		return pass, nil
+	}
 }

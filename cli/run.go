@@ -69,7 +69,7 @@ func (e *env) runCommand() *ucli.Command {
 				return e.list(c, s)
 			}
 			store := hostkeys.New(c.String("known-hosts"))
-			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true})
+			dialer := sshtransport.NewDialer(sshtransport.DialerOptions{Store: store, UseAgent: true, Passphrase: terminalPassphrase()})
 			defer dialer.Close()
 			logDir := c.String("log-dir")
 			r := &runner.Runner{
@@ -200,6 +200,9 @@ func (e *env) load(c *ucli.Context, withPlaybook bool) (*setup, error) {
 		return nil, err
 	}
 	if s.extraVars, err = inventory.ParseExtraVars(c.StringSlice("extra-vars"), readFile); err != nil {
+		return nil, err
+	}
+	if err := runner.RenderConnections(c.Context, s.templates, s.inventory, s.extraVars); err != nil {
 		return nil, err
 	}
 	if !withPlaybook {

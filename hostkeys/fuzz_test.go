@@ -11,7 +11,8 @@ import (
 )
 
 // FuzzKnownHosts checks that no known_hosts file, however corrupt, panics
-// the store: listing, checking, choosing algorithms and forgetting either
+// the store: listing, checking (as nixbook's store and as the user's file), choosing
+// algorithms and forgetting either
 // work or report an error. The seed corpus is testdata/fuzz and the lines
 // below.
 func FuzzKnownHosts(f *testing.F) {
@@ -21,6 +22,8 @@ func FuzzKnownHosts(f *testing.F) {
 		"@revoked ks1 ssh-rsa AAAA\n# comment\n\n",
 		"ks1,[ks2]:2222 ecdsa-sha2-nistp256 !!!\n",
 		"[ks1 ssh-ed25519\n",
+		"@cert-authority *.ks,!ks1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmYz1VDo0wJ0ZqsA2xZ1q5c0g7V1bQe0i0Q2r1sQ7qZ\n",
+		"ks?,[ks1]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGmYz1VDo0wJ0ZqsA2xZ1q5c0g7V1bQe0i0Q2r1sQ7qZ\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -43,6 +46,12 @@ func FuzzKnownHosts(f *testing.F) {
 		_ = s.Check("ks1", 22, probeKey{}, CheckOptions{})
 		_ = s.Check("ks1", 22, key, CheckOptions{})
 		_ = s.Check("ks2", 2222, key, CheckOptions{NewSystem: true})
+		// The same bytes as the user's own known_hosts, read only.
+		u := &UserTrust{Files: []string{path}, Host: "ks1"}
+		other := New(filepath.Join(t.TempDir(), "nixbook_known_hosts"))
+		_ = other.Check("ks1", 22, key, CheckOptions{User: u})
+		_ = u.KeyTypes()
+		_ = u.Authorities()
 		_, _ = s.Forget("ks1")
 		_, _ = s.Forget("ks2:2222")
 	})

@@ -63,6 +63,9 @@ type CheckOptions struct {
 	NewSystem bool
 	// Log receives a line when a key is recorded or replaced.
 	Log func(string)
+	// User is the user's own OpenSSH known_hosts files, consulted while
+	// the store has no key for the host; nil consults none.
+	User *UserTrust
 }
 
 // ChangedError is a host that presented a key other than the recorded one.
@@ -73,9 +76,20 @@ type ChangedError struct {
 	Path    string            // the known_hosts file
 	Known   []gossh.PublicKey // keys recorded for the host
 	Offered gossh.PublicKey   // key the host presented
+	// Where is set when the key that differs is the user's own: the file
+	// and line of ~/.ssh/known_hosts (or UserKnownHostsFile) that holds it,
+	// under the name UserHost.
+	Where    string
+	UserHost string
 }
 
 func (e *ChangedError) Error() string {
+	if e.Where != "" {
+		return fmt.Sprintf("REMOTE HOST IDENTIFICATION HAS CHANGED for %s: %s holds %s, the host offered %s; "+
+			"if %s was reinstalled, remove the old key with: ssh-keygen -R %s -f %s",
+			hostLabel(e.Name, e.Port), e.Where, describe(e.Known[0]), describe(e.Offered),
+			e.Name, transport.Quote(e.UserHost), transport.Quote(e.Path))
+	}
 	known := make([]string, len(e.Known))
 	for i, k := range e.Known {
 		known[i] = describe(k)
@@ -105,10 +119,40 @@ func (s *Store) Callback(name string, port int, opts CheckOptions) gossh.HostKey
 // Check accepts key for name:port if it is recorded, records it if the host
 // is unknown, and otherwise returns a *ChangedError, unless opts.NewSystem
 // asks to replace the recorded keys.
+//
+// While the store has no key for the host, opts.User, the user's own
+// known_hosts files, decide as OpenSSH would: a key they hold is accepted
+// (and recorded), another key is refused as a *ChangedError, and under
+// StrictHostKeyChecking yes a host they do not know is refused. A dial of a
+// new system skips them: its key is new by design. @revoked lines refuse a
+// key always, and a host certificate is accepted only from an authority
+// they name for the host.
 func (s *Store) Check(name string, port int, key gossh.PublicKey, opts CheckOptions) error {
+	var user userKeys
+	if opts.User != nil {
+		var err error
+		if user, err = opts.User.load(); err != nil {
+			return err
+		}
+		if err := user.revokedIn(opts.User.Host, key); err != nil {
+			return err
+		}
+		if cert, ok := key.(*gossh.Certificate); ok {
+			return user.checkCert(opts.User, cert)
+		}
+	}
+	if _, ok := key.(*gossh.Certificate); ok {
+		return fmt.Errorf("%s offered a host certificate and no @cert-authority names it", hostLabel(name, port))
+	}
 	known, ok, err := s.lookup(name, port, key)
 	if err != nil || ok {
 		return err
+	}
+	vouched := ""
+	if len(known) == 0 && opts.User != nil && !opts.NewSystem {
+		if vouched, err = checkUser(name, port, key, opts.User, user); err != nil {
+			return err
+		}
 	}
 	if len(known) > 0 && !opts.NewSystem {
 		return &ChangedError{Name: name, Port: port, Path: s.path, Known: known, Offered: key}
@@ -134,7 +178,11 @@ func (s *Store) Check(name string, port int, key gossh.PublicKey, opts CheckOpti
 		if err := s.write(data); err != nil {
 			return err
 		}
-		logf(opts.Log, "%s: recorded new host key %s", hostLabel(name, port), describe(key))
+		if vouched != "" {
+			logf(opts.Log, "%s: recorded host key %s, the one %s holds", hostLabel(name, port), describe(key), vouched)
+		} else {
+			logf(opts.Log, "%s: recorded new host key %s", hostLabel(name, port), describe(key))
+		}
 		return nil
 	}
 	if !opts.NewSystem {
@@ -152,6 +200,28 @@ func (s *Store) Check(name string, port int, key gossh.PublicKey, opts CheckOpti
 	logf(opts.Log, "%s: new system, host key replaced: old %s, new %s",
 		hostLabel(name, port), strings.Join(old, ", "), describe(key))
 	return nil
+}
+
+// checkUser judges a key for a host the store does not know by the user's
+// own files; it returns the file and line that holds the key, if one does.
+func checkUser(name string, port int, key gossh.PublicKey, u *UserTrust, uk userKeys) (string, error) {
+	for _, l := range uk.keys {
+		if bytes.Equal(l.key.Marshal(), key.Marshal()) {
+			return l.where, nil
+		}
+	}
+	if len(uk.keys) > 0 {
+		known := make([]gossh.PublicKey, len(uk.keys))
+		for i, l := range uk.keys {
+			known[i] = l.key
+		}
+		w := uk.keys[0]
+		return "", &ChangedError{Name: name, Port: port, Path: w.file, Known: known, Offered: key, Where: w.where, UserHost: u.Host}
+	}
+	if u.Strict {
+		return "", &StrictError{Host: u.Host, Files: u.Files, Offered: key}
+	}
+	return "", nil
 }
 
 // Algorithms lists the host key algorithms to offer name:port: only the key

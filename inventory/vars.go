@@ -198,6 +198,10 @@ func parseVars(s source, n *yaml.Node, who string) (*layer, error) {
 	return l, nil
 }
 
+// IsTemplate reports a connection value to render before dialing, such as
+// ansible_host: "{{ ip }}".
+func IsTemplate(v string) bool { return strings.Contains(v, "{{") || strings.Contains(v, "{%") }
+
 // setConn checks a connection variable and records its typed value.
 func (l *layer) setConn(s source, who string, f connField, name string, n *yaml.Node) error {
 	switch f {
@@ -212,6 +216,9 @@ func (l *layer) setConn(s source, who string, f connField, name string, n *yaml.
 			l.user = &v
 		}
 	case portField:
+		if v, ok := stringScalar(n); ok && IsTemplate(v) {
+			return nil // rendered before dialing, from the vars
+		}
 		port, ok := intScalar(n)
 		if !ok {
 			return s.errorf(n, "%s: %s: want an integer, got %s", who, name, describe(n))

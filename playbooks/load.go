@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,6 +211,7 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 	m := &taskMeta{task: t, node: n}
 	var moduleKey *yaml.Node
 	var unknown []*yaml.Node
+	foreign := false // a module of a collection nixbook does not have, reported
 	retriesSet, delaySet := false, false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
@@ -275,21 +277,29 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 			}
 			t.Listen = l.strings(v, "listen", false)
 		default:
-			spec, ok := l.reg.Lookup(k.Value)
+			name, fqcn := moduleName(k.Value)
+			spec, ok := l.reg.Lookup(name)
 			switch {
+			case !ok && (fqcn == "ansible.builtin" || fqcn == "ansible.legacy"):
+				foreign = true
+				l.errorf(k, "", "module %q is not one of nixbook's: %s names work for %s only (nixbook modules lists the rest)",
+					k.Value, fqcn, strings.Join(ansibleBuiltins(), ", "))
+			case !ok && fqcn != "":
+				foreign = true
+				l.errorf(k, "", "module %q is from the collection %s, which nixbook does not have (nixbook modules lists its modules)", k.Value, fqcn)
 			case !ok:
 				unknown = append(unknown, k)
 			case moduleKey != nil:
 				l.errorf(k, "", "task has two modules, %q and %q", moduleKey.Value, k.Value)
 			default:
-				moduleKey, t.Module, t.Spec, t.Args = k, k.Value, spec, n.Content[i+1]
+				moduleKey, t.Module, t.Spec, t.Args = k, name, spec, n.Content[i+1]
 			}
 		}
 	}
 	for _, k := range unknown {
 		l.unknownTaskKey(k, moduleKey == nil && len(unknown) == 1)
 	}
-	if moduleKey == nil && len(unknown) == 0 {
+	if moduleKey == nil && len(unknown) == 0 && !foreign {
 		what := "task"
 		if handler {
 			what = "handler"
@@ -310,6 +320,32 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 		t.Delay = defaultDelay
 	}
 	return m
+}
+
+// ansibleBuiltins are the modules nixbook shares with Ansible's
+// ansible.builtin collection (their arguments are nixbook's; nixbook doc
+// shows them).
+func ansibleBuiltins() []string {
+	return []string{"assert", "command", "copy", "debug", "fail", "reboot", "shell", "template"}
+}
+
+// moduleName maps a fully qualified module name to nixbook's: the generic
+// modules answer to ansible.builtin.NAME and ansible.legacy.NAME as well.
+// fqcn is the collection of a dotted name nixbook does not know, "" for a
+// plain name.
+func moduleName(key string) (name, fqcn string) {
+	for _, prefix := range []string{"ansible.builtin.", "ansible.legacy."} {
+		if short, ok := strings.CutPrefix(key, prefix); ok {
+			if slices.Contains(ansibleBuiltins(), short) {
+				return short, ""
+			}
+			return key, strings.TrimSuffix(prefix, ".")
+		}
+	}
+	if parts := strings.Split(key, "."); len(parts) >= 3 {
+		return key, strings.Join(parts[:len(parts)-1], ".")
+	}
+	return key, ""
 }
 
 // unknownTaskKey reports a key that is neither a keyword nor a module,

@@ -232,6 +232,16 @@ func TestLoadErrors(t *testing.T) {
     - name: list
       comand: ls
 `, `play.yml:5: unknown module "comand" (did you mean command?)`},
+		{"another collection's module", `
+- hosts: all
+  tasks:
+    - community.general.parted: {}
+`, `play.yml:4: module "community.general.parted" is from the collection community.general, which nixbook does not have (nixbook modules lists its modules)`},
+		{"an ansible.builtin module nixbook has not", `
+- hosts: all
+  tasks:
+    - ansible.builtin.apt: {}
+`, `play.yml:4: module "ansible.builtin.apt" is not one of nixbook's: ansible.builtin names work for assert, command, copy, debug, fail, reboot, shell, template only (nixbook modules lists the rest)`},
 		{"unknown module without suggestion", `
 - hosts: all
   tasks:
@@ -524,5 +534,28 @@ func TestRenderThenDecode(t *testing.T) {
 	}
 	if task := pb.Plays[0].Tasks[0]; task.Args.Kind != yaml.ScalarNode {
 		t.Error("NormalizedArgs changed Task.Args")
+	}
+}
+
+func TestAnsibleBuiltinNames(t *testing.T) {
+	src := `
+- hosts: all
+  tasks:
+    - ansible.builtin.command: echo hi
+    - ansible.legacy.debug:
+        msg: hi
+    - ansible.builtin.assert:
+        that: ["true"]
+`
+	pb, err := LoadBytes("play.yml", []byte(src), "", testRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, task := range pb.Plays[0].Tasks {
+		got = append(got, task.Module)
+	}
+	if strings.Join(got, " ") != "command debug assert" {
+		t.Fatalf("modules %q", got)
 	}
 }

@@ -67,6 +67,11 @@ type Runner struct {
 	hosts      map[string]*hostRun
 	registered map[string]bool   // what the playbook's tasks register
 	refused    map[string]string // hosts whose fresh plan differs from Approved, and why
+
+	// Magic variables, set before any host starts and only read after.
+	groups    map[string]any               // groups
+	hostvars  map[string]any               // hostvars, from the inventory
+	playHosts map[*playbooks.Play][]string // play_hosts: each play's hosts
 }
 
 func (r *Runner) emit(e Event) {
@@ -111,6 +116,8 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 	if r.StartAtTask != "" && !hasTask(pb, r.StartAtTask) {
 		return nil, fmt.Errorf("start-at-task: no task named %q", r.StartAtTask)
 	}
+	r.groups, r.hostvars = inv.GroupMembers(), inv.HostVars()
+	r.playHosts = map[*playbooks.Play][]string{}
 	// Resolve every play's hosts before touching any of them.
 	plays := make([][]*inventory.Host, len(pb.Plays))
 	for i, play := range pb.Plays {
@@ -124,6 +131,11 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 			}
 		}
 		plays[i] = hosts
+		names := make([]string, len(hosts))
+		for j, h := range hosts {
+			names[j] = h.Name
+		}
+		r.playHosts[play] = names
 		for _, h := range hosts {
 			if _, ok := r.hosts[h.Name]; !ok {
 				log := newHostLog(r.LogDir, h.Name, func(err error) {

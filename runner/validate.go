@@ -24,6 +24,8 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 	for _, p := range pb.Plays {
 		maps.Copy(r.registered, registeredNames(p))
 	}
+	r.groups, r.hostvars = inv.GroupMembers(), inv.HostVars()
+	r.playHosts = map[*playbooks.Play][]string{}
 	hostsOf := map[problem][]string{}
 	var order []problem
 	note := func(p problem, host string) {
@@ -41,6 +43,9 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 			if hosts, err = inv.Limit(hosts, limit); err != nil {
 				return fmt.Errorf("limit: %w", err)
 			}
+		}
+		for _, ih := range hosts {
+			r.playHosts[play] = append(r.playHosts[play], ih.Name)
 		}
 		for _, ih := range hosts {
 			h := &hostRun{inv: ih, r: r, vars: map[string]any{}}

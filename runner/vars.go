@@ -24,9 +24,13 @@ func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *pla
 	if v == nil {
 		v = map[string]any{}
 	}
-	v["inventory_hostname"] = h.inv.Name
+	maps.Copy(v, h.inv.Magic())
+	v["groups"] = r.groups
+	v["hostvars"] = r.hostvars
+	v["play_hosts"] = r.playHosts[play]
+	v["ansible_play_hosts"] = r.playHosts[play]
+	v["ansible_play_hosts_all"] = r.playHosts[play]
 	v["omit"] = omitMarker
-	v["group_names"] = h.inv.Groups
 	v["check_mode"] = r.Check
 	v["ansible_check_mode"] = r.Check
 	if pb.Path != "" && !strings.HasPrefix(pb.Path, "embedded:") {

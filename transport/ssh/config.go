@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,9 +12,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kevinburke/ssh_config"
 
+	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -25,6 +28,25 @@ type endpoint struct {
 	user     string
 	keyFiles []string // must load: given by the inventory
 	optional []string // may be missing: from ssh config or the usual defaults
+
+	// The user's own OpenSSH trust, read only.
+	hostKeyAlias string
+	knownHosts   []string // UserKnownHostsFile, then GlobalKnownHostsFile
+	strict       bool     // StrictHostKeyChecking yes
+
+	certFiles      []string      // CertificateFile
+	identitiesOnly bool          // IdentitiesOnly yes
+	defaultKeys    bool          // optional holds OpenSSH's default key files, not the config's
+	proxyCommand   string        // run locally; its stdin and stdout are the connection
+	timeout        time.Duration // ConnectTimeout; 0: the dialer's
+}
+
+// userTrust is what the user's OpenSSH known_hosts files say about e.
+func (e endpoint) userTrust() *hostkeys.UserTrust {
+	if len(e.knownHosts) == 0 {
+		return nil
+	}
+	return &hostkeys.UserTrust{Files: e.knownHosts, Host: hostkeys.LookupName(e.host, e.hostKeyAlias, e.port), Strict: e.strict}
 }
 
 func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
@@ -55,44 +77,115 @@ func loadSSHConfig(path string) (*ssh_config.Config, error) {
 	return cfg, nil
 }
 
-// resolver turns targets into routes. Inventory values win over the ssh
-// config, which wins over the defaults.
-type resolver struct {
-	cfg         *ssh_config.Config
-	defaultUser string
-	home        string
-	localUser   string
+// hostOptions is what nixbook uses of one host's ssh configuration, from
+// `ssh -G` or, without OpenSSH's client, the ssh_config library. Paths and
+// tokens are as written; endpoint expands them.
+type hostOptions struct {
+	hostName         string
+	user             string        // "": the config names none
+	port             int           // 0: the config names none
+	identityFiles    []string      // nil: OpenSSH's defaults
+	certificateFiles []string      // besides each identity's -cert.pub
+	identitiesOnly   bool          // offer the agent's keys only for identity files
+	proxyJump        string        // "": none
+	proxyCommand     string        // "": none
+	hostKeyAlias     string        // "": none
+	userKnownHosts   []string      // nil: ~/.ssh/known_hosts, ~/.ssh/known_hosts2
+	globalKnownHosts []string      // nil: /etc/ssh/ssh_known_hosts, ssh_known_hosts2
+	strict           bool          // StrictHostKeyChecking yes
+	connectTimeout   time.Duration // 0: nixbook's
 }
 
-func newResolver(cfg *ssh_config.Config, defaultUser string) resolver {
-	home, _ := os.UserHomeDir()
-	local := "root"
-	if u, err := user.Current(); err == nil {
-		local = u.Username
-	}
-	return resolver{cfg: cfg, defaultUser: defaultUser, home: home, localUser: local}
+// configSource answers for one alias; user and port, when set, are the
+// inventory's: they win over the config and steer its Match blocks.
+type configSource interface {
+	options(ctx context.Context, alias, user string, port int) (hostOptions, error)
 }
 
-func (r resolver) get(alias, key string) string {
-	if r.cfg == nil {
+// libSource reads the config with the ssh_config library: Host blocks and
+// Include, no Match.
+type libSource struct{ cfg *ssh_config.Config }
+
+func (l libSource) get(alias, key string) string {
+	if l.cfg == nil {
 		return ""
 	}
-	v, err := r.cfg.Get(alias, key)
+	v, err := l.cfg.Get(alias, key)
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(v)
 }
 
-func (r resolver) getAll(alias, key string) []string {
-	if r.cfg == nil {
-		return nil
+func (l libSource) options(_ context.Context, alias, _ string, _ int) (hostOptions, error) {
+	o := hostOptions{
+		hostName:       l.get(alias, "HostName"),
+		user:           l.get(alias, "User"),
+		identitiesOnly: isYes(l.get(alias, "IdentitiesOnly")),
+		proxyJump:      l.get(alias, "ProxyJump"),
+		proxyCommand:   l.get(alias, "ProxyCommand"),
+		hostKeyAlias:   l.get(alias, "HostKeyAlias"),
+		strict:         isYes(l.get(alias, "StrictHostKeyChecking")),
 	}
-	v, _ := r.cfg.GetAll(alias, key)
-	return v
+	if o.hostName == "" {
+		o.hostName = alias
+	}
+	o.hostName = expand(o.hostName, map[byte]string{'h': alias})
+	if p := l.get(alias, "Port"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return hostOptions{}, fmt.Errorf("ssh config: bad Port %q for %s", p, alias)
+		}
+		o.port = n
+	}
+	if l.cfg != nil {
+		o.identityFiles, _ = l.cfg.GetAll(alias, "IdentityFile")
+		o.certificateFiles, _ = l.cfg.GetAll(alias, "CertificateFile")
+	}
+	if v := strings.Fields(l.get(alias, "UserKnownHostsFile")); len(v) > 0 {
+		o.userKnownHosts = v
+	}
+	if v := strings.Fields(l.get(alias, "GlobalKnownHostsFile")); len(v) > 0 {
+		o.globalKnownHosts = v
+	}
+	if v := l.get(alias, "ConnectTimeout"); v != "" && !strings.EqualFold(v, "none") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return hostOptions{}, fmt.Errorf("ssh config: bad ConnectTimeout %q for %s", v, alias)
+		}
+		o.connectTimeout = time.Duration(n) * time.Second
+	}
+	if strings.EqualFold(o.proxyJump, "none") {
+		o.proxyJump = ""
+	}
+	if strings.EqualFold(o.proxyCommand, "none") {
+		o.proxyCommand = ""
+	}
+	return o, nil
 }
 
-func (r resolver) resolve(t transport.Target) (route, error) {
+// resolver turns targets into routes. Inventory values win over the ssh
+// config, which wins over the defaults.
+type resolver struct {
+	src         configSource
+	defaultUser string
+	home        string
+	localUser   string
+}
+
+func newResolver(src configSource, defaultUser string) resolver {
+	home, _ := os.UserHomeDir()
+	return resolver{src: src, defaultUser: defaultUser, home: home, localUser: localUserName()}
+}
+
+func localUserName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "root"
+}
+
+func (r resolver) resolve(ctx context.Context, t transport.Target) (route, error) {
 	alias := t.Address
 	if alias == "" {
 		alias = t.Name
@@ -104,7 +197,7 @@ func (r resolver) resolve(t transport.Target) (route, error) {
 	if name == "" {
 		name = alias
 	}
-	target, err := r.endpoint(name, alias, t.User, t.Port)
+	target, o, err := r.endpoint(ctx, name, alias, t.User, t.Port)
 	if err != nil {
 		return route{}, err
 	}
@@ -113,8 +206,8 @@ func (r resolver) resolve(t transport.Target) (route, error) {
 		target.optional = nil
 	}
 	rt := route{target: target}
-	jump := r.get(alias, "ProxyJump")
-	if jump == "" || strings.EqualFold(jump, "none") {
+	jump := o.proxyJump
+	if jump == "" || target.proxyCommand != "" {
 		return rt, nil
 	}
 	for _, spec := range strings.Split(jump, ",") {
@@ -122,7 +215,7 @@ func (r resolver) resolve(t transport.Target) (route, error) {
 		if err != nil {
 			return route{}, fmt.Errorf("ProxyJump for %s: %w", alias, err)
 		}
-		hop, err := r.endpoint(host, host, u, port)
+		hop, _, err := r.endpoint(ctx, host, host, u, port)
 		if err != nil {
 			return route{}, err
 		}
@@ -133,39 +226,78 @@ func (r resolver) resolve(t transport.Target) (route, error) {
 	return rt, nil
 }
 
-func (r resolver) endpoint(name, alias, user string, port int) (endpoint, error) {
-	e := endpoint{name: name, host: alias, port: port, user: user}
-	if hn := r.get(alias, "HostName"); hn != "" {
-		e.host = expand(hn, map[byte]string{'h': alias})
+func (r resolver) endpoint(ctx context.Context, name, alias, user string, port int) (endpoint, hostOptions, error) {
+	o, err := r.src.options(ctx, alias, user, port)
+	if err != nil {
+		return endpoint{}, hostOptions{}, err
+	}
+	e := endpoint{name: name, host: o.hostName, port: port, user: user,
+		hostKeyAlias: o.hostKeyAlias, strict: o.strict, identitiesOnly: o.identitiesOnly, timeout: o.connectTimeout}
+	if e.host == "" {
+		e.host = alias
 	}
 	if e.port == 0 {
-		if p := r.get(alias, "Port"); p != "" {
-			n, err := strconv.Atoi(p)
-			if err != nil || n <= 0 || n > 65535 {
-				return endpoint{}, fmt.Errorf("ssh config: bad Port %q for %s", p, alias)
-			}
-			e.port = n
-		}
+		e.port = o.port
 	}
 	if e.port == 0 {
 		e.port = 22
 	}
 	if e.user == "" {
-		e.user = r.get(alias, "User")
+		e.user = o.user
 	}
 	if e.user == "" {
 		e.user = r.defaultUser
 	}
-	tokens := map[byte]string{'h': e.host, 'r': e.user, 'u': r.localUser, 'd': r.home, 'p': strconv.Itoa(e.port)}
-	for _, f := range r.getAll(alias, "IdentityFile") {
-		e.optional = append(e.optional, r.expandPath(expand(f, tokens)))
+	tokens := map[byte]string{'h': e.host, 'r': e.user, 'u': r.localUser, 'd': r.home, 'p': strconv.Itoa(e.port), 'n': alias}
+	for _, f := range o.identityFiles {
+		if !strings.EqualFold(f, "none") {
+			e.optional = append(e.optional, r.expandPath(expand(f, tokens)))
+		}
 	}
-	if len(e.optional) == 0 && r.home != "" {
+	if o.identityFiles == nil && r.home != "" {
+		e.defaultKeys = true
 		for _, f := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
 			e.optional = append(e.optional, filepath.Join(r.home, ".ssh", f))
 		}
 	}
-	return e, nil
+	for _, f := range o.certificateFiles {
+		e.certFiles = append(e.certFiles, r.expandPath(expand(f, tokens)))
+	}
+	for _, kf := range []struct {
+		keyword string
+		files   []string
+	}{{"UserKnownHostsFile", o.userKnownHosts}, {"GlobalKnownHostsFile", o.globalKnownHosts}} {
+		files := kf.files
+		if files == nil {
+			files = defaultKnownHosts(kf.keyword, r.home)
+		}
+		for _, f := range files {
+			if !strings.EqualFold(f, "none") {
+				e.knownHosts = append(e.knownHosts, r.expandPath(expand(f, tokens)))
+			}
+		}
+	}
+	if o.proxyCommand != "" {
+		e.proxyCommand = expand(o.proxyCommand, tokens)
+	}
+	return e, o, nil
+}
+
+// defaultKnownHosts are OpenSSH's known_hosts files when the config names
+// none.
+func defaultKnownHosts(keyword, home string) []string {
+	if keyword == "GlobalKnownHostsFile" {
+		return []string{"/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+	}
+	if home == "" {
+		return nil
+	}
+	return []string{filepath.Join(home, ".ssh", "known_hosts"), filepath.Join(home, ".ssh", "known_hosts2")}
+}
+
+// isYes reads an ssh_config flag as OpenSSH does: yes and true are set.
+func isYes(v string) bool {
+	return strings.EqualFold(v, "yes") || strings.EqualFold(v, "true")
 }
 
 func (r resolver) expandPath(p string) string {

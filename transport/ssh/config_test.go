@@ -1,6 +1,7 @@
 package ssh
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,14 +34,43 @@ Host second
 
 Host direct
     ProxyJump none
+
+Host trusted
+    HostKeyAlias web
+    UserKnownHostsFile ~/.ssh/kh_%h /etc/kh
+    GlobalKnownHostsFile none
+    StrictHostKeyChecking yes
 `
 
-func TestResolve(t *testing.T) {
-	cfg, err := ssh_config.Decode(strings.NewReader(testConfig))
+// sources are the two ways a config is read: ssh -G when OpenSSH's client
+// is installed, the library otherwise. They must agree.
+func sources(t *testing.T, config string) map[string]configSource {
+	t.Helper()
+	cfg, err := ssh_config.Decode(strings.NewReader(config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := resolver{cfg: cfg, defaultUser: "root", home: "/home/me", localUser: "me"}
+	path := filepath.Join(t.TempDir(), "config")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srcs := map[string]configSource{"library": libSource{cfg: cfg}}
+	if g := newSSHGSource("", path, true, "/home/me", libSource{cfg: cfg}); g != nil {
+		srcs["ssh -G"] = g
+	} else {
+		t.Log("no ssh client: ssh -G not tested")
+	}
+	return srcs
+}
+
+func TestResolve(t *testing.T) {
+	for name, src := range sources(t, testConfig) {
+		t.Run(name, func(t *testing.T) { testResolve(t, src) })
+	}
+}
+
+func testResolve(t *testing.T, src configSource) {
+	r := resolver{src: src, defaultUser: "root", home: "/home/me", localUser: "me"}
 	defaults := []string{"/home/me/.ssh/id_ed25519", "/home/me/.ssh/id_ecdsa", "/home/me/.ssh/id_rsa"}
 	tests := []struct {
 		name   string
@@ -92,12 +122,38 @@ func TestResolve(t *testing.T) {
 			target: transport.Target{Name: "direct"},
 			want:   route{target: endpoint{name: "direct", host: "direct", port: 22, user: "root", optional: defaults}},
 		},
+		{
+			name:   "the user's known_hosts, alias and strictness",
+			target: transport.Target{Name: "trusted"},
+			want: route{target: endpoint{name: "trusted", host: "trusted", port: 22, user: "root", optional: defaults,
+				hostKeyAlias: "web", knownHosts: []string{"/home/me/.ssh/kh_trusted", "/etc/kh"}, strict: true}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := r.resolve(tt.target)
+			got, err := r.resolve(context.Background(), tt.target)
 			if err != nil {
 				t.Fatal(err)
+			}
+			kh := []string{"/home/me/.ssh/known_hosts", "/home/me/.ssh/known_hosts2", "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"}
+			for _, e := range append(got.hops, got.target) {
+				if tt.want.target.knownHosts == nil && !reflect.DeepEqual(e.knownHosts, kh) {
+					t.Errorf("%s: known hosts files %q, want %q", e.name, e.knownHosts, kh)
+				}
+			}
+			// OpenSSH's default keys are tried, never asked a passphrase for.
+			for _, e := range append([]*endpoint{&got.target}, ptrs(got.hops)...) {
+				isDefault := len(e.optional) >= len(defaults) && reflect.DeepEqual(e.optional[:len(defaults)], defaults)
+				if len(e.optional) > 0 && e.defaultKeys != isDefault {
+					t.Errorf("%s: defaultKeys %v with optional keys %q", e.name, e.defaultKeys, e.optional)
+				}
+				e.defaultKeys = false
+			}
+			if tt.want.target.knownHosts == nil {
+				for i := range got.hops {
+					got.hops[i].knownHosts = nil
+				}
+				got.target.knownHosts = nil
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got  %+v\nwant %+v", got, tt.want)
@@ -106,15 +162,21 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestResolveErrors(t *testing.T) {
-	cfg, err := ssh_config.Decode(strings.NewReader("Host badport\n    Port eighty\nHost badjump\n    ProxyJump user@:22\n"))
-	if err != nil {
-		t.Fatal(err)
+func ptrs(es []endpoint) []*endpoint {
+	out := make([]*endpoint, len(es))
+	for i := range es {
+		out[i] = &es[i]
 	}
-	r := resolver{cfg: cfg, defaultUser: "root"}
-	for _, target := range []transport.Target{{}, {Name: "badport"}, {Name: "badjump"}} {
-		if _, err := r.resolve(target); err == nil {
-			t.Errorf("%+v: no error", target)
+	return out
+}
+
+func TestResolveErrors(t *testing.T) {
+	for name, src := range sources(t, "Host badport\n    Port eighty\nHost badjump\n    ProxyJump user@:22\n") {
+		r := resolver{src: src, defaultUser: "root"}
+		for _, target := range []transport.Target{{}, {Name: "badport"}, {Name: "badjump"}} {
+			if _, err := r.resolve(context.Background(), target); err == nil {
+				t.Errorf("%s: %+v: no error", name, target)
+			}
 		}
 	}
 }
