@@ -135,8 +135,14 @@ func linkExists(name string) bool {
 	return err == nil
 }
 
-// checkFree refuses a subnet another fleet, or the machine, already routes.
+// checkFree refuses a subnet another fleet, or the machine, already routes,
+// and one holding an address the machine reaches by name: a fleet's bridge
+// would take its traffic (here the Debian mirror and the Go module proxy
+// sit at a documentation address in /etc/hosts).
 func checkFree(ctx context.Context, p plan) error {
+	if err := namedConflict(p, machineNamedAddrs("/etc/hosts", "/etc/resolv.conf")); err != nil {
+		return err
+	}
 	for _, check := range []struct{ family, prefix string }{{"-4", p.subnet.String()}, {"-6", p.prefix6.String()}} {
 		out, err := exec.CommandContext(ctx, "ip", check.family, "route", "show", "match", check.prefix).Output()
 		if err != nil {
@@ -153,6 +159,49 @@ func checkFree(ctx context.Context, p plan) error {
 		return fmt.Errorf("bridge %s already exists: is a fleet already up in this directory?", p.bridge)
 	}
 	return nil
+}
+
+// namedAddr is an address the machine reaches by name.
+type namedAddr struct {
+	addr netip.Addr
+	name string
+}
+
+// namedConflict refuses a plan whose subnets hold one of addrs.
+func namedConflict(p plan, addrs []namedAddr) error {
+	for _, use := range addrs {
+		if p.subnet.Contains(use.addr) || p.prefix6.Contains(use.addr) {
+			return fmt.Errorf("%s holds %s, which this machine reaches as %s: a fleet there would cut it off; pick another subnet", p.subnet, use.addr, use.name)
+		}
+	}
+	return nil
+}
+
+// machineNamedAddrs lists the addresses of the hosts file's names and the
+// resolver's name servers, loopback aside.
+func machineNamedAddrs(hostsFile, resolvConf string) []namedAddr {
+	var out []namedAddr
+	add := func(field, name string) {
+		if a, err := netip.ParseAddr(field); err == nil && !a.IsLoopback() {
+			out = append(out, namedAddr{a.Unmap(), name})
+		}
+	}
+	if data, err := os.ReadFile(hostsFile); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			line, _, _ = strings.Cut(line, "#")
+			if f := strings.Fields(line); len(f) >= 2 {
+				add(f[0], strings.Join(f[1:], " "))
+			}
+		}
+	}
+	if data, err := os.ReadFile(resolvConf); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
+				add(f[1], "the name server")
+			}
+		}
+	}
+	return out
 }
 
 // candidateSubnets are the /24s a fleet without a subnet tries, in order:
