@@ -1,7 +1,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all deps mods build test lint bench demo clean
+.PHONY: all deps mods build test test-cold lint bench demo clean
 
 all: build
 
@@ -18,6 +18,11 @@ build:
 
 test: deps mods lint
 	$(GO) test -count=1 -timeout 60m ./...
+
+# make test with nixbook's caches empty, as on a fresh machine (CI's case);
+# the machine's caches are left alone.
+test-cold:
+	GO=$(GO) ./scripts/test-cold.sh
 
 lint:
 	$(GO) vet ./...
