@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages nixbook's tests, benchmark and demo use, when missing.
 # Quick when everything is there already. Downloads are retried with back-off
-# for up to 10 minutes ($RETRY_SECONDS) before the mirror is called down.
+# for up to 20 minutes ($RETRY_SECONDS) before the mirror is called down.
 set -euo pipefail
 . "$(dirname "$0")/retry.sh"
 pkgs=(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Downloads the Go modules the build and the tests import, before they need
-# them, retrying with back-off for up to 10 minutes ($RETRY_SECONDS) when
+# them, retrying with back-off for up to 20 minutes ($RETRY_SECONDS) when
 # the module proxy fails. Quick when the module cache has them.
 #
 # It lists the packages rather than running "go mod download", which would

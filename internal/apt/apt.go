@@ -19,7 +19,7 @@ import (
 
 // Install installs Debian packages, refreshing the package lists first if
 // they do not know a package yet. It waits for a dpkg lock another install
-// holds instead of failing, and tries again with back-off for up to 10
+// holds instead of failing, and tries again with back-off for up to 20
 // minutes when the mirror fails; when it gives up, the error names the
 // mirror.
 func Install(ctx context.Context, pkgs ...string) error {

@@ -53,8 +53,8 @@ func TestInstall(t *testing.T) {
 			wantCalls: []string{"install", "update", "install"},
 			wantErr:   []string{"Unable to locate package no-such-package"}},
 		{name: "mirror down", replies: []string{"!" + unknown, "!" + down},
-			wantCalls: []string{"install", "update", "update", "update", "update", "update", "update", "update", "update", "update"},
-			wantErr:   []string{"gave up after 9 attempts", "failing mirror: deb.debian.org", "the mirror looks down"}},
+			wantCalls: append([]string{"install"}, repeat("update", 14)...),
+			wantErr:   []string{"gave up after 14 attempts", "failing mirror: deb.debian.org", "the mirror looks down"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,4 +109,12 @@ func TestMirrorNote(t *testing.T) {
 			t.Errorf("mirrorNote(%q) = %q, want %q", out, got, want)
 		}
 	}
+}
+
+func repeat(s string, n int) []string {
+	r := make([]string, n)
+	for i := range r {
+		r[i] = s
+	}
+	return r
 }

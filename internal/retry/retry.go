@@ -20,9 +20,9 @@ type Policy struct {
 	Total time.Duration
 }
 
-// Default waits 5 s, 10 s, 20 s ... at most 2 minutes apart, for up to 10
-// minutes.
-var Default = Policy{First: 5 * time.Second, Max: 2 * time.Minute, Total: 10 * time.Minute}
+// Default waits 5 s, 10 s, 20 s ... at most 2 minutes apart, for up to 20
+// minutes: this machine's mirror was seen down for 10.
+var Default = Policy{First: 5 * time.Second, Max: 2 * time.Minute, Total: 20 * time.Minute}
 
 // Clock is the time Do sees; tests fake it.
 type Clock interface {

@@ -46,9 +46,11 @@ func TestDo(t *testing.T) {
 		{name: "waits are capped", policy: Policy{First: 30 * s, Max: time.Minute, Total: time.Hour}, failures: 4, last: errFlaky,
 			wantSleep: []time.Duration{30 * s, 60 * s, 60 * s, 60 * s}, wantCalls: 5},
 		{name: "gives up after minutes", policy: Default, failures: -1, last: errFlaky, wantErr: true,
-			// 5+10+20+40+80+120+120+120 = 515 s; the next 120 s wait would end after 600 s.
-			wantSleep: []time.Duration{5 * s, 10 * s, 20 * s, 40 * s, 80 * s, 120 * s, 120 * s, 120 * s}, wantCalls: 9},
-		{name: "slow attempts count", policy: Default, opCost: 100 * s, failures: -1, last: errFlaky, wantErr: true,
+			// 5+10+20+40+80 = 155 s, then 120 s waits to 1115 s; one more would end after 1200 s.
+			wantSleep: []time.Duration{5 * s, 10 * s, 20 * s, 40 * s, 80 * s,
+				120 * s, 120 * s, 120 * s, 120 * s, 120 * s, 120 * s, 120 * s, 120 * s}, wantCalls: 14},
+		{name: "slow attempts count", policy: Policy{First: 5 * s, Max: 2 * time.Minute, Total: 10 * time.Minute}, opCost: 100 * s,
+			failures: -1, last: errFlaky, wantErr: true,
 			// 100, +5, 205, +10, 315, +20, 435, +40, 575: 575+80 > 600.
 			wantSleep: []time.Duration{5 * s, 10 * s, 20 * s, 40 * s}, wantCalls: 5},
 		{name: "permanent stops at once", policy: Default, failures: -1, last: Permanent(errFlaky), wantErr: true, wantCalls: 1},

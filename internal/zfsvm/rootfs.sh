@@ -7,13 +7,13 @@
 #
 # ROOTDIR appears only once complete. Needs root, debootstrap and unshare;
 # the mirror is $ZFSVM_MIRROR or Debian's. Downloads are retried with
-# back-off for up to $ZFSVM_RETRY_SECONDS (600) each before the mirror is
+# back-off for up to $ZFSVM_RETRY_SECONDS (1200) each before the mirror is
 # called down.
 set -euo pipefail
 
 out=${1:?usage: rootfs.sh ROOTDIR}
 mirror=${ZFSVM_MIRROR:-http://deb.debian.org/debian}
-retry_seconds=${ZFSVM_RETRY_SECONDS:-600}
+retry_seconds=${ZFSVM_RETRY_SECONDS:-1200}
 suite=bookworm
 
 [ "$(id -u)" = 0 ] || { echo "rootfs.sh: must run as root (debootstrap, chroot)" >&2; exit 1; }
