@@ -49,11 +49,15 @@ retry() {
   done
 }
 
-# debootstrap has no retry of its own for the release file; a failed
-# attempt starts again from an empty root.
+# debootstrap does not retry a download that could not connect; a failed
+# attempt starts again from an empty root, but keeps the packages it got in
+# $debs, so that each attempt downloads only what the last one missed.
+debs=$(realpath "$work")/debs
+mkdir -p "$debs"
 bootstrap() {
   rm -rf --one-file-system "$root"
-  if ! debootstrap --variant=minbase --components=main,contrib "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1; then
+  if ! debootstrap --variant=minbase --components=main,contrib --cache-dir="$debs" \
+    "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1; then
     tail -n 20 "$work/debootstrap.log" >&2
     return 1
   fi
