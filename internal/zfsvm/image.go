@@ -163,24 +163,21 @@ func build(ctx context.Context, cache, dir string, logf func(format string, args
 var ErrNeedsRoot = errors.New("zfsvm: the VM image is not built and building it needs root (debootstrap, chroot)")
 
 // runScript runs an embedded script with bash, niced, as the machine is
-// shared with other builds and tests. It runs in a process group of its
-// own: cancelling ctx stops the whole group (debootstrap, apt-get in the
-// chroot), first with SIGTERM so that the script removes its work
-// directory.
+// shared with other builds and tests. Cancelling ctx stops the script and
+// everything it started (debootstrap, apt-get in the chroot) with SIGTERM,
+// upon which the script removes its work directory (its EXIT trap).
 func runScript(ctx context.Context, script []byte, log *os.File, args ...string) error {
 	argv := append([]string{"-n", "10", "bash", "-c", string(script), "zfsvm"}, args...)
 	cmd := exec.CommandContext(ctx, "nice", argv...)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	cmd.Stdin = bytes.NewReader(nil)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	err := cmd.Run()
-	if ctx.Err() != nil && cmd.Process != nil {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Cancel = func() error {
+		signalTree(cmd.Process.Pid, syscall.SIGTERM)
+		return nil
 	}
-	return err
+	cmd.WaitDelay = 30 * time.Second
+	return cmd.Run()
 }
 
 // removeStale deletes cache entries with prefix other than keep: images of
