@@ -21,7 +21,7 @@ type Policy struct {
 }
 
 // Default waits 5 s, 10 s, 20 s ... at most 2 minutes apart, for up to 20
-// minutes: this machine's mirror was seen down for 10.
+// minutes: the Debian mirror was seen down for 10 minutes and more.
 var Default = Policy{First: 5 * time.Second, Max: 2 * time.Minute, Total: 20 * time.Minute}
 
 // Clock is the time Do sees; tests fake it.
