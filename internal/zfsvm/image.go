@@ -33,7 +33,7 @@ var (
 const DefaultCacheDir = "/var/cache/nixbook/zfsvm"
 
 // BuildTimeout bounds a cold build: debootstrap, the kernel and the DKMS
-// build of ZFS take about 8 minutes on two cores (measured: 489 s, 303 of them
+// build of ZFS take about 5 minutes on two cores (measured: 289 s, 246 of them
 // DKMS), more when the mirror is slow or down (each download step retries for
 // up to 20 minutes).
 const BuildTimeout = 50 * time.Minute
@@ -145,7 +145,7 @@ func build(ctx context.Context, cache, dir string, logf func(format string, args
 	root := rootfsDir(cache)
 	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
 		removeStale(cache, "rootfs-", root)
-		logf("zfsvm: building the Debian root with ZFS (once per machine, about 8 minutes on two cores); log: %s", logPath)
+		logf("zfsvm: building the Debian root with ZFS (once per machine, about 5 minutes on two cores); log: %s", logPath)
 		start := time.Now()
 		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
 			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
