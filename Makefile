@@ -1,19 +1,28 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all deps build test lint fuzz bench demo clean
+.PHONY: all deps mods build test test-cold lint fuzz bench demo clean
 
 all: build
 
 deps:
 	./scripts/deps.sh
 
+# The Go modules the build and the tests import, fetched with retries.
+mods:
+	GO=$(GO) ./scripts/gomod.sh
+
 build:
 	$(GO) build -o bin/nixbook ./cmd/nixbook
 	@if [ -d cmd/nixbook-sim ]; then $(GO) build -o bin/nixbook-sim ./cmd/nixbook-sim; fi
 
-test: deps lint
+test: deps mods lint
 	$(GO) test -count=1 -timeout 60m ./...
+
+# make test with nixbook's caches empty, as on a fresh machine (CI's case);
+# the machine's caches are left alone.
+test-cold:
+	GO=$(GO) ./scripts/test-cold.sh
 
 lint:
 	$(GO) vet ./...

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages nixbook's tests, benchmark and demo use, when missing.
-# Quick when everything is there already.
+# Quick when everything is there already. Downloads are retried with back-off
+# for up to 20 minutes ($RETRY_SECONDS) before the mirror is called down.
 set -euo pipefail
+. "$(dirname "$0")/retry.sh"
 pkgs=(
   openssh-server openssh-client   # real sshd for the tests and the simulated fleet
   iproute2 util-linux             # network namespaces, loop devices, unshare
@@ -18,7 +20,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt=(apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
+  # Download first, with retries; the install then needs no network.
+  fetch() { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --download-only --no-install-recommends "${missing[@]}" >/dev/null; }
+  retry "apt-get download from $(mirrors)" fetch || {
+    echo "deps.sh: the package mirror ($(mirrors)) looks down; try again later or change /etc/apt/sources.list" >&2
+    exit 1
+  }
+  "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 mkdir -p /run/sshd

@@ -22,11 +22,10 @@ const PayloadPort = 8080
 func buildPayload(ctx context.Context, cfg Config) (*payload.Payload, error) {
 	dir := cfg.PayloadCache
 	if dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
+		var err error
+		if dir, err = payload.DefaultDir(); err != nil {
 			return nil, fmt.Errorf("payload cache: %w", err)
 		}
-		dir = filepath.Join(cache, "nixbook-sim")
 	}
 	return payload.Build(ctx, payload.Options{Dir: dir, Version: cfg.NixOSVersion})
 }

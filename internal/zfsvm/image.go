@@ -13,9 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
-	"github.com/gofrs/flock"
+	"github.com/nixbook/nixbook/internal/buildonce"
 )
 
 // The scripts that build the image; their content keys the cache, so a
@@ -32,7 +33,9 @@ var (
 const DefaultCacheDir = "/var/cache/nixbook/zfsvm"
 
 // BuildTimeout bounds a cold build: debootstrap, the kernel and the DKMS
-// build of ZFS take about 7 minutes on two cores, more when the mirror is slow.
+// build of ZFS take about 5 minutes on two cores (measured: 289 s, 246 of them
+// DKMS), more when the mirror is slow or down (each download step retries for
+// up to 20 minutes).
 const BuildTimeout = 50 * time.Minute
 
 // Image is a built VM image.
@@ -101,6 +104,11 @@ func loadImage(dir string) (Image, error) {
 	return img, nil
 }
 
+// LockWait bounds the wait for another process's build of the image: a
+// second test package needing it waits for the first instead of building it
+// again.
+const LockWait = BuildTimeout + 10*time.Minute
+
 // Ensure returns the cached image, building it first when needed. Builds
 // are serialized across processes with a lock file; the build's output goes
 // to build.log in the cache directory, whose tail a failure reports.
@@ -113,59 +121,64 @@ func Ensure(ctx context.Context, logf func(format string, args ...any)) (Image, 
 	if os.Geteuid() != 0 {
 		return Image{}, ErrNeedsRoot
 	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
+	wait := func(format string, args ...any) { logf("zfsvm: "+format, args...) }
+	img, err := buildonce.Do(ctx, filepath.Join(cache, "build.lock"), LockWait, wait,
+		func() (Image, error) { return loadImage(dir) },
+		func(ctx context.Context) error { return build(ctx, cache, dir, logf) })
+	if err != nil {
 		return Image{}, fmt.Errorf("zfsvm: %w", err)
 	}
-	lock := flock.New(filepath.Join(cache, "build.lock"))
-	locked, err := lock.TryLockContext(ctx, time.Second)
-	if err != nil || !locked {
-		return Image{}, fmt.Errorf("zfsvm: wait for the build lock: %w", errors.Join(err, ctx.Err()))
-	}
-	defer lock.Unlock()
-	// Another process may have built it while this one waited.
-	if img, err := loadImage(dir); err == nil {
-		return img, nil
-	}
+	return img, nil
+}
+
+// build makes the root, unless built already, and the image from it.
+func build(ctx context.Context, cache, dir string, logf func(format string, args ...any)) error {
 	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
 	defer cancel()
 	logPath := filepath.Join(cache, "build.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return Image{}, fmt.Errorf("zfsvm: %w", err)
+		return err
 	}
 	defer logFile.Close()
 
 	root := rootfsDir(cache)
 	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
 		removeStale(cache, "rootfs-", root)
-		logf("zfsvm: building the Debian root with ZFS (once per machine, about 7 minutes on two cores); log: %s", logPath)
+		logf("zfsvm: building the Debian root with ZFS (once per machine, about 5 minutes on two cores); log: %s", logPath)
 		start := time.Now()
 		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
-			return Image{}, fmt.Errorf("zfsvm: build the root: %w%s", err, logTail(logPath))
+			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
 		}
 		logf("zfsvm: root built in %s", time.Since(start).Round(time.Second))
 	}
 	removeStale(cache, "image-", dir)
 	start := time.Now()
 	if err := runScript(ctx, initrdScript, logFile, root, dir); err != nil {
-		return Image{}, fmt.Errorf("zfsvm: build the initramfs: %w%s", err, logTail(logPath))
+		return fmt.Errorf("build the initramfs: %w%s", err, logTail(logPath))
 	}
 	logf("zfsvm: image assembled in %s: %s", time.Since(start).Round(time.Second), dir)
-	return loadImage(dir)
+	return nil
 }
 
 // ErrNeedsRoot says the image is not built and this process cannot build it.
 var ErrNeedsRoot = errors.New("zfsvm: the VM image is not built and building it needs root (debootstrap, chroot)")
 
 // runScript runs an embedded script with bash, niced, as the machine is
-// shared with other builds and tests.
+// shared with other builds and tests. Cancelling ctx stops the script and
+// everything it started (debootstrap, apt-get in the chroot) with SIGTERM,
+// upon which the script removes its work directory (its EXIT trap).
 func runScript(ctx context.Context, script []byte, log *os.File, args ...string) error {
 	argv := append([]string{"-n", "10", "bash", "-c", string(script), "zfsvm"}, args...)
 	cmd := exec.CommandContext(ctx, "nice", argv...)
 	cmd.Stdout = log
 	cmd.Stderr = log
 	cmd.Stdin = bytes.NewReader(nil)
-	cmd.WaitDelay = 10 * time.Second
+	cmd.Cancel = func() error {
+		signalTree(cmd.Process.Pid, syscall.SIGTERM)
+		return nil
+	}
+	cmd.WaitDelay = 30 * time.Second
 	return cmd.Run()
 }
 

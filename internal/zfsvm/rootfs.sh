@@ -6,11 +6,14 @@
 #   rootfs.sh ROOTDIR
 #
 # ROOTDIR appears only once complete. Needs root, debootstrap and unshare;
-# the mirror is $ZFSVM_MIRROR or Debian's.
+# the mirror is $ZFSVM_MIRROR or Debian's. Downloads are retried with
+# back-off for up to $ZFSVM_RETRY_SECONDS (1200) each before the mirror is
+# called down.
 set -euo pipefail
 
 out=${1:?usage: rootfs.sh ROOTDIR}
 mirror=${ZFSVM_MIRROR:-http://deb.debian.org/debian}
+retry_seconds=${ZFSVM_RETRY_SECONDS:-1200}
 suite=bookworm
 
 [ "$(id -u)" = 0 ] || { echo "rootfs.sh: must run as root (debootstrap, chroot)" >&2; exit 1; }
@@ -27,17 +30,41 @@ root=$work/root
 
 log() { printf '%s rootfs.sh: %s\n' "$(date +%T)" "$*"; }
 
-# debootstrap has no retry of its own; the mirror can drop a connection.
-for attempt in 1 2 3; do
-  log "debootstrap $suite (attempt $attempt)"
+# retry WHAT CMD... runs CMD until it succeeds, waiting 5 s, 10 s, 20 s ...
+# (at most 2 minutes) between attempts, and gives up, naming the mirror,
+# once the next wait would pass $retry_seconds: mirrors drop connections
+# now and then, for minutes at worst.
+retry() {
+  local what=$1 start=$SECONDS delay=5 attempt=1
+  shift
+  until "$@"; do
+    if [ $((SECONDS - start + delay)) -gt "$retry_seconds" ]; then
+      echo "rootfs.sh: $what failed $attempt times in $((SECONDS - start)) s: the mirror $mirror looks down (ZFSVM_MIRROR picks another)" >&2
+      return 1
+    fi
+    log "$what failed (attempt $attempt), again in ${delay}s"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2 > 120 ? 120 : delay * 2))
+  done
+}
+
+# debootstrap does not retry a download that could not connect; a failed
+# attempt starts again from an empty root, but keeps the packages it got in
+# $debs, so that each attempt downloads only what the last one missed.
+debs=$(realpath "$work")/debs
+mkdir -p "$debs"
+bootstrap() {
   rm -rf --one-file-system "$root"
-  if debootstrap --variant=minbase --components=main,contrib "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1; then
-    break
+  if ! debootstrap --variant=minbase --components=main,contrib --cache-dir="$debs" \
+    "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1; then
+    tail -n 20 "$work/debootstrap.log" >&2
+    return 1
   fi
-  tail -n 20 "$work/debootstrap.log" >&2
-  [ "$attempt" = 3 ] && { echo "rootfs.sh: debootstrap failed" >&2; exit 1; }
-  sleep 5
-done
+}
+log "debootstrap $suite from $mirror"
+retry debootstrap bootstrap
+log "debootstrap done"
 
 cat >"$root/etc/apt/sources.list" <<EOF
 deb $mirror $suite main contrib
@@ -46,7 +73,8 @@ EOF
 cat >"$root/etc/apt/apt.conf.d/90nixbook" <<'EOF'
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
-Acquire::Retries "5";
+Acquire::Retries "8";
+Acquire::http::Timeout "60";
 Dpkg::Use-Pty "false";
 EOF
 # No service starts inside the chroot.
@@ -55,25 +83,54 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 
 # The chroot part runs in its own mount namespace: /proc and friends vanish
 # with it, whatever happens.
-cat >"$root/nixbook-build.sh" <<'CHROOT'
+cat >"$root/nixbook-build.sh" <<CHROOT
 #!/bin/sh
 set -eu
+mirror=$mirror
+retry_seconds=$retry_seconds
+CHROOT
+cat >>"$root/nixbook-build.sh" <<'CHROOT'
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 log() { printf '%s chroot: %s\n' "$(date +%T)" "$*"; }
-retry() { for i in 1 2 3; do "$@" && return 0; sleep 5; done; return 1; }
+# retry CMD...: as rootfs.sh's retry, on top of apt's own Acquire::Retries.
+retry() {
+  start=$(date +%s) delay=5 attempt=1
+  until "$@"; do
+    if [ $(($(date +%s) - start + delay)) -gt "$retry_seconds" ]; then
+      echo "chroot: $1 $2 failed $attempt times: the mirror $mirror looks down (ZFSVM_MIRROR picks another)" >&2
+      return 1
+    fi
+    log "$1 $2 failed (attempt $attempt), again in ${delay}s"
+    sleep "$delay"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2))
+    [ "$delay" -le 120 ] || delay=120
+  done
+}
+pkgs="linux-image-amd64 linux-headers-amd64 busybox-static openssh-server openssh-sftp-server udev kmod util-linux parted gdisk e2fsprogs dosfstools"
+zfs="zfs-dkms zfsutils-linux"
+# The guest boots the initramfs initrd.sh makes, never Debian's: the kernel
+# and zfs-dkms would have initramfs-tools make it three times over.
+dpkg-divert --local --rename --add /usr/sbin/update-initramfs >/dev/null
+printf '#!/bin/sh\necho "update-initramfs: skipped, the test VM boots its own"\n' >/usr/sbin/update-initramfs
+chmod 755 /usr/sbin/update-initramfs
 log "apt-get update"
 retry apt-get update -qq
+# Everything is downloaded first, with retries; the installs that follow
+# need no network, and a failing one (a DKMS build) is not retried.
+log "downloading packages"
+retry apt-get install -y -qq --download-only $pkgs $zfs >/dev/null
 log "kernel, headers and tools"
-retry apt-get install -y -qq linux-image-amd64 linux-headers-amd64 busybox-static \
-  openssh-server openssh-sftp-server udev kmod util-linux parted gdisk e2fsprogs dosfstools >/dev/null
+apt-get install -y -qq $pkgs >/dev/null
 kver=$(ls /lib/modules | sort -V | tail -n 1)
 log "zfs-dkms for $kver (builds the modules, several minutes)"
-retry apt-get install -y -qq zfs-dkms zfsutils-linux >/dev/null
+apt-get install -y -qq $zfs >/dev/null
 if [ ! -e "/lib/modules/$kver/updates/dkms/zfs.ko" ]; then
   log "dkms autoinstall for $kver"
   dkms autoinstall -k "$kver"
 fi
 test -e "/lib/modules/$kver/updates/dkms/zfs.ko"
+log "zfs modules built"
 echo "$kver" >/nixbook-kver
 dpkg-query -W -f='${Package} ${Version}\n' linux-image-amd64 zfs-dkms zfsutils-linux openssh-server busybox-static udev >/nixbook-versions
 CHROOT

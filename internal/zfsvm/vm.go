@@ -5,7 +5,7 @@
 // and get fresh virtual disks to build pools on.
 //
 // The image is built from Debian's packages on first use (rootfs.sh, then
-// initrd.sh: about 7 minutes on two cores) and cached under CacheDir, keyed
+// initrd.sh: about 5 minutes on two cores) and cached under CacheDir, keyed
 // by the scripts' content, so later runs only boot it (about 12 s).
 package zfsvm
 

@@ -24,8 +24,10 @@ import (
 	"sort"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/apt"
+	"github.com/nixbook/nixbook/internal/buildonce"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
@@ -90,32 +92,84 @@ func Build(ctx context.Context, opts Options) (*Payload, error) {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	final := filepath.Join(dir, "payload-"+key)
-	if p, err := loadManifest(final); err == nil {
-		return p, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	load := func() (*Payload, error) { return loadManifest(final) }
+	p, err := buildonce.Do(ctx, filepath.Join(dir, "build.lock"), LockWait, nil, load, func(ctx context.Context) error {
+		return buildInto(ctx, dir, final, opts.Version, tools)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
+	return p, nil
+}
+
+// LockWait bounds the wait for another process's build of the same
+// payload (a cold one takes seconds).
+const LockWait = 15 * time.Minute
+
+// buildInto builds in a temporary directory of dir and renames it to
+// final, so that final appears whole or not at all. It runs under the
+// build lock.
+func buildInto(ctx context.Context, dir, final, version string, tools tools) error {
+	removeStaleWork(dir)
 	work, err := os.MkdirTemp(dir, ".build-")
 	if err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+		return err
 	}
 	defer os.RemoveAll(work)
-	p, err := build(ctx, work, opts.Version, tools)
+	p, err := build(ctx, work, version, tools)
 	if err != nil {
-		return nil, fmt.Errorf("payload: build: %w", err)
+		return fmt.Errorf("build: %w", err)
 	}
 	if err := writeManifest(work, p); err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+		return err
 	}
-	// A concurrent Build of the same inputs may have won: theirs is as good.
-	if err := os.Rename(work, final); err != nil {
-		if p, lerr := loadManifest(final); lerr == nil {
-			return p, nil
+	// An entry that is there but does not load (an artifact missing or
+	// truncated) is replaced.
+	if _, err := os.Lstat(final); err == nil {
+		if _, lerr := loadManifest(final); lerr == nil {
+			return nil
 		}
-		return nil, fmt.Errorf("payload: %w", err)
+		if err := os.RemoveAll(final); err != nil {
+			return err
+		}
 	}
-	return loadManifest(final)
+	if err := os.Rename(work, final); err != nil {
+		// A builder without the lock (an older nixbook) may have won.
+		if _, lerr := loadManifest(final); lerr == nil {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// removeStaleWork removes the work directories of builds that were killed
+// half way. Builds run under the lock, so none is running now; the age
+// spares one of an older nixbook that built without the lock.
+func removeStaleWork(dir string) {
+	entries, _ := filepath.Glob(filepath.Join(dir, ".build-*"))
+	for _, e := range entries {
+		if st, err := os.Stat(e); err == nil && time.Since(st.ModTime()) > time.Hour {
+			_ = os.RemoveAll(e)
+		}
+	}
+}
+
+// CacheEnv names the environment variable that overrides DefaultDir.
+const CacheEnv = "NIXBOOK_SIM_CACHE"
+
+// DefaultDir is where the simulated fleet and the tests cache the payload
+// (and the hosts' helper, in its bin/): $NIXBOOK_SIM_CACHE, else nixbook-sim
+// in the user's cache directory (~/.cache/nixbook-sim).
+func DefaultDir() (string, error) {
+	if d := os.Getenv(CacheEnv); d != "" {
+		return d, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "nixbook-sim"), nil
 }
 
 // tools are the Debian files the payload is made of.

@@ -27,6 +27,7 @@ import (
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/ovhapi"
+	"github.com/nixbook/nixbook/sim/payload"
 )
 
 // HelperEnv names the helper binary; Main sets it to the test binary.
@@ -241,18 +242,18 @@ func (f *Fleet) WaitSSH(timeout time.Duration, hosts ...string) error {
 }
 
 // Helper returns the hosts' helper binary: $NIXBOOK_SIM_HELPER (set by Main),
-// else sim/cmd/nixbook-sim-host built with go build into the user's cache
+// else sim/cmd/nixbook-sim-host built with go build into payload.DefaultDir()/bin
 // (rebuilt when the sources change, under a lock so parallel test packages
 // share it).
 func Helper() (string, error) {
 	if h := os.Getenv(HelperEnv); h != "" {
 		return h, nil
 	}
-	cache, err := os.UserCacheDir()
+	cache, err := payload.DefaultDir()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(cache, "nixbook-sim", "bin")
+	dir := filepath.Join(cache, "bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}

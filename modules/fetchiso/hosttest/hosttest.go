@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -238,13 +237,13 @@ func BuildPayload(t *testing.T) *payload.Payload {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the payload's store belongs to root")
 	}
-	cache, err := os.UserCacheDir()
+	dir, err := payload.DefaultDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+payload.LockWait)
 	defer cancel()
-	p, err := payload.Build(ctx, payload.Options{Dir: filepath.Join(cache, "nixbook-sim")})
+	p, err := payload.Build(ctx, payload.Options{Dir: dir})
 	if err != nil {
 		t.Fatalf("build the NixOS payload: %v", err)
 	}
