@@ -148,6 +148,18 @@ var transportModules = map[string][]string{
 	"usb":    {"usb_storage", "uas", "sd_mod"},
 }
 
+// transportOf guesses a disk's transport from its kernel name where lsblk
+// reports none, as it does for virtio disks.
+func transportOf(dev string) string {
+	switch {
+	case strings.HasPrefix(dev, "/dev/vd"):
+		return "virtio"
+	case strings.HasPrefix(dev, "/dev/nvme"):
+		return "nvme"
+	}
+	return ""
+}
+
 func nixPlatform(arch string) string {
 	switch arch {
 	case "x86_64", "amd64":
@@ -175,6 +187,9 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 	var mods []string
 	var seen []string
 	for _, d := range f.Disks {
+		if d.Transport == "" {
+			d.Transport = transportOf(d.Path)
+		}
 		for _, m := range transportModules[d.Transport] {
 			if !slices.Contains(mods, m) {
 				mods = append(mods, m)

@@ -105,3 +105,15 @@ func TestGenerateGoldenParses(t *testing.T) {
 		}
 	}
 }
+
+func TestTransportOf(t *testing.T) {
+	for _, c := range []struct{ dev, want string }{
+		{"/dev/vda", "virtio"},
+		{"/dev/nvme0n1", "nvme"},
+		{"/dev/sda", ""},
+	} {
+		if got := transportOf(c.dev); got != c.want {
+			t.Errorf("transportOf(%s) = %q, want %q", c.dev, got, c.want)
+		}
+	}
+}
