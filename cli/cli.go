@@ -74,6 +74,7 @@ func (e *env) app() *ucli.App {
 			e.validateCommand(),
 			e.inventoryCommand(),
 			e.factsCommand(),
+			e.generateCommand(),
 			e.modulesCommand(),
 			e.docCommand(),
 			e.playbooksCommand(),

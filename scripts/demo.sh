@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# make demo: bring up three simulated Kimsufi servers, reinstall them with NixOS
-# through the kexec installer (install.yml), show one answering as NixOS with
-# the host key nixbook recorded, and tear the fleet down.
+# make demo: bring up three simulated Kimsufi servers, write ks1's host folder
+# with nixbook generate into a small flake, reinstall the three with NixOS
+# through the kexec installer (install.yml): ks1 from the flake, ks2 and ks3
+# from the configuration nixbook generates. Show them answering as NixOS with
+# the host keys nixbook recorded, and tear the fleet down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=$(mktemp -d /tmp/nixbook-demo.XXXXXX)
@@ -15,14 +17,43 @@ step "nixbook-sim up 3: two simulated servers in the OVH rescue system, ks3 rent
 printf 'hosts:\n  ks3: {mode: disk, data: old-os}\n' >"$DIR/overrides.yml"
 bin/nixbook-sim up 3 --dir "$DIR" --hosts "$DIR/overrides.yml"
 
-step "nixbook run install.yml --check: what would happen, per server (no disk is touched)"
+step "nixbook generate -l ks1 --out flake/hosts: ks1's folder for a flake, from its facts"
 # The simulator's kernel has no ZFS: fs_layout=ext4 installs an ext4 root.
-bin/nixbook run install.yml -i "$DIR/fleet.yml" --known-hosts "$DIR/known_hosts" --log-dir "$DIR/logs" \
+FLAKE="$DIR/flake"
+mkdir -p "$FLAKE"
+bin/nixbook generate -i "$DIR/fleet.yml" --known-hosts "$DIR/known_hosts" -l ks1 --out "$FLAKE/hosts" -e fs_layout=ext4
+sed -n '/^{/,$p' "$FLAKE/hosts/ks1/hardware-configuration.nix"
+
+step "a small flake: nixosConfigurations.ks1 imports ./hosts/ks1 and a module of its own"
+# As e2e/install_flake_test.go builds it: nixpkgs resolves to the simulator's
+# offline stand-in. Only what git tracks is copied to the server.
+cat >"$FLAKE/flake.nix" <<'NIX'
+{
+  description = "servers";
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
+  outputs = { self, nixpkgs, ... }: {
+    nixosConfigurations.ks1 = nixpkgs.lib.nixosSystem {
+      system = "x86_64-linux";
+      modules = [ ./hosts/ks1 ./common.nix ];
+    };
+  };
+}
+NIX
+printf '{ pkgs, ... }: {\n  time.timeZone = "UTC";\n  environment.systemPackages = [ pkgs.htop ];\n}\n' >"$FLAKE/common.nix"
+git -C "$FLAKE" init -q
+git -C "$FLAKE" add flake.nix common.nix hosts
+git -C "$FLAKE" ls-files | sed 's/^/  /'
+# Only ks1 takes the flake: an inventory beside the fleet's sets it.
+printf 'all:\n  hosts:\n    ks1:\n      flake: "%s#ks1"\n' "$FLAKE" >"$DIR/flake.yml"
+INV=(-i "$DIR/fleet.yml" -i "$DIR/flake.yml")
+
+step "nixbook run install.yml --check: what would happen, per server (no disk is touched)"
+bin/nixbook run install.yml "${INV[@]}" --known-hosts "$DIR/known_hosts" --log-dir "$DIR/logs" \
   -e fs_layout=ext4 -e wipe=true --check | tail -n 6
 
 step "nixbook run install.yml: rescue -> kexec installer -> partition -> configure -> install -> boot"
 # wipe=true: ks3's Debian is erased (without it, its disk is refused before anything changes).
-bin/nixbook run install.yml -i "$DIR/fleet.yml" --known-hosts "$DIR/known_hosts" --log-dir "$DIR/logs" \
+bin/nixbook run install.yml "${INV[@]}" --known-hosts "$DIR/known_hosts" --log-dir "$DIR/logs" \
   -e fs_layout=ext4 -e wipe=true
 
 step "ks1 and ks3 (Debian before) answer as NixOS, with the host keys nixbook recorded (strict checking)"
@@ -32,6 +63,12 @@ for h in ks1 ks3; do
     -o StrictHostKeyChecking=yes -o LogLevel=ERROR "root@$addr" \
     '. /etc/os-release; echo "$(hostname): $PRETTY_NAME, booted $(cut -c1-8 /proc/sys/kernel/random/boot_id)"'
 done
+
+step "ks1 runs the flake's system: /etc/nixos holds the flake and nixbook's files in hosts/ks1"
+addr=$(bin/nixbook inventory -i "$DIR/fleet.yml" --host ks1 | awk '$1 == "address:" {print $2; exit}')
+ssh -i "$DIR/id_ed25519" -o UserKnownHostsFile="$DIR/known_hosts" -o HostKeyAlias=ks1 \
+  -o StrictHostKeyChecking=yes -o LogLevel=ERROR "root@$addr" \
+  'cd /etc/nixos && find . -type f -name "*.nix" | sort | sed "s/^/  /"'
 
 step "nixbook-sim status"
 bin/nixbook-sim status --dir "$DIR"
