@@ -64,7 +64,7 @@ func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) 
 	if len(root.Content) == 0 {
 		return nil, yamlx.Errorf(name, root, "", "the playbook has no plays")
 	}
-	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New()}
+	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New(), ignoreSet: map[*Task]bool{}, noLogSet: map[*Task]bool{}}
 	pb := &Playbook{Path: name, Dir: baseDir}
 	for _, n := range root.Content {
 		if p := l.play(deref(n)); p != nil {
@@ -87,6 +87,10 @@ type loader struct {
 	faults  []error // see Playbook.Faults
 
 	taskCount int // tasks and handlers so far, against MaxTasks
+
+	// ignoreSet and noLogSet are the tasks that set ignore_errors and
+	// no_log themselves: an enclosing block does not override them.
+	ignoreSet, noLogSet map[*Task]bool
 }
 
 // MaxTasks bounds the tasks and handlers of a playbook, all plays together.
@@ -194,7 +198,14 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 	var tasks []*Task
 	var metas []*taskMeta
 	for _, tn := range n.Content {
-		if m := l.task(deref(tn), handlers); m != nil {
+		if tn = deref(tn); tn.Kind == yaml.MappingNode && isBlock(tn) {
+			if b, m := l.block(tn, handlers); b != nil {
+				tasks = append(tasks, b)
+				metas = append(metas, m...)
+			}
+			continue
+		}
+		if m := l.task(tn, handlers); m != nil {
 			tasks = append(tasks, m.task)
 			metas = append(metas, m)
 		}
@@ -241,12 +252,14 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 			t.Delay = l.duration(v, "delay")
 		case "ignore_errors":
 			t.IgnoreErrors = l.bool(v, "ignore_errors")
+			l.ignoreSet[t] = true
 		case "tags":
 			t.Tags = l.strings(v, "tags", true)
 		case "timeout":
 			t.Timeout = l.duration(v, "timeout")
 		case "no_log":
 			t.NoLog = l.bool(v, "no_log")
+			l.noLogSet[t] = true
 		case "notify":
 			t.Notify = l.strings(v, "notify", false)
 			m.notify = scalars(v)
