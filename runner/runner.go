@@ -292,7 +292,7 @@ func DefaultLogDir(now time.Time) string {
 
 func hasTask(pb *playbooks.Playbook, name string) bool {
 	for _, p := range pb.Plays {
-		for _, t := range p.Tasks {
+		for _, t := range playbooks.Leaves(p.Tasks) {
 			if t.Name == name {
 				return true
 			}

@@ -60,23 +60,11 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
-	for _, t := range tasks {
-		if ctx.Err() != nil || fatal.Load() {
-			return true
-		}
-		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local {
-			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
-			return true
-		}
-		switch r.runTask(ctx, pb, play, h, t) {
-		case StatusFailed:
-			if play.AnyErrorsFatal {
-				fatal.Store(true)
-			}
-			return false
-		case StatusUnreachable:
-			return true
-		}
+	switch r.runTasks(ctx, pb, play, h, tasks, fatal, connErr) {
+	case flowFailed:
+		return false
+	case flowStop:
+		return true
 	}
 	// Handlers run once, in the order they are defined, when notified.
 	for _, hd := range play.Handlers {
@@ -99,7 +87,7 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 
 // firstOnHost is the first task that touches the host, or nil.
 func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
-	for _, t := range tasks {
+	for _, t := range playbooks.Leaves(tasks) {
 		if !t.Spec.Local {
 			return t
 		}
@@ -112,7 +100,7 @@ func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
 // task whose arguments or condition need results of earlier tasks is left
 // to its own Check.
 func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun) bool {
-	for _, t := range tasks {
+	for _, t := range mainPath(tasks) {
 		if ctx.Err() != nil {
 			return true
 		}
@@ -178,7 +166,11 @@ func isUnreachable(err error) bool {
 
 // finish counts and reports one task result.
 func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
-	h.recap.count(st)
+	if st == StatusFailed && h.rescuing > 0 {
+		h.recap.Rescued++ // a rescue takes over (see runBlock)
+	} else {
+		h.recap.count(st)
+	}
 	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d, Unplanned: h.unplanned}
 	h.unplanned = nil
 	r.planFields(h, &e, plan)
@@ -275,6 +267,9 @@ func (r *Runner) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res
 	}
 	if t.Register != "" {
 		h.vars[t.Register] = res.out
+	}
+	if res.status == StatusFailed {
+		h.failedTask, h.failedResult = t, res.out
 	}
 	if res.status == StatusChanged || res.status == StatusWouldChange {
 		for _, n := range t.Notify {
