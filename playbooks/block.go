@@ -85,6 +85,14 @@ func (l *loader) block(n *yaml.Node, handler bool) (*Task, []*taskMeta) {
 	if len(t.Block.Tasks) == 0 && isNull(sections[0]) {
 		l.errorf(sections[0], "block", "want a list of tasks, got %s", yamlx.Describe(sections[0]))
 	}
+	l.inherit(t, ignoreErrors, noLog)
+	return t, metas
+}
+
+// inherit copies a block's when, tags, vars, ignore_errors and no_log onto
+// the tasks it holds; ignoreErrors and noLog are nil when the block does
+// not set them.
+func (l *loader) inherit(t *Task, ignoreErrors, noLog *bool) {
 	for _, leaf := range Leaves([]*Task{t}) {
 		if len(t.When) > 0 {
 			leaf.When = append(slices.Clone(t.When), leaf.When...)
@@ -108,5 +116,4 @@ func (l *loader) block(n *yaml.Node, handler bool) (*Task, []*taskMeta) {
 			l.noLogSet[leaf] = true
 		}
 	}
-	return t, metas
 }

@@ -64,12 +64,10 @@ func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) 
 	if len(root.Content) == 0 {
 		return nil, yamlx.Errorf(name, root, "", "the playbook has no plays")
 	}
-	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New(), ignoreSet: map[*Task]bool{}, noLogSet: map[*Task]bool{}}
+	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New(), ignoreSet: map[*Task]bool{}, noLogSet: map[*Task]bool{}, importing: []string{filepath.Clean(name)}}
 	pb := &Playbook{Path: name, Dir: baseDir}
 	for _, n := range root.Content {
-		if p := l.play(deref(n)); p != nil {
-			pb.Plays = append(pb.Plays, p)
-		}
+		pb.Plays = append(pb.Plays, l.playOrImport(deref(n))...)
 	}
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -91,6 +89,7 @@ type loader struct {
 	// ignoreSet and noLogSet are the tasks that set ignore_errors and
 	// no_log themselves: an enclosing block does not override them.
 	ignoreSet, noLogSet map[*Task]bool
+	importing           []string // the files being imported, outermost first
 }
 
 // MaxTasks bounds the tasks and handlers of a playbook, all plays together.
@@ -198,7 +197,15 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 	var tasks []*Task
 	var metas []*taskMeta
 	for _, tn := range n.Content {
-		if tn = deref(tn); tn.Kind == yaml.MappingNode && isBlock(tn) {
+		if tn = deref(tn); tn.Kind == yaml.MappingNode {
+			if kw, _ := importKey(tn, "import_tasks", "include_tasks"); kw != "" {
+				inc, m := l.include(tn, handlers)
+				tasks = append(tasks, inc...)
+				metas = append(metas, m...)
+				continue
+			}
+		}
+		if tn.Kind == yaml.MappingNode && isBlock(tn) {
 			if b, m := l.block(tn, handlers); b != nil {
 				tasks = append(tasks, b)
 				metas = append(metas, m...)
