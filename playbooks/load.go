@@ -25,7 +25,7 @@ var (
 		"max_fail_percentage", "any_errors_fatal", "tasks", "handlers"}
 	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
 		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
-		"failed_when", "chroot", "vars", "listen"}
+		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode"}
 )
 
 // Ansible's defaults for retried tasks.
@@ -290,6 +290,11 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 			l.checkTemplate(v, "chroot")
 		case "vars":
 			t.Vars = l.vars(v, "vars")
+		case "run_once":
+			t.RunOnce = l.bool(v, "run_once")
+		case "check_mode":
+			b := l.bool(v, "check_mode")
+			t.CheckMode = &b
 		case "listen":
 			if !handler {
 				l.errorf(k, "", "listen is only valid on handlers")

@@ -67,6 +67,11 @@ type Task struct {
 	Chroot       string   // run inside this chroot (set by the chroot module's root)
 	Vars         map[string]any
 	Listen       []string // handlers: extra topics the handler answers to
+	RunOnce      bool     // run on the first host of each batch; the others take its result
+	// CheckMode is check_mode: true makes the task a dry run even in a
+	// real run; false is accepted but changes nothing (see README). nil:
+	// the run's mode.
+	CheckMode *bool
 	// Block makes the task a block: it has no module, and its When, Tags,
 	// Vars, IgnoreErrors and NoLog are already copied onto its tasks.
 	Block *Block
