@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/transport"
@@ -19,13 +18,13 @@ const (
 )
 
 // runTasks runs tasks, blocks opened, on h in order.
-func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, fatal *atomic.Bool, connErr error) flow {
+func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, ps *playState, connErr error) flow {
 	for _, t := range tasks {
-		if ctx.Err() != nil || fatal.Load() {
+		if ctx.Err() != nil || ps.fatal.Load() {
 			return flowStop
 		}
 		if t.Block != nil {
-			if f := r.runBlock(ctx, pb, play, h, t.Block, fatal, connErr); f != flowOK {
+			if f := r.runBlock(ctx, pb, play, h, t.Block, ps, connErr); f != flowOK {
 				return f
 			}
 			continue
@@ -34,10 +33,16 @@ func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *pla
 			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
 			return flowStop
 		}
-		switch r.runTask(ctx, pb, play, h, t) {
+		run := r.runTask
+		if t.RunOnce {
+			run = func(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
+				return r.runOnce(ctx, pb, play, h, t, ps)
+			}
+		}
+		switch run(ctx, pb, play, h, t) {
 		case StatusFailed:
 			if play.AnyErrorsFatal && h.rescuing == 0 {
-				fatal.Store(true)
+				ps.fatal.Store(true)
 			}
 			return flowFailed
 		case StatusUnreachable:
@@ -55,24 +60,24 @@ func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *pla
 // failed: the failure is counted as rescued instead (is_any_block_rescuing,
 // lib/ansible/plugins/strategy/__init__.py), and ansible_failed_task and
 // ansible_failed_result say what failed.
-func (r *Runner) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, fatal *atomic.Bool, connErr error) flow {
+func (r *Runner) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, ps *playState, connErr error) flow {
 	rescuable := len(b.Rescue) > 0
 	if rescuable {
 		h.rescuing++
 	}
-	f := r.runTasks(ctx, pb, play, h, b.Tasks, fatal, connErr)
+	f := r.runTasks(ctx, pb, play, h, b.Tasks, ps, connErr)
 	if rescuable {
 		h.rescuing--
 	}
 	if f == flowFailed && rescuable {
 		h.vars["ansible_failed_task"] = map[string]any{"name": h.failedTask.DisplayName(), "source": h.failedTask.Source}
 		h.vars["ansible_failed_result"] = h.failedResult
-		f = r.runTasks(ctx, pb, play, h, b.Rescue, fatal, connErr)
+		f = r.runTasks(ctx, pb, play, h, b.Rescue, ps, connErr)
 	}
 	if f == flowStop {
 		return f
 	}
-	if a := r.runTasks(ctx, pb, play, h, b.Always, fatal, connErr); a != flowOK {
+	if a := r.runTasks(ctx, pb, play, h, b.Always, ps, connErr); a != flowOK {
 		return a
 	}
 	return f

@@ -55,6 +55,10 @@ type hostRun struct {
 	// result, for a rescue's ansible_failed_task and ansible_failed_result.
 	failedTask   *playbooks.Task
 	failedResult map[string]any
+	// lastMsg and lastOut are the last task's message (as shown) and
+	// result, for a run_once task's other hosts.
+	lastMsg string
+	lastOut map[string]any
 
 	plays     int32        // plays the host is in
 	playsDone atomic.Int32 // plays it went through before any interrupt

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -21,7 +20,7 @@ import (
 
 // runHost is one host's pipeline through a play. It reports false when the
 // host failed (for max_fail_percentage); unreachable hosts are counted apart.
-func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, fatal *atomic.Bool) bool {
+func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, ps *playState) bool {
 	if why := r.refused[h.inv.Name]; why != "" && !h.down {
 		// Refused before its first task: nothing was approved for it.
 		h.down = true
@@ -60,7 +59,7 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
-	switch r.runTasks(ctx, pb, play, h, tasks, fatal, connErr) {
+	switch r.runTasks(ctx, pb, play, h, tasks, ps, connErr) {
 	case flowFailed:
 		return false
 	case flowStop:
@@ -216,6 +215,9 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 	h.unplanned = nil
 	defer func() { h.noLog, h.registers = false, false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
+	if r.Check && t.CheckMode != nil && !*t.CheckMode {
+		r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: fmt.Sprintf("%s: check_mode: false is a dry run all the same: nothing changes a host under --check", t.Source)})
+	}
 	start := time.Now()
 	vars, err := r.taskVars(ctx, pb, play, h, t)
 	if err != nil {
@@ -283,6 +285,7 @@ func (r *Runner) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res
 	if t.NoLog && res.status != StatusSkipped {
 		msg = "output hidden by no_log"
 	}
+	h.lastMsg, h.lastOut = h.redact.String(msg), res.out
 	if res.status == StatusUnreachable {
 		r.unreachable(play, h, h.task, errors.New(res.msg))
 		return StatusUnreachable
@@ -410,7 +413,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		}
 		ro.chroot = root
 		if why := h.chrootMissing(ctx, root); why != "" {
-			if !r.Check {
+			if !r.dryRun(t) {
 				return taskResult{status: StatusFailed, msg: why + "; prepare it with the chroot module first", out: map[string]any{"failed": true, "changed": false}}
 			}
 			// An earlier task would prepare the root. The plan is made on the
@@ -434,7 +437,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if err != nil {
 		return resultFromError(err, plan, nil)
 	}
-	if r.Check {
+	if r.dryRun(t) {
 		// The dry-run gate: the only place that decides Apply is not called.
 		res := r.dryResult(h, plan)
 		if res.status == StatusWouldChange {
