@@ -49,7 +49,7 @@ func (e *env) list(c *ucli.Context, s *setup) error {
 		}
 		if c.Bool("list-tasks") {
 			fmt.Fprintf(w, "    tasks:\n")
-			for _, t := range p.Tasks {
+			for _, t := range playbooks.Leaves(p.Tasks) {
 				if runner.TagsSelect(t.Tags, only, skip) {
 					fmt.Fprintf(w, "      %s\tTAGS: [%s]\n", t.DisplayName(), strings.Join(t.Tags, ", "))
 				}

@@ -172,7 +172,7 @@ func (e *env) validateCommand() *ucli.Command {
 				for _, h := range hs {
 					hosts[h.Name] = true
 				}
-				tasks += len(p.Tasks) + len(p.Handlers)
+				tasks += len(playbooks.Leaves(p.Tasks)) + len(p.Handlers)
 			}
 			fmt.Fprintf(e.stdout, "ok: %s: %d plays, %d tasks, %d hosts\n", c.Args().First(), len(s.playbook.Plays), tasks, len(hosts))
 			return nil

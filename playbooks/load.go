@@ -25,7 +25,7 @@ var (
 		"max_fail_percentage", "any_errors_fatal", "tasks", "handlers"}
 	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
 		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
-		"failed_when", "chroot", "vars", "listen"}
+		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode"}
 )
 
 // Ansible's defaults for retried tasks.
@@ -64,12 +64,10 @@ func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) 
 	if len(root.Content) == 0 {
 		return nil, yamlx.Errorf(name, root, "", "the playbook has no plays")
 	}
-	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New()}
+	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New(), ignoreSet: map[*Task]bool{}, noLogSet: map[*Task]bool{}, importing: []string{filepath.Clean(name)}}
 	pb := &Playbook{Path: name, Dir: baseDir}
 	for _, n := range root.Content {
-		if p := l.play(deref(n)); p != nil {
-			pb.Plays = append(pb.Plays, p)
-		}
+		pb.Plays = append(pb.Plays, l.playOrImport(deref(n))...)
 	}
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
@@ -87,6 +85,11 @@ type loader struct {
 	faults  []error // see Playbook.Faults
 
 	taskCount int // tasks and handlers so far, against MaxTasks
+
+	// ignoreSet and noLogSet are the tasks that set ignore_errors and
+	// no_log themselves: an enclosing block does not override them.
+	ignoreSet, noLogSet map[*Task]bool
+	importing           []string // the files being imported, outermost first
 }
 
 // MaxTasks bounds the tasks and handlers of a playbook, all plays together.
@@ -194,7 +197,22 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 	var tasks []*Task
 	var metas []*taskMeta
 	for _, tn := range n.Content {
-		if m := l.task(deref(tn), handlers); m != nil {
+		if tn = deref(tn); tn.Kind == yaml.MappingNode {
+			if kw, _ := importKey(tn, "import_tasks", "include_tasks"); kw != "" {
+				inc, m := l.include(tn, handlers)
+				tasks = append(tasks, inc...)
+				metas = append(metas, m...)
+				continue
+			}
+		}
+		if tn.Kind == yaml.MappingNode && isBlock(tn) {
+			if b, m := l.block(tn, handlers); b != nil {
+				tasks = append(tasks, b)
+				metas = append(metas, m...)
+			}
+			continue
+		}
+		if m := l.task(tn, handlers); m != nil {
 			tasks = append(tasks, m.task)
 			metas = append(metas, m)
 		}
@@ -241,12 +259,14 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 			t.Delay = l.duration(v, "delay")
 		case "ignore_errors":
 			t.IgnoreErrors = l.bool(v, "ignore_errors")
+			l.ignoreSet[t] = true
 		case "tags":
 			t.Tags = l.strings(v, "tags", true)
 		case "timeout":
 			t.Timeout = l.duration(v, "timeout")
 		case "no_log":
 			t.NoLog = l.bool(v, "no_log")
+			l.noLogSet[t] = true
 		case "notify":
 			t.Notify = l.strings(v, "notify", false)
 			m.notify = scalars(v)
@@ -270,6 +290,11 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 			l.checkTemplate(v, "chroot")
 		case "vars":
 			t.Vars = l.vars(v, "vars")
+		case "run_once":
+			t.RunOnce = l.bool(v, "run_once")
+		case "check_mode":
+			b := l.bool(v, "check_mode")
+			t.CheckMode = &b
 		case "listen":
 			if !handler {
 				l.errorf(k, "", "listen is only valid on handlers")

@@ -67,6 +67,14 @@ type Task struct {
 	Chroot       string   // run inside this chroot (set by the chroot module's root)
 	Vars         map[string]any
 	Listen       []string // handlers: extra topics the handler answers to
+	RunOnce      bool     // run on the first host of each batch; the others take its result
+	// CheckMode is check_mode: true makes the task a dry run even in a
+	// real run; false is accepted but changes nothing (see README). nil:
+	// the run's mode.
+	CheckMode *bool
+	// Block makes the task a block: it has no module, and its When, Tags,
+	// Vars, IgnoreErrors and NoLog are already copied onto its tasks.
+	Block *Block
 
 	Source string // file:line of the task
 }
@@ -77,4 +85,48 @@ func (t *Task) DisplayName() string {
 		return t.Name
 	}
 	return t.Module
+}
+
+// Block is Ansible's block: Rescue runs when a task of Tasks fails, and
+// Always runs whatever happened (lib/ansible/playbook/block.py).
+type Block struct {
+	Tasks, Rescue, Always []*Task
+}
+
+// Leaves lists the tasks that run a module, blocks opened, in the order
+// they are written (a block's tasks, then its rescue, then its always).
+func Leaves(tasks []*Task) []*Task {
+	var out []*Task
+	for _, t := range tasks {
+		if t.Block == nil {
+			out = append(out, t)
+			continue
+		}
+		out = append(out, Leaves(t.Block.Tasks)...)
+		out = append(out, Leaves(t.Block.Rescue)...)
+		out = append(out, Leaves(t.Block.Always)...)
+	}
+	return out
+}
+
+// Filter keeps the tasks keep accepts, blocks opened; a block left with no
+// task in any of its sections is dropped.
+func Filter(tasks []*Task, keep func(*Task) bool) []*Task {
+	var out []*Task
+	for _, t := range tasks {
+		if t.Block == nil {
+			if keep(t) {
+				out = append(out, t)
+			}
+			continue
+		}
+		b := &Block{Tasks: Filter(t.Block.Tasks, keep), Rescue: Filter(t.Block.Rescue, keep), Always: Filter(t.Block.Always, keep)}
+		if len(b.Tasks)+len(b.Rescue)+len(b.Always) == 0 {
+			continue
+		}
+		c := *t
+		c.Block = b
+		out = append(out, &c)
+	}
+	return out
 }

@@ -290,11 +290,13 @@ func (h *Human) recap(hosts []runner.HostRecap) {
 		case r.Changed > 0:
 			c = h.chg
 		}
-		line := fmt.Sprintf("%s : ok=%-3d changed=%-3d unreachable=%-3d failed=%-3d skipped=%-3d ignored=%d",
-			c.Sprintf("%-*s", width, r.Host), r.OK, r.Changed, r.Unreachable, r.Failed, r.Skipped, r.Ignored)
+		// Ansible's columns (lib/ansible/plugins/callback/default.py,
+		// v2_playbook_on_stats); a dry run says would_change= and unknown=.
+		line := fmt.Sprintf("%s : ok=%-3d changed=%-3d unreachable=%-3d failed=%-3d skipped=%-3d rescued=%-3d ignored=%d",
+			c.Sprintf("%-*s", width, r.Host), r.OK, r.Changed, r.Unreachable, r.Failed, r.Skipped, r.Rescued, r.Ignored)
 		if h.check {
-			line = fmt.Sprintf("%s : ok=%-3d would_change=%-3d unknown=%-3d unreachable=%-3d failed=%-3d skipped=%-3d ignored=%d",
-				c.Sprintf("%-*s", width, r.Host), r.OK, r.Changed, r.Unknown, r.Unreachable, r.Failed, r.Skipped, r.Ignored)
+			line = fmt.Sprintf("%s : ok=%-3d would_change=%-3d unknown=%-3d unreachable=%-3d failed=%-3d skipped=%-3d rescued=%-3d ignored=%d",
+				c.Sprintf("%-*s", width, r.Host), r.OK, r.Changed, r.Unknown, r.Unreachable, r.Failed, r.Skipped, r.Rescued, r.Ignored)
 		}
 		h.print(line)
 	}

@@ -56,7 +56,7 @@ func events() []runner.Event {
 		{Type: runner.EventPlayAbort, Msg: "max_fail_percentage 0% exceeded"},
 		{Type: runner.EventRecap, Recap: []runner.HostRecap{
 			{Host: "ks1", OK: 3, Changed: 2, Unknown: 1},
-			{Host: "ks2", OK: 1, Failed: 1, Skipped: 1},
+			{Host: "ks2", OK: 1, Failed: 1, Skipped: 1, Rescued: 1},
 			{Host: "ks3", Unreachable: 1},
 		}},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/inventory"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -47,6 +48,17 @@ type hostRun struct {
 	// wouldChange is the first task a dry run found would change the host:
 	// after it, what a later task inspects may not exist yet.
 	wouldChange string
+	// rescuing counts the enclosing blocks with a rescue: a task failing
+	// there is rescued, not failed.
+	rescuing int
+	// failedTask and failedResult are the last task that failed and its
+	// result, for a rescue's ansible_failed_task and ansible_failed_result.
+	failedTask   *playbooks.Task
+	failedResult map[string]any
+	// lastMsg and lastOut are the last task's message (as shown) and
+	// result, for a run_once task's other hosts.
+	lastMsg string
+	lastOut map[string]any
 
 	plays     int32        // plays the host is in
 	playsDone atomic.Int32 // plays it went through before any interrupt

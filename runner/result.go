@@ -71,6 +71,7 @@ type HostRecap struct {
 	Failed      int    `json:"failed"`
 	Skipped     int    `json:"skipped"`
 	Ignored     int    `json:"ignored"`
+	Rescued     int    `json:"rescued"` // failures a block's rescue took over
 	Unknown     int    `json:"unknown"` // dry runs: tasks unknown until applied
 }
 

@@ -203,7 +203,7 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 	if len(r.Serial) > 0 {
 		serial = r.Serial
 	}
-	var fatal atomic.Bool // any_errors_fatal: every host stops at its next task
+	ps := &playState{}
 	for _, batch := range Batches(hosts, serial) {
 		if ctx.Err() != nil {
 			return ""
@@ -219,13 +219,14 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 		if forks <= 0 || forks > MaxForks {
 			forks = min(max(len(batch), 1), MaxForks)
 		}
+		ps.newBatch()
 		var g errgroup.Group // not WithContext: one host's failure never cancels another
 		g.SetLimit(forks)
 		var failed atomic.Int32
 		for _, ih := range batch {
 			h := r.hosts[ih.Name]
 			g.Go(func() error {
-				if !r.runHost(ctx, pb, play, tasks, h, &fatal) {
+				if !r.runHost(ctx, pb, play, tasks, h, ps) {
 					failed.Add(1)
 				}
 				if ctx.Err() == nil {
@@ -237,7 +238,7 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 			})
 		}
 		g.Wait()
-		if fatal.Load() {
+		if ps.fatal.Load() {
 			return "any_errors_fatal: a host failed in play " + quote(play.Name)
 		}
 		if play.MaxFailPercent != nil && len(batch) > 0 {
@@ -292,7 +293,7 @@ func DefaultLogDir(now time.Time) string {
 
 func hasTask(pb *playbooks.Playbook, name string) bool {
 	for _, p := range pb.Plays {
-		for _, t := range p.Tasks {
+		for _, t := range playbooks.Leaves(p.Tasks) {
 			if t.Name == name {
 				return true
 			}

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -21,7 +20,7 @@ import (
 
 // runHost is one host's pipeline through a play. It reports false when the
 // host failed (for max_fail_percentage); unreachable hosts are counted apart.
-func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, fatal *atomic.Bool) bool {
+func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, ps *playState) bool {
 	if why := r.refused[h.inv.Name]; why != "" && !h.down {
 		// Refused before its first task: nothing was approved for it.
 		h.down = true
@@ -60,23 +59,11 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
-	for _, t := range tasks {
-		if ctx.Err() != nil || fatal.Load() {
-			return true
-		}
-		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local {
-			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
-			return true
-		}
-		switch r.runTask(ctx, pb, play, h, t) {
-		case StatusFailed:
-			if play.AnyErrorsFatal {
-				fatal.Store(true)
-			}
-			return false
-		case StatusUnreachable:
-			return true
-		}
+	switch r.runTasks(ctx, pb, play, h, tasks, ps, connErr) {
+	case flowFailed:
+		return false
+	case flowStop:
+		return true
 	}
 	// Handlers run once, in the order they are defined, when notified.
 	for _, hd := range play.Handlers {
@@ -99,7 +86,7 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 
 // firstOnHost is the first task that touches the host, or nil.
 func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
-	for _, t := range tasks {
+	for _, t := range playbooks.Leaves(tasks) {
 		if !t.Spec.Local {
 			return t
 		}
@@ -112,7 +99,7 @@ func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
 // task whose arguments or condition need results of earlier tasks is left
 // to its own Check.
 func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun) bool {
-	for _, t := range tasks {
+	for _, t := range mainPath(tasks) {
 		if ctx.Err() != nil {
 			return true
 		}
@@ -178,7 +165,11 @@ func isUnreachable(err error) bool {
 
 // finish counts and reports one task result.
 func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
-	h.recap.count(st)
+	if st == StatusFailed && h.rescuing > 0 {
+		h.recap.Rescued++ // a rescue takes over (see runBlock)
+	} else {
+		h.recap.count(st)
+	}
 	e := Event{Type: EventResult, Play: play.Name, Task: task, Host: h.inv.Name, Status: st, Msg: msg, Item: item, Duration: d, Unplanned: h.unplanned}
 	h.unplanned = nil
 	r.planFields(h, &e, plan)
@@ -224,6 +215,9 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 	h.unplanned = nil
 	defer func() { h.noLog, h.registers = false, false }()
 	r.emit(Event{Type: EventTaskStart, Play: play.Name, Task: h.task, Host: h.inv.Name})
+	if r.Check && t.CheckMode != nil && !*t.CheckMode {
+		r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: fmt.Sprintf("%s: check_mode: false is a dry run all the same: nothing changes a host under --check", t.Source)})
+	}
 	start := time.Now()
 	vars, err := r.taskVars(ctx, pb, play, h, t)
 	if err != nil {
@@ -276,6 +270,9 @@ func (r *Runner) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res
 	if t.Register != "" {
 		h.vars[t.Register] = res.out
 	}
+	if res.status == StatusFailed {
+		h.failedTask, h.failedResult = t, res.out
+	}
 	if res.status == StatusChanged || res.status == StatusWouldChange {
 		for _, n := range t.Notify {
 			if h.notified == nil {
@@ -288,6 +285,7 @@ func (r *Runner) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res
 	if t.NoLog && res.status != StatusSkipped {
 		msg = "output hidden by no_log"
 	}
+	h.lastMsg, h.lastOut = h.redact.String(msg), res.out
 	if res.status == StatusUnreachable {
 		r.unreachable(play, h, h.task, errors.New(res.msg))
 		return StatusUnreachable
@@ -415,7 +413,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 		}
 		ro.chroot = root
 		if why := h.chrootMissing(ctx, root); why != "" {
-			if !r.Check {
+			if !r.dryRun(t) {
 				return taskResult{status: StatusFailed, msg: why + "; prepare it with the chroot module first", out: map[string]any{"failed": true, "changed": false}}
 			}
 			// An earlier task would prepare the root. The plan is made on the
@@ -439,7 +437,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if err != nil {
 		return resultFromError(err, plan, nil)
 	}
-	if r.Check {
+	if r.dryRun(t) {
 		// The dry-run gate: the only place that decides Apply is not called.
 		res := r.dryResult(h, plan)
 		if res.status == StatusWouldChange {

@@ -49,7 +49,7 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 		}
 		for _, ih := range hosts {
 			h := &hostRun{inv: ih, r: r, vars: map[string]any{}}
-			for _, t := range append(append([]*playbooks.Task(nil), play.Tasks...), play.Handlers...) {
+			for _, t := range append(playbooks.Leaves(play.Tasks), play.Handlers...) {
 				if err := r.validateTask(context.Background(), pb, play, h, t); err != nil {
 					for _, e := range split(err) {
 						note(describe(t, e), ih.Name)

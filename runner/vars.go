@@ -139,10 +139,13 @@ func undefinedRoot(err error) string {
 // run does not have.
 func registeredNames(play *playbooks.Play) map[string]bool {
 	names := map[string]bool{}
-	for _, t := range append(slices.Clone(play.Tasks), play.Handlers...) {
+	for _, t := range append(playbooks.Leaves(play.Tasks), play.Handlers...) {
 		if t.Register != "" {
 			names[t.Register] = true
 		}
+	}
+	if hasRescue(play.Tasks) {
+		names["ansible_failed_task"], names["ansible_failed_result"] = true, true
 	}
 	return names
 }
@@ -160,18 +163,15 @@ func mergeVars(a, b map[string]any) map[string]any {
 // plays: once found, later plays run whole). started reports whether the
 // start task has been reached.
 func (r *Runner) selectTasks(tasks []*playbooks.Task, started bool) ([]*playbooks.Task, bool) {
-	var out []*playbooks.Task
-	for _, t := range tasks {
+	out := playbooks.Filter(tasks, func(t *playbooks.Task) bool {
 		if !started {
 			if t.Name != r.StartAtTask {
-				continue
+				return false
 			}
 			started = true
 		}
-		if TagsSelect(t.Tags, r.Tags, r.SkipTags) {
-			out = append(out, t)
-		}
-	}
+		return TagsSelect(t.Tags, r.Tags, r.SkipTags)
+	})
 	return out, started
 }
 
