@@ -54,7 +54,7 @@ func newSSHGSource(bin, configPath string, explicit bool, home string, lib libSo
 	if err != nil {
 		return nil
 	}
-	s := &sshGSource{bin: path, home: home, pwHome: home, localUser: localUserName(), lib: lib, cache: map[string]hostOptions{}, slots: make(chan struct{}, 2)}
+	s := &sshGSource{bin: path, home: home, pwHome: home, localUser: localUserName(), lib: lib, cache: map[string]hostOptions{}, slots: make(chan struct{}, 4)}
 	if u, err := user.Current(); err == nil {
 		s.pwHome = u.HomeDir
 	}
