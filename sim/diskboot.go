@@ -2,10 +2,12 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -310,7 +312,7 @@ func (h *Host) mountInstalled(ctx context.Context) ([]*installedFS, error) {
 
 func (h *Host) unmountInstalled(mounted []*installedFS) {
 	for _, m := range mounted {
-		if err := unix.Unmount(m.mount, 0); err != nil {
+		if err := unmountSoon(m.mount); err != nil {
 			h.f.logf("%s: unmount %s: %v", h.spec.Name, m.mount, err)
 			continue
 		}
@@ -318,6 +320,21 @@ func (h *Host) unmountInstalled(mounted []*installedFS) {
 		_ = os.Remove(m.mount)
 	}
 	_ = os.Remove(filepath.Join(h.dir, "inspect"))
+}
+
+// unmountSoon unmounts path, waiting out a moment of EBUSY: a host booting
+// meanwhile copies the machine's mounts into its new mount namespace and
+// holds this one until it pivots. Left mounted read-only, the file system
+// could not be mounted read-write by the host that boots it.
+func unmountSoon(path string) error {
+	var err error
+	for range 100 {
+		if err = unix.Unmount(path, 0); !errors.Is(err, unix.EBUSY) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return err
 }
 
 // resolveIn follows the symbolic links of path inside root (absolute

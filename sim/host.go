@@ -466,7 +466,8 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	case line := <-lines:
 		fields := strings.Fields(line)
 		if len(fields) == 0 || fields[0] != hostinit.MsgMounted {
-			return fail(fmt.Errorf("init failed to build the host (see %s)", filepath.Join(h.dir, "console.log")))
+			console := filepath.Join(h.dir, "console.log")
+			return fail(fmt.Errorf("init failed to build the host (see %s):\n%s", console, tailOf(console, 10)))
 		}
 		var stage uint64
 		if len(fields) > 1 {
@@ -842,4 +843,14 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// tailOf returns the last n lines of a file, for messages.
+func tailOf(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
