@@ -41,6 +41,8 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"items2dict":    filterItems2Dict,
 		"combine":       filterCombine,
 		"ternary":       filterTernary,
+		"hash":          filterHash,
+		"password_hash": filterPasswordHash,
 	}
 }
 
