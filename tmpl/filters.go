@@ -45,6 +45,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"password_hash": filterPasswordHash,
 		"flatten":       filterFlatten,
 		"split":         filterSplit,
+		"random":        filterRandom,
 	}
 }
 
