@@ -46,6 +46,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"flatten":       filterFlatten,
 		"split":         filterSplit,
 		"random":        filterRandom,
+		"format":        filterFormat,
 	}
 }
 
