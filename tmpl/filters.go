@@ -47,6 +47,9 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"split":         filterSplit,
 		"random":        filterRandom,
 		"format":        filterFormat,
+		"ipaddr":        ipFilter("ipaddr", 0),
+		"ipv4":          ipFilter("ipv4", 4),
+		"ipv6":          ipFilter("ipv6", 6),
 	}
 }
 
