@@ -41,6 +41,15 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"items2dict":    filterItems2Dict,
 		"combine":       filterCombine,
 		"ternary":       filterTernary,
+		"hash":          filterHash,
+		"password_hash": filterPasswordHash,
+		"flatten":       filterFlatten,
+		"split":         filterSplit,
+		"random":        filterRandom,
+		"format":        filterFormat,
+		"ipaddr":        ipFilter("ipaddr", 0),
+		"ipv4":          ipFilter("ipv4", 4),
+		"ipv6":          ipFilter("ipv6", 6),
 	}
 }
 
@@ -426,46 +435,6 @@ func filterItems2Dict(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *
 		out[k.String()] = pv
 	}
 	return exec.AsValue(out)
-}
-
-// filterCombine merges mappings left to right; recursive=true merges nested
-// mappings instead of replacing them.
-func filterCombine(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
-	if in.IsError() {
-		return in
-	}
-	recursive := boolParam(params, -1, "recursive")
-	acc := map[string]any{}
-	for i, v := range append([]*exec.Value{in}, params.Args...) {
-		if v.IsError() {
-			return v
-		}
-		p, err := plain(v)
-		if err != nil {
-			return fail("combine: %w", err)
-		}
-		m, ok := p.(map[string]any)
-		if !ok {
-			return fail("combine: argument %d: want a mapping, got %s", i, describe(v))
-		}
-		acc = merge(acc, m, recursive)
-	}
-	return exec.AsValue(acc)
-}
-
-func merge(dst, src map[string]any, recursive bool) map[string]any {
-	for k, v := range src {
-		if recursive {
-			a, okA := dst[k].(map[string]any)
-			b, okB := v.(map[string]any)
-			if okA && okB {
-				dst[k] = merge(merge(map[string]any{}, a, true), b, true)
-				continue
-			}
-		}
-		dst[k] = v
-	}
-	return dst
 }
 
 func filterTernary(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {

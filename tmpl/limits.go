@@ -154,3 +154,15 @@ func checkSize(v *exec.Value) error {
 	}
 	return nil
 }
+
+// alive fails once the evaluation's time is up or its context is done; a
+// filter doing long work of its own asks it now and then.
+func (b *budget) alive() error {
+	if err := b.ctx.Err(); err != nil {
+		return fmt.Errorf("template evaluation stopped: %w", err)
+	}
+	if time.Now().After(b.deadline) {
+		return limitError("evaluation took longer than %s", MaxDuration)
+	}
+	return nil
+}

@@ -500,7 +500,7 @@ func TestConcurrentUse(t *testing.T) {
 			vars["name"] = fmt.Sprintf("ks%d", g)
 			for i := range 50 {
 				got, err := e.Render("{% macro tag(d) %}<{{ d }}>{% endmacro %}{% set sep = ';' %}"+
-					"{% for d in disks %}{{ name }}:{{ tag(d) }}{{ sep }}{% endfor %}{{ i }}", merge(map[string]any{"i": i}, vars, false))
+					"{% for d in disks %}{{ name }}:{{ tag(d) }}{{ sep }}{% endfor %}{{ i }}", mergeHash(map[string]any{"i": i}, vars, false, "replace"))
 				want := fmt.Sprintf("ks%d:</dev/sda>;ks%d:</dev/sdb>;%d", g, g, i)
 				if err != nil || got != want {
 					errs <- fmt.Errorf("Render = %q, %v; want %q", got, err, want)
