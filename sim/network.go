@@ -5,10 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -140,7 +144,9 @@ func linkExists(name string) bool {
 // would take its traffic (here the Debian mirror and the Go module proxy
 // sit at a documentation address in /etc/hosts).
 func checkFree(ctx context.Context, p plan) error {
-	if err := namedConflict(p, machineNamedAddrs("/etc/hosts", "/etc/resolv.conf")); err != nil {
+	named := machineNamedAddrs("/etc/hosts", "/etc/resolv.conf")
+	named = append(named, resolvedAddrs(ctx, mirrorNames())...)
+	if err := namedConflict(p, named); err != nil {
 		return err
 	}
 	for _, check := range []struct{ family, prefix string }{{"-4", p.subnet.String()}, {"-6", p.prefix6.String()}} {
@@ -198,6 +204,62 @@ func machineNamedAddrs(hostsFile, resolvConf string) []namedAddr {
 		for _, line := range strings.Split(string(data), "\n") {
 			if f := strings.Fields(line); len(f) >= 2 && f[0] == "nameserver" {
 				add(f[1], "the name server")
+			}
+		}
+	}
+	return out
+}
+
+// mirrorNames are the hosts the machine downloads from while fleets run:
+// its apt sources, the Go module proxy, the ZFS guest's Debian mirror.
+func mirrorNames() []string {
+	names := []string{"deb.debian.org"}
+	if m := os.Getenv("ZFSVM_MIRROR"); m != "" {
+		names = append(names, m)
+	}
+	proxy := os.Getenv("GOPROXY")
+	if proxy == "" {
+		proxy = "https://proxy.golang.org"
+	}
+	names = append(names, strings.FieldsFunc(proxy, func(r rune) bool { return r == ',' || r == '|' })...)
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*")
+	for _, f := range append(files, "/etc/apt/sources.list") {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(data)) {
+			if strings.HasPrefix(field, "http://") || strings.HasPrefix(field, "https://") {
+				names = append(names, field)
+			}
+		}
+	}
+	return names
+}
+
+// resolvedAddrs resolves the host part of each name or URL, briefly: a
+// name that does not resolve is not in the way.
+func resolvedAddrs(ctx context.Context, names []string) []namedAddr {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var out []namedAddr
+	seen := map[string]bool{}
+	for _, n := range names {
+		host := n
+		if u, err := url.Parse(n); err == nil && u.Host != "" {
+			host = u.Hostname()
+		}
+		if host == "" || seen[host] {
+			continue
+		}
+		seen[host] = true
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if !a.IsLoopback() {
+				out = append(out, namedAddr{a.Unmap(), host})
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -31,5 +32,14 @@ func TestMachineNamedAddrs(t *testing.T) {
 		if err := namedConflict(p, got); (err != nil) != tt.taken {
 			t.Errorf("%s: %v, want taken %v", tt.subnet, err, tt.taken)
 		}
+	}
+}
+
+// The hosts of download URLs (apt sources, the Go proxy) count too, by
+// what they resolve to; loopback does not.
+func TestResolvedAddrs(t *testing.T) {
+	got := resolvedAddrs(context.Background(), []string{"http://127.0.0.1/debian", "203.0.113.80", "https://192.0.2.9:8443/go", "https://192.0.2.9/again"})
+	if len(got) != 2 || got[0].addr != netip.MustParseAddr("203.0.113.80") || got[1].addr != netip.MustParseAddr("192.0.2.9") {
+		t.Fatalf("got %v", got)
 	}
 }
