@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nixbook/nixbook/internal/apt"
+	"github.com/nixbook/nixbook/internal/proctree"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -465,7 +466,7 @@ func killTree(pid int) {
 	_ = syscall.Kill(pid, syscall.SIGSTOP)
 	for {
 		grew := false
-		for child, parent := range parents() {
+		for child, parent := range proctree.Parents() {
 			if seen[parent] && !seen[child] {
 				seen[child] = true
 				grew = true
@@ -479,35 +480,6 @@ func killTree(pid int) {
 	for p := range seen {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
-}
-
-// parents maps every process to its parent, from /proc.
-func parents() map[int]int {
-	m := map[int]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// The command name may hold spaces and parentheses: split after the last ')'.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		if len(fields) < 2 {
-			continue
-		}
-		if ppid, err := strconv.Atoi(fields[1]); err == nil {
-			m[pid] = ppid
-		}
-	}
-	return m
 }
 
 type syncBuffer struct {
