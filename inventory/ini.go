@@ -232,24 +232,7 @@ func (l *loader) iniHosts(s source, n int, group, line string) error {
 	if err != nil {
 		return err
 	}
-	var portVars *layer
-	if port != 0 {
-		portVars = newLayer()
-		portVars.vars["ansible_port"] = port
-		portVars.port = &port
-	}
-	g := l.group(group, "")
-	for _, name := range names {
-		h := l.host(name, fmt.Sprintf("%s:%d", s.path, n))
-		if portVars != nil {
-			h.inline = append(h.inline, portVars)
-		}
-		h.inline = append(h.inline, vars)
-		if !g.hostSet[name] {
-			g.hostSet[name] = true
-			g.hosts = append(g.hosts, name)
-		}
-	}
+	l.addHosts(l.group(group, ""), names, port, vars, fmt.Sprintf("%s:%d", s.path, n))
 	return nil
 }
 

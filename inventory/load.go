@@ -228,26 +228,32 @@ func (l *loader) parseHosts(s source, g *groupDef, n *yaml.Node) error {
 		if err != nil {
 			return err
 		}
-		var portVars *layer
-		if port != 0 {
-			// name:port is shorthand for ansible_port, below the host's own vars.
-			portVars = newLayer()
-			portVars.vars["ansible_port"] = port
-			portVars.port = &port
-		}
-		for _, name := range names {
-			h := l.host(name, s.at(k))
-			if portVars != nil {
-				h.inline = append(h.inline, portVars)
-			}
-			h.inline = append(h.inline, vars)
-			if !g.hostSet[name] {
-				g.hostSet[name] = true
-				g.hosts = append(g.hosts, name)
-			}
-		}
+		l.addHosts(g, names, port, vars, s.at(k))
 	}
 	return nil
+}
+
+// addHosts makes names members of g with the inline vars given where they
+// are listed (source, as file:line); a name:port gives the port as
+// ansible_port, below the host's own vars.
+func (l *loader) addHosts(g *groupDef, names []string, port int, vars *layer, source string) {
+	var portVars *layer
+	if port != 0 {
+		portVars = newLayer()
+		portVars.vars["ansible_port"] = port
+		portVars.port = &port
+	}
+	for _, name := range names {
+		h := l.host(name, source)
+		if portVars != nil {
+			h.inline = append(h.inline, portVars)
+		}
+		h.inline = append(h.inline, vars)
+		if !g.hostSet[name] {
+			g.hostSet[name] = true
+			g.hosts = append(g.hosts, name)
+		}
+	}
 }
 
 // splitHostPort splits the Ansible "name:port" form. A name with several
