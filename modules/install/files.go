@@ -86,21 +86,6 @@ func extraFiles(dir string) ([]extraFile, error) {
 	return out, nil
 }
 
-// chmodArg is mode as chmod reads it, special bits included.
-func chmodArg(mode fs.FileMode) string {
-	m := uint32(mode.Perm())
-	if mode&fs.ModeSetuid != 0 {
-		m |= 0o4000
-	}
-	if mode&fs.ModeSetgid != 0 {
-		m |= 0o2000
-	}
-	if mode&fs.ModeSticky != 0 {
-		m |= 0o1000
-	}
-	return strconv.FormatUint(uint64(m), 8)
-}
-
 // copyExtraFiles copies the extra_files tree into root, owners (numeric,
 // as on the controller) and modes kept. What the files hold is never shown
 // or logged: only their count is.
@@ -158,7 +143,7 @@ func extraFileSteps(root string, files []extraFile) []fileStep {
 			out = append(out, fileStep{upload: &files[i], dst: dst})
 		}
 		run("chown", owner, dst)
-		run("chmod", chmodArg(f.mode), dst)
+		run("chmod", strconv.FormatUint(uint64(transport.ChmodMode(f.mode)), 8), dst)
 	}
 	return out
 }

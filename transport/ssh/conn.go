@@ -504,28 +504,13 @@ func (c *Conn) uploadViaShell(ctx context.Context, dst string, src io.Reader, mo
 	const script = `umask 077; trap 'rm -f "$1"; exit 143' HUP INT TERM; ` +
 		`if cat > "$1" && chmod "$2" "$1" && mv -f "$1" "$3"; then exit 0; fi; rm -f "$1"; exit 1`
 	cmd := transport.Cmd{
-		Args:  []string{"sh", "-c", script, "sh", tempPath(dst), strconv.FormatUint(uint64(unixMode(mode)), 8), dst},
+		Args:  []string{"sh", "-c", script, "sh", tempPath(dst), strconv.FormatUint(uint64(transport.ChmodMode(mode)), 8), dst},
 		Stdin: src,
 	}
 	if _, err := c.Run(ctx, cmd); err != nil {
 		return fmt.Errorf("upload %s: %w", dst, err)
 	}
 	return nil
-}
-
-// unixMode converts Go's mode bits to chmod's.
-func unixMode(m fs.FileMode) uint32 {
-	u := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		u |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		u |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		u |= 0o1000
-	}
-	return u
 }
 
 func tempPath(dst string) string {
