@@ -41,21 +41,32 @@ func (r Rule) Allows(method, path string) bool {
 	return r.Method == method && globMatch(r.Path, path)
 }
 
+// globMatch matches name against an OVH access rule's path, where '*'
+// stands for any run of characters, '/' included. It backtracks only to the
+// last '*', so a rule full of stars costs linear time, whatever the API sends.
 func globMatch(pattern, name string) bool {
-	star := strings.IndexByte(pattern, '*')
-	if star < 0 {
-		return pattern == name
-	}
-	if !strings.HasPrefix(name, pattern[:star]) {
-		return false
-	}
-	rest := pattern[star+1:]
-	for i := star; i <= len(name); i++ {
-		if globMatch(rest, name[i:]) {
-			return true
+	p, n := 0, 0
+	star, mark := -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, n
+			p++
+		case p < len(pattern) && pattern[p] == name[n]:
+			p++
+			n++
+		case star >= 0:
+			p = star + 1
+			mark++
+			n = mark
+		default:
+			return false
 		}
 	}
-	return false
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // CurrentCredential reads the consumer key's state and rights, once per
