@@ -92,7 +92,7 @@ func (m *module) firmware(ctx context.Context, h modules.ReadOnlyHost) (string, 
 // running system uses now, or a disk it does not show, is left to Check: the
 // system that partitions may be another one.
 func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
-	_, _, _, _, err := m.decideAll(ctx, h)
+	_, err := m.decideAll(ctx, h)
 	var inUse *inUseError
 	var probeErr *probeError
 	if errors.As(err, &inUse) || errors.As(err, &probeErr) {
@@ -107,69 +107,78 @@ type probeError struct{ err error }
 func (e *probeError) Error() string { return e.err.Error() }
 func (e *probeError) Unwrap() error { return e.err }
 
+// decision is what decideAll found: the layout for the firmware, the
+// disks' state and what each disk needs.
+type decision struct {
+	layout   *layout
+	firmware string
+	state    *hostState
+	disks    []*diskPlan
+	notes    []string // disks followed to another name (followDisks)
+}
+
 // decideAll reads the disks and decides what each needs, refusing what
 // would destroy data or touch a disk in use.
-func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*layout, string, *hostState, []*diskPlan, error) {
+func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*decision, error) {
 	fw, err := m.firmware(ctx, h)
 	if err != nil {
-		return nil, "", nil, nil, &probeError{err}
+		return nil, &probeError{err}
 	}
 	l, err := m.layout(fw)
 	if err != nil {
-		return nil, "", nil, nil, fmt.Errorf("%s: %w", h.Name(), err)
+		return nil, fmt.Errorf("%s: %w", h.Name(), err)
 	}
 	if err := l.firmwareRules(h.Name(), fw); err != nil {
-		return nil, "", nil, nil, err
+		return nil, err
 	}
 	disks, notes, err := followDisks(h, m.args.Disks)
 	if err != nil {
-		return nil, "", nil, nil, err
+		return nil, err
 	}
 	st, err := probe(ctx, h, disks)
 	if err != nil {
-		return nil, "", nil, nil, &probeError{err}
+		return nil, &probeError{err}
 	}
-	st.notes = notes
 	mine, err := reinstallTables(h)
 	if err != nil {
-		return nil, "", nil, nil, err
+		return nil, err
 	}
-	var dps []*diskPlan
+	d := &decision{layout: l, firmware: fw, state: st, notes: notes}
 	for k, ds := range st.disks {
 		slots, small := l.place(k, ds.Bytes)
 		if small != nil {
 			if small.why != "" {
-				return nil, "", nil, nil, fmt.Errorf("%s: %s: %s", h.Name(), ds.Given, small.why)
+				return nil, fmt.Errorf("%s: %s: %s", h.Name(), ds.Given, small.why)
 			}
-			return nil, "", nil, nil, fmt.Errorf("%s: %s is %s; the layout needs %s", h.Name(), ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
+			return nil, fmt.Errorf("%s: %s is %s; the layout needs %s", h.Name(), ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
 		}
 		dp := &diskPlan{k: k, st: ds, slots: slots, format: map[int]bool{}, bootSet: bootSlot(l, fw, slots), mine: ds.PTUUID != "" && mine[ds.PTUUID]}
 		dp.stable, dp.byID = stableNames(h.Facts(), ds)
-		dps = append(dps, dp)
+		d.disks = append(d.disks, dp)
 	}
-	for _, dp := range dps {
+	for _, dp := range d.disks {
 		if err := m.decide(h.Name(), l, dp); err != nil {
-			return nil, "", nil, nil, err
+			return nil, err
 		}
 	}
-	return l, fw, st, dps, nil
+	return d, nil
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	l, fw, st, dps, err := m.decideAll(ctx, h)
+	d, err := m.decideAll(ctx, h)
 	if err != nil {
 		return nil, err
 	}
 	b := &builder{}
-	for _, dp := range dps {
-		m.diskChanges(b, l, dp)
+	for _, dp := range d.disks {
+		m.diskChanges(b, d.layout, dp)
 	}
-	mounts, deferred, err := m.mountChanges(b, h.Name(), st, dps)
+	mounts, deferred, err := m.mountChanges(b, h.Name(), d.state, d.disks)
 	if err != nil {
 		return nil, err
 	}
-	p := &modules.Plan{Changes: b.changes, Output: output(l, fw, dps, mounts, m.args.Root)}
-	notes := st.notes
+	p := &modules.Plan{Changes: b.changes, Output: output(d.layout, d.firmware, d.disks, mounts, m.args.Root)}
+	notes := d.notes
 	if deferred != "" {
 		notes = append(notes, deferred)
 	}
@@ -178,7 +187,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	p.Message = strings.Join(notes, "; ")
 	pd := &plan{steps: b.steps, written: b.written}
-	for _, dp := range dps {
+	for _, dp := range d.disks {
 		if dp.fresh || !dp.mine {
 			pd.adopt = append(pd.adopt, dp.st.Path)
 		}

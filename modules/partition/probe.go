@@ -83,7 +83,6 @@ type diskState struct {
 type hostState struct {
 	disks  []*diskState
 	mounts []mountEntry
-	notes  []string // disks followed to another name (followDisks)
 }
 
 type mountEntry struct {
