@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestRefusalsComeFirst(t *testing.T) {
 		"ks4": {Mode: "disk", Data: "old-os", RAM: "1GiB"},
 	}}))
 	ks1, ks2 := f.Host("ks1"), f.Host("ks2")
-	boot1, boot2, boot3, boot4 := f.BootID("ks1"), f.BootID("ks2"), f.BootID("ks3"), f.BootID("ks4")
+	boot1, boot2 := f.BootID("ks1"), f.BootID("ks2")
 	// ks4's running Debian writes to its own disk; the others run from RAM.
 	sums := map[string]map[string]string{}
 	for _, h := range []string{"ks1", "ks2", "ks3"} {
@@ -49,33 +50,14 @@ func TestRefusalsComeFirst(t *testing.T) {
 		}
 	}
 
-	for _, args := range [][]string{{"--check"}, nil} {
-		r := f.nixbook(t, "install.yml", append([]string{"-l", "ks2"}, args...)...)
-		want := fmt.Sprintf(`ks2: refusing to drive OVH service %s: its state is "hacked", not "ok"`, ks2.Service)
-		if r.code != 2 || !strings.Contains(r.out, want) {
-			t.Errorf("hacked server %v: exit %d, want %q:\n%s", args, r.code, want, r.out)
-		}
-	}
-
-	for _, args := range [][]string{{"--check"}, nil} {
-		r := f.nixbook(t, "install.yml", append([]string{"-l", "ks3"}, args...)...)
-		if r.code != 2 || !strings.Contains(r.out, "failed: [ks3] preflight: Partition the disks: ks3: /dev/sda holds an msdos partition table") ||
-			strings.Contains(r.out, "[ks3] Boot the NixOS installer") {
-			t.Errorf("old OS %v: exit %d, want the refusal before the kexec:\n%s", args, r.code, r.out)
-		}
-	}
-	if f.BootID("ks3") != boot3 || f.Mode("ks3") != sim.ModeRescue {
-		t.Errorf("ks3 was rebooted into %s", f.Mode("ks3"))
-	}
-
-	for _, args := range [][]string{{"--check"}, nil} {
-		r := f.nixbook(t, "install.yml", append([]string{"-l", "ks4", "-e", "wipe=true"}, args...)...)
-		if r.code != 2 || !strings.Contains(r.out, "failed: [ks4] preflight: Boot the NixOS installer: ks4 has 1.0 GiB of RAM, the kexec installer needs at least 1.5 GiB") {
-			t.Errorf("too little RAM %v: exit %d, want the refusal before the rescue:\n%s", args, r.code, r.out)
-		}
-	}
-	if f.BootID("ks4") != boot4 || f.Mode("ks4") != sim.ModeDisk {
-		t.Errorf("ks4 was rebooted into %s", f.Mode("ks4"))
+	f.refusedBeforeAnyChange(t, "ks2", "install.yml", []string{"-l", "ks2"},
+		fmt.Sprintf(`ks2: refusing to drive OVH service %s: its state is "hacked", not "ok"`, ks2.Service))
+	f.refusedBeforeAnyChange(t, "ks3", "install.yml", []string{"-l", "ks3"},
+		"failed: [ks3] preflight: Partition the disks: ks3: /dev/sda holds an msdos partition table", "[ks3] Boot the NixOS installer")
+	f.refusedBeforeAnyChange(t, "ks4", "install.yml", []string{"-l", "ks4", "-e", "wipe=true"},
+		"failed: [ks4] preflight: Boot the NixOS installer: ks4 has 1.0 GiB of RAM, the kexec installer needs at least 1.5 GiB")
+	if f.Mode("ks3") != sim.ModeRescue || f.Mode("ks4") != sim.ModeDisk {
+		t.Errorf("refused servers changed systems: ks3 %s, ks4 %s", f.Mode("ks3"), f.Mode("ks4"))
 	}
 
 	for _, h := range f.Hosts {
@@ -173,16 +155,8 @@ func TestReinstallWithWipeErasesTheEarlierSystem(t *testing.T) {
 		t.Errorf("rerun on the installed system: exit %d, want it left alone:\n%s", r.code, r.out)
 	}
 
-	boot := f.BootID("ks1")
-	for _, args := range [][]string{{"--check"}, nil} {
-		r = f.nixbook(t, "install.yml", append(append([]string{"-e", "reinstall=true"}, ext4...), args...)...)
-		if r.code != 2 || !strings.Contains(r.out, "failed: [ks1] preflight: Partition the disks: ks1: /dev/sda holds an earlier install of this layout") {
-			t.Errorf("reinstall without wipe %v: exit %d, want the refusal before the rescue:\n%s", args, r.code, r.out)
-		}
-	}
-	if f.BootID("ks1") != boot {
-		t.Fatal("a refused reinstall rebooted the server")
-	}
+	f.refusedBeforeAnyChange(t, "ks1", "install.yml", append([]string{"-e", "reinstall=true"}, ext4...),
+		"failed: [ks1] preflight: Partition the disks: ks1: /dev/sda holds an earlier install of this layout")
 
 	r = f.nixbook(t, "install.yml", append([]string{"-e", "reinstall=true", "-e", "wipe=true", "--check"}, ext4...)...)
 	if r.code != 0 || !strings.Contains(r.out, "reinstall: true, so it is rebooted into the rescue and reinstalled, its disks erased (wipe: true)") ||
@@ -212,15 +186,10 @@ func TestFromAReachableDebian(t *testing.T) {
 	if got := f.osRelease(t, "ks1"); !strings.Contains(got, "ID=debian") {
 		t.Fatalf("ks1 does not answer as Debian:\n%s", got)
 	}
-	boot := f.BootID("ks1")
 	ext4 := []string{"-e", "fs_layout=ext4"}
-	for _, args := range [][]string{{"--check"}, nil} {
-		r := f.nixbook(t, "install.yml", append(ext4, args...)...)
-		if r.code != 2 || !strings.Contains(r.out, "failed: [ks1] preflight: Partition the disks: ks1: /dev/sda holds an msdos partition table") {
-			t.Errorf("without wipe %v: exit %d, want the refusal before the rescue:\n%s", args, r.code, r.out)
-		}
-	}
-	if f.BootID("ks1") != boot || f.Mode("ks1") != sim.ModeDisk {
+	f.refusedBeforeAnyChange(t, "ks1", "install.yml", ext4,
+		"failed: [ks1] preflight: Partition the disks: ks1: /dev/sda holds an msdos partition table")
+	if f.Mode("ks1") != sim.ModeDisk {
 		t.Fatalf("a refused server was rebooted into %s", f.Mode("ks1"))
 	}
 	r := f.nixbook(t, "install.yml", append(ext4, "-e", "wipe=true")...)
@@ -262,3 +231,24 @@ func TestDiskNamesThatMoveAreFollowed(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// refusedBeforeAnyChange runs playbook with args in --check and for real:
+// both must fail (exit 2) with want in the output and none of forbid, and
+// host must not have been rebooted.
+func (f *fleet) refusedBeforeAnyChange(t *testing.T, host, playbook string, args []string, want string, forbid ...string) {
+	t.Helper()
+	boot := f.BootID(host)
+	for _, mode := range [][]string{{"--check"}, nil} {
+		r := f.nixbook(t, playbook, append(slices.Clone(args), mode...)...)
+		ok := r.code == 2 && strings.Contains(r.out, want)
+		for _, s := range forbid {
+			ok = ok && !strings.Contains(r.out, s)
+		}
+		if !ok {
+			t.Errorf("%s %v %v: exit %d, want the refusal %q (and none of %q):\n%s", playbook, args, mode, r.code, want, forbid, r.out)
+		}
+	}
+	if f.BootID(host) != boot {
+		t.Errorf("%s was rebooted by a refused run", host)
+	}
+}
