@@ -795,21 +795,7 @@ func TestOneConnectionForManyCommands(t *testing.T) {
 func TestAgentAuth(t *testing.T) {
 	s := sshdtest.Start(t, sshdtest.Options{})
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "agent.sock")
-	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := agentCmd.Start(); err != nil {
-		t.Skipf("no ssh-agent: %v", err)
-	}
-	t.Cleanup(func() {
-		agentCmd.Process.Kill()
-		agentCmd.Wait()
-	})
-	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
-	add := exec.Command("ssh-add", s.KeyFile)
-	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v: %s", err, out)
-	}
+	sock := startAgent(t, dir, s.KeyFile)
 
 	raw, err := os.ReadFile(s.KeyFile)
 	if err != nil {
@@ -952,4 +938,26 @@ func BenchmarkUpload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// startAgent runs a real ssh-agent holding keyFile, with its socket in dir,
+// for the test's life; the test is skipped where there is no ssh-agent.
+func startAgent(t *testing.T, dir, keyFile string) string {
+	t.Helper()
+	sock := filepath.Join(dir, "agent.sock")
+	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
+	if err := agentCmd.Start(); err != nil {
+		t.Skipf("no ssh-agent: %v", err)
+	}
+	t.Cleanup(func() {
+		agentCmd.Process.Kill()
+		agentCmd.Wait()
+	})
+	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
+	add := exec.Command("ssh-add", keyFile)
+	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("ssh-add: %v: %s", err, out)
+	}
+	return sock
 }

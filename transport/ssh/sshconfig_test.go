@@ -222,21 +222,7 @@ func TestIdentitiesOnly(t *testing.T) {
 	needSSH(t)
 	s := sshdtest.Start(t, sshdtest.Options{})
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "agent.sock")
-	agentCmd := exec.Command("ssh-agent", "-D", "-a", sock)
-	if err := agentCmd.Start(); err != nil {
-		t.Skipf("no ssh-agent: %v", err)
-	}
-	t.Cleanup(func() {
-		agentCmd.Process.Kill()
-		agentCmd.Wait()
-	})
-	waitFor(t, 5*time.Second, func() bool { _, err := os.Stat(sock); return err == nil })
-	add := exec.Command("ssh-add", s.KeyFile)
-	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v: %s", err, out)
-	}
+	sock := startAgent(t, dir, s.KeyFile)
 	t.Setenv("SSH_AUTH_SOCK", sock)
 	t.Setenv("HOME", t.TempDir())
 	other := sshdtest.NewClientKey(t)
