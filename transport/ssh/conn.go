@@ -333,19 +333,81 @@ func (c *Conn) abort(r running) {
 		return
 	case <-time.After(cancelGrace):
 	}
+	finished := false
 	for _, sig := range []gossh.Signal{gossh.SIGTERM, gossh.SIGKILL} {
 		if sig == gossh.SIGKILL {
 			_ = r.sess.Signal(sig)
 		}
 		if pgid > 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-			_, _ = c.Run(ctx, transport.Cmd{Args: []string{"kill", "-s", string(sig), "--", "-" + strconv.Itoa(pgid)}})
-			cancel()
+			_ = c.signalGroup(pgid, string(sig))
+		}
+		deadline := time.After(cancelGrace)
+		if !finished {
+			select {
+			case <-r.finished:
+				finished = true
+			case <-deadline:
+				continue
+			}
+		}
+		// The session ends with its shell; the rest of the group may still
+		// be dying (or ignore TERM): it is gone only when kill -0 says so.
+		if pgid == 0 || c.groupGone(pgid, deadline) {
+			return
+		}
+	}
+}
+
+// groupAlive reports whether the remote process group pgid has a process
+// that is not a zombie: ps where there is one, else kill -0.
+func (c *Conn) groupAlive(pgid int) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	res, err := c.Run(ctx, transport.Cmd{Args: []string{"ps", "-e", "-o", "pgid=,stat="}})
+	var exit *transport.ExitError
+	if errors.As(err, &exit) {
+		err = c.signalGroup(pgid, "0")
+		if errors.As(err, &exit) {
+			return false, nil // no such process group
+		}
+		return err == nil, err
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(res.Stdout), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == strconv.Itoa(pgid) && !strings.HasPrefix(f[1], "Z") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// signalGroup sends sig to the remote process group pgid ("0" probes it).
+func (c *Conn) signalGroup(pgid int, sig string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	_, err := c.Run(ctx, transport.Cmd{Args: []string{"kill", "-s", sig, "--", "-" + strconv.Itoa(pgid)}})
+	return err
+}
+
+// groupGone waits until the remote process group pgid has no live process
+// left (zombies waiting for a reaper do not count), or deadline; it reports
+// whether it is gone.
+func (c *Conn) groupGone(pgid int, deadline <-chan time.Time) bool {
+	for {
+		alive, err := c.groupAlive(pgid)
+		if err != nil {
+			return false // the connection is gone: nothing more to learn
+		}
+		if !alive {
+			return true
 		}
 		select {
-		case <-r.finished:
-			return
-		case <-time.After(cancelGrace):
+		case <-deadline:
+			return false
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
