@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/internal/shellquote"
 )
 
 // runLocal runs argv on this machine and returns its standard output.
@@ -145,7 +145,7 @@ func TestScriptOnThisHost(t *testing.T) {
 
 	// Other shells a target may call sh, and the command line the transport
 	// sends (the login shell parses it), must all see the same host.
-	line := transport.QuoteArgs([]string{"sh", "-c", Script()})
+	line := shellquote.Join([]string{"sh", "-c", Script()})
 	others := map[string][]string{"transport-quoted line": {"/bin/sh", "-c", line}}
 	if bb, err := exec.LookPath("busybox"); err == nil {
 		others["busybox sh"] = []string{bb, "sh", "-c", Script()}

@@ -24,7 +24,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/internal/shellquote"
 )
 
 // DefaultPath is $XDG_STATE_HOME/nixbook/known_hosts, else
@@ -88,7 +88,7 @@ func (e *ChangedError) Error() string {
 		return fmt.Sprintf("REMOTE HOST IDENTIFICATION HAS CHANGED for %s: %s holds %s, the host offered %s; "+
 			"if %s was reinstalled, remove the old key with: ssh-keygen -R %s -f %s",
 			hostLabel(e.Name, e.Port), e.Where, describe(e.Known[0]), describe(e.Offered),
-			e.Name, transport.Quote(e.UserHost), transport.Quote(e.Path))
+			e.Name, shellquote.Quote(e.UserHost), shellquote.Quote(e.Path))
 	}
 	known := make([]string, len(e.Known))
 	for i, k := range e.Known {
@@ -97,7 +97,7 @@ func (e *ChangedError) Error() string {
 	return fmt.Sprintf("host key of %s changed: recorded %s, offered %s (in %s); "+
 		"if %s was reinstalled, forget the old key with: nixbook known-hosts forget %s",
 		hostLabel(e.Name, e.Port), strings.Join(known, ", "), describe(e.Offered), e.Path,
-		e.Name, transport.Quote(e.Name))
+		e.Name, shellquote.Quote(e.Name))
 }
 
 // Entry is one line of the known_hosts file.

@@ -12,7 +12,7 @@ import (
 	"github.com/nikolalohinski/gonja/v2/exec"
 	"gopkg.in/yaml.v3"
 
-	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/internal/shellquote"
 )
 
 // ansibleFilters are the filters playbooks use beyond the Jinja builtins,
@@ -368,7 +368,7 @@ func filterQuote(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) *exec.Value
 	if in.IsError() {
 		return in
 	}
-	return exec.AsValue(transport.Quote(in.String()))
+	return exec.AsValue(shellquote.Quote(in.String()))
 }
 
 // filterBool follows Ansible: yes, on, 1, true (any case) are true.

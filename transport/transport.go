@@ -9,6 +9,8 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+
+	"github.com/nixbook/nixbook/internal/shellquote"
 )
 
 // Cmd is one command to run on a host. Args is an argv: the transport quotes
@@ -35,18 +37,18 @@ func (c Cmd) Line() string {
 	var b strings.Builder
 	if c.Dir != "" {
 		b.WriteString("cd ")
-		b.WriteString(Quote(c.Dir))
+		b.WriteString(shellquote.Quote(c.Dir))
 		b.WriteString(" && ")
 	}
 	if len(c.Env) > 0 {
 		b.WriteString("env")
 		for _, k := range sortedKeys(c.Env) {
 			b.WriteString(" ")
-			b.WriteString(Quote(k + "=" + c.Env[k]))
+			b.WriteString(shellquote.Quote(k + "=" + c.Env[k]))
 		}
 		b.WriteString(" ")
 	}
-	b.WriteString(QuoteArgs(c.Args))
+	b.WriteString(shellquote.Join(c.Args))
 	return b.String()
 }
 
