@@ -11,7 +11,7 @@ pkgs=(
   squashfs-tools xorriso busybox-static bash-static  # the NixOS payload fixtures
   curl wget ca-certificates bc    # downloads on the targets, timing in the benchmark
   nix-bin                         # parses and evaluates generated configuration.nix
-  qemu-system-x86 debootstrap cpio binutils  # the real-ZFS test VM (internal/zfsvm)
+  qemu-system-x86 debootstrap cpio binutils  # the real-ZFS test VM (modules/zfs/internal/zfsvm)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -15,6 +15,7 @@ import (
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/modules/unsquash"
 	"github.com/nixbook/nixbook/sim/payload"
+	"github.com/nixbook/nixbook/sim/simtest"
 	"github.com/nixbook/nixbook/transport"
 	"github.com/nixbook/nixbook/transport/local"
 )
@@ -90,7 +91,7 @@ func TestChrootBootsTheISOSystem(t *testing.T) {
 	if !hosttest.InPrivateMounts(t) {
 		return
 	}
-	p := hosttest.BuildPayload(t)
+	p := simtest.Payload(t)
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "target", "/mnt").CombinedOutput(); err != nil {
 		t.Fatalf("mount a tmpfs on /mnt in the private namespace: %v: %s", err, out)
 	}

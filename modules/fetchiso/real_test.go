@@ -25,6 +25,7 @@ import (
 	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
+	"github.com/nixbook/nixbook/sim/simtest"
 	"github.com/nixbook/nixbook/transport"
 	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
@@ -216,7 +217,7 @@ func TestFetchISOPayloadISO(t *testing.T) {
 	if !hosttest.InPrivateMounts(t) {
 		return
 	}
-	p := hosttest.BuildPayload(t)
+	p := simtest.Payload(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	base, stop, err := payload.Serve(ctx, p, "127.0.0.1:0")

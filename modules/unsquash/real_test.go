@@ -14,13 +14,14 @@ import (
 	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
+	"github.com/nixbook/nixbook/sim/simtest"
 )
 
 // payloadSquashfs is the simulated fleet's ISO's nix-store.squashfs, taken
 // out of the ISO with xorriso, with the payload it comes from.
 func payloadSquashfs(t *testing.T) (string, *payload.Payload) {
 	t.Helper()
-	p := hosttest.BuildPayload(t)
+	p := simtest.Payload(t)
 	dst := filepath.Join(t.TempDir(), "nix-store.squashfs")
 	out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", p.ISO.Path, "-extract", "/nix-store.squashfs", dst).CombinedOutput()
 	if err != nil {

@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/internal/zfsvm"
+	"github.com/nixbook/nixbook/modules/zfs/internal/zfsvm"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
 // TestOnRealZFS drives the module through nixbook's SSH transport against a
-// guest with real ZFS (internal/zfsvm), on its virtual disks:
+// guest with real ZFS (modules/zfs/internal/zfsvm), on its virtual disks:
 //
 //	vda: boot + zfs partitions, the seed's layout (rpool), export, import
 //	vdb, vdc: one partition each, a mirror (tank)

@@ -285,3 +285,23 @@ func Helper() (string, error) {
 	}
 	return out, nil
 }
+
+// Payload builds, or finds in the user's cache, the simulated fleet's
+// NixOS ISO and kexec tarball (the cache the simulator itself uses).
+func Payload(t testing.TB) *payload.Payload {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the payload's store belongs to root")
+	}
+	dir, err := payload.DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+payload.LockWait)
+	defer cancel()
+	p, err := payload.Build(ctx, payload.Options{Dir: dir})
+	if err != nil {
+		t.Fatalf("build the NixOS payload: %v", err)
+	}
+	return p
+}

@@ -15,12 +15,10 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
-	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -228,24 +226,4 @@ func InPrivateMounts(t *testing.T) bool {
 		t.Fatalf("the test failed in its mount namespace: %v", err)
 	}
 	return false
-}
-
-// BuildPayload builds, or finds in the user's cache, the simulated fleet's
-// NixOS ISO and kexec tarball (the cache the simulator itself uses).
-func BuildPayload(t *testing.T) *payload.Payload {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the payload's store belongs to root")
-	}
-	dir, err := payload.DefaultDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute+payload.LockWait)
-	defer cancel()
-	p, err := payload.Build(ctx, payload.Options{Dir: dir})
-	if err != nil {
-		t.Fatalf("build the NixOS payload: %v", err)
-	}
-	return p
 }
