@@ -1,61 +1,6 @@
 package cli
 
-import (
-	"strings"
-
-	ucli "github.com/urfave/cli/v2"
-)
-
-// interspersed moves a command's positional arguments after its flags, so
-// `nixbook run install.yml -i fleet.yml` parses the way Ansible users type
-// it; the flag parser underneath stops at the first positional argument.
-func interspersed(app *ucli.App, args []string) []string {
-	if len(args) < 2 {
-		return args
-	}
-	cmd := app.Command(args[1])
-	if cmd == nil || cmd.SkipFlagParsing {
-		return args
-	}
-	head := 2 // the program and the command path stay in front
-	for head < len(args) {
-		sub := cmd.Command(args[head])
-		if sub == nil {
-			break
-		}
-		cmd = sub
-		head++
-	}
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*ucli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
-	flags := []string{}
-	var positional []string
-	rest := verbosity(args[head:])
-	for i := 0; i < len(rest); i++ {
-		a := rest[i]
-		switch {
-		case a == "--":
-			positional = append(positional, rest[i:]...)
-			i = len(rest)
-		case strings.HasPrefix(a, "-") && len(a) > 1:
-			flags = append(flags, a)
-			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-			if takesValue[name] && !hasValue && i+1 < len(rest) {
-				i++
-				flags = append(flags, rest[i])
-			}
-		default:
-			positional = append(positional, a)
-		}
-	}
-	out := append(append([]string{}, args[:head]...), flags...)
-	return append(out, positional...)
-}
+import "strings"
 
 // verbosity spells Ansible's -vv and -vvv as repeated -v, which the flag
 // parser counts; arguments after "--" are left alone.

@@ -12,6 +12,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/nixbook/nixbook/internal/cliargs"
 	"github.com/nixbook/nixbook/runner"
 )
 
@@ -40,7 +41,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	app := e.app()
-	err := app.RunContext(ctx, interspersed(app, args))
+	err := app.RunContext(ctx, cliargs.Interspersed(app, verbosity(args)))
 	var code exitCode
 	switch {
 	case err == nil:

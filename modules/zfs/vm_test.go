@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/modules/zfs/internal/zfsvm"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
+	"github.com/nixbook/nixbook/modules/zfs/internal/zfsvm"
 )
 
 // TestOnRealZFS drives the module through nixbook's SSH transport against a

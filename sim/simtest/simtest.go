@@ -242,7 +242,7 @@ func (f *Fleet) WaitSSH(timeout time.Duration, hosts ...string) error {
 }
 
 // Helper returns the hosts' helper binary: $NIXBOOK_SIM_HELPER (set by Main),
-// else sim/cmd/nixbook-sim-host built with go build into payload.DefaultDir()/bin
+// else cmd/nixbook-sim-host built with go build into payload.DefaultDir()/bin
 // (rebuilt when the sources change, under a lock so parallel test packages
 // share it).
 func Helper() (string, error) {
@@ -276,7 +276,7 @@ func Helper() (string, error) {
 	}
 	// Build to a new file and rename, so hosts running the old binary keep it.
 	tmp := out + ".new"
-	cmd := exec.Command(goTool, "build", "-o", tmp, "github.com/nixbook/nixbook/sim/cmd/nixbook-sim-host")
+	cmd := exec.Command(goTool, "build", "-o", tmp, "github.com/nixbook/nixbook/cmd/nixbook-sim-host")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the hosts' helper: %w: %s", err, msg)
 	}

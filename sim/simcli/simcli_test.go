@@ -1,13 +1,16 @@
-package main
+package simcli
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nixbook/nixbook/internal/cliargs"
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/hostinit"
 )
@@ -19,35 +22,18 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		if err := app(os.Stdout, os.Stderr).Run(os.Args); err != nil {
-			os.Stderr.WriteString(err.Error() + "\n")
-			os.Exit(1)
-		}
-		os.Exit(0)
+		os.Exit(Main(os.Args, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
 
-func TestFlagsFirst(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"nixbook-sim up 3 --dir d", "nixbook-sim up --dir d 3"},
-		{"nixbook-sim up --dir=d 3 --no-payload", "nixbook-sim up --dir=d --no-payload 3"},
-		{"nixbook-sim reboot ks1 --into rescue --dir d", "nixbook-sim reboot --into rescue --dir d ks1"},
-		{"nixbook-sim status --json --dir d", "nixbook-sim status --json --dir d"},
-		{"nixbook-sim", "nixbook-sim"},
-	}
-	for _, tt := range tests {
-		if got := strings.Join(flagsFirst(strings.Fields(tt.in)), " "); got != tt.want {
-			t.Errorf("flagsFirst(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	err := app(&out, &errOut).Run(flagsFirst(append([]string{"nixbook-sim"}, args...)))
-	return out.String() + errOut.String(), err
+	var out bytes.Buffer
+	if code := Main(append([]string{"nixbook-sim"}, args...), &out, &out); code != 0 {
+		return out.String(), fmt.Errorf("exit %d: %s", code, out.String())
+	}
+	return out.String(), nil
 }
 
 func TestUpStatusRebootDown(t *testing.T) {
@@ -109,4 +95,23 @@ func hasRow(out string, cols ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestFlagsAfterArguments: nixbook-sim's flags may follow its arguments,
+// as nixbook's do; which flags take a value comes from their definitions.
+func TestFlagsAfterArguments(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"nixbook-sim up 3 --dir d", "nixbook-sim up --dir d 3"},
+		{"nixbook-sim up --dir=d 3 --no-payload", "nixbook-sim up --dir=d --no-payload 3"},
+		{"nixbook-sim up 3 --calm-api --dir d", "nixbook-sim up --calm-api --dir d 3"},
+		{"nixbook-sim reboot ks1 --into rescue --dir d", "nixbook-sim reboot --into rescue --dir d ks1"},
+		{"nixbook-sim status --json --dir d", "nixbook-sim status --json --dir d"},
+		{"nixbook-sim", "nixbook-sim"},
+	}
+	a := app(io.Discard, io.Discard)
+	for _, tt := range tests {
+		if got := strings.Join(cliargs.Interspersed(a, strings.Fields(tt.in)), " "); got != tt.want {
+			t.Errorf("Interspersed(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
 }
