@@ -1,0 +1,186 @@
+package nixbook_test
+
+import (
+	"os/exec"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/nixbook/nixbook/"
+
+// floors says which of nixbook's own packages each package may import
+// (non-test imports). Patterns end in "/..." for a package and everything
+// under it. The order is the architecture, from the leaves up: a package
+// never imports one above it, so a transport cannot reach for a module and a
+// module cannot reach for the runner.
+var floors = []struct {
+	pkg     string
+	imports []string
+}{
+	// Leaves: small kits anything may use.
+	{"internal/shellquote", nil},
+	{"internal/yamlx", nil},
+	{"internal/secrets", nil},
+	{"internal/retry", nil},
+	{"internal/proctree", nil},
+	{"internal/buildonce", nil},
+	{"internal/cliargs", nil},
+	{"internal/apt", []string{"internal/retry"}},
+	{"facts", nil},
+	{"ovh", nil},
+	{"tmpl", []string{"internal/shellquote"}},
+	{"inventory", []string{"internal/secrets", "internal/yamlx"}},
+
+	// How nixbook reaches a host.
+	{"transport", []string{"internal/shellquote"}},
+	{"hostkeys", []string{"transport", "internal/shellquote"}},
+	{"transport/local", []string{"transport"}},
+	{"transport/ssh", []string{"transport", "hostkeys", "internal/shellquote"}},
+
+	// Test kits, imported by tests only (checked below); before the patterns
+	// they would otherwise match.
+	{"internal/sshdtest", []string{"internal/apt", "internal/proctree", "transport"}},
+	{"modules/moduletest", []string{"modules", "facts", "transport", "transport/local", "internal/yamlx"}},
+	{"modules/fetchiso/hosttest", []string{"modules", "modules/moduletest", "facts", "transport"}},
+	{"modules/zfs/internal/zfsvm", []string{"facts", "hostkeys", "modules/moduletest", "transport", "transport/ssh", "internal/buildonce", "internal/proctree"}},
+	{"runner/runnertest", []string{"hostkeys", "inventory", "modules", "playbooks", "runner", "tmpl", "transport/ssh"}},
+
+	// The module contract, the kits modules share, and the modules: peers
+	// that import kits, never one another (modules/* lists no module).
+	{"modules", []string{"facts", "transport"}},
+	{"modules/internal/...", []string{"modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
+	{"modules/builtin", []string{"modules/..."}},
+	{"modules/*", []string{"modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
+
+	// The language, the engine, the output and the command line.
+	{"playbooks", []string{"modules", "tmpl", "internal/yamlx"}},
+	{"runner", []string{"facts", "hostkeys", "inventory", "modules", "playbooks", "tmpl", "transport", "internal/secrets", "internal/yamlx"}},
+	{"report", []string{"runner"}},
+	{"cli", []string{"facts", "hostkeys", "inventory", "modules", "modules/builtin", "modules/nixosconfig", "playbooks", "report", "runner", "tmpl", "transport", "transport/ssh", "ovh", "internal/yamlx", "internal/cliargs", "internal/secrets"}},
+	{"cmd/nixbook", []string{"cli"}},
+
+	// The simulated fleet stands beside the product: it may use the
+	// product's leaves (to speak the same OVH API), nothing imports it.
+	{"sim/...", []string{"sim/...", "ovh", "internal/..."}},
+	{"cmd/nixbook-sim", []string{"sim/hostinit", "sim/simcli"}},
+	{"cmd/nixbook-sim-host", []string{"sim/hostinit"}},
+
+	// Packages of tests only.
+	{"e2e", nil},
+	{"", nil}, // the module root: this file
+}
+
+// testKits are packages made for tests; the nixbook binary never links
+// them, nor the simulator, nor package testing.
+var testKits = []string{"internal/sshdtest", "modules/moduletest", "modules/fetchiso/hosttest", "modules/zfs/internal/zfsvm", "runner/runnertest", "sim/..."}
+
+// peerImports are modules that still use another module as a library. Each
+// is to move into a kit under modules/internal; the list only shrinks.
+var peerImports = map[string][]string{
+	"modules/chroot":      {"modules/fetchiso"},
+	"modules/install":     {"modules/rescue", "modules/waitssh"},
+	"modules/kexec":       {"modules/fetchiso", "modules/reboot", "modules/waitssh"},
+	"modules/nixosconfig": {"modules/copy"},
+	"modules/reboot":      {"modules/waitssh"},
+	"modules/rescue":      {"modules/waitssh"},
+	"modules/template":    {"modules/copy"},
+	"modules/unsquash":    {"modules/fetchiso"},
+}
+
+func matches(pattern, pkg string) bool {
+	switch {
+	case strings.HasSuffix(pattern, "/..."):
+		base := strings.TrimSuffix(pattern, "/...")
+		return pkg == base || strings.HasPrefix(pkg, base+"/")
+	case strings.Contains(pattern, "*"):
+		ok, _ := path.Match(pattern, pkg)
+		return ok
+	}
+	return pkg == pattern
+}
+
+// floorOf finds a package's row; the first match wins, so exact rows come
+// before patterns in the table where both would match.
+func floorOf(pkg string) (int, bool) {
+	for i, f := range floors {
+		if matches(f.pkg, pkg) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, ee.Stderr)
+		}
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func TestEveryImportGoesDownTheFloors(t *testing.T) {
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "github.com/nixbook/nixbook")
+		row, ok := floorOf(pkg)
+		if !ok {
+			t.Errorf("%s has no place in the floors of architecture_test.go: add it where it belongs", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, module) {
+				continue
+			}
+			imp = strings.TrimPrefix(imp, module)
+			if slices.Contains(peerImports[pkg], imp) {
+				continue
+			}
+			allowed := slices.ContainsFunc(floors[row].imports, func(p string) bool { return matches(p, imp) && imp != pkg })
+			if !allowed {
+				t.Errorf("%s imports %s, which its floor (%q) does not allow", pkg, imp, floors[row].pkg)
+			}
+		}
+	}
+}
+
+func TestPeerImportsAreStillThere(t *testing.T) {
+	// An entry of peerImports that no longer holds is a retired debt: take
+	// it out of the list so it cannot come back unnoticed.
+	imports := map[string][]string{}
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./modules/...") {
+		fields := strings.Fields(line)
+		for _, imp := range fields[1:] {
+			imports[strings.TrimPrefix(fields[0], module)] = append(imports[strings.TrimPrefix(fields[0], module)], strings.TrimPrefix(imp, module))
+		}
+	}
+	for pkg, peers := range peerImports {
+		for _, p := range peers {
+			if !slices.Contains(imports[pkg], p) {
+				t.Errorf("%s no longer imports %s: remove it from peerImports", pkg, p)
+			}
+		}
+	}
+}
+
+func TestTheBinaryLinksNoTestCodeNorTheSimulator(t *testing.T) {
+	for _, dep := range goList(t, "-deps", "./cmd/nixbook") {
+		if dep == "testing" {
+			t.Errorf("the nixbook binary links package testing")
+		}
+		if !strings.HasPrefix(dep, module) {
+			continue
+		}
+		dep = strings.TrimPrefix(dep, module)
+		for _, kit := range testKits {
+			if matches(kit, dep) {
+				t.Errorf("the nixbook binary links %s", dep)
+			}
+		}
+	}
+}
