@@ -17,7 +17,7 @@ build:
 	@if [ -d cmd/nixbook-sim ]; then $(GO) build -o bin/nixbook-sim ./cmd/nixbook-sim; fi
 
 test: deps mods lint
-	$(GO) test -count=1 -timeout 60m ./...
+	NIXBOOK_HEAVY_TESTS=1 $(GO) test -count=1 -timeout 60m ./...
 
 # make test with nixbook's caches empty, as on a fresh machine (CI's case);
 # the machine's caches are left alone.

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/nixbook/nixbook/cli"
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/simtest"
 	"github.com/nixbook/nixbook/transport"
@@ -56,9 +56,7 @@ type fleet struct {
 
 func start(t *testing.T, n int, opts ...simtest.Option) *fleet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the simulated fleet needs root (namespaces, loop devices)")
-	}
+	heavytest.Root(t, "a simulated fleet: namespaces, loop devices")
 	if testing.Short() {
 		t.Skip("end-to-end fleet tests skipped with -short")
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/shellquote"
 )
 
@@ -215,9 +216,7 @@ func hiddenTools(names ...string) []string {
 // once with ip/lsblk/udevadm and once with them covered up so the /proc and
 // /sys fallbacks do the work.
 func TestScriptInNetworkNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: creating a network namespace needs root")
-	}
+	heavytest.Root(t, "a network namespace")
 	ipBin, err := exec.LookPath("ip")
 	if err != nil {
 		t.Skip("skipped: ip(8) is not installed, so `ip netns` is unavailable")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
@@ -19,6 +20,7 @@ import (
 func TestKexecInstallAndDiskBoot(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
+	heavytest.Require(t, "nix-bin, installed with apt")
 	if err := nixeval.EnsureNix(context.Background()); err != nil {
 		t.Skipf("disk mode evaluates with Nix: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
@@ -410,6 +411,7 @@ umount /mnt
 func TestDiskBootComesUpOnlyWithTheRightNIC(t *testing.T) {
 	t.Parallel()
 	requireRoot(t)
+	heavytest.Require(t, "nix-bin, installed with apt")
 	if err := nixeval.EnsureNix(context.Background()); err != nil {
 		t.Skipf("disk mode evaluates with Nix: %v", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/sys/unix"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim/hostinit"
 )
 
@@ -66,9 +67,7 @@ func upAndHang(dir string) int {
 
 func requireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the simulated fleet needs root (network namespaces, loop devices, a bridge)")
-	}
+	heavytest.Root(t, "a simulated fleet: network namespaces, loop devices, a bridge")
 	for _, tool := range []string{"ip", "nsenter", "losetup", "blkid", "/usr/sbin/sshd"} {
 		if _, err := lookPath(tool); err != nil {
 			t.Skipf("the simulated fleet needs %s: %v", tool, err)

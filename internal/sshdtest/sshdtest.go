@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nixbook/nixbook/internal/apt"
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/proctree"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -448,6 +449,7 @@ func ensureSSHD(t testing.TB) {
 		if os.Geteuid() != 0 {
 			t.Fatalf("%s is missing: install openssh-server (apt-get install openssh-server) or run the tests as root", SSHD)
 		}
+		heavytest.Require(t, "openssh-server, installed with apt")
 		if err := apt.Install(context.Background(), "openssh-server"); err != nil {
 			t.Fatalf("installing openssh-server: %v", err)
 		}

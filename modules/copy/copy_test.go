@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 )
@@ -234,9 +235,7 @@ func inode(t *testing.T, path string) uint64 {
 }
 
 func TestOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("changing owners needs root")
-	}
+	heavytest.Root(t, "root to change owners")
 	const nobody = 65534
 	tests := []struct {
 		name        string

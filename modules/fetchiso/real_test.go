@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/sshdtest"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
@@ -66,9 +67,7 @@ func (s *isoServer) counts() (int, []string) {
 // sshHost is a module host on a real sshd on loopback, as root.
 func sshHost(t *testing.T) *moduletest.LocalHost {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test sshd logs in as root")
-	}
+	heavytest.Root(t, "root: the test sshd logs in as root")
 	srv := sshdtest.Start(t, sshdtest.Options{})
 	d := sshtransport.NewDialer(sshtransport.DialerOptions{
 		Store:         hostkeys.New(filepath.Join(t.TempDir(), "known_hosts")),

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/nixeval"
@@ -244,9 +245,7 @@ func TestMissingGenerator(t *testing.T) {
 // the 2015 rescue path does: root is a path inside the chroot, and probes,
 // the generator and the files all stay inside it.
 func TestInsideChroot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
-	}
+	heavytest.Root(t, "chroot")
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
 		t.Skip("busybox-static not installed (make deps installs it)")

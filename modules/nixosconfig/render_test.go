@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
@@ -23,6 +24,7 @@ func requireNix(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	heavytest.Require(t, "nix-bin, installed with apt")
 	if err := nixeval.EnsureNix(ctx); err != nil {
 		t.Skipf("nix-instantiate is needed (apt-get install nix-bin): %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/internal/apt"
+	"github.com/nixbook/nixbook/internal/heavytest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -69,9 +70,7 @@ func run(t *testing.T, name string, args ...string) string {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: chroot, mount namespaces and loop devices")
-	}
+	heavytest.Root(t, "chroot, mount namespaces and loop devices")
 	requireCommands(t, map[string]string{
 		"unshare": "util-linux", "setpriv": "util-linux", "losetup": "mount",
 		"sfdisk": "fdisk", "mkfs.ext4": "e2fsprogs", "unsquashfs": "squashfs-tools",
@@ -90,9 +89,7 @@ func requireCommands(t *testing.T, cmdToPkg map[string]string) {
 	if len(missing) == 0 {
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skipf("missing %v and not root to install them", missing)
-	}
+	heavytest.Root(t, fmt.Sprintf("%v, installed with apt", missing))
 	if err := apt.Install(context.Background(), missing...); err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +348,8 @@ func TestKexecTarball(t *testing.T) {
 			if tt.asUser {
 				requireRoot(t)
 				args = append([]string{"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"}, args...)
-			} else if os.Geteuid() != 0 {
-				t.Skip("kexec/run needs root")
+			} else {
+				heavytest.Root(t, "kexec/run, which runs as root")
 			}
 			cmd := exec.Command(args[0], args[1:]...)
 			cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "NIXBOOK_SIM_KEXEC_DELAY=1")

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/cliargs"
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/hostinit"
 )
@@ -37,9 +38,7 @@ func runCLI(t *testing.T, args ...string) (string, error) {
 }
 
 func TestUpStatusRebootDown(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the simulated fleet needs root")
-	}
+	heavytest.Root(t, "a simulated fleet: namespaces, loop devices")
 	dir := filepath.Join(t.TempDir(), "fleet")
 	sock, _ := sim.ControlSocket(dir)
 	id := filepath.Base(filepath.Dir(sock))

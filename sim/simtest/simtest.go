@@ -24,6 +24,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/ovhapi"
@@ -96,9 +97,7 @@ func WithConfig(change func(*sim.Config)) Option { return func(op *options) { ch
 // The test is skipped when it cannot run a fleet (not root, tools missing).
 func Start(t testing.TB, n int, opts ...Option) *Fleet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the simulated fleet needs root (network namespaces, loop devices, a bridge)")
-	}
+	heavytest.Root(t, "a simulated fleet: network namespaces, loop devices, a bridge")
 	for _, tool := range []string{"ip", "nsenter", "losetup", "blkid", "parted"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("the simulated fleet needs %s", tool)
@@ -290,9 +289,7 @@ func Helper() (string, error) {
 // NixOS ISO and kexec tarball (the cache the simulator itself uses).
 func Payload(t testing.TB) *payload.Payload {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the payload's store belongs to root")
-	}
+	heavytest.Root(t, "the NixOS payload, whose store belongs to root")
 	dir, err := payload.DefaultDir()
 	if err != nil {
 		t.Fatal(err)

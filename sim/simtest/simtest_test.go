@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim"
 )
 
@@ -49,6 +50,7 @@ func runOn(t *testing.T, h Host, cmd string) string {
 }
 
 func TestStartGivesAFleetAndTakesItDown(t *testing.T) {
+	heavytest.Root(t, "a simulated fleet")
 	var dir, bridge string
 	t.Run("fleet", func(t *testing.T) {
 		f := Start(t, 2, WithoutPayload())

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/transport"
 	"github.com/nixbook/nixbook/transport/local"
 )
@@ -15,9 +16,7 @@ import (
 // A tiny root with a static busybox as /bin/sh is enough to prove that
 // commands, their working directory, environment and uploads land inside.
 func TestChrootRunsInsideRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("chroot needs root")
-	}
+	heavytest.Root(t, "chroot")
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
 		t.Skip("busybox-static not installed (make deps installs it)")

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
@@ -211,9 +212,7 @@ func InPrivateMounts(t *testing.T) bool {
 	if os.Getenv(mountNSEnv) == "1" {
 		return true
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount")
-	}
+	heavytest.Root(t, "a private mount namespace")
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
 		t.Skip("unshare (util-linux) is not installed")

@@ -27,6 +27,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 	"github.com/nixbook/nixbook/transport/ssh"
@@ -82,9 +83,7 @@ func Start(t testing.TB) *VM { return StartWith(t, Options{}) }
 // StartWith is Start with options.
 func StartWith(t testing.TB, opts Options) *VM {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("zfsvm: the real-ZFS VM does not run with -short")
-	}
+	heavytest.Require(t, "a QEMU guest with real ZFS")
 	if _, err := exec.LookPath(QEMU); err != nil {
 		t.Skipf("zfsvm: %s not found (make deps installs qemu-system-x86)", QEMU)
 	}
