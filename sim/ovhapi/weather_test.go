@@ -76,6 +76,22 @@ func TestWeather(t *testing.T) {
 		if got := get(); got != 200 {
 			t.Fatalf("after 5s: %d", got)
 		}
+		// The task ends when its goroutine has rebooted the server, in real
+		// time: only a task that has ended can be purged.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			var got struct {
+				Status string `json:"status"`
+			}
+			if err := c.Get(serverPath(testSN, "task", itoa(task.TaskID)), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status == StatusDone {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the task is still %s", got.Status)
+			}
+		}
 		clock.Add(2 * time.Minute)
 		if got := get(); got != 404 || listed() {
 			t.Fatalf("a task done long ago: %d, listed %v; want purged", got, listed())
