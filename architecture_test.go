@@ -80,14 +80,12 @@ var testKits = []string{"internal/heavytest", "internal/sshdtest", "modules/modu
 // peerImports are modules that still use another module as a library. Each
 // is to move into a kit under modules/internal; the list only shrinks.
 var peerImports = map[string][]string{
-	"modules/chroot":      {"modules/fetchiso"},
-	"modules/install":     {"modules/rescue", "modules/waitssh"},
-	"modules/kexec":       {"modules/fetchiso", "modules/reboot", "modules/waitssh"},
-	"modules/nixosconfig": {"modules/copy"},
-	"modules/reboot":      {"modules/waitssh"},
-	"modules/rescue":      {"modules/waitssh"},
-	"modules/template":    {"modules/copy"},
-	"modules/unsquash":    {"modules/fetchiso"},
+	"modules/chroot":   {"modules/fetchiso"},
+	"modules/install":  {"modules/rescue", "modules/waitssh"},
+	"modules/kexec":    {"modules/fetchiso", "modules/reboot", "modules/waitssh"},
+	"modules/reboot":   {"modules/waitssh"},
+	"modules/rescue":   {"modules/waitssh"},
+	"modules/unsquash": {"modules/fetchiso"},
 }
 
 func matches(pattern, pkg string) bool {

@@ -7,21 +7,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/fileplan"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 )
 
 // Args are the arguments of `copy`.
 type Args struct {
-	FileArgs `yaml:",inline"`
-	Content  *string `yaml:"content" doc:"the file's content; exclusive with src"`
-	Src      string  `yaml:"src" doc:"a file on the controller; a relative path is looked up in files/ beside the playbook, then beside the playbook; exclusive with content"`
+	fileplan.File `yaml:",inline"`
+	Content       *string `yaml:"content" doc:"the file's content; exclusive with src"`
+	Src           string  `yaml:"src" doc:"a file on the controller; a relative path is looked up in files/ beside the playbook, then beside the playbook; exclusive with content"`
 }
 
 // Spec is the `copy` module.
@@ -72,40 +71,15 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if m.args.Content != nil {
 		content = []byte(*m.args.Content)
 	} else {
-		b, err := ReadController(h.Vars(), m.args.Src, "files")
+		b, err := fileplan.ReadController(h.Vars(), m.args.Src, "files")
 		if err != nil {
 			return nil, err
 		}
 		content = b
 	}
-	return PlanFile(ctx, h, m.args.FileArgs, content)
+	return fileplan.Plan(ctx, h, m.args.File, content)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
-	return ApplyFile(ctx, h, p)
-}
-
-// ReadController reads a file on the controller. A relative name is looked up
-// in subdir beside the playbook, then beside the playbook (the directory in
-// vars' playbook_dir), as Ansible looks up files/ and templates/; without a
-// playbook_dir it is relative to the working directory.
-func ReadController(vars map[string]any, name, subdir string) ([]byte, error) {
-	candidates := []string{name}
-	if dir, ok := vars["playbook_dir"].(string); ok && dir != "" && !filepath.IsAbs(name) {
-		candidates = []string{filepath.Join(dir, subdir, name), filepath.Join(dir, name)}
-	}
-	for _, c := range candidates {
-		b, err := os.ReadFile(c)
-		switch {
-		case err == nil:
-			return b, nil
-		case errors.Is(err, fs.ErrNotExist):
-			continue
-		}
-		if fi, statErr := os.Stat(c); statErr == nil && fi.IsDir() {
-			return nil, fmt.Errorf("src %s is a directory: only files can be copied", c)
-		}
-		return nil, fmt.Errorf("src: %w", err)
-	}
-	return nil, fmt.Errorf("src %s not found (looked for %s)", name, strings.Join(candidates, ", "))
+	return fileplan.Apply(ctx, h, p)
 }

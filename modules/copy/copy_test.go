@@ -14,6 +14,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/fileplan"
 	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
@@ -192,7 +193,7 @@ func TestCopy(t *testing.T) {
 			if fi.Mode().Perm() != tt.wantMode {
 				t.Errorf("mode = %v, want %v", fi.Mode().Perm(), tt.wantMode)
 			}
-			wantOut := modules.Output{"dest": dest, "checksum": sha(tt.wantContent), "size": len(tt.wantContent), "mode": Mode(tt.wantMode).String()}
+			wantOut := modules.Output{"dest": dest, "checksum": sha(tt.wantContent), "size": len(tt.wantContent), "mode": fileplan.Mode(tt.wantMode).String()}
 			if !reflect.DeepEqual(p.Output, wantOut) {
 				t.Errorf("output = %v, want %v", p.Output, wantOut)
 			}
@@ -347,7 +348,7 @@ func TestCheckErrors(t *testing.T) {
 func TestNew(t *testing.T) {
 	tests := []struct {
 		name, args, wantErr string
-		wantMode            Mode
+		wantMode            fileplan.Mode
 	}{
 		{name: "neither content nor src", args: "dest: /f", wantErr: "one of content or src is required"},
 		{name: "both", args: "dest: /f\ncontent: x\nsrc: y", wantErr: "exclusive"},
@@ -378,20 +379,6 @@ func TestNew(t *testing.T) {
 				t.Errorf("mode = %v, want %v", got, tt.wantMode)
 			}
 		})
-	}
-}
-
-func TestFileMode(t *testing.T) {
-	tests := map[Mode]os.FileMode{
-		0o644:  0o644,
-		0o4755: 0o755 | os.ModeSetuid,
-		0o2775: 0o775 | os.ModeSetgid,
-		0o1777: 0o777 | os.ModeSticky,
-	}
-	for m, want := range tests {
-		if got := m.FileMode(); got != want {
-			t.Errorf("%v.FileMode() = %v, want %v", m, got, want)
-		}
 	}
 }
 

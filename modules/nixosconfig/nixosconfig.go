@@ -28,7 +28,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/copy"
+	"github.com/nixbook/nixbook/modules/internal/fileplan"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -144,7 +144,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			})
 			continue
 		}
-		fp, err := copy.PlanFile(ctx, h, fileArgs(dest), f.content)
+		fp, err := fileplan.Plan(ctx, h, fileArgs(dest), f.content)
 		if err != nil {
 			return nil, err
 		}
@@ -234,9 +234,9 @@ func isDir(ctx context.Context, h modules.ReadOnlyHost, dir string) (bool, error
 	return false, fmt.Errorf("probe %s: %w", dir, err)
 }
 
-func fileArgs(dest string) copy.FileArgs {
-	mode := copy.Mode(0o644)
-	return copy.FileArgs{Dest: dest, Mode: &mode}
+func fileArgs(dest string) fileplan.File {
+	mode := fileplan.Mode(0o644)
+	return fileplan.File{Dest: dest, Mode: &mode}
 }
 
 func output(s *system, p *plan) modules.Output {
@@ -292,14 +292,14 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	// nixos-generate-config may just have written a configuration.nix of
 	// its own, so each file is planned again against what is there now.
 	for _, f := range p.files {
-		fp, err := copy.PlanFile(ctx, h, fileArgs(path.Join(p.dir(), f.name)), f.content)
+		fp, err := fileplan.Plan(ctx, h, fileArgs(path.Join(p.dir(), f.name)), f.content)
 		if err != nil {
 			return nil, err
 		}
 		if !fp.Changed() {
 			continue
 		}
-		if _, err := copy.ApplyFile(ctx, h, fp); err != nil {
+		if _, err := fileplan.Apply(ctx, h, fp); err != nil {
 			return nil, err
 		}
 	}

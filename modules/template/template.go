@@ -8,7 +8,7 @@ import (
 	"fmt"
 
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/copy"
+	"github.com/nixbook/nixbook/modules/internal/fileplan"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 )
 
@@ -21,7 +21,7 @@ type Renderer interface {
 // Args are the arguments of `template`.
 type Args struct {
 	Src           string `yaml:"src" required:"" doc:"a Jinja template on the controller; a relative path is looked up in templates/ beside the playbook, then beside the playbook"`
-	copy.FileArgs `yaml:",inline"`
+	fileplan.File `yaml:",inline"`
 }
 
 // NewSpec returns the `template` module, rendering with r.
@@ -56,7 +56,7 @@ type module struct {
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
 	vars := modkit.Vars(h)
-	src, err := copy.ReadController(vars, m.args.Src, "templates")
+	src, err := fileplan.ReadController(vars, m.args.Src, "templates")
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +64,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, fmt.Errorf("render %s: %w", m.args.Src, err)
 	}
-	return copy.PlanFile(ctx, h, m.args.FileArgs, []byte(text))
+	return fileplan.Plan(ctx, h, m.args.File, []byte(text))
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
-	return copy.ApplyFile(ctx, h, p)
+	return fileplan.Apply(ctx, h, p)
 }

@@ -1,4 +1,7 @@
-package copy
+// Package fileplan plans and applies writing one file on a host, atomically
+// and idempotently by content: the copy and template modules, and every
+// module that writes a file, share it.
+package fileplan
 
 import (
 	"bytes"
@@ -8,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,9 +22,9 @@ import (
 	"github.com/nixbook/nixbook/transport"
 )
 
-// FileArgs say where a file goes and how it is owned. The template module
-// shares them.
-type FileArgs struct {
+// File says where a file goes and how it is owned; modules embed it in their
+// arguments (yaml inline).
+type File struct {
 	Dest  string `yaml:"dest" required:"" doc:"path of the file on the host; its directory must exist"`
 	Mode  *Mode  `yaml:"mode" doc:"permissions in octal, such as \"0644\"; a new file gets 0644, an existing one keeps its own"`
 	Owner string `yaml:"owner" doc:"user, or user:group, that owns the file; unset keeps the owner of an existing file"`
@@ -32,7 +37,7 @@ const defaultMode Mode = 0o644
 // summary, as with Ansible's max_diff_size.
 const maxDiff = 256 << 10
 
-// filePlan is what PlanFile hands to ApplyFile.
+// filePlan is what Plan hands to Apply.
 type filePlan struct {
 	dest    string
 	content []byte
@@ -51,10 +56,10 @@ type current struct {
 	selfUID, selfGID string // who an upload writes as
 }
 
-// PlanFile plans putting content at f.Dest with f's mode and owner: nothing
+// Plan plans putting content at f.Dest with f's mode and owner: nothing
 // when the file already matches, else a write (with its diff) and the chown
 // and chmod commands needed.
-func PlanFile(ctx context.Context, h modules.ReadOnlyHost, f FileArgs, content []byte) (*modules.Plan, error) {
+func Plan(ctx context.Context, h modules.ReadOnlyHost, f File, content []byte) (*modules.Plan, error) {
 	if f.Dest == "" || strings.HasSuffix(f.Dest, "/") {
 		return nil, fmt.Errorf("dest %q: want a file path", f.Dest)
 	}
@@ -129,8 +134,8 @@ func chown(fp *filePlan, owner, dest, was string) modules.Change {
 	return c
 }
 
-// ApplyFile carries out a plan from PlanFile.
-func ApplyFile(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+// Apply carries out a plan from Plan.
+func Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
 	fp, ok := p.Data.(*filePlan)
 	if !ok {
 		return nil, errors.New("copy: apply called with a plan it did not make")
@@ -231,4 +236,29 @@ func size(n int) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// ReadController reads a file on the controller. A relative name is looked up
+// in subdir beside the playbook, then beside the playbook (the directory in
+// vars' playbook_dir), as Ansible looks up files/ and templates/; without a
+// playbook_dir it is relative to the working directory.
+func ReadController(vars map[string]any, name, subdir string) ([]byte, error) {
+	candidates := []string{name}
+	if dir, ok := vars["playbook_dir"].(string); ok && dir != "" && !filepath.IsAbs(name) {
+		candidates = []string{filepath.Join(dir, subdir, name), filepath.Join(dir, name)}
+	}
+	for _, c := range candidates {
+		b, err := os.ReadFile(c)
+		switch {
+		case err == nil:
+			return b, nil
+		case errors.Is(err, fs.ErrNotExist):
+			continue
+		}
+		if fi, statErr := os.Stat(c); statErr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("src %s is a directory: only files can be copied", c)
+		}
+		return nil, fmt.Errorf("src: %w", err)
+	}
+	return nil, fmt.Errorf("src %s not found (looked for %s)", name, strings.Join(candidates, ", "))
 }
