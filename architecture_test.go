@@ -43,7 +43,7 @@ var floors = []struct {
 	// they would otherwise match.
 	{"internal/heavytest", nil},
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "transport"}},
-	{"modules/moduletest", []string{"modules", "facts", "transport", "transport/local", "internal/yamlx"}},
+	{"modules/moduletest", []string{"modules", "modules/internal/boot", "facts", "transport", "transport/local", "internal/yamlx"}},
 	{"modules/fetchiso/hosttest", []string{"internal/heavytest", "modules", "modules/moduletest", "facts", "transport"}},
 	{"modules/zfs/internal/zfsvm", []string{"internal/heavytest", "facts", "hostkeys", "modules/moduletest", "transport", "transport/ssh", "internal/buildonce", "internal/proctree"}},
 	{"runner/runnertest", []string{"hostkeys", "inventory", "modules", "playbooks", "runner", "tmpl", "transport/ssh"}},
@@ -81,10 +81,8 @@ var testKits = []string{"internal/heavytest", "internal/sshdtest", "modules/modu
 // is to move into a kit under modules/internal; the list only shrinks.
 var peerImports = map[string][]string{
 	"modules/chroot":   {"modules/fetchiso"},
-	"modules/install":  {"modules/rescue", "modules/waitssh"},
-	"modules/kexec":    {"modules/fetchiso", "modules/reboot", "modules/waitssh"},
-	"modules/reboot":   {"modules/waitssh"},
-	"modules/rescue":   {"modules/waitssh"},
+	"modules/install":  {"modules/rescue"},
+	"modules/kexec":    {"modules/fetchiso"},
 	"modules/unsquash": {"modules/fetchiso"},
 }
 

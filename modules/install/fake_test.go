@@ -11,14 +11,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
-	"github.com/nixbook/nixbook/modules/rescue"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -176,7 +174,7 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 				b += fmt.Sprintf("%s\t%s\t2097148\t0\t-2\n", s, typ)
 			}
 			return ok(b)
-		case rescue.BootIDPath:
+		case boot.IDPath:
 			return ok(m.bootID() + "\n")
 		case "/etc/os-release":
 			return ok(m.sys.osRelease)
@@ -350,19 +348,10 @@ func (m *machine) commands() []string {
 	return append([]string(nil), m.runs...)
 }
 
-// fastClock is a waitssh clock whose pauses pass at once on a fake clock.
-func fastClock() waitssh.Clock {
-	var mu sync.Mutex
-	now := time.Unix(1_700_000_000, 0)
-	return waitssh.Clock{
-		NowFn: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
-		SleepFn: func(ctx context.Context, d time.Duration) error {
-			mu.Lock()
-			now = now.Add(d)
-			mu.Unlock()
-			return ctx.Err()
-		},
-	}
+// fastClock is a clock whose pauses pass at once.
+func fastClock() boot.Clock {
+	c := moduletest.NewClock()
+	return c.Boot()
 }
 
 func cmdOf(args ...string) transport.Cmd { return transport.Cmd{Args: args} }

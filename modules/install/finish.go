@@ -12,6 +12,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/rescue"
 	"github.com/nixbook/nixbook/ovh"
 	"github.com/nixbook/nixbook/transport"
@@ -207,7 +208,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		if m.args.GenerateHostKey {
 			c.Summary = fmt.Sprintf("pin the host key nixbook generated in known_hosts, reboot into the installed system and wait up to %s for it to answer SSH as NixOS with that key", m.args.Timeout)
 		}
-		fp.bootID = c.Cmd("cat", rescue.BootIDPath)
+		fp.bootID = c.Cmd("cat", boot.IDPath)
 		fp.detach = c.Cmd("sh", "-c", `nohup "$@" </dev/null >/dev/null 2>&1 &`, "sh", "sh", "-c", "sync; sleep 1; reboot")
 		c.Commands = append(c.Commands,
 			fmt.Sprintf("reconnect until SSH answers on a new boot, accepting the installed system's new host key (up to %s)", m.args.Timeout),
@@ -306,7 +307,7 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 		}
 		h.Log("connection lost while starting the reboot, as expected: %v", err)
 	}
-	newBoot, err := rescue.WaitNewBoot(ctx, h, rescue.WaitOptions{
+	newBoot, err := boot.WaitSystem(ctx, h, boot.SystemOptions{
 		OldBootID: oldBoot,
 		Timeout:   m.args.Timeout.D(),
 		Clock:     m.clock,
@@ -337,8 +338,8 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 
 // explainWait turns a failed wait into what the user can do about it.
 func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
-	var timeout *rescue.TimeoutError
-	var wrong *rescue.WrongSystemError
+	var timeout *boot.TimeoutError
+	var wrong *boot.WrongSystemError
 	switch {
 	case errors.As(err, &timeout):
 		return fmt.Errorf("%s did not answer SSH within %s after booting the installed system. Its configuration may not bring the network up "+

@@ -20,9 +20,8 @@ import (
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/fetchiso"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
-	"github.com/nixbook/nixbook/modules/reboot"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -105,7 +104,7 @@ func (a *Args) validate() error {
 
 type module struct {
 	args  Args
-	clock waitssh.Clock // zero: real time
+	clock boot.Clock // zero: real time
 }
 
 type plan struct {
@@ -130,7 +129,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err := m.enoughMemory(ctx, h); err != nil {
 		return nil, err
 	}
-	id, err := h.ReadFile(ctx, reboot.BootIDPath)
+	id, err := h.ReadFile(ctx, boot.IDPath)
 	if err != nil {
 		return nil, fmt.Errorf("read boot id: %w", err)
 	}
@@ -222,21 +221,14 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	}
 
 	var last string
-	err = waitssh.Wait(ctx, h, waitssh.Options{
+	_, err = boot.WaitNew(ctx, h, boot.Options{
 		Timeout:  a.Timeout.D(),
 		Sleep:    time.Second,
 		MaxSleep: 5 * time.Second,
 		Clock:    m.clock,
 		// Not NewSystem: the installer serves the rescue's host keys, and
 		// any other key is someone else.
-	}, func(ctx context.Context) (bool, error) {
-		b, err := h.ReadFile(ctx, reboot.BootIDPath)
-		if err != nil {
-			return false, fmt.Errorf("read boot id: %w", err)
-		}
-		if id := strings.TrimSpace(string(b)); id == p.bootID {
-			return false, errors.New("still the rescue system's boot: the kexec has not happened yet")
-		}
+	}, p.bootID, func(ctx context.Context) (bool, error) {
 		installer, pretty, err := InInstaller(ctx, h)
 		if err != nil {
 			return false, err

@@ -15,9 +15,8 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
-	"github.com/nixbook/nixbook/modules/reboot"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -62,7 +61,7 @@ func rescue(f *facts.Facts) *hosttest.Host {
 		FactsVal: f,
 		Files: map[string]string{
 			"/etc/os-release": debianRelease,
-			reboot.BootIDPath: "4f6c1d0e-8a4b-4e5e-9a57-2c9d8e1b7f31\n",
+			boot.IDPath:       "4f6c1d0e-8a4b-4e5e-9a57-2c9d8e1b7f31\n",
 		},
 		Probes: map[string]hosttest.Reply{
 			line("stat", "-c", "%s\t%F\t%n", "--", tarball, tarball+".part"): hosttest.Missing(tarball),
@@ -231,7 +230,7 @@ func (m *machine) reconnect(ctx context.Context, opts transport.DialOptions) err
 		return &hostkeys.ChangedError{Name: "ks1"}
 	default:
 		m.Files["/etc/os-release"] = installerRelease
-		m.Files[reboot.BootIDPath] = "9a1c0e43-0000-4e5e-9a57-000000000001\n"
+		m.Files[boot.IDPath] = "9a1c0e43-0000-4e5e-9a57-000000000001\n"
 	}
 	return ctx.Err()
 }
@@ -260,11 +259,7 @@ func TestApplyInterrupted(t *testing.T) {
 			defer cancel()
 			tt.adjust(m, cancel)
 			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
-			now := time.Unix(0, 0)
-			mod.clock = waitssh.Clock{
-				NowFn:   func() time.Time { return now },
-				SleepFn: func(ctx context.Context, d time.Duration) error { now = now.Add(d); return ctx.Err() },
-			}
+			mod.clock = moduletest.NewClock().Boot()
 			plan, err := hosttest.Check(context.Background(), mod, m.Host)
 			if err != nil {
 				t.Fatal(err)
@@ -309,11 +304,7 @@ func TestApply(t *testing.T) {
 				tt.adjust(m)
 			}
 			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
-			now := time.Unix(0, 0)
-			mod.clock = waitssh.Clock{
-				NowFn:   func() time.Time { return now },
-				SleepFn: func(ctx context.Context, d time.Duration) error { now = now.Add(d); return nil },
-			}
+			mod.clock = moduletest.NewClock().Boot()
 			plan, err := hosttest.Check(context.Background(), mod, m.Host)
 			if err != nil {
 				t.Fatal(err)

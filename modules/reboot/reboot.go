@@ -11,13 +11,10 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 )
-
-// BootIDPath changes on every boot; Linux makes it up at boot time.
-const BootIDPath = "/proc/sys/kernel/random/boot_id"
 
 // Args are the arguments of `reboot`.
 type Args struct {
@@ -57,7 +54,7 @@ var Spec = modules.Spec{
 
 type module struct {
 	args  Args
-	clock waitssh.Clock // zero: real time
+	clock boot.Clock // zero: real time
 }
 
 type plan struct {
@@ -74,7 +71,7 @@ func detach(argv []string) []string {
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	id, err := h.ReadFile(ctx, BootIDPath)
+	id, err := h.ReadFile(ctx, boot.IDPath)
 	if err != nil {
 		return nil, fmt.Errorf("read boot id: %w", err)
 	}
@@ -112,22 +109,13 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err := m.clock.Sleep(ctx, m.args.PostRebootDelay.D()); err != nil {
 		return nil, err
 	}
-	var newID string
-	err := waitssh.Wait(ctx, h, waitssh.Options{
+	newID, err := boot.WaitNew(ctx, h, boot.Options{
 		Timeout:   m.args.Timeout.D(),
 		Sleep:     time.Second,
 		MaxSleep:  10 * time.Second,
 		NewSystem: m.args.NewSystem,
 		Clock:     m.clock,
-	}, func(ctx context.Context) (bool, error) {
-		b, err := h.ReadFile(ctx, BootIDPath)
-		if err != nil {
-			return false, fmt.Errorf("read boot id: %w", err)
-		}
-		newID = strings.TrimSpace(string(b))
-		if newID == p.bootID {
-			return false, errors.New("still the old boot: the reboot has not happened yet")
-		}
+	}, p.bootID, func(ctx context.Context) (bool, error) {
 		if _, err := h.Run(ctx, p.test); err != nil {
 			return false, fmt.Errorf("test command: %w", err)
 		}

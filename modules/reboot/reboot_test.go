@@ -15,8 +15,8 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 	"github.com/nixbook/nixbook/transport/local"
 )
@@ -68,7 +68,7 @@ func (m *machine) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	if !m.connected {
 		return nil, fmt.Errorf("read %s: connection lost", path)
 	}
-	if path != BootIDPath {
+	if path != boot.IDPath {
 		return nil, fs.ErrNotExist
 	}
 	return []byte(m.bootID + "\n"), nil
@@ -117,23 +117,6 @@ func (m *machine) Reconnect(ctx context.Context, opts transport.DialOptions) err
 		m.connected = true
 	}
 	return nil
-}
-
-type fakeClock struct {
-	t      time.Time
-	sleeps []time.Duration
-}
-
-func (c *fakeClock) clock() waitssh.Clock {
-	c.t = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return waitssh.Clock{
-		NowFn: func() time.Time { return c.t },
-		SleepFn: func(ctx context.Context, d time.Duration) error {
-			c.sleeps = append(c.sleeps, d)
-			c.t = c.t.Add(d)
-			return ctx.Err()
-		},
-	}
 }
 
 func TestReboot(t *testing.T) {
@@ -212,8 +195,8 @@ func TestReboot(t *testing.T) {
 			m := newMachine()
 			tt.setup(m)
 			mod := moduletest.New(t, Spec, tt.args)
-			var clock fakeClock
-			mod.(*module).clock = clock.clock()
+			clock := moduletest.NewClock()
+			mod.(*module).clock = clock.Boot()
 			ctx := context.Background()
 			p, err := mod.Check(ctx, m)
 			if err != nil {
@@ -232,11 +215,7 @@ func TestReboot(t *testing.T) {
 			if m.refreshes != tt.wantRefreshes {
 				t.Errorf("refreshes = %d, want %d", m.refreshes, tt.wantRefreshes)
 			}
-			var sleeps []string
-			for _, d := range clock.sleeps {
-				sleeps = append(sleeps, d.String())
-			}
-			if got := strings.Join(sleeps, " "); got != tt.wantSleeps {
+			if got := clock.Sleeps(); got != tt.wantSleeps {
 				t.Errorf("sleeps = %q, want %q", got, tt.wantSleeps)
 			}
 			if err != nil {
@@ -245,10 +224,7 @@ func TestReboot(t *testing.T) {
 			if m.bootID != "new-boot" {
 				t.Error("apply returned before the new boot")
 			}
-			var total time.Duration
-			for _, d := range clock.sleeps {
-				total += d
-			}
+			total := clock.Elapsed()
 			if out["rebooted"] != true || out["elapsed"] != int(total.Seconds()) {
 				t.Errorf("output = %v, want rebooted after %d s", out, int(total.Seconds()))
 			}
@@ -261,8 +237,8 @@ func TestNewSystemReachesEveryDial(t *testing.T) {
 		m := newMachine()
 		m.dropOnReboot, m.downDials = true, 2
 		mod := moduletest.New(t, Spec, fmt.Sprintf("new_system: %v", newSystem))
-		var clock fakeClock
-		mod.(*module).clock = clock.clock()
+		clock := moduletest.NewClock()
+		mod.(*module).clock = clock.Boot()
 		p, err := mod.Check(context.Background(), m)
 		if err != nil {
 			t.Fatal(err)
@@ -300,7 +276,7 @@ func TestPlanGolden(t *testing.T) {
 }
 
 func TestCheckReadsBootID(t *testing.T) {
-	want, err := os.ReadFile(BootIDPath)
+	want, err := os.ReadFile(boot.IDPath)
 	if err != nil {
 		t.Skip("no boot id here:", err)
 	}

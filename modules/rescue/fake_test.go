@@ -13,8 +13,8 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -113,7 +113,7 @@ func (s *server) ReadFile(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w: connection lost", path, transport.ErrUnreachable)
 	}
 	switch path {
-	case BootIDPath:
+	case boot.IDPath:
 		return []byte(s.bootID() + "\n"), nil
 	case "/etc/hostname":
 		return []byte(s.sys.hostname + "\n"), nil
@@ -183,19 +183,10 @@ func (s *server) allLogs() string {
 	return strings.Join(s.logs, "\n")
 }
 
-// fastClock is a waitssh clock whose pauses pass at once on a fake clock
-// (with a real millisecond, so that other goroutines move on).
-func fastClock() waitssh.Clock {
-	var mu sync.Mutex
-	now := time.Unix(1_700_000_000, 0)
-	return waitssh.Clock{
-		NowFn: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
-		SleepFn: func(ctx context.Context, d time.Duration) error {
-			time.Sleep(time.Millisecond)
-			mu.Lock()
-			now = now.Add(d)
-			mu.Unlock()
-			return ctx.Err()
-		},
-	}
+// fastClock is a clock whose pauses pass at once (with a real
+// millisecond, so that other goroutines move on).
+func fastClock() boot.Clock {
+	c := moduletest.NewClock()
+	c.Yield = time.Millisecond
+	return c.Boot()
 }

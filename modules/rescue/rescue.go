@@ -13,18 +13,13 @@ import (
 	"strings"
 	"time"
 
-	gossh "golang.org/x/crypto/ssh"
-
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
-	"github.com/nixbook/nixbook/modules/waitssh"
 	"github.com/nixbook/nixbook/ovh"
 	"github.com/nixbook/nixbook/transport"
 )
-
-// BootIDPath changes on every boot; Linux makes it up at boot time.
-const BootIDPath = "/proc/sys/kernel/random/boot_id"
 
 // VarRescueSSHKey is the host variable ssh_key defaults to.
 const VarRescueSSHKey = "rescue_ssh_key"
@@ -92,8 +87,8 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env       // zero: the real API settings
-	clock waitssh.Clock // zero: real time
+	env   ovh.Env    // zero: the real API settings
+	clock boot.Clock // zero: real time
 }
 
 // plan is what Check hands to Apply.
@@ -218,7 +213,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots)),
 		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
 	}
-	p.bootID = c.Cmd("cat", BootIDPath)
+	p.bootID = c.Cmd("cat", boot.IDPath)
 	monitoringOff := claim.MonitoringOff && srv.Monitoring
 	if alreadySet(srv, target.ID, key) && !monitoringOff {
 		c.Summary = fmt.Sprintf("reboot %s into %s (its netboot and rescueSshKey are already set) and wait up to %s for SSH with a new boot id",
@@ -501,7 +496,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err != nil {
 		return nil, err
 	}
-	newBoot, err := WaitNewBoot(ctx, h, WaitOptions{
+	newBoot, err := boot.WaitSystem(ctx, h, boot.SystemOptions{
 		OldBootID: oldBoot,
 		Timeout:   m.args.Timeout.D(),
 		Clock:     m.clock,
@@ -520,102 +515,6 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		"task_id": task.ID,
 		"elapsed": int(m.clock.Now().Sub(begin).Seconds()),
 	}, nil
-}
-
-// WaitOptions tune WaitNewBoot.
-type WaitOptions struct {
-	OldBootID string // "": any boot counts as new
-	Timeout   time.Duration
-	Clock     waitssh.Clock
-	// Want names the system expected, for messages; Is recognizes it in
-	// fresh facts.
-	Want string
-	Is   func(*facts.Facts) bool
-	// StaleKeys, when set, are the keys of the system being left, whose
-	// replacement was pinned in known_hosts before the reboot: no other new
-	// key is accepted (see waitssh.Options).
-	StaleKeys []gossh.PublicKey
-}
-
-// WrongSystemError is a host that came back on a new boot, but in another
-// system than the one expected.
-type WrongSystemError struct {
-	Want, Got string
-}
-
-func (e *WrongSystemError) Error() string {
-	return fmt.Sprintf("came back running %s, not %s", e.Got, e.Want)
-}
-
-// TimeoutError is a host that did not come back in time.
-type TimeoutError struct {
-	Timeout time.Duration
-	Last    error // the waiting loop's error, with its last attempt
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("did not answer SSH on a new boot within %s (%v)", modkit.Duration(e.Timeout), e.Last)
-}
-
-func (e *TimeoutError) Unwrap() error { return e.Last }
-
-// WaitNewBoot reconnects, accepting and recording a new host key, until the
-// host answers on a boot other than o.OldBootID; it then gathers facts again
-// and checks that the system is the one wanted. It returns the new boot id.
-func WaitNewBoot(ctx context.Context, h modules.Host, o WaitOptions) (string, error) {
-	var newBoot string
-	var wrong error
-	err := waitssh.Wait(ctx, h, waitssh.Options{
-		Timeout:   o.Timeout,
-		Sleep:     2 * time.Second,
-		MaxSleep:  10 * time.Second,
-		NewSystem: o.StaleKeys == nil,
-		StaleKeys: o.StaleKeys,
-		Clock:     o.Clock,
-	}, func(ctx context.Context) (bool, error) {
-		b, err := h.ReadFile(ctx, BootIDPath)
-		if err != nil {
-			return false, fmt.Errorf("read boot id: %w", err)
-		}
-		id := strings.TrimSpace(string(b))
-		if o.OldBootID != "" && id == o.OldBootID {
-			return false, errors.New("still the old boot: the server has not rebooted yet")
-		}
-		if err := h.RefreshFacts(ctx); err != nil {
-			return false, fmt.Errorf("gather facts: %w", err)
-		}
-		newBoot = id
-		if f := h.Facts(); !o.Is(f) {
-			// A new boot of the wrong system will not turn into the right
-			// one by waiting longer.
-			wrong = &WrongSystemError{Want: o.Want, Got: describeSystem(f)}
-		}
-		return true, nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", err
-		}
-		return "", &TimeoutError{Timeout: o.Timeout, Last: err}
-	}
-	if wrong != nil {
-		return newBoot, wrong
-	}
-	return newBoot, nil
-}
-
-func describeSystem(f *facts.Facts) string {
-	name := f.OS.PrettyName
-	if name == "" {
-		name = f.OS.ID
-	}
-	if name == "" {
-		name = "an unknown system"
-	}
-	if f.Hostname != "" {
-		name += " (hostname " + f.Hostname + ")"
-	}
-	return name
 }
 
 // RunningRescue reports the rescue's hostname when the host runs OVH's

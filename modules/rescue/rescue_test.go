@@ -13,6 +13,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/ovh"
 	"github.com/nixbook/nixbook/playbooks"
@@ -204,7 +205,7 @@ func TestRebootIntoRescue(t *testing.T) {
 			t.Errorf("a reconnect did not accept a new system: %+v", d)
 		}
 	}
-	if s.runs[0] != "cat "+BootIDPath {
+	if s.runs[0] != "cat "+boot.IDPath {
 		t.Errorf("first command %q, want the boot id read", s.runs[0])
 	}
 	if out["rescue"] != true || out["boot"] != "rescue12-customer" {
@@ -315,18 +316,18 @@ func TestApplyFailures(t *testing.T) {
 		{name: "the host never comes back", prepare: func(a *account, s *server) { s.neverBack = true }, args: "timeout: 2m",
 			wantErr: "ks1 after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m (gave up after 2m0s",
 			check: func(t *testing.T, err error) {
-				var te *TimeoutError
+				var te *boot.TimeoutError
 				if !errors.As(err, &te) {
-					t.Errorf("%T is not a TimeoutError", err)
+					t.Errorf("%T is not a boot.TimeoutError", err)
 				}
 			}},
 		{name: "the host comes back in another system", prepare: func(a *account, s *server) {
 			a.boots = func(ovhapi.Netboot) system { return debianOnDisk }
 		}, wantErr: "ks1 after the reboot into rescue12-customer (id 230242) (task ID done): came back running Debian GNU/Linux 12 (bookworm) (hostname ks1), not the rescue system",
 			check: func(t *testing.T, err error) {
-				var we *WrongSystemError
+				var we *boot.WrongSystemError
 				if !errors.As(err, &we) {
-					t.Errorf("%T is not a WrongSystemError", err)
+					t.Errorf("%T is not a boot.WrongSystemError", err)
 				}
 			}},
 	}
