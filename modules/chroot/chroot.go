@@ -17,7 +17,8 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/fetchiso"
+	"github.com/nixbook/nixbook/modules/internal/fetch"
+	"github.com/nixbook/nixbook/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -78,8 +79,8 @@ func (a *Args) validate() error {
 	if a.Root == "/" {
 		return errors.New("root: / is the rescue system itself; give the directory holding the unpacked store")
 	}
-	if fetchiso.Under(a.Root, fetchiso.TargetRoot) {
-		return fmt.Errorf("root %s is under %s, the installed system's root: choose a path outside it, such as /root/rescue", a.Root, fetchiso.TargetRoot)
+	if hostfs.Under(a.Root, hostfs.TargetRoot) {
+		return fmt.Errorf("root %s is under %s, the installed system's root: choose a path outside it, such as /root/rescue", a.Root, hostfs.TargetRoot)
 	}
 	switch a.State {
 	case "present", "absent":
@@ -91,7 +92,7 @@ func (a *Args) validate() error {
 			return fmt.Errorf("bind %q: want an absolute path", b)
 		}
 		b = path.Clean(b)
-		if b == "/" || fetchiso.Under(a.Root, b) {
+		if b == "/" || hostfs.Under(a.Root, b) {
 			return fmt.Errorf("bind %s contains root %s: it would be bound into itself", b, a.Root)
 		}
 		if slices.Contains(kernelFS, b) {
@@ -161,17 +162,17 @@ func (m *module) checkPresent(ctx context.Context, h modules.ReadOnlyHost) (*mod
 	}
 	out["system"], out["init"], out["bash"] = sys.system, sys.init, sys.bash
 
-	mounts, err := fetchiso.Mounts(ctx, h)
+	mounts, err := hostfs.Mounts(ctx, h)
 	if err != nil {
 		return nil, err
 	}
 	mounted := func(target string) bool {
-		return slices.ContainsFunc(mounts, func(s fetchiso.MountState) bool { return s.Target == target })
+		return slices.ContainsFunc(mounts, func(s hostfs.MountState) bool { return s.Target == target })
 	}
 	// shared: a bind whose events still flow back to the host, left so by
 	// a run cut short between its bind and its --make-rslave.
 	shared := func(target string) bool {
-		return slices.ContainsFunc(mounts, func(s fetchiso.MountState) bool { return s.Shared() && fetchiso.Under(s.Target, target) })
+		return slices.ContainsFunc(mounts, func(s hostfs.MountState) bool { return s.Shared() && hostfs.Under(s.Target, target) })
 	}
 
 	// A root that is not a mount point is bound onto itself: Nix (and
@@ -182,7 +183,7 @@ func (m *module) checkPresent(ctx context.Context, h modules.ReadOnlyHost) (*mod
 		add(c, step{cmds: []transport.Cmd{c.Cmd("mount", "--bind", a.Root, a.Root)}})
 	}
 
-	stats, err := fetchiso.StatFiles(ctx, h, m.fhsPaths()...)
+	stats, err := hostfs.StatFiles(ctx, h, m.fhsPaths()...)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func (m *module) checkPresent(ctx context.Context, h modules.ReadOnlyHost) (*mod
 			continue
 		}
 		if !slices.Contains(kernelFS, src) {
-			if st, err := fetchiso.StatFiles(ctx, h, src); err != nil {
+			if st, err := hostfs.StatFiles(ctx, h, src); err != nil {
 				return nil, err
 			} else if st[src].Type != "directory" {
 				return nil, fmt.Errorf("bind %s: no such directory on %s", src, h.Name())
@@ -309,7 +310,7 @@ func (m *module) fhsPaths() []string {
 func (m *module) planFile(ctx context.Context, h modules.ReadOnlyHost, p, content string, mode fs.FileMode, summary string) (modules.Change, *step, error) {
 	dest := m.in(p)
 	var before string
-	st, err := fetchiso.StatFiles(ctx, h, dest)
+	st, err := hostfs.StatFiles(ctx, h, dest)
 	if err != nil {
 		return modules.Change{}, nil, err
 	}
@@ -355,9 +356,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			}
 		}
 		for _, cmd := range s.cmds {
-			var progress *fetchiso.ProgressLog
+			var progress *fetch.ProgressLog
 			if s.stream {
-				progress = fetchiso.NewProgressLog(h.Log, everyLine)
+				progress = fetch.NewProgressLog(h.Log, everyLine)
 				cmd.Stdout, cmd.Stderr = progress, progress
 			}
 			_, err := h.Run(ctx, cmd)
@@ -377,7 +378,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 // present makes), never the partition mounted there.
 func (m *module) checkAbsent(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
 	a := m.args
-	mounts, err := fetchiso.Mounts(ctx, h)
+	mounts, err := hostfs.Mounts(ctx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -387,14 +388,14 @@ func (m *module) checkAbsent(ctx context.Context, h modules.ReadOnlyHost) (*modu
 		switch {
 		case mt.Target == a.Root && mt.FSRoot != "/" && mt.FSRoot != "":
 			targets = append(targets, mt.Target)
-		case mt.Target != a.Root && fetchiso.Under(mt.Target, a.Root) && !slices.Contains(targets, mt.Target):
+		case mt.Target != a.Root && hostfs.Under(mt.Target, a.Root) && !slices.Contains(targets, mt.Target):
 			targets = append(targets, mt.Target)
 		}
 	}
 	// umount -R takes a whole subtree: one per outermost mount suffices.
 	var tops []string
 	for _, t := range targets {
-		nested := slices.ContainsFunc(targets, func(o string) bool { return o != t && fetchiso.Under(t, o) })
+		nested := slices.ContainsFunc(targets, func(o string) bool { return o != t && hostfs.Under(t, o) })
 		if !nested {
 			tops = append(tops, t)
 		}
@@ -407,7 +408,7 @@ func (m *module) checkAbsent(ctx context.Context, h modules.ReadOnlyHost) (*modu
 	var cmds []transport.Cmd
 	for _, t := range tops {
 		// An unmount under a shared bind would reach the host's own mount.
-		if slices.ContainsFunc(mounts, func(s fetchiso.MountState) bool { return s.Shared() && fetchiso.Under(s.Target, t) }) {
+		if slices.ContainsFunc(mounts, func(s hostfs.MountState) bool { return s.Shared() && hostfs.Under(s.Target, t) }) {
 			cmds = append(cmds, c.Cmd("mount", "--make-rslave", t))
 		}
 		cmds = append(cmds, c.Cmd("umount", "-R", "--", t))
@@ -471,7 +472,7 @@ func (m *module) findSystem(ctx context.Context, h modules.ReadOnlyHost) (*syste
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.init, err)
 	}
-	st, err := fetchiso.StatFiles(ctx, h, m.in(s.bash))
+	st, err := hostfs.StatFiles(ctx, h, m.in(s.bash))
 	if err != nil {
 		return nil, err
 	}

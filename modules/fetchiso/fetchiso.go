@@ -15,14 +15,11 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/fetch"
+	"github.com/nixbook/nixbook/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
-
-// TargetRoot is where the installed system's file systems are mounted
-// (nixos-install --root /mnt). Nothing of the installation media may sit
-// under it, or it ends up in, or is unmounted with, the new system.
-const TargetRoot = "/mnt"
 
 // Args are the arguments of `fetch_iso`.
 type Args struct {
@@ -69,7 +66,7 @@ func (a *Args) validate() error {
 	case !a.Checksum && a.SHA256 != "":
 		return errors.New("sha256 is given but checksum: false says not to check it: drop one of them")
 	case a.Checksum:
-		if a.SHA256, err = NormalizeSHA256(a.SHA256); err != nil {
+		if a.SHA256, err = hostfs.NormalizeSHA256(a.SHA256); err != nil {
 			return err
 		}
 	}
@@ -86,10 +83,10 @@ func (a *Args) validate() error {
 	if a.Mount == "/" {
 		return errors.New("mount: / cannot be the ISO's mount point")
 	}
-	if Under(a.Mount, TargetRoot) {
-		return fmt.Errorf("mount %s is under %s, the installed system's root: choose a path outside it, such as /root/image", a.Mount, TargetRoot)
+	if hostfs.Under(a.Mount, hostfs.TargetRoot) {
+		return fmt.Errorf("mount %s is under %s, the installed system's root: choose a path outside it, such as /root/image", a.Mount, hostfs.TargetRoot)
 	}
-	if Under(a.Dest, a.Mount) {
+	if hostfs.Under(a.Dest, a.Mount) {
 		return fmt.Errorf("dest %s is under mount %s: the ISO would be hidden by its own mount", a.Dest, a.Mount)
 	}
 	switch a.Tool {
@@ -107,12 +104,6 @@ func absPath(name, p string) error {
 	return nil
 }
 
-// Under reports whether p is dir or inside it.
-func Under(p, dir string) bool {
-	p, dir = path.Clean(p), path.Clean(dir)
-	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
-}
-
 type module struct{ args Args }
 
 // ExtractedMarker is the file, in mount, that says the ISO's files were
@@ -121,7 +112,7 @@ type module struct{ args Args }
 const ExtractedMarker = ".nixbook-extracted"
 
 type plan struct {
-	download *Steps
+	download *fetch.Steps
 	umount   *transport.Cmd
 	mount    []transport.Cmd
 	// extract is the fallback when the mount fails for want of kernel
@@ -141,7 +132,7 @@ type extraction struct {
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
 	a := m.args
-	d := Download{URL: a.URL, Dest: a.Dest}
+	d := fetch.Download{URL: a.URL, Dest: a.Dest}
 	if a.Checksum {
 		d.SHA256 = a.SHA256
 	}
@@ -149,7 +140,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, err
 	}
-	mnt, err := InspectMount(ctx, h, a.Mount)
+	mnt, err := hostfs.InspectMount(ctx, h, a.Mount)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +173,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			changes = append(changes, c)
 			mnt.Mounted = false
 		}
-		if d.Tool, err = FindTool(ctx, h, a.Tool); err != nil {
+		if d.Tool, err = fetch.FindTool(ctx, h, a.Tool); err != nil {
 			return nil, err
 		}
 		c := modules.Change{Summary: fmt.Sprintf("download %s to %s with %s", a.URL, a.Dest, d.Tool)}
@@ -221,7 +212,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 // identity names a complete download in the extraction marker.
-func identity(d Download, s FileState) string {
+func identity(d fetch.Download, s fetch.FileState) string {
 	if d.SHA256 != "" {
 		return d.SHA256
 	}
@@ -252,7 +243,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			out["sha256"] = sum
 			identity = sum
 		} else {
-			st, err := StatFiles(ctx, h, m.args.Dest)
+			st, err := hostfs.StatFiles(ctx, h, m.args.Dest)
 			if err != nil {
 				return nil, err
 			}
@@ -311,7 +302,7 @@ func planExtraction(c *modules.Change, iso, mount string) extraction {
 // installing it first when missing, and records which ISO it was.
 func (m *module) extract(ctx context.Context, h modules.Host, x extraction, identity string) error {
 	a := m.args
-	found, err := LookPath(ctx, h, "xorriso")
+	found, err := hostfs.LookPath(ctx, h, "xorriso")
 	if err != nil {
 		return err
 	}
@@ -326,7 +317,7 @@ func (m *module) extract(ctx context.Context, h modules.Host, x extraction, iden
 	if _, err := h.Run(ctx, x.unmark); err != nil {
 		return err
 	}
-	progress := NewProgressLog(h.Log, 0)
+	progress := fetch.NewProgressLog(h.Log, 0)
 	cmd := x.xorriso
 	cmd.Stderr = progress
 	_, err = h.Run(ctx, cmd)
@@ -340,127 +331,10 @@ func (m *module) extract(ctx context.Context, h modules.Host, x extraction, iden
 	return nil
 }
 
-// MountState is what findmnt says of a mount point.
-type MountState struct {
-	Mounted                bool
-	Source, FSType, Target string
-	// FSRoot is the directory of the file system mounted there: / for a
-	// whole file system, another path for a bind mount of a directory.
-	FSRoot  string
-	Options []string
-	// Propagation is findmnt's: shared, private, slave, unbindable, with
-	// modifiers; empty where findmnt does not tell.
-	Propagation string
-}
-
-// Shared reports whether mount events here reach other mounts: unmounting
-// under a shared bind would unmount the original too.
-func (s MountState) Shared() bool {
-	for _, p := range strings.Split(s.Propagation, ",") {
-		if p == "shared" {
-			return true
-		}
-	}
-	return false
-}
-
-// ReadOnly reports whether the mount has the ro option.
-func (s MountState) ReadOnly() bool {
-	for _, o := range s.Options {
-		if o == "ro" {
-			return true
-		}
-	}
-	return false
-}
-
-// InspectMount asks findmnt what is mounted exactly at target (the last
-// mount there, the one that is visible).
-func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (MountState, error) {
-	mounts, err := Mounts(ctx, h)
-	if err != nil {
-		return MountState{}, err
-	}
-	var s MountState
-	for _, m := range mounts {
-		if m.Target == path.Clean(target) {
-			s = m
-		}
-	}
-	return s, nil
-}
-
-// Mounts lists the host's mounts in the order they were made, as findmnt
-// lists them from /proc/self/mountinfo.
-func Mounts(ctx context.Context, h modules.ReadOnlyHost) ([]MountState, error) {
-	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"}})
-	if err != nil {
-		return nil, fmt.Errorf("list mounts: %w", err)
-	}
-	var out []MountState
-	for _, line := range strings.Split(string(res.Stdout), "\n") {
-		kv := parsePairs(line)
-		if kv["TARGET"] == "" {
-			continue
-		}
-		out = append(out, MountState{
-			Mounted: true,
-			Target:  kv["TARGET"],
-			Source:  kv["SOURCE"],
-			FSType:  kv["FSTYPE"],
-			FSRoot:  kv["FSROOT"],
-			Options: strings.Split(kv["OPTIONS"], ","),
-
-			Propagation: kv["PROPAGATION"],
-		})
-	}
-	return out, nil
-}
-
-// parsePairs reads findmnt -P output: KEY="value" pairs, with \x escapes.
-func parsePairs(line string) map[string]string {
-	out := map[string]string{}
-	for {
-		line = strings.TrimLeft(line, " ")
-		eq := strings.Index(line, `="`)
-		if eq < 0 {
-			return out
-		}
-		key := line[:eq]
-		rest := line[eq+2:]
-		end := strings.IndexByte(rest, '"')
-		if end < 0 {
-			return out
-		}
-		out[key] = unescape(rest[:end])
-		line = rest[end+1:]
-	}
-}
-
-// unescape undoes the \xNN escapes util-linux uses for unsafe characters.
-func unescape(s string) string {
-	if !strings.Contains(s, `\x`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			var v byte
-			if _, err := fmt.Sscanf(s[i+2:i+4], "%02x", &v); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // mountedFrom reports whether the mount shows file: a loop device backed by
 // it. Where sysfs does not tell (containers hide the loop devices), an ISO
 // mount of a loop device is taken to be ours when the file is there.
-func mountedFrom(ctx context.Context, h modules.ReadOnlyHost, mnt MountState, file string) (bool, error) {
+func mountedFrom(ctx context.Context, h modules.ReadOnlyHost, mnt hostfs.MountState, file string) (bool, error) {
 	if mnt.Source == file {
 		return true, nil
 	}

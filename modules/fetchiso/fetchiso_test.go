@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
@@ -144,59 +143,5 @@ func TestArgs(t *testing.T) {
 		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 			t.Errorf("%q: err = %v, want it to contain %q", tt.args, err, tt.wantErr)
 		}
-	}
-}
-
-func TestContentLength(t *testing.T) {
-	tests := []struct {
-		headers string
-		want    int64
-		ok      bool
-	}{
-		{"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", 1234, true},
-		{"HTTP/2 302\r\ncontent-length: 0\r\nlocation: x\r\n\r\nHTTP/2 200\r\ncontent-length: 1048576000\r\n\r\n", 1048576000, true},
-		{"  HTTP/1.1 200 OK\n  Content-Length: 77\n", 77, true}, // wget -S indents
-		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 0, false},
-		{"", 0, false},
-	}
-	for _, tt := range tests {
-		got, ok := ContentLength([]byte(tt.headers))
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("ContentLength(%q) = %d, %v; want %d, %v", tt.headers, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestProgressLog(t *testing.T) {
-	var logged []string
-	clock := time.Unix(0, 0)
-	p := NewProgressLog(func(f string, a ...any) { logged = append(logged, a[0].(string)) }, 5*time.Second)
-	p.now = func() time.Time { return clock }
-	p.Write([]byte("  % Total    % Received\n  0  100M    0     0\r  1  100M"))
-	clock = clock.Add(time.Second)
-	p.Write([]byte("    1M\r 50  100M   50M\r"))
-	clock = clock.Add(5 * time.Second)
-	p.Write([]byte("100  100M  100M\r\n"))
-	p.Write([]byte("curl: done"))
-	p.Flush()
-	want := []string{"% Total    % Received", "100  100M  100M", "curl: done"}
-	if strings.Join(logged, "|") != strings.Join(want, "|") {
-		t.Errorf("logged %q, want %q", logged, want)
-	}
-}
-
-func TestFormatBytes(t *testing.T) {
-	tests := map[int64]string{0: "0 B", 1023: "1023 B", 1536: "1.5 KiB", 1 << 30: "1.0 GiB", 2469606195: "2.3 GiB"}
-	for n, want := range tests {
-		if got := FormatBytes(n); got != want {
-			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
-func TestParsePairs(t *testing.T) {
-	got := parsePairs(`TARGET="/root/my\x20iso" SOURCE="/dev/loop0" FSTYPE="iso9660" OPTIONS="ro"`)
-	if got["TARGET"] != "/root/my iso" || got["SOURCE"] != "/dev/loop0" || got["OPTIONS"] != "ro" {
-		t.Errorf("parsePairs = %q", got)
 	}
 }

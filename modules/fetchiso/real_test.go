@@ -24,6 +24,7 @@ import (
 	"github.com/nixbook/nixbook/internal/sshdtest"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
+	"github.com/nixbook/nixbook/modules/internal/fetch"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simtest"
@@ -129,7 +130,7 @@ func TestDownloadOverSSH(t *testing.T) {
 					hs := httptest.NewServer(srv)
 					defer hs.Close()
 					dest := filepath.Join(t.TempDir(), "sub dir", "nixos.iso")
-					d := Download{URL: hs.URL + "/nixos.iso", SHA256: tt.sum, Dest: dest, Tool: tool}
+					d := fetch.Download{URL: hs.URL + "/nixos.iso", SHA256: tt.sum, Dest: dest, Tool: tool}
 					if tt.partial > 0 {
 						os.MkdirAll(filepath.Dir(dest), 0o755)
 						if err := os.WriteFile(d.Part(), data[:tt.partial], 0o644); err != nil {

@@ -19,8 +19,9 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/fetchiso"
 	"github.com/nixbook/nixbook/modules/internal/boot"
+	"github.com/nixbook/nixbook/modules/internal/fetch"
+	"github.com/nixbook/nixbook/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -80,7 +81,7 @@ func (a *Args) validate() error {
 	case !a.Checksum && a.SHA256 != "":
 		return errors.New("sha256 is given but checksum: false says not to check it: drop one of them")
 	case a.Checksum:
-		if a.SHA256, err = fetchiso.NormalizeSHA256(a.SHA256); err != nil {
+		if a.SHA256, err = hostfs.NormalizeSHA256(a.SHA256); err != nil {
 			return err
 		}
 	}
@@ -109,7 +110,7 @@ type module struct {
 
 type plan struct {
 	bootID   string
-	download *fetchiso.Steps
+	download *fetch.Steps
 	unpack   transport.Cmd
 	run      transport.Cmd
 }
@@ -135,7 +136,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	p := &plan{bootID: strings.TrimSpace(string(id))}
 
-	d := fetchiso.Download{URL: a.URL, Dest: m.tarball()}
+	d := fetch.Download{URL: a.URL, Dest: m.tarball()}
 	if a.Checksum {
 		d.SHA256 = a.SHA256
 	}
@@ -145,7 +146,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	var changes []modules.Change
 	if !d.Complete(file) {
-		if d.Tool, err = fetchiso.FindTool(ctx, h, a.Tool); err != nil {
+		if d.Tool, err = fetch.FindTool(ctx, h, a.Tool); err != nil {
 			return nil, err
 		}
 		c := modules.Change{Summary: fmt.Sprintf("download %s to %s with %s", a.URL, d.Dest, d.Tool)}
@@ -198,7 +199,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	}
 
 	h.Log("starting %s on boot %s", m.runPath(), p.bootID)
-	progress := fetchiso.NewProgressLog(h.Log, time.Nanosecond)
+	progress := fetch.NewProgressLog(h.Log, time.Nanosecond)
 	run := p.run
 	run.Stdin = strings.NewReader("")
 	run.Stdout, run.Stderr = progress, progress
@@ -304,7 +305,7 @@ func InInstaller(ctx context.Context, h modules.ReadOnlyHost) (bool, string, err
 	if rel.VariantID == "installer" {
 		return true, pretty, nil
 	}
-	root, err := fetchiso.InspectMount(ctx, h, "/")
+	root, err := hostfs.InspectMount(ctx, h, "/")
 	if err != nil {
 		return false, pretty, err
 	}
@@ -332,7 +333,7 @@ func (m *module) enoughMemory(ctx context.Context, h modules.ReadOnlyHost) error
 	}
 	if mem < int64(m.args.MinMemory) {
 		return fmt.Errorf("%s has %s of RAM, the kexec installer needs at least %s (min_memory): it holds itself and its store in memory, and swap does not survive kexec; install this server through the rescue system with the ISO path (install-iso.yml) instead",
-			h.Name(), fetchiso.FormatBytes(mem), fetchiso.FormatBytes(int64(m.args.MinMemory)))
+			h.Name(), hostfs.FormatBytes(mem), hostfs.FormatBytes(int64(m.args.MinMemory)))
 	}
 	return nil
 }

@@ -17,7 +17,8 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/fetchiso"
+	"github.com/nixbook/nixbook/modules/internal/fetch"
+	"github.com/nixbook/nixbook/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
@@ -67,8 +68,8 @@ func (a *Args) validate() error {
 	if a.Root == "/" {
 		return errors.New("root: / would put the store on the rescue system itself; give the rescue partition's mount point, such as /root/rescue")
 	}
-	if fetchiso.Under(a.Root, fetchiso.TargetRoot) {
-		return fmt.Errorf("root %s is under %s, the installed system's root: choose a path outside it, such as /root/rescue", a.Root, fetchiso.TargetRoot)
+	if hostfs.Under(a.Root, hostfs.TargetRoot) {
+		return fmt.Errorf("root %s is under %s, the installed system's root: choose a path outside it, such as /root/rescue", a.Root, hostfs.TargetRoot)
 	}
 	if a.Dest == "" {
 		a.Dest = path.Join(a.Root, "nix", "store")
@@ -113,13 +114,13 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		}
 	}
 
-	srcStats, err := fetchiso.StatFiles(ctx, h, a.Src)
+	srcStats, err := hostfs.StatFiles(ctx, h, a.Src)
 	if err != nil {
 		return nil, err
 	}
 	srcThere := srcStats[a.Src].Type == "regular file"
 	if srcThere {
-		if p.srcSHA256, err = fetchiso.SHA256(ctx, h, a.Src); err != nil {
+		if p.srcSHA256, err = hostfs.SHA256(ctx, h, a.Src); err != nil {
 			return nil, err
 		}
 		out["sha256"] = p.srcSHA256
@@ -135,7 +136,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		return &modules.Plan{Output: out}, nil
 	}
 
-	tools, err := fetchiso.LookPath(ctx, h, "unsquashfs")
+	tools, err := hostfs.LookPath(ctx, h, "unsquashfs")
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			return nil, err
 		}
 		p.spaceProven = true
-		c.Summary += fmt.Sprintf(" (about %s, %d inodes)", fetchiso.FormatBytes(need.Bytes), need.Inodes)
+		c.Summary += fmt.Sprintf(" (about %s, %d inodes)", hostfs.FormatBytes(need.Bytes), need.Inodes)
 		out["size"] = need.Bytes
 	default:
 		c.Summary += " (free space checked before extracting)"
@@ -191,7 +192,7 @@ func (m *module) extracted(ctx context.Context, h modules.ReadOnlyHost, sum stri
 // mounted there already. Something else at root is refused.
 func planRootMount(ctx context.Context, h modules.ReadOnlyHost, device, root string) (modules.Change, []transport.Cmd, error) {
 	c := modules.Change{Summary: fmt.Sprintf("mount %s at %s", device, root)}
-	mnt, err := fetchiso.InspectMount(ctx, h, root)
+	mnt, err := hostfs.InspectMount(ctx, h, root)
 	if err != nil {
 		return c, nil, err
 	}
@@ -239,14 +240,14 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if sum == "" {
 		// The ISO was mounted after the check (a dry run's check, or an
 		// earlier task of this run).
-		st, err := fetchiso.StatFiles(ctx, h, a.Src)
+		st, err := hostfs.StatFiles(ctx, h, a.Src)
 		if err != nil {
 			return nil, err
 		}
 		if st[a.Src].Type != "regular file" {
 			return nil, fmt.Errorf("%s does not exist on %s: mount the NixOS ISO first (fetch_iso)", a.Src, h.Name())
 		}
-		if sum, err = fetchiso.SHA256(ctx, h, a.Src); err != nil {
+		if sum, err = hostfs.SHA256(ctx, h, a.Src); err != nil {
 			return nil, err
 		}
 		out["sha256"] = sum
@@ -261,7 +262,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if _, err := h.Run(ctx, p.mkdir); err != nil {
 		return nil, err
 	}
-	progress := fetchiso.NewProgressLog(h.Log, 0)
+	progress := fetch.NewProgressLog(h.Log, 0)
 	extract := p.extract
 	extract.Stdout, extract.Stderr = progress, progress
 	h.Log("extracting %s into %s", a.Src, a.Dest)
@@ -295,23 +296,23 @@ func (m *module) checkSpace(ctx context.Context, h modules.ReadOnlyHost) (Need, 
 	if err != nil {
 		return Need{}, fmt.Errorf("list %s: %w", a.Src, err)
 	}
-	free, err := fetchiso.FreeSpace(ctx, h, a.Dest)
+	free, err := hostfs.FreeSpace(ctx, h, a.Dest)
 	if err != nil {
 		return Need{}, err
 	}
 	var used Need
-	if st, err := fetchiso.StatFiles(ctx, h, a.Dest); err == nil && st[a.Dest].Type == "directory" {
+	if st, err := hostfs.StatFiles(ctx, h, a.Dest); err == nil && st[a.Dest].Type == "directory" {
 		used = usage(ctx, h, a.Dest)
 	}
 	missing := Need{Bytes: max(need.Bytes-used.Bytes, 0), Inodes: max(need.Inodes-used.Inodes, 0)}
 	where := a.Root
-	if !fetchiso.Under(a.Dest, a.Root) {
+	if !hostfs.Under(a.Dest, a.Root) {
 		where = path.Dir(a.Dest)
 	}
 	if missing.Bytes > free.Bytes {
 		want, have := formatPair(missing.Bytes, free.Bytes)
 		return need, fmt.Errorf("unpacking %s requires about %s, %s has %s available: the store needs more space than the rescue system has, so put root on a disk partition (the seed's nixos-rescue) of at least %s",
-			path.Base(a.Src), want, where, have, fetchiso.FormatBytes(roundUpGiB(need.Bytes*11/10)))
+			path.Base(a.Src), want, where, have, hostfs.FormatBytes(roundUpGiB(need.Bytes*11/10)))
 	}
 	if free.Inodes > 0 && missing.Inodes > free.Inodes {
 		return need, fmt.Errorf("unpacking %s requires %d inodes, %s has %d free: make the rescue partition's file system with more inodes (mkfs.ext4 -i 8192) or bigger",
@@ -322,7 +323,7 @@ func (m *module) checkSpace(ctx context.Context, h modules.ReadOnlyHost) (Need, 
 
 // formatPair prints two sizes so that they read differently when they are.
 func formatPair(a, b int64) (string, string) {
-	fa, fb := fetchiso.FormatBytes(a), fetchiso.FormatBytes(b)
+	fa, fb := hostfs.FormatBytes(a), hostfs.FormatBytes(b)
 	if fa == fb && a != b {
 		return fmt.Sprintf("%.1f MiB", float64(a)/(1<<20)), fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 	}

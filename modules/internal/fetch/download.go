@@ -1,17 +1,17 @@
-package fetchiso
+// Package fetch downloads a file on the host, resumably, and verifies its
+// sha256 before it takes its final name; the fetchiso and kexec modules
+// share it.
+package fetch
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -51,7 +51,7 @@ func (d Download) Complete(s FileState) bool {
 // expected.
 func (d Download) Inspect(ctx context.Context, h modules.ReadOnlyHost) (FileState, error) {
 	var s FileState
-	stats, err := StatFiles(ctx, h, d.Dest, d.Part())
+	stats, err := hostfs.StatFiles(ctx, h, d.Dest, d.Part())
 	if err != nil {
 		return s, err
 	}
@@ -65,7 +65,7 @@ func (d Download) Inspect(ctx context.Context, h modules.ReadOnlyHost) (FileStat
 		s.PartExists, s.PartSize = true, st.Size
 	}
 	if s.Exists && d.SHA256 != "" {
-		if s.SHA256, err = SHA256(ctx, h, d.Dest); err != nil {
+		if s.SHA256, err = hostfs.SHA256(ctx, h, d.Dest); err != nil {
 			return s, err
 		}
 	}
@@ -100,7 +100,7 @@ func (d Download) Plan(c *modules.Change, s FileState) *Steps {
 	// Only when the checksum is wrong: not part of the plan's happy path.
 	st.del = transport.Cmd{Args: []string{"rm", "-f", "--", d.Part()}}
 	if s.PartExists && s.PartSize > 0 {
-		c.Summary += fmt.Sprintf(" (resuming: %s already in %s)", FormatBytes(s.PartSize), d.Part())
+		c.Summary += fmt.Sprintf(" (resuming: %s already in %s)", hostfs.FormatBytes(s.PartSize), d.Part())
 	} else if s.Exists && d.SHA256 != "" {
 		c.Summary += fmt.Sprintf(" (%s has sha256 %s, want %s)", d.Dest, s.SHA256, d.SHA256)
 	}
@@ -130,7 +130,7 @@ func (st *Steps) Run(ctx context.Context, h modules.Host) (string, error) {
 	}
 	var sum string
 	if d.SHA256 != "" {
-		if sum, err = runSHA256(ctx, h, st.verify); err != nil {
+		if sum, err = hostfs.RunSHA256(ctx, h, st.verify); err != nil {
 			return "", err
 		}
 		if sum != d.SHA256 {
@@ -167,20 +167,20 @@ func (st *Steps) checkSpace(ctx context.Context, h modules.Host) error {
 		return nil
 	}
 	var have int64
-	if stats, err := StatFiles(ctx, h, d.Part()); err == nil {
+	if stats, err := hostfs.StatFiles(ctx, h, d.Part()); err == nil {
 		have = stats[d.Part()].Size
 	}
 	dir := path.Dir(d.Dest)
-	free, err := FreeSpace(ctx, h, dir)
+	free, err := hostfs.FreeSpace(ctx, h, dir)
 	if err != nil {
 		return err
 	}
 	need := total - have
 	if need > free.Bytes {
 		return fmt.Errorf("%s is %s (%s left to download); %s has %s available: choose a dest on a larger file system, such as a disk partition mounted for the download",
-			path.Base(d.Dest), FormatBytes(total), FormatBytes(need), dir, FormatBytes(free.Bytes))
+			path.Base(d.Dest), hostfs.FormatBytes(total), hostfs.FormatBytes(need), dir, hostfs.FormatBytes(free.Bytes))
 	}
-	h.Log("%s: %s to download, %s available in %s", path.Base(d.Dest), FormatBytes(need), FormatBytes(free.Bytes), dir)
+	h.Log("%s: %s to download, %s available in %s", path.Base(d.Dest), hostfs.FormatBytes(need), hostfs.FormatBytes(free.Bytes), dir)
 	return nil
 }
 
@@ -198,124 +198,4 @@ func ContentLength(headers []byte) (int64, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// FileStat is what stat says of one path.
-type FileStat struct {
-	Size int64
-	Type string // as stat %F prints it: "regular file", "directory", ...
-}
-
-// StatFiles stats paths without following links; missing ones are left out
-// of the map.
-func StatFiles(ctx context.Context, h modules.ReadOnlyHost, paths ...string) (map[string]FileStat, error) {
-	args := append([]string{"stat", "-c", "%s\t%F\t%n", "--"}, paths...)
-	res, err := h.Probe(ctx, transport.Cmd{Args: args})
-	var exit *transport.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode == 1) {
-		return nil, fmt.Errorf("stat %s: %w", strings.Join(paths, " "), err)
-	}
-	out := map[string]FileStat{}
-	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
-	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), "\t", 3)
-		if len(f) != 3 {
-			continue
-		}
-		n, perr := strconv.ParseInt(f[0], 10, 64)
-		if perr != nil {
-			return nil, fmt.Errorf("stat %s: size %q: %w", f[2], f[0], perr)
-		}
-		out[f[2]] = FileStat{Size: n, Type: f[1]}
-	}
-	if err != nil && len(out) == 0 && !strings.Contains(string(res.Stderr), "No such file") {
-		return nil, fmt.Errorf("stat %s: %w", strings.Join(paths, " "), err)
-	}
-	return out, nil
-}
-
-// SHA256 hashes a file on the host with sha256sum.
-func SHA256(ctx context.Context, h modules.ReadOnlyHost, file string) (string, error) {
-	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"sha256sum", "--", file}})
-	if err != nil {
-		return "", fmt.Errorf("sha256sum %s: %w", file, err)
-	}
-	return parseSHA256(file, res.Stdout)
-}
-
-func runSHA256(ctx context.Context, h modules.Host, cmd transport.Cmd) (string, error) {
-	res, err := h.Run(ctx, cmd)
-	if err != nil {
-		return "", err
-	}
-	return parseSHA256(cmd.Args[len(cmd.Args)-1], res.Stdout)
-}
-
-func parseSHA256(file string, out []byte) (string, error) {
-	f := strings.Fields(string(out))
-	if len(f) == 0 || !validSHA256(f[0]) {
-		return "", fmt.Errorf("sha256sum %s: unexpected output %q", file, out)
-	}
-	return strings.ToLower(f[0]), nil
-}
-
-var sha256Pattern = regexp.MustCompile(`^[0-9a-fA-F]{64}$`)
-
-func validSHA256(s string) bool { return sha256Pattern.MatchString(s) }
-
-// NormalizeSHA256 checks a sha256 argument and returns it in lower case;
-// a "sha256:" prefix, as some release pages print it, is accepted.
-func NormalizeSHA256(s string) (string, error) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "sha256:")
-	if !validSHA256(s) {
-		return "", fmt.Errorf("sha256 %q: want 64 hexadecimal digits", s)
-	}
-	return strings.ToLower(s), nil
-}
-
-// Space is the room left on the file system holding a path.
-type Space struct {
-	Bytes  int64 // available to unprivileged users, as df shows it
-	Inodes int64 // free inodes; 0 on file systems without a fixed number
-}
-
-// FreeSpace reports the space available on the file system of dir, or of
-// its nearest existing parent (dir may be made later).
-func FreeSpace(ctx context.Context, h modules.ReadOnlyHost, dir string) (Space, error) {
-	p := path.Clean(dir)
-	for {
-		res, err := h.Probe(ctx, transport.Cmd{Args: []string{"stat", "-f", "-c", "%a %S %d", "--", p}})
-		if err == nil {
-			f := strings.Fields(string(res.Stdout))
-			if len(f) != 3 {
-				return Space{}, fmt.Errorf("stat -f %s: unexpected output %q", p, res.Stdout)
-			}
-			blocks, e1 := strconv.ParseInt(f[0], 10, 64)
-			bsize, e2 := strconv.ParseInt(f[1], 10, 64)
-			inodes, e3 := strconv.ParseInt(f[2], 10, 64)
-			if err := errors.Join(e1, e2, e3); err != nil {
-				return Space{}, fmt.Errorf("stat -f %s: %w", p, err)
-			}
-			return Space{Bytes: blocks * bsize, Inodes: inodes}, nil
-		}
-		var exit *transport.ExitError
-		if !errors.As(err, &exit) || p == "/" {
-			return Space{}, fmt.Errorf("free space of %s: %w", dir, err)
-		}
-		p = path.Dir(p)
-	}
-}
-
-// FormatBytes prints a size in binary units, as df -h does.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n), -1
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }

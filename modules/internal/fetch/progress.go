@@ -1,51 +1,21 @@
-package fetchiso
+package fetch
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/modules/internal/hostfs"
 )
-
-// LookPath reports where the host finds each program on its PATH, leaving
-// out those it does not have. It asks `which`, which the Debian rescue and
-// NixOS both ship and which changes nothing.
-func LookPath(ctx context.Context, h modules.ReadOnlyHost, programs ...string) (map[string]string, error) {
-	res, err := h.Probe(ctx, transport.Cmd{Args: append([]string{"which"}, programs...)})
-	var exit *transport.ExitError
-	if err != nil && !(errors.As(err, &exit) && exit.ExitCode == 1) {
-		return nil, fmt.Errorf("look for %s: %w", strings.Join(programs, ", "), err)
-	}
-	found := map[string]string{}
-	sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
-	for sc.Scan() {
-		p := strings.TrimSpace(sc.Text())
-		if p == "" {
-			continue
-		}
-		base := p[strings.LastIndexByte(p, '/')+1:]
-		for _, prog := range programs {
-			if base == prog {
-				if _, dup := found[prog]; !dup {
-					found[prog] = p
-				}
-			}
-		}
-	}
-	return found, nil
-}
 
 // FindTool picks the download tool: want is auto, curl or wget. auto takes
 // curl when the host has it, else wget.
 func FindTool(ctx context.Context, h modules.ReadOnlyHost, want string) (string, error) {
-	found, err := LookPath(ctx, h, "curl", "wget")
+	found, err := hostfs.LookPath(ctx, h, "curl", "wget")
 	if err != nil {
 		return "", err
 	}
