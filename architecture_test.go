@@ -43,8 +43,7 @@ var floors = []struct {
 	// they would otherwise match.
 	{"internal/heavytest", nil},
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "transport"}},
-	{"modules/moduletest", []string{"modules", "modules/internal/boot", "facts", "transport", "transport/local", "internal/yamlx"}},
-	{"modules/fetchiso/hosttest", []string{"internal/heavytest", "modules", "modules/moduletest", "facts", "transport"}},
+	{"modules/moduletest", []string{"internal/heavytest", "modules", "modules/internal/boot", "facts", "transport", "transport/local", "internal/yamlx"}},
 	{"modules/zfs/internal/zfsvm", []string{"internal/heavytest", "facts", "hostkeys", "modules/moduletest", "transport", "transport/ssh", "internal/buildonce", "internal/proctree"}},
 	{"runner/runnertest", []string{"hostkeys", "inventory", "modules", "playbooks", "runner", "tmpl", "transport/ssh"}},
 
@@ -75,7 +74,7 @@ var floors = []struct {
 
 // testKits are packages made for tests; the nixbook binary never links
 // them, nor the simulator, nor package testing.
-var testKits = []string{"internal/heavytest", "internal/sshdtest", "modules/moduletest", "modules/fetchiso/hosttest", "modules/zfs/internal/zfsvm", "runner/runnertest", "sim/..."}
+var testKits = []string{"internal/heavytest", "internal/sshdtest", "modules/moduletest", "modules/zfs/internal/zfsvm", "runner/runnertest", "sim/..."}
 
 // peerImports are modules that still use another module as a library. Each
 // is to move into a kit under modules/internal; the list only shrinks.

@@ -7,14 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var line = hosttest.Line
+var line = moduletest.Line
 
 const (
 	root    = "/root/rescue"
@@ -75,30 +74,30 @@ const resolv = "nameserver 213.186.33.99\n"
 
 // fresh is a rescue with the ISO's store unpacked on the rescue partition
 // mounted at the root, and nothing else done.
-func fresh() *hosttest.Host {
+func fresh() *moduletest.ScriptedHost {
 	stat := func(p string) string { return line("stat", "-c", "%s\t%F\t%n", "--", p) }
-	return &hosttest.Host{
+	return &moduletest.ScriptedHost{
 		Files: map[string]string{
 			root + sysPath + "/init": stage2,
 			root + nixConf:           "allowed-users = *\nbuild-users-group = nixbld\nsandbox = true\ntrusted-users = root\n",
 			"/etc/resolv.conf":       resolv,
 		},
-		Probes: map[string]hosttest.Reply{
+		Probes: map[string]moduletest.Reply{
 			findSystem:        {Stdout: store + "/5k2ihh0q9pbxvz7ncbn8ks3g0zmqyhfi-nixos-system-nixos-24.05.20240528.9f632c533d4e/init\n" + root + nixConf + "\n"},
 			stat(root + bash): {Stdout: "1234\tregular file\t" + root + bash + "\n"},
 			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: findmnt},
 			fhsStat:                              {Stdout: "4096\tdirectory\t" + root + "/nix\n", Exit: 1},
 			stat("/mnt"):                         {Stdout: "4096\tdirectory\t/mnt\n"},
-			stat(root + InitCopy):                hosttest.Missing(root + InitCopy),
-			stat(root + transport.ChrootEnvFile): hosttest.Missing(root + transport.ChrootEnvFile),
-			stat(root + "/etc/resolv.conf"):      hosttest.Missing(root + "/etc/resolv.conf"),
+			stat(root + InitCopy):                moduletest.Missing(root + InitCopy),
+			stat(root + transport.ChrootEnvFile): moduletest.Missing(root + transport.ChrootEnvFile),
+			stat(root + "/etc/resolv.conf"):      moduletest.Missing(root + "/etc/resolv.conf"),
 			line("readlink", "--", root+"/run/current-system"): {Exit: 1},
 		},
 	}
 }
 
 // done is the same rescue once the module has run.
-func done() *hosttest.Host {
+func done() *moduletest.ScriptedHost {
 	h := fresh()
 	stat := func(p string) string { return line("stat", "-c", "%s\t%F\t%n", "--", p) }
 	var st strings.Builder
@@ -106,8 +105,8 @@ func done() *hosttest.Host {
 		st.WriteString("4096\tdirectory\t" + root + "/" + d + "\n")
 	}
 	st.WriteString("33\tsymbolic link\t" + root + "/bin/sh\n")
-	h.Probes[fhsStat] = hosttest.Reply{Stdout: st.String()}
-	h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: prepared}
+	h.Probes[fhsStat] = moduletest.Reply{Stdout: st.String()}
+	h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: prepared}
 	patched, err := patchInit(stage2, bash)
 	if err != nil {
 		panic(err)
@@ -117,9 +116,9 @@ func done() *hosttest.Host {
 	h.Files[root+transport.ChrootEnvFile] = EnvFile()
 	h.Files[root+"/etc/resolv.conf"] = resolv
 	for _, p := range []string{InitCopy, transport.ChrootEnvFile, "/etc/resolv.conf"} {
-		h.Probes[stat(root+p)] = hosttest.Reply{Stdout: "100\tregular file\t" + root + p + "\n"}
+		h.Probes[stat(root+p)] = moduletest.Reply{Stdout: "100\tregular file\t" + root + p + "\n"}
 	}
-	h.Probes[line("readlink", "--", root+"/run/current-system")] = hosttest.Reply{Stdout: sysPath + "\n"}
+	h.Probes[line("readlink", "--", root+"/run/current-system")] = moduletest.Reply{Stdout: sysPath + "\n"}
 	return h
 }
 
@@ -127,14 +126,14 @@ func TestCheckGolden(t *testing.T) {
 	tests := []struct {
 		name string
 		args string
-		host func() *hosttest.Host
+		host func() *moduletest.ScriptedHost
 	}{
 		{name: "fresh", args: "root: " + root, host: fresh},
 		{name: "done", args: "root: " + root, host: done},
 		{
 			name: "resolv-conf-changed",
 			args: "root: " + root,
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := done()
 				h.Files[root+"/etc/resolv.conf"] = "nameserver 127.0.0.1\n"
 				return h
@@ -143,77 +142,77 @@ func TestCheckGolden(t *testing.T) {
 		{
 			name: "root-not-a-mount-point",
 			args: "root: " + root + "\nbind: [/mnt, /srv/keys]",
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: strings.ReplaceAll(findmnt, `TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"`+"\n", "")}
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/srv/keys")] = hosttest.Reply{Stdout: "4096\tdirectory\t/srv/keys\n"}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: strings.ReplaceAll(findmnt, `TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"`+"\n", "")}
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/srv/keys")] = moduletest.Reply{Stdout: "4096\tdirectory\t/srv/keys\n"}
 				return h
 			},
 		},
 		{
 			name: "store-not-there-yet",
 			args: "root: " + root,
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[findSystem] = hosttest.Reply{Stderr: "find: '" + store + "': No such file or directory\n", Exit: 1}
+				h.Probes[findSystem] = moduletest.Reply{Stderr: "find: '" + store + "': No such file or directory\n", Exit: 1}
 				return h
 			},
 		},
 		{
 			name: "not-a-nixos-store",
 			args: "root: " + root,
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[findSystem] = hosttest.Reply{}
-				h.Probes[line("find", store, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit")] = hosttest.Reply{Stdout: store + "/abc-hello-2.12\n"}
+				h.Probes[findSystem] = moduletest.Reply{}
+				h.Probes[line("find", store, "-mindepth", "1", "-maxdepth", "1", "-print", "-quit")] = moduletest.Reply{Stdout: store + "/abc-hello-2.12\n"}
 				return h
 			},
 		},
 		{
 			name: "several-systems",
 			args: "root: " + root,
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[findSystem] = hosttest.Reply{Stdout: store + "/b-nixos-system-b/init\n" + store + "/a-nixos-system-a/init\n"}
+				h.Probes[findSystem] = moduletest.Reply{Stdout: store + "/b-nixos-system-b/init\n" + store + "/a-nixos-system-a/init\n"}
 				return h
 			},
 		},
 		{
 			name: "absent",
 			args: "root: " + root + "\nstate: absent",
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: prepared}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: prepared}
 				return h
 			},
 		},
 		{
 			name: "absent-self-bound-root",
 			args: "root: " + root + "\nstate: absent",
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
 				m := strings.ReplaceAll(prepared, `TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/"`, `TARGET="/root/rescue" SOURCE="tmpfs[/root/rescue]" FSTYPE="tmpfs" FSROOT="/root/rescue"`)
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: m}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: m}
 				return h
 			},
 		},
 		{
 			name: "absent-shared-binds",
 			args: "root: " + root + "\nstate: absent",
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := fresh()
 				m := strings.ReplaceAll(prepared, `TARGET="/root/rescue/dev" SOURCE="devtmpfs" FSTYPE="devtmpfs" FSROOT="/" OPTIONS="rw"`, `TARGET="/root/rescue/dev" SOURCE="devtmpfs" FSTYPE="devtmpfs" FSROOT="/" OPTIONS="rw" PROPAGATION="shared"`)
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: m}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: m}
 				return h
 			},
 		},
 		{
 			name: "bound-but-still-shared",
 			args: "root: " + root,
-			host: func() *hosttest.Host {
+			host: func() *moduletest.ScriptedHost {
 				h := done()
 				m := strings.ReplaceAll(prepared, `TARGET="/root/rescue/mnt/home" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"`, `TARGET="/root/rescue/mnt/home" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw" PROPAGATION="shared"`)
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: m}
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: m}
 				return h
 			},
 		},
@@ -223,8 +222,8 @@ func TestCheckGolden(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.host()
 			m := moduletest.New(t, Spec, tt.args)
-			p, err := hosttest.Check(context.Background(), m, h)
-			got := hosttest.Outcome(p, err, h, moduletest.FormatPlan)
+			p, err := moduletest.CheckScripted(context.Background(), m, h)
+			got := moduletest.Outcome(p, err, h, moduletest.FormatPlan)
 			moduletest.Golden(t, filepath.Join("testdata", tt.name+".golden"), got, *update)
 		})
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/modules/unsquash"
 	"github.com/nixbook/nixbook/sim/payload"
@@ -88,7 +87,7 @@ func storeRoot(t *testing.T, p *payload.Payload, dir string) string {
 // chroot wrapper with the NixOS environment, a write to /mnt from inside,
 // and state: absent, which leaves the host's own mounts alone.
 func TestChrootBootsTheISOSystem(t *testing.T) {
-	if !hosttest.InPrivateMounts(t) {
+	if !moduletest.InPrivateMounts(t) {
 		return
 	}
 	p := simtest.Payload(t)

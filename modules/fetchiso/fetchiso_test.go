@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
@@ -19,15 +18,15 @@ const (
 	badSum = "0000000000000000000000000000000000000000000000000000000000000000"
 )
 
-var line = hosttest.Line
+var line = moduletest.Line
 
 // rescue is a fresh rescue system: nothing downloaded, nothing mounted,
 // curl and wget installed.
-func rescue() *hosttest.Host {
-	return &hosttest.Host{
+func rescue() *moduletest.ScriptedHost {
+	return &moduletest.ScriptedHost{
 		Files: map[string]string{},
-		Probes: map[string]hosttest.Reply{
-			line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part"): hosttest.Missing("/root/nixos.iso"),
+		Probes: map[string]moduletest.Reply{
+			line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part"): moduletest.Missing("/root/nixos.iso"),
 			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw,relatime"
 TARGET="/proc" SOURCE="proc" FSTYPE="proc" FSROOT="/" OPTIONS="rw,relatime"
 TARGET="/mnt" SOURCE="/dev/sda1" FSTYPE="ext4" FSROOT="/" OPTIONS="rw,relatime"
@@ -37,12 +36,12 @@ TARGET="/mnt" SOURCE="/dev/sda1" FSTYPE="ext4" FSROOT="/" OPTIONS="rw,relatime"
 	}
 }
 
-func withISO(h *hosttest.Host, sum string) {
-	h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part")] = hosttest.Reply{Stdout: "1048576000\tregular file\t/root/nixos.iso\n", Exit: 1}
-	h.Probes[line("sha256sum", "--", "/root/nixos.iso")] = hosttest.Reply{Stdout: sum + "  /root/nixos.iso\n"}
+func withISO(h *moduletest.ScriptedHost, sum string) {
+	h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part")] = moduletest.Reply{Stdout: "1048576000\tregular file\t/root/nixos.iso\n", Exit: 1}
+	h.Probes[line("sha256sum", "--", "/root/nixos.iso")] = moduletest.Reply{Stdout: sum + "  /root/nixos.iso\n"}
 }
 
-func mounted(h *hosttest.Host, opts string) {
+func mounted(h *moduletest.ScriptedHost, opts string) {
 	key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")
 	r := h.Probes[key]
 	r.Stdout += `TARGET="/root/image" SOURCE="/dev/loop0" FSTYPE="iso9660" FSROOT="/" OPTIONS="` + opts + `"` + "\n"
@@ -54,47 +53,47 @@ func TestCheckGolden(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  string
-		setup func(h *hosttest.Host)
+		setup func(h *moduletest.ScriptedHost)
 	}{
 		{name: "fresh", args: "url: " + isoURL + "\nsha256: " + isoSum},
 		{
 			name: "resume-with-wget",
 			args: "url: " + isoURL + "\nsha256: " + strings.ToUpper(isoSum) + "\ntool: auto",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part")] = hosttest.Reply{Stdout: "52428800\tregular file\t/root/nixos.iso.part\n", Exit: 1}
-				h.Probes[line("which", "curl", "wget")] = hosttest.Reply{Stdout: "/usr/bin/wget\n", Exit: 1}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part")] = moduletest.Reply{Stdout: "52428800\tregular file\t/root/nixos.iso.part\n", Exit: 1}
+				h.Probes[line("which", "curl", "wget")] = moduletest.Reply{Stdout: "/usr/bin/wget\n", Exit: 1}
 			},
 		},
-		{name: "downloaded-not-mounted", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, isoSum) }},
-		{name: "done", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, isoSum); mounted(h, "ro,relatime") }},
-		{name: "mounted-rw", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, isoSum); mounted(h, "rw,relatime") }},
-		{name: "wrong-iso-mounted", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *hosttest.Host) { withISO(h, badSum); mounted(h, "ro") }},
+		{name: "downloaded-not-mounted", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *moduletest.ScriptedHost) { withISO(h, isoSum) }},
+		{name: "done", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *moduletest.ScriptedHost) { withISO(h, isoSum); mounted(h, "ro,relatime") }},
+		{name: "mounted-rw", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *moduletest.ScriptedHost) { withISO(h, isoSum); mounted(h, "rw,relatime") }},
+		{name: "wrong-iso-mounted", args: "url: " + isoURL + "\nsha256: " + isoSum, setup: func(h *moduletest.ScriptedHost) { withISO(h, badSum); mounted(h, "ro") }},
 		{
 			name: "no-checksum-on-disk-partition",
 			args: "url: " + isoURL + "\nchecksum: false\ndest: /root/rescue/nixos.iso\nmount: /root/iso",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/rescue/nixos.iso", "/root/rescue/nixos.iso.part")] = hosttest.Reply{Stdout: "1048576000\tregular file\t/root/rescue/nixos.iso\n"}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/root/rescue/nixos.iso", "/root/rescue/nixos.iso.part")] = moduletest.Reply{Stdout: "1048576000\tregular file\t/root/rescue/nixos.iso\n"}
 			},
 		},
 		{name: "curl-forced", args: "url: " + isoURL + "\nsha256: " + isoSum + "\ntool: curl"},
 		{
 			name: "curl-missing",
 			args: "url: " + isoURL + "\nsha256: " + isoSum + "\ntool: curl",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("which", "curl", "wget")] = hosttest.Reply{Stdout: "/usr/bin/wget\n", Exit: 1}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("which", "curl", "wget")] = moduletest.Reply{Stdout: "/usr/bin/wget\n", Exit: 1}
 			},
 		},
 		{
 			name: "no-download-tool",
 			args: "url: " + isoURL + "\nsha256: " + isoSum,
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("which", "curl", "wget")] = hosttest.Reply{Exit: 1}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("which", "curl", "wget")] = moduletest.Reply{Exit: 1}
 			},
 		},
 		{
 			name: "mount-point-taken",
 			args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /srv",
-			setup: func(h *hosttest.Host) {
+			setup: func(h *moduletest.ScriptedHost) {
 				withISO(h, isoSum)
 				key := line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")
 				r := h.Probes[key]
@@ -110,8 +109,8 @@ func TestCheckGolden(t *testing.T) {
 				tt.setup(h)
 			}
 			m := moduletest.New(t, Spec, tt.args)
-			p, err := hosttest.Check(context.Background(), m, h)
-			got := hosttest.Outcome(p, err, h, moduletest.FormatPlan)
+			p, err := moduletest.CheckScripted(context.Background(), m, h)
+			got := moduletest.Outcome(p, err, h, moduletest.FormatPlan)
 			moduletest.Golden(t, filepath.Join("testdata", tt.name+".golden"), got, *update)
 		})
 	}

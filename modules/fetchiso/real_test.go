@@ -23,7 +23,6 @@ import (
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/sshdtest"
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/internal/fetch"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
@@ -214,7 +213,7 @@ func kernelHas(fstype string) bool {
 // (as here, and in the simulated hosts that share it), the extraction
 // fallback. Then the contract suite.
 func TestFetchISOPayloadISO(t *testing.T) {
-	if !hosttest.InPrivateMounts(t) {
+	if !moduletest.InPrivateMounts(t) {
 		return
 	}
 	p := simtest.Payload(t)
@@ -272,7 +271,7 @@ func TestFetchISOPayloadISO(t *testing.T) {
 // recognises alike. A file replacing dest under the mount (the loop device
 // keeps the deleted one) is unmounted, fetched again and mounted again.
 func TestFetchISOLoopMount(t *testing.T) {
-	if !hosttest.InPrivateMounts(t) {
+	if !moduletest.InPrivateMounts(t) {
 		return
 	}
 	if !kernelHas("squashfs") {

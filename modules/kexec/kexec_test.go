@@ -14,7 +14,6 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
@@ -22,7 +21,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var line = hosttest.Line
+var line = moduletest.Line
 
 const (
 	tarSum  = "c8f20950cc8a1dd53a7fadcdf83f83c2d7876d4629e55330653055c66851ca86"
@@ -56,15 +55,15 @@ func loadFacts(t *testing.T, name string) *facts.Facts {
 	return &f
 }
 
-func rescue(f *facts.Facts) *hosttest.Host {
-	return &hosttest.Host{
+func rescue(f *facts.Facts) *moduletest.ScriptedHost {
+	return &moduletest.ScriptedHost{
 		FactsVal: f,
 		Files: map[string]string{
 			"/etc/os-release": debianRelease,
 			boot.IDPath:       "4f6c1d0e-8a4b-4e5e-9a57-2c9d8e1b7f31\n",
 		},
-		Probes: map[string]hosttest.Reply{
-			line("stat", "-c", "%s\t%F\t%n", "--", tarball, tarball+".part"): hosttest.Missing(tarball),
+		Probes: map[string]moduletest.Reply{
+			line("stat", "-c", "%s\t%F\t%n", "--", tarball, tarball+".part"): moduletest.Missing(tarball),
 			line("which", "curl", "wget"):                                    {Stdout: "/usr/bin/curl\n/usr/bin/wget\n"},
 		},
 	}
@@ -75,15 +74,15 @@ func TestCheckGolden(t *testing.T) {
 		name  string
 		facts string
 		args  string
-		setup func(h *hosttest.Host)
+		setup func(h *moduletest.ScriptedHost)
 	}{
 		{name: "kimsufi-rescue", facts: "kimsufi-rescue", args: "sha256: " + tarSum},
 		{name: "debian9-rescue-wget-extra-flags", facts: "debian9-rescue-old-lsblk", args: "sha256: " + tarSum + "\ntool: wget\nextra_flags: --kexec-syscall-auto\ndest: /srv/kexec"},
 		{
 			name: "tarball-already-there", facts: "kimsufi-rescue", args: "sha256: " + tarSum,
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", tarball, tarball+".part")] = hosttest.Reply{Stdout: "1064787\tregular file\t" + tarball + "\n", Exit: 1}
-				h.Probes[line("sha256sum", "--", tarball)] = hosttest.Reply{Stdout: tarSum + "  " + tarball + "\n"}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", tarball, tarball+".part")] = moduletest.Reply{Stdout: "1064787\tregular file\t" + tarball + "\n", Exit: 1}
+				h.Probes[line("sha256sum", "--", tarball)] = moduletest.Reply{Stdout: tarSum + "  " + tarball + "\n"}
 			},
 		},
 		{
@@ -91,19 +90,19 @@ func TestCheckGolden(t *testing.T) {
 			args: "url: https://github.com/nix-community/nixos-images/releases/download/nixos-24.05/nixos-kexec-installer-noninteractive-x86_64-linux.tar.gz\nchecksum: false",
 		},
 		{name: "too-little-memory", facts: "busybox-minimal", args: "sha256: " + tarSum},
-		{name: "memory-from-meminfo", args: "sha256: " + tarSum + "\nmin_memory: 2GiB", setup: func(h *hosttest.Host) {
+		{name: "memory-from-meminfo", args: "sha256: " + tarSum + "\nmin_memory: 2GiB", setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/proc/meminfo"] = "MemTotal:        1917484 kB\nMemFree:          123456 kB\n"
 		}},
-		{name: "in-the-installer", facts: "nixos-installer-nvme", args: "sha256: " + tarSum, setup: func(h *hosttest.Host) {
+		{name: "in-the-installer", facts: "nixos-installer-nvme", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = installerRelease
 		}},
-		{name: "in-an-old-installer-without-variant", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *hosttest.Host) {
+		{name: "in-an-old-installer-without-variant", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = "ID=nixos\nPRETTY_NAME=\"NixOS 21.05 (Okapi)\"\n"
-			h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+			h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
 		}},
-		{name: "on-an-installed-nixos", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *hosttest.Host) {
+		{name: "on-an-installed-nixos", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = "ID=nixos\nPRETTY_NAME=\"NixOS 24.05 (Uakari)\"\n"
-			h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: `TARGET="/" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n"}
+			h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n"}
 		}},
 	}
 	for _, tt := range tests {
@@ -117,11 +116,11 @@ func TestCheckGolden(t *testing.T) {
 				tt.setup(h)
 			}
 			if strings.Contains(tt.args, "dest: /srv/kexec") {
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/srv/kexec/kexec.tar.gz", "/srv/kexec/kexec.tar.gz.part")] = hosttest.Missing("/srv/kexec/kexec.tar.gz")
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/srv/kexec/kexec.tar.gz", "/srv/kexec/kexec.tar.gz.part")] = moduletest.Missing("/srv/kexec/kexec.tar.gz")
 			}
 			m := moduletest.New(t, Spec, tt.args)
-			p, err := hosttest.Check(context.Background(), m, h)
-			got := hosttest.Outcome(p, err, h, moduletest.FormatPlan)
+			p, err := moduletest.CheckScripted(context.Background(), m, h)
+			got := moduletest.Outcome(p, err, h, moduletest.FormatPlan)
 			moduletest.Golden(t, filepath.Join("testdata", tt.name+".golden"), got, *update)
 		})
 	}
@@ -175,7 +174,7 @@ func TestParseSize(t *testing.T) {
 // has run, then the host is gone for a few dials, then it is back as the
 // installer (or as never, or with another key).
 type machine struct {
-	*hosttest.Host
+	*moduletest.ScriptedHost
 	downDials int
 	never     bool // never comes back
 	newKey    bool // comes back with another host key
@@ -192,8 +191,8 @@ type machine struct {
 
 func newMachine() *machine {
 	h := rescue(&facts.Facts{MemoryMB: 4096})
-	m := &machine{Host: h, downDials: 2, runOut: "machine will boot into nixos in 6s...\n"}
-	h.Runs = map[string]hosttest.Reply{
+	m := &machine{ScriptedHost: h, downDials: 2, runOut: "machine will boot into nixos in 6s...\n"}
+	h.Runs = map[string]moduletest.Reply{
 		line("sha256sum", "--", tarball+".part"): {Stdout: tarSum + "  " + tarball + ".part\n"},
 	}
 	h.ReconnectFn = m.reconnect
@@ -210,9 +209,9 @@ func (m *machine) Run(ctx context.Context, cmd transport.Cmd) (transport.Result,
 			m.onRun()
 		}
 		m.ran = true
-		m.Host.Runs[cmd.Line()] = hosttest.Reply{Stdout: m.runOut, Exit: m.runExit}
+		m.ScriptedHost.Runs[cmd.Line()] = moduletest.Reply{Stdout: m.runOut, Exit: m.runExit}
 	}
-	return m.Host.Run(ctx, cmd)
+	return m.ScriptedHost.Run(ctx, cmd)
 }
 
 func (m *machine) reconnect(ctx context.Context, opts transport.DialOptions) error {
@@ -260,7 +259,7 @@ func TestApplyInterrupted(t *testing.T) {
 			tt.adjust(m, cancel)
 			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
 			mod.clock = moduletest.NewClock().Boot()
-			plan, err := hosttest.Check(context.Background(), mod, m.Host)
+			plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -305,7 +304,7 @@ func TestApply(t *testing.T) {
 			}
 			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
 			mod.clock = moduletest.NewClock().Boot()
-			plan, err := hosttest.Check(context.Background(), mod, m.Host)
+			plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
 			if err != nil {
 				t.Fatal(err)
 			}

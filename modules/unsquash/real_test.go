@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simtest"
@@ -102,7 +101,7 @@ func TestUnsquashPayloadStore(t *testing.T) {
 // private mount namespace: the check fails with the sizes, before anything
 // is written.
 func TestUnsquashRefusesASmallPartition(t *testing.T) {
-	if !hosttest.InPrivateMounts(t) {
+	if !moduletest.InPrivateMounts(t) {
 		return
 	}
 	squash, _ := payloadSquashfs(t)

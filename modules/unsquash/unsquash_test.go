@@ -8,13 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nixbook/nixbook/modules/fetchiso/hosttest"
 	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-var line = hosttest.Line
+var line = moduletest.Line
 
 const (
 	src    = "/root/image/nix-store.squashfs"
@@ -47,20 +46,20 @@ TARGET="/root/image" SOURCE="/dev/loop0" FSTYPE="iso9660" FSROOT="/" OPTIONS="ro
 
 // rescue: the ISO is mounted, the rescue partition mounted at the root,
 // unsquashfs installed, 2 GiB free, nothing extracted yet.
-func rescue() *hosttest.Host {
-	return &hosttest.Host{
+func rescue() *moduletest.ScriptedHost {
+	return &moduletest.ScriptedHost{
 		Files: map[string]string{},
-		Probes: map[string]hosttest.Reply{
+		Probes: map[string]moduletest.Reply{
 			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
 			line("readlink", "-m", "--", device):                                                 {Stdout: "/dev/sda4\n"},
 			line("stat", "-c", "%s\t%F\t%n", "--", src):                                          {Stdout: "1048576000\tregular file\t" + src + "\n"},
 			line("sha256sum", "--", src):                                                         {Stdout: sum + "  " + src + "\n"},
 			line("which", "unsquashfs"):                                                          {Stdout: "/usr/bin/unsquashfs\n"},
 			line("unsquashfs", "-lls", src):                                                      {Stdout: listing},
-			line("stat", "-f", "-c", "%a %S %d", "--", dest):                                     hosttest.Missing(dest),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):                       hosttest.Missing("/root/rescue/nix"),
+			line("stat", "-f", "-c", "%a %S %d", "--", dest):                                     moduletest.Missing(dest),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):                       moduletest.Missing("/root/rescue/nix"),
 			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):                           {Stdout: "524288 4096 131061\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", dest):                                         hosttest.Missing(dest),
+			line("stat", "-c", "%s\t%F\t%n", "--", dest):                                         moduletest.Missing(dest),
 		},
 	}
 }
@@ -69,75 +68,75 @@ func TestCheckGolden(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  string
-		setup func(h *hosttest.Host)
+		setup func(h *moduletest.ScriptedHost)
 	}{
 		{name: "extract", args: "device: " + device},
 		{
 			name: "fresh-rescue",
 			args: "device: " + device,
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: mounts("")}
-				h.Probes[line("which", "unsquashfs")] = hosttest.Reply{Exit: 1}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: mounts("")}
+				h.Probes[line("which", "unsquashfs")] = moduletest.Reply{Exit: 1}
 			},
 		},
 		{
 			name: "too-small",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue")] = hosttest.Reply{Stdout: "262144 4096 131061\n"}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue")] = moduletest.Reply{Stdout: "262144 4096 131061\n"}
 			},
 		},
 		{
 			name: "too-few-inodes",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue")] = hosttest.Reply{Stdout: "524288 4096 5\n"}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue")] = moduletest.Reply{Stdout: "524288 4096 5\n"}
 			},
 		},
 		{
 			name: "resume-cut-short",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue")] = hosttest.Reply{Stdout: "200000 4096 131000\n"}
-				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", dest)] = hosttest.Reply{Stdout: "200000 4096 131000\n"}
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", dest)] = hosttest.Reply{Stdout: "4096\tdirectory\t" + dest + "\n"}
-				h.Probes[line("du", "-s", "-x", "-B1", "--", dest)] = hosttest.Reply{Stdout: "900000000\t" + dest + "\n"}
-				h.Probes[line("du", "-s", "-x", "--inodes", "--", dest)] = hosttest.Reply{Stdout: "5\t" + dest + "\n"}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue")] = moduletest.Reply{Stdout: "200000 4096 131000\n"}
+				h.Probes[line("stat", "-f", "-c", "%a %S %d", "--", dest)] = moduletest.Reply{Stdout: "200000 4096 131000\n"}
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", dest)] = moduletest.Reply{Stdout: "4096\tdirectory\t" + dest + "\n"}
+				h.Probes[line("du", "-s", "-x", "-B1", "--", dest)] = moduletest.Reply{Stdout: "900000000\t" + dest + "\n"}
+				h.Probes[line("du", "-s", "-x", "--inodes", "--", dest)] = moduletest.Reply{Stdout: "5\t" + dest + "\n"}
 			},
 		},
-		{name: "done", args: "device: " + device, setup: func(h *hosttest.Host) { h.Files[dest+"/"+MarkerName] = sum + "\n" }},
+		{name: "done", args: "device: " + device, setup: func(h *moduletest.ScriptedHost) { h.Files[dest+"/"+MarkerName] = sum + "\n" }},
 		{
 			name: "other-image-extracted",
-			setup: func(h *hosttest.Host) {
+			setup: func(h *moduletest.ScriptedHost) {
 				h.Files[dest+"/"+MarkerName] = strings.Repeat("0", 64) + "\n"
 			},
 		},
 		{
 			name: "iso-not-there-yet",
 			args: "device: " + device,
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = hosttest.Missing(src)
-				h.Probes[line("which", "unsquashfs")] = hosttest.Reply{Exit: 1}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = moduletest.Missing(src)
+				h.Probes[line("which", "unsquashfs")] = moduletest.Reply{Exit: 1}
 			},
 		},
 		{
 			name: "done-iso-gone",
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = hosttest.Missing(src)
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = moduletest.Missing(src)
 				h.Files[dest+"/"+MarkerName] = sum + "\n"
 			},
 		},
 		{
 			name: "root-taken",
 			args: "device: " + device,
-			setup: func(h *hosttest.Host) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = hosttest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
-				h.Probes[line("readlink", "-m", "--", "/dev/nvme0n1p2")] = hosttest.Reply{Stdout: "/dev/nvme0n1p2\n"}
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
+				h.Probes[line("readlink", "-m", "--", "/dev/nvme0n1p2")] = moduletest.Reply{Stdout: "/dev/nvme0n1p2\n"}
 			},
 		},
 		{
 			name: "by-id-device-and-own-paths",
 			args: "device: /dev/disk/by-id/nvme-SAMSUNG_MZVL2512_S123-part4\nroot: /srv/rescue\nsrc: /srv/iso/nix-store.squashfs\ndest: /srv/rescue/nix/store",
-			setup: func(h *hosttest.Host) {
-				h.Probes = map[string]hosttest.Reply{
+			setup: func(h *moduletest.ScriptedHost) {
+				h.Probes = map[string]moduletest.Reply{
 					line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
 					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"):                {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
 					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                               {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
@@ -153,8 +152,8 @@ func TestCheckGolden(t *testing.T) {
 				tt.setup(h)
 			}
 			m := moduletest.New(t, Spec, tt.args)
-			p, err := hosttest.Check(context.Background(), m, h)
-			got := hosttest.Outcome(p, err, h, moduletest.FormatPlan)
+			p, err := moduletest.CheckScripted(context.Background(), m, h)
+			got := moduletest.Outcome(p, err, h, moduletest.FormatPlan)
 			moduletest.Golden(t, filepath.Join("testdata", tt.name+".golden"), got, *update)
 		})
 	}

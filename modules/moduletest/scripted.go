@@ -1,8 +1,4 @@
-// Package hosttest is a scripted host for unit tests of module plans: probes
-// answer from a table keyed by the command line, files from a map, and
-// anything unscripted is an error the test sees, so a plan cannot quietly
-// depend on a probe its golden file does not show.
-package hosttest
+package moduletest
 
 import (
 	"bytes"
@@ -19,7 +15,6 @@ import (
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -29,8 +24,11 @@ type Reply struct {
 	Exit           int
 }
 
-// Host is a modules.Host driven by tables.
-type Host struct {
+// ScriptedHost is a host for unit tests of module plans: probes answer from
+// a table keyed by the command line, files from a map, and anything
+// unscripted is an error the test sees, so a plan cannot quietly depend on
+// a probe its golden file does not show.
+type ScriptedHost struct {
 	HostName string
 	FactsVal *facts.Facts
 	Files    map[string]string // ReadFile; missing paths are fs.ErrNotExist
@@ -43,13 +41,13 @@ type Host struct {
 	Uploads    map[string]string
 	Logs       []string
 	Unexpected []string // probes nobody scripted
-	moduletest.Memory
+	Memory
 }
 
-var _ modules.Host = (*Host)(nil)
+var _ modules.Host = (*ScriptedHost)(nil)
 
 // Name is the host's name, ks1 by default.
-func (h *Host) Name() string {
+func (h *ScriptedHost) Name() string {
 	if h.HostName == "" {
 		return "ks1"
 	}
@@ -57,13 +55,13 @@ func (h *Host) Name() string {
 }
 
 // Reach is a documentation address.
-func (h *Host) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
+func (h *ScriptedHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
 
 // Vars are empty.
-func (h *Host) Vars() map[string]any { return map[string]any{} }
+func (h *ScriptedHost) Vars() map[string]any { return map[string]any{} }
 
 // Facts returns FactsVal or empty facts.
-func (h *Host) Facts() *facts.Facts {
+func (h *ScriptedHost) Facts() *facts.Facts {
 	if h.FactsVal == nil {
 		return &facts.Facts{}
 	}
@@ -71,11 +69,13 @@ func (h *Host) Facts() *facts.Facts {
 }
 
 // Log records a line.
-func (h *Host) Log(format string, args ...any) { h.Logs = append(h.Logs, fmt.Sprintf(format, args...)) }
+func (h *ScriptedHost) Log(format string, args ...any) {
+	h.Logs = append(h.Logs, fmt.Sprintf(format, args...))
+}
 
 // Probe answers from Probes, refusing mutating programs as a read-only
 // connection does.
-func (h *Host) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+func (h *ScriptedHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	if transport.IsMutating(cmd.Args) {
 		return transport.Result{ExitCode: -1}, fmt.Errorf("%w: %s", transport.ErrReadOnly, cmd.Line())
 	}
@@ -102,7 +102,7 @@ func result(cmd transport.Cmd, r Reply) (transport.Result, error) {
 }
 
 // ReadFile answers from Files.
-func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
+func (h *ScriptedHost) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	if up, ok := h.Uploads[path]; ok {
 		return []byte(up), nil
 	}
@@ -115,7 +115,7 @@ func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
 
 // Run records the command and answers from Runs, else from Probes, else
 // with success.
-func (h *Host) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+func (h *ScriptedHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	line := cmd.Line()
 	h.Ran = append(h.Ran, line)
 	if r, ok := h.Runs[line]; ok {
@@ -128,7 +128,7 @@ func (h *Host) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, er
 }
 
 // Upload records the content.
-func (h *Host) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
+func (h *ScriptedHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
 	b, err := io.ReadAll(src)
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func (h *Host) Upload(ctx context.Context, dst string, src io.Reader, mode fs.Fi
 }
 
 // Reconnect calls ReconnectFn, or succeeds.
-func (h *Host) Reconnect(ctx context.Context, opts transport.DialOptions) error {
+func (h *ScriptedHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	if h.ReconnectFn != nil {
 		return h.ReconnectFn(ctx, opts)
 	}
@@ -150,7 +150,7 @@ func (h *Host) Reconnect(ctx context.Context, opts transport.DialOptions) error 
 }
 
 // RefreshFacts does nothing.
-func (h *Host) RefreshFacts(ctx context.Context) error { return ctx.Err() }
+func (h *ScriptedHost) RefreshFacts(ctx context.Context) error { return ctx.Err() }
 
 // Missing is the reply of stat, which, sha256sum and the like for a path
 // that does not exist.
@@ -158,12 +158,13 @@ func Missing(path string) Reply {
 	return Reply{Stderr: fmt.Sprintf("stat: cannot statx '%s': No such file or directory\n", path), Exit: 1}
 }
 
-// Check runs Check through a view that cannot be asserted to a Host.
-func Check(ctx context.Context, m modules.Module, h *Host) (*modules.Plan, error) {
+// CheckScripted runs m's Check through a view of h that cannot be asserted
+// to a Host.
+func CheckScripted(ctx context.Context, m modules.Module, h *ScriptedHost) (*modules.Plan, error) {
 	return m.Check(ctx, readOnly{h})
 }
 
-type readOnly struct{ h *Host }
+type readOnly struct{ h *ScriptedHost }
 
 func (r readOnly) Name() string                      { return r.h.Name() }
 func (r readOnly) Reach() modules.Reach              { return r.h.Reach() }
@@ -180,7 +181,7 @@ func (r readOnly) Log(format string, args ...any) { r.h.Log(format, args...) }
 
 // Outcome renders a Check's result for a golden file: the plan, or the
 // error, then the probes nobody scripted.
-func Outcome(p *modules.Plan, err error, h *Host, format func(*modules.Plan) string) string {
+func Outcome(p *modules.Plan, err error, h *ScriptedHost, format func(*modules.Plan) string) string {
 	var b strings.Builder
 	if err != nil {
 		fmt.Fprintf(&b, "error: %v\n", err)
