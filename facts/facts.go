@@ -105,8 +105,8 @@ type Partition struct {
 	Mountpoint string `json:"mountpoint"`
 }
 
-// Mount is one line of /proc/mounts that names a device (a path such as
-// /dev/sda1) or a ZFS dataset.
+// Mount is one line of /proc/mounts. Facts keep those that name a device (a
+// path such as /dev/sda1) or a ZFS dataset.
 type Mount struct {
 	Device     string `json:"device"`
 	Mountpoint string `json:"mountpoint"`

@@ -34,3 +34,18 @@ func FuzzParseOSRelease(f *testing.F) {
 		_ = ParseOSRelease(text)
 	})
 }
+
+// FuzzParseProcMounts: any text parses, and every mount has the three
+// fields a line of /proc/mounts starts with.
+func FuzzParseProcMounts(f *testing.F) {
+	f.Add("/dev/sda1 / ext4 rw 0 0\ntank/root /mnt zfs rw 0 0\n")
+	f.Add(`/dev/sdb1 /mnt/my\040disk vfat rw 0 0`)
+	f.Add("short line\n\\0\\\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, m := range ParseProcMounts(text) {
+			if m.Device == "" && m.Mountpoint == "" || m.FSType == "" {
+				t.Fatalf("mount %+v from %q", m, text)
+			}
+		}
+	})
+}

@@ -47,7 +47,7 @@ type machine struct {
 	files       map[string]string
 	links       map[string]string
 	dirs        map[string]bool
-	mounts      []mount
+	mounts      []facts.Mount
 	swaps       []string
 	zpool       bool
 	pools       []string
@@ -164,7 +164,7 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 		case "/proc/mounts":
 			var b strings.Builder
 			for _, mt := range m.mounts {
-				fmt.Fprintf(&b, "%s %s %s rw 0 0\n", escape(mt.source), escape(mt.target), mt.fstype)
+				fmt.Fprintf(&b, "%s %s %s rw 0 0\n", escape(mt.Device), escape(mt.Mountpoint), mt.FSType)
 			}
 			return ok(b.String())
 		case "/proc/swaps":
@@ -225,8 +225,8 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 		for i, p := range m.pools {
 			if p == a[2] {
 				for _, mt := range m.mounts {
-					if strings.HasPrefix(mt.source, p+"/") {
-						return fail(cmd, 1, "cannot unmount '"+mt.target+"': pool or dataset is busy")
+					if strings.HasPrefix(mt.Device, p+"/") {
+						return fail(cmd, 1, "cannot unmount '"+mt.Mountpoint+"': pool or dataset is busy")
 					}
 				}
 				m.pools = append(m.pools[:i], m.pools[i+1:]...)
@@ -268,9 +268,9 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 		return ok(m.evalOut)
 	case a[0] == "umount":
 		for i := len(m.mounts) - 1; i >= 0; i-- {
-			if m.mounts[i].target == a[1] {
+			if m.mounts[i].Mountpoint == a[1] {
 				for _, other := range m.mounts[i+1:] {
-					if strings.HasPrefix(other.target, a[1]+"/") {
+					if strings.HasPrefix(other.Mountpoint, a[1]+"/") {
 						return fail(cmd, 32, "umount: "+a[1]+": target is busy.")
 					}
 				}

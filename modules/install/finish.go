@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 
 	gossh "golang.org/x/crypto/ssh"
 
+	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/rescue"
@@ -35,43 +35,6 @@ type finishPlan struct {
 	rootSource, rootFSType string
 }
 
-// mount is one line of /proc/mounts.
-type mount struct {
-	source, target, fstype string
-}
-
-// parseMounts reads /proc/mounts, whose fields escape spaces and the like
-// as octal (\040).
-func parseMounts(text string) []mount {
-	var out []mount
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		out = append(out, mount{source: unescapeOctal(f[0]), target: unescapeOctal(f[1]), fstype: f[2]})
-	}
-	return out
-}
-
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 func under(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
 
 // targetMounts picks what must be unmounted before the reboot, in the order
@@ -80,23 +43,23 @@ func under(p, root string) bool { return p == root || strings.HasPrefix(p, root+
 // beneath it and is not the installed system's), and every other mount of a
 // disk or dataset mounted there (a chroot's bind copies), which would keep
 // it busy.
-func targetMounts(all []mount, root string) []mount {
+func targetMounts(all []facts.Mount, root string) []facts.Mount {
 	start := 0
 	for i, m := range all {
-		if m.target == root {
+		if m.Mountpoint == root {
 			start = i
 		}
 	}
 	sources := map[string]bool{}
 	for _, m := range all[start:] {
-		if under(m.target, root) && (strings.HasPrefix(m.source, "/dev/") || m.fstype == "zfs") {
-			sources[m.source] = true
+		if under(m.Mountpoint, root) && (strings.HasPrefix(m.Device, "/dev/") || m.FSType == "zfs") {
+			sources[m.Device] = true
 		}
 	}
-	var out []mount
+	var out []facts.Mount
 	for i := len(all) - 1; i >= 0; i-- {
 		m := all[i]
-		if under(m.target, root) && i >= start || !under(m.target, root) && sources[m.source] {
+		if under(m.Mountpoint, root) && i >= start || !under(m.Mountpoint, root) && sources[m.Device] {
 			out = append(out, m)
 		}
 	}
@@ -113,7 +76,7 @@ func diskSwaps(text string) []string {
 		if i == 0 || len(f) < 2 || f[1] != "partition" {
 			continue
 		}
-		dev := unescapeOctal(f[0])
+		dev := facts.UnescapeOctal(f[0])
 		if strings.HasPrefix(dev, "/dev/zram") {
 			continue
 		}
@@ -135,10 +98,10 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	mounts := parseMounts(string(mountsText))
+	mounts := facts.ParseProcMounts(string(mountsText))
 	for _, mt := range mounts {
-		if mt.target == root {
-			fp.rootSource, fp.rootFSType = mt.source, mt.fstype
+		if mt.Mountpoint == root {
+			fp.rootSource, fp.rootFSType = mt.Device, mt.FSType
 		}
 	}
 	if fp.rootSource == "" {
@@ -152,7 +115,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 	if targets := targetMounts(mounts, root); len(targets) > 0 {
 		c := modules.Change{Summary: fmt.Sprintf("unmount %s (%d mounts)", root, len(targets))}
 		for _, mt := range targets {
-			fp.umounts = append(fp.umounts, c.Cmd("umount", mt.target))
+			fp.umounts = append(fp.umounts, c.Cmd("umount", mt.Mountpoint))
 		}
 		changes = append(changes, c)
 	}
@@ -220,7 +183,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 
 // pools are the ZFS pools to export: those the task names, or else every
 // imported pool and every pool with a dataset mounted under root.
-func (m *module) pools(ctx context.Context, h modules.ReadOnlyHost, mounts []mount) ([]string, error) {
+func (m *module) pools(ctx context.Context, h modules.ReadOnlyHost, mounts []facts.Mount) ([]string, error) {
 	imported, known := m.importedPools(ctx, h)
 	set := map[string]bool{}
 	if len(m.args.Pools) > 0 {
@@ -236,8 +199,8 @@ func (m *module) pools(ctx context.Context, h modules.ReadOnlyHost, mounts []mou
 			set[p] = true
 		}
 		for _, mt := range mounts {
-			if mt.fstype == "zfs" && under(mt.target, m.args.Root) {
-				pool, _, _ := strings.Cut(mt.source, "/")
+			if mt.FSType == "zfs" && under(mt.Mountpoint, m.args.Root) {
+				pool, _, _ := strings.Cut(mt.Device, "/")
 				set[pool] = true
 			}
 		}

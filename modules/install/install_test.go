@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/moduletest"
 	"github.com/nixbook/nixbook/ovh"
@@ -82,16 +83,16 @@ func withConfig(m *machine) {
 // rescueLayout is the ISO path after partition, fetch_iso and chroot: the
 // seed's layout on sda, the chroot on sda4 with /mnt bound into it.
 func rescueLayout(m *machine) {
-	m.mounts = []mount{
-		{"/dev/sda1", "/mnt", "ext4"},
-		{"/dev/sda2", "/mnt/home", "ext4"},
-		{"/dev/sda4", "/root/rescue", "ext4"},
-		{"/dev/loop0", "/root/iso", "iso9660"},
-		{"udev", "/root/rescue/dev", "devtmpfs"},
-		{"proc", "/root/rescue/proc", "proc"},
-		{"/dev/sda1", "/root/rescue/mnt", "ext4"},
-		{"/dev/sda2", "/root/rescue/mnt/home", "ext4"},
-		{"tmpfs", "/run", "tmpfs"},
+	m.mounts = []facts.Mount{
+		{Device: "/dev/sda1", Mountpoint: "/mnt", FSType: "ext4"},
+		{Device: "/dev/sda2", Mountpoint: "/mnt/home", FSType: "ext4"},
+		{Device: "/dev/sda4", Mountpoint: "/root/rescue", FSType: "ext4"},
+		{Device: "/dev/loop0", Mountpoint: "/root/iso", FSType: "iso9660"},
+		{Device: "udev", Mountpoint: "/root/rescue/dev", FSType: "devtmpfs"},
+		{Device: "proc", Mountpoint: "/root/rescue/proc", FSType: "proc"},
+		{Device: "/dev/sda1", Mountpoint: "/root/rescue/mnt", FSType: "ext4"},
+		{Device: "/dev/sda2", Mountpoint: "/root/rescue/mnt/home", FSType: "ext4"},
+		{Device: "tmpfs", Mountpoint: "/run", FSType: "tmpfs"},
 	}
 	m.swaps = []string{"/dev/sda3"}
 }
@@ -100,12 +101,12 @@ func rescueLayout(m *machine) {
 func zfsLayout(m *machine) {
 	m.zpool = true
 	m.pools = []string{"rpool"}
-	m.mounts = []mount{
-		{"tmpfs", "/", "tmpfs"},
-		{"rpool/root/nixos", "/mnt", "zfs"},
-		{"/dev/nvme0n1p1", "/mnt/boot", "vfat"},
-		{"rpool/home", "/mnt/home", "zfs"},
-		{"rpool/data", "/mnt/srv/data disk", "zfs"},
+	m.mounts = []facts.Mount{
+		{Device: "tmpfs", Mountpoint: "/", FSType: "tmpfs"},
+		{Device: "rpool/root/nixos", Mountpoint: "/mnt", FSType: "zfs"},
+		{Device: "/dev/nvme0n1p1", Mountpoint: "/mnt/boot", FSType: "vfat"},
+		{Device: "rpool/home", Mountpoint: "/mnt/home", FSType: "zfs"},
+		{Device: "rpool/data", Mountpoint: "/mnt/srv/data disk", FSType: "zfs"},
 	}
 	m.swaps = []string{"/dev/nvme0n1p2", "/dev/zram0"}
 }
@@ -488,38 +489,27 @@ func TestReleaseChannel(t *testing.T) {
 }
 
 func TestTargetMounts(t *testing.T) {
-	all := []mount{
-		{"tmpfs", "/mnt", "tmpfs"},     // hidden under the root: not the system's
-		{"tmpfs", "/mnt/old", "tmpfs"}, // hidden too
-		{"/dev/sda1", "/mnt", "ext4"},
-		{"/dev/sda4", "/root/rescue", "ext4"},
-		{"/dev/sda1", "/root/rescue/mnt", "ext4"}, // a chroot's bind copy
-		{"/dev/sda2", "/mnt/home", "ext4"},
-		{"tmpfs", "/mnt/tmp", "tmpfs"},
-		{"tmpfs", "/run", "tmpfs"},
-		{"/dev/sda2", "/mnt/home", "ext4"}, // stacked twice
+	all := []facts.Mount{
+		{Device: "tmpfs", Mountpoint: "/mnt", FSType: "tmpfs"},     // hidden under the root: not the system's
+		{Device: "tmpfs", Mountpoint: "/mnt/old", FSType: "tmpfs"}, // hidden too
+		{Device: "/dev/sda1", Mountpoint: "/mnt", FSType: "ext4"},
+		{Device: "/dev/sda4", Mountpoint: "/root/rescue", FSType: "ext4"},
+		{Device: "/dev/sda1", Mountpoint: "/root/rescue/mnt", FSType: "ext4"}, // a chroot's bind copy
+		{Device: "/dev/sda2", Mountpoint: "/mnt/home", FSType: "ext4"},
+		{Device: "tmpfs", Mountpoint: "/mnt/tmp", FSType: "tmpfs"},
+		{Device: "tmpfs", Mountpoint: "/run", FSType: "tmpfs"},
+		{Device: "/dev/sda2", Mountpoint: "/mnt/home", FSType: "ext4"}, // stacked twice
 	}
 	var got []string
 	for _, m := range targetMounts(all, "/mnt") {
-		got = append(got, m.target)
+		got = append(got, m.Mountpoint)
 	}
 	want := []string{"/mnt/home", "/mnt/tmp", "/mnt/home", "/root/rescue/mnt", "/mnt"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if got := targetMounts([]mount{{"/dev/sda2", "/mnt/boot", "vfat"}}, "/mnt"); len(got) != 1 {
+	if got := targetMounts([]facts.Mount{{Device: "/dev/sda2", Mountpoint: "/mnt/boot", FSType: "vfat"}}, "/mnt"); len(got) != 1 {
 		t.Errorf("without a mount at root: %v", got)
-	}
-}
-
-func TestParseMounts(t *testing.T) {
-	got := parseMounts("/dev/sda1 /mnt ext4 rw 0 0\n/dev/sdb1 /mnt/my\\040data ext4 rw 0 0\nbad\n")
-	want := []mount{{"/dev/sda1", "/mnt", "ext4"}, {"/dev/sdb1", "/mnt/my data", "ext4"}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	if got := unescapeOctal(`a\134b\0`); got != `a\b\0` {
-		t.Errorf("unescape = %q", got)
 	}
 }
 

@@ -5,8 +5,9 @@ import (
 	"path"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/nixbook/nixbook/facts"
 )
 
 // mount is a file system of the new system: Target is relative to root.
@@ -30,12 +31,8 @@ func layoutMounts(procMounts, root string) (mounts []mount, rootMounted bool) {
 	if prefix == "/" {
 		prefix = ""
 	}
-	for _, line := range strings.Split(procMounts, "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 3 {
-			continue
-		}
-		dev, target, fstype := unescapeMount(fields[0]), unescapeMount(fields[1]), fields[2]
+	for _, pm := range facts.ParseProcMounts(procMounts) {
+		dev, target, fstype := pm.Device, pm.Mountpoint, pm.FSType
 		var rel string
 		switch {
 		case target == root:
@@ -64,25 +61,6 @@ func helperMount(rel string) bool {
 		}
 	}
 	return rel == "/nix/store"
-}
-
-// unescapeMount undoes /proc/mounts' octal escapes (a space is \040).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // mountAt is the file system mounted exactly at target.
