@@ -23,7 +23,8 @@ var floors = []struct {
 	{"internal/shellquote", nil},
 	{"internal/yamlx", nil},
 	{"internal/secrets", nil},
-	{"internal/retry", nil},
+	{"internal/clock", nil},
+	{"internal/retry", []string{"internal/clock"}},
 	{"internal/proctree", nil},
 	{"internal/buildonce", nil},
 	{"internal/cliargs", nil},
@@ -43,16 +44,16 @@ var floors = []struct {
 	// they would otherwise match.
 	{"internal/heavytest", nil},
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "transport"}},
-	{"modules/moduletest", []string{"internal/heavytest", "modules", "modules/internal/boot", "facts", "transport", "transport/local", "internal/yamlx"}},
+	{"modules/moduletest", []string{"internal/heavytest", "internal/clock", "modules", "facts", "transport", "transport/local", "internal/yamlx"}},
 	{"modules/zfs/internal/zfsvm", []string{"internal/heavytest", "facts", "hostkeys", "modules/moduletest", "transport", "transport/ssh", "internal/buildonce", "internal/proctree"}},
 	{"runner/runnertest", []string{"hostkeys", "inventory", "modules", "playbooks", "runner", "tmpl", "transport/ssh"}},
 
 	// The module contract, the kits modules share, and the modules: peers
 	// that import kits, never one another (modules/* lists no module).
 	{"modules", []string{"facts", "transport"}},
-	{"modules/internal/...", []string{"modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
+	{"modules/internal/...", []string{"internal/clock", "modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
 	{"modules/builtin", []string{"modules/..."}},
-	{"modules/*", []string{"modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
+	{"modules/*", []string{"internal/clock", "modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
 
 	// The language, the engine, the output and the command line.
 	{"playbooks", []string{"modules", "tmpl", "internal/yamlx"}},

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nixbook/nixbook/internal/clock"
 )
 
 // Policy says how long to keep trying. The zero Policy is Default.
@@ -31,23 +33,8 @@ type Clock interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }
 
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Real is the wall clock.
-var Real Clock = realClock{}
+var Real Clock = clock.Clock{}
 
 // permanent marks an error no retry can fix.
 type permanent struct{ err error }

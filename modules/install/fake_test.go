@@ -14,6 +14,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
@@ -349,9 +350,9 @@ func (m *machine) commands() []string {
 }
 
 // fastClock is a clock whose pauses pass at once.
-func fastClock() boot.Clock {
+func fastClock() clock.Clock {
 	c := moduletest.NewClock()
-	return c.Boot()
+	return c.Time()
 }
 
 func cmdOf(args ...string) transport.Cmd { return transport.Cmd{Args: args} }

@@ -23,8 +23,8 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
-	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/modules/rescue"
 	"github.com/nixbook/nixbook/ovh"
@@ -153,8 +153,8 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env    // zero: the real API settings
-	clock boot.Clock // zero: real time
+	env   ovh.Env     // zero: the real API settings
+	clock clock.Clock // zero: real time
 }
 
 type plan struct {

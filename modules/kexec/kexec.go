@@ -18,6 +18,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/fetch"
@@ -105,7 +106,7 @@ func (a *Args) validate() error {
 
 type module struct {
 	args  Args
-	clock boot.Clock // zero: real time
+	clock clock.Clock // zero: real time
 }
 
 type plan struct {

@@ -258,7 +258,7 @@ func TestApplyInterrupted(t *testing.T) {
 			defer cancel()
 			tt.adjust(m, cancel)
 			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
-			mod.clock = moduletest.NewClock().Boot()
+			mod.clock = moduletest.NewClock().Time()
 			plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
 			if err != nil {
 				t.Fatal(err)
@@ -303,7 +303,7 @@ func TestApply(t *testing.T) {
 				tt.adjust(m)
 			}
 			mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
-			mod.clock = moduletest.NewClock().Boot()
+			mod.clock = moduletest.NewClock().Time()
 			plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
 			if err != nil {
 				t.Fatal(err)

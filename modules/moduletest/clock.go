@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nixbook/nixbook/modules/internal/boot"
+	"github.com/nixbook/nixbook/internal/clock"
 )
 
 // Clock is a fake clock for modules that wait: a pause passes at once,
@@ -43,8 +43,8 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-// Boot is the clock as modules that restart a host take it.
-func (c *Clock) Boot() boot.Clock { return boot.Clock{NowFn: c.Now, SleepFn: c.Sleep} }
+// Time is the fake clock as code that waits takes it.
+func (c *Clock) Time() clock.Clock { return clock.Clock{NowFn: c.Now, SleepFn: c.Sleep} }
 
 // Sleeps lists the pauses so far, such as "1s 2s 4s".
 func (c *Clock) Sleeps() string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
@@ -54,7 +55,7 @@ var Spec = modules.Spec{
 
 type module struct {
 	args  Args
-	clock boot.Clock // zero: real time
+	clock clock.Clock // zero: real time
 }
 
 type plan struct {

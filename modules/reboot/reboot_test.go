@@ -196,7 +196,7 @@ func TestReboot(t *testing.T) {
 			tt.setup(m)
 			mod := moduletest.New(t, Spec, tt.args)
 			clock := moduletest.NewClock()
-			mod.(*module).clock = clock.Boot()
+			mod.(*module).clock = clock.Time()
 			ctx := context.Background()
 			p, err := mod.Check(ctx, m)
 			if err != nil {
@@ -238,7 +238,7 @@ func TestNewSystemReachesEveryDial(t *testing.T) {
 		m.dropOnReboot, m.downDials = true, 2
 		mod := moduletest.New(t, Spec, fmt.Sprintf("new_system: %v", newSystem))
 		clock := moduletest.NewClock()
-		mod.(*module).clock = clock.Boot()
+		mod.(*module).clock = clock.Time()
 		p, err := mod.Check(context.Background(), m)
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/moduletest"
@@ -185,8 +186,8 @@ func (s *server) allLogs() string {
 
 // fastClock is a clock whose pauses pass at once (with a real
 // millisecond, so that other goroutines move on).
-func fastClock() boot.Clock {
+func fastClock() clock.Clock {
 	c := moduletest.NewClock()
 	c.Yield = time.Millisecond
-	return c.Boot()
+	return c.Time()
 }

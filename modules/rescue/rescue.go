@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/facts"
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
@@ -87,8 +88,8 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env    // zero: the real API settings
-	clock boot.Clock // zero: real time
+	env   ovh.Env     // zero: the real API settings
+	clock clock.Clock // zero: real time
 }
 
 // plan is what Check hands to Apply.

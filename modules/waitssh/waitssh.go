@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/boot"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
@@ -46,7 +47,7 @@ var Spec = modules.Spec{
 
 type module struct {
 	args  Args
-	clock boot.Clock // zero: real time
+	clock clock.Clock // zero: real time
 }
 
 // readyArgv is the command that proves a connection works end to end.

@@ -19,7 +19,7 @@ func TestModule(t *testing.T) {
 		t.Errorf("plan:\n%s\nwant:\n%s", got, want)
 	}
 	clock := moduletest.NewClock()
-	m.(*module).clock = clock.Boot()
+	m.(*module).clock = clock.Time()
 	h := &moduletest.FlakyHost{FailDials: 2}
 	out, err := m.Apply(context.Background(), h, p)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nixbook/nixbook/facts"
 	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
@@ -36,40 +37,7 @@ type Options struct {
 	// a key pinned in advance: a host still offering one of them is not
 	// there yet and is retried, while any other changed key ends the wait.
 	StaleKeys []gossh.PublicKey
-	Clock     Clock
-}
-
-// Clock is the time Wait sees; the zero value is real time, and tests set
-// the functions.
-type Clock struct {
-	NowFn   func() time.Time
-	SleepFn func(ctx context.Context, d time.Duration) error
-}
-
-// Now is the current time.
-func (c Clock) Now() time.Time {
-	if c.NowFn != nil {
-		return c.NowFn()
-	}
-	return time.Now()
-}
-
-// Sleep pauses for d or until ctx ends.
-func (c Clock) Sleep(ctx context.Context, d time.Duration) error {
-	if c.SleepFn != nil {
-		return c.SleepFn(ctx, d)
-	}
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	Clock     clock.Clock
 }
 
 // stale says whether offered is one of keys.
@@ -173,7 +141,7 @@ func WaitNew(ctx context.Context, h modules.Host, o Options, old string, then fu
 type SystemOptions struct {
 	OldBootID string // "": any boot counts as new
 	Timeout   time.Duration
-	Clock     Clock
+	Clock     clock.Clock
 	// Want names the system expected, for messages; Is recognizes it in
 	// fresh facts.
 	Want string

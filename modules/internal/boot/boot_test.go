@@ -96,7 +96,7 @@ func TestWait(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := moduletest.NewClock()
-			tt.opts.Clock = clock.Boot()
+			tt.opts.Clock = clock.Time()
 			err := boot.Reconnect(context.Background(), tt.host, tt.opts, func(ctx context.Context) (bool, error) {
 				_, err := tt.host.Run(ctx, transport.Cmd{Args: []string{"true"}})
 				return err == nil, err
@@ -118,7 +118,7 @@ func TestWaitCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &moduletest.FlakyHost{FailDials: 1000}
 	clock := moduletest.NewClock()
-	c := clock.Boot()
+	c := clock.Time()
 	sleep := c.SleepFn
 	c.SleepFn = func(ctx context.Context, d time.Duration) error {
 		if clock.Pauses() == 2 {
