@@ -56,13 +56,9 @@ func NewSpec(e Evaluator) modules.Spec {
       - ipv4_address is defined
     fail_msg: "{{ inventory_hostname }} does not fit the mirrored UEFI layout"
 `,
-		New: func(d modules.Decoder) (modules.Module, error) {
+		New: modkit.New(func(a Args) (modules.Module, error) {
 			if e == nil {
 				return nil, errors.New("assert: no evaluator")
-			}
-			var a Args
-			if err := modkit.Decode(d, &a); err != nil {
-				return nil, err
 			}
 			if a.FailMsg != "" && a.Msg != "" {
 				return nil, errors.New("fail_msg and msg are the same argument: give one")
@@ -76,7 +72,7 @@ func NewSpec(e Evaluator) modules.Spec {
 				}
 			}
 			return &module{args: a, eval: e}, nil
-		},
+		}),
 	}
 }
 

@@ -59,16 +59,12 @@ var Spec = modules.Spec{
     root: /root/rescue
     state: absent
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if err := a.validate(); err != nil {
 			return nil, err
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 func (a *Args) validate() error {
@@ -332,16 +328,16 @@ func (m *module) planFile(ctx context.Context, h modules.ReadOnlyHost, p, conten
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("chroot: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	if p.unresolved {
 		again, err := m.Check(ctx, h)
 		if err != nil {
 			return nil, err
 		}
-		if p, ok = again.Data.(*plan); !ok || p.unresolved {
+		if p, err = modkit.PlanData[*plan](again); err != nil || p.unresolved {
 			return nil, fmt.Errorf("no NixOS system in %s on %s: unpack the ISO's store there first (unsquash)", m.in("/nix/store"), h.Name())
 		}
 		for _, c := range again.Changes {

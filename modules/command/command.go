@@ -53,7 +53,7 @@ var Spec = modules.Spec{
     cmd: [nixos-generate-config, --root, /mnt]
     creates: /mnt/etc/nixos/hardware-configuration.nix
 `,
-	New: newCommand,
+	New: modkit.New(newCommand),
 }
 
 // ShellSpec is the `shell` module.
@@ -72,25 +72,17 @@ var ShellSpec = modules.Spec{
     chdir: /root
     creates: installer.tar.gz
 `,
-	New: newShell,
+	New: modkit.New(newShell),
 }
 
-func newCommand(d modules.Decoder) (modules.Module, error) {
-	var a Args
-	if err := modkit.Decode(d, &a); err != nil {
-		return nil, err
-	}
+func newCommand(a Args) (modules.Module, error) {
 	if a.Cmd[0] == "" {
 		return nil, errors.New("cmd: the program name is empty")
 	}
 	return &module{argv: a.Cmd, shown: []string(a.Cmd), opts: a.Options}, nil
 }
 
-func newShell(d modules.Decoder) (modules.Module, error) {
-	var a ShellArgs
-	if err := modkit.Decode(d, &a); err != nil {
-		return nil, err
-	}
+func newShell(a ShellArgs) (modules.Module, error) {
 	if a.Executable == "" {
 		return nil, errors.New("executable: empty")
 	}
@@ -163,9 +155,9 @@ func (m *module) skipped(why string) *modules.Plan {
 // Apply runs the command. A non-zero exit returns the Output together with
 // the *transport.ExitError, so that failed_when can still judge it.
 func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
-	cmd, ok := p.Data.(transport.Cmd)
-	if !ok {
-		return nil, errors.New("command: apply called with a plan it did not make")
+	cmd, err := modkit.PlanData[transport.Cmd](p)
+	if err != nil {
+		return nil, err
 	}
 	if m.opts.Stdin != "" {
 		in := m.opts.Stdin

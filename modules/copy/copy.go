@@ -41,14 +41,10 @@ var Spec = modules.Spec{
     mode: "0755"
     owner: root:root
 `,
-	New: newModule,
+	New: modkit.New(newModule),
 }
 
-func newModule(d modules.Decoder) (modules.Module, error) {
-	var a Args
-	if err := modkit.Decode(d, &a); err != nil {
-		return nil, err
-	}
+func newModule(a Args) (modules.Module, error) {
 	switch {
 	case a.Content == nil && a.Src == "":
 		return nil, errors.New("one of content or src is required")

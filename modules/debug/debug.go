@@ -36,11 +36,7 @@ var Spec = modules.Spec{
   debug:
     var: facts.disks.0
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if a.Var != "" && a.Msg != defaultMsg {
 			return nil, errors.New("msg and var are exclusive: give one")
 		}
@@ -50,7 +46,7 @@ var Spec = modules.Spec{
 			}
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 // Undefined is what debug shows for a variable that does not exist, as

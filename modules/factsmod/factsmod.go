@@ -23,13 +23,9 @@ var Spec = modules.Spec{
   facts:
   register: gathered
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		return module{}, nil
-	},
+	}),
 }
 
 type module struct{}

@@ -26,13 +26,9 @@ var Spec = modules.Spec{
     msg: "{{ inventory_hostname }} has no disk"
   when: facts.disks | length == 0
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		return &module{msg: a.Msg}, nil
-	},
+	}),
 }
 
 type module struct{ msg string }

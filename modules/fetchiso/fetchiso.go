@@ -43,16 +43,12 @@ var Spec = modules.Spec{
     dest: /root/rescue/nixos.iso
     mount: /root/image
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if err := a.validate(); err != nil {
 			return nil, err
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 func (a *Args) validate() error {
@@ -220,9 +216,9 @@ func identity(d fetch.Download, s fetch.FileState) string {
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("fetch_iso: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	out := modules.Output{}
 	for k, v := range pl.Output {

@@ -99,13 +99,9 @@ var Spec = modules.Spec{
     service: "{{ ovh_service }}"
     timeout: 20m
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		return newModule(a)
-	},
+	}),
 }
 
 func newModule(a Args) (*module, error) {
@@ -219,9 +215,9 @@ func joinNotes(notes []string) string {
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("install: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	out := modules.Output{}
 	if p.system != nil {

@@ -59,16 +59,12 @@ var Spec = modules.Spec{
     sha256: "{{ kexec_sha256 }}"
     timeout: 10m
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if err := a.validate(); err != nil {
 			return nil, err
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 func (a *Args) validate() error {
@@ -180,9 +176,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("kexec: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	a := m.args
 	begin := m.clock.Now()

@@ -50,14 +50,10 @@ var Spec = modules.Spec{
     extra: |
       time.timeZone = "Europe/Paris";
 `,
-	New: newModule,
+	New: modkit.New(newModule),
 }
 
-func newModule(d modules.Decoder) (modules.Module, error) {
-	var a Args
-	if err := modkit.Decode(d, &a); err != nil {
-		return nil, err
-	}
+func newModule(a Args) (modules.Module, error) {
 	if err := validateArgs(&a); err != nil {
 		return nil, err
 	}
@@ -266,9 +262,9 @@ func output(s *system, p *plan) modules.Output {
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("nixos_config: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	if p.requireMount {
 		data, err := h.ReadFile(ctx, "/proc/self/mounts")

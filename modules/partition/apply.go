@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
 
@@ -17,9 +18,12 @@ import (
 const pollInterval = 100 * time.Millisecond
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok || len(p.steps) != len(pl.Changes) {
-		return nil, errors.New("partition: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.steps) != len(pl.Changes) {
+		return nil, errors.New("plan data does not match its changes")
 	}
 	for i, steps := range p.steps {
 		h.Log("%s", pl.Changes[i].Summary)

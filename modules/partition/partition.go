@@ -80,14 +80,10 @@ var Spec = modules.Spec{
     preset: zfs
   register: layout
 `,
-	New: newModule,
+	New: modkit.New(newModule),
 }
 
-func newModule(d modules.Decoder) (modules.Module, error) {
-	var a Args
-	if err := modkit.Decode(d, &a); err != nil {
-		return nil, err
-	}
+func newModule(a Args) (modules.Module, error) {
 	seen := map[string]bool{}
 	for i, dk := range a.Disks {
 		dk = strings.TrimSpace(dk)

@@ -38,11 +38,7 @@ var Spec = modules.Spec{
     new_system: true
     test_command: [nixos-version]
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if a.Timeout <= 0 {
 			return nil, errors.New("timeout must be positive")
 		}
@@ -50,7 +46,7 @@ var Spec = modules.Spec{
 			return nil, errors.New("test_command and reboot_command must not be empty")
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 type module struct {
@@ -89,9 +85,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("reboot: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	begin := m.clock.Now()
 	if err := m.clock.Sleep(ctx, m.args.PreRebootDelay.D()); err != nil {

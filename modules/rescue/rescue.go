@@ -54,13 +54,9 @@ var Spec = modules.Spec{
     ssh_key: "{{ rescue_ssh_key }}"
     timeout: 15m
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		return newModule(a)
-	},
+	}),
 }
 
 func newModule(a Args) (*module, error) {
@@ -453,9 +449,9 @@ func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("rescue: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	defer logCost(h, "apply", p.client, p.client.Calls())
 	if p.reboot == nil {

@@ -36,16 +36,12 @@ func NewSpec(r Renderer) modules.Spec {
     dest: /mnt/etc/nixos/network.nix
     mode: "0644"
 `,
-		New: func(d modules.Decoder) (modules.Module, error) {
+		New: modkit.New(func(a Args) (modules.Module, error) {
 			if r == nil {
 				return nil, errors.New("template: no renderer")
 			}
-			var a Args
-			if err := modkit.Decode(d, &a); err != nil {
-				return nil, err
-			}
 			return &module{args: a, render: r}, nil
-		},
+		}),
 	}
 }
 

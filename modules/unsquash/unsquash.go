@@ -46,16 +46,12 @@ var Spec = modules.Spec{
     root: /root/rescue
     device: /dev/disk/by-label/nixos-rescue
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if err := a.validate(); err != nil {
 			return nil, err
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 func (a *Args) validate() error {
@@ -217,9 +213,9 @@ func resolve(ctx context.Context, h modules.ReadOnlyHost, p string) string {
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
-	p, ok := pl.Data.(*plan)
-	if !ok {
-		return nil, errors.New("unsquash: apply called with a plan it did not make")
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
 	}
 	a := m.args
 	out := modules.Output{}
@@ -266,7 +262,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	extract := p.extract
 	extract.Stdout, extract.Stderr = progress, progress
 	h.Log("extracting %s into %s", a.Src, a.Dest)
-	_, err := h.Run(ctx, extract)
+	_, err = h.Run(ctx, extract)
 	progress.Flush()
 	if err != nil {
 		return nil, fmt.Errorf("extract the store: %w", err)

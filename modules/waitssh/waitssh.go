@@ -33,16 +33,12 @@ var Spec = modules.Spec{
     timeout: 15m
     new_system: true
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		if a.Timeout <= 0 {
 			return nil, errors.New("timeout must be positive")
 		}
 		return &module{args: a}, nil
-	},
+	}),
 }
 
 type module struct {
@@ -63,15 +59,15 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
-	cmd, ok := p.Data.(transport.Cmd)
-	if !ok {
-		return nil, errors.New("wait_for_ssh: apply called with a plan it did not make")
+	cmd, err := modkit.PlanData[transport.Cmd](p)
+	if err != nil {
+		return nil, err
 	}
 	start := m.clock.Now()
 	if err := m.clock.Sleep(ctx, m.args.Delay.D()); err != nil {
 		return nil, err
 	}
-	err := boot.Reconnect(ctx, h, boot.Options{
+	err = boot.Reconnect(ctx, h, boot.Options{
 		Timeout:   m.args.Timeout.D(),
 		Sleep:     m.args.Sleep.D(),
 		NewSystem: m.args.NewSystem,

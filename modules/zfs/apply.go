@@ -2,16 +2,21 @@ package zfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/nixbook/nixbook/modules"
+	"github.com/nixbook/nixbook/modules/internal/modkit"
 	"github.com/nixbook/nixbook/transport"
 )
 
 func (m *module) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
-	steps, ok := p.Data.([]step)
-	if !ok || len(steps) != len(p.Changes) {
-		return nil, fmt.Errorf("zfs: plan data does not match its changes")
+	steps, err := modkit.PlanData[[]step](p)
+	if err != nil {
+		return nil, err
+	}
+	if len(steps) != len(p.Changes) {
+		return nil, errors.New("plan data does not match its changes")
 	}
 	for i, s := range steps {
 		summary := p.Changes[i].Summary

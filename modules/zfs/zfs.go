@@ -119,17 +119,13 @@ var Spec = modules.Spec{
     pool: rpool
     state: exported
 `,
-	New: func(d modules.Decoder) (modules.Module, error) {
-		var a Args
-		if err := modkit.Decode(d, &a); err != nil {
-			return nil, err
-		}
+	New: modkit.New(func(a Args) (modules.Module, error) {
 		cfg, err := newConfig(a)
 		if err != nil {
 			return nil, err
 		}
 		return &module{cfg: cfg}, nil
-	},
+	}),
 }
 
 type module struct{ cfg *config }

@@ -5,6 +5,7 @@ package modkit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -140,4 +141,32 @@ func Generic(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// New makes a Spec's New from a constructor of typed arguments: they are
+// decoded strictly, defaults set and required fields checked before build
+// sees them.
+func New[A any](build func(A) (modules.Module, error)) func(modules.Decoder) (modules.Module, error) {
+	return func(d modules.Decoder) (modules.Module, error) {
+		var a A
+		if err := Decode(d, &a); err != nil {
+			return nil, err
+		}
+		m, err := build(a)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+// PlanData is a module's own part of a plan (Plan.Data), as its Check made
+// it; Apply gets it back through here.
+func PlanData[T any](p *modules.Plan) (T, error) {
+	t, ok := p.Data.(T)
+	if !ok {
+		var zero T
+		return zero, errors.New("apply called with a plan this module did not make")
+	}
+	return t, nil
 }

@@ -1,6 +1,7 @@
 package modkit
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -205,5 +206,44 @@ func TestDurationString(t *testing.T) {
 		if got := Duration(d).String(); got != want {
 			t.Errorf("Duration(%v).String() = %q, want %q", time.Duration(d), got, want)
 		}
+	}
+}
+
+type newArgs struct {
+	Name string `yaml:"name" required:""`
+}
+
+type newModule struct {
+	modules.Module
+	args newArgs
+}
+
+func TestNew(t *testing.T) {
+	build := New(func(a newArgs) (modules.Module, error) {
+		if a.Name == "bad" {
+			return (*newModule)(nil), errors.New("bad name")
+		}
+		return &newModule{args: a}, nil
+	})
+	m, err := build(strictDecoder("name: ks1"))
+	if err != nil || m.(*newModule).args.Name != "ks1" {
+		t.Fatalf("New = %v, %v", m, err)
+	}
+	if m, err := build(strictDecoder("{}")); err == nil || m != nil {
+		t.Errorf("a missing required argument: %v, %v", m, err)
+	}
+	// A constructor's typed nil is no module: the caller sees a nil interface.
+	if m, err := build(strictDecoder("name: bad")); err == nil || m != nil {
+		t.Errorf("a failing constructor: %#v, %v", m, err)
+	}
+}
+
+func TestPlanData(t *testing.T) {
+	type plan struct{ n int }
+	if p, err := PlanData[*plan](&modules.Plan{Data: &plan{n: 3}}); err != nil || p.n != 3 {
+		t.Errorf("PlanData = %v, %v", p, err)
+	}
+	if _, err := PlanData[*plan](&modules.Plan{Data: "someone else's"}); err == nil {
+		t.Error("a plan of another module was taken")
 	}
 }
