@@ -21,10 +21,34 @@ import (
 // and returns the task's YAML arguments and the host to run on.
 type Setup func(t *testing.T, dir string) (args string, h *LocalHost)
 
+// Subject is what one property of the contract suite runs on: a task's
+// arguments, a host in a fresh state, and State, a fingerprint of everything
+// the module may change there (the files under a directory, a disk's
+// checksums, a pool's layout), which Check must leave as it was.
+type Subject struct {
+	Args  string
+	Host  *LocalHost
+	State func(t *testing.T) string
+}
+
 // Run checks spec's module against the module contract on this machine,
-// each property on a fresh directory from setup:
+// each property on a fresh directory from setup (see Contract).
+func Run(t *testing.T, spec modules.Spec, setup Setup) {
+	t.Helper()
+	Contract(t, spec, func(t *testing.T) Subject {
+		dir := t.TempDir()
+		args, h := setup(t, dir)
+		return Subject{Args: args, Host: h, State: func(t *testing.T) string {
+			return Snapshot(t, dir).String()
+		}}
+	})
+}
+
+// Contract checks spec's module against the module contract, each property
+// on a fresh subject from setup, wherever it runs (this machine, a
+// simulated server, a QEMU guest):
 //
-//   - CheckIsReadOnly: Check through a read-only host leaves dir as it was;
+//   - CheckIsReadOnly: Check through a read-only host leaves State as it was;
 //   - CheckIsDeterministic: two Checks on the same state give the same plan;
 //   - ApplyConverges: Check, Apply, Check gives a plan without changes;
 //   - ApplyRunsOnlyWhatItPlanned (within ApplyConverges): every command
@@ -33,25 +57,27 @@ type Setup func(t *testing.T, dir string) (args string, h *LocalHost)
 //
 // setup must leave something for Apply to change, and the arguments must
 // describe an idempotent task.
-func Run(t *testing.T, spec modules.Spec, setup Setup) {
+func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject) {
 	t.Helper()
 	t.Run("CheckIsReadOnly", func(t *testing.T) {
-		m, h, dir := prepare(t, spec, setup)
-		before := Snapshot(t, dir)
-		if _, err := m.Check(context.Background(), h.ReadOnly()); err != nil {
+		s := setup(t)
+		m := New(t, spec, s.Args)
+		before := s.State(t)
+		if _, err := m.Check(context.Background(), s.Host.ReadOnly()); err != nil {
 			t.Fatalf("check: %v", err)
 		}
-		if diff := before.Diff(Snapshot(t, dir)); diff != "" {
-			t.Errorf("check changed the host:\n%s", diff)
+		if after := s.State(t); after != before {
+			t.Errorf("check changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})
 	t.Run("CheckIsDeterministic", func(t *testing.T) {
-		m, h, _ := prepare(t, spec, setup)
-		first, err := m.Check(context.Background(), h.ReadOnly())
+		s := setup(t)
+		m := New(t, spec, s.Args)
+		first, err := m.Check(context.Background(), s.Host.ReadOnly())
 		if err != nil {
 			t.Fatalf("check: %v", err)
 		}
-		second, err := m.Check(context.Background(), h.ReadOnly())
+		second, err := m.Check(context.Background(), s.Host.ReadOnly())
 		if err != nil {
 			t.Fatalf("second check: %v", err)
 		}
@@ -60,7 +86,8 @@ func Run(t *testing.T, spec modules.Spec, setup Setup) {
 		}
 	})
 	t.Run("ApplyConverges", func(t *testing.T) {
-		m, h, _ := prepare(t, spec, setup)
+		s := setup(t)
+		m, h := New(t, spec, s.Args), s.Host
 		ctx := context.Background()
 		plan, err := m.Check(ctx, h.ReadOnly())
 		if err != nil {
@@ -99,13 +126,6 @@ func Unplanned(plan *modules.Plan, ran []transport.Cmd) []string {
 		}
 	}
 	return out
-}
-
-func prepare(t *testing.T, spec modules.Spec, setup Setup) (modules.Module, *LocalHost, string) {
-	t.Helper()
-	dir := t.TempDir()
-	args, h := setup(t, dir)
-	return New(t, spec, args), h, dir
 }
 
 // comparable drops Data, which is the module's own business.
@@ -165,6 +185,20 @@ func Snapshot(t testing.TB, dir string) DirState {
 		t.Fatalf("snapshot %s: %v", dir, err)
 	}
 	return s
+}
+
+// String lists every entry, one per line, in order.
+func (s DirState) String() string {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\n", k, s[k])
+	}
+	return b.String()
 }
 
 // Diff lists the entries that differ between s and other, one per line;
