@@ -192,21 +192,30 @@ func (c *Conn) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, er
 	if err := ctx.Err(); err != nil {
 		return fail, fmt.Errorf("run %s: %w", line, err)
 	}
+	select {
+	case <-c.dead:
+		return fail, c.failure("run "+line, net.ErrClosed)
+	default:
+	}
 	// Opening a session and starting the command wait for the server: on a
-	// wedged connection only the context may end them.
+	// wedged connection only the context may end them, and on one that has
+	// ended (x/crypto/ssh may leave a channel open request unanswered when
+	// the connection closes under it) its death does.
 	started := make(chan startedSession, 1)
 	go func() { started <- c.start(line) }()
 	var ss startedSession
 	select {
 	case ss = <-started:
 	case <-ctx.Done():
-		c.aborting.Go(func() {
-			if ss := <-started; ss.err == nil {
-				r := c.attach(ss, nil, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")}, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")})
-				c.abort(r)
-			}
-		})
+		c.abortStart(started)
 		return fail, fmt.Errorf("run %s: %w", line, ctx.Err())
+	case <-c.dead:
+		go func() {
+			if ss := <-started; ss.err == nil {
+				ss.sess.Close()
+			}
+		}()
+		return fail, c.failure("run "+line, net.ErrClosed)
 	}
 	if ss.err != nil {
 		return fail, ss.err
@@ -270,6 +279,17 @@ func (c *Conn) start(line string) startedSession {
 		return startedSession{err: c.failure("starting "+line, err)}
 	}
 	return ss
+}
+
+// abortStart stops, in the background, a command whose start Run stopped
+// waiting for, should it start after all.
+func (c *Conn) abortStart(started <-chan startedSession) {
+	c.aborting.Go(func() {
+		if ss := <-started; ss.err == nil {
+			r := c.attach(ss, nil, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")}, &gatedWriter{closed: true, buf: transport.NewCapture(0, "")})
+			c.abort(r)
+		}
+	})
 }
 
 // running is a started command with its streams being copied.

@@ -71,19 +71,32 @@ func dialCommand(ctx context.Context, command string) (*commandConn, error) {
 
 func (c *commandConn) Read(p []byte) (int, error) {
 	n, err := c.stdout.Read(p)
-	if err != nil {
-		select {
-		case <-c.done: // its stderr is complete
-		case <-time.After(100 * time.Millisecond):
-		}
-		if msg := c.Stderr(); msg != "" {
-			return n, fmt.Errorf("ProxyCommand ended: %s: %w", msg, err)
-		}
-	}
-	return n, err
+	return n, c.ended(err)
 }
 
-func (c *commandConn) Write(p []byte) (int, error) { return c.stdin.Write(p) }
+// Write fails with a broken pipe when the command has exited: the
+// handshake's first write, as often as its first read, is what finds out.
+func (c *commandConn) Write(p []byte) (int, error) {
+	n, err := c.stdin.Write(p)
+	return n, c.ended(err)
+}
+
+// ended adds to a failed read or write what the command said on stderr,
+// which tells why (no route, unknown host, a refused jump), once it has
+// said it.
+func (c *commandConn) ended(err error) error {
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-c.done: // its stderr is complete
+	case <-time.After(100 * time.Millisecond):
+	}
+	if msg := c.Stderr(); msg != "" {
+		return fmt.Errorf("ProxyCommand ended: %s: %w", msg, err)
+	}
+	return err
+}
 
 // Close closes the command's stdin and hangs it up, as ssh does, then
 // kills its process group if it has not ended within a second.
