@@ -22,7 +22,7 @@ import (
 // order `nixbook doc` would list them.
 var (
 	playKeys = []string{"name", "hosts", "vars", "vars_files", "gather_facts", "serial",
-		"max_fail_percentage", "any_errors_fatal", "tasks", "handlers"}
+		"max_fail_percentage", "any_errors_fatal", "roles", "tasks", "handlers"}
 	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
 		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
 		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode"}
@@ -90,6 +90,9 @@ type loader struct {
 	// no_log themselves: an enclosing block does not override them.
 	ignoreSet, noLogSet map[*Task]bool
 	importing           []string // the files being imported, outermost first
+
+	playbookDir string   // the directory of the playbook file of the play being read, where roles/ is
+	roles       *roleSet // the roles of the play being read
 }
 
 // MaxTasks bounds the tasks and handlers of a playbook, all plays together.
@@ -134,7 +137,8 @@ func (l *loader) play(n *yaml.Node) *Play {
 		return nil
 	}
 	p := &Play{GatherFacts: true, Source: l.source(n)}
-	var varsFiles, tasks, handlers *yaml.Node
+	l.playbookDir, l.roles = l.baseDir, &roleSet{}
+	var varsFiles, tasks, handlers, roles *yaml.Node
 	hasHosts := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
@@ -160,6 +164,8 @@ func (l *loader) play(n *yaml.Node) *Play {
 			p.MaxFailPercent = l.percentage(v, "max_fail_percentage")
 		case "any_errors_fatal":
 			p.AnyErrorsFatal = l.bool(v, "any_errors_fatal")
+		case "roles":
+			roles = v
 		case "tasks":
 			tasks = v
 		case "handlers":
@@ -174,10 +180,15 @@ func (l *loader) play(n *yaml.Node) *Play {
 	if varsFiles != nil {
 		p.Vars = l.varsFiles(varsFiles, p.Vars)
 	}
-	var metas []*taskMeta
-	p.Tasks, metas = l.tasks(tasks, "tasks", false)
-	var handlerMetas []*taskMeta
-	p.Handlers, handlerMetas = l.tasks(handlers, "handlers", true)
+	// Ansible's order: the roles' tasks, then the play's; the roles'
+	// handlers, then the play's.
+	roleTasks, metas := l.playRoles(roles, l.roles)
+	playTasks, playMetas := l.tasks(tasks, "tasks", false)
+	p.Tasks, metas = append(roleTasks, playTasks...), append(metas, playMetas...)
+	playHandlers, handlerMetas := l.tasks(handlers, "handlers", true)
+	p.Handlers = append(l.roles.handlers, playHandlers...)
+	handlerMetas = append(l.roles.metas, handlerMetas...)
+	p.Roles = l.roles.roles
 	l.checkHandlers(handlerMetas, append(metas, handlerMetas...))
 	return p
 }
@@ -200,6 +211,12 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 		if tn = deref(tn); tn.Kind == yaml.MappingNode {
 			if kw, _ := importKey(tn, "import_tasks", "include_tasks"); kw != "" {
 				inc, m := l.include(tn, handlers)
+				tasks = append(tasks, inc...)
+				metas = append(metas, m...)
+				continue
+			}
+			if kw, _ := importKey(tn, "import_role", "include_role"); kw != "" {
+				inc, m := l.importRole(tn, l.roles)
 				tasks = append(tasks, inc...)
 				metas = append(metas, m...)
 				continue
