@@ -25,7 +25,7 @@ var (
 		"max_fail_percentage", "any_errors_fatal", "roles", "tasks", "handlers"}
 	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
 		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
-		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode"}
+		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode", "delegate_to"}
 )
 
 // Ansible's defaults for retried tasks.
@@ -248,6 +248,7 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 	var unknown []*yaml.Node
 	foreign := false // a module of a collection nixbook does not have, reported
 	retriesSet, delaySet := false, false
+	var delegateNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
 		switch k.Value {
@@ -312,6 +313,8 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 		case "check_mode":
 			b := l.bool(v, "check_mode")
 			t.CheckMode = &b
+		case "delegate_to":
+			t.DelegateTo, delegateNode = l.delegateTo(v), v
 		case "listen":
 			if !handler {
 				l.errorf(k, "", "listen is only valid on handlers")
@@ -354,6 +357,13 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 	}
 	if moduleKey != nil {
 		l.checkArgs(t, moduleKey)
+	}
+	if t.DelegateTo != "" && moduleKey != nil && !slices.Contains(delegable(), t.Module) {
+		// The install modules would wipe disks or reboot the controller.
+		l.errorf(delegateNode, "delegate_to", "module %q cannot run on the controller: delegate_to works with %s", t.Module, strings.Join(delegable(), ", "))
+	}
+	if t.DelegateTo != "" && t.Chroot != "" {
+		l.errorf(delegateNode, "", "delegate_to and chroot cannot be used together: the controller has no such root")
 	}
 	if len(t.Until) > 0 && !retriesSet {
 		t.Retries = defaultRetries
@@ -849,4 +859,24 @@ func (l *loader) checkTemplates(file string, n *yaml.Node, path string) {
 			l.checkTemplates(file, c, fmt.Sprintf("%s[%d]", path, i))
 		}
 	}
+}
+
+// delegateTo reads delegate_to. Only the controller is supported: the task
+// runs through the local transport, with the play host's variables.
+func (l *loader) delegateTo(n *yaml.Node) string {
+	target := l.str(n, "delegate_to")
+	switch target {
+	case "localhost", "127.0.0.1", "::1":
+		return "localhost"
+	case "":
+		return ""
+	}
+	l.errorf(n, "delegate_to", "only localhost is supported (the task runs on the controller), got %q", target)
+	return ""
+}
+
+// delegable are the modules delegate_to: localhost may run on the
+// controller.
+func delegable() []string {
+	return []string{"assert", "command", "copy", "debug", "fail", "shell", "template"}
 }

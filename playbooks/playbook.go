@@ -76,6 +76,10 @@ type Task struct {
 	// real run; false is accepted but changes nothing (see README). nil:
 	// the run's mode.
 	CheckMode *bool
+	// DelegateTo is "localhost" for delegate_to: localhost: the task runs
+	// on the controller, with the play host's variables and facts. "":
+	// on the play host.
+	DelegateTo string
 	// Role is the role the task comes from, nil for a play's own task.
 	Role *Role
 	// Block makes the task a block: it has no module, and its When, Tags,

@@ -87,7 +87,7 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 // firstOnHost is the first task that touches the host, or nil.
 func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
 	for _, t := range playbooks.Leaves(tasks) {
-		if !t.Spec.Local {
+		if !t.Spec.Local && t.DelegateTo == "" {
 			return t
 		}
 	}
@@ -103,7 +103,7 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 		if ctx.Err() != nil {
 			return true
 		}
-		if t.Loop != nil || t.Chroot != "" || (h.conn == nil && !t.Spec.Offline) {
+		if t.Loop != nil || t.Chroot != "" || (h.conn == nil && !t.Spec.Offline && t.DelegateTo == "") {
 			continue
 		}
 		vars, err := r.taskVars(ctx, pb, play, h, t)
@@ -129,7 +129,7 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 		if t.Timeout > 0 {
 			tctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		}
-		err = pf.Preflight(tctx, readOnlyHost{h: h, vars: vars})
+		err = pf.Preflight(tctx, h.readOnly(t, vars))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -405,7 +405,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if err != nil {
 		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}
 	}
-	ro := readOnlyHost{h: h, vars: vars}
+	ro := h.readOnly(t, vars)
 	if t.Chroot != "" {
 		root, err := r.Templates.RenderContext(ctx, t.Chroot, vars)
 		if err != nil {
