@@ -2,8 +2,6 @@ package cli_test
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,7 +46,7 @@ func TestScripts(t *testing.T) {
 		t.Fatalf("ssh-keygen: %v: %s", err, out)
 	}
 	servers := sshdtest.StartFleet(t, 3, sshdtest.Options{Config: []string{"TrustedUserCAKeys " + userCA + ".pub"}})
-	certHost, hostCA := startCertifiedHost(t, dir, servers[0].KeyFile)
+	certHost, hostCA := sshdtest.StartCertified(t, sshdtest.Options{Name: "c1", ClientKeyFile: servers[0].KeyFile}, "c1.example.net")
 	blackAddr, blackPort := sshdtest.Blackhole(t)
 	inv := sshdtest.WriteInventory(t, dir, servers)
 	bare := writeBareInventory(t, dir, servers)
@@ -78,7 +76,7 @@ func TestScripts(t *testing.T) {
 			// $HOST_CA (a public key line).
 			env.Setenv("C1_ADDR", certHost.Addr)
 			env.Setenv("C1_PORT", strconv.Itoa(certHost.Port))
-			env.Setenv("HOST_CA", hostCA)
+			env.Setenv("HOST_CA", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(hostCA))))
 			// A listener that accepts and never answers.
 			env.Setenv("BLACKHOLE_ADDR", blackAddr)
 			env.Setenv("BLACKHOLE_PORT", strconv.Itoa(blackPort))
@@ -93,34 +91,6 @@ func TestScripts(t *testing.T) {
 			"gone":     gone,
 		},
 	})
-}
-
-// startCertifiedHost starts an sshd whose host key is certified for
-// c1.example.net by a new host CA; it returns the server and the CA's
-// public key line.
-func startCertifiedHost(t *testing.T, dir, clientKey string) (*sshdtest.Server, string) {
-	t.Helper()
-	certPath := filepath.Join(dir, "c1-host-cert.pub")
-	s := sshdtest.Start(t, sshdtest.Options{Name: "c1", ClientKeyFile: clientKey, Config: []string{"HostCertificate " + certPath}})
-	_, caKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := gossh.NewSignerFromKey(caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := &gossh.Certificate{Key: s.HostKeys()[0], CertType: gossh.HostCert, ValidPrincipals: []string{"c1.example.net"},
-		ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(24 * time.Hour).Unix())}
-	if err := cert.SignCert(rand.Reader, ca); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, gossh.MarshalAuthorizedKey(cert), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.Stop() // sshd reads its certificate when it starts
-	s.Start()
-	return s, strings.TrimSpace(string(gossh.MarshalAuthorizedKey(ca.PublicKey())))
 }
 
 // netcat copies stdin to a TCP connection and the connection to stdout.

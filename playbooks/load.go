@@ -3,7 +3,6 @@ package playbooks
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -667,34 +666,17 @@ func (l *loader) varsFiles(n *yaml.Node, vars map[string]any) map[string]any {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(l.baseDir, path)
 		}
-		data, err := yamlx.ReadFile(path)
+		root, err := l.parseFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
+			if !errors.Is(err, errParse) {
+				l.errorf(item, key, "cannot read %s: %v", path, err)
 			}
-			l.errorf(item, key, "cannot read %s: %v", path, err)
 			continue
 		}
-		root, err := yamlx.Parse(path, data)
-		if err != nil {
-			l.add(err)
+		fileVars := l.varsOf(path, root)
+		if fileVars == nil {
 			continue
 		}
-		if root == nil {
-			continue // an empty file defines nothing
-		}
-		if root = deref(root); root.Kind != yaml.MappingNode {
-			l.add(yamlx.Errorf(path, root, "", "a vars file is a mapping of variables, got %s", yamlx.Describe(root)))
-			continue
-		}
-		fileVars := map[string]any{}
-		if err := yamlx.Decode(path, root, &fileVars); err != nil {
-			l.add(err)
-			continue
-		}
-		l.checkVarNames(path, root, "")
-		l.checkTemplates(path, root, "")
 		if vars == nil {
 			vars = map[string]any{}
 		}

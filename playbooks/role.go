@@ -3,7 +3,6 @@ package playbooks
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -213,10 +212,10 @@ func (l *loader) useRole(u roleUse, rs *roleSet, always bool) ([]*Task, []*taskM
 	}
 	file := func(sub string) (string, bool) { return l.roleFile(u, dir, sub) }
 	if p, ok := file("defaults"); ok {
-		role.Defaults = l.varsFromFile(p, u.at)
+		role.Defaults = l.varsFromFile(p)
 	}
 	if p, ok := file("vars"); ok {
-		role.Vars = l.varsFromFile(p, u.at)
+		role.Vars = l.varsFromFile(p)
 	}
 	if u.vars != nil {
 		if role.Vars == nil {
@@ -303,10 +302,19 @@ func (l *loader) roleTasks(path string, handlers bool) ([]*Task, []*taskMeta) {
 }
 
 // varsFromFile reads a role's defaults or vars file, a mapping.
-func (l *loader) varsFromFile(path string, at *yaml.Node) map[string]any {
+func (l *loader) varsFromFile(path string) map[string]any {
 	root, ok := l.readYAML(path)
-	if !ok || root == nil {
+	if !ok {
 		return nil
+	}
+	return l.varsOf(path, root)
+}
+
+// varsOf checks and decodes the root of a vars file: nil when it is empty
+// or wrong (reported).
+func (l *loader) varsOf(path string, root *yaml.Node) map[string]any {
+	if root == nil {
+		return nil // an empty file defines nothing
 	}
 	if root.Kind != yaml.MappingNode {
 		l.add(yamlx.Errorf(path, root, "", "a vars file is a mapping of variables, got %s", yamlx.Describe(root)))
@@ -360,21 +368,14 @@ func (l *loader) roleDependencies(path string, rs *roleSet) ([]*Task, []*taskMet
 
 // readYAML reads and parses a file of a role; nil for an empty file.
 func (l *loader) readYAML(path string) (*yaml.Node, bool) {
-	data, err := yamlx.ReadFile(path)
+	root, err := l.parseFile(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
+		if !errors.Is(err, errParse) {
+			l.add(fmt.Errorf("%s: %w", path, err))
 		}
-		l.add(fmt.Errorf("%s: %w", path, err))
 		return nil, false
 	}
-	root, err := yamlx.Parse(path, data)
-	if err != nil {
-		l.add(err)
-		return nil, false
-	}
-	return deref(root), true
+	return root, true
 }
 
 // importRole reads import_role and include_role: the role's tasks take the
@@ -382,36 +383,8 @@ func (l *loader) readYAML(path string) (*yaml.Node, bool) {
 // vars, ignore_errors and no_log as a block's tasks do; its handlers join
 // the play's. include_role is read statically too (see include).
 func (l *loader) importRole(n *yaml.Node, rs *roleSet) ([]*Task, []*taskMeta) {
-	kw, args := importKey(n, "import_role", "include_role")
-	t := &Task{Source: l.source(n), Block: &Block{}}
+	kw, t, args, ignoreErrors, noLog := l.importEntry(n, importRoleKeys, "import_role", "include_role")
 	u := roleUse{at: n, from: map[string]string{}}
-	var ignoreErrors, noLog *bool
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], deref(n.Content[i+1])
-		if short, _ := importKey(&yaml.Node{Content: []*yaml.Node{k, v}}, "import_role", "include_role"); short != "" {
-			continue
-		}
-		switch k.Value {
-		case "name":
-			t.Name = l.str(v, "name")
-		case "when":
-			t.When = l.conditions(v, "when")
-		case "tags":
-			t.Tags = l.strings(v, "tags", true)
-		case "vars":
-			t.Vars = l.vars(v, "vars")
-		case "ignore_errors":
-			b := l.bool(v, "ignore_errors")
-			ignoreErrors = &b
-		case "no_log":
-			b := l.bool(v, "no_log")
-			noLog = &b
-		case "loop", "with_items":
-			l.errorf(k, "", "%s is read once, when the playbook loads: it takes no %s", kw, k.Value)
-		default:
-			l.errorf(k, "", "%s", yamlx.UnknownKey(k.Value, importRoleKeys))
-		}
-	}
 	if args.Kind != yaml.MappingNode {
 		l.errorf(args, kw, "want a mapping with name: ROLE, got %s", yamlx.Describe(args))
 		return nil, nil
