@@ -250,6 +250,10 @@ func (l *loader) useRole(u roleUse, rs *roleSet, always bool) ([]*Task, []*taskM
 		for _, h := range Leaves(handlers) {
 			if h.Role == nil {
 				h.Role = role
+				if h.Name != "" {
+					// Ansible also answers to "ROLE : NAME".
+					h.Listen = append(h.Listen, role.Name+" : "+h.Name)
+				}
 			}
 		}
 		rs.handlers = append(rs.handlers, handlers...)
