@@ -21,6 +21,7 @@ import (
 // runHost is one host's pipeline through a play. It reports false when the
 // host failed (for max_fail_percentage); unreachable hosts are counted apart.
 func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, ps *playState) bool {
+	defer ps.leave(h.inv.Name) // a host that stops early is waited for no more
 	if why := r.refused[h.inv.Name]; why != "" && !h.down {
 		// Refused before its first task: nothing was approved for it.
 		h.down = true
@@ -59,7 +60,9 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
-	switch r.runTasks(ctx, pb, play, h, tasks, ps, connErr) {
+	f := r.runTasks(ctx, pb, play, h, tasks, ps, connErr)
+	ps.leave(h.inv.Name)
+	switch f {
 	case flowFailed:
 		return false
 	case flowStop:
