@@ -68,6 +68,9 @@ type roleSet struct {
 	handlerFiles map[string]bool
 	active       []string // directories of the roles being read, for dependency cycles
 	activeNames  []string // their names
+	// private is set while an include_role is read: its roles' defaults
+	// and vars are for their own tasks (Ansible's public: false).
+	private bool
 }
 
 // playRoles reads a play's roles: list: each role's dependencies' tasks,
@@ -259,7 +262,9 @@ func (l *loader) useRole(u roleUse, rs *roleSet, always bool) ([]*Task, []*taskM
 		rs.handlers = append(rs.handlers, handlers...)
 		rs.metas = append(rs.metas, m...)
 	}
-	rs.roles = append(rs.roles, role)
+	if !rs.private {
+		rs.roles = append(rs.roles, role)
+	}
 
 	for _, t := range Leaves(own) {
 		if t.Role == nil { // a role its tasks import keeps its own
@@ -418,7 +423,10 @@ func (l *loader) importRole(n *yaml.Node, rs *roleSet) ([]*Task, []*taskMeta) {
 	if !l.checkRoleName(nameNode, yamlx.Join(kw, "name"), u.name) {
 		return nil, nil
 	}
+	private := rs.private
+	rs.private = private || kw == "include_role"
 	tasks, metas := l.useRole(u, rs, true)
+	rs.private = private
 	t.Block.Tasks = tasks
 	l.inherit(t, ignoreErrors, noLog)
 	return t.Block.Tasks, metas

@@ -24,20 +24,23 @@ func TestRoles(t *testing.T) {
       command: ls
     - import_role: {name: web, tasks_from: extra}
       when: more
+    - include_role: {name: private}
   handlers:
     - name: play handler
       command: ls
 `,
-		"roles/base/tasks/main.yml":    "- name: base task\n  command: ls\n",
-		"roles/web/meta/main.yml":      "galaxy_info: {author: me}\ndependencies:\n  - role: base\n",
-		"roles/web/defaults/main.yml":  "port: 80\nlow: default\n",
-		"roles/web/vars/main.yml":      "from_entry: false\nhigh: vars\n",
-		"roles/web/tasks/main.yml":     "- name: web task\n  command: ls\n  notify: restart\n- import_tasks: more.yml\n",
-		"roles/web/tasks/more.yml":     "- name: more\n  command: ls\n",
-		"roles/web/tasks/extra.yml":    "- name: extra\n  command: ls\n",
-		"roles/web/handlers/main.yml":  "- name: restart\n  command: ls\n",
-		"roles/unused/tasks/main.yml":  "- bad: yaml\n",
-		"roles/base/defaults/main.yml": "",
+		"roles/base/tasks/main.yml":       "- name: base task\n  command: ls\n",
+		"roles/web/meta/main.yml":         "galaxy_info: {author: me}\ndependencies:\n  - role: base\n",
+		"roles/web/defaults/main.yml":     "port: 80\nlow: default\n",
+		"roles/web/vars/main.yml":         "from_entry: false\nhigh: vars\n",
+		"roles/web/tasks/main.yml":        "- name: web task\n  command: ls\n  notify: restart\n- import_tasks: more.yml\n",
+		"roles/web/tasks/more.yml":        "- name: more\n  command: ls\n",
+		"roles/web/tasks/extra.yml":       "- name: extra\n  command: ls\n",
+		"roles/web/handlers/main.yml":     "- name: restart\n  command: ls\n",
+		"roles/unused/tasks/main.yml":     "- bad: yaml\n",
+		"roles/base/defaults/main.yml":    "",
+		"roles/private/tasks/main.yml":    "- name: private task\n  command: ls\n",
+		"roles/private/defaults/main.yml": "mine: 1\n",
 	})
 	pb, err := Load(filepath.Join(dir, "site.yml"), testRegistry())
 	if err != nil {
@@ -53,13 +56,16 @@ func TestRoles(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s when=%v tags=%v role=%s", strings.TrimPrefix(task.Source, dir+"/"), task.DisplayName(), task.When, task.Tags, role))
 	}
 	// base runs once although listed twice and depended on (Ansible's
-	// has_run); import_role always brings the tasks.
+	// has_run); import_role always brings the tasks. The roles of roles:
+	// and import_role are the play's (their variables are seen by all its
+	// tasks), include_role's are not (Ansible's public: false).
 	want := []string{
 		"roles/base/tasks/main.yml:1 base : base task when=[] tags=[] role=base params=map[]",
 		"roles/web/tasks/main.yml:1 web : web task when=[web_enabled] tags=[web] role=web params=map[port:81]",
 		"roles/web/tasks/more.yml:1 web : more when=[web_enabled] tags=[web] role=web params=map[port:81]",
 		"site.yml:12 own when=[] tags=[] role=-",
 		"roles/web/tasks/extra.yml:1 web : extra when=[more] tags=[] role=web params=map[]",
+		"roles/private/tasks/main.yml:1 private : private task when=[] tags=[] role=private params=map[]",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("tasks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
