@@ -21,7 +21,7 @@ import (
 // order `nixbook doc` would list them.
 var (
 	playKeys = []string{"name", "hosts", "vars", "vars_files", "gather_facts", "serial",
-		"max_fail_percentage", "any_errors_fatal", "roles", "tasks", "handlers"}
+		"max_fail_percentage", "any_errors_fatal", "pre_tasks", "roles", "tasks", "post_tasks", "handlers"}
 	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
 		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
 		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode", "delegate_to"}
@@ -137,7 +137,7 @@ func (l *loader) play(n *yaml.Node) *Play {
 	}
 	p := &Play{GatherFacts: true, Source: l.source(n)}
 	l.playbookDir, l.roles = l.baseDir, &roleSet{}
-	var varsFiles, tasks, handlers, roles *yaml.Node
+	var varsFiles, tasks, handlers, roles, preTasks, postTasks *yaml.Node
 	hasHosts := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
@@ -165,6 +165,10 @@ func (l *loader) play(n *yaml.Node) *Play {
 			p.AnyErrorsFatal = l.bool(v, "any_errors_fatal")
 		case "roles":
 			roles = v
+		case "pre_tasks":
+			preTasks = v
+		case "post_tasks":
+			postTasks = v
 		case "tasks":
 			tasks = v
 		case "handlers":
@@ -179,11 +183,20 @@ func (l *loader) play(n *yaml.Node) *Play {
 	if varsFiles != nil {
 		p.Vars = l.varsFiles(varsFiles, p.Vars)
 	}
-	// Ansible's order: the roles' tasks, then the play's; the roles'
-	// handlers, then the play's.
-	roleTasks, metas := l.playRoles(roles, l.roles)
+	// Ansible's order: pre_tasks, the roles' tasks, the play's tasks,
+	// post_tasks; the roles' handlers, then the play's.
+	pre, metas := l.tasks(preTasks, "pre_tasks", false)
+	roleTasks, roleMetas := l.playRoles(roles, l.roles)
 	playTasks, playMetas := l.tasks(tasks, "tasks", false)
-	p.Tasks, metas = append(roleTasks, playTasks...), append(metas, playMetas...)
+	post, postMetas := l.tasks(postTasks, "post_tasks", false)
+	for _, t := range pre {
+		t.Section = -1
+	}
+	for _, t := range post {
+		t.Section = 1
+	}
+	p.Tasks = slices.Concat(pre, roleTasks, playTasks, post)
+	metas = slices.Concat(metas, roleMetas, playMetas, postMetas)
 	playHandlers, handlerMetas := l.tasks(handlers, "handlers", true)
 	p.Handlers = append(l.roles.handlers, playHandlers...)
 	handlerMetas = append(l.roles.metas, handlerMetas...)

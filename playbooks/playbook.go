@@ -35,7 +35,7 @@ type Play struct {
 	// included): their defaults and vars are seen by every task of the
 	// play, as in Ansible.
 	Roles    []*Role
-	Tasks    []*Task // the roles' tasks first
+	Tasks    []*Task // pre_tasks, the roles' tasks, tasks, post_tasks
 	Handlers []*Task // the roles' handlers first
 	Source   string  // file:line
 }
@@ -80,6 +80,9 @@ type Task struct {
 	// on the controller, with the play host's variables and facts. "":
 	// on the play host.
 	DelegateTo string
+	// Section is where a play lists the task: -1 pre_tasks, 0 roles and
+	// tasks, 1 post_tasks. Handlers run at the end of each.
+	Section int
 	// Role is the role the task comes from, nil for a play's own task.
 	Role *Role
 	// Block makes the task a block: it has no module, and its When, Tags,

@@ -60,31 +60,61 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
-	f := r.runTasks(ctx, pb, play, h, tasks, ps, connErr)
-	ps.leave(h.inv.Name)
-	switch f {
-	case flowFailed:
-		return false
-	case flowStop:
-		return true
+	// pre_tasks, then the roles and tasks, then post_tasks: the notified
+	// handlers run after each, as Ansible flushes them.
+	sections := splitSections(tasks)
+	for i, section := range sections {
+		f := r.runTasks(ctx, pb, play, h, section, ps, connErr)
+		if i == len(sections)-1 || f != flowOK {
+			ps.leave(h.inv.Name)
+		}
+		switch f {
+		case flowFailed:
+			return false
+		case flowStop:
+			return true
+		}
+		if ok, stop := r.runHandlers(ctx, pb, play, h); !ok || stop {
+			ps.leave(h.inv.Name)
+			return ok
+		}
 	}
-	// Handlers run once, in the order they are defined, when notified.
+	return true
+}
+
+// splitSections cuts a play's selected tasks where their section
+// (pre_tasks, tasks, post_tasks) changes; there is always one.
+func splitSections(tasks []*playbooks.Task) [][]*playbooks.Task {
+	out := [][]*playbooks.Task{nil}
+	for i, t := range tasks {
+		if i > 0 && t.Section != tasks[i-1].Section {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], t)
+	}
+	return out
+}
+
+// runHandlers runs the notified handlers once, in the order they are
+// defined, and forgets the notifications. ok is false when one failed;
+// stop when the host became unreachable or the run was interrupted.
+func (r *Runner) runHandlers(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun) (ok, stop bool) {
 	for _, hd := range play.Handlers {
 		if ctx.Err() != nil {
-			return true
+			return true, true
 		}
 		if !h.notified[hd.Name] && !slices.ContainsFunc(hd.Listen, func(t string) bool { return h.notified[t] }) {
 			continue
 		}
 		switch r.runTask(ctx, pb, play, h, hd) {
 		case StatusFailed:
-			return false
+			return false, true
 		case StatusUnreachable:
-			return true
+			return true, true
 		}
 	}
 	h.notified = nil
-	return true
+	return true, false
 }
 
 // firstOnHost is the first task that touches the host, or nil.
