@@ -92,6 +92,9 @@ type loader struct {
 
 	playbookDir string   // the directory of the playbook file of the play being read, where roles/ is
 	roles       *roleSet // the roles of the play being read
+	// section numbers the stretches of the play's tasks between handler
+	// flushes (see Task.Section); nested counts the blocks being read.
+	section, nested int
 }
 
 // MaxTasks bounds the tasks and handlers of a playbook, all plays together.
@@ -185,16 +188,13 @@ func (l *loader) play(n *yaml.Node) *Play {
 	}
 	// Ansible's order: pre_tasks, the roles' tasks, the play's tasks,
 	// post_tasks; the roles' handlers, then the play's.
+	l.section = 0
 	pre, metas := l.tasks(preTasks, "pre_tasks", false)
+	l.section++
 	roleTasks, roleMetas := l.playRoles(roles, l.roles)
 	playTasks, playMetas := l.tasks(tasks, "tasks", false)
+	l.section++
 	post, postMetas := l.tasks(postTasks, "post_tasks", false)
-	for _, t := range pre {
-		t.Section = -1
-	}
-	for _, t := range post {
-		t.Section = 1
-	}
 	p.Tasks = slices.Concat(pre, roleTasks, playTasks, post)
 	metas = slices.Concat(metas, roleMetas, playMetas, postMetas)
 	playHandlers, handlerMetas := l.tasks(handlers, "handlers", true)
@@ -234,14 +234,20 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 				continue
 			}
 		}
+		if tn.Kind == yaml.MappingNode && isMeta(tn) {
+			l.meta(tn, handlers)
+			continue
+		}
 		if tn.Kind == yaml.MappingNode && isBlock(tn) {
 			if b, m := l.block(tn, handlers); b != nil {
+				b.Section = l.section
 				tasks = append(tasks, b)
 				metas = append(metas, m...)
 			}
 			continue
 		}
 		if m := l.task(tn, handlers); m != nil {
+			m.task.Section = l.section
 			tasks = append(tasks, m.task)
 			metas = append(metas, m)
 		}
@@ -874,4 +880,30 @@ func (l *loader) delegateTo(n *yaml.Node) string {
 // controller.
 func delegable() []string {
 	return []string{"assert", "command", "copy", "debug", "fail", "shell", "template"}
+}
+
+// isMeta reports a meta: entry (or ansible.builtin.meta:).
+func isMeta(n *yaml.Node) bool {
+	kw, _ := importKey(n, "meta")
+	return kw != ""
+}
+
+// meta reads a meta: entry. flush_handlers, at the top level of a task
+// list, runs the notified handlers there: the tasks after it start a new
+// section. Ansible's other meta actions are refused.
+func (l *loader) meta(n *yaml.Node, handler bool) {
+	_, v := importKey(n, "meta")
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "name" && !strings.HasSuffix(k, "meta") {
+			l.errorf(n.Content[i], "", "%s", yamlx.UnknownKey(k, []string{"name", "meta"}))
+		}
+	}
+	switch {
+	case v.Kind != yaml.ScalarNode || v.Value != "flush_handlers":
+		l.errorf(v, "meta", "only flush_handlers is supported, got %s", yamlx.Describe(v))
+	case handler || l.nested > 0:
+		l.errorf(v, "meta", "flush_handlers works only in a play's task lists (not in handlers or blocks)")
+	default:
+		l.section++
+	}
 }

@@ -80,8 +80,11 @@ type Task struct {
 	// on the controller, with the play host's variables and facts. "":
 	// on the play host.
 	DelegateTo string
-	// Section is where a play lists the task: -1 pre_tasks, 0 roles and
-	// tasks, 1 post_tasks. Handlers run at the end of each.
+	// Section numbers the stretch of the play's tasks the task belongs to:
+	// pre_tasks, the roles and tasks, post_tasks, each cut again by
+	// meta: flush_handlers. The notified handlers run at the end of each.
+	// Set on the tasks of a play's lists, blocks included, not on the
+	// tasks inside blocks.
 	Section int
 	// Role is the role the task comes from, nil for a play's own task.
 	Role *Role
