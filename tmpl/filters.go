@@ -57,6 +57,7 @@ func ansibleFilters() map[string]exec.FilterFunction {
 		"network_in_usable":   filterNetworkIn("network_in_usable"),
 		"network_in_network":  filterNetworkIn("network_in_network"),
 		"ipwrap":              filterIPWrap,
+		"ipsubnet":            filterIPSubnet,
 	}
 }
 

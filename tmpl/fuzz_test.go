@@ -74,6 +74,7 @@ func FuzzFilters(f *testing.F) {
 	f.Add("ipmath", "'255.255.255.255'", "1")
 	f.Add("next_nth_usable", "'10.0.0.1/31'", "1")
 	f.Add("network_in_usable", "'::/0'", "'1.2.3.4'")
+	f.Add("ipsubnet", "'2001:db8::/32'", "128, -1")
 	e := New()
 	f.Fuzz(func(t *testing.T, filter, value, args string) {
 		if strings.ContainsAny(filter+value+args, "{}%#") && strings.Contains(filter+value+args, "}}") {

@@ -383,3 +383,90 @@ func filterIPWrap(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec
 	}
 	return exec.AsValue(wrap(in))
 }
+
+// filterIPSubnet is ansible.utils' ipsubnet: with no query, the value's
+// subnet; with a prefix length, how many subnets of that length the value
+// holds (as text), or with an index the index-th of them (for a single
+// address, its index-th supernet from that length); with a network, the
+// 1-based position of the value among that network's subnets of the
+// value's length.
+func filterIPSubnet(_ *exec.Evaluator, in *exec.Value, params *exec.VarArgs) *exec.Value {
+	if in.IsError() {
+		return in
+	}
+	v, ok := normalizedNet(in)
+	if !ok {
+		return exec.AsValue(false)
+	}
+	subnet := ipNet{v.network(), v.prefix}
+	query := param(params, 0, "query")
+	if query == nil || !query.IsTrue() {
+		return exec.AsValue(subnet.String())
+	}
+	q := strings.TrimSpace(query.String())
+	if length, err := strconv.Atoi(q); err == nil && length >= 0 && q == strconv.Itoa(length) {
+		return exec.AsValue(nthSubnet(subnet, length, param(params, 1, "index")))
+	}
+	outer, ok := normalizedNet(query)
+	if !ok {
+		return fail("ipsubnet: you must pass a valid subnet or IP address; %s is invalid", q)
+	}
+	outerNet := netip.PrefixFrom(outer.ip, outer.prefix).Masked()
+	if outer.bits() != subnet.bits() || subnet.prefix < outer.prefix || !outerNet.Contains(subnet.ip) {
+		return fail("ipsubnet: %s is not in the subnet %s", subnet, outerNet)
+	}
+	// Subnets of the value's length are numbered from 1 across outer.
+	offset := new(big.Int).Sub(new(big.Int).SetBytes(subnet.ip.AsSlice()), new(big.Int).SetBytes(outerNet.Addr().AsSlice()))
+	pos := offset.Rsh(offset, uint(subnet.bits()-subnet.prefix))
+	return exec.AsValue(pos.Add(pos, big.NewInt(1)).String())
+}
+
+// nthSubnet answers ipsubnet(length[, index]) for subnet.
+func nthSubnet(subnet ipNet, length int, index *exec.Value) any {
+	if length > subnet.bits() {
+		return false
+	}
+	if subnet.prefix == subnet.bits() {
+		// A single address: its supernets of lengths length .. bits-1.
+		if length >= subnet.bits() {
+			return false
+		}
+		i := 0
+		if index != nil && !index.IsNil() {
+			if !index.IsInteger() {
+				return false
+			}
+			i = index.Integer()
+		}
+		n := subnet.bits() - length
+		if i < 0 {
+			i += n
+		}
+		if i < 0 || i >= n {
+			return false
+		}
+		p := length + i
+		return netip.PrefixFrom(subnet.ip, p).Masked().String()
+	}
+	count := big.NewInt(0)
+	if length >= subnet.prefix {
+		count = new(big.Int).Lsh(big.NewInt(1), uint(length-subnet.prefix))
+	}
+	if index == nil || index.IsNil() || !index.IsInteger() {
+		return count.String()
+	}
+	i := big.NewInt(int64(index.Integer()))
+	if i.Sign() < 0 {
+		i.Add(i, count)
+	}
+	if i.Sign() < 0 || i.Cmp(count) >= 0 {
+		return false
+	}
+	base := new(big.Int).SetBytes(subnet.ip.AsSlice())
+	base.Add(base, i.Lsh(i, uint(subnet.bits()-length)))
+	a, ok := addrFromInt(base, subnet.bits())
+	if !ok {
+		return false
+	}
+	return a.String() + "/" + strconv.Itoa(length)
+}

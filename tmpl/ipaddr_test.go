@@ -107,6 +107,21 @@ func TestIPAddrFilters(t *testing.T) {
 		{"'192.168.0.0/24' | network_in_network('192.168.0.128/25')", true},
 		{"'192.168.0.0/24' | network_in_network('10.0.0.1')", false},
 		{"['2001:db8::1', '10.0.0.1', 'x'] | ipwrap", []any{"[2001:db8::1]", "10.0.0.1", "x"}},
+		{"'192.168.144.5' | ipsubnet", "192.168.144.5/32"},
+		{"'192.168.0.0/16' | ipsubnet", "192.168.0.0/16"},
+		{"'192.168.0.0/16' | ipsubnet(20)", "16"},
+		{"'192.168.0.0/16' | ipsubnet(20, 0)", "192.168.0.0/20"},
+		{"'192.168.0.0/16' | ipsubnet(20, -1)", "192.168.240.0/20"},
+		{"'192.168.0.0/16' | ipsubnet(20, 16)", false},
+		{"'192.168.0.0/16' | ipsubnet(8)", "0"},
+		{"'192.168.144.5' | ipsubnet(20)", "192.168.144.0/20"},
+		{"'192.168.144.5' | ipsubnet(18, 0)", "192.168.128.0/18"},
+		{"'192.168.144.5' | ipsubnet(18, -1)", "192.168.144.4/31"},
+		{"'192.168.144.5' | ipsubnet(18, 5)", "192.168.144.0/23"},
+		{"'2001:41d0:1:2a00::/56' | ipsubnet(64, 3)", "2001:41d0:1:2a03::/64"},
+		{"'2001:41d0:1:2a00::/56' | ipsubnet(64)", "256"},
+		{"'192.168.144.16/30' | ipsubnet('192.168.144.0/24')", "5"},
+		{"'192.168.144.5' | ipsubnet('192.168.144.0/24')", "6"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
@@ -131,6 +146,8 @@ func TestIPAddrFilterErrors(t *testing.T) {
 		{"'10.0.0.1' | ipmath('a')", "ipmath: you must pass an integer"},
 		{"'255.255.255.255' | ipmath(1)", "ipmath: 255.255.255.255+1 is out of the IPv4 address space"},
 		{"'10.0.0.1/24' | next_nth_usable('a')", "next_nth_usable: must pass in an integer"},
+		{"'10.0.0.0/24' | ipsubnet('10.1.0.0/16')", "ipsubnet: 10.0.0.0/24 is not in the subnet 10.1.0.0/16"},
+		{"'10.0.0.0/24' | ipsubnet('x')", "ipsubnet: you must pass a valid subnet or IP address; x is invalid"},
 	}
 	for _, tt := range tests {
 		_, err := New().Eval(tt.expr, nil)
