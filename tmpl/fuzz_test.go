@@ -31,6 +31,7 @@ func FuzzRender(f *testing.F) {
 		"{{ 10 % 0 }}", "{{ 'x' * 100 }}", "{% for i in range(3) %}{{ i }}{% endfor %}",
 		"{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}", "{{ d.stdout | int + n }}",
 		"{{ l | join(',') }}", "{% set x = s ~ s %}{{ x | upper }}", "{{ (",
+		"{{\xdb1.\u743e }}", // gonja's lexer looped on invalid UTF-8 before a number
 	} {
 		f.Add(s)
 	}
