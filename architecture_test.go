@@ -57,7 +57,7 @@ var floors = []struct {
 
 	// The language, the engine, the output and the command line.
 	{"playbooks", []string{"modules", "tmpl", "internal/yamlx"}},
-	{"runner", []string{"facts", "hostkeys", "inventory", "modules", "playbooks", "tmpl", "transport", "internal/secrets", "internal/yamlx"}},
+	{"runner", []string{"facts", "hostkeys", "inventory", "modules", "playbooks", "tmpl", "transport", "transport/local", "internal/secrets", "internal/yamlx"}},
 	{"report", []string{"runner"}},
 	{"cli", []string{"facts", "hostkeys", "inventory", "modules", "modules/builtin", "modules/nixosconfig", "playbooks", "report", "runner", "tmpl", "transport", "transport/ssh", "ovh", "internal/yamlx", "internal/cliargs", "internal/secrets"}},
 	{"cmd/nixbook", []string{"cli"}},

@@ -38,8 +38,16 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script against three real
 // sshd servers on loopback, reachable through $INVENTORY.
 func TestScripts(t *testing.T) {
-	servers := sshdtest.StartFleet(t, 3, sshdtest.Options{})
 	dir := t.TempDir()
+	// The servers trust a user CA, whose key the scripts sign certificates
+	// with (ssh-keygen -s $USER_CA), as OpenSSH users do.
+	userCA := filepath.Join(dir, "user_ca")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "user CA", "-f", userCA).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	servers := sshdtest.StartFleet(t, 3, sshdtest.Options{Config: []string{"TrustedUserCAKeys " + userCA + ".pub"}})
+	certHost, hostCA := sshdtest.StartCertified(t, sshdtest.Options{Name: "c1", ClientKeyFile: servers[0].KeyFile}, "c1.example.net")
+	blackAddr, blackPort := sshdtest.Blackhole(t)
 	inv := sshdtest.WriteInventory(t, dir, servers)
 	bare := writeBareInventory(t, dir, servers)
 	ini := writeINIInventory(t, dir, servers)
@@ -61,6 +69,17 @@ func TestScripts(t *testing.T) {
 			env.Setenv("H1_KNOWN_AS", fmt.Sprintf("[%s]:%d", servers[0].Addr, servers[0].Port))
 			env.Setenv("H1_HOST_KEY", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(servers[0].HostKeys()[0]))))
 			env.Setenv("OTHER_HOST_KEY", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(servers[1].HostKeys()[0]))))
+			env.Setenv("H2_ADDR", servers[1].Addr)
+			env.Setenv("H2_PORT", strconv.Itoa(servers[1].Port))
+			env.Setenv("USER_CA", userCA)
+			// c1 presents a host certificate for c1.example.net signed by
+			// $HOST_CA (a public key line).
+			env.Setenv("C1_ADDR", certHost.Addr)
+			env.Setenv("C1_PORT", strconv.Itoa(certHost.Port))
+			env.Setenv("HOST_CA", strings.TrimSpace(string(gossh.MarshalAuthorizedKey(hostCA))))
+			// A listener that accepts and never answers.
+			env.Setenv("BLACKHOLE_ADDR", blackAddr)
+			env.Setenv("BLACKHOLE_PORT", strconv.Itoa(blackPort))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){

@@ -231,11 +231,11 @@ func withPrefix(names []string, prefix string) []string {
 }
 
 const bashCompletion = `_nixbook() {
-  local cur="${COMP_WORDS[COMP_CWORD]}" line files=
+  local cur="${COMP_WORDS[$COMP_CWORD]}" line files=
   local -a cands=()
   while IFS= read -r line; do
     if [[ $line == ":file" ]]; then files=1; else cands+=("$line"); fi
-  done < <(nixbook __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)
+  done < <(nixbook __complete "${COMP_WORDS[@]:1:$COMP_CWORD}" 2>/dev/null)
   COMPREPLY=("${cands[@]}")
   if [[ -n $files ]]; then
     while IFS= read -r line; do COMPREPLY+=("$line"); done < <(compgen -f -- "$cur")

@@ -39,7 +39,7 @@ func TestHostDump(t *testing.T) {
       - 213.186.33.99
       - 2001:41d0:3:163::1
     nixos_channel: nixos-24.05
-    ovh_endpoint: kimsufi-eu
+    ovh_endpoint: ovh-eu
     port: 2222
     ssh_key: keys/fleet_ed25519
     state_version: "24.05"

@@ -21,13 +21,15 @@ const (
 // defined in several of them, then the group_vars/ and host_vars/
 // directories next to each file.
 //
-// Variables merge, lowest precedence first: group `all`, then outer groups
-// before inner ones (by depth, then ansible_group_priority, then name), each
-// group's inline vars before its group_vars files; then the host's inline
-// vars and its host_vars files. A variable replaces a lower one whole;
-// mappings are not merged. Unlike Ansible, a group_vars file sits at its
-// group's level, so group_vars/all.yml never overrides another group's
-// inline vars.
+// Variables merge, lowest precedence first, as Ansible's default
+// VARIABLE_PRECEDENCE (lib/ansible/vars/manager.py, get_vars): the inline
+// vars of group `all`, then every other group's inline vars, then
+// group_vars/all, then every other group's group_vars files; then the
+// host's inline vars and its host_vars files. Groups go outer before inner
+// (by depth, then ansible_group_priority, then name). So group_vars/all.yml
+// overrides an inner group's inline vars, and a group_vars file any
+// group's inline vars. A variable replaces a lower one whole; mappings are
+// not merged.
 func Load(paths ...string) (*Inventory, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no inventory file given")
@@ -421,14 +423,19 @@ func (l *loader) build() (*Inventory, error) {
 	}
 
 	inv := &Inventory{Groups: map[string]*Group{}, byName: map[string]*Host{}}
-	merged := map[string]*layer{}
+	inline, files := map[string]*layer{}, map[string]*layer{}
 	for _, name := range l.groupOrder {
 		g := l.groups[name]
-		vars := newLayer()
-		for _, lay := range append(append([]*layer{}, g.inline...), g.files...) {
-			vars.apply(lay)
+		inline[name], files[name] = newLayer(), newLayer()
+		for _, lay := range g.inline {
+			inline[name].apply(lay)
 		}
-		merged[name] = vars
+		for _, lay := range g.files {
+			files[name].apply(lay)
+		}
+		vars := newLayer()
+		vars.apply(inline[name])
+		vars.apply(files[name])
 		priority := 1
 		if vars.priority != nil {
 			priority = *vars.priority
@@ -495,7 +502,10 @@ func (l *loader) build() (*Inventory, error) {
 
 		vars := newLayer()
 		for _, g := range groups {
-			vars.apply(merged[g])
+			vars.apply(inline[g])
+		}
+		for _, g := range groups {
+			vars.apply(files[g])
 		}
 		for _, lay := range append(append([]*layer{}, def.inline...), def.files...) {
 			vars.apply(lay)

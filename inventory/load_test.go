@@ -545,19 +545,50 @@ beta:
 			want: hostView{Address: "ks1", Vars: map[string]any{"v": "alpha", "ansible_group_priority": 10}},
 		},
 		{
-			name: "group_vars file beats its group's inline vars but not a child's",
+			// Ansible's VARIABLE_PRECEDENCE: every group's inline vars, then
+			// group_vars/all, then the other groups' files.
+			name: "group_vars/all beats every group's inline vars, not other groups' files",
 			files: map[string]string{
 				"fleet.yml": `all:
-  vars: {a: inline, b: inline}
+  vars: {a: inline, b: inline, c: inline}
   children:
     kimsufi:
-      vars: {b: kimsufi}
-      hosts: {ks1: }
+      vars: {b: kimsufi, c: kimsufi}
+      hosts: {ks1: {d: host}}
 `,
-				"group_vars/all.yml": "a: file\nb: file\n",
+				"group_vars/all.yml":     "a: file\nb: file\nc: file\nd: file\n",
+				"group_vars/kimsufi.yml": "c: kimsufi file\n",
 			},
 			host: "ks1",
-			want: hostView{Address: "ks1", Vars: map[string]any{"a": "file", "b": "kimsufi"}},
+			want: hostView{Address: "ks1", Vars: map[string]any{"a": "file", "b": "file", "c": "kimsufi file", "d": "host"}},
+		},
+		{
+			name: "a parent's group_vars file beats a child's inline vars",
+			files: map[string]string{
+				"fleet.yml": `parent:
+  children:
+    child:
+      vars: {v: child inline}
+      hosts: {ks1: }
+`,
+				"group_vars/parent.yml": "v: parent file\n",
+			},
+			host: "ks1",
+			want: hostView{Address: "ks1", Vars: map[string]any{"v": "parent file"}},
+		},
+		{
+			name: "a child's group_vars file beats its parent's",
+			files: map[string]string{
+				"fleet.yml": `parent:
+  children:
+    child:
+      hosts: {ks1: }
+`,
+				"group_vars/parent.yml": "v: parent file\n",
+				"group_vars/child.yml":  "v: child file\n",
+			},
+			host: "ks1",
+			want: hostView{Address: "ks1", Vars: map[string]any{"v": "child file"}},
 		},
 		{
 			name: "group_vars files in a fixed order",

@@ -76,6 +76,8 @@ func (l *loader) block(n *yaml.Node, handler bool) (*Task, []*taskMeta) {
 		return nil, nil
 	}
 	var metas []*taskMeta
+	l.nested++
+	defer func() { l.nested-- }()
 	lists := []*[]*Task{&t.Block.Tasks, &t.Block.Rescue, &t.Block.Always}
 	for i, key := range []string{"block", "rescue", "always"} {
 		tasks, m := l.tasks(sections[i], key, false)

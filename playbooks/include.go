@@ -42,36 +42,7 @@ func importKey(n *yaml.Node, names ...string) (string, *yaml.Node) {
 // statically too, so its when is evaluated for each task (Ansible's
 // include_tasks evaluates it once) and it takes no loop.
 func (l *loader) include(n *yaml.Node, handler bool) ([]*Task, []*taskMeta) {
-	kw, _ := importKey(n, "import_tasks", "include_tasks")
-	t := &Task{Source: l.source(n), Block: &Block{}}
-	var file *yaml.Node
-	var ignoreErrors, noLog *bool
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], deref(n.Content[i+1])
-		short, _ := importKey(&yaml.Node{Content: []*yaml.Node{k, v}}, "import_tasks", "include_tasks")
-		switch {
-		case short != "":
-			file = v
-		case k.Value == "name":
-			t.Name = l.str(v, "name")
-		case k.Value == "when":
-			t.When = l.conditions(v, "when")
-		case k.Value == "tags":
-			t.Tags = l.strings(v, "tags", true)
-		case k.Value == "vars":
-			t.Vars = l.vars(v, "vars")
-		case k.Value == "ignore_errors":
-			b := l.bool(v, "ignore_errors")
-			ignoreErrors = &b
-		case k.Value == "no_log":
-			b := l.bool(v, "no_log")
-			noLog = &b
-		case k.Value == "loop" || k.Value == "with_items":
-			l.errorf(k, "", "%s is read once, when the playbook loads: it takes no %s", kw, k.Value)
-		default:
-			l.errorf(k, "", "%s", yamlx.UnknownKey(k.Value, includeKeys))
-		}
-	}
+	kw, t, file, ignoreErrors, noLog := l.importEntry(n, includeKeys, "import_tasks", "include_tasks")
 	if v := deref(file); v.Kind == yaml.MappingNode {
 		if _, f := importKey(v, "file"); f != nil && len(v.Content) == 2 {
 			file = f
@@ -87,6 +58,42 @@ func (l *loader) include(n *yaml.Node, handler bool) ([]*Task, []*taskMeta) {
 	})
 	l.inherit(t, ignoreErrors, noLog)
 	return t.Block.Tasks, metas
+}
+
+// importEntry reads an import_tasks, include_tasks, import_role or
+// include_role entry (its keyword among names): the keywords it shares
+// with a block go on t, which holds the imported tasks; arg is the
+// keyword's value; ignoreErrors and noLog are nil when not set.
+func (l *loader) importEntry(n *yaml.Node, keys []string, names ...string) (kw string, t *Task, arg *yaml.Node, ignoreErrors, noLog *bool) {
+	kw, arg = importKey(n, names...)
+	t = &Task{Source: l.source(n), Block: &Block{}}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], deref(n.Content[i+1])
+		if short, _ := importKey(&yaml.Node{Content: []*yaml.Node{k, v}}, names...); short != "" {
+			continue
+		}
+		switch k.Value {
+		case "name":
+			t.Name = l.str(v, "name")
+		case "when":
+			t.When = l.conditions(v, "when")
+		case "tags":
+			t.Tags = l.strings(v, "tags", true)
+		case "vars":
+			t.Vars = l.vars(v, "vars")
+		case "ignore_errors":
+			b := l.bool(v, "ignore_errors")
+			ignoreErrors = &b
+		case "no_log":
+			b := l.bool(v, "no_log")
+			noLog = &b
+		case "loop", "with_items":
+			l.errorf(k, "", "%s is read once, when the playbook loads: it takes no %s", kw, k.Value)
+		default:
+			l.errorf(k, "", "%s", yamlx.UnknownKey(k.Value, keys))
+		}
+	}
+	return kw, t, arg, ignoreErrors, noLog
 }
 
 // importPlaybook reads an import_playbook entry: the plays of the file.
@@ -156,25 +163,42 @@ func (l *loader) readImport(file *yaml.Node, kw string) (*yaml.Node, string, boo
 		l.errorf(file, kw, "imports nest more than %d deep", maxImportDepth)
 		return nil, "", false
 	}
-	data, err := yamlx.ReadFile(path)
+	root, err := l.parseFile(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
+		if !errors.Is(err, errParse) {
+			l.errorf(file, kw, "cannot read %s: %v", path, err)
 		}
-		l.errorf(file, kw, "cannot read %s: %v", path, err)
-		return nil, "", false
-	}
-	root, err := yamlx.Parse(path, data)
-	if err != nil {
-		l.add(err)
 		return nil, "", false
 	}
 	if root == nil {
 		l.add(fmt.Errorf("%s: the file is empty", path))
 		return nil, "", false
 	}
-	return deref(root), path, true
+	return root, path, true
+}
+
+// errParse marks a file parseFile could read but not parse; the parse
+// error itself is already reported.
+var errParse = errors.New("parse error")
+
+// parseFile reads and parses a YAML file: nil for an empty one. A parse
+// error is reported here and returned as errParse; a read error is
+// returned for the caller to place.
+func (l *loader) parseFile(path string) (*yaml.Node, error) {
+	data, err := yamlx.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, err
+	}
+	root, err := yamlx.Parse(path, data)
+	if err != nil {
+		l.add(err)
+		return nil, errParse
+	}
+	return deref(root), nil
 }
 
 // within reads another file: messages and sources name it, and relative

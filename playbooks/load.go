@@ -3,7 +3,6 @@ package playbooks
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,10 +21,10 @@ import (
 // order `nixbook doc` would list them.
 var (
 	playKeys = []string{"name", "hosts", "vars", "vars_files", "gather_facts", "serial",
-		"max_fail_percentage", "any_errors_fatal", "tasks", "handlers"}
+		"max_fail_percentage", "any_errors_fatal", "pre_tasks", "roles", "tasks", "post_tasks", "handlers"}
 	taskKeys = []string{"name", "when", "register", "loop", "loop_control", "retries", "until",
 		"delay", "ignore_errors", "tags", "timeout", "no_log", "notify", "changed_when",
-		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode"}
+		"failed_when", "chroot", "vars", "listen", "run_once", "check_mode", "delegate_to"}
 )
 
 // Ansible's defaults for retried tasks.
@@ -90,6 +89,12 @@ type loader struct {
 	// no_log themselves: an enclosing block does not override them.
 	ignoreSet, noLogSet map[*Task]bool
 	importing           []string // the files being imported, outermost first
+
+	playbookDir string   // the directory of the playbook file of the play being read, where roles/ is
+	roles       *roleSet // the roles of the play being read
+	// section numbers the stretches of the play's tasks between handler
+	// flushes (see Task.Section); nested counts the blocks being read.
+	section, nested int
 }
 
 // MaxTasks bounds the tasks and handlers of a playbook, all plays together.
@@ -134,7 +139,8 @@ func (l *loader) play(n *yaml.Node) *Play {
 		return nil
 	}
 	p := &Play{GatherFacts: true, Source: l.source(n)}
-	var varsFiles, tasks, handlers *yaml.Node
+	l.playbookDir, l.roles = l.baseDir, &roleSet{}
+	var varsFiles, tasks, handlers, roles, preTasks, postTasks *yaml.Node
 	hasHosts := false
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
@@ -160,6 +166,12 @@ func (l *loader) play(n *yaml.Node) *Play {
 			p.MaxFailPercent = l.percentage(v, "max_fail_percentage")
 		case "any_errors_fatal":
 			p.AnyErrorsFatal = l.bool(v, "any_errors_fatal")
+		case "roles":
+			roles = v
+		case "pre_tasks":
+			preTasks = v
+		case "post_tasks":
+			postTasks = v
 		case "tasks":
 			tasks = v
 		case "handlers":
@@ -174,10 +186,21 @@ func (l *loader) play(n *yaml.Node) *Play {
 	if varsFiles != nil {
 		p.Vars = l.varsFiles(varsFiles, p.Vars)
 	}
-	var metas []*taskMeta
-	p.Tasks, metas = l.tasks(tasks, "tasks", false)
-	var handlerMetas []*taskMeta
-	p.Handlers, handlerMetas = l.tasks(handlers, "handlers", true)
+	// Ansible's order: pre_tasks, the roles' tasks, the play's tasks,
+	// post_tasks; the roles' handlers, then the play's.
+	l.section = 0
+	pre, metas := l.tasks(preTasks, "pre_tasks", false)
+	l.section++
+	roleTasks, roleMetas := l.playRoles(roles, l.roles)
+	playTasks, playMetas := l.tasks(tasks, "tasks", false)
+	l.section++
+	post, postMetas := l.tasks(postTasks, "post_tasks", false)
+	p.Tasks = slices.Concat(pre, roleTasks, playTasks, post)
+	metas = slices.Concat(metas, roleMetas, playMetas, postMetas)
+	playHandlers, handlerMetas := l.tasks(handlers, "handlers", true)
+	p.Handlers = append(l.roles.handlers, playHandlers...)
+	handlerMetas = append(l.roles.metas, handlerMetas...)
+	p.Roles = l.roles.roles
 	l.checkHandlers(handlerMetas, append(metas, handlerMetas...))
 	return p
 }
@@ -204,15 +227,27 @@ func (l *loader) tasks(n *yaml.Node, key string, handlers bool) ([]*Task, []*tas
 				metas = append(metas, m...)
 				continue
 			}
+			if kw, _ := importKey(tn, "import_role", "include_role"); kw != "" {
+				inc, m := l.importRole(tn, l.roles)
+				tasks = append(tasks, inc...)
+				metas = append(metas, m...)
+				continue
+			}
+		}
+		if tn.Kind == yaml.MappingNode && isMeta(tn) {
+			l.meta(tn, handlers)
+			continue
 		}
 		if tn.Kind == yaml.MappingNode && isBlock(tn) {
 			if b, m := l.block(tn, handlers); b != nil {
+				b.Section = l.section
 				tasks = append(tasks, b)
 				metas = append(metas, m...)
 			}
 			continue
 		}
 		if m := l.task(tn, handlers); m != nil {
+			m.task.Section = l.section
 			tasks = append(tasks, m.task)
 			metas = append(metas, m)
 		}
@@ -231,6 +266,7 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 	var unknown []*yaml.Node
 	foreign := false // a module of a collection nixbook does not have, reported
 	retriesSet, delaySet := false, false
+	var delegateNode *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
 		switch k.Value {
@@ -295,6 +331,8 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 		case "check_mode":
 			b := l.bool(v, "check_mode")
 			t.CheckMode = &b
+		case "delegate_to":
+			t.DelegateTo, delegateNode = l.delegateTo(v), v
 		case "listen":
 			if !handler {
 				l.errorf(k, "", "listen is only valid on handlers")
@@ -337,6 +375,13 @@ func (l *loader) task(n *yaml.Node, handler bool) *taskMeta {
 	}
 	if moduleKey != nil {
 		l.checkArgs(t, moduleKey)
+	}
+	if t.DelegateTo != "" && moduleKey != nil && !slices.Contains(delegable(), t.Module) {
+		// The install modules would wipe disks or reboot the controller.
+		l.errorf(delegateNode, "delegate_to", "module %q cannot run on the controller: delegate_to works with %s", t.Module, strings.Join(delegable(), ", "))
+	}
+	if t.DelegateTo != "" && t.Chroot != "" {
+		l.errorf(delegateNode, "", "delegate_to and chroot cannot be used together: the controller has no such root")
 	}
 	if len(t.Until) > 0 && !retriesSet {
 		t.Retries = defaultRetries
@@ -640,34 +685,17 @@ func (l *loader) varsFiles(n *yaml.Node, vars map[string]any) map[string]any {
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(l.baseDir, path)
 		}
-		data, err := yamlx.ReadFile(path)
+		root, err := l.parseFile(path)
 		if err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
+			if !errors.Is(err, errParse) {
+				l.errorf(item, key, "cannot read %s: %v", path, err)
 			}
-			l.errorf(item, key, "cannot read %s: %v", path, err)
 			continue
 		}
-		root, err := yamlx.Parse(path, data)
-		if err != nil {
-			l.add(err)
+		fileVars := l.varsOf(path, root)
+		if fileVars == nil {
 			continue
 		}
-		if root == nil {
-			continue // an empty file defines nothing
-		}
-		if root = deref(root); root.Kind != yaml.MappingNode {
-			l.add(yamlx.Errorf(path, root, "", "a vars file is a mapping of variables, got %s", yamlx.Describe(root)))
-			continue
-		}
-		fileVars := map[string]any{}
-		if err := yamlx.Decode(path, root, &fileVars); err != nil {
-			l.add(err)
-			continue
-		}
-		l.checkVarNames(path, root, "")
-		l.checkTemplates(path, root, "")
 		if vars == nil {
 			vars = map[string]any{}
 		}
@@ -831,5 +859,51 @@ func (l *loader) checkTemplates(file string, n *yaml.Node, path string) {
 		for i, c := range n.Content {
 			l.checkTemplates(file, c, fmt.Sprintf("%s[%d]", path, i))
 		}
+	}
+}
+
+// delegateTo reads delegate_to. Only the controller is supported: the task
+// runs through the local transport, with the play host's variables.
+func (l *loader) delegateTo(n *yaml.Node) string {
+	target := l.str(n, "delegate_to")
+	switch target {
+	case "localhost", "127.0.0.1", "::1":
+		return "localhost"
+	case "":
+		return ""
+	}
+	l.errorf(n, "delegate_to", "only localhost is supported (the task runs on the controller), got %q", target)
+	return ""
+}
+
+// delegable are the modules delegate_to: localhost may run on the
+// controller.
+func delegable() []string {
+	return []string{"assert", "command", "copy", "debug", "fail", "shell", "template"}
+}
+
+// isMeta reports a meta: entry (or ansible.builtin.meta:).
+func isMeta(n *yaml.Node) bool {
+	kw, _ := importKey(n, "meta")
+	return kw != ""
+}
+
+// meta reads a meta: entry. flush_handlers, at the top level of a task
+// list, runs the notified handlers there: the tasks after it start a new
+// section. Ansible's other meta actions are refused.
+func (l *loader) meta(n *yaml.Node, handler bool) {
+	_, v := importKey(n, "meta")
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i].Value; k != "name" && !strings.HasSuffix(k, "meta") {
+			l.errorf(n.Content[i], "", "%s", yamlx.UnknownKey(k, []string{"name", "meta"}))
+		}
+	}
+	switch {
+	case v.Kind != yaml.ScalarNode || v.Value != "flush_handlers":
+		l.errorf(v, "meta", "only flush_handlers is supported, got %s", yamlx.Describe(v))
+	case handler || l.nested > 0:
+		l.errorf(v, "meta", "flush_handlers works only in a play's task lists (not in handlers or blocks)")
+	default:
+		l.section++
 	}
 }

@@ -31,9 +31,13 @@ type Play struct {
 	Serial         []Batch        // empty: one batch of every host
 	MaxFailPercent *int           // nil: any failure in a batch stops nothing
 	AnyErrorsFatal bool
-	Tasks          []*Task
-	Handlers       []*Task
-	Source         string // file:line
+	// Roles are the roles the play's roles: list brought (dependencies
+	// included): their defaults and vars are seen by every task of the
+	// play, as in Ansible.
+	Roles    []*Role
+	Tasks    []*Task // pre_tasks, the roles' tasks, tasks, post_tasks
+	Handlers []*Task // the roles' handlers first
+	Source   string  // file:line
 }
 
 // Batch is one `serial` entry: a host count or a percentage of the play's hosts.
@@ -72,6 +76,18 @@ type Task struct {
 	// real run; false is accepted but changes nothing (see README). nil:
 	// the run's mode.
 	CheckMode *bool
+	// DelegateTo is "localhost" for delegate_to: localhost: the task runs
+	// on the controller, with the play host's variables and facts. "":
+	// on the play host.
+	DelegateTo string
+	// Section numbers the stretch of the play's tasks the task belongs to:
+	// pre_tasks, the roles and tasks, post_tasks, each cut again by
+	// meta: flush_handlers. The notified handlers run at the end of each.
+	// Set on the tasks of a play's lists, blocks included, not on the
+	// tasks inside blocks.
+	Section int
+	// Role is the role the task comes from, nil for a play's own task.
+	Role *Role
 	// Block makes the task a block: it has no module, and its When, Tags,
 	// Vars, IgnoreErrors and NoLog are already copied onto its tasks.
 	Block *Block
@@ -81,10 +97,14 @@ type Task struct {
 
 // DisplayName is the task's name, or its module when it has none.
 func (t *Task) DisplayName() string {
-	if t.Name != "" {
-		return t.Name
+	name := t.Name
+	if name == "" {
+		name = t.Module
 	}
-	return t.Module
+	if t.Role != nil {
+		return t.Role.Name + " : " + name // as Ansible shows a role's task
+	}
+	return name
 }
 
 // Block is Ansible's block: Rescue runs when a task of Tasks fails, and

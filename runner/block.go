@@ -29,7 +29,7 @@ func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *pla
 			}
 			continue
 		}
-		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local {
+		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local && t.DelegateTo == "" {
 			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
 			return flowStop
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/nixbook/nixbook/modules"
 	"github.com/nixbook/nixbook/playbooks"
 	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/transport/local"
 )
 
 // hostRun is one host's state for the whole run: its single connection, its
@@ -187,10 +188,19 @@ type readOnlyHost struct {
 	h      *hostRun
 	vars   map[string]any
 	chroot string // the task's `chroot:`: commands run inside this root
+	// delegated is delegate_to: localhost: commands run on the controller.
+	delegated bool
+}
+
+func (h *hostRun) readOnly(t *playbooks.Task, vars map[string]any) readOnlyHost {
+	return readOnlyHost{h: h, vars: vars, delegated: t.DelegateTo != ""}
 }
 
 // conn is the host's connection as this task uses it.
 func (o readOnlyHost) conn() transport.Conn {
+	if o.delegated {
+		return &local.Conn{}
+	}
 	if o.h.conn == nil || o.chroot == "" {
 		return o.h.conn
 	}
@@ -268,11 +278,12 @@ func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result,
 }
 
 func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs.FileMode) error {
-	if f.h.conn == nil {
+	conn := f.conn()
+	if conn == nil {
 		return fmt.Errorf("%w: not connected", transport.ErrUnreachable)
 	}
 	start := time.Now()
-	err := f.conn().Upload(ctx, dst, src, mode)
+	err := conn.Upload(ctx, dst, src, mode)
 	f.h.log.Printf("upload %s (mode %04o) in %s: %v", dst, mode, time.Since(start).Round(time.Millisecond), errOrOK(err))
 	return err
 }

@@ -219,7 +219,11 @@ func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *play
 		if forks <= 0 || forks > MaxForks {
 			forks = min(max(len(batch), 1), MaxForks)
 		}
-		ps.newBatch()
+		order := make([]string, len(batch))
+		for i, h := range batch {
+			order[i] = h.Name
+		}
+		ps.newBatch(order)
 		var g errgroup.Group // not WithContext: one host's failure never cancels another
 		g.SetLimit(forks)
 		var failed atomic.Int32

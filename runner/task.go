@@ -21,6 +21,7 @@ import (
 // runHost is one host's pipeline through a play. It reports false when the
 // host failed (for max_fail_percentage); unreachable hosts are counted apart.
 func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, ps *playState) bool {
+	defer ps.leave(h.inv.Name) // a host that stops early is waited for no more
 	if why := r.refused[h.inv.Name]; why != "" && !h.down {
 		// Refused before its first task: nothing was approved for it.
 		h.down = true
@@ -59,35 +60,67 @@ func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *play
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
-	switch r.runTasks(ctx, pb, play, h, tasks, ps, connErr) {
-	case flowFailed:
-		return false
-	case flowStop:
-		return true
+	// pre_tasks, then the roles and tasks, then post_tasks: the notified
+	// handlers run after each, as Ansible flushes them.
+	sections := splitSections(tasks)
+	for i, section := range sections {
+		f := r.runTasks(ctx, pb, play, h, section, ps, connErr)
+		if i == len(sections)-1 || f != flowOK {
+			ps.leave(h.inv.Name)
+		}
+		switch f {
+		case flowFailed:
+			return false
+		case flowStop:
+			return true
+		}
+		if ok, stop := r.runHandlers(ctx, pb, play, h); !ok || stop {
+			ps.leave(h.inv.Name)
+			return ok
+		}
 	}
-	// Handlers run once, in the order they are defined, when notified.
+	return true
+}
+
+// splitSections cuts a play's selected tasks where their section
+// (pre_tasks, tasks, post_tasks) changes; there is always one.
+func splitSections(tasks []*playbooks.Task) [][]*playbooks.Task {
+	out := [][]*playbooks.Task{nil}
+	for i, t := range tasks {
+		if i > 0 && t.Section != tasks[i-1].Section {
+			out = append(out, nil)
+		}
+		out[len(out)-1] = append(out[len(out)-1], t)
+	}
+	return out
+}
+
+// runHandlers runs the notified handlers once, in the order they are
+// defined, and forgets the notifications. ok is false when one failed;
+// stop when the host became unreachable or the run was interrupted.
+func (r *Runner) runHandlers(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun) (ok, stop bool) {
 	for _, hd := range play.Handlers {
 		if ctx.Err() != nil {
-			return true
+			return true, true
 		}
 		if !h.notified[hd.Name] && !slices.ContainsFunc(hd.Listen, func(t string) bool { return h.notified[t] }) {
 			continue
 		}
 		switch r.runTask(ctx, pb, play, h, hd) {
 		case StatusFailed:
-			return false
+			return false, true
 		case StatusUnreachable:
-			return true
+			return true, true
 		}
 	}
 	h.notified = nil
-	return true
+	return true, false
 }
 
 // firstOnHost is the first task that touches the host, or nil.
 func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
 	for _, t := range playbooks.Leaves(tasks) {
-		if !t.Spec.Local {
+		if !t.Spec.Local && t.DelegateTo == "" {
 			return t
 		}
 	}
@@ -103,7 +136,7 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 		if ctx.Err() != nil {
 			return true
 		}
-		if t.Loop != nil || t.Chroot != "" || (h.conn == nil && !t.Spec.Offline) {
+		if t.Loop != nil || t.Chroot != "" || (h.conn == nil && !t.Spec.Offline && t.DelegateTo == "") {
 			continue
 		}
 		vars, err := r.taskVars(ctx, pb, play, h, t)
@@ -129,7 +162,7 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 		if t.Timeout > 0 {
 			tctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		}
-		err = pf.Preflight(tctx, readOnlyHost{h: h, vars: vars})
+		err = pf.Preflight(tctx, h.readOnly(t, vars))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -405,7 +438,7 @@ func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 	if err != nil {
 		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}
 	}
-	ro := readOnlyHost{h: h, vars: vars}
+	ro := h.readOnly(t, vars)
 	if t.Chroot != "" {
 		root, err := r.Templates.RenderContext(ctx, t.Chroot, vars)
 		if err != nil {

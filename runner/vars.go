@@ -16,9 +16,11 @@ import (
 	"github.com/nixbook/nixbook/tmpl"
 )
 
-// taskVars builds a host's variables for one task. Precedence, lowest first:
-// inventory (groups, then host), play vars, task vars, facts and registered
-// results, extra vars.
+// taskVars builds a host's variables for one task. Precedence, lowest first,
+// as Ansible's (lib/ansible/vars/manager.py, get_vars): role defaults (the
+// play's roles', then the task's own role's), inventory (groups, then
+// host), facts, play vars, role vars (likewise), task vars, registered
+// results, the task's role parameters, extra vars.
 func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) (map[string]any, error) {
 	v := maps.Clone(h.inv.Vars)
 	if v == nil {
@@ -36,6 +38,14 @@ func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *pla
 	if pb.Path != "" && !strings.HasPrefix(pb.Path, "embedded:") {
 		v["playbook_dir"] = filepath.Dir(pb.Path)
 	}
+	roleNames := make([]any, 0, len(play.Roles))
+	for _, role := range play.Roles {
+		roleNames = append(roleNames, role.Name)
+	}
+	v["role_names"] = roleNames
+	if t.Role != nil {
+		v["role_name"], v["role_path"] = t.Role.Name, t.Role.Path
+	}
 	if h.facts != nil {
 		v["facts"] = h.facts.Map()
 	} else {
@@ -43,32 +53,94 @@ func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *pla
 		// facts, so conditions such as facts.rescue read as false.
 		v["facts"] = (&facts.Facts{}).Map()
 	}
-	// Play and task vars are rendered lazily, as Ansible does: their
-	// templates see everything, registered results and extra vars included.
+	defaults, roleVars := roleLayers(play, t)
+	// Play, role and task vars are rendered with everything else in place,
+	// as Ansible renders lazily: their templates see registered results
+	// and extra vars too. A role default is rendered only where nothing
+	// else sets the variable.
 	maps.Copy(v, h.vars)
 	maps.Copy(v, r.ExtraVars)
-	if err := r.renderInto(ctx, v, play.Vars, "play vars"); err != nil {
-		return nil, err
+	for k := range defaults {
+		if _, set := v[k]; set || inAny(k, play.Vars, roleVars, t.Vars, roleParams(t)) {
+			delete(defaults, k)
+		}
 	}
-	if err := r.renderInto(ctx, v, t.Vars, "task vars"); err != nil {
-		return nil, err
+	for _, layer := range []struct {
+		vars map[string]any
+		what string
+	}{{defaults, "role defaults"}, {play.Vars, "play vars"}, {roleVars, "role vars"}, {t.Vars, "task vars"}} {
+		if err := r.renderInto(ctx, v, layer.vars, layer.what); err != nil {
+			return nil, err
+		}
 	}
 	maps.Copy(v, h.vars)
+	if err := r.renderInto(ctx, v, roleParams(t), "role parameters"); err != nil {
+		return nil, err
+	}
 	maps.Copy(v, r.ExtraVars)
-	h.learnSecrets(v, play.Vars, t.Vars)
+	h.learnSecrets(v, defaults, play.Vars, roleVars, t.Vars, roleParams(t))
 	return v, nil
 }
 
-// renderInto renders each value of src with the variables so far and sets it
-// in dst, in key order, so a var may build on the ones before it.
-func (r *Runner) renderInto(ctx context.Context, dst, src map[string]any, what string) error {
-	keys := slices.Sorted(maps.Keys(src))
-	for _, k := range keys {
-		val, err := r.Templates.RenderValueContext(ctx, src[k], dst)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", what, k, err)
+// roleLayers merges the role defaults and the role vars a task sees: every
+// role of the play's (Ansible's roles are public by default), its own
+// role's on top.
+func roleLayers(play *playbooks.Play, t *playbooks.Task) (defaults, vars map[string]any) {
+	defaults, vars = map[string]any{}, map[string]any{}
+	for _, role := range play.Roles {
+		maps.Copy(defaults, role.Defaults)
+		maps.Copy(vars, role.Vars)
+	}
+	if t.Role != nil {
+		maps.Copy(defaults, t.Role.Defaults)
+		maps.Copy(vars, t.Role.Vars)
+	}
+	return defaults, vars
+}
+
+func roleParams(t *playbooks.Task) map[string]any {
+	if t.Role == nil {
+		return nil
+	}
+	return t.Role.Params
+}
+
+func inAny(key string, layers ...map[string]any) bool {
+	for _, l := range layers {
+		if _, ok := l[key]; ok {
+			return true
 		}
-		dst[k] = val
+	}
+	return false
+}
+
+// renderInto renders each value of src with the variables so far and sets
+// it in dst. A value that needs another value of src not rendered yet
+// waits for it, so a var may build on any other of its layer (in key
+// order where they do not depend on each other).
+func (r *Runner) renderInto(ctx context.Context, dst, src map[string]any, what string) error {
+	pending := slices.Sorted(maps.Keys(src))
+	for len(pending) > 0 {
+		var waiting []string
+		var firstErr error
+		for _, k := range pending {
+			val, err := r.Templates.RenderValueContext(ctx, src[k], dst)
+			if err != nil {
+				if root := undefinedRoot(err); root != "" && root != k && slices.Contains(pending, root) {
+					waiting = append(waiting, k)
+					if firstErr == nil {
+						firstErr = fmt.Errorf("%s: %s: %w", what, k, err)
+					}
+					continue
+				}
+				return fmt.Errorf("%s: %s: %w", what, k, err)
+			}
+			dst[k] = val
+		}
+		if len(waiting) == len(pending) {
+			return firstErr // a cycle: each waits for another
+		}
+		pending = waiting
 	}
 	return nil
 }

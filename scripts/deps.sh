@@ -10,6 +10,7 @@ pkgs=(
   parted fdisk gdisk dosfstools e2fsprogs xfsprogs btrfs-progs  # disks in simulated hosts
   squashfs-tools xorriso busybox-static bash-static  # the NixOS payload fixtures
   curl wget ca-certificates bc    # downloads on the targets, timing in the benchmark
+  zsh fish                        # the completion scripts, driven by the CLI tests
   nix-bin                         # parses and evaluates generated configuration.nix
   qemu-system-x86 debootstrap cpio binutils  # the real-ZFS test VM (modules/zfs/internal/zfsvm)
 )

@@ -31,6 +31,7 @@ func FuzzRender(f *testing.F) {
 		"{{ 10 % 0 }}", "{{ 'x' * 100 }}", "{% for i in range(3) %}{{ i }}{% endfor %}",
 		"{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}", "{{ d.stdout | int + n }}",
 		"{{ l | join(',') }}", "{% set x = s ~ s %}{{ x | upper }}", "{{ (",
+		"{{\xdb1.\u743e }}", // gonja's lexer looped on invalid UTF-8 before a number
 	} {
 		f.Add(s)
 	}
@@ -68,6 +69,13 @@ func FuzzFilters(f *testing.F) {
 	f.Add("to_nice_json", "{'a': 1}", "indent=2")
 	f.Add("regex_replace", "abc", "'(b)', '\\\\1\\\\1'")
 	f.Add("batch", "[1, 2, 3]", "2, 0")
+	f.Add("ipaddr", "'2001:db8::1/64'", "'revdns'")
+	f.Add("ipaddr", "['10.0.0.1/30', '::1']", "'peer'")
+	f.Add("nthhost", "'10.0.0.0/8'", "-1")
+	f.Add("ipmath", "'255.255.255.255'", "1")
+	f.Add("next_nth_usable", "'10.0.0.1/31'", "1")
+	f.Add("network_in_usable", "'::/0'", "'1.2.3.4'")
+	f.Add("ipsubnet", "'2001:db8::/32'", "128, -1")
 	e := New()
 	f.Fuzz(func(t *testing.T, filter, value, args string) {
 		if strings.ContainsAny(filter+value+args, "{}%#") && strings.Contains(filter+value+args, "}}") {

@@ -1,6 +1,7 @@
 package tmpl
 
 import (
+	"fmt"
 	"math/big"
 	"net/netip"
 	"strconv"
@@ -108,7 +109,8 @@ func parseIPNet(s string) (ipNet, string, bool) {
 }
 
 // ipaddrQuery follows ipaddr in ansible.utils'
-// plugins/plugin_utils/base/ipaddr_utils.py for its common queries.
+// plugins/plugin_utils/base/ipaddr_utils.py (moreQuery has the rarer
+// queries).
 // It returns nil for Python's None and false for False.
 func ipaddrQuery(value *exec.Value, query *exec.Value, version int, alias string) (any, error) {
 	if value.IsList() {
@@ -198,6 +200,12 @@ func ipaddrQuery(value *exec.Value, query *exec.Value, version int, alias string
 		return 6, nil
 	case "bool":
 		return true, nil
+	}
+	if out, handled, err := moreQuery(v, vtype, q, value.Interface()); handled {
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", alias, err)
+		}
+		return out, nil
 	}
 	if n, ok := new(big.Int).SetString(q, 10); ok {
 		if v.sizeIs(1) {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2/builtins"
 	"github.com/nikolalohinski/gonja/v2/config"
@@ -425,6 +426,11 @@ func (e *Engine) parseGuarded(src string) (p *parsed, err error) {
 	defer recoverTo(&err)
 	if len(src) > MaxSourceBytes {
 		return nil, limitError("template of %d bytes (limit %d)", len(src), MaxSourceBytes)
+	}
+	if !utf8.ValidString(src) {
+		// Jinja reads templates as UTF-8 too; and gonja's lexer can loop
+		// for ever on some invalid bytes before a number.
+		return nil, errors.New("the template is not valid UTF-8")
 	}
 	if err := checkNesting(tokens.LexAll(src, e.config)); err != nil {
 		return nil, err

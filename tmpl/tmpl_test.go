@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nikolalohinski/gonja/v2"
 	"gopkg.in/yaml.v3"
@@ -603,6 +604,26 @@ func BenchmarkParseUncached(b *testing.B) {
 		e := New()
 		if _, err := e.Render(fmt.Sprintf("host {{ name }} %d", i), vars); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// A template that is not UTF-8 is refused, as Jinja refuses it, before
+// gonja's lexer sees it (it looped for ever on some such bytes).
+func TestInvalidUTF8(t *testing.T) {
+	for _, src := range []string{"{{\xdb1.\u743e }}", "caf\xe9 {{ x }}"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := New().Render(src, map[string]any{"x": 1})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not valid UTF-8") {
+				t.Errorf("Render(%q) error = %v, want one saying it is not UTF-8", src, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Render(%q) still running after 10 s", src)
 		}
 	}
 }

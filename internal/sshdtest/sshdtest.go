@@ -196,6 +196,35 @@ func (s *Server) RotateHostKey() {
 	s.Start()
 }
 
+// StartCertified starts a server whose first host key is certified for
+// principals by a new host CA, valid from an hour ago for a day; it returns
+// the server and the CA's public key.
+func StartCertified(t testing.TB, opts Options, principals ...string) (*Server, gossh.PublicKey) {
+	t.Helper()
+	certPath := filepath.Join(t.TempDir(), "host-cert.pub")
+	opts.Config = append(append([]string{}, opts.Config...), "HostCertificate "+certPath)
+	s := Start(t, opts)
+	_, caKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := gossh.NewSignerFromKey(caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := &gossh.Certificate{Key: s.HostKeys()[0], CertType: gossh.HostCert, ValidPrincipals: principals,
+		ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(24 * time.Hour).Unix())}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certPath, gossh.MarshalAuthorizedKey(cert), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop() // sshd reads its certificate when it starts
+	s.Start()
+	return s, ca.PublicKey()
+}
+
 // HostKeyFingerprint is the SHA256 fingerprint of the first host key.
 func (s *Server) HostKeyFingerprint() string {
 	return gossh.FingerprintSHA256(s.hostKeys[0])

@@ -20,7 +20,7 @@ import (
 type Args struct {
 	fileplan.File `yaml:",inline"`
 	Content       *string `yaml:"content" doc:"the file's content; exclusive with src"`
-	Src           string  `yaml:"src" doc:"a file on the controller; a relative path is looked up in files/ beside the playbook, then beside the playbook; exclusive with content"`
+	Src           string  `yaml:"src" doc:"a file on the controller; a relative path is looked up in the role's files/ and the role, then in files/ beside the playbook, then beside the playbook; exclusive with content"`
 }
 
 // Spec is the `copy` module.

@@ -20,7 +20,7 @@ type Renderer interface {
 
 // Args are the arguments of `template`.
 type Args struct {
-	Src           string `yaml:"src" required:"" doc:"a Jinja template on the controller; a relative path is looked up in templates/ beside the playbook, then beside the playbook"`
+	Src           string `yaml:"src" required:"" doc:"a Jinja template on the controller; a relative path is looked up in the role's templates/ and the role, then in templates/ beside the playbook, then beside the playbook"`
 	fileplan.File `yaml:",inline"`
 }
 

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	gossh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -26,26 +25,7 @@ func TestUserKnownHosts(t *testing.T) {
 	t.Parallel()
 	key := sshdtest.NewClientKey(t)
 	s := sshdtest.Start(t, sshdtest.Options{ClientKeyFile: key})
-	certPath := filepath.Join(t.TempDir(), "host-cert.pub")
-	certSrv := sshdtest.Start(t, sshdtest.Options{Name: "c1", ClientKeyFile: key, Config: []string{"HostCertificate " + certPath}})
-	_, caPriv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := gossh.NewSignerFromKey(caPriv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := &gossh.Certificate{Key: certSrv.HostKeys()[0], CertType: gossh.HostCert, ValidPrincipals: []string{"c1.example.net"},
-		ValidAfter: uint64(time.Now().Add(-time.Hour).Unix()), ValidBefore: uint64(time.Now().Add(time.Hour).Unix())}
-	if err := cert.SignCert(rand.Reader, ca); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, gossh.MarshalAuthorizedKey(cert), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	certSrv.Stop()
-	certSrv.Start()
+	certSrv, caKey := sshdtest.StartCertified(t, sshdtest.Options{Name: "c1", ClientKeyFile: key}, "c1.example.net")
 
 	other, _, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -57,7 +37,7 @@ func TestUserKnownHosts(t *testing.T) {
 	}
 	real := s.HostKeys()[0]
 	addr := fmt.Sprintf("[%s]:%d", s.Addr, s.Port)
-	caLine := "@cert-authority *.example.net " + string(gossh.MarshalAuthorizedKey(ca.PublicKey()))
+	caLine := "@cert-authority *.example.net " + string(gossh.MarshalAuthorizedKey(caKey))
 	cases := []struct {
 		name      string
 		config    string // extra lines for Host *

@@ -239,13 +239,22 @@ func size(n int) string {
 }
 
 // ReadController reads a file on the controller. A relative name is looked up
-// in subdir beside the playbook, then beside the playbook (the directory in
-// vars' playbook_dir), as Ansible looks up files/ and templates/; without a
+// in subdir of the task's role (role_path), then in the role, then in subdir
+// beside the playbook, then beside the playbook (the directory in vars'
+// playbook_dir), as Ansible looks up files/ and templates/; without a
 // playbook_dir it is relative to the working directory.
 func ReadController(vars map[string]any, name, subdir string) ([]byte, error) {
 	candidates := []string{name}
-	if dir, ok := vars["playbook_dir"].(string); ok && dir != "" && !filepath.IsAbs(name) {
-		candidates = []string{filepath.Join(dir, subdir, name), filepath.Join(dir, name)}
+	if !filepath.IsAbs(name) {
+		var dirs []string
+		for _, key := range []string{"role_path", "playbook_dir"} {
+			if dir, ok := vars[key].(string); ok && dir != "" {
+				dirs = append(dirs, filepath.Join(dir, subdir, name), filepath.Join(dir, name))
+			}
+		}
+		if len(dirs) > 0 {
+			candidates = dirs
+		}
 	}
 	for _, c := range candidates {
 		b, err := os.ReadFile(c)
