@@ -19,8 +19,9 @@ import (
 //	vdd: one partition holding ext4, refused, then wiped
 //	vde, vdf, vdg: whole disks, raidz (wide), exported and imported
 //	vdh: blank, only checked
+//	vdi, vdj, vdk: the module contract, one disk for each property
 func TestOnRealZFS(t *testing.T) {
-	vm := zfsvm.StartWith(t, zfsvm.Options{Disks: 8})
+	vm := zfsvm.StartWith(t, zfsvm.Options{Disks: 11})
 	h := vm.Host(t)
 	sh := func(script string) string { return vm.Run(t, "sh", "-c", script) }
 
@@ -170,6 +171,7 @@ datasets: [{name: data, mount: /data}]
 			t.Errorf("check changed the guest:\nbefore %q\nafter  %q", before, after)
 		}
 	})
+	t.Run("contract", func(t *testing.T) { contract(t, vm, h, 8) })
 }
 
 // apply runs a task as the runner does: Check through the read-only view,
