@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,16 +50,24 @@ func userFlake(t *testing.T) string {
 
 // The 2024 path with the user's flake instead of a generated
 // configuration: ks1 installs nixosConfigurations.ks1 (nixbook's host folder
-// placed where the flake imports it) and boots it; ks2's system would run no
-// sshd, so it is refused before anything is installed.
+// placed where the flake imports it) and boots it. ks2's system would run no
+// sshd: the controller evaluates it (with the fleet's controller_nix, the
+// payload's offline stand-in, as a real controller does with Nix) and
+// refuses it before anything changes, in --check as in the run.
 func TestInstallFlakeFleet(t *testing.T) {
 	f := start(t, 2)
 	flake := userFlake(t)
 	args := []string{"-e", "fs_layout=ext4", "-e", "flake=" + flake}
+	sums := f.DiskSHA256("ks2")
+	// The preflight's refusal, which says nothing was changed (the server's
+	// own evaluation, just before nixos-install, says nothing was installed).
+	const refusal = "refusing to install nixosConfigurations.ks2 of " +
+		"%s: the server would lock you out: services.openssh.enable is not true: no SSH server would run; nothing was changed"
+	f.refusedBeforeAnyChange(t, "ks2", "install.yml", append([]string{"-l", "ks2"}, args...), fmt.Sprintf(refusal, flake))
 
 	check := f.nixbook(t, "install.yml", append(args, "--check")...)
-	if check.code != 0 {
-		t.Fatalf("--check exit %d:\n%s", check.code, check.out)
+	if check.code != 2 || !strings.Contains(check.out, fmt.Sprintf(refusal, flake)) || check.recap(t, "ks1")["failed"] != 0 {
+		t.Fatalf("--check exit %d, want ks2 alone refused:\n%s", check.code, check.out)
 	}
 	r := f.nixbook(t, "install.yml", args...)
 	if r.code != 2 {
@@ -79,10 +88,15 @@ func TestInstallFlakeFleet(t *testing.T) {
 	if strings.Contains(listing, "secret.key") || strings.Contains(listing, "./configuration.nix") {
 		t.Errorf("/etc/nixos holds what it should not:\n%s", listing)
 	}
-	if !strings.Contains(r.out, "refusing to install nixosConfigurations.ks2") || !strings.Contains(r.out, "no SSH server would run") {
-		t.Errorf("ks2 was not refused with the reason:\n%s", r.out)
+	if !strings.Contains(r.out, fmt.Sprintf(refusal, flake)) {
+		t.Errorf("ks2 was not refused with the reason before anything changed:\n%s", r.out)
 	}
-	if m := f.Mode("ks2"); m == sim.ModeDisk {
-		t.Errorf("ks2 booted its disk")
+	// ks1's flake tracks no hosts/ks1: the controller evaluated it with the
+	// folder rendered from ks1's facts, as the install step places it.
+	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); !strings.Contains(string(log), "nixosConfigurations.ks1 of "+flake+", evaluated on the controller with") {
+		t.Errorf("ks1's flake was not evaluated on the controller:\n%s", log)
+	}
+	if m := f.Mode("ks2"); m != sim.ModeRescue || fmt.Sprint(f.DiskSHA256("ks2")) != fmt.Sprint(sums) {
+		t.Errorf("ks2, refused, changed: mode %s", m)
 	}
 }

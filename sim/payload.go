@@ -50,6 +50,9 @@ func (f *Fleet) servePayload(ctx context.Context, p *payload.Payload) error {
 		{"nixos_iso_sha256", p.ISO.SHA256},
 		{"kexec_url", base + "/" + p.Kexec.Name},
 		{"kexec_sha256", p.Kexec.SHA256},
+		// The rehearsal's controller evaluates flakes with the payload's
+		// offline stand-in, never with a Nix that would fetch inputs.
+		{"controller_nix", p.ControllerNix},
 	}
 	return nil
 }

@@ -163,6 +163,11 @@ func (m *module) checkFlake(ctx context.Context, h modules.ReadOnlyHost) (*syste
 	if err != nil {
 		return nil, nil, "", err
 	}
+	// Under chroot: (the ISO path) there is no preflight: the controller
+	// evaluates the system here, before nixos-install and in --check.
+	if err := m.preflightFlake(ctx, h); err != nil {
+		return nil, nil, "", err
+	}
 	root := m.args.Root
 	sp := &systemPlan{flake: &f, markerPath: path.Join(root, MarkerPath)}
 	target := f.String()

@@ -140,7 +140,9 @@ func TestInstallFlake(t *testing.T) {
 				m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
 			}
 			m.evalOut = tt.evalOut
-			mod := testModule(t, tt.args)
+			// The evaluation on the server is what this test checks: the
+			// controller's (TestPreflightFlakeOnTheController) is left out.
+			mod := testModule(t, tt.args+"\ncontroller_nix: none")
 			ctx := context.Background()
 			p, err := mod.Check(ctx, m)
 			if err == nil {
@@ -173,6 +175,103 @@ func TestInstallFlake(t *testing.T) {
 			again, err := mod.Check(ctx, m)
 			if err != nil || len(again.Changes) != 0 {
 				t.Errorf("second check: %v, %+v", err, again)
+			}
+		})
+	}
+}
+
+// fakeNix writes a program standing in for the controller's nix in these
+// logic tests: it records its arguments and the flake it was given (the
+// files of a path: flake), then prints out, or fails with stderr.
+func fakeNix(t *testing.T, out, stderr string) (prog, record string) {
+	t.Helper()
+	dir := t.TempDir()
+	record = filepath.Join(dir, "record")
+	script := `#!/bin/sh
+for a in "$@"; do printf '%s\n' "$a"; done >` + record + `
+for a in "$@"; do case "$a" in path:*) f=${a#path:}; f=${f%%#*}; (cd "$f" && find . -type f | sort) >>` + record + ` ;; esac; done
+if [ -n "$ERR" ]; then printf '%s\n' "$ERR" >&2; exit 1; fi
+printf '%s\n' "$OUT"
+`
+	prog = filepath.Join(dir, "nix")
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OUT", out)
+	t.Setenv("ERR", stderr)
+	return prog, record
+}
+
+// A flake's system is evaluated on the controller in the preflight, before
+// anything changes and in --check, as the install step will place it; a
+// system that would lock the user out is refused there.
+func TestPreflightFlakeOnTheController(t *testing.T) {
+	repo := gitFlake(t)
+	t.Chdir(repo)
+	tests := []struct {
+		name, flake, out, stderr string
+		nix                      string // controller_nix; "fake": the fake program
+		wantErr                  string
+		wantArgs                 []string // in the recorded arguments
+		wantFiles                []string // in the staged flake
+		forbidFiles              []string
+	}{
+		{name: "a safe local flake", flake: "./infra#ks1", out: safeSystem, nix: "fake",
+			wantArgs:    []string{"eval", "--json", "--apply", `#nixosConfigurations."ks1".config`},
+			wantFiles:   []string{"./flake.nix", "./common.nix", "./deploy.sh", "./hosts/ks1/default.nix"},
+			forbidFiles: []string{"secret-untracked.age", "README.md"}},
+		{name: "a remote flake is evaluated where it is", flake: "github:owner/infra#ks1", out: safeSystem, nix: "fake",
+			wantArgs: []string{`github:owner/infra#nixosConfigurations."ks1".config`}},
+		{name: "sshd off is refused", flake: "./infra#ks1", nix: "fake",
+			out:     strings.Replace(safeSystem, `"sshd":true`, `"sshd":false`, 1),
+			wantErr: "refusing to install nixosConfigurations.ks1 of ./infra: the server would lock you out: services.openssh.enable is not true"},
+		{name: "no root key is refused", flake: "github:owner/infra", nix: "fake",
+			out:     strings.Replace(safeSystem, `"rootKeys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin"]`, `"rootKeys":[]`, 1),
+			wantErr: "users.users.root.openssh.authorizedKeys has no key"},
+		{name: "a flake that does not evaluate is refused, its error shown", flake: "./infra#ks1", nix: "fake",
+			stderr:  "error: attribute 'nixosConfigurations.\"ks1\"' missing",
+			wantErr: "cannot evaluate it (controller_nix: none leaves that to the server): exit status 1: error: attribute"},
+		{name: "none leaves it to the server", flake: "./infra#ks1", nix: "none",
+			out: strings.Replace(safeSystem, `"sshd":true`, `"sshd":false`, 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prog, record := fakeNix(t, tt.out, tt.stderr)
+			nix := tt.nix
+			if nix == "fake" {
+				nix = prog
+			}
+			m := newMachine(ovhRescue)
+			mod := testModule(t, "stage: system\nflake: "+tt.flake+"\ncontroller_nix: "+nix)
+			err := mod.Preflight(context.Background(), m)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, m.allLogs())
+			}
+			got, _ := os.ReadFile(record)
+			if tt.nix == "none" {
+				if len(got) != 0 {
+					t.Errorf("controller_nix: none ran nix:\n%s", got)
+				}
+				return
+			}
+			for _, want := range append(tt.wantArgs, tt.wantFiles...) {
+				if !strings.Contains(string(got), want) {
+					t.Errorf("nix was given:\n%s\nwant %q", got, want)
+				}
+			}
+			for _, bad := range tt.forbidFiles {
+				if strings.Contains(string(got), bad) {
+					t.Errorf("the staged flake holds %s:\n%s", bad, got)
+				}
+			}
+			if len(m.runs) != 0 {
+				t.Errorf("the preflight ran on the host: %q", m.runs)
 			}
 		})
 	}

@@ -63,6 +63,10 @@ func build(ctx context.Context, work, release string, t tools) (*Payload, error)
 		return nil, err
 	}
 
+	if err := writeControllerNix(work, paths.data); err != nil {
+		return nil, fmt.Errorf("controller nix: %w", err)
+	}
+
 	kexecPath := filepath.Join(work, kexecTarball)
 	if err := writeKexecTarball(kexecPath, paths, t); err != nil {
 		return nil, fmt.Errorf("kexec tarball: %w", err)
@@ -80,7 +84,39 @@ func build(ctx context.Context, work, release string, t tools) (*Payload, error)
 		ISO: iso, Kexec: kexec,
 		Release: release, FullVersion: version, Label: label,
 		StoreDir: s.dir, System: paths.system,
+		ControllerNix: filepath.Join(work, controllerNix),
 	}, nil
+}
+
+// controllerNix is where, in a payload, the `nix` stand-in for the
+// controller lies.
+const controllerNix = "controller/bin/nix"
+
+// writeControllerNix writes the payload's `nix eval` stand-in for the
+// controller, which has no /nix/store: the same script, its store paths
+// found beside it at run time (the payload is renamed into place after the
+// build), started by the controller's /bin/sh. A rehearsal's controller
+// evaluates a flake with it as a real controller does with Nix.
+func writeControllerNix(work string, data scriptData) error {
+	local := data
+	for _, p := range []*string{&local.Bash, &local.Busybox, &local.OpenSSH, &local.Eval, &local.NixConf} {
+		*p = "$store/" + strings.TrimPrefix(*p, storeDir+"/")
+	}
+	text, err := render("nix", local)
+	if err != nil {
+		return err
+	}
+	_, body, _ := strings.Cut(string(text), "\n") // the store's shebang
+	header := "#!/bin/sh\n" +
+		"# The payload's nix stand-in, for the controller of a rehearsal: its\n" +
+		"# store is the payload's store directory, found from where this file is.\n" +
+		"store=$(readlink -f \"$0\")\n" +
+		"store=${store%/" + controllerNix + "}/store\n"
+	dst := filepath.Join(work, filepath.FromSlash(controllerNix))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, []byte(header+body), 0o755)
 }
 
 // storePaths are the paths fillStore made.
