@@ -313,10 +313,10 @@ func (m *module) placeFlake(ctx context.Context, h modules.Host, sp *systemPlan)
 // can still log in after the reboot. It reads only options every NixOS
 // has, with fallbacks where a module may be absent.
 const lockoutExpr = `c: let
-  o = c.services.openssh;
+  o = c.services.openssh or { };
   ifs = builtins.attrValues (c.networking.interfaces or { });
   keys = (c.users.users.root or { }).openssh.authorizedKeys or { };
-  g = c.boot.loader.grub;
+  g = c.boot.loader.grub or { };
 in {
   sshd = o.enable or false;
   permitRootLogin = o.settings.PermitRootLogin or "prohibit-password";
@@ -335,6 +335,9 @@ in {
   grubDevices = builtins.filter (d: d != "") ([ (g.device or "") ] ++ (g.devices or [ ])
     ++ builtins.concatLists (map (m: m.devices or [ ]) (g.mirroredBoots or [ ])));
   systemdBoot = c.boot.loader.systemd-boot.enable or false;
+  luksWithoutKey = let ds = c.boot.initrd.luks.devices or { }; in
+    builtins.filter (n: (ds.${n}.keyFile or null) == null) (builtins.attrNames ds);
+  initrdSSH = c.boot.initrd.network.ssh.enable or false;
 }`
 
 // lockout is what lockoutExpr returns.
@@ -355,6 +358,11 @@ type lockout struct {
 	Grub            bool     `json:"grub"`
 	GrubDevices     []string `json:"grubDevices"`
 	SystemdBoot     bool     `json:"systemdBoot"`
+	// LUKSWithoutKey are the initrd's LUKS devices without a keyFile: the
+	// initrd asks for their passphrase on the console, unless its own SSH
+	// server lets the user type it.
+	LUKSWithoutKey []string `json:"luksWithoutKey"`
+	InitrdSSH      bool     `json:"initrdSSH"`
 }
 
 // lockedOut lists why a system would lock its user out; none: it would not.
@@ -385,6 +393,10 @@ func (l lockout) lockedOut() []string {
 	}
 	if l.Grub && !l.SystemdBoot && len(l.GrubDevices) == 0 {
 		why = append(why, "no boot loader: boot.loader.grub.devices is empty and systemd-boot is off")
+	}
+	if len(l.LUKSWithoutKey) > 0 && !l.InitrdSSH {
+		why = append(why, fmt.Sprintf("boot.initrd.luks.devices %s have no keyFile and boot.initrd.network.ssh is off: the initrd would wait for a passphrase on a console the server does not have",
+			strings.Join(l.LUKSWithoutKey, ", ")))
 	}
 	return why
 }

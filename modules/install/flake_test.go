@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -272,6 +273,62 @@ func TestPreflightFlakeOnTheController(t *testing.T) {
 			}
 			if len(m.runs) != 0 {
 				t.Errorf("the preflight ran on the host: %q", m.runs)
+			}
+		})
+	}
+}
+
+// lockoutExpr is evaluated by real Nix (Debian's nix-instantiate) against
+// configurations written as a NixOS module system would leave them, so
+// its fallbacks and its reading of each option are Nix's.
+func TestLockoutExprEvaluates(t *testing.T) {
+	nix, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate is not installed (apt-get install nix-bin)")
+	}
+	const base = `services.openssh = { enable = true; settings.PermitRootLogin = "prohibit-password"; ports = [ 22 ]; openFirewall = true; };
+  networking = { useDHCP = false; firewall.enable = true; interfaces.eth0.ipv4.addresses = [ { address = "203.0.113.10"; prefixLength = 24; } ]; };
+  users.users.root.openssh.authorizedKeys.keys = [ "ssh-ed25519 AAAA admin" ];
+  boot.loader.grub = { enable = true; devices = [ "/dev/sda" ]; };`
+	tests := []struct {
+		name, config string
+		want         []string // reasons, by a word of each; none: safe
+	}{
+		{name: "safe", config: base},
+		{name: "sparse: options a module may lack fall back", config: `services.openssh.enable = true; users.users.root.openssh.authorizedKeys.keys = [ "k" ]; networking.useDHCP = true; boot.loader.grub = { enable = true; device = "/dev/sda"; };`},
+		{name: "LUKS root with a key file for the initrd", config: base + ` boot.initrd.luks.devices.cryptroot = { device = "/dev/disk/by-uuid/x"; keyFile = "/root.key"; };`},
+		{name: "LUKS root without a key: the console prompt", config: base + ` boot.initrd.luks.devices.cryptroot = { device = "/dev/disk/by-uuid/x"; };`,
+			want: []string{"boot.initrd.luks.devices cryptroot have no keyFile"}},
+		{name: "LUKS root unlocked over the initrd's SSH", config: base + ` boot.initrd.luks.devices.cryptroot.device = "/dev/sda3"; boot.initrd.network.ssh.enable = true;`},
+		{name: "no sshd, no key, no network, no grub device", config: `boot.loader.grub.enable = true;`,
+			want: []string{"services.openssh.enable", "authorizedKeys has no key", "no network", "no boot loader"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			work := t.TempDir()
+			cmd := exec.Command(nix, "--eval", "--strict", "--json", "-E", "("+lockoutExpr+") { "+tt.config+" }")
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "NIX_STATE_DIR=" + work + "/state",
+				"NIX_LOG_DIR=" + work + "/log", "NIX_CONF_DIR=" + work + "/conf", "NIX_REMOTE="}
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr []byte
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = ee.Stderr
+				}
+				t.Fatalf("nix-instantiate: %v: %s", err, stderr)
+			}
+			var l lockout
+			if err := json.Unmarshal(out, &l); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			why := strings.Join(l.lockedOut(), "\n")
+			if len(tt.want) == 0 && why != "" {
+				t.Errorf("refused:\n%s\nfrom %s", why, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(why, w) {
+					t.Errorf("reasons:\n%s\nwant %q (from %s)", why, w, out)
+				}
 			}
 		})
 	}
