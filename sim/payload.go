@@ -86,12 +86,13 @@ func (f *Fleet) installerSystem(b *boot) {
 }
 
 // nixosTools are the NixOS tools of a system's sw/bin (not its busybox
-// applets, which the rescue's GNU tools do better).
+// applets, which the rescue's GNU tools do better), and its cryptsetup,
+// whose open works without the device-mapper this kernel lacks.
 func nixosTools(swBin string) []string {
 	entries, _ := os.ReadDir(swBin)
 	var tools []string
 	for _, e := range entries {
-		if n := e.Name(); n == "nix" || strings.HasPrefix(n, "nixos-") || strings.HasPrefix(n, "nix-") {
+		if n := e.Name(); n == "nix" || n == "cryptsetup" || strings.HasPrefix(n, "nixos-") || strings.HasPrefix(n, "nix-") {
 			tools = append(tools, n)
 		}
 	}

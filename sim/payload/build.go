@@ -221,6 +221,12 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 	if err != nil {
 		return p, err
 	}
+	cryptsetup, err := s.add("cryptsetup-2.6.1", func(dir string) error {
+		return writeScript(dir, "bin/cryptsetup", "cryptsetup", p.data)
+	})
+	if err != nil {
+		return p, err
+	}
 	nix, err := s.add("nix-2.18.1", func(dir string) error {
 		for _, name := range []string{"nix-channel", "nix-env", "nix"} {
 			if err := writeScript(dir, "bin/"+name, name, p.data); err != nil {
@@ -261,7 +267,7 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 			}
 		}
 		for _, tool := range []string{generate + "/bin/nixos-generate-config", install + "/bin/nixos-install",
-			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix"} {
+			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix", cryptsetup + "/bin/cryptsetup"} {
 			links[filepath.Base(tool)] = tool
 		}
 		for _, name := range sortedKeys(links) {
