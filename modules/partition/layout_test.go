@@ -119,7 +119,7 @@ func TestSpecExampleAndDoc(t *testing.T) {
 	for _, d := range Spec.Doc() {
 		names = append(names, d.Name+"="+d.Default)
 	}
-	want := []string{"disks=", "label=gpt", "preset=", "partitions=", "root=/mnt", "wipe=", "firmware=auto", "mount=true"}
+	want := []string{"disks=", "label=gpt", "preset=", "partitions=", "root=/mnt", "wipe=", "firmware=auto", "mount=true", "luks_key_file="}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("doc = %q, want %q", names, want)
 	}
