@@ -196,7 +196,7 @@ func (l *layout) validate(ndisks int) error {
 		if p.Encrypt {
 			switch {
 			case p.Type != typeExt4 && p.Type != typeXFS:
-				return fmt.Errorf("%s: encrypt puts ext4 or xfs in a LUKS volume, not %s", what, p.Type)
+				return fmt.Errorf("%s: encrypt puts ext4 or xfs in a LUKS volume, not %s (ZFS encrypts its datasets itself; the stock install.yml encrypts its root with fs_layout: ext4)", what, p.Type)
 			case p.EveryDisk || p.OutsideRoot:
 				return fmt.Errorf("%s: an encrypted partition is on the first disk only, under root (no every_disk, no outside_root)", what)
 			case p.Mount == "/boot" || strings.HasPrefix(p.Mount, "/boot/"):
