@@ -42,7 +42,12 @@ func TestInstallEncryptedRoot(t *testing.T) {
 	if !st.SSH || !strings.Contains(st.Installed, "in the LUKS volume on /dev/sda3") {
 		t.Fatalf("ks1: %+v", st)
 	}
-	if got := f.sh(t, "ks1", "blkid -p -o value -s TYPE /dev/sda3; grep -c 'boot.initrd.luks.devices' /etc/nixos/configuration.nix"); got != "crypto_LUKS\n1\n" {
+	// The volume, nixbook's configuration opening it, and
+	// nixos-generate-config naming it by its UUID, as on a server.
+	got := f.sh(t, "ks1", `blkid -p -o value -s TYPE /dev/sda3
+grep -c 'boot.initrd.luks.devices' /etc/nixos/configuration.nix
+grep -o 'boot.initrd.luks.devices."rpool".device = "/dev/disk/by-uuid/' /etc/nixos/hardware-configuration.nix`)
+	if got != "crypto_LUKS\n1\nboot.initrd.luks.devices.\"rpool\".device = \"/dev/disk/by-uuid/\n" {
 		t.Errorf("ks1 holds:\n%s", got)
 	}
 	// Nothing nixbook wrote or printed holds the key.
