@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,17 +192,17 @@ func mapSegment(dev string, offset uint64) (*os.File, error) {
 // partition, or the entry's keyFile is no key that opens it.
 func luksReasons(raw map[string]any, v *luksVolume) []string {
 	devices := attrs(attrs(attrs(attrs(raw, "boot"), "initrd"), "luks"), "devices")
-	for _, name := range sortedAnyKeys(devices) {
+	for _, name := range slices.Sorted(maps.Keys(devices)) {
 		entry := attrs(devices, name)
 		device, _ := entry["device"].(string)
-		if !contains(v.names, device) {
+		if !slices.Contains(v.names, device) {
 			continue
 		}
 		keyFile, _ := entry["keyFile"].(string)
 		switch {
 		case keyFile == "":
 			return []string{fmt.Sprintf("the root is in the LUKS volume on /dev/%s and boot.initrd.luks.devices.%s has no keyFile: the initrd waits for its passphrase on the console", v.part, name)}
-		case !contains(v.openers, keyFile):
+		case !slices.Contains(v.openers, keyFile):
 			return []string{fmt.Sprintf("the root is in the LUKS volume on /dev/%s and boot.initrd.luks.devices.%s.keyFile %s is no key of the initrd (boot.initrd.secrets) that opens it: the initrd waits for its passphrase on the console", v.part, name, keyFile)}
 		}
 		return nil
@@ -211,24 +213,6 @@ func luksReasons(raw map[string]any, v *luksVolume) []string {
 func attrs(m map[string]any, key string) map[string]any {
 	v, _ := m[key].(map[string]any)
 	return v
-}
-
-func sortedAnyKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // holdVolume keeps the loop device of the booted system's root mapped
