@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -89,34 +90,44 @@ func build(ctx context.Context, work, release string, t tools) (*Payload, error)
 }
 
 // controllerNix is where, in a payload, the `nix` stand-in for the
-// controller lies.
+// controller lies; `nix-store` is beside it.
 const controllerNix = "controller/bin/nix"
 
-// writeControllerNix writes the payload's `nix eval` stand-in for the
-// controller, which has no /nix/store: the same script, its store paths
-// found beside it at run time (the payload is renamed into place after the
-// build), started by the controller's /bin/sh. A rehearsal's controller
-// evaluates a flake with it as a real controller does with Nix.
+// writeControllerNix writes the payload's `nix` and `nix-store` stand-ins
+// for the controller, which has no /nix/store: the same scripts, their
+// store paths found beside them at run time (the payload is renamed into
+// place after the build), started by the controller's bash. What they
+// build and export lies in $NIXBOOK_SIM_CONTROLLER_STORE/nix/store (default:
+// nixbook-sim-controller in the user's cache directory). A rehearsal's
+// controller evaluates and builds a flake with them as a real controller
+// does with Nix.
 func writeControllerNix(work string, data scriptData) error {
 	local := data
 	for _, p := range []*string{&local.Bash, &local.Busybox, &local.OpenSSH, &local.Eval, &local.NixConf} {
 		*p = "$store/" + strings.TrimPrefix(*p, storeDir+"/")
 	}
-	text, err := render("nix", local)
-	if err != nil {
-		return err
+	for _, name := range []string{"nix", "nix-store"} {
+		text, err := render(name, local)
+		if err != nil {
+			return err
+		}
+		_, body, _ := strings.Cut(string(text), "\n") // the store's shebang
+		self := path.Join(path.Dir(controllerNix), name)
+		header := "#!/usr/bin/env bash\n" +
+			"# The payload's " + name + " stand-in, for the controller of a rehearsal: its\n" +
+			"# store is the payload's store directory, found from where this file is.\n" +
+			"store=$(readlink -f \"$0\")\n" +
+			"store=${store%/" + self + "}/store\n" +
+			"storeRoot=${NIXBOOK_SIM_CONTROLLER_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nixbook-sim-controller}\n"
+		dst := filepath.Join(work, filepath.FromSlash(self))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, []byte(header+body), 0o755); err != nil {
+			return err
+		}
 	}
-	_, body, _ := strings.Cut(string(text), "\n") // the store's shebang
-	header := "#!/bin/sh\n" +
-		"# The payload's nix stand-in, for the controller of a rehearsal: its\n" +
-		"# store is the payload's store directory, found from where this file is.\n" +
-		"store=$(readlink -f \"$0\")\n" +
-		"store=${store%/" + controllerNix + "}/store\n"
-	dst := filepath.Join(work, filepath.FromSlash(controllerNix))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, []byte(header+body), 0o755)
+	return nil
 }
 
 // storePaths are the paths fillStore made.
@@ -228,7 +239,7 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 		return p, err
 	}
 	nix, err := s.add("nix-2.18.1", func(dir string) error {
-		for _, name := range []string{"nix-channel", "nix-env", "nix"} {
+		for _, name := range []string{"nix-channel", "nix-env", "nix", "nix-store"} {
 			if err := writeScript(dir, "bin/"+name, name, p.data); err != nil {
 				return err
 			}
@@ -267,7 +278,7 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 			}
 		}
 		for _, tool := range []string{generate + "/bin/nixos-generate-config", install + "/bin/nixos-install",
-			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix", cryptsetup + "/bin/cryptsetup"} {
+			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix", nix + "/bin/nix-store", cryptsetup + "/bin/cryptsetup"} {
 			links[filepath.Base(tool)] = tool
 		}
 		for _, name := range sortedKeys(links) {

@@ -66,3 +66,62 @@ func TestNixEvalFlake(t *testing.T) {
 		}
 	}
 }
+
+// The controller's nix builds a flake's system once, whatever asks for it
+// again, at the path its evaluation names; its nix-store exports the
+// closure and imports it into another root's store, as a controller copies
+// a system to a server.
+func TestControllerBuildAndCopy(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("nix-instantiate"); err != nil {
+		t.Skip("nix-instantiate is not installed (apt-get install nix-bin)")
+	}
+	p := built(t)
+	dir := t.TempDir()
+	const flake = `{ inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05"; outputs = { nixpkgs, ... }: { nixosConfigurations.ks1 = nixpkgs.lib.nixosSystem { modules = [ { networking.hostName = "ks1"; boot.loader.grub.devices = [ "/dev/sda" ]; fileSystems."/" = { device = "/dev/sda1"; fsType = "ext4"; }; } ]; }; }; }`
+	if err := os.WriteFile(filepath.Join(dir, "flake.nix"), []byte(flake), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	nixStore := filepath.Join(filepath.Dir(p.ControllerNix), "nix-store")
+	run := func(stdin []byte, prog string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(prog, args...)
+		cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NIXBOOK_SIM_CONTROLLER_STORE=" + store}
+		if stdin != nil {
+			cmd.Stdin = strings.NewReader(string(stdin))
+		}
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("%s %s: %v: %s", filepath.Base(prog), strings.Join(args, " "), err, stderr)
+		}
+		return string(out)
+	}
+	attr := "path:" + dir + `#nixosConfigurations."ks1".config.system.build.toplevel`
+	planned := run(nil, p.ControllerNix, "eval", "--raw", attr+".outPath")
+	if !strings.HasPrefix(planned, "/nix/store/") || !strings.HasSuffix(planned, "-nixos-system-ks1-26.05.20260528."+planned[len(planned)-12:]) {
+		t.Fatalf("outPath %q", planned)
+	}
+	for range 2 {
+		if got := strings.TrimSpace(run(nil, p.ControllerNix, "build", "--no-link", "--print-out-paths", attr)); got != planned {
+			t.Fatalf("built %q, evaluated %q", got, planned)
+		}
+	}
+	if log, _ := os.ReadFile(filepath.Join(store, "nix/var/log/nixbook-sim-builds")); string(log) != planned+"\n" {
+		t.Errorf("builds: %q, want one of %s", log, planned)
+	}
+	if got := strings.TrimSpace(run(nil, nixStore, "--query", "--requisites", planned)); got != planned {
+		t.Errorf("closure %q", got)
+	}
+	export := run(nil, nixStore, "--export", planned)
+	target := t.TempDir()
+	run([]byte(export), nixStore, "--store", target, "--import")
+	vars, err := os.ReadFile(filepath.Join(target, planned, "nixbook-sim-install-vars"))
+	if err != nil || !strings.Contains(string(vars), "grub_devices='/dev/sda'") {
+		t.Errorf("imported system: %q, %v", vars, err)
+	}
+}

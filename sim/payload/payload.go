@@ -36,7 +36,7 @@ var scripts embed.FS
 
 // formatVersion changes whenever Build lays artifacts out differently, so
 // that caches from an older layout are not reused.
-const formatVersion = "nixbook-sim-payload-4"
+const formatVersion = "nixbook-sim-payload-5"
 
 // Options says where to cache the artifacts and which release they are.
 type Options struct {
