@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -98,5 +99,48 @@ func TestInstallFlakeFleet(t *testing.T) {
 	}
 	if m := f.Mode("ks2"); m != sim.ModeRescue || fmt.Sprint(f.DiskSHA256("ks2")) != fmt.Sprint(sums) {
 		t.Errorf("ks2, refused, changed: mode %s", m)
+	}
+}
+
+// build_on: local: the controller builds each server's system (with the
+// fleet's controller_nix, the payload's stand-in, as a real controller with
+// Nix) and copies its closure into the server's store; the server installs
+// it with nixos-install --system, never evaluating or building the flake
+// itself. Each server's system is built once (the plan only evaluates its
+// path); that Nix's store builds a system already there no more is
+// sim/payload's TestControllerBuildAndCopy.
+func TestInstallFlakeBuiltOnTheController(t *testing.T) {
+	f := start(t, 2)
+	store := t.TempDir()
+	t.Setenv("NIXBOOK_SIM_CONTROLLER_STORE", store)
+	flake := userFlake(t)
+	// ks2 installs ks1's system definition, under its own host folder.
+	args := []string{"-e", "fs_layout=ext4", "-e", "flake=" + flake + "#ks1", "-e", "build_on=local"}
+
+	check := f.nixbook(t, "install.yml", append(args, "--check")...)
+	if check.code != 0 {
+		t.Fatalf("--check exit %d:\n%s", check.code, check.out)
+	}
+	r := f.nixbook(t, "install.yml", args...)
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.out)
+	}
+	builds, _ := os.ReadFile(filepath.Join(store, "nix/var/log/nixbook-sim-builds"))
+	built := strings.Fields(string(builds))
+	if len(built) != 2 || built[0] == built[1] {
+		t.Errorf("the controller built %q, want one system per server (their host folders differ)", built)
+	}
+	for _, h := range []string{"ks1", "ks2"} {
+		if m := f.Mode(h); m != sim.ModeDisk {
+			t.Fatalf("%s is in %s mode: %+v\n%s", h, m, f.Status(h), r.out)
+		}
+		system := strings.TrimSpace(f.sh(t, h, "readlink /nix/var/nix/profiles/system"))
+		if !slices.Contains(built, system) {
+			t.Errorf("%s runs %s, not a system the controller built (%q)", h, system, built)
+		}
+		log, _ := os.ReadFile(filepath.Join(f.logs, h+".log"))
+		if !strings.Contains(string(log), "nixos-install --root /mnt --no-root-passwd --system "+system) || strings.Contains(string(log), "--flake") {
+			t.Errorf("%s did not install the system the controller built:\n%s", h, log)
+		}
 	}
 }

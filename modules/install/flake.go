@@ -201,11 +201,22 @@ func (m *module) checkFlake(ctx context.Context, h modules.ReadOnlyHost) (*syste
 		}
 		changes = append(changes, c)
 	}
-	c := modules.Change{Summary: fmt.Sprintf("evaluate nixosConfigurations.%s of %s and refuse a system that would lock you out (no sshd, no root key, no network, no boot loader), then install it into %s", f.name, f.ref, root)}
-	sp.eval = c.Cmd("nix", "--extra-experimental-features", "nix-command flakes", "eval", "--json",
-		"--apply", lockoutExpr, flakeAttr(target, "config"))
-	argv := append([]string{"nixos-install", "--root", root, "--no-root-passwd", "--flake", target}, m.args.InstallArgs...)
-	sp.install = c.Cmd(argv...)
+	var c modules.Change
+	if m.args.BuildOn == BuildOnLocal {
+		lb, err := m.planLocalBuild(ctx, h, f)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		sp.local = lb
+		c.Summary = fmt.Sprintf("build nixosConfigurations.%s of %s on the controller with %s (refused if it would lock you out; Nix builds each distinct system once) as %s, copy its closure into the store of %s and install it",
+			f.name, f.ref, lb.nix, lb.out, root)
+		lb.copy = c.Cmd("nix-store", "--store", root, "--import")
+		sp.install = c.Cmd(append([]string{"nixos-install", "--root", root, "--no-root-passwd", "--system", lb.out}, m.args.InstallArgs...)...)
+	} else {
+		c.Summary = fmt.Sprintf("evaluate nixosConfigurations.%s of %s and refuse a system that would lock you out (no sshd, no root key, no network, no boot loader), then install it into %s", f.name, f.ref, root)
+		sp.eval = c.Cmd(append(append([]string{"nix"}, nixFlags...), "eval", "--json", "--apply", lockoutExpr, flakeAttr(target, "config"))...)
+		sp.install = c.Cmd(append([]string{"nixos-install", "--root", root, "--no-root-passwd", "--flake", target}, m.args.InstallArgs...)...)
+	}
 	sp.mkdir = c.Cmd("mkdir", "-p", path.Dir(sp.markerPath))
 	c.Summary += fmt.Sprintf(", then record what was installed in %s", sp.markerPath)
 	files, err := m.filesChanges()

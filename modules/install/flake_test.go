@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
 func TestParseFlake(t *testing.T) {
@@ -329,6 +331,88 @@ func TestLockoutExprEvaluates(t *testing.T) {
 				if !strings.Contains(why, w) {
 					t.Errorf("reasons:\n%s\nwant %q (from %s)", why, w, out)
 				}
+			}
+		})
+	}
+}
+
+// build_on: local: the plan names the store path the controller evaluates;
+// Apply builds it there, streams its closure into the server's store and
+// installs it with nixos-install --system, the server evaluating nothing.
+// A build that does not give the planned path installs nothing.
+func TestBuildOnTheController(t *testing.T) {
+	repo := gitFlake(t)
+	t.Chdir(repo)
+	const out = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-ks1-26.05"
+	dir := t.TempDir()
+	nix := filepath.Join(dir, "nix")
+	script := `#!/bin/sh
+case " $* " in
+  *" eval --raw "*) printf '%s' "$OUT" ;;
+  *" eval --json "*) printf '%s\n' "$SAFE" ;;
+  *" build "*) echo "$BUILT" ;;
+  *) echo "unexpected: $*" >&2; exit 1 ;;
+esac
+`
+	store := `#!/bin/sh
+case "$1" in
+  --query) echo "$OUT" ;;
+  --export) echo "closure of $2" ;;
+  *) exit 1 ;;
+esac
+`
+	for name, text := range map[string]string{"nix": script, "nix-store": store} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("OUT", out)
+	t.Setenv("SAFE", safeSystem)
+	tests := []struct {
+		name, flake, built, wantErr string
+		generated                   bool
+	}{
+		{name: "a remote flake", flake: "github:owner/infra", built: out},
+		{name: "a local flake, with the server's generated files", flake: "./infra#ks1", built: out, generated: true},
+		{name: "the flake changed between plan and build", flake: "github:owner/infra", built: out + "-other", wantErr: "the flake changed meanwhile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("BUILT", tt.built)
+			m := newMachine(kexecInstaller)
+			rescueLayout(m)
+			if tt.generated {
+				m.files["/mnt/etc/nixos/configuration.nix"] = generatedMarker + " for ks1.\n{ imports = [ ./hardware-configuration.nix ./nixbook-network.nix ]; }\n"
+				m.files["/mnt/etc/nixos/hardware-configuration.nix"] = hardware
+				m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
+			}
+			mod := testModule(t, "stage: system\nbuild_on: local\ncontroller_nix: "+nix+"\nflake: "+tt.flake)
+			ctx := context.Background()
+			p, err := mod.Check(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = mod.Apply(ctx, m, p)
+			cmds := strings.Join(m.commands(), "\n")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(cmds, "nixos-install") {
+					t.Fatalf("error %v, want %q and no install:\n%s", err, tt.wantErr, cmds)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, m.allLogs())
+			}
+			for _, want := range []string{"nix-store --store /mnt --import", "nixos-install --root /mnt --no-root-passwd --system " + out} {
+				if !strings.Contains(cmds, want) || !strings.Contains(moduletest.FormatPlan(p), want) {
+					t.Errorf("the plan and the commands lack %q:\n%s", want, cmds)
+				}
+			}
+			if strings.Contains(cmds, "nix --extra-experimental-features") || strings.Contains(cmds, "--flake") {
+				t.Errorf("the server evaluated or built the flake:\n%s", cmds)
+			}
+			if m.imported != "closure of "+out+"\n" {
+				t.Errorf("the server's store got %q", m.imported)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nixbook/nixbook/modules"
@@ -54,18 +55,33 @@ func (m *module) preflightFlake(ctx context.Context, h modules.ReadOnlyHost) err
 	}
 	ref := f.ref
 	if f.dir != "" {
-		scratch, err := os.MkdirTemp("", "nixbook-flake-")
+		folder, err := hostFolder(ctx, h)
 		if err != nil {
-			return fmt.Errorf("evaluate %s on the controller: %w", f, err)
+			// The flake's own copy of the folder, if it has one, stands in.
+			h.Log("the host's folder cannot be rendered on the controller (%v): the flake's own %s/%s is evaluated", err, HostsDir, f.name)
 		}
-		defer os.RemoveAll(scratch)
-		if err := m.stageFlake(ctx, h, f, scratch); err != nil {
+		scratch, err := stageFlake(ctx, f, folder)
+		if err != nil {
 			return err
 		}
+		defer os.RemoveAll(scratch)
 		ref = "path:" + scratch
 	}
-	cmd := exec.CommandContext(ctx, nix, "--extra-experimental-features", "nix-command flakes", "eval", "--json",
-		"--apply", lockoutExpr, flakeAttr(ref+"#"+f.name, "config"))
+	if err := evalLockout(ctx, nix, ref, f); err != nil {
+		return err
+	}
+	h.Log("nixosConfigurations.%s of %s, evaluated on the controller with %s, keeps sshd, root's key, the network and a boot loader", f.name, f.ref, nix)
+	return nil
+}
+
+// nixFlags turn on what evaluating a flake takes in every Nix since 2.4.
+var nixFlags = []string{"--extra-experimental-features", "nix-command flakes"}
+
+// evalLockout evaluates the system of ref (a flake the controller's nix
+// reads) and refuses one that would lock the user out.
+func evalLockout(ctx context.Context, nix, ref string, f flakeRef) error {
+	cmd := exec.CommandContext(ctx, nix, append(slices.Clone(nixFlags), "eval", "--json",
+		"--apply", lockoutExpr, flakeAttr(ref+"#"+f.name, "config"))...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -87,13 +103,25 @@ func (m *module) preflightFlake(ctx context.Context, h modules.ReadOnlyHost) err
 		return fmt.Errorf("refusing to install nixosConfigurations.%s of %s: the server would lock you out: %s; nothing was changed",
 			f.name, f.ref, strings.Join(why, "; "))
 	}
-	h.Log("nixosConfigurations.%s of %s, evaluated on the controller with %s, keeps sshd, root's key, the network and a boot loader", f.name, f.ref, nix)
 	return nil
 }
 
-// stageFlake lays out in dir what the install step places on the server:
-// the files git tracks, and the host's folder rendered from its facts.
-func (m *module) stageFlake(ctx context.Context, h modules.ReadOnlyHost, f flakeRef, dir string) error {
+// stageFlake lays out, in a new directory on the controller, what the
+// install step places on the server: the files git tracks, with the host's
+// folder (hosts/NAME) replaced by folder when there is one.
+func stageFlake(ctx context.Context, f flakeRef, folder []nixosconfig.HostFile) (string, error) {
+	dir, err := os.MkdirTemp("", "nixbook-flake-")
+	if err != nil {
+		return "", fmt.Errorf("stage %s on the controller: %w", f, err)
+	}
+	if err := stageFiles(ctx, f, dir, folder); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+func stageFiles(ctx context.Context, f flakeRef, dir string, folder []nixosconfig.HostFile) error {
 	files, err := trackedFiles(ctx, f.dir)
 	if err != nil {
 		return err
@@ -117,12 +145,10 @@ func (m *module) stageFlake(ctx context.Context, h modules.ReadOnlyHost, f flake
 			return err
 		}
 	}
-	folder, err := hostFolder(ctx, h)
-	if err != nil {
-		// The flake's own copy of the folder, if it has one, stands in.
-		h.Log("the host's folder cannot be rendered on the controller (%v): the flake's own %s/%s is evaluated", err, HostsDir, f.name)
+	if len(folder) == 0 {
 		return nil
 	}
+	// As on the server, nixbook's files replace the flake's copies of them.
 	hostDir := filepath.Join(dir, HostsDir, f.name)
 	if err := os.MkdirAll(hostDir, 0o755); err != nil {
 		return err
