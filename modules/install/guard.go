@@ -68,7 +68,7 @@ func (m *module) preflightFlake(ctx context.Context, h modules.ReadOnlyHost) err
 		ref = "path:" + scratch
 	}
 	if err := evalLockout(ctx, nix, ref, f); err != nil {
-		return err
+		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	h.Log("nixosConfigurations.%s of %s, evaluated on the controller with %s, keeps sshd, root's key, the network and a boot loader", f.name, f.ref, nix)
 	return nil
@@ -100,7 +100,7 @@ func evalLockout(ctx context.Context, nix, ref string, f flakeRef) error {
 		return fmt.Errorf("evaluate nixosConfigurations.%s of %s on the controller: read %s's output: %w", f.name, f.ref, nix, err)
 	}
 	if why := l.lockedOut(); len(why) > 0 {
-		return fmt.Errorf("refusing to install nixosConfigurations.%s of %s: the server would lock you out: %s; nothing was changed",
+		return fmt.Errorf("refusing to install nixosConfigurations.%s of %s: the server would lock you out: %s",
 			f.name, f.ref, strings.Join(why, "; "))
 	}
 	return nil

@@ -141,7 +141,7 @@ func (m *module) buildLocally(ctx context.Context, h modules.Host, sp *systemPla
 		ref = "path:" + dir
 	}
 	if err := evalLockout(ctx, lb.nix, ref, f); err != nil {
-		return err
+		return fmt.Errorf("%w; nothing was installed", err)
 	}
 	h.Log("building nixosConfigurations.%s of %s on the controller with %s", f.name, f.ref, lb.nix)
 	out, err := runNix(ctx, lb.nix, append(slices.Clone(nixFlags), "build", "--no-link", "--print-out-paths", toplevelAttr(ref, f))...)
