@@ -39,7 +39,7 @@ func TestInstallEncryptedRoot(t *testing.T) {
 		t.Fatalf("exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
 	}
 	st := f.Status("ks1")
-	if !st.SSH || !strings.Contains(st.Installed, "in the LUKS volume on /dev/sda3") {
+	if !st.SSH || !strings.Contains(st.Installed, "NixOS on /dev/sda3 (ext4 in a LUKS volume)") {
 		t.Fatalf("ks1: %+v", st)
 	}
 	// The volume, nixbook's configuration opening it, and

@@ -134,7 +134,11 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			reasons = append(reasons, luksReasons(installed.Raw, rootVolume)...)
 		}
 	}
-	b.installed = fmt.Sprintf("NixOS on /dev/%s (%s)", root.name, root.fstype)
+	fsDesc := root.fstype
+	if rootVolume != nil {
+		fsDesc += " in a LUKS volume"
+	}
+	b.installed = fmt.Sprintf("NixOS on /dev/%s (%s)", root.name, fsDesc)
 	if installed != nil && installed.Hostname != "" {
 		b.cfg.Hostname = installed.Hostname
 		b.installed += ", hostname " + installed.Hostname
@@ -154,7 +158,6 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	if rootVolume != nil {
 		// The booted system's root: the volume stays mapped while it runs.
 		h.holdVolume(rootVolume.loop)
-		b.installed += " in the LUKS volume on /dev/" + rootVolume.part
 	}
 	// The booted system: its root mounted as it would be, its configuration
 	// and store where NixOS has them.

@@ -136,7 +136,7 @@ func (h *Host) mapVolume(ctx context.Context, v *luksVolume, dev string) error {
 	if !mountable(fstype) {
 		return fmt.Errorf("it holds %q, no file system the machine mounts", fstype)
 	}
-	m := &installedFS{device: loop.Name(), name: v.part + " (LUKS)", fstype: fstype, mount: filepath.Join(h.dir, "inspect", v.part+"-luks")}
+	m := &installedFS{device: loop.Name(), name: v.part, fstype: fstype, mount: filepath.Join(h.dir, "inspect", v.part+"-luks")}
 	if err := os.MkdirAll(m.mount, 0o700); err != nil {
 		return err
 	}
