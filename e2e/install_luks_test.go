@@ -68,6 +68,17 @@ grep -o 'boot.initrd.luks.devices."rpool".device = "/dev/disk/by-uuid/' /etc/nix
 		})
 	}
 
+	// A reinstall erases the volume and makes a new one: nothing of the
+	// earlier root survives.
+	f.sh(t, "ks1", "echo old > /root/old-marker")
+	again := f.nixbook(t, "install.yml", append(args, "-e", "reinstall=true", "-e", "wipe=true")...)
+	if again.code != 0 || f.Mode("ks1") != sim.ModeDisk || !f.Status("ks1").SSH {
+		t.Fatalf("reinstall: exit %d, %+v:\n%s", again.code, f.Status("ks1"), again.out)
+	}
+	if left := f.sh(t, "ks1", "ls /root/old-marker 2>/dev/null || true"); strings.TrimSpace(left) != "" {
+		t.Errorf("the earlier root survived the reinstall: %s", left)
+	}
+
 	// The key gone from the initrd: the root stays locked.
 	f.sh(t, "ks1", "rm -f /boot/nixbook-sim-initrd-secrets/rpool.key")
 	f.Reboot("ks1", sim.ModeDisk)
