@@ -138,9 +138,7 @@ func TestInstallFlake(t *testing.T) {
 			m := newMachine(kexecInstaller)
 			rescueLayout(m)
 			if tt.generated {
-				m.files["/mnt/etc/nixos/configuration.nix"] = generatedMarker + " for ks1. nixbook writes this file again on every\n{ imports = [ ./hardware-configuration.nix ./nixbook-network.nix ]; }\n"
-				m.files["/mnt/etc/nixos/hardware-configuration.nix"] = hardware
-				m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
+				writeGenerated(m)
 			}
 			m.evalOut = tt.evalOut
 			// The evaluation on the server is what this test checks: the
@@ -382,9 +380,7 @@ esac
 			m := newMachine(kexecInstaller)
 			rescueLayout(m)
 			if tt.generated {
-				m.files["/mnt/etc/nixos/configuration.nix"] = generatedMarker + " for ks1.\n{ imports = [ ./hardware-configuration.nix ./nixbook-network.nix ]; }\n"
-				m.files["/mnt/etc/nixos/hardware-configuration.nix"] = hardware
-				m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
+				writeGenerated(m)
 			}
 			mod := testModule(t, "stage: system\nbuild_on: local\ncontroller_nix: "+nix+"\nflake: "+tt.flake)
 			ctx := context.Background()
@@ -416,4 +412,11 @@ esac
 			}
 		})
 	}
+}
+
+// writeGenerated leaves under /mnt/etc/nixos what nixos_config writes.
+func writeGenerated(m *machine) {
+	m.files["/mnt/etc/nixos/configuration.nix"] = generatedMarker + " for ks1. nixbook writes this file again on every\n{ imports = [ ./hardware-configuration.nix ./nixbook-network.nix ]; }\n"
+	m.files["/mnt/etc/nixos/hardware-configuration.nix"] = hardware
+	m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
 }
