@@ -29,21 +29,6 @@ import (
 // checksum of every file nixbook wrote there.
 const generatedRecord = ".nixbook-generated"
 
-// configVars maps the nixos_config arguments to the inventory variables the
-// stock playbooks pass them from, first found wins.
-var configVars = []struct {
-	arg  string
-	vars []string
-}{
-	{"ssh_keys", []string{"ssh_keys", "rescue_ssh_key"}},
-	{"ipv4", []string{"ipv4"}},
-	{"ipv6", []string{"ipv6"}},
-	{"ipv6_gateway", []string{"ipv6_gateway"}},
-	{"nic_naming", []string{"nic_naming"}},
-	{"disks", []string{"disks"}},
-	{"state_version", []string{"state_version", "nixos_release"}},
-}
-
 func (e *env) generateCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "generate",
@@ -132,14 +117,14 @@ func generateHost(ctx context.Context, engine *tmpl.Engine, h *inventory.Host, f
 		return r, true, nil
 	}
 	args := map[string]any{}
-	for _, cv := range configVars {
-		for _, name := range cv.vars {
+	for _, cv := range nixosconfig.InventoryArgs() {
+		for _, name := range cv.Vars {
 			v, ok, err := value(name)
 			if err != nil {
 				return "", nil, err
 			}
 			if ok {
-				args[cv.arg] = v
+				args[cv.Arg] = v
 				break
 			}
 		}

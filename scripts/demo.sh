@@ -2,7 +2,7 @@
 # make demo: bring up three simulated Kimsufi servers, write ks1's host folder
 # with nixbook generate into a small flake, reinstall the three with NixOS
 # through the kexec installer (install.yml): ks1 from the flake, ks2 and ks3
-# from the configuration nixbook generates. Show them answering as NixOS with
+# from the configuration nixbook generates, ks2's root in a LUKS volume. Show them answering as NixOS with
 # the host keys nixbook recorded, and tear the fleet down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,8 +43,10 @@ printf '{ pkgs, ... }: {\n  time.timeZone = "UTC";\n  environment.systemPackages
 git -C "$FLAKE" init -q
 git -C "$FLAKE" add flake.nix common.nix hosts
 git -C "$FLAKE" ls-files | sed 's/^/  /'
-# Only ks1 takes the flake: an inventory beside the fleet's sets it.
-printf 'all:\n  hosts:\n    ks1:\n      flake: "%s#ks1"\n' "$FLAKE" >"$DIR/flake.yml"
+# Only ks1 takes the flake, and ks2's root is encrypted with a key from a
+# local file: an inventory beside the fleet's says so.
+head -c 32 /dev/urandom | base64 >"$DIR/ks2-root.key"
+printf 'all:\n  hosts:\n    ks1:\n      flake: "%s#ks1"\n    ks2:\n      luks_key_file: "%s"\n' "$FLAKE" "$DIR/ks2-root.key" >"$DIR/flake.yml"
 INV=(-i "$DIR/fleet.yml" -i "$DIR/flake.yml")
 
 step "nixbook run install.yml --check: what would happen, per server (no disk is touched)"

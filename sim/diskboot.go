@@ -47,9 +47,25 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	b.cfg.Hostname = "nixos"
 	b.osRelease = "NAME=NixOS\nID=nixos\n"
 	mounted, err := h.mountInstalled(ctx)
-	defer h.unmountInstalled(mounted)
+	var volumes []*luksVolume
+	defer func() {
+		h.unmountInstalled(mounted)
+		// A volume the booted system does not use is let go.
+		for _, v := range volumes {
+			if v.loop != nil && !h.holdsVolume(v.loop) {
+				v.loop.Close()
+			}
+		}
+	}()
 	if err != nil {
 		return err
+	}
+	// A root in a LUKS volume is found once the initrd's keys open it.
+	volumes, locked := h.unlockLUKS(ctx, mounted)
+	for _, v := range volumes {
+		if v.fs != nil {
+			mounted = append(mounted, v.fs)
+		}
 	}
 	var root, bootFS *installedFS
 	for _, m := range mounted {
@@ -71,8 +87,21 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	if root == nil {
 		b.network, b.cfg.SSHD = false, false
 		b.why = "no installed system on the disks (no etc/nixos/configuration.nix on any file system): nothing to boot"
+		if len(locked) > 0 {
+			var whys []string
+			for _, l := range locked {
+				whys = append(whys, l.why)
+			}
+			b.why = "the installed system does not boot: " + strings.Join(whys, "; ")
+		}
 		b.installed = b.why
 		return nil
+	}
+	var rootVolume *luksVolume
+	for _, v := range volumes {
+		if v.fs == root {
+			rootVolume = v
+		}
 	}
 	var record []string
 	if data, err := os.ReadFile(filepath.Join(root.mount, grubRecord)); err == nil {
@@ -101,8 +130,15 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 		reasons = []string{"the installed configuration does not evaluate: " + err.Error()}
 	} else {
 		reasons = nixeval.Bootable(h.evalHost(), installed, record)
+		if rootVolume != nil {
+			reasons = append(reasons, luksReasons(installed.Raw, rootVolume)...)
+		}
 	}
-	b.installed = fmt.Sprintf("NixOS on /dev/%s (%s)", root.name, root.fstype)
+	fsDesc := root.fstype
+	if rootVolume != nil {
+		fsDesc += " in a LUKS volume"
+	}
+	b.installed = fmt.Sprintf("NixOS on /dev/%s (%s)", root.name, fsDesc)
 	if installed != nil && installed.Hostname != "" {
 		b.cfg.Hostname = installed.Hostname
 		b.installed += ", hostname " + installed.Hostname
@@ -118,6 +154,10 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	if len(reasons) > 0 {
 		b.network, b.cfg.SSHD = false, false
 		b.why = "the installed system boots but does not come up on the network: " + strings.Join(reasons, "; ")
+	}
+	if rootVolume != nil {
+		// The booted system's root: the volume stays mapped while it runs.
+		h.holdVolume(rootVolume.loop)
 	}
 	// The booted system: its root mounted as it would be, its configuration
 	// and store where NixOS has them.

@@ -106,6 +106,9 @@ type Host struct {
 	// firstBootKey is the host key an installed system without one made at
 	// its first boot.
 	firstBootKey KeyPair
+	// volumes hold the loop devices of the opened LUKS volume the booted
+	// system's root lies in (see unlockLUKS).
+	volumes []*os.File
 
 	// swap is the host's swap list (swapon, swapoff, /proc/swaps).
 	swap hostSwaps
@@ -316,6 +319,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 		}
 		detachLoops(loops)
 	}
+	h.releaseVolumes()
 	h.mu.Lock()
 	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.kexecLoaded = nil, nil, nil, nil, nil, "", false
 	h.stage = 0
@@ -733,6 +737,7 @@ func (h *Host) allowInitialDevices() error {
 			rules[fmt.Sprintf("b %d:%d", p.major, p.minor)] = true
 		}
 	}
+	h.volumeRules(rules)
 	return h.devices.allowOnly(rules)
 }
 

@@ -50,6 +50,9 @@ func (f *Fleet) servePayload(ctx context.Context, p *payload.Payload) error {
 		{"nixos_iso_sha256", p.ISO.SHA256},
 		{"kexec_url", base + "/" + p.Kexec.Name},
 		{"kexec_sha256", p.Kexec.SHA256},
+		// The rehearsal's controller evaluates flakes with the payload's
+		// offline stand-in, never with a Nix that would fetch inputs.
+		{"controller_nix", p.ControllerNix},
 	}
 	return nil
 }
@@ -83,12 +86,13 @@ func (f *Fleet) installerSystem(b *boot) {
 }
 
 // nixosTools are the NixOS tools of a system's sw/bin (not its busybox
-// applets, which the rescue's GNU tools do better).
+// applets, which the rescue's GNU tools do better), and its cryptsetup,
+// whose open works without the device-mapper this kernel lacks.
 func nixosTools(swBin string) []string {
 	entries, _ := os.ReadDir(swBin)
 	var tools []string
 	for _, e := range entries {
-		if n := e.Name(); n == "nix" || strings.HasPrefix(n, "nixos-") || strings.HasPrefix(n, "nix-") {
+		if n := e.Name(); n == "nix" || n == "cryptsetup" || strings.HasPrefix(n, "nixos-") || strings.HasPrefix(n, "nix-") {
 			tools = append(tools, n)
 		}
 	}

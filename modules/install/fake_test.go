@@ -67,6 +67,7 @@ type machine struct {
 	logs        []string
 	uploads     []string
 	evalOut     string // what nix eval prints (a flake's lock-out summary)
+	imported    string // what nix-store --import read
 }
 
 var _ modules.Host = (*machine)(nil)
@@ -267,6 +268,12 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 		return ok("")
 	case a[0] == "nix" && len(a) > 3 && a[3] == "eval":
 		return ok(m.evalOut)
+	case a[0] == "nix-store" && a[len(a)-1] == "--import":
+		if cmd.Stdin != nil {
+			data, _ := io.ReadAll(cmd.Stdin)
+			m.imported += string(data)
+		}
+		return ok("")
 	case a[0] == "umount":
 		for i := len(m.mounts) - 1; i >= 0; i-- {
 			if m.mounts[i].Mountpoint == a[1] {

@@ -163,6 +163,11 @@ func (m *module) checkFlake(ctx context.Context, h modules.ReadOnlyHost) (*syste
 	if err != nil {
 		return nil, nil, "", err
 	}
+	// Under chroot: (the ISO path) there is no preflight: the controller
+	// evaluates the system here, before nixos-install and in --check.
+	if err := m.preflightFlake(ctx, h); err != nil {
+		return nil, nil, "", err
+	}
 	root := m.args.Root
 	sp := &systemPlan{flake: &f, markerPath: path.Join(root, MarkerPath)}
 	target := f.String()
@@ -196,11 +201,22 @@ func (m *module) checkFlake(ctx context.Context, h modules.ReadOnlyHost) (*syste
 		}
 		changes = append(changes, c)
 	}
-	c := modules.Change{Summary: fmt.Sprintf("evaluate nixosConfigurations.%s of %s and refuse a system that would lock you out (no sshd, no root key, no network, no boot loader), then install it into %s", f.name, f.ref, root)}
-	sp.eval = c.Cmd("nix", "--extra-experimental-features", "nix-command flakes", "eval", "--json",
-		"--apply", lockoutExpr, flakeAttr(target, "config"))
-	argv := append([]string{"nixos-install", "--root", root, "--no-root-passwd", "--flake", target}, m.args.InstallArgs...)
-	sp.install = c.Cmd(argv...)
+	var c modules.Change
+	if m.args.BuildOn == BuildOnLocal {
+		lb, err := m.planLocalBuild(ctx, h, f)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		sp.local = lb
+		c.Summary = fmt.Sprintf("build nixosConfigurations.%s of %s on the controller with %s (refused if it would lock you out; Nix builds each distinct system once) as %s, copy its closure into the store of %s and install it",
+			f.name, f.ref, lb.nix, lb.out, root)
+		lb.copy = c.Cmd("nix-store", "--store", root, "--import")
+		sp.install = c.Cmd(append([]string{"nixos-install", "--root", root, "--no-root-passwd", "--system", lb.out}, m.args.InstallArgs...)...)
+	} else {
+		c.Summary = fmt.Sprintf("evaluate nixosConfigurations.%s of %s and refuse a system that would lock you out (no sshd, no root key, no network, no boot loader), then install it into %s", f.name, f.ref, root)
+		sp.eval = c.Cmd(append(append([]string{"nix"}, nixFlags...), "eval", "--json", "--apply", lockoutExpr, flakeAttr(target, "config"))...)
+		sp.install = c.Cmd(append([]string{"nixos-install", "--root", root, "--no-root-passwd", "--flake", target}, m.args.InstallArgs...)...)
+	}
 	sp.mkdir = c.Cmd("mkdir", "-p", path.Dir(sp.markerPath))
 	c.Summary += fmt.Sprintf(", then record what was installed in %s", sp.markerPath)
 	files, err := m.filesChanges()
@@ -308,10 +324,10 @@ func (m *module) placeFlake(ctx context.Context, h modules.Host, sp *systemPlan)
 // can still log in after the reboot. It reads only options every NixOS
 // has, with fallbacks where a module may be absent.
 const lockoutExpr = `c: let
-  o = c.services.openssh;
+  o = c.services.openssh or { };
   ifs = builtins.attrValues (c.networking.interfaces or { });
   keys = (c.users.users.root or { }).openssh.authorizedKeys or { };
-  g = c.boot.loader.grub;
+  g = c.boot.loader.grub or { };
 in {
   sshd = o.enable or false;
   permitRootLogin = o.settings.PermitRootLogin or "prohibit-password";
@@ -330,6 +346,9 @@ in {
   grubDevices = builtins.filter (d: d != "") ([ (g.device or "") ] ++ (g.devices or [ ])
     ++ builtins.concatLists (map (m: m.devices or [ ]) (g.mirroredBoots or [ ])));
   systemdBoot = c.boot.loader.systemd-boot.enable or false;
+  luksWithoutKey = let ds = c.boot.initrd.luks.devices or { }; in
+    builtins.filter (n: (ds.${n}.keyFile or null) == null) (builtins.attrNames ds);
+  initrdSSH = c.boot.initrd.network.ssh.enable or false;
 }`
 
 // lockout is what lockoutExpr returns.
@@ -350,6 +369,11 @@ type lockout struct {
 	Grub            bool     `json:"grub"`
 	GrubDevices     []string `json:"grubDevices"`
 	SystemdBoot     bool     `json:"systemdBoot"`
+	// LUKSWithoutKey are the initrd's LUKS devices without a keyFile: the
+	// initrd asks for their passphrase on the console, unless its own SSH
+	// server lets the user type it.
+	LUKSWithoutKey []string `json:"luksWithoutKey"`
+	InitrdSSH      bool     `json:"initrdSSH"`
 }
 
 // lockedOut lists why a system would lock its user out; none: it would not.
@@ -380,6 +404,10 @@ func (l lockout) lockedOut() []string {
 	}
 	if l.Grub && !l.SystemdBoot && len(l.GrubDevices) == 0 {
 		why = append(why, "no boot loader: boot.loader.grub.devices is empty and systemd-boot is off")
+	}
+	if len(l.LUKSWithoutKey) > 0 && !l.InitrdSSH {
+		why = append(why, fmt.Sprintf("boot.initrd.luks.devices %s have no keyFile and boot.initrd.network.ssh is off: the initrd would wait for a passphrase on a console the server does not have",
+			strings.Join(l.LUKSWithoutKey, ", ")))
 	}
 	return why
 }

@@ -2,11 +2,14 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nixbook/nixbook/modules/moduletest"
 )
 
 func TestParseFlake(t *testing.T) {
@@ -135,12 +138,12 @@ func TestInstallFlake(t *testing.T) {
 			m := newMachine(kexecInstaller)
 			rescueLayout(m)
 			if tt.generated {
-				m.files["/mnt/etc/nixos/configuration.nix"] = generatedMarker + " for ks1. nixbook writes this file again on every\n{ imports = [ ./hardware-configuration.nix ./nixbook-network.nix ]; }\n"
-				m.files["/mnt/etc/nixos/hardware-configuration.nix"] = hardware
-				m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
+				writeGenerated(m)
 			}
 			m.evalOut = tt.evalOut
-			mod := testModule(t, tt.args)
+			// The evaluation on the server is what this test checks: the
+			// controller's (TestPreflightFlakeOnTheController) is left out.
+			mod := testModule(t, tt.args+"\ncontroller_nix: none")
 			ctx := context.Background()
 			p, err := mod.Check(ctx, m)
 			if err == nil {
@@ -176,4 +179,244 @@ func TestInstallFlake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeNix writes a program standing in for the controller's nix in these
+// logic tests: it records its arguments and the flake it was given (the
+// files of a path: flake), then prints out, or fails with stderr.
+func fakeNix(t *testing.T, out, stderr string) (prog, record string) {
+	t.Helper()
+	dir := t.TempDir()
+	record = filepath.Join(dir, "record")
+	script := `#!/bin/sh
+for a in "$@"; do printf '%s\n' "$a"; done >` + record + `
+for a in "$@"; do case "$a" in path:*) f=${a#path:}; f=${f%%#*}; (cd "$f" && find . -type f | sort) >>` + record + ` ;; esac; done
+if [ -n "$ERR" ]; then printf '%s\n' "$ERR" >&2; exit 1; fi
+printf '%s\n' "$OUT"
+`
+	prog = filepath.Join(dir, "nix")
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OUT", out)
+	t.Setenv("ERR", stderr)
+	return prog, record
+}
+
+// A flake's system is evaluated on the controller in the preflight, before
+// anything changes and in --check, as the install step will place it; a
+// system that would lock the user out is refused there.
+func TestPreflightFlakeOnTheController(t *testing.T) {
+	repo := gitFlake(t)
+	t.Chdir(repo)
+	tests := []struct {
+		name, flake, out, stderr string
+		nix                      string // controller_nix; "fake": the fake program
+		wantErr                  string
+		wantArgs                 []string // in the recorded arguments
+		wantFiles                []string // in the staged flake
+		forbidFiles              []string
+	}{
+		{name: "a safe local flake", flake: "./infra#ks1", out: safeSystem, nix: "fake",
+			wantArgs:    []string{"eval", "--json", "--apply", `#nixosConfigurations."ks1".config`},
+			wantFiles:   []string{"./flake.nix", "./common.nix", "./deploy.sh", "./hosts/ks1/default.nix"},
+			forbidFiles: []string{"secret-untracked.age", "README.md"}},
+		{name: "a remote flake is evaluated where it is", flake: "github:owner/infra#ks1", out: safeSystem, nix: "fake",
+			wantArgs: []string{`github:owner/infra#nixosConfigurations."ks1".config`}},
+		{name: "sshd off is refused", flake: "./infra#ks1", nix: "fake",
+			out:     strings.Replace(safeSystem, `"sshd":true`, `"sshd":false`, 1),
+			wantErr: "refusing to install nixosConfigurations.ks1 of ./infra: the server would lock you out: services.openssh.enable is not true"},
+		{name: "no root key is refused", flake: "github:owner/infra", nix: "fake",
+			out:     strings.Replace(safeSystem, `"rootKeys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin"]`, `"rootKeys":[]`, 1),
+			wantErr: "users.users.root.openssh.authorizedKeys has no key"},
+		{name: "a flake that does not evaluate is refused, its error shown", flake: "./infra#ks1", nix: "fake",
+			stderr:  "error: attribute 'nixosConfigurations.\"ks1\"' missing",
+			wantErr: "cannot evaluate it (controller_nix: none leaves that to the server): exit status 1: error: attribute"},
+		{name: "none leaves it to the server", flake: "./infra#ks1", nix: "none",
+			out: strings.Replace(safeSystem, `"sshd":true`, `"sshd":false`, 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prog, record := fakeNix(t, tt.out, tt.stderr)
+			nix := tt.nix
+			if nix == "fake" {
+				nix = prog
+			}
+			m := newMachine(ovhRescue)
+			mod := testModule(t, "stage: system\nflake: "+tt.flake+"\ncontroller_nix: "+nix)
+			err := mod.Preflight(context.Background(), m)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, m.allLogs())
+			}
+			got, _ := os.ReadFile(record)
+			if tt.nix == "none" {
+				if len(got) != 0 {
+					t.Errorf("controller_nix: none ran nix:\n%s", got)
+				}
+				return
+			}
+			for _, want := range append(tt.wantArgs, tt.wantFiles...) {
+				if !strings.Contains(string(got), want) {
+					t.Errorf("nix was given:\n%s\nwant %q", got, want)
+				}
+			}
+			for _, bad := range tt.forbidFiles {
+				if strings.Contains(string(got), bad) {
+					t.Errorf("the staged flake holds %s:\n%s", bad, got)
+				}
+			}
+			if len(m.runs) != 0 {
+				t.Errorf("the preflight ran on the host: %q", m.runs)
+			}
+		})
+	}
+}
+
+// lockoutExpr is evaluated by real Nix (Debian's nix-instantiate) against
+// configurations written as a NixOS module system would leave them, so
+// its fallbacks and its reading of each option are Nix's.
+func TestLockoutExprEvaluates(t *testing.T) {
+	nix, err := exec.LookPath("nix-instantiate")
+	if err != nil {
+		t.Skip("nix-instantiate is not installed (apt-get install nix-bin)")
+	}
+	const base = `services.openssh = { enable = true; settings.PermitRootLogin = "prohibit-password"; ports = [ 22 ]; openFirewall = true; };
+  networking = { useDHCP = false; firewall.enable = true; interfaces.eth0.ipv4.addresses = [ { address = "203.0.113.10"; prefixLength = 24; } ]; };
+  users.users.root.openssh.authorizedKeys.keys = [ "ssh-ed25519 AAAA admin" ];
+  boot.loader.grub = { enable = true; devices = [ "/dev/sda" ]; };`
+	tests := []struct {
+		name, config string
+		want         []string // reasons, by a word of each; none: safe
+	}{
+		{name: "safe", config: base},
+		{name: "sparse: options a module may lack fall back", config: `services.openssh.enable = true; users.users.root.openssh.authorizedKeys.keys = [ "k" ]; networking.useDHCP = true; boot.loader.grub = { enable = true; device = "/dev/sda"; };`},
+		{name: "LUKS root with a key file for the initrd", config: base + ` boot.initrd.luks.devices.cryptroot = { device = "/dev/disk/by-uuid/x"; keyFile = "/root.key"; };`},
+		{name: "LUKS root without a key: the console prompt", config: base + ` boot.initrd.luks.devices.cryptroot = { device = "/dev/disk/by-uuid/x"; };`,
+			want: []string{"boot.initrd.luks.devices cryptroot have no keyFile"}},
+		{name: "LUKS root unlocked over the initrd's SSH", config: base + ` boot.initrd.luks.devices.cryptroot.device = "/dev/sda3"; boot.initrd.network.ssh.enable = true;`},
+		{name: "no sshd, no key, no network, no grub device", config: `boot.loader.grub.enable = true;`,
+			want: []string{"services.openssh.enable", "authorizedKeys has no key", "no network", "no boot loader"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			work := t.TempDir()
+			cmd := exec.Command(nix, "--eval", "--strict", "--json", "-E", "("+lockoutExpr+") { "+tt.config+" }")
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "NIX_STATE_DIR=" + work + "/state",
+				"NIX_LOG_DIR=" + work + "/log", "NIX_CONF_DIR=" + work + "/conf", "NIX_REMOTE="}
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr []byte
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = ee.Stderr
+				}
+				t.Fatalf("nix-instantiate: %v: %s", err, stderr)
+			}
+			var l lockout
+			if err := json.Unmarshal(out, &l); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			why := strings.Join(l.lockedOut(), "\n")
+			if len(tt.want) == 0 && why != "" {
+				t.Errorf("refused:\n%s\nfrom %s", why, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(why, w) {
+					t.Errorf("reasons:\n%s\nwant %q (from %s)", why, w, out)
+				}
+			}
+		})
+	}
+}
+
+// build_on: local: the plan names the store path the controller evaluates;
+// Apply builds it there, streams its closure into the server's store and
+// installs it with nixos-install --system, the server evaluating nothing.
+// A build that does not give the planned path installs nothing.
+func TestBuildOnTheController(t *testing.T) {
+	repo := gitFlake(t)
+	t.Chdir(repo)
+	const out = "/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-ks1-26.05"
+	dir := t.TempDir()
+	nix := filepath.Join(dir, "nix")
+	script := `#!/bin/sh
+case " $* " in
+  *" eval --raw "*) printf '%s' "$OUT" ;;
+  *" eval --json "*) printf '%s\n' "$SAFE" ;;
+  *" build "*) echo "$BUILT" ;;
+  *) echo "unexpected: $*" >&2; exit 1 ;;
+esac
+`
+	store := `#!/bin/sh
+case "$1" in
+  --query) echo "$OUT" ;;
+  --export) echo "closure of $2" ;;
+  *) exit 1 ;;
+esac
+`
+	for name, text := range map[string]string{"nix": script, "nix-store": store} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("OUT", out)
+	t.Setenv("SAFE", safeSystem)
+	tests := []struct {
+		name, flake, built, wantErr string
+		generated                   bool
+	}{
+		{name: "a remote flake", flake: "github:owner/infra", built: out},
+		{name: "a local flake, with the server's generated files", flake: "./infra#ks1", built: out, generated: true},
+		{name: "the flake changed between plan and build", flake: "github:owner/infra", built: out + "-other", wantErr: "the flake changed meanwhile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("BUILT", tt.built)
+			m := newMachine(kexecInstaller)
+			rescueLayout(m)
+			if tt.generated {
+				writeGenerated(m)
+			}
+			mod := testModule(t, "stage: system\nbuild_on: local\ncontroller_nix: "+nix+"\nflake: "+tt.flake)
+			ctx := context.Background()
+			p, err := mod.Check(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = mod.Apply(ctx, m, p)
+			cmds := strings.Join(m.commands(), "\n")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(cmds, "nixos-install") {
+					t.Fatalf("error %v, want %q and no install:\n%s", err, tt.wantErr, cmds)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%v\n%s", err, m.allLogs())
+			}
+			for _, want := range []string{"nix-store --store /mnt --import", "nixos-install --root /mnt --no-root-passwd --system " + out} {
+				if !strings.Contains(cmds, want) || !strings.Contains(moduletest.FormatPlan(p), want) {
+					t.Errorf("the plan and the commands lack %q:\n%s", want, cmds)
+				}
+			}
+			if strings.Contains(cmds, "nix --extra-experimental-features") || strings.Contains(cmds, "--flake") {
+				t.Errorf("the server evaluated or built the flake:\n%s", cmds)
+			}
+			if m.imported != "closure of "+out+"\n" {
+				t.Errorf("the server's store got %q", m.imported)
+			}
+		})
+	}
+}
+
+// writeGenerated leaves under /mnt/etc/nixos what nixos_config writes.
+func writeGenerated(m *machine) {
+	m.files["/mnt/etc/nixos/configuration.nix"] = generatedMarker + " for ks1. nixbook writes this file again on every\n{ imports = [ ./hardware-configuration.nix ./nixbook-network.nix ]; }\n"
+	m.files["/mnt/etc/nixos/hardware-configuration.nix"] = hardware
+	m.files["/mnt/etc/nixos/nixbook-network.nix"] = networkNix
 }

@@ -74,6 +74,8 @@ type Args struct {
 	Flake           string            `yaml:"flake" doc:"install a flake's system instead of configuration.nix: REF#NAME, NAME in nixosConfigurations (default: the inventory name); a local flake (./infra#ks1) has what git tracks copied to root/etc/nixos, with nixbook's generated files moved to its hosts/NAME/; a remote one (git+https://..., github:...) is fetched by the target; the system is evaluated first and refused if it would lock you out"`
 	ExtraFiles      string            `yaml:"extra_files" doc:"a directory on the controller copied into the new system's root before nixos-install, owners (numeric) and modes kept, for secrets such as an age key; contents are never shown or logged"`
 	GenerateHostKey bool              `yaml:"generate_host_key" doc:"give the new system an ed25519 host key nixbook generates on the controller (kept 0600 in host-keys/ beside its known_hosts): installed before nixos-install, and pinned in known_hosts before the reboot, so the installed system's key is never trusted on first use; set it on both stages"`
+	BuildOn         string            `yaml:"build_on" default:"target" doc:"where a flake's system is built: target (nixos-install --flake on the server) or local (nix build on the controller, then its closure copied into the server's store and installed with nixos-install --system; Nix's store builds each distinct system once, however many servers install it)"`
+	ControllerNix   string            `yaml:"controller_nix" doc:"the Nix on the controller that evaluates a flake's system before anything on the server changes (in --check too), refusing one that would lock you out; default: nix on PATH, if any; none: only the server evaluates it, just before nixos-install"`
 	InstallArgs     modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
 	Service         string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
 	Endpoint        string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
@@ -127,6 +129,15 @@ func newModule(a Args) (*module, error) {
 	}
 	if a.Timeout <= 0 {
 		return nil, errors.New("timeout must be positive")
+	}
+	switch a.BuildOn {
+	case BuildOnTarget:
+	case BuildOnLocal:
+		if strings.TrimSpace(a.Flake) == "" {
+			return nil, errors.New("build_on: local builds a flake's system on the controller: give flake")
+		}
+	default:
+		return nil, fmt.Errorf("build_on: want target or local, got %q", a.BuildOn)
 	}
 	a.Flake = strings.TrimSpace(a.Flake)
 	if a.Flake != "" {
@@ -235,12 +246,22 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 
 // Preflight proves, before the play changes anything, that the OVH service
 // whose netboot the finish stage sets is this host.
+//
+// It also evaluates a flake's system on the controller and refuses one
+// that would lock the user out, before the rescue reboot and the wipe.
 func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
-	service := m.service(h)
-	if m.args.Stage == StageSystem || service == "" || InstalledNixOS(h.Facts()) {
+	if InstalledNixOS(h.Facts()) {
 		return nil
 	}
-	return rescue.VerifyHost(ctx, m.env, m.args.Endpoint, h, service)
+	if service := m.service(h); m.args.Stage != StageSystem && service != "" {
+		if err := rescue.VerifyHost(ctx, m.env, m.args.Endpoint, h, service); err != nil {
+			return err
+		}
+	}
+	if m.args.Flake != "" && m.args.Stage != StageFinish {
+		return m.preflightFlake(ctx, h)
+	}
+	return nil
 }
 
 // Requires reports missing OVH API credentials, before any host is touched,

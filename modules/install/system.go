@@ -35,6 +35,8 @@ type systemPlan struct {
 	flake *flakeRef
 	files []flakeFile
 	eval  transport.Cmd
+	// local: the system is built on the controller (build_on: local).
+	local *localBuild
 }
 
 func (m *module) configPath() string { return path.Join(m.args.Root, "etc/nixos/configuration.nix") }
@@ -297,11 +299,18 @@ func (m *module) applyFlake(ctx context.Context, h modules.Host, sp *systemPlan,
 			return err
 		}
 	}
-	if err := m.guardFlake(ctx, h, sp); err != nil {
-		return err
+	if sp.local == nil {
+		if err := m.guardFlake(ctx, h, sp); err != nil {
+			return err
+		}
 	}
 	if err := m.placeFiles(ctx, h); err != nil {
 		return err
+	}
+	if sp.local != nil {
+		if err := m.buildLocally(ctx, h, sp); err != nil {
+			return err
+		}
 	}
 	if err := runInstall(ctx, h, sp.install, "nixosConfigurations."+sp.flake.name+" of "+sp.flake.ref); err != nil {
 		return err

@@ -37,6 +37,15 @@ type Args struct {
 	Extra        string            `yaml:"extra" doc:"Nix text added inside configuration.nix's top-level attribute set; it must not set again what the module writes (use imports and lib.mkForce for that)"`
 	Regenerate   bool              `yaml:"regenerate" doc:"run nixos-generate-config even when hardware-configuration.nix exists and matches the mounts"`
 	RequireMount bool              `yaml:"require_mount" default:"true" doc:"refuse to write unless a file system is mounted at root, so the configuration is never generated for an empty directory"`
+	LUKS         []LUKSDevice      `yaml:"luks" doc:"LUKS volumes the initrd opens with a key file in the installed system (the partition task's luks output: {name, device, key_file}); each becomes boot.initrd.luks.devices.NAME with the key copied into the initrd by boot.initrd.secrets"`
+}
+
+// LUKSDevice is a LUKS volume the installed system's initrd opens.
+type LUKSDevice struct {
+	Name    string `yaml:"name"`     // the mapper name, /dev/mapper/NAME
+	Device  string `yaml:"device"`   // the partition holding the volume
+	KeyFile string `yaml:"key_file"` // the key's path in the installed system
+	Mapper  string `yaml:"mapper"`   // /dev/mapper/NAME, as the partition task says it
 }
 
 // Auto is a boolean that may also be left to detection: auto, or an empty

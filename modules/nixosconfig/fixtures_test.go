@@ -163,6 +163,18 @@ func renderCases() []renderCase {
 
 	return []renderCase{
 		{
+			name: "bios-luks-root",
+			args: `
+ssh_keys: ["` + adminKey + `"]
+luks:
+  - {name: nixos, device: /dev/disk/by-id/ata-ST2000DM008-2FR102_ZFL0A1B2-part3, mapper: /dev/mapper/nixos, key_file: /etc/secrets/initrd/nixos.key}
+`,
+			facts:    withIPv6(rescue()),
+			mounts:   ext4Mounts,
+			hardware: "ext4.nix",
+			server:   kimsufiServer(),
+		},
+		{
 			name: "bios-eth0",
 			args: `
 nic_naming: eth0

@@ -37,6 +37,28 @@ type Host struct {
 	Layout string         // "" (unknown), LayoutZFS or LayoutExt4
 }
 
+// InventoryArg is one nixos_config argument and the inventory variables the
+// stock playbooks pass it from, the first one set winning.
+type InventoryArg struct {
+	Arg  string
+	Vars []string
+}
+
+// InventoryArgs are the nixos_config arguments a host's folder is rendered
+// from, as the stock playbooks pass them: what `nixbook generate` and the
+// install step's evaluation of a flake on the controller render.
+func InventoryArgs() []InventoryArg {
+	return []InventoryArg{
+		{"ssh_keys", []string{"ssh_keys", "rescue_ssh_key"}},
+		{"ipv4", []string{"ipv4"}},
+		{"ipv6", []string{"ipv6"}},
+		{"ipv6_gateway", []string{"ipv6_gateway"}},
+		{"nic_naming", []string{"nic_naming"}},
+		{"disks", []string{"disks"}},
+		{"state_version", []string{"state_version", "nixos_release"}},
+	}
+}
+
 // GenerateHost renders the folder a flake imports as hosts/<name>: the
 // configuration (default.nix), nixbook's network module and a hardware
 // configuration made from facts alone, as no new system is mounted to run

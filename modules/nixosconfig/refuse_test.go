@@ -33,6 +33,9 @@ func TestNewRefuses(t *testing.T) {
 		{"bad zfs", key + "zfs: maybe\n", "true, false or auto"},
 		{"bad efi mount", key + "efi_mounts: [boot]\n", "efi_mounts"},
 		{"unknown argument", key + "hostid: 8425e349\n", `unknown key "hostid"`},
+		{"luks name", key + "luks: [{name: 'a b', device: /dev/sda3, key_file: /k}]\n", `luks: name "a b"`},
+		{"luks device", key + "luks: [{name: root, device: sda3, key_file: /k}]\n", `luks root: device "sda3"`},
+		{"luks relative key", key + "luks: [{name: root, device: /dev/sda3, key_file: k}]\n", `luks root: key_file "k"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,6 +68,10 @@ func renderConfiguration(s *system) string {
 
 	renderBoot(&w, s)
 	w.line("")
+	if len(s.luks) > 0 {
+		renderLUKS(&w, s.luks)
+		w.line("")
+	}
 
 	w.line("networking.hostName = %s;", nixString(s.hostName))
 	if s.domain != "" {
@@ -217,3 +221,19 @@ func renderNetwork(s *system) string {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// renderLUKS has the initrd open each LUKS volume with its key file, which
+// boot.initrd.secrets copies from the installed system into the initrd.
+// The device is a default: nixos-generate-config names the same volume in
+// hardware-configuration.nix, by its UUID.
+func renderLUKS(w *writer, devices []LUKSDevice) {
+	w.comment("LUKS: the initrd opens each volume with its key, copied into the initrd\n(on the unencrypted /boot) from the installed system, so the server boots\nunattended; whoever holds the whole disk holds the key too.")
+	for _, d := range devices {
+		inInitrd := "/" + d.Name + ".key"
+		w.open("boot.initrd.luks.devices.%s = {", nixAttr(d.Name))
+		w.line("device = lib.mkDefault %s;", nixString(d.Device))
+		w.line("keyFile = %s;", nixString(inInitrd))
+		w.close("};")
+		w.line("boot.initrd.secrets.%s = %s;", nixString(inInitrd), nixString(d.KeyFile))
+	}
+}

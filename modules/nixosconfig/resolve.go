@@ -55,6 +55,7 @@ type system struct {
 	gw6              netip.Addr
 	nameservers      []string
 	sshKeys          []string
+	luks             []LUKSDevice
 	boot             boot
 	stateVersion     string
 	imports          []string // rendered Nix expressions
@@ -82,6 +83,7 @@ type boot struct {
 func (s *system) hasIPv6() bool { return s.ipv6.IsValid() }
 
 var (
+	luksName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
 	hostLabel    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?$`)
 	domainLabel  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 	hexHostID    = regexp.MustCompile(`^[0-9a-fA-F]{8}$`)
@@ -123,6 +125,16 @@ func validateArgs(a *Args) error {
 	}
 	if _, err := sshKeys(a.SSHKeys); err != nil {
 		errs = append(errs, err)
+	}
+	for _, d := range a.LUKS {
+		switch {
+		case !luksName.MatchString(d.Name):
+			errs = append(errs, fmt.Errorf("luks: name %q: want a mapper name of letters, digits and ._+-", d.Name))
+		case !strings.HasPrefix(d.Device, "/dev/"):
+			errs = append(errs, fmt.Errorf("luks %s: device %q: want a /dev path", d.Name, d.Device))
+		case !path.IsAbs(d.KeyFile) || path.Clean(d.KeyFile) != d.KeyFile:
+			errs = append(errs, fmt.Errorf("luks %s: key_file %q: want the key's absolute path in the installed system", d.Name, d.KeyFile))
+		}
 	}
 	for _, p := range a.Imports {
 		if _, ok := nixImport(p); !ok {
@@ -186,6 +198,7 @@ func resolve(a Args, in inputs) (*system, error) {
 	}
 
 	add(s.resolveNames(a, in.name))
+	s.luks = a.LUKS
 	keys, err := sshKeys(a.SSHKeys)
 	add(err)
 	s.sshKeys = keys

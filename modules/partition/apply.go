@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +91,23 @@ func rememberDiskNames(h modules.Host) error {
 
 // runStep runs one step; a waiting step is tried again for up to wait.
 func runStep(ctx context.Context, h modules.Host, s step, wait time.Duration) error {
+	if s.upload != nil {
+		return h.Upload(ctx, s.upload.path, bytes.NewReader(s.upload.data), s.upload.mode)
+	}
+	if s.unlessFS != "" {
+		dev := s.cmd.Args[len(s.cmd.Args)-1]
+		res, err := h.Run(ctx, transport.Cmd{Args: []string{"blkid", "-p", "-o", "value", "-s", "TYPE", dev}})
+		var exit *transport.ExitError
+		if err != nil && !(errors.As(err, &exit) && res.ExitCode == 2) {
+			return err
+		}
+		switch have := strings.TrimSpace(string(res.Stdout)); {
+		case have == s.unlessFS:
+			return nil
+		case have != "" && !s.wipe:
+			return fmt.Errorf("%s holds %s where the layout puts %s; set wipe: true to erase it", dev, have, s.unlessFS)
+		}
+	}
 	if !s.wait {
 		_, err := h.Run(ctx, s.cmd)
 		var exit *transport.ExitError

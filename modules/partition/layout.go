@@ -133,6 +133,7 @@ type part struct {
 	Options     []string
 	EveryDisk   bool
 	OutsideRoot bool
+	Encrypt     bool // a LUKS2 volume under the filesystem
 }
 
 var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.+-]*$`)
@@ -190,6 +191,16 @@ func (l *layout) validate(ndisks int) error {
 			}
 			if n := len(p.Label) + len(suffix(ndisks-1)); n > info.maxLabel {
 				return fmt.Errorf("%s: label %q is too long for %s (%d characters at most, counting the -N suffix of later disks)", what, p.Label, p.Type, info.maxLabel)
+			}
+		}
+		if p.Encrypt {
+			switch {
+			case p.Type != typeExt4 && p.Type != typeXFS:
+				return fmt.Errorf("%s: encrypt puts ext4 or xfs in a LUKS volume, not %s (ZFS encrypts its datasets itself; the stock install.yml encrypts its root with fs_layout: ext4)", what, p.Type)
+			case p.EveryDisk || p.OutsideRoot:
+				return fmt.Errorf("%s: an encrypted partition is on the first disk only, under root (no every_disk, no outside_root)", what)
+			case p.Mount == "/boot" || strings.HasPrefix(p.Mount, "/boot/"):
+				return fmt.Errorf("%s: GRUB reads %s before anything is unlocked: it cannot be encrypted", what, p.Mount)
 			}
 		}
 		if p.Mount == "" {

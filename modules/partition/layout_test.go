@@ -86,6 +86,10 @@ func TestNewRefuses(t *testing.T) {
 		{"options without mount", "disks: [/dev/sda]\npartitions:\n  - {name: a, size: rest, type: ext4, mount_options: [noatime]}\n", "mount_options without mount"},
 		{"explicit bios without bios_grub", "disks: [/dev/sda]\nfirmware: bios\n" + rootOnly, "GPT on a BIOS host needs a bios_grub partition"},
 		{"explicit uefi without esp", "disks: [/dev/sda]\nfirmware: uefi\n" + rootOnly, "the host boots with UEFI and the layout has no EFI system partition"},
+		{"encrypt without a key file", "disks: [/dev/sda]\npartitions:\n  - {name: a, size: rest, type: ext4, mount: /, encrypt: true}\n", `partition "a": encrypt needs luks_key_file`},
+		{"encrypt zfs", "disks: [/dev/sda]\npreset: zfs\npartitions:\n  - {name: rpool, encrypt: true}\nluks_key_file: /k\n", "encrypt puts ext4 or xfs in a LUKS volume, not zfs (ZFS encrypts its datasets itself"},
+		{"encrypt /boot", "disks: [/dev/sda]\npartitions:\n  - {name: b, size: 1GiB, type: ext4, mount: /boot, encrypt: true}\nluks_key_file: /k\n", "GRUB reads /boot before anything is unlocked"},
+		{"encrypt every disk", "disks: [/dev/sda]\npartitions:\n  - {name: s, size: 1GiB, type: ext4, mount: /srv, every_disk: true, encrypt: true}\nluks_key_file: /k\n", "on the first disk only"},
 		{"preset on uefi msdos", "disks: [/dev/sda]\nfirmware: uefi\nlabel: msdos\npreset: iso\n", "preset iso on a UEFI host: an msdos table holds at most 4"},
 	}
 	for _, tt := range tests {
@@ -119,7 +123,7 @@ func TestSpecExampleAndDoc(t *testing.T) {
 	for _, d := range Spec.Doc() {
 		names = append(names, d.Name+"="+d.Default)
 	}
-	want := []string{"disks=", "label=gpt", "preset=", "partitions=", "root=/mnt", "wipe=", "firmware=auto", "mount=true"}
+	want := []string{"disks=", "label=gpt", "preset=", "partitions=", "root=/mnt", "wipe=", "firmware=auto", "mount=true", "luks_key_file="}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("doc = %q, want %q", names, want)
 	}

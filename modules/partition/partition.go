@@ -44,18 +44,20 @@ type PartitionArgs struct {
 	MountOptions modkit.StringList `yaml:"mount_options"`
 	EveryDisk    bool              `yaml:"every_disk"`
 	OutsideRoot  bool              `yaml:"outside_root"`
+	Encrypt      bool              `yaml:"encrypt"`
 }
 
 // Args are the arguments of `partition`.
 type Args struct {
-	Disks      modkit.StringList `yaml:"disks" required:"" doc:"the disks to lay out, as /dev/sda, /dev/nvme0n1 or /dev/disk/by-id/... paths; every disk gets the same layout"`
-	Label      string            `yaml:"label" default:"gpt" doc:"the partition table: gpt or msdos (at most 4 partitions, disks up to 2 TiB)"`
-	Preset     string            `yaml:"preset" doc:"a stock layout: iso (nixos 30GiB ext4 /, home rest ext4 /home, swap 2GiB, nixos-rescue 2GiB ext4 at /root/rescue outside root) or zfs (boot 512MiB ext4 /boot on every disk, rpool rest zfs); bios_grub (GPT on BIOS) or an ESP (UEFI) is added first; partitions then change the preset's partitions of the same name"`
-	Partitions []PartitionArgs   `yaml:"partitions" doc:"the partitions in disk order, each {name, size, type, label, mount, mount_options, every_disk, outside_root}: name is the GPT partition name and the key in the output; size is 512MiB, 20GiB, 1TiB (M, G, T are binary too), 10% of the disk, or rest (one partition at most); type is ext4, xfs, vfat, esp, swap, zfs (left for the zfs module), bios_grub or none; label is the filesystem label; mount is the path in the installed system, mounted under root (or as is with outside_root: true); every_disk mounts or swaps on the partition of every disk, later disks at mount-2, mount-3 (only the first disk's are mounted otherwise); later disks' names and labels get the same -2, -3 suffixes"`
-	Root       string            `yaml:"root" default:"/mnt" doc:"where the installed system's root is mounted"`
-	Wipe       bool              `yaml:"wipe" doc:"erase disks and partitions that hold other partitions, filesystems or RAID/ZFS signatures; disks the running system uses are refused all the same"`
-	Firmware   string            `yaml:"firmware" default:"auto" doc:"auto (from facts), bios or uefi: BIOS with GPT needs a bios_grub partition, UEFI an esp"`
-	Mount      bool              `yaml:"mount" default:"true" doc:"mount the filesystems under root and turn swap on; false only creates them"`
+	Disks       modkit.StringList `yaml:"disks" required:"" doc:"the disks to lay out, as /dev/sda, /dev/nvme0n1 or /dev/disk/by-id/... paths; every disk gets the same layout"`
+	Label       string            `yaml:"label" default:"gpt" doc:"the partition table: gpt or msdos (at most 4 partitions, disks up to 2 TiB)"`
+	Preset      string            `yaml:"preset" doc:"a stock layout: iso (nixos 30GiB ext4 /, home rest ext4 /home, swap 2GiB, nixos-rescue 2GiB ext4 at /root/rescue outside root) or zfs (boot 512MiB ext4 /boot on every disk, rpool rest zfs); bios_grub (GPT on BIOS) or an ESP (UEFI) is added first; partitions then change the preset's partitions of the same name"`
+	Partitions  []PartitionArgs   `yaml:"partitions" doc:"the partitions in disk order, each {name, size, type, label, mount, mount_options, every_disk, outside_root, encrypt}: name is the GPT partition name and the key in the output; size is 512MiB, 20GiB, 1TiB (M, G, T are binary too), 10% of the disk, or rest (one partition at most); type is ext4, xfs, vfat, esp, swap, zfs (left for the zfs module), bios_grub or none; label is the filesystem label; mount is the path in the installed system, mounted under root (or as is with outside_root: true); every_disk mounts or swaps on the partition of every disk, later disks at mount-2, mount-3 (only the first disk's are mounted otherwise); later disks' names and labels get the same -2, -3 suffixes; encrypt puts the filesystem (ext4 or xfs, one disk, not /boot) in a LUKS2 volume keyed by luks_key_file"`
+	Root        string            `yaml:"root" default:"/mnt" doc:"where the installed system's root is mounted"`
+	Wipe        bool              `yaml:"wipe" doc:"erase disks and partitions that hold other partitions, filesystems or RAID/ZFS signatures; disks the running system uses are refused all the same"`
+	Firmware    string            `yaml:"firmware" default:"auto" doc:"auto (from facts), bios or uefi: BIOS with GPT needs a bios_grub partition, UEFI an esp"`
+	Mount       bool              `yaml:"mount" default:"true" doc:"mount the filesystems under root and turn swap on; false only creates them"`
+	LUKSKeyFile string            `yaml:"luks_key_file" doc:"a file on the controller holding the key of the partitions with encrypt: true (a LUKS2 volume under their ext4 or xfs, opened as /dev/mapper/NAME); the key goes to the host only as uploaded files (/run/nixbook/luks.key, and ROOT/etc/secrets/initrd/NAME.key for the installed system's initrd), never on a command line or in a log"`
 }
 
 // Spec is the `partition` module.
@@ -163,6 +165,11 @@ func (m *module) layout(firmware string) (*layout, error) {
 		}
 		return nil, err
 	}
+	for _, p := range l.Parts {
+		if p.Encrypt && strings.TrimSpace(a.LUKSKeyFile) == "" {
+			return nil, fmt.Errorf("partition %q: encrypt needs luks_key_file, the file on the controller holding the key", p.Name)
+		}
+	}
 	return l, nil
 }
 
@@ -179,7 +186,7 @@ func newPart(pa PartitionArgs, i int) (part, error) {
 	}
 	return part{
 		Name: pa.Name, Size: sz, Type: pa.Type, Label: pa.Label, Mount: pa.Mount,
-		Options: pa.MountOptions, EveryDisk: pa.EveryDisk, OutsideRoot: pa.OutsideRoot,
+		Options: pa.MountOptions, EveryDisk: pa.EveryDisk, OutsideRoot: pa.OutsideRoot, Encrypt: pa.Encrypt,
 	}, nil
 }
 
@@ -233,6 +240,7 @@ func override(name string, parts []part, over []PartitionArgs) ([]part, error) {
 		}
 		p.EveryDisk = p.EveryDisk || o.EveryDisk
 		p.OutsideRoot = p.OutsideRoot || o.OutsideRoot
+		p.Encrypt = p.Encrypt || o.Encrypt
 	}
 	return parts, nil
 }

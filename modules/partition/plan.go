@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 	"sort"
@@ -43,6 +44,20 @@ type step struct {
 	// optional tolerates a missing program (exit 127): udevadm is not
 	// everywhere.
 	optional bool
+	// upload writes a file instead of running cmd; what it holds is never
+	// shown.
+	upload *upload
+	// unlessFS skips cmd (a mkfs) when its device holds that filesystem
+	// already; another one fails the step unless wipe.
+	unlessFS string
+	wipe     bool
+}
+
+// upload is a file a step writes on the host.
+type upload struct {
+	path string
+	data []byte
+	mode fs.FileMode
 }
 
 // plan is what Check hands Apply.
@@ -64,8 +79,9 @@ type diskPlan struct {
 	fresh   bool   // a new partition table
 	mine    bool   // the table is the one this reinstall made
 	wipe    []string
-	format  map[int]bool // slot index -> make its filesystem (or clear it)
-	bootSet int          // msdos slot index that gets the boot flag; -1 for none
+	format  map[int]bool   // slot index -> make its filesystem (or clear it)
+	bootSet int            // msdos slot index that gets the boot flag; -1 for none
+	vols    map[int]volume // slot index -> the opened LUKS volume of an encrypted slot
 }
 
 func (m *module) firmware(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
@@ -169,13 +185,35 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, err
 	}
+	var key []byte
+	if d.layout.hasEncrypted() {
+		if key, err = m.readKey(); err != nil {
+			return nil, err
+		}
+	}
 	b := &builder{}
 	for _, dp := range d.disks {
-		m.diskChanges(b, d.layout, dp)
+		dp.vols = map[int]volume{}
+		for i, s := range dp.slots {
+			if s.part.Encrypt && !dp.format[i] {
+				if dp.vols[i], err = probeVolume(ctx, h, s); err != nil {
+					return nil, err
+				}
+			}
+		}
+		m.diskChanges(b, d.layout, dp, key)
+		if err := m.volumeChanges(b, h.Name(), key, dp, dp.vols); err != nil {
+			return nil, err
+		}
 	}
 	mounts, deferred, err := m.mountChanges(b, h.Name(), d.state, d.disks)
 	if err != nil {
 		return nil, err
+	}
+	if key != nil {
+		if err := m.initrdKeyChanges(ctx, b, h, key, mounts, deferred); err != nil {
+			return nil, err
+		}
 	}
 	p := &modules.Plan{Changes: b.changes, Output: output(d.layout, d.firmware, d.disks, mounts, m.args.Root)}
 	notes := d.notes
@@ -478,6 +516,11 @@ const (
 func content(p *devState, s slot) contentState {
 	info := types[s.part.Type]
 	switch {
+	case s.part.Encrypt:
+		// The volume; what it holds is seen once it is open.
+		if p.FSType == fsLUKS && p.Ambivalent == "" {
+			return contentOK
+		}
 	case info.fsType != "":
 		if p.FSType == info.fsType && p.Ambivalent == "" && labelEqual(info.fsType, p.Label, s.label) {
 			return contentOK
@@ -586,13 +629,15 @@ func (b *builder) add(c modules.Change, steps []step) {
 // runs.
 func record(c *modules.Change, steps []step) {
 	for _, s := range steps {
-		c.Commands = append(c.Commands, s.cmd.Line())
+		if s.upload == nil {
+			c.Commands = append(c.Commands, s.cmd.Line())
+		}
 	}
 }
 
 func run(args ...string) step { return step{cmd: transport.Cmd{Args: args}} }
 
-func (m *module) diskChanges(b *builder, l *layout, dp *diskPlan) {
+func (m *module) diskChanges(b *builder, l *layout, dp *diskPlan, key []byte) {
 	ds := dp.st
 	if dp.fresh && len(dp.wipe) > 0 {
 		var steps []step
@@ -667,7 +712,10 @@ func (m *module) diskChanges(b *builder, l *layout, dp *diskPlan) {
 				summary = fmt.Sprintf("erase %s (%s) for %s", dev, describeDev(partByNumber(ds, s.number)), s.part.Type)
 			}
 		}
-		if mkfs := types[s.part.Type].mkfs; mkfs != nil {
+		if s.part.Encrypt {
+			summary = strings.Replace(summary, "format "+dev+" as ", fmt.Sprintf("make a LUKS2 volume on %s (key from %s), open it as %s and format it as ", dev, m.args.LUKSKeyFile, mapperPath(s)), 1)
+			steps = append(steps, formatEncrypted(key, dev, s)...)
+		} else if mkfs := types[s.part.Type].mkfs; mkfs != nil {
 			steps = append(steps, run(mkfs(s.label, dev)...))
 		}
 		if len(steps) == 0 {
@@ -743,6 +791,9 @@ func (m *module) mountChanges(b *builder, host string, st *hostState, dps []*dis
 				continue
 			}
 			it := mountItem{dp: dp, slot: s, device: disk.PartitionPath(dp.st.Path, s.number)}
+			if s.part.Encrypt {
+				it.device = mapperPath(s)
+			}
 			switch {
 			case s.part.Type == typeSwap:
 			case s.part.Mount == "":
@@ -794,6 +845,14 @@ func (m *module) mountChanges(b *builder, host string, st *hostState, dps []*dis
 		}
 		p := partByNumber(it.dp.st, it.slot.number)
 		unchanged := p != nil && !it.dp.fresh && !it.dp.format[slotIndex(it.dp, it.slot)]
+		majMin := ""
+		if p != nil {
+			majMin = p.MajMin
+		}
+		if it.slot.part.Encrypt {
+			majMin = it.dp.vols[slotIndex(it.dp, it.slot)].majMin
+			unchanged = unchanged && majMin != ""
+		}
 		if it.target == "" {
 			if unchanged && p.Swap {
 				continue
@@ -805,7 +864,7 @@ func (m *module) mountChanges(b *builder, host string, st *hostState, dps []*dis
 			continue
 		}
 		top := st.topMount(it.target)
-		if top != nil && unchanged && top.MajMin == p.MajMin {
+		if top != nil && unchanged && top.MajMin == majMin {
 			continue
 		}
 		if top != nil && strings.HasPrefix(top.Source, "/dev/") {
@@ -846,7 +905,7 @@ func output(l *layout, fw string, dps []*diskPlan, mounts []mountItem, root stri
 	var disks []any
 	partitions := map[string]any{}
 	paths := map[string]any{}
-	var boot []any
+	var boot, luks []any
 	for _, dp := range dps {
 		disks = append(disks, map[string]any{
 			"name": dp.st.Given, "device": dp.st.Path, "stable": dp.stable, "size_bytes": dp.st.Bytes,
@@ -865,6 +924,15 @@ func output(l *layout, fw string, dps []*diskPlan, mounts []mountItem, root stri
 				"type":       s.part.Type,
 				"size_bytes": s.sizeMiB() * disk.MiB,
 			}
+			if s.part.Encrypt {
+				entry["mapper"] = mapperPath(s)
+				luks = append(luks, map[string]any{
+					"name":     mapperName(s),
+					"device":   stable,
+					"mapper":   mapperPath(s),
+					"key_file": path.Join(InitrdKeyDir, mapperName(s)+".key"),
+				})
+			}
 			list, _ := partitions[s.part.Name].([]any)
 			partitions[s.part.Name] = append(list, entry)
 			pl, _ := paths[s.part.Name].([]any)
@@ -881,6 +949,9 @@ func output(l *layout, fw string, dps []*diskPlan, mounts []mountItem, root stri
 	var bootMounts []any
 	for _, it := range mounts {
 		stable, _ := partLink(it.dp, it.slot.number)
+		if it.slot.part.Encrypt {
+			stable = it.device
+		}
 		if it.target == "" {
 			swaps = append(swaps, map[string]any{"device": it.device, "stable": stable})
 			continue
@@ -907,6 +978,7 @@ func output(l *layout, fw string, dps []*diskPlan, mounts []mountItem, root stri
 		"boot_devices": nonNil(boot),
 		"mounts":       nonNil(mountList),
 		"swaps":        nonNil(swaps),
+		"luks":         nonNil(luks),
 	}
 	if len(bootMounts) > 0 {
 		out["mirrored_boots"] = bootMounts

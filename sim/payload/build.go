@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -63,6 +64,10 @@ func build(ctx context.Context, work, release string, t tools) (*Payload, error)
 		return nil, err
 	}
 
+	if err := writeControllerNix(work, paths.data); err != nil {
+		return nil, fmt.Errorf("controller nix: %w", err)
+	}
+
 	kexecPath := filepath.Join(work, kexecTarball)
 	if err := writeKexecTarball(kexecPath, paths, t); err != nil {
 		return nil, fmt.Errorf("kexec tarball: %w", err)
@@ -80,7 +85,49 @@ func build(ctx context.Context, work, release string, t tools) (*Payload, error)
 		ISO: iso, Kexec: kexec,
 		Release: release, FullVersion: version, Label: label,
 		StoreDir: s.dir, System: paths.system,
+		ControllerNix: filepath.Join(work, controllerNix),
 	}, nil
+}
+
+// controllerNix is where, in a payload, the `nix` stand-in for the
+// controller lies; `nix-store` is beside it.
+const controllerNix = "controller/bin/nix"
+
+// writeControllerNix writes the payload's `nix` and `nix-store` stand-ins
+// for the controller, which has no /nix/store: the same scripts, their
+// store paths found beside them at run time (the payload is renamed into
+// place after the build), started by the controller's bash. What they
+// build and export lies in $NIXBOOK_SIM_CONTROLLER_STORE/nix/store (default:
+// nixbook-sim-controller in the user's cache directory). A rehearsal's
+// controller evaluates and builds a flake with them as a real controller
+// does with Nix.
+func writeControllerNix(work string, data scriptData) error {
+	local := data
+	for _, p := range []*string{&local.Bash, &local.Busybox, &local.OpenSSH, &local.Eval, &local.NixConf} {
+		*p = "$store/" + strings.TrimPrefix(*p, storeDir+"/")
+	}
+	for _, name := range []string{"nix", "nix-store"} {
+		text, err := render(name, local)
+		if err != nil {
+			return err
+		}
+		_, body, _ := strings.Cut(string(text), "\n") // the store's shebang
+		self := path.Join(path.Dir(controllerNix), name)
+		header := "#!/usr/bin/env bash\n" +
+			"# The payload's " + name + " stand-in, for the controller of a rehearsal: its\n" +
+			"# store is the payload's store directory, found from where this file is.\n" +
+			"store=$(readlink -f \"$0\")\n" +
+			"store=${store%/" + self + "}/store\n" +
+			"storeRoot=${NIXBOOK_SIM_CONTROLLER_STORE:-${XDG_CACHE_HOME:-$HOME/.cache}/nixbook-sim-controller}\n"
+		dst := filepath.Join(work, filepath.FromSlash(self))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, []byte(header+body), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // storePaths are the paths fillStore made.
@@ -185,8 +232,14 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 	if err != nil {
 		return p, err
 	}
+	cryptsetup, err := s.add("cryptsetup-2.6.1", func(dir string) error {
+		return writeScript(dir, "bin/cryptsetup", "cryptsetup", p.data)
+	})
+	if err != nil {
+		return p, err
+	}
 	nix, err := s.add("nix-2.18.1", func(dir string) error {
-		for _, name := range []string{"nix-channel", "nix-env", "nix"} {
+		for _, name := range []string{"nix-channel", "nix-env", "nix", "nix-store"} {
 			if err := writeScript(dir, "bin/"+name, name, p.data); err != nil {
 				return err
 			}
@@ -225,7 +278,7 @@ func fillStore(ctx context.Context, s *store, release, version string, t tools) 
 			}
 		}
 		for _, tool := range []string{generate + "/bin/nixos-generate-config", install + "/bin/nixos-install",
-			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix"} {
+			nix + "/bin/nix-channel", nix + "/bin/nix-env", nix + "/bin/nix", nix + "/bin/nix-store", cryptsetup + "/bin/cryptsetup"} {
 			links[filepath.Base(tool)] = tool
 		}
 		for _, name := range sortedKeys(links) {

@@ -36,7 +36,7 @@ var scripts embed.FS
 
 // formatVersion changes whenever Build lays artifacts out differently, so
 // that caches from an older layout are not reused.
-const formatVersion = "nixbook-sim-payload-3"
+const formatVersion = "nixbook-sim-payload-5"
 
 // Options says where to cache the artifacts and which release they are.
 type Options struct {
@@ -63,6 +63,10 @@ type Payload struct {
 	// System/sw/bin holds every tool, System/activate sets up /etc and
 	// /run/current-system.
 	StoreDir, System string
+	// ControllerNix is the `nix eval` stand-in for the controller (a local
+	// flake's system evaluated offline with stub inputs, as on the hosts),
+	// for the inventory's controller_nix.
+	ControllerNix string
 }
 
 var releasePattern = regexp.MustCompile(`^[0-9]{2}\.(05|11)$`)
@@ -340,6 +344,7 @@ func writeManifest(dir string, p *Payload) error {
 	rel.ISO.Path = filepath.Base(p.ISO.Path)
 	rel.Kexec.Path = filepath.Base(p.Kexec.Path)
 	rel.StoreDir = filepath.Base(p.StoreDir)
+	rel.ControllerNix = controllerNix
 	data, err := json.MarshalIndent(rel, "", "  ")
 	if err != nil {
 		return err
@@ -359,6 +364,10 @@ func loadManifest(dir string) (*Payload, error) {
 	p.ISO.Path = filepath.Join(dir, p.ISO.Path)
 	p.Kexec.Path = filepath.Join(dir, p.Kexec.Path)
 	p.StoreDir = filepath.Join(dir, p.StoreDir)
+	p.ControllerNix = filepath.Join(dir, filepath.FromSlash(p.ControllerNix))
+	if _, err := os.Stat(p.ControllerNix); err != nil {
+		return nil, fmt.Errorf("%s: the controller's nix stand-in is missing: %w", dir, err)
+	}
 	for _, a := range []Artifact{p.ISO, p.Kexec} {
 		if st, err := os.Stat(a.Path); err != nil || st.Size() != a.Size {
 			return nil, fmt.Errorf("%s: artifact %s is missing or truncated", dir, a.Name)

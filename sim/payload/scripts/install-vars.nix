@@ -26,4 +26,5 @@ b.concatStringsSep "; " [
   "efi_mount=${q c.boot.loader.efi.efiSysMountPoint}"
   "systemd_boot=${flag c.boot.loader.systemd-boot.enable}"
   "root_fs=${flag (c.fileSystems ? "/")}"
+  "initrd_secrets=${q (b.concatStringsSep " " (b.attrValues (b.mapAttrs (dest: src: "${dest}=${toString src}") (c.boot.initrd.secrets or { }))))}"
 ]
