@@ -222,7 +222,7 @@ func (m *module) checkPresent(ctx context.Context, h modules.ReadOnlyHost) (*mod
 			if st, err := hostfs.StatFiles(ctx, h, src); err != nil {
 				return nil, err
 			} else if st[src].Type != "directory" {
-				return nil, fmt.Errorf("bind %s: no such directory on %s", src, h.Name())
+				return nil, fmt.Errorf("bind %s: no such directory", src)
 			}
 		}
 		// rslave: mounts made on the host later appear inside, while
@@ -338,7 +338,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			return nil, err
 		}
 		if p, err = modkit.PlanData[*plan](again); err != nil || p.unresolved {
-			return nil, fmt.Errorf("no NixOS system in %s on %s: unpack the ISO's store there first (unsquash)", m.in("/nix/store"), h.Name())
+			return nil, fmt.Errorf("no NixOS system in %s: unpack the ISO's store there first (unsquash)", m.in("/nix/store"))
 		}
 		for _, c := range again.Changes {
 			h.Log("planned now that the store is there: %s", c.Summary)

@@ -250,7 +250,7 @@ func (m *module) pinHostKey(h modules.Host) ([]ssh.PublicKey, error) {
 	}
 	signer, _, err := loadHostKey(hostKeyPath(dir, h.Name()))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("generate_host_key: nixbook generated no host key for %s (%s): the system stage installs it first", h.Name(), hostKeyPath(dir, h.Name()))
+		return nil, fmt.Errorf("generate_host_key: nixbook generated no host key (%s): the system stage installs it first", hostKeyPath(dir, h.Name()))
 	}
 	if err != nil {
 		return nil, err

@@ -416,7 +416,7 @@ func TestNoConfigurationAtApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = mod.Apply(context.Background(), m, p)
-	want := "ks1: /mnt/etc/nixos/configuration.nix does not exist: write the configuration first (the nixos_config module); nothing was installed"
+	want := "/mnt/etc/nixos/configuration.nix does not exist: write the configuration first (the nixos_config module); nothing was installed"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant  %s", err, want)
 	}

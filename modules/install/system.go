@@ -185,7 +185,7 @@ func (m *module) applySystem(ctx context.Context, h modules.Host, sp *systemPlan
 	}
 	if _, err := h.ReadFile(ctx, sp.config); err != nil {
 		if absent(err) {
-			return fmt.Errorf("%s: %s does not exist: write the configuration first (the nixos_config module); nothing was installed", h.Name(), sp.config)
+			return fmt.Errorf("%s does not exist: write the configuration first (the nixos_config module); nothing was installed", sp.config)
 		}
 		return err
 	}

@@ -240,12 +240,12 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	var changed *hostkeys.ChangedError
 	switch {
 	case errors.As(err, &changed):
-		return nil, fmt.Errorf("%s came back from kexec with another host key, refused: the kexec installer keeps the rescue's keys, so this may not be your server (%w)", h.Name(), err)
+		return nil, fmt.Errorf("came back from kexec with another host key, refused: the kexec installer keeps the rescue's keys, so this may not be your server (%w)", err)
 	case err != nil && ctx.Err() != nil:
 		return nil, m.interrupted(ctx, h, false)
 	case err != nil:
-		return nil, fmt.Errorf("%s did not come back as the NixOS installer within %s (%w). kexec hangs with some images on some hardware: boot the server into rescue again (the rescue module or the OVH panel), then try another image (kexec url and sha256; nixos-22.11 is the one known to work on OVH, extra_flags may help) or install through the rescue system with the ISO path (install-iso.yml)",
-			h.Name(), a.Timeout, err)
+		return nil, fmt.Errorf("did not come back as the NixOS installer within %s (%w). kexec hangs with some images on some hardware: boot the server into rescue again (the rescue module or the OVH panel), then try another image (kexec url and sha256; nixos-22.11 is the one known to work on OVH, extra_flags may help) or install through the rescue system with the ISO path (install-iso.yml)",
+			a.Timeout, err)
 	}
 	h.Log("in the NixOS installer: %s", last)
 	if err := h.RefreshFacts(ctx); err != nil {
@@ -273,13 +273,13 @@ func (m *module) interrupted(ctx context.Context, h modules.Host, starting bool)
 	switch {
 	case err == nil && !starting:
 		h.Log("interrupted: the installer's boot was cancelled on the host (kexec -u)")
-		return fmt.Errorf("%w: the boot into the installer that kexec/run had scheduled was cancelled on %s (kexec -u); it stays in the rescue system", ctx.Err(), h.Name())
+		return fmt.Errorf("%w: the boot into the installer that kexec/run had scheduled was cancelled (kexec -u); it stays in the rescue system", ctx.Err())
 	case err == nil:
 		h.Log("interrupted while kexec/run was starting; kexec -u sent")
-		return fmt.Errorf("%w while kexec/run was starting: %s may boot the NixOS installer in a few seconds (kexec -u was sent, but kexec/run may have loaded the installer after it); run the playbook again: the kexec module finds the installer or the rescue system", ctx.Err(), h.Name())
+		return fmt.Errorf("%w while kexec/run was starting: the host may boot the NixOS installer in a few seconds (kexec -u was sent, but kexec/run may have loaded the installer after it); run the playbook again: the kexec module finds the installer or the rescue system", ctx.Err())
 	}
 	h.Log("interrupted; kexec -u failed: %v", err)
-	return fmt.Errorf("%w after kexec/run was started: %s may boot the NixOS installer in a few seconds, or already has (cancelling it with kexec -u failed: %v); run the playbook again: the kexec module finds the installer or the rescue system", ctx.Err(), h.Name(), err)
+	return fmt.Errorf("%w after kexec/run was started: the host may boot the NixOS installer in a few seconds, or already has (cancelling it with kexec -u failed: %v); run the playbook again: the kexec module finds the installer or the rescue system", ctx.Err(), err)
 }
 
 // InInstaller reports whether the host runs a NixOS installer: NixOS with

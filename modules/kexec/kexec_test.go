@@ -245,11 +245,11 @@ func TestApplyInterrupted(t *testing.T) {
 		notErr  string
 	}{
 		{name: "while waiting, boot cancelled", adjust: func(m *machine, cancel func()) { m.never, m.onDial = true, cancel },
-			wantErr: []string{"context canceled", "was cancelled on ks1 (kexec -u); it stays in the rescue system"}},
+			wantErr: []string{"context canceled", "was cancelled (kexec -u); it stays in the rescue system"}},
 		{name: "while waiting, host gone", adjust: func(m *machine, cancel func()) { m.never, m.onDial, m.unloadErr = true, cancel, true },
-			wantErr: []string{"ks1 may boot the NixOS installer in a few seconds, or already has", "kexec -u failed", "run the playbook again"}},
+			wantErr: []string{"the host may boot the NixOS installer in a few seconds, or already has", "kexec -u failed", "run the playbook again"}},
 		{name: "while kexec/run starts", adjust: func(m *machine, cancel func()) { m.onRun = cancel },
-			wantErr: []string{"while kexec/run was starting: ks1 may boot the NixOS installer in a few seconds"}, notErr: "kexec/run failed"},
+			wantErr: []string{"while kexec/run was starting: the host may boot the NixOS installer in a few seconds"}, notErr: "kexec/run failed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

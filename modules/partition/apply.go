@@ -30,7 +30,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		h.Log("%s", pl.Changes[i].Summary)
 		for _, s := range steps {
 			if err := runStep(ctx, h, s, nodeWait); err != nil {
-				return nil, fmt.Errorf("%s: %s: %w", h.Name(), pl.Changes[i].Summary, err)
+				return nil, fmt.Errorf("%s: %w", pl.Changes[i].Summary, err)
 			}
 		}
 	}
@@ -44,7 +44,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		// The tasks after this one (zfs, nixos_config) look for the new
 		// partitions in facts.
 		if err := h.RefreshFacts(ctx); err != nil {
-			return nil, fmt.Errorf("%s: gather facts after partitioning: %w", h.Name(), err)
+			return nil, fmt.Errorf("gather facts after partitioning: %w", err)
 		}
 	}
 	return pl.Output, nil
@@ -65,7 +65,7 @@ func rememberTables(ctx context.Context, h modules.Host, disks []string) error {
 		res, err := h.Run(ctx, transport.Cmd{Args: []string{"blkid", "-p", "-o", "value", "-s", "PTUUID", d}})
 		id := strings.ToLower(strings.TrimSpace(string(res.Stdout)))
 		if err != nil || id == "" {
-			return fmt.Errorf("%s: read the id of the new partition table of %s: %v", h.Name(), d, err)
+			return fmt.Errorf("read the id of the new partition table of %s: %v", d, err)
 		}
 		mine[id] = true
 	}

@@ -34,7 +34,7 @@ func TestFollowDisks(t *testing.T) {
 		{name: "by-id is taken as it is", disks: swapped, atStart: map[string]string{"/dev/sda": idA}, given: []string{idA}, want: idA},
 		{name: "nothing known", disks: swapped, given: []string{"/dev/sda"}, want: "/dev/sda"},
 		{name: "the disk is gone", disks: []fakeDisk{{path: "/dev/sda", byID: []string{idB}}}, atStart: map[string]string{"/dev/sda": idA},
-			given: []string{"/dev/sda"}, err: "ks1: /dev/sda was /dev/disk/by-id/ata-A when the reinstall began, and no disk of this system is"},
+			given: []string{"/dev/sda"}, err: "/dev/sda was /dev/disk/by-id/ata-A when the reinstall began, and no disk of this system is"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -251,7 +251,7 @@ func (l *layout) validate(ndisks int) error {
 
 // firmwareRules checks what the host's firmware needs to boot from the
 // layout; host is the inventory name, for messages.
-func (l *layout) firmwareRules(host, firmware string) error {
+func (l *layout) firmwareRules(firmware string) error {
 	has := func(typ string) bool {
 		for _, p := range l.Parts {
 			if p.Type == typ {
@@ -263,14 +263,14 @@ func (l *layout) firmwareRules(host, firmware string) error {
 	switch firmware {
 	case "bios":
 		if l.Label == "gpt" && !has(typeBIOSGrub) {
-			return fmt.Errorf("%s: GPT on a BIOS host needs a bios_grub partition for GRUB: add {name: bios_grub, size: 1MiB, type: bios_grub} as the first partition, or use label: msdos", host)
+			return errors.New("GPT on a BIOS host needs a bios_grub partition for GRUB: add {name: bios_grub, size: 1MiB, type: bios_grub} as the first partition, or use label: msdos")
 		}
 	case "uefi":
 		if !has(typeESP) {
-			return fmt.Errorf("%s: the host boots with UEFI and the layout has no EFI system partition: add {name: ESP, size: 512MiB, type: esp, mount: /boot}", host)
+			return errors.New("the host boots with UEFI and the layout has no EFI system partition: add {name: ESP, size: 512MiB, type: esp, mount: /boot}")
 		}
 	default:
-		return fmt.Errorf("%s: unknown firmware %q: want bios or uefi", host, firmware)
+		return fmt.Errorf("unknown firmware %q: want bios or uefi", firmware)
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func formatEncrypted(key []byte, dev string, s slot) []step {
 // volumeChanges plans, for each encrypted slot whose LUKS volume is there
 // already, what opens it and makes its filesystem when it has none. vols
 // are the volumes as probed, by slot index.
-func (m *module) volumeChanges(b *builder, host string, key []byte, dp *diskPlan, vols map[int]volume) error {
+func (m *module) volumeChanges(b *builder, key []byte, dp *diskPlan, vols map[int]volume) error {
 	for i, s := range dp.slots {
 		if !s.part.Encrypt || dp.format[i] {
 			continue
@@ -139,7 +139,7 @@ func (m *module) volumeChanges(b *builder, host string, key []byte, dp *diskPlan
 			continue
 		}
 		if v.fsType != "" && !m.args.Wipe {
-			return fmt.Errorf("%s: %s holds %s where the layout puts %s; set wipe: true to erase it", host, mapperPath(s), v.fsType, describeSlot(s))
+			return fmt.Errorf("%s holds %s where the layout puts %s; set wipe: true to erase it", mapperPath(s), v.fsType, describeSlot(s))
 		}
 		steps := []step{run(types[s.part.Type].mkfs(s.label, mapperPath(s))...)}
 		c := modules.Change{Summary: fmt.Sprintf("format %s as %s", mapperPath(s), describeSlot(s))}

@@ -127,8 +127,8 @@ func newModule(a Args) (modules.Module, error) {
 		return nil, err
 	}
 	if a.Firmware != "auto" {
-		if err := l.firmwareRules("the host", fw); err != nil {
-			return nil, errors.New(strings.TrimPrefix(err.Error(), "the host: "))
+		if err := l.firmwareRules(fw); err != nil {
+			return nil, err
 		}
 	}
 	return m, nil

@@ -99,7 +99,7 @@ func (m *module) firmware(ctx context.Context, h modules.ReadOnlyHost) (string, 
 	case errors.As(err, &exit) && exit.ExitCode == 1:
 		return "bios", nil
 	}
-	return "", fmt.Errorf("%s: tell BIOS from UEFI: %w", h.Name(), err)
+	return "", fmt.Errorf("tell BIOS from UEFI: %w", err)
 }
 
 // Preflight refuses, before the play changes anything (the stock playbooks
@@ -142,9 +142,9 @@ func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*decisi
 	}
 	l, err := m.layout(fw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Name(), err)
+		return nil, err
 	}
-	if err := l.firmwareRules(h.Name(), fw); err != nil {
+	if err := l.firmwareRules(fw); err != nil {
 		return nil, err
 	}
 	disks, notes, err := followDisks(h, m.args.Disks)
@@ -164,16 +164,16 @@ func (m *module) decideAll(ctx context.Context, h modules.ReadOnlyHost) (*decisi
 		slots, small := l.place(k, ds.Bytes)
 		if small != nil {
 			if small.why != "" {
-				return nil, fmt.Errorf("%s: %s: %s", h.Name(), ds.Given, small.why)
+				return nil, fmt.Errorf("%s: %s", ds.Given, small.why)
 			}
-			return nil, fmt.Errorf("%s: %s is %s; the layout needs %s", h.Name(), ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
+			return nil, fmt.Errorf("%s is %s; the layout needs %s", ds.Given, disk.Human(ds.Bytes), disk.Human(small.needBytes))
 		}
 		dp := &diskPlan{k: k, st: ds, slots: slots, format: map[int]bool{}, bootSet: bootSlot(l, fw, slots), mine: ds.PTUUID != "" && mine[ds.PTUUID]}
 		dp.stable, dp.byID = stableNames(h.Facts(), ds)
 		d.disks = append(d.disks, dp)
 	}
 	for _, dp := range d.disks {
-		if err := m.decide(h.Name(), l, dp); err != nil {
+		if err := m.decide(l, dp); err != nil {
 			return nil, err
 		}
 	}
@@ -202,11 +202,11 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			}
 		}
 		m.diskChanges(b, d.layout, dp, key)
-		if err := m.volumeChanges(b, h.Name(), key, dp, dp.vols); err != nil {
+		if err := m.volumeChanges(b, key, dp, dp.vols); err != nil {
 			return nil, err
 		}
 	}
-	mounts, deferred, err := m.mountChanges(b, h.Name(), d.state, d.disks)
+	mounts, deferred, err := m.mountChanges(b, d.state, d.disks)
 	if err != nil {
 		return nil, err
 	}
@@ -269,14 +269,14 @@ func stableNames(f *facts.Facts, ds *diskState) (stable, byID string) {
 // decide works out what disk needs: nothing, filesystems on some
 // partitions, or a new table; and refuses what would destroy data or touch
 // a disk in use.
-func (m *module) decide(host string, l *layout, dp *diskPlan) error {
+func (m *module) decide(l *layout, dp *diskPlan) error {
 	ds := dp.st
 	matches := tableMatches(l, dp, len(dp.slots)) && len(ds.Parts) == len(dp.slots)
 	if matches && !dp.mine && holdsData(dp) {
 		// The layout of an earlier install, not of this reinstall: its
 		// files are an old system's, not work to resume.
 		if !m.args.Wipe {
-			return fmt.Errorf("%s: %s holds an earlier install of this layout (%s), not one this reinstall made; set wipe: true to erase it", host, ds.Given, describeDisk(ds))
+			return fmt.Errorf("%s holds an earlier install of this layout (%s), not one this reinstall made; set wipe: true to erase it", ds.Given, describeDisk(ds))
 		}
 		matches = false
 	}
@@ -289,7 +289,7 @@ func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 				dp.format[i] = true
 			case contentForeign:
 				if !m.args.Wipe {
-					return fmt.Errorf("%s: %s holds %s where the layout puts %s; set wipe: true to erase it", host, p.Path, describeDev(p), describeSlot(s))
+					return fmt.Errorf("%s holds %s where the layout puts %s; set wipe: true to erase it", p.Path, describeDev(p), describeSlot(s))
 				}
 				dp.format[i] = true
 				dp.wipe = append(dp.wipe, p.Path)
@@ -301,7 +301,7 @@ func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 			}
 			p := partByNumber(ds, dp.slots[i].number)
 			if uses := p.uses(); len(uses) > 0 {
-				return inUse(host, p.Path, strings.Join(uses, ", "))
+				return inUse(p.Path, strings.Join(uses, ", "))
 			}
 		}
 		return nil
@@ -312,7 +312,7 @@ func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 	}
 	if !empty(ds) && !unfinished(l, dp) {
 		if !m.args.Wipe {
-			return fmt.Errorf("%s: %s holds %s; set wipe: true to erase it", host, ds.Given, describeDisk(ds))
+			return fmt.Errorf("%s holds %s; set wipe: true to erase it", ds.Given, describeDisk(ds))
 		}
 		for _, p := range ds.Parts {
 			dp.wipe = append(dp.wipe, p.Path)
@@ -329,7 +329,7 @@ func (m *module) decide(host string, l *layout, dp *diskPlan) error {
 		}
 	}
 	if len(uses) > 0 {
-		return inUse(host, ds.Given, strings.Join(uses, ", "))
+		return inUse(ds.Given, strings.Join(uses, ", "))
 	}
 	return nil
 }
@@ -370,7 +370,7 @@ func followDisks(h modules.ReadOnlyHost, given []string) ([]string, []string, er
 		}
 		p, ok := pathOf[want]
 		if !ok {
-			return nil, nil, fmt.Errorf("%s: %s was %s when the reinstall began, and no disk of this system is: nixbook never guesses a disk; name it by its /dev/disk/by-id link", h.Name(), g, want)
+			return nil, nil, fmt.Errorf("%s was %s when the reinstall began, and no disk of this system is: nixbook never guesses a disk; name it by its /dev/disk/by-id link", g, want)
 		}
 		out[i] = p
 		notes = append(notes, fmt.Sprintf("%s: %s when the reinstall began (%s) is %s in this system: the layout follows the disk, not the name", h.Name(), g, want, p))
@@ -413,8 +413,8 @@ func reinstallTables(h modules.ReadOnlyHost) (map[string]bool, error) {
 
 // inUse refuses a disk the running system uses. It is NotYet: the system
 // that partitions may be another one, booted by an earlier task.
-func inUse(host, dev, uses string) error {
-	return modules.NotYet(&inUseError{fmt.Sprintf("%s: %s is in use by the running system (%s): nixbook never repartitions or formats what the running system uses, wipe or not; boot the rescue system, or unmount it first", host, dev, uses)})
+func inUse(dev, uses string) error {
+	return modules.NotYet(&inUseError{fmt.Sprintf("%s is in use by the running system (%s): nixbook never repartitions or formats what the running system uses, wipe or not; boot the rescue system, or unmount it first", dev, uses)})
 }
 
 // inUseError is a disk the running system uses.
@@ -782,7 +782,7 @@ type mountItem struct {
 	inTarget string // path in the installed system; "" outside root
 }
 
-func (m *module) mountChanges(b *builder, host string, st *hostState, dps []*diskPlan) ([]mountItem, string, error) {
+func (m *module) mountChanges(b *builder, st *hostState, dps []*diskPlan) ([]mountItem, string, error) {
 	var items []mountItem
 	hasRoot := false
 	for _, dp := range dps {
@@ -868,7 +868,7 @@ func (m *module) mountChanges(b *builder, host string, st *hostState, dps []*dis
 			continue
 		}
 		if top != nil && strings.HasPrefix(top.Source, "/dev/") {
-			return nil, "", fmt.Errorf("%s: %s is already mounted from %s, not %s; unmount it first", host, it.target, top.Source, it.device)
+			return nil, "", fmt.Errorf("%s is already mounted from %s, not %s; unmount it first", it.target, top.Source, it.device)
 		}
 		argv := []string{"mount", "-t", types[it.slot.part.Type].mountFS}
 		if len(it.slot.part.Options) > 0 {

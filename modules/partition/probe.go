@@ -113,7 +113,7 @@ func probe(ctx context.Context, h modules.ReadOnlyHost, disks []string) (*hostSt
 		}
 		for _, o := range st.disks {
 			if o.Path == d.Path {
-				return nil, fmt.Errorf("%s: disks %s and %s are the same disk, %s", h.Name(), o.Given, given, d.Path)
+				return nil, fmt.Errorf("disks %s and %s are the same disk, %s", o.Given, given, d.Path)
 			}
 		}
 		st.disks = append(st.disks, d)
@@ -206,28 +206,28 @@ func probeLsblk(ctx context.Context, h modules.ReadOnlyHost, given string) (*dis
 	if err != nil {
 		var exit *transport.ExitError
 		if errors.As(err, &exit) {
-			return nil, fmt.Errorf("%s: no disk %s (%s); the host has %s", h.Name(), given, strings.TrimSpace(string(res.Stderr)), disk.Describe(h.Facts()))
+			return nil, fmt.Errorf("no disk %s (%s); the host has %s", given, strings.TrimSpace(string(res.Stderr)), disk.Describe(h.Facts()))
 		}
-		return nil, fmt.Errorf("%s: lsblk %s: %w", h.Name(), given, err)
+		return nil, fmt.Errorf("lsblk %s: %w", given, err)
 	}
-	return parseLsblk(h.Name(), given, res.Stdout)
+	return parseLsblk(given, res.Stdout)
 }
 
-func parseLsblk(host, given string, out []byte) (*diskState, error) {
+func parseLsblk(given string, out []byte) (*diskState, error) {
 	var doc struct {
 		BlockDevices []lsblkDev `json:"blockdevices"`
 	}
 	if err := json.Unmarshal(out, &doc); err != nil {
-		return nil, fmt.Errorf("%s: lsblk %s output: %w", host, given, err)
+		return nil, fmt.Errorf("lsblk %s output: %w", given, err)
 	}
 	if len(doc.BlockDevices) != 1 {
-		return nil, fmt.Errorf("%s: lsblk %s listed %d devices", host, given, len(doc.BlockDevices))
+		return nil, fmt.Errorf("lsblk %s listed %d devices", given, len(doc.BlockDevices))
 	}
 	b := doc.BlockDevices[0]
 	switch b.Type {
 	case "disk", "loop":
 	default:
-		return nil, fmt.Errorf("%s: %s is a %s, not a whole disk", host, given, b.Type)
+		return nil, fmt.Errorf("%s is a %s, not a whole disk", given, b.Type)
 	}
 	d := &diskState{Given: given, devState: devState{Path: "/dev/" + b.Name, MajMin: b.MajMin, Bytes: int64(b.Size)}}
 	addUse(&d.devState, b.Mountpoint)
@@ -270,7 +270,7 @@ func probeBlkid(ctx context.Context, h modules.ReadOnlyHost, devs []*devState) e
 	res, err := h.Probe(ctx, transport.Cmd{Args: argv})
 	var exit *transport.ExitError
 	if err != nil && !errors.As(err, &exit) {
-		return fmt.Errorf("%s: blkid: %w", h.Name(), err)
+		return fmt.Errorf("blkid: %w", err)
 	}
 	blocks := parseBlkid(res.Stdout)
 	for _, d := range devs {
@@ -369,7 +369,7 @@ func importedPools(ctx context.Context, h modules.ReadOnlyHost) ([]string, error
 		if errors.As(err, &exit) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%s: list ZFS pools: %w", h.Name(), err)
+		return nil, fmt.Errorf("list ZFS pools: %w", err)
 	}
 	// Every imported pool has a directory there; the other entries are
 	// files of global statistics.

@@ -58,7 +58,7 @@ func TestParseLsblk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := parseLsblk("ks1", "/dev/disk/by-id/x", out)
+		got, err := parseLsblk("/dev/disk/by-id/x", out)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.file, err)
 		}
@@ -67,7 +67,7 @@ func TestParseLsblk(t *testing.T) {
 		}
 	}
 	part := []byte(`{"blockdevices": [{"name": "sda1", "size": 1, "type": "part", "mountpoint": null, "maj:min": "8:1"}]}`)
-	if _, err := parseLsblk("ks1", "/dev/sda1", part); err == nil || err.Error() != "ks1: /dev/sda1 is a part, not a whole disk" {
+	if _, err := parseLsblk("/dev/sda1", part); err == nil || err.Error() != "/dev/sda1 is a part, not a whole disk" {
 		t.Errorf("partition as disk: %v", err)
 	}
 }

@@ -216,7 +216,7 @@ sda4 name=swap type=swap label=swap size=64MiB swap-on`
 		other := build(t, "disks: [/dev/sda]\nwipe: true\nlabel: msdos\npartitions:\n  - {name: root, size: rest, type: ext4, mount: /}\n")
 		_, err := h.check(t, other)
 		// Another fleet's swap of the same name may add to the list.
-		if err == nil || !strings.Contains(err.Error(), "ks1: /dev/sda is in use by the running system (sda2 mounted at /mnt/boot, sda3 mounted at /mnt") || !strings.Contains(err.Error(), "sda4 active swap") {
+		if err == nil || !strings.Contains(err.Error(), "/dev/sda is in use by the running system (sda2 mounted at /mnt/boot, sda3 mounted at /mnt") || !strings.Contains(err.Error(), "sda4 active swap") {
 			t.Errorf("in-use disk: err = %v", err)
 		}
 		h.sh(t, "swapoff /dev/sda4")
@@ -281,7 +281,7 @@ partitions:
   - {name: nixos, size: rest, type: ext4, label: nixos, mount: /}
 `
 		_, err := h.check(t, build(t, layout))
-		want := "ks3: /dev/nvme0n1 holds an msdos partition table with 2 partitions (nvme0n1p1 ext4 'debian', nvme0n1p2 swap 'swap'); set wipe: true to erase it"
+		want := "/dev/nvme0n1 holds an msdos partition table with 2 partitions (nvme0n1p1 ext4 'debian', nvme0n1p2 swap 'swap'); set wipe: true to erase it"
 		if err == nil || err.Error() != want {
 			t.Fatalf("err = %v\nwant %s", err, want)
 		}
@@ -400,7 +400,7 @@ partitions:
 
 		// Too big a layout fails in Check, before any write.
 		_, err = h.check(t, build(t, "disks: [/dev/nvme0n1]\nwipe: true\nmount: false\npartitions:\n  - {name: bios_grub, size: 1MiB, type: bios_grub}\n  - {name: nixos, size: 4GiB, type: ext4}\n"))
-		if err == nil || err.Error() != "ks6: /dev/nvme0n1 is 2.0 GiB; the layout needs 4.0 GiB" {
+		if err == nil || err.Error() != "/dev/nvme0n1 is 2.0 GiB; the layout needs 4.0 GiB" {
 			t.Errorf("too small: %v", err)
 		}
 	})

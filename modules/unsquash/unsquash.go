@@ -241,7 +241,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			return nil, err
 		}
 		if st[a.Src].Type != "regular file" {
-			return nil, fmt.Errorf("%s does not exist on %s: mount the NixOS ISO first (fetch_iso)", a.Src, h.Name())
+			return nil, fmt.Errorf("%s does not exist: mount the NixOS ISO first (fetch_iso)", a.Src)
 		}
 		if sum, err = hostfs.SHA256(ctx, h, a.Src); err != nil {
 			return nil, err

@@ -379,7 +379,7 @@ func (m *module) probeDevice(ctx context.Context, pr prober, dev string) (found,
 	res, err := pr.probe(ctx, "lsblk", "-n", "-r", "-p", "-o", "NAME,TYPE,MOUNTPOINT", "--", dev)
 	entries := parseLsblk(string(res.Stdout))
 	if err != nil || len(entries) == 0 {
-		return f, modules.NotYet(fmt.Errorf("device %s not found on %s%s", dev, pr.h.Name(), knownDisks(pr.h)))
+		return f, modules.NotYet(fmt.Errorf("device %s not found%s", dev, knownDisks(pr.h)))
 	}
 	f.whole = entries[0].typ != "part"
 	for _, e := range entries {
@@ -556,7 +556,7 @@ func (m *module) sameExportedLayout(ctx context.Context, pr prober, actual []top
 		for _, dev := range v.devices {
 			res, err := pr.probe(ctx, "lsblk", "-n", "-d", "-r", "-o", "TYPE", "--", dev)
 			if err != nil {
-				return modules.NotYet(fmt.Errorf("device %s not found on %s%s", dev, pr.h.Name(), knownDisks(pr.h)))
+				return modules.NotYet(fmt.Errorf("device %s not found%s", dev, knownDisks(pr.h)))
 			}
 			member := dev
 			if strings.TrimSpace(string(res.Stdout)) != "part" {

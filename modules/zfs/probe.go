@@ -38,10 +38,10 @@ func (p prober) importedPools(ctx context.Context) ([]string, error) {
 	res, err := p.h.Probe(ctx, transport.Cmd{Args: []string{"zpool", "list", "-H", "-o", "name"}})
 	if err != nil {
 		if code, ran := exitCode(err); ran && code == 127 {
-			return nil, modules.NotYet(fmt.Errorf("zpool not found on %s: ZFS needs a system that ships it (the NixOS installer does; the OVH rescue does not)", p.h.Name()))
+			return nil, modules.NotYet(errors.New("zpool not found: ZFS needs a system that ships it (the NixOS installer does; the OVH rescue does not)"))
 		}
 		if msg := strings.TrimSpace(string(res.Stderr)); strings.Contains(msg, "/dev/zfs") || strings.Contains(msg, "modules are not loaded") {
-			return nil, fmt.Errorf("the ZFS kernel module is not loaded on %s (%s): run modprobe zfs first (a command task), or boot a system with ZFS", p.h.Name(), strings.Join(strings.Fields(msg), " "))
+			return nil, fmt.Errorf("the ZFS kernel module is not loaded (%s): run modprobe zfs first (a command task), or boot a system with ZFS", strings.Join(strings.Fields(msg), " "))
 		}
 		return nil, fmt.Errorf("list pools: %w", err)
 	}

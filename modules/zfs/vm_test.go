@@ -156,7 +156,7 @@ datasets: [{name: data, mount: /data}]
 
 	t.Run("missing device", func(t *testing.T) {
 		_, err := moduletest.New(t, Spec, "pool: gone\ndevices: [/dev/vdz1]\n").Check(context.Background(), h.ReadOnly())
-		if err == nil || !strings.Contains(err.Error(), "device /dev/vdz1 not found on zfsvm (its disks: /dev/vda") {
+		if err == nil || !strings.Contains(err.Error(), "device /dev/vdz1 not found (its disks: /dev/vda") {
 			t.Errorf("err = %v", err)
 		}
 	})

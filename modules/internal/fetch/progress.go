@@ -3,6 +3,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ func FindTool(ctx context.Context, h modules.ReadOnlyHost, want string) (string,
 	switch want {
 	case "curl", "wget":
 		if _, ok := found[want]; !ok {
-			return "", fmt.Errorf("%s is not installed on %s (tool: %s): use tool: auto, or install it first", want, h.Name(), want)
+			return "", fmt.Errorf("%s is not installed (tool: %s): use tool: auto, or install it first", want, want)
 		}
 		return want, nil
 	}
@@ -31,7 +32,7 @@ func FindTool(ctx context.Context, h modules.ReadOnlyHost, want string) (string,
 			return t, nil
 		}
 	}
-	return "", fmt.Errorf("neither curl nor wget is installed on %s: install one first (apt-get install -y curl)", h.Name())
+	return "", errors.New("neither curl nor wget is installed: install one first (apt-get install -y curl)")
 }
 
 // DefaultProgressEvery is how often a progress line reaches the log.
