@@ -18,7 +18,7 @@ const (
 )
 
 // runTasks runs tasks, blocks opened, on h in order.
-func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, ps *playState, connErr error) flow {
+func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, ps *playState, connErr error) flow {
 	for _, t := range tasks {
 		if ctx.Err() != nil || ps.fatal.Load() {
 			return flowStop
@@ -60,7 +60,7 @@ func (r *Runner) runTasks(ctx context.Context, pb *playbooks.Playbook, play *pla
 // failed: the failure is counted as rescued instead (is_any_block_rescuing,
 // lib/ansible/plugins/strategy/__init__.py), and ansible_failed_task and
 // ansible_failed_result say what failed.
-func (r *Runner) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, ps *playState, connErr error) flow {
+func (r *run) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, ps *playState, connErr error) flow {
 	rescuable := len(b.Rescue) > 0
 	if rescuable {
 		h.rescuing++

@@ -28,7 +28,7 @@ import (
 // goroutine touches it.
 type hostRun struct {
 	inv       *inventory.Host
-	r         *Runner
+	r         *run
 	conn      transport.Conn
 	facts     *facts.Facts
 	vars      map[string]any // registered results and set facts

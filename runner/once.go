@@ -101,7 +101,7 @@ func (ps *playState) claim(ctx context.Context, t *playbooks.Task, host string) 
 // it as theirs
 // (lib/ansible/plugins/strategy/__init__.py, _process_pending_results,
 // copies a run_once result to every host of the batch).
-func (r *Runner) runOnce(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task, ps *playState) Status {
+func (r *run) runOnce(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task, ps *playState) Status {
 	o, first := ps.claim(ctx, t, h.inv.Name)
 	if o == nil {
 		return StatusSkipped // interrupted while waiting
@@ -137,6 +137,6 @@ func (r *Runner) runOnce(ctx context.Context, pb *playbooks.Playbook, play *play
 // check_mode: true. check_mode: false does not make a dry run's task real:
 // Ansible would run it, but nixbook's modules change hosts and --check
 // promises they are not changed.
-func (r *Runner) dryRun(t *playbooks.Task) bool {
+func (r *run) dryRun(t *playbooks.Task) bool {
 	return r.Check || (t.CheckMode != nil && *t.CheckMode)
 }

@@ -61,6 +61,13 @@ type Runner struct {
 	// generate for hosts (modules.KeyKeeper); nil: they cannot.
 	HostKeys *hostkeys.Store
 	Options
+}
+
+// run is one Run of a Runner: the Runner's configuration, read only, and
+// the state of this run, so that a Runner may serve runs one after another
+// or at once.
+type run struct {
+	*Runner
 
 	mu         sync.Mutex // serialises Events
 	memory     *memory
@@ -74,7 +81,7 @@ type Runner struct {
 	playHosts map[*playbooks.Play][]string // play_hosts: each play's hosts
 }
 
-func (r *Runner) emit(e Event) {
+func (r *run) emit(e Event) {
 	if r.Events == nil {
 		return
 	}
@@ -91,6 +98,10 @@ func (r *Runner) emit(e Event) {
 // patterns and limit (empty: no limit). Host failures are reported in the
 // recap, not as an error; the error is for runs that could not start.
 func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
+	return (&run{Runner: r}).execute(ctx, pb, inv, limit)
+}
+
+func (r *run) execute(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
 	r.refused = nil
 	if r.Approved != nil && !r.Check {
 		refused, err := r.verifyPlan(ctx, pb, inv, limit)
@@ -189,7 +200,7 @@ func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory
 }
 
 // runPlay runs one play batch by batch; it returns why the run must stop, or "".
-func (r *Runner) runPlay(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, hosts []*inventory.Host) string {
+func (r *run) runPlay(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, hosts []*inventory.Host) string {
 	names := make([]string, len(hosts))
 	for i, h := range hosts {
 		names[i] = h.Name

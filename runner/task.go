@@ -20,7 +20,7 @@ import (
 
 // runHost is one host's pipeline through a play. It reports false when the
 // host failed (for max_fail_percentage); unreachable hosts are counted apart.
-func (r *Runner) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, ps *playState) bool {
+func (r *run) runHost(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun, ps *playState) bool {
 	defer ps.leave(h.inv.Name) // a host that stops early is waited for no more
 	if why := r.refused[h.inv.Name]; why != "" && !h.down {
 		// Refused before its first task: nothing was approved for it.
@@ -98,7 +98,7 @@ func splitSections(tasks []*playbooks.Task) [][]*playbooks.Task {
 // runHandlers runs the notified handlers once, in the order they are
 // defined, and forgets the notifications. ok is false when one failed;
 // stop when the host became unreachable or the run was interrupted.
-func (r *Runner) runHandlers(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun) (ok, stop bool) {
+func (r *run) runHandlers(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun) (ok, stop bool) {
 	for _, hd := range play.Handlers {
 		if ctx.Err() != nil {
 			return true, true
@@ -131,7 +131,7 @@ func firstOnHost(tasks []*playbooks.Task) *playbooks.Task {
 // the first task; it reports false when one of them refuses the host. A
 // task whose arguments or condition need results of earlier tasks is left
 // to its own Check.
-func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun) bool {
+func (r *run) preflight(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, tasks []*playbooks.Task, h *hostRun) bool {
 	for _, t := range mainPath(tasks) {
 		if ctx.Err() != nil {
 			return true
@@ -180,7 +180,7 @@ func (r *Runner) preflight(ctx context.Context, pb *playbooks.Playbook, play *pl
 	return true
 }
 
-func (r *Runner) unreachable(play *playbooks.Play, h *hostRun, task string, err error) {
+func (r *run) unreachable(play *playbooks.Play, h *hostRun, task string, err error) {
 	h.down = true
 	h.close()
 	msg := h.redact.String(err.Error())
@@ -197,7 +197,7 @@ func isUnreachable(err error) bool {
 }
 
 // finish counts and reports one task result.
-func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
+func (r *run) finish(play *playbooks.Play, h *hostRun, task string, st Status, msg string, item any, plan *modules.Plan, d time.Duration) {
 	if st == StatusFailed && h.rescuing > 0 {
 		h.recap.Rescued++ // a rescue takes over (see runBlock)
 	} else {
@@ -211,7 +211,7 @@ func (r *Runner) finish(play *playbooks.Play, h *hostRun, task string, st Status
 
 // planFields adds what is shown of plan to a result event: its changes
 // under --check and --diff, and a dry run's digest for saved plans.
-func (r *Runner) planFields(h *hostRun, e *Event, plan *modules.Plan) {
+func (r *run) planFields(h *hostRun, e *Event, plan *modules.Plan) {
 	if plan == nil || !(r.Check || r.Diff) {
 		return
 	}
@@ -243,7 +243,7 @@ func (h *hostRun) redactChanges(in []modules.Change, diff bool) []modules.Change
 }
 
 // runTask runs one task (all its loop items and retries) and reports it.
-func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
+func (r *run) runTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
 	h.task, h.noLog, h.registers = t.DisplayName(), t.NoLog, t.Register != ""
 	h.unplanned = nil
 	defer func() { h.noLog, h.registers = false, false }()
@@ -291,12 +291,12 @@ func (r *Runner) runTask(ctx context.Context, pb *playbooks.Playbook, play *play
 	return r.record(play, h, t, agg, start)
 }
 
-func (r *Runner) failTask(play *playbooks.Play, h *hostRun, t *playbooks.Task, err error, start time.Time) Status {
+func (r *run) failTask(play *playbooks.Play, h *hostRun, t *playbooks.Task, err error, start time.Time) Status {
 	return r.record(play, h, t, taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false, "msg": err.Error()}}, start)
 }
 
 // record registers, notifies, counts and reports a task's final result.
-func (r *Runner) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res taskResult, start time.Time) Status {
+func (r *run) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res taskResult, start time.Time) Status {
 	if res.status == StatusFailed && t.IgnoreErrors {
 		res.status = StatusIgnored
 	}
@@ -345,7 +345,7 @@ func worse(a, b Status) Status {
 
 // item runs the task once for one loop item (or without a loop), with
 // retries/until.
-func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any, it any, inLoop bool) taskResult {
+func (r *run) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any, it any, inLoop bool) taskResult {
 	if len(t.When) > 0 {
 		ok, err := r.allTrue(ctx, t.When, vars, "when")
 		if err != nil {
@@ -396,7 +396,7 @@ func (r *Runner) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t
 // template may need a result only a real run produces (a registered
 // variable); that task is skipped as unknown rather than failed. Any other
 // undefined variable, a missing inventory value say, fails in a dry run too.
-func (r *Runner) checkModeUnknown(err error, what string) taskResult {
+func (r *run) checkModeUnknown(err error, what string) taskResult {
 	if root := undefinedRoot(err); r.Check && root != "" && r.registered[root] {
 		return unknown(fmt.Sprintf("%s depends on %v", what, err))
 	}
@@ -404,7 +404,7 @@ func (r *Runner) checkModeUnknown(err error, what string) taskResult {
 }
 
 // dryResult is a dry run's result for a plan: Apply is never called.
-func (r *Runner) dryResult(h *hostRun, plan *modules.Plan) taskResult {
+func (r *run) dryResult(h *hostRun, plan *modules.Plan) taskResult {
 	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
 	maps.Copy(res.out, plan.Output)
 	if plan.Changed() {
@@ -424,7 +424,7 @@ func unknown(why string) taskResult {
 }
 
 // once builds the module for this host, checks and (unless dry) applies it.
-func (r *Runner) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any) taskResult {
+func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *playbooks.Task, vars map[string]any) taskResult {
 	if t.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.Timeout)
@@ -506,7 +506,7 @@ func (e *argsError) Unwrap() error { return e.err }
 
 // build renders t's arguments for vars and builds its module. A template
 // that fails is named by its file and line.
-func (r *Runner) build(ctx context.Context, pb *playbooks.Playbook, t *playbooks.Task, vars map[string]any) (modules.Module, error) {
+func (r *run) build(ctx context.Context, pb *playbooks.Playbook, t *playbooks.Task, vars map[string]any) (modules.Module, error) {
 	args, err := r.Templates.RenderNodeContext(ctx, t.NormalizedArgs(), vars)
 	if err != nil {
 		var ne *tmpl.NodeError
@@ -524,7 +524,7 @@ func construct(pb *playbooks.Playbook, t *playbooks.Task, args *yaml.Node) (modu
 }
 
 // applyConditions applies changed_when and failed_when to a result.
-func (r *Runner) applyConditions(ctx context.Context, t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
+func (r *run) applyConditions(ctx context.Context, t *playbooks.Task, vars map[string]any, res taskResult, applyErr error) taskResult {
 	if t.ChangedWhen == nil && t.FailedWhen == nil {
 		return res
 	}

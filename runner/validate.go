@@ -20,6 +20,10 @@ import (
 // task and host, before any server is touched. What only a run can know
 // (registered results, gathered facts) is left for the run.
 func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit string) error {
+	return (&run{Runner: r}).validate(pb, inv, limit)
+}
+
+func (r *run) validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit string) error {
 	r.registered = map[string]bool{}
 	for _, p := range pb.Plays {
 		maps.Copy(r.registered, registeredNames(p))
@@ -68,7 +72,7 @@ func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limi
 }
 
 // validateTask returns what is wrong with t's templates for h, or nil.
-func (r *Runner) validateTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) error {
+func (r *run) validateTask(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) error {
 	known := func(err error) bool {
 		root := undefinedRoot(err)
 		return root == "" || r.registered[root] || root == "facts"

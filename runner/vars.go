@@ -21,7 +21,7 @@ import (
 // play's roles', then the task's own role's), inventory (groups, then
 // host), facts, play vars, role vars (likewise), task vars, registered
 // results, the task's role parameters, extra vars.
-func (r *Runner) taskVars(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) (map[string]any, error) {
+func (r *run) taskVars(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) (map[string]any, error) {
 	v := maps.Clone(h.inv.Vars)
 	if v == nil {
 		v = map[string]any{}
@@ -118,7 +118,7 @@ func inAny(key string, layers ...map[string]any) bool {
 // it in dst. A value that needs another value of src not rendered yet
 // waits for it, so a var may build on any other of its layer (in key
 // order where they do not depend on each other).
-func (r *Runner) renderInto(ctx context.Context, dst, src map[string]any, what string) error {
+func (r *run) renderInto(ctx context.Context, dst, src map[string]any, what string) error {
 	pending := slices.Sorted(maps.Keys(src))
 	for len(pending) > 0 {
 		var waiting []string
@@ -146,7 +146,7 @@ func (r *Runner) renderInto(ctx context.Context, dst, src map[string]any, what s
 }
 
 // allTrue evaluates Jinja conditions, ANDed.
-func (r *Runner) allTrue(ctx context.Context, exprs []string, vars map[string]any, what string) (bool, error) {
+func (r *run) allTrue(ctx context.Context, exprs []string, vars map[string]any, what string) (bool, error) {
 	for _, e := range exprs {
 		ok, err := r.Templates.TruthContext(ctx, e, vars)
 		if err != nil {
@@ -160,7 +160,7 @@ func (r *Runner) allTrue(ctx context.Context, exprs []string, vars map[string]an
 }
 
 // anyTrue evaluates failed_when conditions: a list fails when any holds.
-func (r *Runner) anyTrue(ctx context.Context, exprs []string, vars map[string]any) (bool, error) {
+func (r *run) anyTrue(ctx context.Context, exprs []string, vars map[string]any) (bool, error) {
 	for _, e := range exprs {
 		ok, err := r.Templates.TruthContext(ctx, e, vars)
 		if err != nil {
@@ -173,7 +173,7 @@ func (r *Runner) anyTrue(ctx context.Context, exprs []string, vars map[string]an
 	return false, nil
 }
 
-func (r *Runner) loopItems(ctx context.Context, t *playbooks.Task, vars map[string]any) ([]any, error) {
+func (r *run) loopItems(ctx context.Context, t *playbooks.Task, vars map[string]any) ([]any, error) {
 	v, err := r.Templates.RenderValueContext(ctx, t.Loop, vars)
 	if err != nil {
 		return nil, fmt.Errorf("loop: %w", err)
@@ -234,7 +234,7 @@ func mergeVars(a, b map[string]any) map[string]any {
 // selectTasks applies --tags, --skip-tags and --start-at-task (which spans
 // plays: once found, later plays run whole). started reports whether the
 // start task has been reached.
-func (r *Runner) selectTasks(tasks []*playbooks.Task, started bool) ([]*playbooks.Task, bool) {
+func (r *run) selectTasks(tasks []*playbooks.Task, started bool) ([]*playbooks.Task, bool) {
 	out := playbooks.Filter(tasks, func(t *playbooks.Task) bool {
 		if !started {
 			if t.Name != r.StartAtTask {
