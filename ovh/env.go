@@ -26,7 +26,7 @@ type Env struct {
 }
 
 // Client resolves a host's endpoint and credentials (see Resolve) and its
-// rate (the ovh_rate_limit variable, such as "50/m burst 10"; default
+// rate (the ovh_rate_limit variable, such as "120/m burst 10"; default
 // DefaultRate) and returns a client whose calls are logged through log.
 func (e Env) Client(endpoint string, vars map[string]any, log func(format string, args ...any)) (*Client, *Resolved, error) {
 	src := DefaultSource()

@@ -202,7 +202,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, res.Explain(err)
 	}
-	boots, err := client.Boots(ctx, service, BootRescue)
+	boots, err := client.RangeBoots(ctx, srv, BootRescue)
 	if err != nil {
 		return nil, res.Explain(err)
 	}
@@ -418,7 +418,7 @@ func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, look
 	if err != nil {
 		return nil, err
 	}
-	boots, err := client.Boots(ctx, service, BootHarddisk)
+	boots, err := client.RangeBoots(ctx, srv, BootHarddisk)
 	if err != nil {
 		return nil, err
 	}
@@ -443,6 +443,9 @@ func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step)
 	if s.Request == nil {
 		return nil
 	}
+	if err := confirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
+		return err
+	}
 	if err := client.Do(ctx, *s.Request, nil); err != nil {
 		return err
 	}
@@ -452,6 +455,21 @@ func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step)
 	}
 	if srv.BootID == nil || *srv.BootID != s.Target.ID {
 		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
+	}
+	return nil
+}
+
+// confirmTarget checks the boot a plan chose from its range's catalog
+// against the server's own netboots before the call that sets it, and
+// picks again among them if the server lacks it.
+func confirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
+	own, err := client.OwnBoot(ctx, service, *target, pick)
+	if err != nil {
+		return err
+	}
+	if own.ID != target.ID {
+		*target = own
+		set.Body["bootId"] = own.ID
 	}
 	return nil
 }
@@ -480,6 +498,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		oldBoot = strings.TrimSpace(string(res.Stdout))
 	}
 	if p.set != nil {
+		if err := confirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
+			return nil, err
+		}
 		if err := p.client.Do(ctx, *p.set, nil); err != nil {
 			return nil, err
 		}

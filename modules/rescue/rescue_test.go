@@ -458,3 +458,41 @@ func TestExampleLoads(t *testing.T) {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 }
+
+// TestApplySetsTheServersOwnRescue: the plan reads the rescue list once for
+// the servers of a range, but a server of that range that lacks the
+// chosen rescue gets its own at apply.
+func TestApplySetsTheServersOwnRescue(t *testing.T) {
+	a := newAccount(t, ovhapi.Config{})
+	first := a.add(testSN, 0)
+	const other = "ns2.ip-203-0-113.eu"
+	a.emu.AddServer(ovhapi.Server{Name: other, IP: "203.0.113.11", CommercialRange: "fs", Boots: []ovhapi.Netboot{
+		{ID: 1, BootType: "harddisk", Kernel: "hd", Description: "Boot to disk"},
+		{ID: 230243, BootType: "rescue", Kernel: "rescue12-customer", Description: "Customer rescue system (Debian-12-based)"},
+	}})
+	second := newServer(map[string]any{
+		"ovh_service": other, "ovh_endpoint": a.endpoint, "ovh_application_key": testAK,
+		"ovh_application_secret": testAS, "ovh_consumer_key": testCK, "rescue_ssh_key": edKey,
+		"ovh_rate_limit": "1000/s burst 1000",
+	})
+	second.addr = "203.0.113.11"
+	a.servers[other] = second
+	m := testModule(t, "")
+	ctx := context.Background()
+	if _, err := m.Check(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Check(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.emu.Calls(other); len(got) != 1 {
+		t.Errorf("the second check made %v, want only its server read (the range's list is shared)", got)
+	}
+	if _, err := m.Apply(ctx, second, p); err != nil {
+		t.Fatalf("apply: %v\n%s", err, second.allLogs())
+	}
+	if st, _ := a.emu.Server(other); st.BootID != 230243 || st.Mode != ovhapi.ModeRescue {
+		t.Errorf("server %+v: want its own rescue (230243)", st)
+	}
+}

@@ -110,6 +110,12 @@ type Server struct {
 	State string
 	// RescueSSHKey is the rescueSshKey the server starts with.
 	RescueSSHKey string
+	// CommercialRange is the server's range (commercialRange). Servers of
+	// one range and datacenter offer the same netboots, which clients may
+	// rely on to read the catalog once for many servers. Default: the
+	// flavour's range ("fs" on ovh, "kimsufi") for DefaultBoots, and a
+	// range of the server's own for a server given other Boots.
+	CommercialRange string
 }
 
 // Timings is the time a reboot task spends in each status before done.
@@ -148,6 +154,12 @@ type Config struct {
 	// has expired, is refused on every signed call (credential.go).
 	CredentialStatus  string
 	CredentialExpires time.Time
+	// ClientID and ClientSecret, when set, are an OAuth2 service account:
+	// POST /auth/oauth2/token (at the root, beside /1.0) exchanges them
+	// for access tokens that calls carry as Authorization: Bearer, with
+	// the rights of Rules. TokenLifetime is a token's; default 1h.
+	ClientID, ClientSecret string
+	TokenLifetime          time.Duration
 }
 
 // Fault is a misbehaviour injected for one server.
@@ -229,8 +241,11 @@ type Emulator struct {
 	httpSrvs   []*http.Server
 	weather    Weather
 	tat        time.Time // the key's rate: when the next request may come
-	credStatus string    // the consumer key's state
-	credExpiry time.Time // zero: never
+	// keys are the account's consumer keys: Config's and those made with
+	// POST /auth/credential.
+	keys map[string]*consumerKey
+	// tokens are the OAuth2 access tokens issued, with their expiry.
+	tokens map[string]time.Time
 }
 
 // New returns an emulator for cfg with no servers.
@@ -259,11 +274,17 @@ func New(cfg Config) *Emulator {
 	if cfg.CredentialStatus == "" {
 		cfg.CredentialStatus = CredentialValidated
 	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = time.Hour
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Emulator{
-		cfg:        cfg,
-		credStatus: cfg.CredentialStatus,
-		credExpiry: cfg.CredentialExpires,
+		cfg: cfg,
+		keys: map[string]*consumerKey{cfg.ConsumerKey: {
+			id: int64(hash32(cfg.ConsumerKey)), status: cfg.CredentialStatus, expires: cfg.CredentialExpires,
+			rules: cfg.Rules, created: cfg.Now().Add(-24 * time.Hour),
+		}},
+		tokens:     map[string]time.Time{},
 		weather:    *weather,
 		queryTag:   fmt.Sprintf("%08x", uint32(time.Now().UnixNano())),
 		ctx:        ctx,
@@ -279,8 +300,14 @@ func New(cfg Config) *Emulator {
 func (e *Emulator) AddServer(s Server) {
 	if len(s.Boots) == 0 {
 		s.Boots = DefaultBoots()
+		if s.CommercialRange == "" {
+			s.CommercialRange = e.defaultRange()
+		}
 	} else {
 		s.Boots = append([]Netboot(nil), s.Boots...)
+		if s.CommercialRange == "" {
+			s.CommercialRange = "custom-" + s.Name
+		}
 	}
 	if s.Datacenter == "" {
 		s.Datacenter = "gra2"
@@ -325,6 +352,14 @@ func (e *Emulator) AddServer(s Server) {
 		e.order = append(e.order, s.Name)
 	}
 	e.servers[s.Name] = st
+}
+
+// defaultRange is the commercial range of servers with DefaultBoots.
+func (e *Emulator) defaultRange() string {
+	if e.cfg.Flavour == "ovh" {
+		return "fs"
+	}
+	return "kimsufi"
 }
 
 // Server returns the current state of the named server.
