@@ -13,6 +13,7 @@ import (
 	"time"
 
 	goovh "github.com/ovh/go-ovh/ovh"
+	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -39,6 +40,9 @@ const (
 type account struct {
 	api    *goovh.Client
 	synced atomic.Bool // api has the clock offset
+	// tokens gives the OAuth2 access token of client credentials, one for
+	// every client of the account; nil for other credentials.
+	tokens oauth2.TokenSource
 
 	mu    sync.Mutex
 	memo  map[string]memoEntry
@@ -52,13 +56,14 @@ type memoEntry struct {
 
 // accountKey names an account without holding its secrets in clear.
 func accountKey(endpoint string, c Credentials) string {
-	sum := sha256.Sum256([]byte(endpoint + "\x00" + c.AppKey + "\x00" + c.AppSecret + "\x00" + c.ConsumerKey))
+	sum := sha256.Sum256([]byte(strings.Join([]string{endpoint, c.AppKey, c.AppSecret, c.ConsumerKey,
+		c.ClientID, c.ClientSecret, c.AccessToken, c.TokenURL}, "\x00")))
 	return hex.EncodeToString(sum[:])
 }
 
 // account returns the shared state of an account, made on first use with
 // api as its go-ovh client.
-func (ls *Limiters) account(key string, api *goovh.Client) *account {
+func (ls *Limiters) account(key string, api *goovh.Client, tokens oauth2.TokenSource) *account {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.accounts == nil {
@@ -67,7 +72,7 @@ func (ls *Limiters) account(key string, api *goovh.Client) *account {
 	if a, ok := ls.accounts[key]; ok {
 		return a
 	}
-	a := &account{api: api, memo: map[string]memoEntry{}}
+	a := &account{api: api, tokens: tokens, memo: map[string]memoEntry{}}
 	ls.accounts[key] = a
 	return a
 }

@@ -138,7 +138,7 @@ func (m *module) Requires(vars map[string]any) error {
 	if _, err := serviceOf(m.args.Service, "", vars); err != nil {
 		errs = append(errs, err)
 	}
-	if err := RequireCredentials(m.env, m.args.Endpoint, vars); err != nil {
+	if err := RequireCredentials(m.args.Endpoint, vars); err != nil {
 		errs = append(errs, err)
 	}
 	if m.args.Boot == BootRescue {
@@ -154,12 +154,8 @@ func (m *module) Requires(vars map[string]any) error {
 
 // RequireCredentials reports missing OVH API credentials for a host's
 // variables.
-func RequireCredentials(env ovh.Env, endpoint string, vars map[string]any) error {
-	src := ovh.DefaultSource()
-	if env.Source != nil {
-		src = *env.Source
-	}
-	_, err := ovh.Resolve(endpoint, vars, src)
+func RequireCredentials(endpoint string, vars map[string]any) error {
+	_, err := ovh.Resolve(endpoint, vars)
 	return err
 }
 

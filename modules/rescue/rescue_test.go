@@ -99,7 +99,6 @@ func testModule(t *testing.T, args string) *module {
 	t.Helper()
 	m := moduletest.New(t, Spec, args).(*module)
 	m.env = ovh.Env{
-		Source:    &ovh.Source{Getenv: func(string) string { return "" }},
 		Limiters:  ovh.NewLimiters(),
 		RetryWait: time.Millisecond,
 		Wait: ovh.WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
@@ -257,7 +256,7 @@ func TestCheckFailures(t *testing.T) {
 		{name: "unknown server", vars: map[string]any{"ovh_service": "ns9.ip-198-51-100.eu"},
 			wantErr: "ovh: GET /dedicated/server/ns9.ip-198-51-100.eu: 404 Client::NotFound: This service does not exist"},
 		{name: "no credentials", vars: map[string]any{"ovh_consumer_key": nil},
-			wantErr: "ks1: ovh: missing credentials for ENDPOINT: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ENDPOINT] section of ovh.conf); no ovh.conf found; create them at ENDPOINT_ROOT/createToken/"},
+			wantErr: "ks1: ovh: no consumer key for ENDPOINT: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ENDPOINT] section of ovh.conf); `nixbook ovh login --endpoint ENDPOINT` makes one for the application key, or create all three at ENDPOINT_ROOT/createToken/"},
 		{name: "no service", vars: map[string]any{"ovh_service": nil},
 			wantErr: "ks1: no OVH service name: set the task's service argument or the host's ovh_service variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)"},
 		{name: "no rescue key", vars: map[string]any{"rescue_ssh_key": nil},
