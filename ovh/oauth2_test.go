@@ -78,7 +78,7 @@ func TestOAuth2Refusals(t *testing.T) {
 			},
 			wantErr: "ovh: the OAuth2 client credentials for %s are not valid: check the service account's client ID and secret: ovh: GET /auth/details: no OAuth2 access token: %s/auth/oauth2/token answered 401 Unauthorized (invalid_client)"},
 		{name: "an unknown access token", cfg: ovhapi.Config{},
-			vars: func(e string) map[string]any { return map[string]any{VarEndpoint: e, VarAccessToken: "forged"} },
+			vars:    func(e string) map[string]any { return map[string]any{VarEndpoint: e, VarAccessToken: "forged"} },
 			wantErr: "ovh: the OAuth2 access token for %s are not valid: the token has expired or been revoked; get another: ovh: GET /auth/details: 401 Client::Unauthorized: This credential is not valid"},
 		{name: "an IAM refusal names the action", cfg: ovhapi.Config{ClientID: testClientID, ClientSecret: testClientSecret,
 			Rules: []ovhapi.Rule{{Method: "GET", Path: "/dedicated/server/*"}}},
