@@ -393,7 +393,7 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		start := time.Now()
 		c.sent.Add(1)
 		if _, err := c.api.TimeDelta(); err != nil {
-			return c.wrap("GET", "/auth/time", err, nil)
+			return wrapError("GET", "/auth/time", err, nil)
 		}
 		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
 		c.acct.synced.Store(true)
@@ -411,7 +411,7 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 	// read: CallAPIWithContext hides them.
 	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
 	if err != nil {
-		return c.wrap(r.Method, r.Path, err, nil)
+		return wrapError(r.Method, r.Path, err, nil)
 	}
 	if c.acct.tokens != nil {
 		tok, err := c.acct.tokens.Token()
@@ -437,7 +437,7 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		c.log("ovh: %s %s: %d (%s)", r.Method, r.Path, status, time.Since(start).Round(time.Millisecond))
 	}
 	if err != nil {
-		return c.wrap(r.Method, r.Path, err, header)
+		return wrapError(r.Method, r.Path, err, header)
 	}
 	return nil
 }
@@ -457,7 +457,7 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
-func (c *Client) wrap(method, path string, err error, header http.Header) error {
+func wrapError(method, path string, err error, header http.Header) error {
 	var apiErr *goovh.APIError
 	if errors.As(err, &apiErr) {
 		return &Error{

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -28,7 +29,8 @@ type consumerKey struct {
 	rules   []Rule
 	created time.Time
 	// token is the credentialToken of the key's validation URL.
-	token string
+	token         string
+	validationURL string
 }
 
 // SetCredential changes the consumer key's state and expiry (zero: never),
@@ -116,18 +118,19 @@ func (e *Emulator) newCredential(r *http.Request, body []byte) (int, any, *apiEr
 		}
 	}
 	ck, token := randomKey(32), randomKey(24)
-	e.mu.Lock()
-	e.keys[ck] = &consumerKey{id: int64(hash32(ck)), status: CredentialPendingValidation,
-		rules: append([]Rule(nil), req.AccessRules...), created: e.cfg.Now(), token: token}
-	e.mu.Unlock()
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
+	validationURL := scheme + "://" + r.Host + "/auth/?credentialToken=" + token
+	e.mu.Lock()
+	e.keys[ck] = &consumerKey{id: int64(hash32(ck)), status: CredentialPendingValidation,
+		rules: append([]Rule(nil), req.AccessRules...), created: e.cfg.Now(), token: token, validationURL: validationURL}
+	e.mu.Unlock()
 	return http.StatusOK, map[string]any{
 		"consumerKey":   ck,
 		"state":         CredentialPendingValidation,
-		"validationUrl": scheme + "://" + r.Host + "/auth/?credentialToken=" + token,
+		"validationUrl": validationURL,
 	}, nil
 }
 
@@ -197,4 +200,19 @@ func randomKey(n int) string {
 		b[i] = keyChars[int(b[i])%len(keyChars)]
 	}
 	return string(b)
+}
+
+// PendingValidations are the validation URLs of the keys pending
+// validation, as POST /auth/credential answered them.
+func (e *Emulator) PendingValidations() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var urls []string
+	for _, k := range e.keys {
+		if k.status == CredentialPendingValidation && k.validationURL != "" {
+			urls = append(urls, k.validationURL)
+		}
+	}
+	sort.Strings(urls)
+	return urls
 }
