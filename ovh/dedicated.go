@@ -28,6 +28,9 @@ type Server struct {
 	// Monitoring makes OVH's technicians intervene when the server stops
 	// answering ping, which a reinstall's reboots do.
 	Monitoring bool `json:"monitoring"`
+	// EFIBootloaderPath is the loader a UEFI server runs when it boots
+	// its disk; ignored by BIOS servers.
+	EFIBootloaderPath *string `json:"efiBootloaderPath"`
 	// CommercialRange and Datacenter together name the netboot catalog the
 	// server shares with its siblings (see RangeBoots).
 	CommercialRange string `json:"commercialRange"`
@@ -202,6 +205,34 @@ func (c *Client) OwnBoot(ctx context.Context, service string, want Boot, pick fu
 		return Boot{}, fmt.Errorf("%s: %w", service, err)
 	}
 	return got, nil
+}
+
+// VarEFIBootloaderPath overrides, for a UEFI server, the loader its disk
+// boots (default RemovableEFILoader), such as systemd-boot's.
+const VarEFIBootloaderPath = "ovh_efi_bootloader_path"
+
+// RemovableEFILoader is where GRUB installed as removable puts itself, as
+// the NixOS configuration nixbook generates for UEFI servers has it.
+const RemovableEFILoader = `\EFI\BOOT\BOOTX64.EFI`
+
+// EFIPath is the loader a server booting with firmware ("uefi" or
+// "bios", from facts) must run from its disk: "" for BIOS, else the
+// host's ovh_efi_bootloader_path or RemovableEFILoader.
+func EFIPath(firmware string, vars map[string]any) string {
+	if firmware != "uefi" {
+		return ""
+	}
+	if p := stringVar(vars, VarEFIBootloaderPath); p != "" {
+		return p
+	}
+	return RemovableEFILoader
+}
+
+// SameEFIPath compares loader paths as UEFI finds files on FAT: case
+// aside, either slash.
+func SameEFIPath(a, b string) bool {
+	norm := func(p string) string { return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(p), "/", `\`)) }
+	return norm(a) == norm(b)
 }
 
 // SetBootRequest is the call SetBoot makes: a netboot and, when key is not

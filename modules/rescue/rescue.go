@@ -323,15 +323,10 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if step.Request == nil {
 		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
 	}
-	summary := fmt.Sprintf("set the netboot of %s to %s for its next reboot", service, step.Target)
+	c := step.Change(service)
+	c.Summary += " for its next reboot"
 	if step.MonitoringOn {
-		summary += " and turn OVH's monitoring on again"
-	}
-	c := modules.Change{
-		Summary:  summary,
-		Commands: []string{step.Request.String()},
-		Before:   step.Before,
-		After:    fmt.Sprintf("netboot: %s\n", step.Target),
+		c.Summary += " and turn OVH's monitoring on again"
 	}
 	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
 }
@@ -344,6 +339,9 @@ type Step struct {
 	// MonitoringOn: the request also turns OVH's monitoring on again, as
 	// the inventory had it off for the reinstall.
 	MonitoringOn bool
+	// EFIBootloaderPath, when set, is the loader the request points the
+	// UEFI server's disk boot to.
+	EFIBootloaderPath string
 }
 
 // Preflight proves, before the play changes anything, that the service is
@@ -402,7 +400,12 @@ func logCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh
 func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
 	r := h.Reach()
 	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
-	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off}
+	firmware := ""
+	if f := h.Facts(); f != nil {
+		firmware = f.Firmware
+	}
+	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
+		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
 }
 
 // HarddiskStep proves that the service is the host the claim means, then
@@ -424,14 +427,37 @@ func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, look
 	}
 	step := &Step{Target: hd, Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots))}
 	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
-	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn {
+	// A UEFI server runs the loader efiBootloaderPath names; the one OVH's
+	// install left there is gone once NixOS is installed.
+	if p := claim.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		step.EFIBootloaderPath = p
+	}
+	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn || step.EFIBootloaderPath != "" {
 		r := ovh.SetBootRequest(service, hd.ID, "")
 		if step.MonitoringOn {
 			r.Body["monitoring"] = true
 		}
+		if step.EFIBootloaderPath != "" {
+			r.Body["efiBootloaderPath"] = step.EFIBootloaderPath
+		}
 		step.Request = &r
 	}
 	return step, nil
+}
+
+// Change is the plan's account of the step.
+func (s *Step) Change(service string) modules.Change {
+	c := modules.Change{
+		Summary:  fmt.Sprintf("set the netboot of %s to %s", service, s.Target),
+		Commands: []string{s.Request.String()},
+		Before:   s.Before,
+		After:    fmt.Sprintf("netboot: %s\n", s.Target),
+	}
+	if s.EFIBootloaderPath != "" {
+		c.Summary += " booting the UEFI loader " + s.EFIBootloaderPath
+		c.After += "efiBootloaderPath: " + s.EFIBootloaderPath + "\n"
+	}
+	return c
 }
 
 // ApplyStep makes a step's call and checks that the API took it.
@@ -451,6 +477,9 @@ func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step)
 	}
 	if srv.BootID == nil || *srv.BootID != s.Target.ID {
 		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
+	}
+	if p := s.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		return fmt.Errorf("ovh: %s: efiBootloaderPath is not %s after setting it", service, p)
 	}
 	return nil
 }

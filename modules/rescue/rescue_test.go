@@ -495,3 +495,59 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 		t.Errorf("server %+v: want its own rescue (230243)", st)
 	}
 }
+
+// TestHarddiskOnUEFIPointsToTheInstalledLoader: on a UEFI server, booting
+// the disk also sets efiBootloaderPath to the loader NixOS installed
+// (GRUB as removable), without which the emulator's server, like OVH's,
+// stays in the UEFI shell; a BIOS server's call leaves it alone.
+func TestHarddiskOnUEFIPointsToTheInstalledLoader(t *testing.T) {
+	tests := []struct {
+		name     string
+		firmware string
+		vars     map[string]any
+		wantPath string // efiBootloaderPath after the apply
+		wantBody bool   // the PUT carries efiBootloaderPath
+	}{
+		{name: "uefi", firmware: "uefi", wantPath: ovh.RemovableEFILoader, wantBody: true},
+		{name: "uefi with systemd-boot", firmware: "uefi", vars: map[string]any{ovh.VarEFIBootloaderPath: `\EFI\systemd\systemd-bootx64.efi`},
+			wantPath: `\EFI\systemd\systemd-bootx64.efi`, wantBody: true},
+		{name: "bios", firmware: "bios"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAccount(t, ovhapi.Config{})
+			s := a.add(testSN, 230242)
+			// The server's firmware is the one the rescue's facts report.
+			a.emu.AddServer(ovhapi.Server{Name: testSN, IP: "203.0.113.10", BootID: 230242, Firmware: tt.firmware})
+			// What the install left on the EFI system partition.
+			a.emu.SetEFILoaders(testSN, []string{ovh.RemovableEFILoader, `\EFI\systemd\systemd-bootx64.efi`})
+			s.facts.Firmware = tt.firmware
+			for k, v := range tt.vars {
+				s.vars[k] = v
+			}
+			m := testModule(t, "boot: harddisk")
+			ctx := context.Background()
+			p, err := m.Check(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := moduletest.FormatPlan(p)
+			if got := strings.Contains(plan, "efiBootloaderPath"); got != tt.wantBody {
+				t.Errorf("plan mentions efiBootloaderPath: %t, want %t\n%s", got, tt.wantBody, plan)
+			}
+			if _, err := m.Apply(ctx, s, p); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := a.emu.Server(testSN)
+			if st.EFIBootloaderPath != tt.wantPath {
+				t.Errorf("efiBootloaderPath %q, want %q", st.EFIBootloaderPath, tt.wantPath)
+			}
+			if got := ovhapi.ModeOf(st.Boot); got != ovhapi.ModeDisk {
+				t.Errorf("a reboot now boots %s (%s), want the disk", st.Boot.Kernel, got)
+			}
+			if again, err := m.Check(ctx, s); err != nil || again.Changed() {
+				t.Errorf("second check: %v, %s", err, moduletest.FormatPlan(again))
+			}
+		})
+	}
+}
