@@ -39,6 +39,7 @@ const (
 // fetched once), and the answers that do not change during a run.
 type account struct {
 	api    *goovh.Client
+	apiMu  sync.Mutex  // go-ovh's client writes itself on every request
 	synced atomic.Bool // api has the clock offset
 	// tokens gives the OAuth2 access token of client credentials, one for
 	// every client of the account; nil for other credentials.

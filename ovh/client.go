@@ -62,6 +62,7 @@ type Client struct {
 	now          func() time.Time
 
 	acct   *account
+	send   *http.Client // sends the requests go-ovh builds
 	method string       // Credentials.Method
 	oauth2 bool         // a bearer token, not a signature
 	sent   atomic.Int64 // requests sent, for Calls
@@ -103,15 +104,21 @@ func New(cfg Config) (*Client, error) {
 	// the environment and ovh.conf behind our back (Resolve has done that).
 	// Client credentials are exchanged for tokens here, not by go-ovh,
 	// which knows no token URL for an API given by URL.
+	//
+	// go-ovh's NewRequest writes its http.Client's Timeout on every call,
+	// and the account's clients share one go-ovh client: go-ovh gets an
+	// http.Client of its own, written under the account's lock, and
+	// requests go out through send, which nobody writes.
 	api := &goovh.Client{
 		AppKey:      c.AppKey,
 		AppSecret:   c.AppSecret,
 		ConsumerKey: c.ConsumerKey,
 		AccessToken: c.AccessToken,
-		Client:      httpClient,
+		Client:      &http.Client{Transport: httpClient.Transport, Timeout: timeout},
 		Timeout:     timeout,
 		UserAgent:   "nixbook",
 	}
+	send := &http.Client{Transport: httpClient.Transport, Timeout: timeout, CheckRedirect: httpClient.CheckRedirect, Jar: httpClient.Jar}
 	if err := api.SetEndpoint(strings.TrimRight(cfg.Endpoint, "/")); err != nil {
 		return nil, fmt.Errorf("ovh: %w", err)
 	}
@@ -138,6 +145,7 @@ func New(cfg Config) (*Client, error) {
 	acct := limiters.account(accountKey(api.Endpoint(), c), api, tokens)
 	cl := &Client{
 		endpoint:     api.Endpoint(),
+		send:         send,
 		acct:         acct,
 		method:       c.Method(),
 		oauth2:       c.OAuth2(),
@@ -392,7 +400,10 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		}
 		start := time.Now()
 		c.sent.Add(1)
-		if _, err := c.api.TimeDelta(); err != nil {
+		c.acct.apiMu.Lock()
+		_, err := c.api.TimeDelta()
+		c.acct.apiMu.Unlock()
+		if err != nil {
 			return wrapError("GET", "/auth/time", err, nil)
 		}
 		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
@@ -409,7 +420,9 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 	c.sent.Add(1)
 	// go-ovh's own steps, so that the answer's headers (Retry-After) can be
 	// read: CallAPIWithContext hides them.
+	c.acct.apiMu.Lock()
 	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
+	c.acct.apiMu.Unlock()
 	if err != nil {
 		return wrapError(r.Method, r.Path, err, nil)
 	}
@@ -420,7 +433,7 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		}
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	}
-	resp, err := c.api.Do(req.WithContext(ctx))
+	resp, err := c.send.Do(req.WithContext(ctx))
 	var header http.Header
 	if err == nil {
 		header = resp.Header
