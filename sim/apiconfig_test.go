@@ -140,3 +140,27 @@ func TestAPICredentialOverride(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAPIOverride: no api section, however broken, panics the loader; one
+// it accepts gives a weather and a credential the emulator takes.
+func FuzzAPIOverride(f *testing.F) {
+	f.Add("api: {calm: true, delay: 1ms-2ms, rate: 10/s burst 2}")
+	f.Add("api: {credential: {status: expired, expires: 2h, rules: [\"GET /dedicated/server/*\"]}}")
+	f.Add("api: {faults: {ks1: {task_status: ovhError, retry_after: 2s}}}")
+	f.Fuzz(func(t *testing.T, text string) {
+		path := filepath.Join(t.TempDir(), "overrides.yml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		o, err := LoadOverrides(path)
+		if err != nil {
+			return
+		}
+		if _, err := o.API.Weather(false); err != nil {
+			t.Errorf("accepted, then refused: %v", err)
+		}
+		if err := o.API.Credential.apply(&ovhapi.Config{}, time.Now()); err != nil {
+			t.Errorf("accepted, then refused: %v", err)
+		}
+	})
+}
