@@ -38,9 +38,10 @@ const (
 // shares in a process: go-ovh's client (and so the API's clock offset,
 // fetched once), and the answers that do not change during a run.
 type account struct {
-	api    *goovh.Client
-	apiMu  sync.Mutex  // go-ovh's client writes itself on every request
-	synced atomic.Bool // api has the clock offset
+	api *goovh.Client
+	// apiTurn is held by the client building a request (see build).
+	apiTurn chan struct{}
+	synced  atomic.Bool // api has the clock offset
 	// tokens gives the OAuth2 access token of client credentials, one for
 	// every client of the account; nil for other credentials.
 	tokens oauth2.TokenSource
@@ -73,10 +74,23 @@ func (ls *Limiters) account(key string, api *goovh.Client, tokens oauth2.TokenSo
 	if a, ok := ls.accounts[key]; ok {
 		return a
 	}
-	a := &account{api: api, tokens: tokens, memo: map[string]memoEntry{}}
+	a := &account{api: api, tokens: tokens, apiTurn: make(chan struct{}, 1), memo: map[string]memoEntry{}}
 	ls.accounts[key] = a
 	return a
 }
+
+// lockAPI takes the account's turn to build a request, or gives up when
+// ctx ends.
+func (a *account) lockAPI(ctx context.Context) error {
+	select {
+	case a.apiTurn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *account) unlockAPI() { <-a.apiTurn }
 
 func (a *account) get(key string, now time.Time) (any, bool) {
 	a.mu.Lock()

@@ -392,40 +392,11 @@ func maybeDone(r Request, err error) bool {
 func (c *Client) once(ctx context.Context, r Request, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.api.AppKey != "" && !c.acct.synced.Load() {
-		// go-ovh asks GET /auth/time once per client, without a context;
-		// doing it here puts it under the rate limit too.
-		if err := c.limiter.Wait(ctx); err != nil {
-			return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
-		}
-		start := time.Now()
-		c.sent.Add(1)
-		c.acct.apiMu.Lock()
-		_, err := c.api.TimeDelta()
-		c.acct.apiMu.Unlock()
-		if err != nil {
-			return wrapError("GET", "/auth/time", err, nil)
-		}
-		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
-		c.acct.synced.Store(true)
-	}
-	if err := c.limiter.Wait(ctx); err != nil {
-		return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
-	}
-	var body any
-	if r.Body != nil {
-		body = r.Body
+	req, err := c.build(ctx, r)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
-	c.sent.Add(1)
-	// go-ovh's own steps, so that the answer's headers (Retry-After) can be
-	// read: CallAPIWithContext hides them.
-	c.acct.apiMu.Lock()
-	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
-	c.acct.apiMu.Unlock()
-	if err != nil {
-		return wrapError(r.Method, r.Path, err, nil)
-	}
 	if c.acct.tokens != nil {
 		tok, err := c.acct.tokens.Token()
 		if err != nil {
@@ -453,6 +424,47 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		return wrapError(r.Method, r.Path, err, header)
 	}
 	return nil
+}
+
+// build waits for the call's turn in the account's budget and builds it
+// with go-ovh's own steps, so that the answer's headers (Retry-After) can
+// be read (CallAPIWithContext hides them); the API's clock is asked first
+// when no client of the account has. The account's clients build one at a
+// time: go-ovh's client writes itself on every request, and a request
+// built right after its turn leaves right after it, so that the API sees
+// the budget's pace, not a crowd released at once.
+func (c *Client) build(ctx context.Context, r Request) (*http.Request, error) {
+	if err := c.acct.lockAPI(ctx); err != nil {
+		return nil, fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
+	}
+	defer c.acct.unlockAPI()
+	if c.api.AppKey != "" && !c.acct.synced.Load() {
+		// go-ovh asks GET /auth/time once per client, without a context;
+		// doing it here puts it under the rate limit too.
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
+		}
+		start := time.Now()
+		c.sent.Add(1)
+		if _, err := c.api.TimeDelta(); err != nil {
+			return nil, wrapError("GET", "/auth/time", err, nil)
+		}
+		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
+		c.acct.synced.Store(true)
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
+	}
+	var body any
+	if r.Body != nil {
+		body = r.Body
+	}
+	c.sent.Add(1)
+	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
+	if err != nil {
+		return nil, wrapError(r.Method, r.Path, err, nil)
+	}
+	return req, nil
 }
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date.
