@@ -7,7 +7,7 @@
 # --check` does them. The hosts are fakes: only the API is measured.
 # Usage: bench/ovh-check-cost.sh [N]     (default 100 hosts)
 # Measured (2 shared cores): hosts=100 calls=112 per_host=1.12 max_host=6
-# elapsed=1m47s rate=60/m burst 5 (before the netboot lists shared per
+# elapsed=1m47s rate=60/m burst 5; another run 113 calls, 1m48s (before the netboot lists shared per
 # commercial range and OVH's fair-use rate: 212 calls, 4m2s).
 set -euo pipefail
 N=${1:-100}
