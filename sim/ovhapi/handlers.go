@@ -92,6 +92,10 @@ func (e *Emulator) serveHTTP(hw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost && apiPath == "/auth/credential" {
+		if !e.wait(r, segs) {
+			e.writeError(w, errGatewayTimeout)
+			return
+		}
 		status, out, aerr := e.newCredential(r, body)
 		if aerr != nil {
 			e.writeError(w, aerr)
