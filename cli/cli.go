@@ -80,6 +80,7 @@ func (e *env) app() *ucli.App {
 			e.docCommand(),
 			e.playbooksCommand(),
 			e.knownHostsCommand(),
+			e.ovhCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	goovh "github.com/ovh/go-ovh/ovh"
+	"golang.org/x/oauth2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -37,8 +38,13 @@ const (
 // shares in a process: go-ovh's client (and so the API's clock offset,
 // fetched once), and the answers that do not change during a run.
 type account struct {
-	api    *goovh.Client
-	synced atomic.Bool // api has the clock offset
+	api *goovh.Client
+	// apiTurn is held by the client building a request (see build).
+	apiTurn chan struct{}
+	synced  atomic.Bool // api has the clock offset
+	// tokens gives the OAuth2 access token of client credentials, one for
+	// every client of the account; nil for other credentials.
+	tokens oauth2.TokenSource
 
 	mu    sync.Mutex
 	memo  map[string]memoEntry
@@ -52,13 +58,14 @@ type memoEntry struct {
 
 // accountKey names an account without holding its secrets in clear.
 func accountKey(endpoint string, c Credentials) string {
-	sum := sha256.Sum256([]byte(endpoint + "\x00" + c.AppKey + "\x00" + c.AppSecret + "\x00" + c.ConsumerKey))
+	sum := sha256.Sum256([]byte(strings.Join([]string{endpoint, c.AppKey, c.AppSecret, c.ConsumerKey,
+		c.ClientID, c.ClientSecret, c.AccessToken, c.TokenURL}, "\x00")))
 	return hex.EncodeToString(sum[:])
 }
 
 // account returns the shared state of an account, made on first use with
 // api as its go-ovh client.
-func (ls *Limiters) account(key string, api *goovh.Client) *account {
+func (ls *Limiters) account(key string, api *goovh.Client, tokens oauth2.TokenSource) *account {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if ls.accounts == nil {
@@ -67,10 +74,23 @@ func (ls *Limiters) account(key string, api *goovh.Client) *account {
 	if a, ok := ls.accounts[key]; ok {
 		return a
 	}
-	a := &account{api: api, memo: map[string]memoEntry{}}
+	a := &account{api: api, tokens: tokens, apiTurn: make(chan struct{}, 1), memo: map[string]memoEntry{}}
 	ls.accounts[key] = a
 	return a
 }
+
+// lockAPI takes the account's turn to build a request, or gives up when
+// ctx ends.
+func (a *account) lockAPI(ctx context.Context) error {
+	select {
+	case a.apiTurn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *account) unlockAPI() { <-a.apiTurn }
 
 func (a *account) get(key string, now time.Time) (any, bool) {
 	a.mu.Lock()

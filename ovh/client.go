@@ -16,6 +16,8 @@ import (
 	"time"
 
 	goovh "github.com/ovh/go-ovh/ovh"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // Config configures a Client.
@@ -60,6 +62,9 @@ type Client struct {
 	now          func() time.Time
 
 	acct   *account
+	send   *http.Client // sends the requests go-ovh builds
+	method string       // Credentials.Method
+	oauth2 bool         // a bearer token, not a signature
 	sent   atomic.Int64 // requests sent, for Calls
 	cached atomic.Int64 // answers taken from acct's cache
 
@@ -74,8 +79,18 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("ovh: no endpoint")
 	}
 	c := cfg.Credentials
-	if c.AppKey == "" || c.AppSecret == "" || c.ConsumerKey == "" {
-		return nil, errors.New("ovh: application key, application secret and consumer key are all required")
+	switch c.Method() {
+	case MethodAppKey:
+		if c.AppKey == "" || c.AppSecret == "" || c.ConsumerKey == "" {
+			return nil, errors.New("ovh: application key, application secret and consumer key are all required")
+		}
+	case MethodClientCredentials:
+		if c.ClientID == "" || c.ClientSecret == "" {
+			return nil, errors.New("ovh: an OAuth2 client ID needs its secret")
+		}
+	case MethodAccessToken:
+	default:
+		return nil, errors.New("ovh: no credentials")
 	}
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
@@ -87,14 +102,23 @@ func New(cfg Config) (*Client, error) {
 	}
 	// Built by hand rather than with goovh.NewClient, which would also read
 	// the environment and ovh.conf behind our back (Resolve has done that).
+	// Client credentials are exchanged for tokens here, not by go-ovh,
+	// which knows no token URL for an API given by URL.
+	//
+	// go-ovh's NewRequest writes its http.Client's Timeout on every call,
+	// and the account's clients share one go-ovh client: go-ovh gets an
+	// http.Client of its own, written under the account's lock, and
+	// requests go out through send, which nobody writes.
 	api := &goovh.Client{
 		AppKey:      c.AppKey,
 		AppSecret:   c.AppSecret,
 		ConsumerKey: c.ConsumerKey,
-		Client:      httpClient,
+		AccessToken: c.AccessToken,
+		Client:      &http.Client{Transport: httpClient.Transport, Timeout: timeout},
 		Timeout:     timeout,
 		UserAgent:   "nixbook",
 	}
+	send := &http.Client{Transport: httpClient.Transport, Timeout: timeout, CheckRedirect: httpClient.CheckRedirect, Jar: httpClient.Jar}
 	if err := api.SetEndpoint(strings.TrimRight(cfg.Endpoint, "/")); err != nil {
 		return nil, fmt.Errorf("ovh: %w", err)
 	}
@@ -108,11 +132,24 @@ func New(cfg Config) (*Client, error) {
 	}
 	// Every client of the account shares one go-ovh client, so the API's
 	// clock offset is asked once per run, not once per task and host.
-	acct := limiters.account(accountKey(api.Endpoint(), c), api)
+	var tokens oauth2.TokenSource
+	if c.Method() == MethodClientCredentials {
+		u, err := tokenURL(api.Endpoint(), c)
+		if err != nil {
+			return nil, err
+		}
+		cc := clientcredentials.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, TokenURL: u, Scopes: []string{"all"}}
+		// The token source outlives this call: it is the account's.
+		tokens = cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, httpClient))
+	}
+	acct := limiters.account(accountKey(api.Endpoint(), c), api, tokens)
 	cl := &Client{
 		endpoint:     api.Endpoint(),
+		send:         send,
 		acct:         acct,
-		limiter:      limiters.For(api.Endpoint(), c.ConsumerKey, rate),
+		method:       c.Method(),
+		oauth2:       c.OAuth2(),
+		limiter:      limiters.For(api.Endpoint(), c.budgetKey(), rate),
 		retries:      cfg.Retries,
 		retryWait:    cfg.RetryWait,
 		maxRetryWait: cfg.MaxRetryWait,
@@ -355,36 +392,19 @@ func maybeDone(r Request, err error) bool {
 func (c *Client) once(ctx context.Context, r Request, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.acct.synced.Load() {
-		// go-ovh asks GET /auth/time once per client, without a context;
-		// doing it here puts it under the rate limit too.
-		if err := c.limiter.Wait(ctx); err != nil {
-			return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
-		}
-		start := time.Now()
-		c.sent.Add(1)
-		if _, err := c.api.TimeDelta(); err != nil {
-			return c.wrap("GET", "/auth/time", err, nil)
-		}
-		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
-		c.acct.synced.Store(true)
-	}
-	if err := c.limiter.Wait(ctx); err != nil {
-		return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
-	}
-	var body any
-	if r.Body != nil {
-		body = r.Body
+	req, err := c.build(ctx, r)
+	if err != nil {
+		return err
 	}
 	start := time.Now()
-	c.sent.Add(1)
-	// go-ovh's own steps, so that the answer's headers (Retry-After) can be
-	// read: CallAPIWithContext hides them.
-	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
-	if err != nil {
-		return c.wrap(r.Method, r.Path, err, nil)
+	if c.acct.tokens != nil {
+		tok, err := c.acct.tokens.Token()
+		if err != nil {
+			return fmt.Errorf("ovh: %s %s: %w: %w", r.Method, r.Path, ErrToken, tokenError(err))
+		}
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	}
-	resp, err := c.api.Do(req.WithContext(ctx))
+	resp, err := c.send.Do(req.WithContext(ctx))
 	var header http.Header
 	if err == nil {
 		header = resp.Header
@@ -401,9 +421,50 @@ func (c *Client) once(ctx context.Context, r Request, out any) error {
 		c.log("ovh: %s %s: %d (%s)", r.Method, r.Path, status, time.Since(start).Round(time.Millisecond))
 	}
 	if err != nil {
-		return c.wrap(r.Method, r.Path, err, header)
+		return wrapError(r.Method, r.Path, err, header)
 	}
 	return nil
+}
+
+// build waits for the call's turn in the account's budget and builds it
+// with go-ovh's own steps, so that the answer's headers (Retry-After) can
+// be read (CallAPIWithContext hides them); the API's clock is asked first
+// when no client of the account has. The account's clients build one at a
+// time: go-ovh's client writes itself on every request, and a request
+// built right after its turn leaves right after it, so that the API sees
+// the budget's pace, not a crowd released at once.
+func (c *Client) build(ctx context.Context, r Request) (*http.Request, error) {
+	if err := c.acct.lockAPI(ctx); err != nil {
+		return nil, fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
+	}
+	defer c.acct.unlockAPI()
+	if c.api.AppKey != "" && !c.acct.synced.Load() {
+		// go-ovh asks GET /auth/time once per client, without a context;
+		// doing it here puts it under the rate limit too.
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
+		}
+		start := time.Now()
+		c.sent.Add(1)
+		if _, err := c.api.TimeDelta(); err != nil {
+			return nil, wrapError("GET", "/auth/time", err, nil)
+		}
+		c.log("ovh: GET /auth/time: 200 (%s)", time.Since(start).Round(time.Millisecond))
+		c.acct.synced.Store(true)
+	}
+	if err := c.limiter.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, err)
+	}
+	var body any
+	if r.Body != nil {
+		body = r.Body
+	}
+	c.sent.Add(1)
+	req, err := c.api.NewRequest(r.Method, r.Path, body, true)
+	if err != nil {
+		return nil, wrapError(r.Method, r.Path, err, nil)
+	}
+	return req, nil
 }
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date.
@@ -421,7 +482,7 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
-func (c *Client) wrap(method, path string, err error, header http.Header) error {
+func wrapError(method, path string, err error, header http.Header) error {
 	var apiErr *goovh.APIError
 	if errors.As(err, &apiErr) {
 		return &Error{
@@ -436,4 +497,22 @@ func (c *Client) wrap(method, path string, err error, header http.Header) error 
 		}
 	}
 	return fmt.Errorf("ovh: %s %s: %w", method, path, err)
+}
+
+// ErrToken marks a call that could not get an OAuth2 access token: the
+// token endpoint refused the client ID and secret, or could not be reached.
+var ErrToken = errors.New("no OAuth2 access token")
+
+// tokenError keeps of a token endpoint's refusal its status and OAuth2
+// error code: the body it quotes is not ours to print.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		code := re.ErrorCode
+		if code == "" {
+			code = "no error code"
+		}
+		return fmt.Errorf("%s answered %s (%s)", re.Response.Request.URL.Redacted(), re.Response.Status, code)
+	}
+	return err
 }

@@ -97,18 +97,33 @@ func RescueRights(service string) []Rule {
 }
 
 // CredentialError is a consumer key that cannot do what the play needs:
-// not validated, expired, or without some rights.
+// not validated, expired, or without some rights; or OAuth2 credentials
+// the API refuses.
 type CredentialError struct {
 	Endpoint string // as written: ovh-eu, or the URL
-	Status   string // the key's state when OVH told it
-	Expired  string // the expiry date, when passed
-	Missing  []Rule // rights the play needs and the key lacks
-	Err      error  // OVH's refusal, when it refused to say
-	Create   string // where to create a key with the rights nixbook needs
+	// Method is how the credentials sign in (MethodAppKey when empty).
+	Method  string
+	Status  string // the key's state when OVH told it
+	Expired string // the expiry date, when passed
+	Missing []Rule // rights the play needs and the key lacks
+	Err     error  // OVH's refusal, when it refused to say
+	Create  string // where to create a key with the rights nixbook needs
 }
 
 func (e *CredentialError) Error() string {
 	var b strings.Builder
+	if e.Method != "" && e.Method != MethodAppKey {
+		fmt.Fprintf(&b, "ovh: the %s for %s are not valid: ", e.Method, e.Endpoint)
+		if e.Method == MethodAccessToken {
+			b.WriteString("the token has expired or been revoked; get another")
+		} else {
+			b.WriteString("check the service account's client ID and secret")
+		}
+		if e.Err != nil {
+			fmt.Fprintf(&b, ": %v", e.Err)
+		}
+		return b.String()
+	}
 	fmt.Fprintf(&b, "ovh: the consumer key for %s ", e.Endpoint)
 	switch {
 	case e.Err != nil:
@@ -145,6 +160,9 @@ func (c *Client) CheckCredential(ctx context.Context, r *Resolved, need []Rule) 
 	e := &CredentialError{Endpoint: c.endpoint}
 	if r != nil {
 		e.Endpoint, e.Create = r.Name, createTokenURL(r.URL)
+	}
+	if c.oauth2 {
+		return time.Time{}, c.checkOAuth2(ctx, e)
 	}
 	cred, err := c.CurrentCredential(ctx)
 	if err != nil {
@@ -185,4 +203,34 @@ func (c *Client) CheckCredential(ctx context.Context, r *Resolved, need []Rule) 
 		return expires, e
 	}
 	return expires, nil
+}
+
+// AuthDetails is GET /auth/details: who the credentials are.
+type AuthDetails struct {
+	Account string `json:"account"`
+	// Method: account, oauth2_client_credentials, provider or user.
+	Method string `json:"method"`
+}
+
+// checkOAuth2 proves OAuth2 credentials valid with GET /auth/details, once
+// per account and run. Their rights are IAM policies, which the API does
+// not list to the caller: a call they do not allow fails when it is made,
+// naming the IAM action it lacks.
+func (c *Client) checkOAuth2(ctx context.Context, e *CredentialError) error {
+	e.Method, e.Create = c.method, ""
+	r := Request{Method: http.MethodGet, Path: "/auth/details"}
+	_, err := cachedGet(ctx, c, "details", credentialTTL, r, same[AuthDetails])
+	if err == nil {
+		return nil
+	}
+	var apiErr *Error
+	if errors.As(err, &apiErr) && (apiErr.Status == http.StatusUnauthorized || apiErr.Status == http.StatusForbidden) {
+		e.Err = err
+		return e
+	}
+	if errors.Is(err, ErrToken) {
+		e.Err = err
+		return e
+	}
+	return err
 }

@@ -28,6 +28,12 @@ type Server struct {
 	// Monitoring makes OVH's technicians intervene when the server stops
 	// answering ping, which a reinstall's reboots do.
 	Monitoring bool `json:"monitoring"`
+	// EFIBootloaderPath is the loader a UEFI server runs when it boots
+	// its disk; ignored by BIOS servers.
+	EFIBootloaderPath *string `json:"efiBootloaderPath"`
+	// CommercialRange and Datacenter together name the netboot catalog the
+	// server shares with its siblings (see RangeBoots).
+	CommercialRange string `json:"commercialRange"`
 }
 
 // Boot is a netboot (dedicated.server.Netboot).
@@ -114,12 +120,16 @@ func (c *Client) IPs(ctx context.Context, service string) ([]string, error) {
 // ListBoots lists a server's netboot ids, of one type if bootType is set.
 // The list does not change during a run: it is read once per server.
 func (c *Client) ListBoots(ctx context.Context, service, bootType string) ([]int64, error) {
+	r := Request{Method: http.MethodGet, Path: bootListPath(service, bootType)}
+	return cachedGet(ctx, c, "boots\x00"+service+"\x00"+bootType, catalogTTL, r, cloneSlice[int64])
+}
+
+func bootListPath(service, bootType string) string {
 	p := ServerPath(service, "boot")
 	if bootType != "" {
 		p += "?bootType=" + url.QueryEscape(bootType)
 	}
-	r := Request{Method: http.MethodGet, Path: p}
-	return cachedGet(ctx, c, "boots\x00"+service+"\x00"+bootType, catalogTTL, r, cloneSlice[int64])
+	return p
 }
 
 // GetBoot reads one netboot. Netboot ids are the endpoint's, not the
@@ -144,6 +154,11 @@ func (c *Client) Boots(ctx context.Context, service, bootType string) ([]Boot, e
 	if err != nil {
 		return nil, err
 	}
+	return c.bootsOf(ctx, service, ids)
+}
+
+// bootsOf reads the netboots of ids, in their order.
+func (c *Client) bootsOf(ctx context.Context, service string, ids []int64) ([]Boot, error) {
 	boots := make([]Boot, 0, len(ids))
 	for _, id := range ids {
 		b, err := c.GetBoot(ctx, service, id)
@@ -153,6 +168,71 @@ func (c *Client) Boots(ctx context.Context, service, bootType string) ([]Boot, e
 		boots = append(boots, *b)
 	}
 	return boots, nil
+}
+
+// RangeBoots is Boots for a server already read, with the list of ids
+// read once for every server of the same commercial range and datacenter:
+// OVH's netboot catalog is the range's, so a 100-server --check reads it
+// once, not a hundred times. Shared answers only serve plans; Apply
+// confirms its boot against the server's own list (see OwnBoot).
+func (c *Client) RangeBoots(ctx context.Context, srv *Server, bootType string) ([]Boot, error) {
+	if srv.CommercialRange == "" || srv.Datacenter == "" {
+		return c.Boots(ctx, srv.Name, bootType)
+	}
+	key := "range-boots\x00" + srv.CommercialRange + "\x00" + srv.Datacenter + "\x00" + bootType
+	r := Request{Method: http.MethodGet, Path: bootListPath(srv.Name, bootType)}
+	ids, err := cachedGet(ctx, c, key, catalogTTL, r, cloneSlice[int64])
+	if err != nil {
+		return nil, err
+	}
+	return c.bootsOf(ctx, srv.Name, ids)
+}
+
+// OwnBoot confirms that want is among the server's own netboots of its
+// type, else picks again among them with pick; it returns the boot to set.
+func (c *Client) OwnBoot(ctx context.Context, service string, want Boot, pick func([]Boot) (Boot, error)) (Boot, error) {
+	boots, err := c.Boots(ctx, service, want.BootType)
+	if err != nil {
+		return Boot{}, err
+	}
+	for _, b := range boots {
+		if b.ID == want.ID {
+			return b, nil
+		}
+	}
+	got, err := pick(boots)
+	if err != nil {
+		return Boot{}, fmt.Errorf("%s: %w", service, err)
+	}
+	return got, nil
+}
+
+// VarEFIBootloaderPath overrides, for a UEFI server, the loader its disk
+// boots (default RemovableEFILoader), such as systemd-boot's.
+const VarEFIBootloaderPath = "ovh_efi_bootloader_path"
+
+// RemovableEFILoader is where GRUB installed as removable puts itself, as
+// the NixOS configuration nixbook generates for UEFI servers has it.
+const RemovableEFILoader = `\EFI\BOOT\BOOTX64.EFI`
+
+// EFIPath is the loader a server booting with firmware ("uefi" or
+// "bios", from facts) must run from its disk: "" for BIOS, else the
+// host's ovh_efi_bootloader_path or RemovableEFILoader.
+func EFIPath(firmware string, vars map[string]any) string {
+	if firmware != "uefi" {
+		return ""
+	}
+	if p := stringVar(vars, VarEFIBootloaderPath); p != "" {
+		return p
+	}
+	return RemovableEFILoader
+}
+
+// SameEFIPath compares loader paths as UEFI finds files on FAT: case
+// aside, either slash.
+func SameEFIPath(a, b string) bool {
+	norm := func(p string) string { return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(p), "/", `\`)) }
+	return norm(a) == norm(b)
 }
 
 // SetBootRequest is the call SetBoot makes: a netboot and, when key is not

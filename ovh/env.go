@@ -12,7 +12,6 @@ import (
 // Env is what modules need to reach the API for a host. The zero value is
 // the real thing; tests replace parts.
 type Env struct {
-	Source   *Source   // nil: DefaultSource()
 	Limiters *Limiters // nil: SharedLimiters()
 	// Sleep pauses between retries and task polls; nil: real time.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -26,14 +25,10 @@ type Env struct {
 }
 
 // Client resolves a host's endpoint and credentials (see Resolve) and its
-// rate (the ovh_rate_limit variable, such as "50/m burst 10"; default
+// rate (the ovh_rate_limit variable, such as "120/m burst 10"; default
 // DefaultRate) and returns a client whose calls are logged through log.
 func (e Env) Client(endpoint string, vars map[string]any, log func(format string, args ...any)) (*Client, *Resolved, error) {
-	src := DefaultSource()
-	if e.Source != nil {
-		src = *e.Source
-	}
-	r, err := Resolve(endpoint, vars, src)
+	r, err := Resolve(endpoint, vars)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -98,6 +93,10 @@ func (r *Resolved) Explain(err error) error {
 	var from []string
 	for _, k := range keys {
 		from = append(from, k+" from "+r.From[k])
+	}
+	if r.Credentials.OAuth2() {
+		return fmt.Errorf("%w (%s for %s: %s; their IAM policy needs the dedicatedServer:apiovh actions get, put, boot/get, reboot, task/get and ips/get on the servers)",
+			err, r.Credentials.Method(), r.Name, strings.Join(from, ", "))
 	}
 	return fmt.Errorf("%w (credentials for %s: %s; they need GET, PUT and POST on /dedicated/server/*: %s)",
 		err, r.Name, strings.Join(from, ", "), createTokenURL(r.URL))

@@ -28,6 +28,9 @@ type Claim struct {
 	// MonitoringOff: the inventory asks that OVH's monitoring be off while
 	// nixbook reinstalls the server (VarMonitoring).
 	MonitoringOff bool
+	// EFIBootloaderPath is the loader a UEFI server boots from its disk
+	// (see EFIPath); "" for a BIOS server.
+	EFIBootloaderPath string
 }
 
 // IdentityError is a service that is not provably the host the inventory

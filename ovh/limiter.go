@@ -17,9 +17,10 @@ type Rate struct {
 	Burst    int
 }
 
-// DefaultRate keeps any minute at or under 60 requests (50 a minute plus a
-// burst of 10), OVH's fair-use figure per consumer key (ovh-api.md §8).
-func DefaultRate() Rate { return Rate{Requests: 50, Per: time.Minute, Burst: 10} }
+// DefaultRate is OVH's fair-use figure per consumer key, 60 requests a
+// minute (ovh-api.md §8), with bursts of 5 so that one host's few calls
+// do not wait; the burst is small enough that no minute goes far over 60.
+func DefaultRate() Rate { return Rate{Requests: 60, Per: time.Minute, Burst: 5} }
 
 // String prints the rate as ParseRate reads it.
 func (r Rate) String() string {

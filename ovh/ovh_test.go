@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -612,10 +613,20 @@ func TestRequestString(t *testing.T) {
 	}
 }
 
+// clearOVHEnv unsets the OVH_* variables go-ovh reads, for the test.
+func clearOVHEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"ENDPOINT", "APPLICATION_KEY", "APPLICATION_SECRET", "CONSUMER_KEY", "CLIENT_ID", "CLIENT_SECRET", "ACCESS_TOKEN"} {
+		t.Setenv("OVH_"+k, "")
+	}
+}
+
+// TestResolve: credentials come through go-ovh's own loading, the
+// inventory's values first, then OVH_* variables, then the endpoint's
+// section of ./ovh.conf (the one go-ovh reads that a test can place).
 func TestResolve(t *testing.T) {
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "ovh.conf")
-	writeFile(t, conf, `[default]
+	writeFile(t, filepath.Join(dir, "ovh.conf"), `[default]
 endpoint=kimsufi-eu
 
 [kimsufi-eu]
@@ -627,11 +638,15 @@ consumer_key=conf-ck
 application_key=url-ak
 application_secret=url-as
 consumer_key=url-ck
+
+[ovh-ca]
+client_id=conf-id
+client_secret=conf-secret
+
+[ovh-us]
+access_token=conf-token
 `)
-	home := filepath.Join(dir, "home.conf")
-	writeFile(t, home, "[kimsufi-eu]\napplication_key=home-ak\n")
-	env := map[string]string{}
-	src := Source{Getenv: func(k string) string { return env[k] }, ConfigPaths: []string{home, conf, filepath.Join(dir, "missing.conf")}}
+	t.Chdir(dir)
 	tests := []struct {
 		name     string
 		endpoint string
@@ -639,45 +654,77 @@ consumer_key=url-ck
 		env      map[string]string
 		wantURL  string
 		want     Credentials
+		wantFrom string // of the first credential, by key order
 		wantErr  string
 	}{
 		{name: "ovh.conf's default endpoint and its section", wantURL: "https://eu.api.kimsufi.com/1.0",
-			want: Credentials{"conf-ak", "conf-as", "conf-ck"}},
+			want: Credentials{AppKey: "conf-ak", AppSecret: "conf-as", ConsumerKey: "conf-ck"}, wantFrom: "ovh.conf [kimsufi-eu] application_key"},
 		{name: "inventory before environment before ovh.conf", endpoint: "kimsufi-eu",
 			vars:    map[string]any{VarAppKey: "inv-ak"},
-			env:     map[string]string{"OVH_APPLICATION_KEY": "env-ak", "OVH_APPLICATION_SECRET": "env-as"},
-			wantURL: "https://eu.api.kimsufi.com/1.0", want: Credentials{"inv-ak", "env-as", "conf-ck"}},
-		{name: "endpoint from the inventory", vars: map[string]any{VarEndpoint: "http://127.0.0.1:8080/1.0"},
-			wantURL: "http://127.0.0.1:8080/1.0", want: Credentials{"url-ak", "url-as", "url-ck"}},
-		{name: "endpoint from the environment", env: map[string]string{"OVH_ENDPOINT": "ovh-ca", "OVH_APPLICATION_KEY": "a", "OVH_APPLICATION_SECRET": "b", "OVH_CONSUMER_KEY": "c"},
-			wantURL: "https://ca.api.ovh.com/1.0", want: Credentials{"a", "b", "c"}},
-		{name: "missing credentials are named, never shown", endpoint: "ovh-eu", vars: map[string]any{VarAppSecret: "s3cr3t"},
-			wantErr: "ovh: missing credentials for ovh-eu: set ovh_application_key (or OVH_APPLICATION_KEY, or application_key in the [ovh-eu] section of ovh.conf) and " +
-				"ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ovh-eu] section of ovh.conf); read " + home + ", " + conf +
-				"; create them at https://eu.api.ovh.com/createToken/?GET=/dedicated/server&GET=/dedicated/server/*&PUT=/dedicated/server/*&POST=/dedicated/server/*"},
+			env:     map[string]string{"OVH_APPLICATION_SECRET": "env-as"},
+			wantURL: "https://eu.api.kimsufi.com/1.0", want: Credentials{AppKey: "inv-ak", AppSecret: "env-as", ConsumerKey: "conf-ck"},
+			wantFrom: "inventory variable ovh_application_key"},
+		{name: "endpoint from the inventory", vars: map[string]any{VarEndpoint: "http://127.0.0.1:8080/1.0/"},
+			wantURL: "http://127.0.0.1:8080/1.0", want: Credentials{AppKey: "url-ak", AppSecret: "url-as", ConsumerKey: "url-ck"}},
+		{name: "endpoint from the environment", env: map[string]string{"OVH_ENDPOINT": "ovh-eu", "OVH_APPLICATION_KEY": "a", "OVH_APPLICATION_SECRET": "b", "OVH_CONSUMER_KEY": "c"},
+			wantURL: "https://eu.api.ovh.com/1.0", want: Credentials{AppKey: "a", AppSecret: "b", ConsumerKey: "c"}, wantFrom: "environment variable OVH_APPLICATION_KEY"},
+		{name: "client credentials from ovh.conf", endpoint: "ovh-ca",
+			wantURL: "https://ca.api.ovh.com/1.0", want: Credentials{ClientID: "conf-id", ClientSecret: "conf-secret"}},
+		{name: "an access token from ovh.conf", endpoint: "ovh-us",
+			wantURL: "https://api.us.ovhcloud.com/1.0", want: Credentials{AccessToken: "conf-token"}},
+		{name: "client credentials from the inventory", endpoint: "ovh-eu", vars: map[string]any{VarClientID: "id", VarClientSecret: "secret"},
+			wantURL: "https://eu.api.ovh.com/1.0", want: Credentials{ClientID: "id", ClientSecret: "secret"}, wantFrom: "inventory variable ovh_client_id"},
+		{name: "client credentials for an API given by URL", vars: map[string]any{VarEndpoint: "http://127.0.0.1:9/1.0", VarClientID: "id", VarClientSecret: "secret", VarTokenURL: "http://127.0.0.1:9/token"},
+			wantURL: "http://127.0.0.1:9/1.0", want: Credentials{ClientID: "id", ClientSecret: "secret", TokenURL: "http://127.0.0.1:9/token"}},
+		{name: "an access token from the environment", endpoint: "ovh-eu", env: map[string]string{"OVH_ACCESS_TOKEN": "tok"},
+			wantURL: "https://eu.api.ovh.com/1.0", want: Credentials{AccessToken: "tok"}},
+		{name: "two kinds in the inventory", endpoint: "ovh-eu", vars: map[string]any{VarAppKey: "a", VarAccessToken: "t"},
+			wantErr: "ovh: the inventory sets credentials of 2 kinds (OAuth2 access token, application key)"},
+		{name: "two kinds through go-ovh", endpoint: "ovh-ca", vars: map[string]any{VarAppKey: "a", VarAppSecret: "b", VarConsumerKey: "c"},
+			wantErr: "ovh: credentials: can't use multiple authentication methods: application_key/application_secret, client_id/client_secret"},
+		{name: "no consumer key", endpoint: "ovh-eu", vars: map[string]any{VarAppKey: "a", VarAppSecret: "s3cr3t"},
+			wantErr: "ovh: no consumer key for ovh-eu: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ovh-eu] section of ovh.conf); `nixbook ovh login --endpoint ovh-eu` makes one"},
+		{name: "nothing at all", endpoint: "soyoustart-eu",
+			wantErr: "ovh: credentials: missing authentication information"},
 		{name: "unknown endpoint", endpoint: "ovh-fr",
 			wantErr: `ovh: unknown endpoint "ovh-fr": use one of ovh-eu, ovh-ca, ovh-us, kimsufi-eu, kimsufi-ca, soyoustart-eu, soyoustart-ca, or the API's URL such as https://eu.api.ovh.com/1.0`},
 		{name: "not a URL", endpoint: "eu.api.ovh.com/1.0", wantErr: `ovh: endpoint "eu.api.ovh.com/1.0" is not a name or an http(s) URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env = tt.env
-			r, err := Resolve(tt.endpoint, tt.vars, src)
+			clearOVHEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			r, err := Resolve(tt.endpoint, tt.vars)
 			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("err = %v\nwant  %s", err, tt.wantErr)
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v\nwant  %s…", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cr3t") {
+					t.Errorf("the error shows a secret: %v", err)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.URL != tt.wantURL || r.Credentials != tt.want {
-				t.Errorf("got %s %#v, want %s (%s %s %s)", r.URL, r.Credentials.AppKey+"/"+r.Credentials.AppSecret+"/"+r.Credentials.ConsumerKey,
-					tt.wantURL, tt.want.AppKey, tt.want.AppSecret, tt.want.ConsumerKey)
+			if r.URL != tt.wantURL || !sameCredentials(r.Credentials, tt.want) {
+				t.Errorf("got %s %q, want %s %q", r.URL, credentialValues(r.Credentials), tt.wantURL, credentialValues(tt.want))
+			}
+			if tt.wantFrom != "" && r.From["application_key"] != tt.wantFrom && r.From["client_id"] != tt.wantFrom {
+				t.Errorf("from %v, want %s", r.From, tt.wantFrom)
 			}
 		})
 	}
+}
+
+func sameCredentials(a, b Credentials) bool {
+	return slices.Equal(credentialValues(a), credentialValues(b))
+}
+
+func credentialValues(c Credentials) []string {
+	return []string{c.AppKey, c.AppSecret, c.ConsumerKey, c.ClientID, c.ClientSecret, c.AccessToken, c.TokenURL}
 }
 
 func TestSecretsNeverPrinted(t *testing.T) {

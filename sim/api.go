@@ -22,6 +22,9 @@ type Credentials struct {
 	ApplicationKey    string
 	ApplicationSecret string
 	ConsumerKey       string
+	// ClientID and ClientSecret are the account's OAuth2 service account,
+	// exchanged for tokens at the emulator's /auth/oauth2/token.
+	ClientID, ClientSecret string
 }
 
 func randomKey(n int) string {
@@ -41,6 +44,8 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 		ApplicationKey:    randomKey(16),
 		ApplicationSecret: randomKey(32),
 		ConsumerKey:       randomKey(32),
+		ClientID:          "EU." + randomKey(16),
+		ClientSecret:      randomKey(32),
 	}
 	flavour := f.cfg.Flavour
 	if flavour == "" {
@@ -61,15 +66,21 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.emu = ovhapi.New(ovhapi.Config{
-		AppKey:      f.creds.ApplicationKey,
-		AppSecret:   f.creds.ApplicationSecret,
-		ConsumerKey: f.creds.ConsumerKey,
-		Timings:     timings,
-		Flavour:     flavour,
-		OnReboot:    f.apiReboot,
-		Weather:     weather,
-	})
+	cfg := ovhapi.Config{
+		AppKey:       f.creds.ApplicationKey,
+		AppSecret:    f.creds.ApplicationSecret,
+		ConsumerKey:  f.creds.ConsumerKey,
+		ClientID:     f.creds.ClientID,
+		ClientSecret: f.creds.ClientSecret,
+		Timings:      timings,
+		Flavour:      flavour,
+		OnReboot:     f.apiReboot,
+		Weather:      weather,
+	}
+	if err := api.Credential.apply(&cfg, time.Now()); err != nil {
+		return err
+	}
+	f.emu = ovhapi.New(cfg)
 	for _, h := range f.hosts {
 		// A host that starts in the rescue (or kexec'd from it) was booted
 		// into it with the fleet's key.

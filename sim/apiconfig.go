@@ -26,6 +26,10 @@ import (
 //	  faults:                  # one-off faults, per host
 //	    ks2: {http500: 3, task_not_found: 5, lost_answer: 1, too_many: 2, retry_after: 2s,
 //	          task_status: ovhError, comment: "…", note: "…", slow_task: 30s}
+//	  credential:              # the consumer key of the inventory and ovh.conf
+//	    status: pendingValidation   # validated (default), expired, refused
+//	    expires: 2h            # from the fleet's start, or an RFC 3339 time
+//	    rules: ["GET /dedicated/server/*", "POST /dedicated/server/*/reboot"]
 //
 // Unset fields keep ovhapi.BadDay's (or, with calm, none).
 type APIOverride struct {
@@ -39,6 +43,55 @@ type APIOverride struct {
 	Rate            string              `yaml:"rate"`
 	TaskPurge       string              `yaml:"task_purge"`
 	Faults          map[string]APIFault `yaml:"faults"`
+	Credential      *APICredential      `yaml:"credential"`
+}
+
+// APICredential is the state, expiry and rules of the fleet's consumer
+// key, as OVH keeps them; unset fields: validated, no expiry, the rights
+// of the stock playbooks.
+type APICredential struct {
+	Status  string   `yaml:"status"`
+	Expires string   `yaml:"expires"`
+	Rules   []string `yaml:"rules"`
+}
+
+// apply sets the key's state, expiry (relative to now) and rules in cfg.
+func (c *APICredential) apply(cfg *ovhapi.Config, now time.Time) error {
+	if c == nil {
+		return nil
+	}
+	switch c.Status {
+	case "", ovhapi.CredentialValidated, ovhapi.CredentialPendingValidation, ovhapi.CredentialExpired, ovhapi.CredentialRefused:
+		cfg.CredentialStatus = c.Status
+	default:
+		return fmt.Errorf("api credential status %q: want validated, pendingValidation, expired or refused", c.Status)
+	}
+	if c.Expires != "" {
+		if d, err := time.ParseDuration(c.Expires); err == nil {
+			cfg.CredentialExpires = now.Add(d)
+		} else if t, err := time.Parse(time.RFC3339, c.Expires); err == nil {
+			cfg.CredentialExpires = t
+		} else {
+			return fmt.Errorf("api credential expires %q: want a duration from the start such as 2h, or an RFC 3339 time", c.Expires)
+		}
+	}
+	if c.Rules != nil {
+		cfg.Rules = []ovhapi.Rule{}
+	}
+	for _, text := range c.Rules {
+		method, path, ok := strings.Cut(strings.TrimSpace(text), " ")
+		path = strings.TrimSpace(path)
+		switch method {
+		case "GET", "PUT", "POST", "DELETE":
+		default:
+			ok = false
+		}
+		if !ok || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("api credential rule %q: want METHOD /path, such as GET /dedicated/server/*", text)
+		}
+		cfg.Rules = append(cfg.Rules, ovhapi.Rule{Method: method, Path: path})
+	}
+	return nil
 }
 
 // APIFault is a one-off misbehaviour for one host's server (ovhapi.Fault).
@@ -156,6 +209,9 @@ func (f APIFault) fault() (ovhapi.Fault, error) {
 // check validates the section against the fleet's host names (nil: any).
 func (o APIOverride) check(hosts map[string]bool) error {
 	if _, err := o.Weather(false); err != nil {
+		return err
+	}
+	if err := o.Credential.apply(&ovhapi.Config{}, time.Now()); err != nil {
 		return err
 	}
 	names := make([]string, 0, len(o.Faults))

@@ -155,12 +155,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		}
 		fp.client, fp.service, fp.netboot = client, service, step
 		if step.Request != nil {
-			changes = append(changes, modules.Change{
-				Summary:  fmt.Sprintf("set the netboot of %s to %s", service, step.Target),
-				Commands: []string{step.Request.String()},
-				Before:   step.Before,
-				After:    fmt.Sprintf("netboot: %s\n", step.Target),
-			})
+			changes = append(changes, step.Change(service))
 		}
 	} else {
 		notes = append(notes, fmt.Sprintf("no OVH service (service or %s): the netboot is left as it is", ovh.VarService))

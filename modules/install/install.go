@@ -273,7 +273,7 @@ func (m *module) Requires(vars map[string]any) error {
 	if s, _ := vars[ovh.VarService].(string); m.args.Service == "" && strings.TrimSpace(s) == "" {
 		return nil
 	}
-	return rescue.RequireCredentials(m.env, m.args.Endpoint, vars)
+	return rescue.RequireCredentials(m.args.Endpoint, vars)
 }
 
 // service is the OVH service a task means, or "" when the host has none.

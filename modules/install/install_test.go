@@ -115,7 +115,6 @@ func testModule(t *testing.T, args string) *module {
 	t.Helper()
 	m := moduletest.New(t, Spec, args).(*module)
 	m.env = ovh.Env{
-		Source:    &ovh.Source{Getenv: func(string) string { return "" }},
 		Limiters:  ovh.NewLimiters(),
 		RetryWait: time.Millisecond,
 	}

@@ -21,6 +21,7 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 		want     string // in the error; "" when Preflight passes
 		warned   bool
 		noServer bool // the server is not read
+		oauth2   bool // the host signs in with EU.id and secret
 	}{
 		{name: "monitored", warned: true},
 		{name: "monitoring off asked", vars: map[string]any{ovh.VarMonitoring: "off"}},
@@ -31,6 +32,9 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 			want: "is not valid: it has expired, been revoked, or is still pending validation", noServer: true},
 		{name: "expired", cfg: ovhapi.Config{CredentialStatus: ovhapi.CredentialExpired},
 			want: "403 Client::Forbidden: This credential is not valid", noServer: true},
+		{name: "OAuth2 client credentials", cfg: ovhapi.Config{ClientID: "EU.id", ClientSecret: "secret"}, oauth2: true, warned: true},
+		{name: "OAuth2 client credentials refused", cfg: ovhapi.Config{ClientID: "EU.id", ClientSecret: "other"}, oauth2: true,
+			want: "ks1: ovh: the OAuth2 client credentials for %ENDPOINT% are not valid: check the service account's client ID and secret", noServer: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +42,12 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 			s := a.add(testSN, 0)
 			for k, v := range tt.vars {
 				s.vars[k] = v
+			}
+			if tt.oauth2 {
+				for _, k := range []string{ovh.VarAppKey, ovh.VarAppSecret, ovh.VarConsumerKey} {
+					delete(s.vars, k)
+				}
+				s.vars[ovh.VarClientID], s.vars[ovh.VarClientSecret] = "EU.id", "secret"
 			}
 			err := testModule(t, "").Preflight(context.Background(), s)
 			want := strings.ReplaceAll(tt.want, "%ENDPOINT%", a.endpoint)

@@ -130,7 +130,7 @@ func (m *module) Requires(vars map[string]any) error {
 	if _, err := serviceOf(m.args.Service, "", vars); err != nil {
 		errs = append(errs, err)
 	}
-	if err := RequireCredentials(m.env, m.args.Endpoint, vars); err != nil {
+	if err := RequireCredentials(m.args.Endpoint, vars); err != nil {
 		errs = append(errs, err)
 	}
 	if m.args.Boot == BootRescue {
@@ -146,12 +146,8 @@ func (m *module) Requires(vars map[string]any) error {
 
 // RequireCredentials reports missing OVH API credentials for a host's
 // variables.
-func RequireCredentials(env ovh.Env, endpoint string, vars map[string]any) error {
-	src := ovh.DefaultSource()
-	if env.Source != nil {
-		src = *env.Source
-	}
-	_, err := ovh.Resolve(endpoint, vars, src)
+func RequireCredentials(endpoint string, vars map[string]any) error {
+	_, err := ovh.Resolve(endpoint, vars)
 	return err
 }
 
@@ -194,7 +190,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, res.Explain(err)
 	}
-	boots, err := client.Boots(ctx, service, BootRescue)
+	boots, err := client.RangeBoots(ctx, srv, BootRescue)
 	if err != nil {
 		return nil, res.Explain(err)
 	}
@@ -319,15 +315,10 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if step.Request == nil {
 		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
 	}
-	summary := fmt.Sprintf("set the netboot of %s to %s for its next reboot", service, step.Target)
+	c := step.Change(service)
+	c.Summary += " for its next reboot"
 	if step.MonitoringOn {
-		summary += " and turn OVH's monitoring on again"
-	}
-	c := modules.Change{
-		Summary:  summary,
-		Commands: []string{step.Request.String()},
-		Before:   step.Before,
-		After:    fmt.Sprintf("netboot: %s\n", step.Target),
+		c.Summary += " and turn OVH's monitoring on again"
 	}
 	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
 }
@@ -340,6 +331,9 @@ type Step struct {
 	// MonitoringOn: the request also turns OVH's monitoring on again, as
 	// the inventory had it off for the reinstall.
 	MonitoringOn bool
+	// EFIBootloaderPath, when set, is the loader the request points the
+	// UEFI server's disk boot to.
+	EFIBootloaderPath string
 }
 
 // Preflight proves, before the play changes anything, that the service is
@@ -398,7 +392,12 @@ func logCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh
 func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
 	r := h.Reach()
 	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
-	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off}
+	firmware := ""
+	if f := h.Facts(); f != nil {
+		firmware = f.Firmware
+	}
+	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
+		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
 }
 
 // HarddiskStep proves that the service is the host the claim means, then
@@ -410,7 +409,7 @@ func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, look
 	if err != nil {
 		return nil, err
 	}
-	boots, err := client.Boots(ctx, service, BootHarddisk)
+	boots, err := client.RangeBoots(ctx, srv, BootHarddisk)
 	if err != nil {
 		return nil, err
 	}
@@ -420,20 +419,46 @@ func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, look
 	}
 	step := &Step{Target: hd, Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots))}
 	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
-	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn {
+	// A UEFI server runs the loader efiBootloaderPath names; the one OVH's
+	// install left there is gone once NixOS is installed.
+	if p := claim.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		step.EFIBootloaderPath = p
+	}
+	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn || step.EFIBootloaderPath != "" {
 		r := ovh.SetBootRequest(service, hd.ID, "")
 		if step.MonitoringOn {
 			r.Body["monitoring"] = true
+		}
+		if step.EFIBootloaderPath != "" {
+			r.Body["efiBootloaderPath"] = step.EFIBootloaderPath
 		}
 		step.Request = &r
 	}
 	return step, nil
 }
 
+// Change is the plan's account of the step.
+func (s *Step) Change(service string) modules.Change {
+	c := modules.Change{
+		Summary:  fmt.Sprintf("set the netboot of %s to %s", service, s.Target),
+		Commands: []string{s.Request.String()},
+		Before:   s.Before,
+		After:    fmt.Sprintf("netboot: %s\n", s.Target),
+	}
+	if s.EFIBootloaderPath != "" {
+		c.Summary += " booting the UEFI loader " + s.EFIBootloaderPath
+		c.After += "efiBootloaderPath: " + s.EFIBootloaderPath + "\n"
+	}
+	return c
+}
+
 // ApplyStep makes a step's call and checks that the API took it.
 func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step) error {
 	if s.Request == nil {
 		return nil
+	}
+	if err := confirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
+		return err
 	}
 	if err := client.Do(ctx, *s.Request, nil); err != nil {
 		return err
@@ -444,6 +469,24 @@ func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step)
 	}
 	if srv.BootID == nil || *srv.BootID != s.Target.ID {
 		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
+	}
+	if p := s.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		return fmt.Errorf("ovh: %s: efiBootloaderPath is not %s after setting it", service, p)
+	}
+	return nil
+}
+
+// confirmTarget checks the boot a plan chose from its range's catalog
+// against the server's own netboots before the call that sets it, and
+// picks again among them if the server lacks it.
+func confirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
+	own, err := client.OwnBoot(ctx, service, *target, pick)
+	if err != nil {
+		return err
+	}
+	if own.ID != target.ID {
+		*target = own
+		set.Body["bootId"] = own.ID
 	}
 	return nil
 }
@@ -472,6 +515,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		oldBoot = strings.TrimSpace(string(res.Stdout))
 	}
 	if p.set != nil {
+		if err := confirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
+			return nil, err
+		}
 		if err := p.client.Do(ctx, *p.set, nil); err != nil {
 			return nil, err
 		}

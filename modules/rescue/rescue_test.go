@@ -100,7 +100,6 @@ func testModule(t *testing.T, args string) *module {
 	t.Helper()
 	m := moduletest.New(t, Spec, args).(*module)
 	m.env = ovh.Env{
-		Source:    &ovh.Source{Getenv: func(string) string { return "" }},
 		Limiters:  ovh.NewLimiters(),
 		RetryWait: time.Millisecond,
 		Wait: ovh.WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
@@ -258,7 +257,7 @@ func TestCheckFailures(t *testing.T) {
 		{name: "unknown server", vars: map[string]any{"ovh_service": "ns9.ip-198-51-100.eu"},
 			wantErr: "ovh: GET /dedicated/server/ns9.ip-198-51-100.eu: 404 Client::NotFound: This service does not exist"},
 		{name: "no credentials", vars: map[string]any{"ovh_consumer_key": nil},
-			wantErr: "ks1: ovh: missing credentials for ENDPOINT: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ENDPOINT] section of ovh.conf); no ovh.conf found; create them at ENDPOINT_ROOT/createToken/"},
+			wantErr: "ks1: ovh: no consumer key for ENDPOINT: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ENDPOINT] section of ovh.conf); `nixbook ovh login --endpoint ENDPOINT` makes one for the application key, or create all three at ENDPOINT_ROOT/createToken/"},
 		{name: "no service", vars: map[string]any{"ovh_service": nil},
 			wantErr: "ks1: no OVH service name: set the task's service argument or the host's ovh_service variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)"},
 		{name: "no rescue key", vars: map[string]any{"rescue_ssh_key": nil},
@@ -457,5 +456,99 @@ func TestExampleLoads(t *testing.T) {
 	}
 	if _, err := playbooks.LoadBytes("example.yml", []byte(b.String()), t.TempDir(), modules.NewRegistry(Spec)); err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
+	}
+}
+
+// TestApplySetsTheServersOwnRescue: the plan reads the rescue list once for
+// the servers of a range, but a server of that range that lacks the
+// chosen rescue gets its own at apply.
+func TestApplySetsTheServersOwnRescue(t *testing.T) {
+	a := newAccount(t, ovhapi.Config{})
+	first := a.add(testSN, 0)
+	const other = "ns2.ip-203-0-113.eu"
+	a.emu.AddServer(ovhapi.Server{Name: other, IP: "203.0.113.11", CommercialRange: "fs", Boots: []ovhapi.Netboot{
+		{ID: 1, BootType: "harddisk", Kernel: "hd", Description: "Boot to disk"},
+		{ID: 230243, BootType: "rescue", Kernel: "rescue12-customer", Description: "Customer rescue system (Debian-12-based)"},
+	}})
+	second := newServer(map[string]any{
+		"ovh_service": other, "ovh_endpoint": a.endpoint, "ovh_application_key": testAK,
+		"ovh_application_secret": testAS, "ovh_consumer_key": testCK, "rescue_ssh_key": edKey,
+		"ovh_rate_limit": "1000/s burst 1000",
+	})
+	second.addr = "203.0.113.11"
+	a.servers[other] = second
+	m := testModule(t, "")
+	ctx := context.Background()
+	if _, err := m.Check(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Check(ctx, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.emu.Calls(other); len(got) != 1 {
+		t.Errorf("the second check made %v, want only its server read (the range's list is shared)", got)
+	}
+	if _, err := m.Apply(ctx, second, p); err != nil {
+		t.Fatalf("apply: %v\n%s", err, second.allLogs())
+	}
+	if st, _ := a.emu.Server(other); st.BootID != 230243 || st.Mode != ovhapi.ModeRescue {
+		t.Errorf("server %+v: want its own rescue (230243)", st)
+	}
+}
+
+// TestHarddiskOnUEFIPointsToTheInstalledLoader: on a UEFI server, booting
+// the disk also sets efiBootloaderPath to the loader NixOS installed
+// (GRUB as removable), without which the emulator's server, like OVH's,
+// stays in the UEFI shell; a BIOS server's call leaves it alone.
+func TestHarddiskOnUEFIPointsToTheInstalledLoader(t *testing.T) {
+	tests := []struct {
+		name     string
+		firmware string
+		vars     map[string]any
+		wantPath string // efiBootloaderPath after the apply
+		wantBody bool   // the PUT carries efiBootloaderPath
+	}{
+		{name: "uefi", firmware: "uefi", wantPath: ovh.RemovableEFILoader, wantBody: true},
+		{name: "uefi with systemd-boot", firmware: "uefi", vars: map[string]any{ovh.VarEFIBootloaderPath: `\EFI\systemd\systemd-bootx64.efi`},
+			wantPath: `\EFI\systemd\systemd-bootx64.efi`, wantBody: true},
+		{name: "bios", firmware: "bios"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAccount(t, ovhapi.Config{})
+			s := a.add(testSN, 230242)
+			// The server's firmware is the one the rescue's facts report.
+			a.emu.AddServer(ovhapi.Server{Name: testSN, IP: "203.0.113.10", BootID: 230242, Firmware: tt.firmware})
+			// What the install left on the EFI system partition.
+			a.emu.SetEFILoaders(testSN, []string{ovh.RemovableEFILoader, `\EFI\systemd\systemd-bootx64.efi`})
+			s.facts.Firmware = tt.firmware
+			for k, v := range tt.vars {
+				s.vars[k] = v
+			}
+			m := testModule(t, "boot: harddisk")
+			ctx := context.Background()
+			p, err := m.Check(ctx, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := moduletest.FormatPlan(p)
+			if got := strings.Contains(plan, "efiBootloaderPath"); got != tt.wantBody {
+				t.Errorf("plan mentions efiBootloaderPath: %t, want %t\n%s", got, tt.wantBody, plan)
+			}
+			if _, err := m.Apply(ctx, s, p); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := a.emu.Server(testSN)
+			if st.EFIBootloaderPath != tt.wantPath {
+				t.Errorf("efiBootloaderPath %q, want %q", st.EFIBootloaderPath, tt.wantPath)
+			}
+			if got := ovhapi.ModeOf(st.Boot); got != ovhapi.ModeDisk {
+				t.Errorf("a reboot now boots %s (%s), want the disk", st.Boot.Kernel, got)
+			}
+			if again, err := m.Check(ctx, s); err != nil || again.Changed() {
+				t.Errorf("second check: %v, %s", err, moduletest.FormatPlan(again))
+			}
+		})
 	}
 }

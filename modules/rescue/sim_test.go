@@ -115,3 +115,60 @@ func TestRescueOnSimulatedServers(t *testing.T) {
 		}
 	}
 }
+
+// TestRescueWithOAuth2OnSimulatedServers boots a server into the rescue
+// through the fleet's emulated API with the account's OAuth2 service
+// account instead of its consumer key: tokens from the emulator's token
+// endpoint, every call a bearer call, on the bad day by default.
+func TestRescueWithOAuth2OnSimulatedServers(t *testing.T) {
+	f := simtest.Start(t, 1, simtest.WithoutPayload()).Sim()
+	ctx := context.Background()
+	ks1, _ := f.Host("ks1")
+	if err := f.Reboot(ctx, "ks1", sim.ModeInstaller); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for ks1.Mode() != sim.ModeInstaller {
+		if time.Now().After(deadline) {
+			t.Fatalf("ks1 never reached the installer: %s", ks1.Mode())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := f.WaitSSH(ctx, "ks1"); err != nil {
+		t.Fatal(err)
+	}
+	bootBefore := ks1.BootID()
+	creds := f.Credentials()
+	oauth2 := func(secret string) map[string]any {
+		return map[string]any{
+			"ovh_application_key": "", "ovh_application_secret": "", "ovh_consumer_key": "",
+			"ovh_client_id": creds.ClientID, "ovh_client_secret": secret,
+		}
+	}
+	const playbook = `
+- hosts: all
+  tasks:
+    - name: rescue
+      rescue:
+        service: "{{ ovh_service }}"
+        timeout: 2m
+        task_timeout: 1m
+`
+	known := filepath.Join(t.TempDir(), "known_hosts")
+	runWith := func(check bool, vars map[string]any) *runnertest.Result {
+		return runnertest.Run(ctx, t, runnertest.Config{
+			Inventory: f.InventoryPath(), Playbook: playbook, KnownHosts: known,
+			Registry: modules.NewRegistry(Spec, command.Spec, command.ShellSpec),
+			Options:  runner.Options{Check: check, ExtraVars: vars},
+		})
+	}
+	if r := runWith(true, oauth2("wrong")).HostRecap("ks1"); r.Failed != 1 {
+		t.Errorf("a wrong client secret: recap %+v, want ks1 failed", r)
+	}
+	if r := runWith(false, oauth2(creds.ClientSecret)).HostRecap("ks1"); r.Failed+r.Unreachable != 0 || r.Changed != 1 {
+		t.Fatalf("ks1 recap %+v", r)
+	}
+	if ks1.Mode() != sim.ModeRescue || ks1.BootID() == bootBefore {
+		t.Errorf("ks1 is in %s on boot %s (was %s)", ks1.Mode(), ks1.BootID(), bootBefore)
+	}
+}

@@ -58,6 +58,15 @@ func (e *Emulator) serveHTTP(hw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &request{r: r, body: body, query: r.URL.Query()}
+	switch r.URL.Path {
+	case "/auth/oauth2/token":
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		e.serveToken(w, r)
+		return
+	case "/auth/", "/auth":
+		e.serveValidation(w, r)
+		return
+	}
 	segs, ok := splitPath(r.URL.EscapedPath())
 	if !ok {
 		e.writeError(w, errInvalidURL)
@@ -80,6 +89,19 @@ func (e *Emulator) serveHTTP(hw http.ResponseWriter, r *http.Request) {
 
 	if r.Method == http.MethodGet && apiPath == "/auth/time" {
 		e.writeJSON(w, http.StatusOK, e.cfg.Now().Unix())
+		return
+	}
+	if r.Method == http.MethodPost && apiPath == "/auth/credential" {
+		if !e.wait(r, segs) {
+			e.writeError(w, errGatewayTimeout)
+			return
+		}
+		status, out, aerr := e.newCredential(r, body)
+		if aerr != nil {
+			e.writeError(w, aerr)
+			return
+		}
+		e.writeJSON(w, status, out)
 		return
 	}
 	if aerr := e.checkAuth(r, body, apiPath); aerr != nil {
@@ -166,11 +188,12 @@ func (e *Emulator) writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (e *Emulator) writeError(w http.ResponseWriter, aerr *apiError) {
 	body := struct {
-		Class     string `json:"class"`
-		Message   string `json:"message"`
-		ErrorCode string `json:"errorCode,omitempty"`
-		HTTPCode  string `json:"httpCode"`
-	}{aerr.class, aerr.message, aerr.errorCode, fmt.Sprintf("%d %s", aerr.status, http.StatusText(aerr.status))}
+		Class     string            `json:"class"`
+		Message   string            `json:"message"`
+		ErrorCode string            `json:"errorCode,omitempty"`
+		HTTPCode  string            `json:"httpCode"`
+		Details   map[string]string `json:"details,omitempty"`
+	}{aerr.class, aerr.message, aerr.errorCode, fmt.Sprintf("%d %s", aerr.status, http.StatusText(aerr.status)), aerr.details}
 	buf, _ := json.Marshal(body)
 	if aerr.retryAfter > 0 {
 		secs := (aerr.retryAfter + time.Second - 1) / time.Second
@@ -187,7 +210,13 @@ func (e *Emulator) route(req *request) (int, any, *apiError) {
 	segs, method := req.segs, req.r.Method
 	switch {
 	case len(segs) == 2 && segs[0] == "auth" && segs[1] == "currentCredential" && method == http.MethodGet:
-		return http.StatusOK, e.currentCredential(), nil
+		if req.r.Header.Get("Authorization") != "" {
+			// A token has no consumer key (OVH: 403 for OAuth2 clients).
+			return 0, nil, errNoCredential
+		}
+		return http.StatusOK, e.currentCredential(req.r.Header.Get("X-Ovh-Consumer")), nil
+	case len(segs) == 2 && segs[0] == "auth" && segs[1] == "details" && method == http.MethodGet:
+		return http.StatusOK, e.authDetails(req.r.Header.Get("Authorization") != ""), nil
 	case len(segs) == 2 && segs[0] == "dedicated" && segs[1] == "server" && method == http.MethodGet:
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -476,22 +505,32 @@ func validSSHKey(key string) bool {
 	return ok && len(strings.Fields(key)) >= 2
 }
 
-func (e *Emulator) currentCredential() any {
-	rules := make([]map[string]string, 0, len(e.cfg.Rules))
-	for _, r := range e.cfg.Rules {
+// authDetails is GET /auth/details: who calls, and how.
+func (e *Emulator) authDetails(oauth2 bool) any {
+	method, identity := "account", "urn:v1:eu:identity:account:xx1234-ovh"
+	if oauth2 {
+		method, identity = "oauth2_client_credentials", "urn:v1:eu:identity:credential:xx1234-ovh/oauth2-"+e.cfg.ClientID
+	}
+	return map[string]any{"account": "xx1234-ovh", "method": method, "identities": []string{identity}, "description": nil, "roles": nil, "user": nil}
+}
+
+func (e *Emulator) currentCredential(ck string) any {
+	e.mu.Lock()
+	k := e.keyOf(ck)
+	status, expiry, created, id := k.status, k.expires, k.created, k.id
+	rules := make([]map[string]string, 0, len(k.rules))
+	for _, r := range k.rules {
 		rules = append(rules, map[string]string{"method": r.Method, "path": r.Path})
 	}
-	e.mu.Lock()
-	status, expiry := e.credStatus, e.credExpiry
 	e.mu.Unlock()
 	var expiration any
 	if !expiry.IsZero() {
 		expiration = expiry.UTC().Format(time.RFC3339)
 	}
 	return map[string]any{
-		"credentialId":  hash32(e.cfg.ConsumerKey),
+		"credentialId":  id,
 		"applicationId": hash32(e.cfg.AppKey),
-		"creation":      e.cfg.Now().UTC().Add(-24 * time.Hour).Format(time.RFC3339),
+		"creation":      created.UTC().Format(time.RFC3339),
 		"expiration":    expiration,
 		"lastUse":       e.cfg.Now().UTC().Format(time.RFC3339),
 		"ovhSupport":    false,
@@ -553,10 +592,7 @@ func (e *Emulator) dedicatedJSON(s *server) dedicatedJSON {
 	region := regionOf(s.Datacenter)
 	h := hash32(s.Name)
 	linkSpeed := int64(1000)
-	commercialRange := "kimsufi"
-	if e.cfg.Flavour == "ovh" {
-		commercialRange = "fs"
-	}
+	commercialRange := s.CommercialRange
 	reverse := s.Name
 	d := dedicatedJSON{
 		AvailabilityZone:  region + "-a",

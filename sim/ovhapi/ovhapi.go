@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,6 +72,8 @@ func DefaultBoots() []Netboot {
 // ModeOf is the running mode a server ends up in when it boots b.
 func ModeOf(b Netboot) string {
 	switch {
+	case b.Kernel == "efi-shell":
+		return ModeIPXE // a shell, no system: like iPXE's, off the network
 	case b.Kernel == "hd" || b.BootType == "harddisk":
 		return ModeDisk
 	case b.Kernel == "poweroff" || b.BootType == "power":
@@ -88,6 +91,22 @@ func ModeOf(b Netboot) string {
 func IsWindowsRescue(kernel string) bool {
 	k := strings.ToLower(kernel)
 	return strings.Contains(k, "windows") || strings.Contains(k, "winrescue")
+}
+
+// Firmwares a server boots with.
+const (
+	FirmwareBIOS = "bios"
+	FirmwareUEFI = "uefi"
+)
+
+// DebianEFILoader is the loader OVH's Debian install leaves on a UEFI
+// server, and its efiBootloaderPath.
+const DebianEFILoader = `\efi\debian\grubx64.efi`
+
+// efiShellBoot is what a UEFI server whose efiBootloaderPath names no
+// loader boots instead of disk: the UEFI shell.
+func efiShellBoot(disk Netboot) Netboot {
+	return Netboot{ID: disk.ID, BootType: disk.BootType, Kernel: "efi-shell", Description: "UEFI shell: no loader at efiBootloaderPath"}
 }
 
 // scriptBoot is what a server boots while a bootScript replaces its bootId.
@@ -110,6 +129,22 @@ type Server struct {
 	State string
 	// RescueSSHKey is the rescueSshKey the server starts with.
 	RescueSSHKey string
+	// CommercialRange is the server's range (commercialRange). Servers of
+	// one range and datacenter offer the same netboots, which clients may
+	// rely on to read the catalog once for many servers. Default: the
+	// flavour's range ("fs" on ovh, "kimsufi") for DefaultBoots, and a
+	// range of the server's own for a server given other Boots.
+	CommercialRange string
+	// Firmware is "bios" (default) or "uefi". A UEFI server booting its
+	// disk runs the loader its efiBootloaderPath names, found among
+	// EFILoaders (the loaders on its EFI system partition, matched as
+	// FAT does, without case); any other path leaves it in the UEFI
+	// shell, off the network (ModeIPXE). EFIBootloaderPath is the path
+	// it starts with; default for UEFI: \efi\debian\grubx64.efi, the loader
+	// of OVH's Debian install, which EFILoaders then holds by default.
+	Firmware          string
+	EFIBootloaderPath string
+	EFILoaders        []string
 }
 
 // Timings is the time a reboot task spends in each status before done.
@@ -148,6 +183,12 @@ type Config struct {
 	// has expired, is refused on every signed call (credential.go).
 	CredentialStatus  string
 	CredentialExpires time.Time
+	// ClientID and ClientSecret, when set, are an OAuth2 service account:
+	// POST /auth/oauth2/token (at the root, beside /1.0) exchanges them
+	// for access tokens that calls carry as Authorization: Bearer, with
+	// the rights of Rules. TokenLifetime is a token's; default 1h.
+	ClientID, ClientSecret string
+	TokenLifetime          time.Duration
 }
 
 // Fault is a misbehaviour injected for one server.
@@ -198,8 +239,10 @@ type ServerState struct {
 	RescueSSHKey string
 	Monitoring   bool
 	Mode         string
-	PowerState   string
-	Tasks        []Task // oldest first
+	// EFIBootloaderPath is the loader a UEFI server boots from its disk.
+	EFIBootloaderPath string
+	PowerState        string
+	Tasks             []Task // oldest first
 }
 
 // Call is one request the emulator received for a server.
@@ -229,8 +272,11 @@ type Emulator struct {
 	httpSrvs   []*http.Server
 	weather    Weather
 	tat        time.Time // the key's rate: when the next request may come
-	credStatus string    // the consumer key's state
-	credExpiry time.Time // zero: never
+	// keys are the account's consumer keys: Config's and those made with
+	// POST /auth/credential.
+	keys map[string]*consumerKey
+	// tokens are the OAuth2 access tokens issued, with their expiry.
+	tokens map[string]time.Time
 }
 
 // New returns an emulator for cfg with no servers.
@@ -259,11 +305,17 @@ func New(cfg Config) *Emulator {
 	if cfg.CredentialStatus == "" {
 		cfg.CredentialStatus = CredentialValidated
 	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = time.Hour
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Emulator{
-		cfg:        cfg,
-		credStatus: cfg.CredentialStatus,
-		credExpiry: cfg.CredentialExpires,
+		cfg: cfg,
+		keys: map[string]*consumerKey{cfg.ConsumerKey: {
+			id: int64(hash32(cfg.ConsumerKey)), status: cfg.CredentialStatus, expires: cfg.CredentialExpires,
+			rules: cfg.Rules, created: cfg.Now().Add(-24 * time.Hour),
+		}},
+		tokens:     map[string]time.Time{},
 		weather:    *weather,
 		queryTag:   fmt.Sprintf("%08x", uint32(time.Now().UnixNano())),
 		ctx:        ctx,
@@ -279,8 +331,14 @@ func New(cfg Config) *Emulator {
 func (e *Emulator) AddServer(s Server) {
 	if len(s.Boots) == 0 {
 		s.Boots = DefaultBoots()
+		if s.CommercialRange == "" {
+			s.CommercialRange = e.defaultRange()
+		}
 	} else {
 		s.Boots = append([]Netboot(nil), s.Boots...)
+		if s.CommercialRange == "" {
+			s.CommercialRange = "custom-" + s.Name
+		}
 	}
 	if s.Datacenter == "" {
 		s.Datacenter = "gra2"
@@ -294,6 +352,19 @@ func (e *Emulator) AddServer(s Server) {
 			}
 		}
 	}
+	if s.Firmware == "" {
+		s.Firmware = FirmwareBIOS
+	}
+	if s.Firmware == FirmwareUEFI && s.EFIBootloaderPath == "" && s.EFILoaders == nil {
+		s.EFIBootloaderPath = DebianEFILoader
+		s.EFILoaders = []string{DebianEFILoader}
+	}
+	s.EFILoaders = slices.Clone(s.EFILoaders)
+	var efiPath *string
+	if s.EFIBootloaderPath != "" {
+		p := s.EFIBootloaderPath
+		efiPath = &p
+	}
 	bootID := s.BootID
 	var rescueKey *string
 	if s.RescueSSHKey != "" {
@@ -301,13 +372,14 @@ func (e *Emulator) AddServer(s Server) {
 		rescueKey = &k
 	}
 	st := &server{
-		rescueSSHKey: rescueKey,
-		Server:       s,
-		bootID:       &bootID,
-		monitoring:   true,
-		state:        s.State,
-		powerState:   "poweron",
-		mode:         s.Mode,
+		efiBootloaderPath: efiPath,
+		rescueSSHKey:      rescueKey,
+		Server:            s,
+		bootID:            &bootID,
+		monitoring:        true,
+		state:             s.State,
+		powerState:        "poweron",
+		mode:              s.Mode,
 	}
 	if st.state == "" {
 		st.state = "ok"
@@ -327,6 +399,14 @@ func (e *Emulator) AddServer(s Server) {
 	e.servers[s.Name] = st
 }
 
+// defaultRange is the commercial range of servers with DefaultBoots.
+func (e *Emulator) defaultRange() string {
+	if e.cfg.Flavour == "ovh" {
+		return "fs"
+	}
+	return "kimsufi"
+}
+
 // Server returns the current state of the named server.
 func (e *Emulator) Server(name string) (ServerState, bool) {
 	e.mu.Lock()
@@ -337,12 +417,13 @@ func (e *Emulator) Server(name string) (ServerState, bool) {
 	}
 	now := e.cfg.Now()
 	st := ServerState{
-		Name:         s.Name,
-		BootScript:   deref(s.bootScript),
-		Boot:         s.currentBoot(),
-		RescueSSHKey: deref(s.rescueSSHKey),
-		Monitoring:   s.monitoring,
-		PowerState:   s.powerState,
+		Name:              s.Name,
+		EFIBootloaderPath: deref(s.efiBootloaderPath),
+		BootScript:        deref(s.bootScript),
+		Boot:              s.currentBoot(),
+		RescueSSHKey:      deref(s.rescueSSHKey),
+		Monitoring:        s.monitoring,
+		PowerState:        s.powerState,
 	}
 	if s.bootID != nil {
 		st.BootID = *s.bootID
@@ -490,7 +571,38 @@ func (s *server) currentBoot() Netboot {
 		return scriptBoot
 	}
 	b, _ := s.findBoot(*s.bootID)
+	if s.Firmware == FirmwareUEFI && ModeOf(b) == ModeDisk && !s.hasLoader(deref(s.efiBootloaderPath)) {
+		return efiShellBoot(b)
+	}
 	return b
+}
+
+// hasLoader reports whether path names one of the server's EFI loaders,
+// as UEFI finds files on FAT: case aside, either slash.
+func (s *server) hasLoader(path string) bool {
+	norm := func(p string) string { return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(p), "/", `\`)) }
+	if path == "" {
+		return false
+	}
+	for _, l := range s.EFILoaders {
+		if norm(l) == norm(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetEFILoaders records the loaders on a UEFI server's EFI system
+// partition, as an install that writes its own changes them. It reports
+// whether the server exists.
+func (e *Emulator) SetEFILoaders(name string, loaders []string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.servers[name]
+	if ok {
+		s.EFILoaders = slices.Clone(loaders)
+	}
+	return ok
 }
 
 func deref(p *string) string {
