@@ -108,8 +108,8 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		notes = append(notes, "nothing is mounted at "+root+" now")
 	} else if alone {
 		if systemProfile(ctx, h, root) == "" {
-			return nil, nil, "", fmt.Errorf("%s: no NixOS system under %s (%s has no nix/var/nix/profiles/system): run the install's system stage first; rebooting now would not boot NixOS",
-				h.Name(), root, fp.rootSource)
+			return nil, nil, "", fmt.Errorf("no NixOS system under %s (%s has no nix/var/nix/profiles/system): run the install's system stage first; rebooting now would not boot NixOS",
+				root, fp.rootSource)
 		}
 	}
 	if targets := targetMounts(mounts, root); len(targets) > 0 {
@@ -147,7 +147,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 	if service := m.service(h); service != "" {
 		client, res, err := m.env.Client(m.args.Endpoint, h.Vars(), h.Log)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("%s: %w", h.Name(), err)
+			return nil, nil, "", err
 		}
 		step, err := rescue.HarddiskStep(ctx, client, rescue.ClaimOf(h, service), m.env.Lookup)
 		if err != nil {
@@ -300,12 +300,12 @@ func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
 	var wrong *boot.WrongSystemError
 	switch {
 	case errors.As(err, &timeout):
-		return fmt.Errorf("%s did not answer SSH within %s after booting the installed system. Its configuration may not bring the network up "+
+		return fmt.Errorf("did not answer SSH within %s after booting the installed system. Its configuration may not bring the network up "+
 			"(check the interface name, addresses and gateways in %s). Boot it into the rescue system (the rescue module, or the OVH manager: "+
 			"Netboot > Rescue, then restart), %s and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0` (%w)",
-			h.Name(), m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), mountAdvice(fp), err)
+			m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), mountAdvice(fp), err)
 	case errors.As(err, &wrong):
-		msg := fmt.Sprintf("%s rebooted but %s", h.Name(), wrong)
+		msg := fmt.Sprintf("rebooted but %s", wrong)
 		if f := h.Facts(); f.Rescue {
 			if fp.netboot == nil {
 				msg += fmt.Sprintf(": its netboot still says rescue; give the task a service (or the host an %s variable) so that install sets it to the disk, or set it in the OVH manager, then run again", ovh.VarService)
@@ -317,7 +317,7 @@ func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
 		}
 		return errors.New(msg)
 	}
-	return fmt.Errorf("%s: wait for the installed system: %w", h.Name(), err)
+	return fmt.Errorf("wait for the installed system: %w", err)
 }
 
 // mountAdvice says how to mount the installed root in the rescue.

@@ -354,18 +354,18 @@ func TestWaitFailures(t *testing.T) {
 		want    string
 	}{
 		{name: "never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.neverBack = true },
-			want: "ks1 did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
+			want: "did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
 				"(check the interface name, addresses and gateways in /mnt/etc/nixos). Boot it into the rescue system (the rescue module, or the OVH manager: " +
 				"Netboot > Rescue, then restart), import and mount its root (`zpool import -f -N rpool && mount -t zfs rpool/root/nixos /mnt`) and read that boot's journal with " +
 				"`journalctl -D /mnt/var/log/journal -b -0` (did not answer SSH on a new boot within 20m (gave up after 20m0s"},
 		{name: "no service: boots the rescue again",
-			want: "ks1 rebooted but came back running Debian GNU/Linux 12 (bookworm) (hostname rescue12-customer-eu), not the installed NixOS: its netboot still says rescue; " +
+			want: "rebooted but came back running Debian GNU/Linux 12 (bookworm) (hostname rescue12-customer-eu), not the installed NixOS: its netboot still says rescue; " +
 				"give the task a service (or the host an ovh_service variable) so that install sets it to the disk, or set it in the OVH manager, then run again"},
 		{name: "disk does not boot: the installer again", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) {
 			m.bootTarget = func() system {
 				return system{hostname: "nixos-installer", osRelease: kexecInstaller.osRelease, hostKey: "k2"}
 			}
-		}, want: "ks1 rebooted but came back running NixOS 22.11 (Raccoon) (hostname nixos-installer), not the installed NixOS: the disk did not boot and the installer came back"},
+		}, want: "rebooted but came back running NixOS 22.11 (Raccoon) (hostname nixos-installer), not the installed NixOS: the disk did not boot and the installer came back"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,7 +401,7 @@ func TestFinishRefusesAnEmptyRoot(t *testing.T) {
 	m := newMachine(ovhRescue)
 	rescueLayout(m)
 	_, err := testModule(t, "stage: finish").Check(context.Background(), m)
-	want := "ks1: no NixOS system under /mnt (/dev/sda1 has no nix/var/nix/profiles/system): run the install's system stage first; rebooting now would not boot NixOS"
+	want := "no NixOS system under /mnt (/dev/sda1 has no nix/var/nix/profiles/system): run the install's system stage first; rebooting now would not boot NixOS"
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant  %s", err, want)
 	}

@@ -195,7 +195,7 @@ func TestFinishStageOnSimulatedServer(t *testing.T) {
 	}
 	msg := res.Message("ks1", "boot it")
 	for _, want := range []string{
-		"ks1 did not answer SSH within 10s after booting the installed system. Its configuration may not bring the network up (check the interface name, addresses and gateways in /target/etc/nixos).",
+		"did not answer SSH within 10s after booting the installed system. Its configuration may not bring the network up (check the interface name, addresses and gateways in /target/etc/nixos).",
 		"mount its root (`mount /dev/sda1 /mnt`) and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0`",
 	} {
 		if !strings.Contains(msg, want) {

@@ -26,7 +26,7 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 		{name: "monitored", warned: true},
 		{name: "monitoring off asked", vars: map[string]any{ovh.VarMonitoring: "off"}},
 		{name: "read-only key", cfg: ovhapi.Config{Rules: []ovhapi.Rule{{Method: "GET", Path: "/dedicated/server/*"}}},
-			want: "ks1: ovh: the consumer key for " + "%ENDPOINT%" + " lacks the rights PUT /dedicated/server/" + testSN + ", POST /dedicated/server/" + testSN + "/reboot", noServer: true},
+			want: "ovh: the consumer key for " + "%ENDPOINT%" + " lacks the rights PUT /dedicated/server/" + testSN + ", POST /dedicated/server/" + testSN + "/reboot", noServer: true},
 		{name: "pending validation", cfg: ovhapi.Config{CredentialStatus: ovhapi.CredentialPendingValidation},
 			// OVH refuses such a key without saying why.
 			want: "is not valid: it has expired, been revoked, or is still pending validation", noServer: true},
@@ -34,7 +34,7 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 			want: "403 Client::Forbidden: This credential is not valid", noServer: true},
 		{name: "OAuth2 client credentials", cfg: ovhapi.Config{ClientID: "EU.id", ClientSecret: "secret"}, oauth2: true, warned: true},
 		{name: "OAuth2 client credentials refused", cfg: ovhapi.Config{ClientID: "EU.id", ClientSecret: "other"}, oauth2: true,
-			want: "ks1: ovh: the OAuth2 client credentials for %ENDPOINT% are not valid: check the service account's client ID and secret", noServer: true},
+			want: "ovh: the OAuth2 client credentials for %ENDPOINT% are not valid: check the service account's client ID and secret", noServer: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

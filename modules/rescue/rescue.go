@@ -101,25 +101,17 @@ type plan struct {
 // Service is the service name a task means: its argument, else the host's
 // ovh_service variable.
 func Service(arg string, h modules.ReadOnlyHost) (string, error) {
-	return serviceOf(arg, h.Name(), h.Vars())
+	return serviceOf(arg, h.Vars())
 }
 
-func serviceOf(arg, host string, vars map[string]any) (string, error) {
+func serviceOf(arg string, vars map[string]any) (string, error) {
 	if arg != "" {
 		return arg, nil
 	}
 	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
 		return strings.TrimSpace(s), nil
 	}
-	return "", hostErr(host, fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService))
-}
-
-// hostErr prefixes err with the host's name, when there is one.
-func hostErr(host string, err error) error {
-	if host == "" {
-		return err
-	}
-	return fmt.Errorf("%s: %w", host, err)
+	return "", fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService)
 }
 
 // Requires reports, before any host is touched, the inventory values the
@@ -127,14 +119,14 @@ func hostErr(host string, err error) error {
 // boot the rescue, the key it lets root in with.
 func (m *module) Requires(vars map[string]any) error {
 	var errs []error
-	if _, err := serviceOf(m.args.Service, "", vars); err != nil {
+	if _, err := serviceOf(m.args.Service, vars); err != nil {
 		errs = append(errs, err)
 	}
 	if err := RequireCredentials(m.args.Endpoint, vars); err != nil {
 		errs = append(errs, err)
 	}
 	if m.args.Boot == BootRescue {
-		if _, err := rescueKeyOf(m.args.SSHKey, "", vars); err != nil {
+		if _, err := rescueKeyOf(m.args.SSHKey, vars); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -169,7 +161,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	if running != "" {
 		return &modules.Plan{
-			Message: fmt.Sprintf("%s already runs the rescue system (%s)", h.Name(), running),
+			Message: fmt.Sprintf("already runs the rescue system (%s)", running),
 			Output:  modules.Output{"rescue": true},
 		}, nil
 	}
@@ -178,11 +170,11 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		return nil, err
 	}
 	if _, err := m.env.WaitOptions(h.Vars()); err != nil {
-		return nil, hostErr(h.Name(), err)
+		return nil, err
 	}
 	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Name(), err)
+		return nil, err
 	}
 	defer logCost(h, "check", client, client.Calls())
 	claim := ClaimOf(h, service)
@@ -196,7 +188,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	target, err := ovh.PickRescue(boots)
 	if err != nil {
-		return nil, fmt.Errorf("%s (%s): %w", h.Name(), service, err)
+		return nil, fmt.Errorf("%s: %w", service, err)
 	}
 	p := &plan{client: client, service: service, target: target}
 	fp, _ := ovh.Fingerprint(key)
@@ -240,20 +232,20 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 func (m *module) rescueKey(h modules.ReadOnlyHost) (string, error) {
-	return rescueKeyOf(m.args.SSHKey, h.Name(), h.Vars())
+	return rescueKeyOf(m.args.SSHKey, h.Vars())
 }
 
-func rescueKeyOf(arg, host string, vars map[string]any) (string, error) {
+func rescueKeyOf(arg string, vars map[string]any) (string, error) {
 	key := arg
 	if key == "" {
 		key, _ = vars[VarRescueSSHKey].(string)
 	}
 	if strings.TrimSpace(key) == "" {
-		return "", hostErr(host, fmt.Errorf("no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", VarRescueSSHKey))
+		return "", fmt.Errorf("no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", VarRescueSSHKey)
 	}
 	clean, err := ovh.RescueKey(key)
 	if err != nil {
-		return "", hostErr(host, fmt.Errorf("ssh_key: %w", err))
+		return "", fmt.Errorf("ssh_key: %w", err)
 	}
 	return clean, nil
 }
@@ -305,7 +297,7 @@ func describeBoot(srv *ovh.Server, boot *ovh.Boot) string {
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
 	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.Name(), err)
+		return nil, err
 	}
 	defer logCost(h, "check", client, client.Calls())
 	step, err := HarddiskStep(ctx, client, ClaimOf(h, service), m.env.Lookup)
@@ -357,12 +349,12 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
 	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
 	if err != nil {
-		return fmt.Errorf("%s: %w", h.Name(), err)
+		return err
 	}
 	defer logCost(h, "preflight", client, client.Calls())
 	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
 	if err != nil {
-		return hostErr(h.Name(), res.Explain(err))
+		return res.Explain(err)
 	}
 	if !expires.IsZero() && time.Until(expires) < keyMargin {
 		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
@@ -525,7 +517,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	}
 	wait, err := m.env.WaitOptions(h.Vars())
 	if err != nil {
-		return nil, hostErr(h.Name(), err)
+		return nil, err
 	}
 	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
 	task, err := p.client.Reboot(ctx, p.service, wait)
@@ -547,7 +539,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		Is:        func(f *facts.Facts) bool { return f.Rescue },
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s after the reboot into %s (task %d done): %w", h.Name(), p.target, task.ID, err)
+		return nil, fmt.Errorf("after the reboot into %s (task %d done): %w", p.target, task.ID, err)
 	}
 	f := h.Facts()
 	h.Log("%s runs the rescue system %s on boot %s", h.Name(), f.Hostname, newBoot)

@@ -257,15 +257,15 @@ func TestCheckFailures(t *testing.T) {
 		{name: "unknown server", vars: map[string]any{"ovh_service": "ns9.ip-198-51-100.eu"},
 			wantErr: "ovh: GET /dedicated/server/ns9.ip-198-51-100.eu: 404 Client::NotFound: This service does not exist"},
 		{name: "no credentials", vars: map[string]any{"ovh_consumer_key": nil},
-			wantErr: "ks1: ovh: no consumer key for ENDPOINT: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ENDPOINT] section of ovh.conf); `nixbook ovh login --endpoint ENDPOINT` makes one for the application key, or create all three at ENDPOINT_ROOT/createToken/"},
+			wantErr: "ovh: no consumer key for ENDPOINT: set ovh_consumer_key (or OVH_CONSUMER_KEY, or consumer_key in the [ENDPOINT] section of ovh.conf); `nixbook ovh login --endpoint ENDPOINT` makes one for the application key, or create all three at ENDPOINT_ROOT/createToken/"},
 		{name: "no service", vars: map[string]any{"ovh_service": nil},
-			wantErr: "ks1: no OVH service name: set the task's service argument or the host's ovh_service variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)"},
+			wantErr: "no OVH service name: set the task's service argument or the host's ovh_service variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)"},
 		{name: "no rescue key", vars: map[string]any{"rescue_ssh_key": nil},
-			wantErr: "ks1: no rescue SSH key: set the task's ssh_key or the host's rescue_ssh_key variable"},
+			wantErr: "no rescue SSH key: set the task's ssh_key or the host's rescue_ssh_key variable"},
 		{name: "bad rescue key", vars: map[string]any{"rescue_ssh_key": "ssh-dss AAAA"},
-			wantErr: `ks1: ssh_key: not an SSH public key: "ssh-dss AAAA"`},
+			wantErr: `ssh_key: not an SSH public key: "ssh-dss AAAA"`},
 		{name: "no Linux rescue", boots: []ovhapi.Netboot{{ID: 1, BootType: "harddisk", Kernel: "hd"}, {ID: 203323, BootType: "rescue", Kernel: "ipxe-shell"}},
-			wantErr: "ks1 (" + testSN + "): no Linux rescue among the server's boots (ipxe-shell (id 203323))"},
+			wantErr: testSN + ": no Linux rescue among the server's boots (ipxe-shell (id 203323))"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,7 +313,7 @@ func TestApplyFailures(t *testing.T) {
 		{name: "the task takes too long", fault: ovhapi.Fault{SlowTask: time.Hour}, args: "task_timeout: 200ms",
 			wantErr: "ovh: task ID on " + testSN + " still doing (Reboot asked): context deadline exceeded"},
 		{name: "the host never comes back", prepare: func(a *account, s *server) { s.neverBack = true }, args: "timeout: 2m",
-			wantErr: "ks1 after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m (gave up after 2m0s",
+			wantErr: "after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m (gave up after 2m0s",
 			check: func(t *testing.T, err error) {
 				var te *boot.TimeoutError
 				if !errors.As(err, &te) {
@@ -322,7 +322,7 @@ func TestApplyFailures(t *testing.T) {
 			}},
 		{name: "the host comes back in another system", prepare: func(a *account, s *server) {
 			a.boots = func(ovhapi.Netboot) system { return debianOnDisk }
-		}, wantErr: "ks1 after the reboot into rescue12-customer (id 230242) (task ID done): came back running Debian GNU/Linux 12 (bookworm) (hostname ks1), not the rescue system",
+		}, wantErr: "after the reboot into rescue12-customer (id 230242) (task ID done): came back running Debian GNU/Linux 12 (bookworm) (hostname ks1), not the rescue system",
 			check: func(t *testing.T, err error) {
 				var we *boot.WrongSystemError
 				if !errors.As(err, &we) {
