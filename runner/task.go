@@ -264,8 +264,7 @@ func (r *run) runTask(ctx context.Context, pb *playbooks.Playbook, play *playboo
 	if err != nil {
 		return r.failTask(play, h, t, err, start)
 	}
-	results := make([]any, 0, len(items))
-	agg := taskResult{status: StatusSkipped, out: map[string]any{}}
+	agg := taskResult{status: StatusSkipped, items: []loopItem{}}
 	for _, it := range items {
 		if ctx.Err() != nil {
 			break
@@ -273,8 +272,7 @@ func (r *run) runTask(ctx context.Context, pb *playbooks.Playbook, play *playboo
 		iv := maps.Clone(vars)
 		iv[t.LoopVar] = it
 		res := r.item(ctx, pb, h, t, iv, it, true)
-		res.out[t.LoopVar] = it
-		results = append(results, res.out)
+		agg.items = append(agg.items, loopItem{result: res, name: t.LoopVar, value: it})
 		agg.status = worse(agg.status, res.status)
 		if res.status == StatusFailed || res.status == StatusUnreachable {
 			agg.msg = res.msg
@@ -284,15 +282,11 @@ func (r *run) runTask(ctx context.Context, pb *playbooks.Playbook, play *playboo
 		r.planFields(h, &e, res.plan)
 		r.emit(e)
 	}
-	agg.out["results"] = results
-	agg.out["changed"] = agg.status == StatusChanged || agg.status == StatusWouldChange
-	agg.out["failed"] = agg.status == StatusFailed
-	agg.out["skipped"] = agg.status == StatusSkipped
 	return r.record(play, h, t, agg, start)
 }
 
 func (r *run) failTask(play *playbooks.Play, h *hostRun, t *playbooks.Task, err error, start time.Time) Status {
-	return r.record(play, h, t, taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false, "msg": err.Error()}}, start)
+	return r.record(play, h, t, failed(err.Error()), start)
 }
 
 // record registers, notifies, counts and reports a task's final result.
@@ -300,11 +294,12 @@ func (r *run) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res ta
 	if res.status == StatusFailed && t.IgnoreErrors {
 		res.status = StatusIgnored
 	}
+	registered := res.Register()
 	if t.Register != "" {
-		h.vars[t.Register] = res.out
+		h.vars[t.Register] = registered
 	}
 	if res.status == StatusFailed {
-		h.failedTask, h.failedResult = t, res.out
+		h.failedTask, h.failedResult = t, registered
 	}
 	if res.status == StatusChanged || res.status == StatusWouldChange {
 		for _, n := range t.Notify {
@@ -318,7 +313,7 @@ func (r *run) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res ta
 	if t.NoLog && res.status != StatusSkipped {
 		msg = "output hidden by no_log"
 	}
-	h.lastMsg, h.lastOut = h.redact.String(msg), res.out
+	h.lastMsg, h.lastOut = h.redact.String(msg), registered
 	if res.status == StatusUnreachable {
 		r.unreachable(play, h, h.task, errors.New(res.msg))
 		return StatusUnreachable
@@ -327,11 +322,64 @@ func (r *run) record(play *playbooks.Play, h *hostRun, t *playbooks.Task, res ta
 	return res.status
 }
 
+// taskResult is what one task, or one item of its loop, came to. Register
+// is the only place that knows the keys Ansible's register gives it.
 type taskResult struct {
-	status Status
-	msg    string
-	out    map[string]any
-	plan   *modules.Plan
+	status     Status
+	msg        string
+	plan       *modules.Plan
+	output     modules.Output // the module's, or in a dry run its plan's
+	skipReason string
+	attempts   int        // with retries/until: how many it took
+	items      []loopItem // a loop's items, in order; nil without a loop
+}
+
+// loopItem is one item of a loop and its result.
+type loopItem struct {
+	result taskResult
+	name   string // the loop variable
+	value  any
+}
+
+// failed is a result that failed with msg.
+func failed(msg string) taskResult { return taskResult{status: StatusFailed, msg: msg} }
+
+// Register is the result as `register` gives it to later tasks, with
+// Ansible's keys: changed, failed (with msg), skipped (with skip_reason),
+// attempts, and a loop's results.
+func (res taskResult) Register() map[string]any {
+	out := map[string]any{}
+	maps.Copy(out, res.output)
+	out["changed"] = res.status == StatusChanged || res.status == StatusWouldChange
+	switch res.status {
+	case StatusSkipped, StatusUnknown:
+		out["skipped"] = true
+		if res.skipReason != "" {
+			out["skip_reason"] = res.skipReason
+		}
+	case StatusFailed, StatusIgnored, StatusUnreachable:
+		out["failed"] = true
+		if res.msg != "" {
+			out["msg"] = res.msg
+		}
+	default:
+		out["failed"] = false
+	}
+	if res.attempts > 0 {
+		out["attempts"] = res.attempts
+	}
+	if res.items != nil {
+		results := make([]any, len(res.items))
+		for i, it := range res.items {
+			r := it.result.Register()
+			r[it.name] = it.value
+			results[i] = r
+		}
+		out["results"] = results
+		out["failed"] = res.status == StatusFailed || res.status == StatusIgnored
+		out["skipped"] = res.status == StatusSkipped
+	}
+	return out
 }
 
 // worse orders statuses so a loop reports its worst item.
@@ -352,12 +400,12 @@ func (r *run) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 			return r.checkModeUnknown(err, t.Source)
 		}
 		if !ok {
-			return taskResult{status: StatusSkipped, out: map[string]any{"skipped": true, "changed": false, "skip_reason": "conditional result was false"}}
+			return taskResult{status: StatusSkipped, skipReason: "conditional result was false"}
 		}
 	}
 	for attempt := 1; ; attempt++ {
 		res := r.once(ctx, pb, h, t, vars)
-		res.out["attempts"] = attempt
+		res.attempts = attempt
 		if t.Retries == 0 && len(t.Until) == 0 {
 			return res
 		}
@@ -366,10 +414,11 @@ func (r *run) item(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 		}
 		done := res.status != StatusFailed
 		if len(t.Until) > 0 {
-			v := withResult(vars, t.Register, res.out)
+			v := withResult(vars, t.Register, res.Register())
 			ok, err := r.allTrue(ctx, t.Until, v, "until")
 			if err != nil {
-				return taskResult{status: StatusFailed, msg: err.Error(), out: res.out}
+				res.status, res.msg = StatusFailed, err.Error()
+				return res
 			}
 			done = ok
 		}
@@ -400,27 +449,24 @@ func (r *run) checkModeUnknown(err error, what string) taskResult {
 	if root := undefinedRoot(err); r.Check && root != "" && r.registered[root] {
 		return unknown(fmt.Sprintf("%s depends on %v", what, err))
 	}
-	return taskResult{status: StatusFailed, msg: fmt.Sprintf("%s: %v", what, err), out: map[string]any{"failed": true, "changed": false}}
+	return failed(fmt.Sprintf("%s: %v", what, err))
 }
 
 // dryResult is a dry run's result for a plan: Apply is never called.
 func (r *run) dryResult(h *hostRun, plan *modules.Plan) taskResult {
-	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
-	maps.Copy(res.out, plan.Output)
+	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, output: plan.Output}
 	if plan.Changed() {
 		res.status = StatusWouldChange
 		if h.wouldChange == "" {
 			h.wouldChange = h.task
 		}
 	}
-	res.out["changed"] = plan.Changed()
-	res.out["failed"] = false
 	return res
 }
 
 // unknown is a dry run's result for a task it cannot plan.
 func unknown(why string) taskResult {
-	return taskResult{status: StatusUnknown, msg: why, out: map[string]any{"skipped": true, "changed": false, "skip_reason": "unknown until applied: " + why}}
+	return taskResult{status: StatusUnknown, msg: why, skipReason: "unknown until applied: " + why}
 }
 
 // once builds the module for this host, checks and (unless dry) applies it.
@@ -436,7 +482,7 @@ func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 		return r.checkModeUnknown(argsErr.err, "arguments")
 	}
 	if err != nil {
-		return taskResult{status: StatusFailed, msg: err.Error(), out: map[string]any{"failed": true, "changed": false}}
+		return failed(err.Error())
 	}
 	ro := h.readOnly(t, vars)
 	if t.Chroot != "" {
@@ -447,7 +493,7 @@ func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 		ro.chroot = root
 		if why := h.chrootMissing(ctx, root); why != "" {
 			if !r.dryRun(t) {
-				return taskResult{status: StatusFailed, msg: why + "; prepare it with the chroot module first", out: map[string]any{"failed": true, "changed": false}}
+				return failed(why + "; prepare it with the chroot module first")
 			}
 			// An earlier task would prepare the root. The plan is made on the
 			// host itself, whose /mnt the chroot would share; what cannot be
@@ -478,19 +524,13 @@ func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 		}
 		return r.applyConditions(ctx, t, vars, res, nil)
 	}
-	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, out: map[string]any{}}
-	var out modules.Output
+	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, output: plan.Output}
 	if plan.Changed() {
-		out, err = mod.Apply(ctx, fullHost{ro, plan}, plan)
+		res.output, err = mod.Apply(ctx, fullHost{ro, plan}, plan)
 		res.status = StatusChanged
-	} else {
-		out = plan.Output
 	}
-	maps.Copy(res.out, out)
-	res.out["changed"] = res.status == StatusChanged
-	res.out["failed"] = false
 	if err != nil {
-		res = resultFromError(err, plan, res.out)
+		res = resultFromError(err, plan, res.output)
 	}
 	if res.status == StatusUnreachable {
 		return res
@@ -528,23 +568,25 @@ func (r *run) applyConditions(ctx context.Context, t *playbooks.Task, vars map[s
 	if t.ChangedWhen == nil && t.FailedWhen == nil {
 		return res
 	}
-	v := withResult(vars, t.Register, res.out)
+	v := withResult(vars, t.Register, res.Register())
+	changedWhen := false // what changed_when said, when it did
 	if t.ChangedWhen != nil && res.status != StatusFailed {
 		changed, err := r.allTrue(ctx, t.ChangedWhen, v, "changed_when")
 		if err != nil {
-			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
+			res.status, res.msg = StatusFailed, err.Error()
+			return res
 		}
 		res.status = map[bool]Status{true: StatusChanged, false: StatusOK}[changed]
-		res.out["changed"] = changed
+		changedWhen = changed
 	}
 	if t.FailedWhen != nil {
-		failed, err := r.anyTrue(ctx, t.FailedWhen, v)
+		isFailed, err := r.anyTrue(ctx, t.FailedWhen, v)
 		if err != nil {
-			return taskResult{status: StatusFailed, msg: err.Error(), out: res.out, plan: res.plan}
+			res.status, res.msg = StatusFailed, err.Error()
+			return res
 		}
-		res.out["failed"] = failed
 		switch {
-		case failed:
+		case isFailed:
 			res.status = StatusFailed
 			if res.msg == "" {
 				res.msg = "failed_when: " + strings.Join(t.FailedWhen, " or ")
@@ -552,7 +594,7 @@ func (r *run) applyConditions(ctx context.Context, t *playbooks.Task, vars map[s
 		case applyErr != nil:
 			// The module failed but failed_when says it did not.
 			res.status = StatusChanged
-			if changed, _ := res.out["changed"].(bool); !changed && t.ChangedWhen != nil {
+			if t.ChangedWhen != nil && !changedWhen {
 				res.status = StatusOK
 			}
 			res.msg = ""
@@ -561,20 +603,12 @@ func (r *run) applyConditions(ctx context.Context, t *playbooks.Task, vars map[s
 	return res
 }
 
-func resultFromError(err error, plan *modules.Plan, out map[string]any) taskResult {
-	if out == nil {
-		out = map[string]any{}
-	}
-	out["failed"] = true
-	out["msg"] = err.Error()
+func resultFromError(err error, plan *modules.Plan, output modules.Output) taskResult {
 	st := StatusFailed
 	if isUnreachable(err) {
 		st = StatusUnreachable
 	}
-	if _, ok := out["changed"]; !ok {
-		out["changed"] = false
-	}
-	return taskResult{status: st, msg: err.Error(), out: out, plan: plan}
+	return taskResult{status: st, msg: err.Error(), output: output, plan: plan}
 }
 
 // withResult makes a task's own result visible to its conditions under its
