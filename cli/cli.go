@@ -13,7 +13,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nixbook/nixbook/internal/cliargs"
-	"github.com/nixbook/nixbook/runner"
 )
 
 // usageError marks errors found before any host is touched (exit 1).
@@ -50,7 +49,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return int(code)
 	default:
 		fmt.Fprintf(stderr, "nixbook: %v\n", err)
-		return runner.ExitUsage
+		return ExitUsage
 	}
 }
 

@@ -149,7 +149,7 @@ func (e *env) factsCommand() *ucli.Command {
 				return err
 			}
 			if failed > 0 {
-				return exitCode(runner.ExitUnreachable)
+				return exitCode(ExitUnreachable)
 			}
 			return nil
 		},

@@ -87,9 +87,9 @@ func (e *env) generateCommand() *ucli.Command {
 			}
 			switch {
 			case unreachable:
-				return exitCode(runner.ExitUnreachable)
+				return exitCode(ExitUnreachable)
 			case failed:
-				return exitCode(runner.ExitFailed)
+				return exitCode(ExitFailed)
 			}
 			return nil
 		},

@@ -131,7 +131,7 @@ func (e *env) runCommand() *ucli.Command {
 			if recap.Interrupted {
 				return exitCode(interruptExit(c.Context))
 			}
-			return exitCode(recap.ExitCode())
+			return exitCode(exitCodeOf(recap.Outcome()))
 		},
 	}
 }

@@ -122,8 +122,8 @@ func TestBlocks(t *testing.T) {
 				t.Errorf("recap: %s, want %s", s, tt.recap)
 			}
 			rec := &runner.Recap{Hosts: []runner.HostRecap{rc}}
-			if (rec.ExitCode() != runner.ExitOK) != tt.failed {
-				t.Errorf("exit code %d", rec.ExitCode())
+			if (rec.Outcome() != runner.OutcomeOK) != tt.failed {
+				t.Errorf("outcome %d", rec.Outcome())
 			}
 		})
 	}

@@ -105,8 +105,8 @@ func TestPlaybookOverTwentyHosts(t *testing.T) {
 	}
 	pb := strings.Replace(fullPlaybook, "src: host.j2", "src: "+tpl, 1)
 	res := h.run(context.Background(), pb, runner.Options{})
-	if code := res.Recap.ExitCode(); code != 0 {
-		t.Fatalf("exit code %d, recap %+v\nevents of h1: %v (%s)", code, res.Recap.Hosts, res.Statuses("h1"), res.Message("h1", "who"))
+	if code := res.Recap.Outcome(); code != runner.OutcomeOK {
+		t.Fatalf("outcome %d, recap %+v\nevents of h1: %v (%s)", code, res.Recap.Hosts, res.Statuses("h1"), res.Message("h1", "who"))
 	}
 	for _, s := range h.servers {
 		dir := filepath.Join(h.work, s.Name)
@@ -184,7 +184,7 @@ func TestCheckChangesNothing(t *testing.T) {
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Errorf("--check changed files:\nbefore %v\nafter  %v", before, after)
 	}
-	if code := res.Recap.ExitCode(); code != 0 {
+	if code := res.Recap.Outcome(); code != runner.OutcomeOK {
 		t.Fatalf("exit %d: %v", code, res.Statuses("h1"))
 	}
 	got := strings.Join(res.Statuses("h2"), " ")
@@ -220,8 +220,8 @@ func TestUnreachableHostDoesNotStopOthers(t *testing.T) {
     - name: mark
       command: touch "{{ work }}/{{ inventory_hostname }}/done"
 `, runner.Options{})
-	if code := res.Recap.ExitCode(); code != runner.ExitUnreachable {
-		t.Errorf("exit code %d, want %d", code, runner.ExitUnreachable)
+	if o := res.Recap.Outcome(); o != runner.OutcomeUnreachable {
+		t.Errorf("outcome %d, want unreachable", o)
 	}
 	for i, s := range h.servers {
 		_, err := os.Stat(filepath.Join(h.work, s.Name, "done"))
@@ -248,7 +248,7 @@ func TestChangedHostKeyIsRefused(t *testing.T) {
   tasks:
     - command: "true"
 `
-	if code := h.run(context.Background(), pb, runner.Options{}).Recap.ExitCode(); code != 0 {
+	if code := h.run(context.Background(), pb, runner.Options{}).Recap.Outcome(); code != runner.OutcomeOK {
 		t.Fatalf("first run exit %d", code)
 	}
 	old := h.servers[1].HostKeyFingerprint()
@@ -285,8 +285,8 @@ func TestInterruptStopsRunningCommands(t *testing.T) {
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("interrupted run took %s", d)
 	}
-	if !res.Recap.Interrupted || res.Recap.ExitCode() != runner.ExitInterrupted {
-		t.Errorf("recap %+v, exit %d", res.Recap, res.Recap.ExitCode())
+	if !res.Recap.Interrupted || res.Recap.Outcome() != runner.OutcomeInterrupted {
+		t.Errorf("recap %+v, outcome %d", res.Recap, res.Recap.Outcome())
 	}
 	for _, s := range h.servers {
 		if _, err := os.Stat(filepath.Join(h.work, s.Name, "after")); err == nil {
@@ -309,7 +309,7 @@ func TestSerialAndMaxFailPercentage(t *testing.T) {
     - name: mark
       command: touch "{{ work }}/{{ inventory_hostname }}/done"
 `, runner.Options{})
-	if res.Recap.Aborted == "" || res.Recap.ExitCode() != runner.ExitFailed {
+	if res.Recap.Aborted == "" || res.Recap.Outcome() != runner.OutcomeFailed {
 		t.Fatalf("recap %+v", res.Recap)
 	}
 	for i, s := range h.servers {
@@ -342,8 +342,8 @@ func TestSecretsNeverInOutputOrLogs(t *testing.T) {
     - name: fails with it
       command: sh -c 'echo "{{ ovh_application_secret }}" >&2; exit 3'
 `, runner.Options{ExtraVars: map[string]any{"ovh_application_secret": secret}, Diff: true})
-	if res.Recap.ExitCode() != runner.ExitFailed {
-		t.Fatalf("exit %d", res.Recap.ExitCode())
+	if res.Recap.Outcome() != runner.OutcomeFailed {
+		t.Fatalf("outcome %d", res.Recap.Outcome())
 	}
 	for _, e := range res.Events {
 		if s := fmt.Sprintf("%+v", e); strings.Contains(s, secret) {

@@ -85,21 +85,23 @@ type Recap struct {
 	Unfinished []string
 }
 
-// Exit codes, documented in the README.
+// Outcome is what a run came to, worst first: the command line turns it
+// into an exit code.
+type Outcome int
+
 const (
-	ExitOK          = 0
-	ExitUsage       = 1 // usage, parse or validation error: no host touched
-	ExitFailed      = 2 // a host failed, none was unreachable; or a play was aborted
-	ExitUnreachable = 4 // a host was unreachable (whether or not others failed)
-	ExitInterrupted = 130
+	OutcomeOK          Outcome = iota
+	OutcomeFailed              // a host failed, none was unreachable; or a play was aborted
+	OutcomeUnreachable         // a host was unreachable, whether or not others failed
+	OutcomeInterrupted         // the run was interrupted
 )
 
-// ExitCode maps a recap to the process exit code. As in Ansible, an
-// unreachable host outranks a failed one, and a play stopped by
-// any_errors_fatal or max_fail_percentage gives 2
+// Outcome says what the run came to. As in Ansible, an unreachable host
+// outranks a failed one, and a play stopped by any_errors_fatal or
+// max_fail_percentage counts as failed
 // (lib/ansible/plugins/strategy/__init__.py, StrategyBase.run, and
 // lib/ansible/executor/playbook_executor.py, RUN_FAILED_BREAK_PLAY).
-func (r *Recap) ExitCode() int {
+func (r *Recap) Outcome() Outcome {
 	failed, unreachable := false, false
 	for _, h := range r.Hosts {
 		failed = failed || h.Failed > 0
@@ -107,15 +109,15 @@ func (r *Recap) ExitCode() int {
 	}
 	switch {
 	case r.Interrupted:
-		return ExitInterrupted
+		return OutcomeInterrupted
 	case r.Aborted != "":
-		return ExitFailed
+		return OutcomeFailed
 	case unreachable:
-		return ExitUnreachable
+		return OutcomeUnreachable
 	case failed:
-		return ExitFailed
+		return OutcomeFailed
 	}
-	return ExitOK
+	return OutcomeOK
 }
 
 func (h *HostRecap) count(s Status) {

@@ -136,8 +136,8 @@ func TestDryRunNeverApplies(t *testing.T) {
 		if got := fmt.Sprint(sneak.Load()); !strings.Contains(got, "read-only") {
 			t.Errorf("a mutating probe was not refused: %v", got)
 		}
-		if recap.ExitCode() != 0 {
-			t.Errorf("exit %d", recap.ExitCode())
+		if recap.Outcome() != runner.OutcomeOK {
+			t.Errorf("outcome %d", recap.Outcome())
 		}
 	}
 }
@@ -291,15 +291,15 @@ func TestNotYetIsUnknownAfterAChange(t *testing.T) {
 	var sneak atomic.Value
 	reg := recorderRegistry(&checks, &applies, &sneak)
 	for _, tc := range []struct {
-		name   string
-		tasks  string
-		check  bool
-		status runner.Status
-		exit   int
+		name    string
+		tasks   string
+		check   bool
+		status  runner.Status
+		outcome runner.Outcome
 	}{
-		{"after a change, dry", "    - name: boots\n      record: {change: true}\n", true, runner.StatusUnknown, 0},
-		{"nothing before it, dry", "", true, runner.StatusFailed, 2},
-		{"after a change, real", "    - name: boots\n      record: {change: true}\n", false, runner.StatusFailed, 2},
+		{"after a change, dry", "    - name: boots\n      record: {change: true}\n", true, runner.StatusUnknown, runner.OutcomeOK},
+		{"nothing before it, dry", "", true, runner.StatusFailed, runner.OutcomeFailed},
+		{"after a change, real", "    - name: boots\n      record: {change: true}\n", false, runner.StatusFailed, runner.OutcomeFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n"+tc.tasks+"    - name: pool\n      record: {not_yet: true}\n"), "", reg)
@@ -320,8 +320,8 @@ func TestNotYetIsUnknownAfterAChange(t *testing.T) {
 			if got.Status != tc.status || !strings.Contains(got.Msg, "zpool not found") {
 				t.Errorf("pool: %s %q, want %s", got.Status, got.Msg, tc.status)
 			}
-			if code := recap.ExitCode(); code != tc.exit {
-				t.Errorf("exit %d, want %d", code, tc.exit)
+			if o := recap.Outcome(); o != tc.outcome {
+				t.Errorf("outcome %d, want %d", o, tc.outcome)
 			}
 			if want := btoi(tc.status == runner.StatusUnknown); recap.Hosts[0].Unknown != want {
 				t.Errorf("recap %+v, want unknown=%d", recap.Hosts[0], want)
@@ -382,8 +382,8 @@ func TestOfflineFirstTaskOnUnreachableHost(t *testing.T) {
 	if want := "through the API=changed over SSH=unreachable"; strings.Join(got, " ") != want {
 		t.Errorf("results %q, want %q", strings.Join(got, " "), want)
 	}
-	if applies.Load() != 1 || recap.ExitCode() != runner.ExitUnreachable {
-		t.Errorf("%d applies, exit %d", applies.Load(), recap.ExitCode())
+	if applies.Load() != 1 || recap.Outcome() != runner.OutcomeUnreachable {
+		t.Errorf("%d applies, outcome %d", applies.Load(), recap.Outcome())
 	}
 
 	// Without an API-driven first task the host is unreachable at once.
@@ -449,7 +449,7 @@ func TestTemplateFailureFailsOnlyItsHost(t *testing.T) {
 	if len(recap.Hosts) != 2 {
 		t.Fatalf("recap has %d hosts, want 2", len(recap.Hosts))
 	}
-	if recap.ExitCode() != 2 {
-		t.Errorf("exit %d, want 2 (a host failed)", recap.ExitCode())
+	if recap.Outcome() != runner.OutcomeFailed {
+		t.Errorf("outcome %d, want failed", recap.Outcome())
 	}
 }

@@ -39,7 +39,7 @@ func TestTaskSemantics(t *testing.T) {
 		tasks string
 		extra string // after tasks: handlers, play keys
 		want  string // "host/task=status" lines, sorted
-		exit  int
+		end   runner.Outcome
 	}{
 		{
 			name:  "when",
@@ -56,7 +56,7 @@ func TestTaskSemantics(t *testing.T) {
 			hosts: 2,
 			tasks: "- {name: fails on l1, command: 'false', when: inventory_hostname == 'l1'}\n- {name: next, record: {}}\n",
 			want:  "l1/fails on l1=failed l2/fails on l1=skipped l2/next=ok",
-			exit:  2,
+			end:   runner.OutcomeFailed,
 		},
 		{
 			// Hosts run their tasks concurrently: any_errors_fatal stops
@@ -66,7 +66,7 @@ func TestTaskSemantics(t *testing.T) {
 			tasks: "- {name: fails on l1, command: 'false', when: inventory_hostname == 'l1'}\n- {name: slow on l2, command: 'sleep 0.5', when: inventory_hostname == 'l2'}\n- {name: next, record: {}}\n",
 			extra: "  any_errors_fatal: true\n",
 			want:  "l1/fails on l1=failed l2/fails on l1=skipped l2/slow on l2=changed",
-			exit:  2,
+			end:   runner.OutcomeFailed,
 		},
 		{
 			name:  "until retries until the condition holds",
@@ -120,8 +120,8 @@ func TestTaskSemantics(t *testing.T) {
 			if g := strings.Join(got, " "); g != tt.want {
 				t.Errorf("statuses\n got %s\nwant %s", g, tt.want)
 			}
-			if recap.ExitCode() != tt.exit {
-				t.Errorf("exit %d, want %d", recap.ExitCode(), tt.exit)
+			if recap.Outcome() != tt.end {
+				t.Errorf("outcome %d, want %d", recap.Outcome(), tt.end)
 			}
 		})
 	}
@@ -171,7 +171,7 @@ func TestRunsAtOnce(t *testing.T) {
 		if recaps[i] == nil {
 			continue
 		}
-		if len(recaps[i].Hosts) != n || recaps[i].ExitCode() != 0 {
+		if len(recaps[i].Hosts) != n || recaps[i].Outcome() != runner.OutcomeOK {
 			t.Errorf("run of %d hosts: %+v", n, recaps[i].Hosts)
 		}
 	}
