@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -40,11 +39,20 @@ func (e *env) list(c *ucli.Context, s *setup) error {
 		return nil
 	}
 	only, skip := splitList(c.StringSlice("tags")), splitList(c.StringSlice("skip-tags"))
+	var sel *runner.Selection
+	if c.Bool("list-hosts") {
+		var err error
+		if sel, err = runner.Select(s.playbook, s.inventory, c.String("limit")); err != nil {
+			return usage(err)
+		}
+	}
 	for i, p := range s.playbook.Plays {
 		fmt.Fprintf(w, "\n  play #%d (%s): %s\tTAGS: []\n", i+1, p.Hosts, p.Name)
-		if c.Bool("list-hosts") {
-			if err := e.listHosts(w, c, s, p); err != nil {
-				return usage(err)
+		if sel != nil {
+			hosts := sel.Hosts(p)
+			fmt.Fprintf(w, "    pattern: ['%s']\n    hosts (%d):\n", p.Hosts, len(hosts))
+			for _, h := range hosts {
+				fmt.Fprintf(w, "      %s\n", h.Name)
 			}
 		}
 		if c.Bool("list-tasks") {
@@ -55,23 +63,6 @@ func (e *env) list(c *ucli.Context, s *setup) error {
 				}
 			}
 		}
-	}
-	return nil
-}
-
-func (e *env) listHosts(w io.Writer, c *ucli.Context, s *setup, p *playbooks.Play) error {
-	hosts, err := s.inventory.Select(p.Hosts)
-	if err != nil {
-		return fmt.Errorf("%s: hosts: %w", p.Source, err)
-	}
-	if l := c.String("limit"); l != "" {
-		if hosts, err = s.inventory.Limit(hosts, l); err != nil {
-			return fmt.Errorf("limit: %w", err)
-		}
-	}
-	fmt.Fprintf(w, "    pattern: ['%s']\n    hosts (%d):\n", p.Hosts, len(hosts))
-	for _, h := range hosts {
-		fmt.Fprintf(w, "      %s\n", h.Name)
 	}
 	return nil
 }

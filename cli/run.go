@@ -157,24 +157,15 @@ func (e *env) validateCommand() *ucli.Command {
 			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
 				return usage(err)
 			}
-			hosts := map[string]bool{}
+			sel, err := runner.Select(s.playbook, s.inventory, c.String("limit"))
+			if err != nil {
+				return usage(err)
+			}
 			tasks := 0
 			for _, p := range s.playbook.Plays {
-				hs, err := s.inventory.Select(p.Hosts)
-				if err != nil {
-					return usage(fmt.Errorf("%s: hosts: %w", p.Source, err))
-				}
-				if l := c.String("limit"); l != "" {
-					if hs, err = s.inventory.Limit(hs, l); err != nil {
-						return usage(fmt.Errorf("limit: %w", err))
-					}
-				}
-				for _, h := range hs {
-					hosts[h.Name] = true
-				}
 				tasks += len(playbooks.Leaves(p.Tasks)) + len(p.Handlers)
 			}
-			fmt.Fprintf(e.stdout, "ok: %s: %d plays, %d tasks, %d hosts\n", c.Args().First(), len(s.playbook.Plays), tasks, len(hosts))
+			fmt.Fprintf(e.stdout, "ok: %s: %d plays, %d tasks, %d hosts\n", c.Args().First(), len(s.playbook.Plays), tasks, len(sel.Names()))
 			return nil
 		},
 	}

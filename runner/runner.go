@@ -130,17 +130,13 @@ func (r *run) execute(ctx context.Context, pb *playbooks.Playbook, inv *inventor
 	r.groups, r.hostvars = inv.GroupMembers(), inv.HostVars()
 	r.playHosts = map[*playbooks.Play][]string{}
 	// Resolve every play's hosts before touching any of them.
+	sel, err := Select(pb, inv, limit)
+	if err != nil {
+		return nil, err
+	}
 	plays := make([][]*inventory.Host, len(pb.Plays))
 	for i, play := range pb.Plays {
-		hosts, err := inv.Select(play.Hosts)
-		if err != nil {
-			return nil, fmt.Errorf("%s: hosts: %w", play.Source, err)
-		}
-		if limit != "" {
-			if hosts, err = inv.Limit(hosts, limit); err != nil {
-				return nil, fmt.Errorf("limit: %w", err)
-			}
-		}
+		hosts := sel.Hosts(play)
 		plays[i] = hosts
 		names := make([]string, len(hosts))
 		for j, h := range hosts {

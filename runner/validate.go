@@ -38,16 +38,12 @@ func (r *run) validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit s
 		}
 		hostsOf[p] = append(hostsOf[p], host)
 	}
+	sel, err := Select(pb, inv, limit)
+	if err != nil {
+		return err
+	}
 	for _, play := range pb.Plays {
-		hosts, err := inv.Select(play.Hosts)
-		if err != nil {
-			return fmt.Errorf("%s: hosts: %w", play.Source, err)
-		}
-		if limit != "" {
-			if hosts, err = inv.Limit(hosts, limit); err != nil {
-				return fmt.Errorf("limit: %w", err)
-			}
-		}
+		hosts := sel.Hosts(play)
 		for _, ih := range hosts {
 			r.playHosts[play] = append(r.playHosts[play], ih.Name)
 		}
