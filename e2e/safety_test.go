@@ -108,7 +108,7 @@ func TestDryRunOfTheStockPlaybooks(t *testing.T) {
 			}
 		}
 	}
-	if install := f.nixbook(t, "install.yml", "--check"); !strings.Contains(install.out, "unknown until applied: [ks1] Create the pool and datasets: zpool not found on ks1") {
+	if install := f.nixbook(t, "install.yml", "--check"); !strings.Contains(install.out, "unknown until applied: [ks1] Create the pool and datasets: zpool not found: ZFS needs") {
 		t.Errorf("install.yml --check: the pool is not reported unknown until applied:\n%s", install.out)
 	}
 
