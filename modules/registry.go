@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Decoder decodes a task's arguments strictly: unknown keys and wrong types
@@ -72,46 +73,66 @@ func (r *Registry) Names() []string {
 	return names
 }
 
-// ArgDoc documents one argument.
-type ArgDoc struct {
+// Arg is one argument of a module, as its Args struct's tags declare it:
+// yaml (the name, and inline for embedded groups of arguments), doc,
+// default and required. Decoding, defaults, `nixbook doc` and validation
+// all read this one schema, so they cannot disagree.
+type Arg struct {
 	Name, Type, Default, Doc string
 	Required                 bool
+	// Index locates the field in the Args struct, through inline embeds
+	// (reflect.Value.FieldByIndex).
+	Index []int
 }
 
-// Doc lists the arguments of a spec from its Args struct tags.
-func (s Spec) Doc() []ArgDoc {
+// Doc lists the arguments of a spec.
+func (s Spec) Doc() []Arg {
 	if s.Args == nil {
 		return nil
 	}
-	return argDocs(reflect.TypeOf(s.Args))
+	return Schema(reflect.TypeOf(s.Args))
 }
 
-func argDocs(t reflect.Type) []ArgDoc {
+// schemas caches Schema: a type's tags do not change.
+var schemas sync.Map // reflect.Type -> []Arg
+
+// Schema lists the arguments of an Args struct type, computed once per type.
+func Schema(t reflect.Type) []Arg {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var out []ArgDoc
+	if cached, ok := schemas.Load(t); ok {
+		return cached.([]Arg)
+	}
+	args := schemaOf(t, nil)
+	schemas.Store(t, args)
+	return args
+}
+
+func schemaOf(t reflect.Type, at []int) []Arg {
+	var out []Arg
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if name == "-" || !f.IsExported() {
 			continue
 		}
-		if strings.Contains(opts, "inline") {
-			out = append(out, argDocs(f.Type)...)
+		index := append(append([]int(nil), at...), i)
+		if strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct {
+			out = append(out, schemaOf(f.Type, index)...)
 			continue
 		}
 		if name == "" {
 			name = strings.ToLower(f.Name)
 		}
 		_, required := f.Tag.Lookup("required")
-		out = append(out, ArgDoc{
+		out = append(out, Arg{
 			Name:     name,
 			Type:     TypeName(f.Type),
 			Default:  f.Tag.Get("default"),
 			Doc:      f.Tag.Get("doc"),
 			Required: required,
+			Index:    index,
 		})
 	}
 	return out

@@ -8,84 +8,50 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/nixbook/nixbook/modules"
 )
 
-// Decode fills args (a pointer to an argument struct) from its `default`
-// tags, decodes d over it and checks that every field tagged `required` is
-// set. Defaults and required fields thus come from the tags `nixbook doc`
-// shows, so the documentation cannot drift from the behaviour.
+// Decode fills args (a pointer to an argument struct) from its defaults,
+// decodes d over it and checks that every required argument is set. Both
+// come from the module's schema (modules.Schema), which `nixbook doc` shows,
+// so the documentation cannot drift from the behaviour.
 func Decode(d modules.Decoder, args any) error {
 	v := reflect.ValueOf(args)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("modkit: decode into %T: want a pointer to a struct", args)
 	}
-	if err := setDefaults(v.Elem()); err != nil {
-		return err
+	schema := modules.Schema(v.Type())
+	for _, a := range schema {
+		if a.Default == "" {
+			continue
+		}
+		// Decoding the default as YAML gives every type, custom ones
+		// included, the same parsing as a value written in a playbook.
+		if err := yaml.Unmarshal([]byte(a.Default), v.Elem().FieldByIndex(a.Index).Addr().Interface()); err != nil {
+			return fmt.Errorf("modkit: default %q of %s: %w", a.Default, a.Name, err)
+		}
 	}
 	if d != nil {
 		if err := d.Decode(args); err != nil {
 			return err
 		}
 	}
-	return checkRequired(v.Elem())
-}
-
-func setDefaults(v reflect.Value) error {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		if isInline(f) {
-			if err := setDefaults(v.Field(i)); err != nil {
-				return err
-			}
-			continue
-		}
-		def, ok := f.Tag.Lookup("default")
-		if !ok {
-			continue
-		}
-		// Decoding the tag as YAML gives every type, custom ones included,
-		// the same parsing as a value written in a playbook.
-		if err := yaml.Unmarshal([]byte(def), v.Field(i).Addr().Interface()); err != nil {
-			return fmt.Errorf("modkit: default %q of %s: %w", def, argName(f), err)
+	var empty []string
+	for _, a := range schema {
+		if a.Required && isEmpty(v.Elem().FieldByIndex(a.Index)) {
+			empty = append(empty, a.Name)
 		}
 	}
-	return nil
-}
-
-func checkRequired(v reflect.Value) error {
-	t := v.Type()
-	var missing []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		if isInline(f) {
-			if err := checkRequired(v.Field(i)); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, req := f.Tag.Lookup("required"); req && isEmpty(v.Field(i)) {
-			missing = append(missing, argName(f))
-		}
-	}
-	switch len(missing) {
+	switch len(empty) {
 	case 0:
 		return nil
 	case 1:
-		return fmt.Errorf("%q is required and must not be empty", missing[0])
+		return fmt.Errorf("%q is required and must not be empty", empty[0])
 	}
-	return fmt.Errorf("%q are required and must not be empty", missing)
+	return fmt.Errorf("%q are required and must not be empty", empty)
 }
 
 // isEmpty treats an empty list or map as missing, like an unset value.
@@ -95,19 +61,6 @@ func isEmpty(v reflect.Value) bool {
 		return v.Len() == 0
 	}
 	return v.IsZero()
-}
-
-func isInline(f reflect.StructField) bool {
-	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	return strings.Contains(opts, "inline") && f.Type.Kind() == reflect.Struct
-}
-
-func argName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if name == "" {
-		name = strings.ToLower(f.Name)
-	}
-	return name
 }
 
 // Vars returns the host's variables with its facts under `facts` when the
