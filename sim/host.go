@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,7 +103,13 @@ type Host struct {
 	sys         map[string]devEntry
 	udev        map[string]devEntry
 	devKey      string
-	installed   string // one line about what disk mode found on the disks
+	// scan is the last probe of the disks (blkid on each disk and
+	// partition), reused while they do not change: a change of the
+	// machine's loop devices alters only the host's loop nodes.
+	scan *diskScan
+	// diskScans counts the probes, for tests of when they happen.
+	diskScans atomic.Int64
+	installed string // one line about what disk mode found on the disks
 	// firstBootKey is the host key an installed system without one made at
 	// its first boot.
 	firstBootKey KeyPair
@@ -321,7 +328,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	}
 	h.releaseVolumes()
 	h.mu.Lock()
-	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.kexecLoaded = nil, nil, nil, nil, nil, "", false
+	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.scan, h.kexecLoaded = nil, nil, nil, nil, nil, "", nil, false
 	h.stage = 0
 	nic := h.nic
 	h.online = false
@@ -439,7 +446,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	// machine's: no /dev map yet, so that nothing fills it (see syncDev).
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
-	h.dev, h.sys, h.udev, h.devKey, h.stage = nil, nil, nil, "", 0
+	h.dev, h.sys, h.udev, h.devKey, h.scan, h.stage = nil, nil, nil, "", nil, 0
 	h.hostKey, h.machineID, h.authorized = b.hostKey, b.machineID, b.authKeys
 	h.mu.Unlock()
 	if hooks := h.f.cfg.hooks; hooks != nil && hooks.initStarted != nil {
@@ -479,7 +486,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		}
 		h.mu.Lock()
 		h.stage = stage
-		h.dev, h.sys, h.udev, h.devKey = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, ""
+		h.dev, h.sys, h.udev, h.devKey, h.scan = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, "", nil
 		h.mu.Unlock()
 	case <-time.After(60 * time.Second):
 		return fail(errors.New("init did not build the host within 60s"))
@@ -614,25 +621,29 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	}
 	loopKey, _ := h.f.machineLoops(force)
 	disks := h.bootDisks()
-	key := diskChangeKey(disks) + loopKey
+	diskKey := diskChangeKey(disks)
+	key := diskKey + loopKey
 	h.mu.Lock()
 	if !force && key == h.devKey {
 		h.mu.Unlock()
 		return nil
 	}
-	have := h.dev
+	have, scan := h.dev, h.scan
 	h.mu.Unlock()
 	if have == nil {
 		return nil
 	}
-	want, db, err := diskNodes(ctx, disks)
-	if err != nil {
-		return err
+	// The disks are probed again (blkid on each disk and partition) when
+	// forced or when they changed, not when only the machine's loop devices
+	// did: another fleet's losetup would make every host probe its disks.
+	if force || scan == nil || scan.key != diskKey {
+		var err error
+		if scan, err = scanDisks(ctx, disks, diskKey); err != nil {
+			return err
+		}
+		h.diskScans.Add(1)
 	}
-	sysWant, err := sysEntries(disks)
-	if err != nil {
-		return err
-	}
+	want, db, sysWant := scan.entries()
 	h.loopNodes(pid, want, sysWant)
 	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
 	h.mu.Lock()
@@ -661,7 +672,7 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if err := os.WriteFile(procPartitions, []byte(partitionsFile(want)), 0o444); err != nil {
 		return fmt.Errorf("/proc/partitions: %w", err)
 	}
-	h.devKey = key
+	h.devKey, h.scan = key, scan
 	return nil
 }
 
