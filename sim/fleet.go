@@ -102,6 +102,7 @@ type Fleet struct {
 	creds      Credentials
 	loopMu     sync.Mutex
 	loops      loopScan
+	loopNums   map[string][2]uint32 // loop7 -> major, minor (see machineLoops)
 	reaper     *exec.Cmd
 	reaperIn   io.WriteCloser
 	payload    *payload.Payload
