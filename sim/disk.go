@@ -409,13 +409,18 @@ func syncDev(devDir string, want, have map[string]devEntry) error {
 }
 
 // diskChangeKey summarises what can change a host's /dev: the kernel's
-// partitions of each disk and the last write to each image.
-func diskChangeKey(disks []*Disk) string {
+// partitions of each disk, its size and, withTimes (when writes to the
+// disks' nodes are not watched), the last write to each image.
+func diskChangeKey(disks []*Disk, withTimes bool) string {
 	var b strings.Builder
 	for _, d := range disks {
 		fmt.Fprintf(&b, "%s %s ", d.Image, d.Loop)
 		if st, err := os.Stat(d.Image); err == nil {
-			fmt.Fprintf(&b, "%s %d %d;", d.Name, st.ModTime().UnixNano(), st.Size())
+			mtime := int64(0)
+			if withTimes {
+				mtime = st.ModTime().UnixNano()
+			}
+			fmt.Fprintf(&b, "%s %d %d;", d.Name, mtime, st.Size())
 		}
 		parts, _ := partitions(d.Loop)
 		for _, p := range parts {

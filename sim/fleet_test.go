@@ -630,3 +630,33 @@ func TestALoopDeviceElsewhereDoesNotReprobeTheDisks(t *testing.T) {
 		return err
 	})
 }
+
+// TestSettleProbesOnlyAfterAWrite: like udev, the simulator learns of a
+// write to a disk from its node, so a settle after one shows its result at
+// once, and a settle after none, or after writes into a mounted file
+// system, probes nothing again.
+func TestSettleProbesOnlyAfterAWrite(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 1, Overrides: &Overrides{All: HostOverride{DiskSize: "1GiB"}}})
+	h, _ := f.Host("ks1")
+	if f.nodes == nil {
+		t.Skip("no inotify on this machine")
+	}
+	c, _ := dial(t, f, "ks1")
+	defer c.Close()
+	run(t, c, "parted -s /dev/sda mklabel gpt mkpart nixos ext4 1MiB 100% && mkfs.ext4 -q -L first /dev/sda1 && udevadm settle")
+	run(t, c, "test -L /dev/disk/by-label/first")
+
+	scans := h.diskScans.Load()
+	run(t, c, "udevadm settle && udevadm settle")
+	run(t, c, "mkdir -p /mnt && mount /dev/sda1 /mnt && dd if=/dev/urandom of=/mnt/data bs=1M count=4 status=none && sync && umount /mnt && udevadm settle")
+	if n := h.diskScans.Load(); n != scans {
+		t.Errorf("%d probes for settles with no write to a disk node", n-scans)
+	}
+
+	// Each write is seen by the settle right after it, with no wait.
+	for _, label := range []string{"second", "third"} {
+		run(t, c, "e2label /dev/disk/by-id/*-part1 "+label+" && udevadm settle && test -L /dev/disk/by-label/"+label)
+	}
+	run(t, c, "wipefs -q -a /dev/sda1 && udevadm settle && test ! -e /dev/disk/by-label/third")
+}

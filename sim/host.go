@@ -107,6 +107,10 @@ type Host struct {
 	// partition), reused while they do not change: a change of the
 	// machine's loop devices alters only the host's loop nodes.
 	scan *diskScan
+	// devWritten: something wrote to a disk node since the last probe
+	// (see nodeWatch); unwatched: a node could not be watched, so the
+	// probe follows the images' times and every settle, as without events.
+	devWritten, unwatched atomic.Bool
 	// diskScans counts the probes, for tests of when they happen.
 	diskScans atomic.Int64
 	installed string // one line about what disk mode found on the disks
@@ -621,10 +625,15 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	}
 	loopKey, _ := h.f.machineLoops(force)
 	disks := h.bootDisks()
-	diskKey := diskChangeKey(disks)
+	events := h.f.nodes != nil && !h.unwatched.Load()
+	if events {
+		h.f.nodes.drain()
+	}
+	diskKey := diskChangeKey(disks, !events)
+	written := h.devWritten.Load()
 	key := diskKey + loopKey
 	h.mu.Lock()
-	if !force && key == h.devKey {
+	if !force && !written && key == h.devKey {
 		h.mu.Unlock()
 		return nil
 	}
@@ -636,7 +645,9 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	// The disks are probed again (blkid on each disk and partition) when
 	// forced or when they changed, not when only the machine's loop devices
 	// did: another fleet's losetup would make every host probe its disks.
-	if force || scan == nil || scan.key != diskKey {
+	if scan == nil || scan.key != diskKey || written || (force && !events) {
+		// Taken before the probe: a write during it is probed next time.
+		h.devWritten.Store(false)
 		var err error
 		if scan, err = scanDisks(ctx, disks, diskKey); err != nil {
 			return err
@@ -673,7 +684,30 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 		return fmt.Errorf("/proc/partitions: %w", err)
 	}
 	h.devKey, h.scan = key, scan
+	if events {
+		h.watchNodes(devDir, scan)
+	}
 	return nil
+}
+
+// watchNodes watches the host's disk and partition nodes for writes. A
+// node new to the watch may have been written already: the next sync
+// probes again.
+func (h *Host) watchNodes(devDir string, scan *diskScan) {
+	var paths []string
+	for name, e := range scan.nodes {
+		if e.link == "" && e.data == "" && !strings.Contains(name, "/") {
+			paths = append(paths, filepath.Join(devDir, name))
+		}
+	}
+	added, err := h.f.nodes.watch(h, paths)
+	if err != nil {
+		h.f.logf("%s: %v: its disks are probed at every settle", h.spec.Name, err)
+		h.unwatched.Store(true)
+	}
+	if added || err != nil {
+		h.devWritten.Store(true)
+	}
 }
 
 // hostRootBuilt checks that the init's root is the host's own, with its
