@@ -8,7 +8,7 @@
 #   - the simulator's memory: PSS summed over all its processes, sampled
 #     every second during the run; the peak, per host,
 # then brings the fleet down and checks that nothing is left behind.
-# Needs root. The machine's load is printed before and after: a wall time
+# Needs root and the cgroup v1 cpuacct controller. The machine's load is printed before and after: a wall time
 # measured while other work ran is not the simulator's.
 #
 #   bench/sim-scale.sh 20            # one size
@@ -27,8 +27,8 @@ cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: sim-scale.sh N [N...]" >&2; exit 2; }
 work=$(mktemp -d /tmp/nixbook-sim-scale.XXXXXX)
 cleanup() {
-    for d in "$work"/fleet-*; do [ -d "$d" ] && "$work/nixbook-sim" down --dir "$d" >/dev/null 2>&1; done
-    [ -d "${cg:-}" ] && rmdir "$cg/sim" "$cg/ctl" "$cg" 2>/dev/null
+    for d in "$work"/fleet-*; do [ -d "$d" ] && "$work/nixbook-sim" down --dir "$d" >/dev/null 2>&1 || true; done
+    [ -d "${cg:-}" ] && rmdir "$cg/sim" "$cg/ctl" "$cg" 2>/dev/null || true
     [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -70,7 +70,7 @@ all_cpu() { awk -v t="$(getconf CLK_TCK)" '/^cpu / { print ($2 + $3 + $4 + $7 + 
 rm -rf "$work/fleet-warm"
 
 [ -z "${API_RATE:-}" ] || echo "OVH API budget lifted to $API_RATE"
-printf '%-5s %7s %8s %9s %9s %9s %10s %8s %10s %11s %s\n' hosts "up (s)" "run (s)" "run/host" "ctl CPU" "sim CPU" "sim CPU/h" "all CPU" "PSS peak" "PSS/host" "load before→after"
+printf '%-5s %7s %8s %9s %9s %9s %10s %8s %10s %11s %11s %s\n' hosts "up (s)" "run (s)" "run/host" "ctl CPU" "sim CPU" "sim CPU/h" "all CPU" "PSS peak" "PSS/host" "disk/host" "load before→after"
 for n in "$@"; do
     dir=$work/fleet-$n
     load0=$(load)
@@ -108,17 +108,19 @@ for n in "$@"; do
     kill "$sampler" $profiler 2>/dev/null || true
     wait "$sampler" $profiler 2>/dev/null || true
     peak=$(sort -n "$work/pss-$n" | tail -n 1)
+    # What the disks hold after the install (their images are sparse).
+    disk_mib=$(du -s -k "$dir/disks" | awk -v n="$n" '{ printf "%.0f", $1 / 1024 / n }')
 
     # What the fleet recorded creating (namespaces, links), to check it is gone after down.
     made=$(grep -o '"nbs[^"/]*"' "$dir/state.json" | tr -d '"' | sort -u)
     "$sim" down --dir "$dir" >/dev/null
     load1=$(load)
     run=$(elapsed "$t2" "$t3")
-    printf '%-5s %7s %8s %9s %9s %9s %10s %8s %6s MiB %7s MiB %s → %s\n' "$n" "$(elapsed "$t0" "$t1")" "$run" \
+    printf '%-5s %7s %8s %9s %9s %9s %10s %8s %6s MiB %7s MiB %7s MiB %s → %s\n' "$n" "$(elapsed "$t0" "$t1")" "$run" \
         "$(awk -v r="$run" -v n="$n" 'BEGIN { printf "%.2f", r / n }')" "$ctl_cpu" "$sim_cpu" \
         "$(awk -v c="$sim_cpu" -v n="$n" 'BEGIN { printf "%.2f", c / n }')" "$all_cpu" \
         "$(awk -v k="$peak" 'BEGIN { printf "%.0f", k / 1024 }')" \
-        "$(awk -v k="$peak" -v n="$n" 'BEGIN { printf "%.1f", k / 1024 / n }')" "$load0" "$load1"
+        "$(awk -v k="$peak" -v n="$n" 'BEGIN { printf "%.1f", k / 1024 / n }')" "$disk_mib" "$load0" "$load1"
 
     [ -z "$profiler" ] || { echo "the simulator's CPU during the run of $n hosts, by command:"; cat "$work/profile-$n"; echo; }
     # Nothing may be left: the fleet's namespaces, loop devices, mounts, processes.
@@ -135,4 +137,5 @@ echo "run: nixbook run install.yml -e fs_layout=ext4 on N fresh hosts (rescue ->
 echo "ctl CPU: nixbook and its ssh clients. sim CPU: the daemon and every process of its hosts during the run."
 echo "all CPU: the whole machine's busy CPU during the run (kernel threads too, and whatever else ran)."
 echo "PSS peak: the simulator's processes (daemon, inits, sshd, and what runs in the hosts), sampled each second."
+echo "disk/host: the blocks the host's disk images hold after the install (sparse files)."
 echo "Not counted: the hosts' tmpfs and the page cache of their disk images."
