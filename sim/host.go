@@ -111,6 +111,7 @@ type Host struct {
 	// (see nodeWatch); unwatched: a node could not be watched, so the
 	// probe follows the images' times and every settle, as without events.
 	devWritten, unwatched atomic.Bool
+	syncMu                sync.Mutex // held through syncDev
 	// diskScans counts the probes, for tests of when they happen.
 	diskScans atomic.Int64
 	installed string // one line about what disk mode found on the disks
@@ -619,6 +620,10 @@ func (h *Host) bootDisks() []*Disk {
 // syncDev brings the host's /dev in line with its disks, as udev would.
 // Unless force, it does nothing when no disk changed since the last time.
 func (h *Host) syncDev(ctx context.Context, force bool) error {
+	// One sync at a time: the watcher's and a settle's would otherwise
+	// race to write /dev, the older probe last.
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	pid := h.pid()
 	if pid == 0 {
 		return nil
@@ -642,17 +647,24 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if have == nil {
 		return nil
 	}
-	// The disks are probed again (blkid on each disk and partition) when
-	// forced or when they changed, not when only the machine's loop devices
-	// did: another fleet's losetup would make every host probe its disks.
+	// The disks are probed again (blkid on each disk and partition) after
+	// a write to their nodes or a change of their partitions, and at every
+	// settle when writes are not watched; not when only the machine's loop
+	// devices changed: another fleet's losetup would make every host probe.
 	if scan == nil || scan.key != diskKey || written || (force && !events) {
 		// Taken before the probe: a write during it is probed next time.
 		h.devWritten.Store(false)
 		var err error
 		if scan, err = scanDisks(ctx, disks, diskKey); err != nil {
+			h.devWritten.Store(true)
 			return err
 		}
 		h.diskScans.Add(1)
+		// Kept at once: the writes it took in are not in devWritten any
+		// more, whether or not /dev can be brought in line below.
+		h.mu.Lock()
+		h.scan = scan
+		h.mu.Unlock()
 	}
 	want, db, sysWant := scan.entries()
 	h.loopNodes(pid, want, sysWant)
