@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -181,4 +183,46 @@ func TestAnInitThatDiesTakesItsHostDown(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestADiskBootOutwaitsACopyOfItsRoot holds a read-only mount of a host's
+// root file system in another mount namespace, as a host booting while the
+// controller looks at the disk holds a copy of that look: the kernel then
+// refuses the read-write mount of the disk boot until the copy is gone,
+// and the host must come up once it is.
+func TestADiskBootOutwaitsACopyOfItsRoot(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 1, BootDelay: 100 * time.Millisecond, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks1": {Data: "old-os", DiskSize: "2GiB"},
+	}}})
+	h, _ := f.Host("ks1")
+	root := h.Disks()[0].Loop + "p1"
+	held := t.TempDir()
+	holder := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
+		`mount -o ro "$1" "$2" && echo held && sleep 3`, "sh", root, held)
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Process.Kill(); _ = holder.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "held\n" {
+		t.Fatalf("holding %s read-only: %q %v", root, line, err)
+	}
+	if err := f.Reboot(context.Background(), "ks1", ModeDisk); err != nil {
+		t.Fatalf("disk boot while its root is held: %v", err)
+	}
+	eventually(t, 40*time.Second, "the old OS to answer SSH", func() error {
+		if st := h.Status(context.Background()); !st.SSH {
+			return fmt.Errorf("%s: %s", st.Mode, st.Why)
+		}
+		return nil
+	})
+	c, _ := dial(t, f, "ks1")
+	defer c.Close()
+	if out := run(t, c, "cat /etc/os-release; touch /root/written"); !strings.Contains(out, "bullseye") {
+		t.Errorf("disk boot runs:\n%s", out)
+	}
 }

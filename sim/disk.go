@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -327,6 +328,31 @@ func partitionsFile(nodes map[string]devEntry) string {
 	return b.String()
 }
 
+// diskScan is what udev made of a host's disks at one diskChangeKey.
+type diskScan struct {
+	key            string
+	nodes, db, sys map[string]devEntry
+}
+
+// scanDisks probes the disks (see diskNodes and sysEntries).
+func scanDisks(ctx context.Context, disks []*Disk, key string) (*diskScan, error) {
+	nodes, db, err := diskNodes(ctx, disks)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := sysEntries(disks)
+	if err != nil {
+		return nil, err
+	}
+	return &diskScan{key: key, nodes: nodes, db: db, sys: sys}, nil
+}
+
+// entries are copies of the scan's maps, for the caller to add the host's
+// loop devices to.
+func (s *diskScan) entries() (nodes, db, sys map[string]devEntry) {
+	return maps.Clone(s.nodes), maps.Clone(s.db), maps.Clone(s.sys)
+}
+
 // syncDev makes devDir (a host's /dev, seen from the machine through
 // /proc/PID/root) hold exactly want among the entries it manages; have is
 // what it made so far and is updated in place.
@@ -383,12 +409,18 @@ func syncDev(devDir string, want, have map[string]devEntry) error {
 }
 
 // diskChangeKey summarises what can change a host's /dev: the kernel's
-// partitions of each disk and the last write to each image.
-func diskChangeKey(disks []*Disk) string {
+// partitions of each disk, its size and, withTimes (when writes to the
+// disks' nodes are not watched), the last write to each image.
+func diskChangeKey(disks []*Disk, withTimes bool) string {
 	var b strings.Builder
 	for _, d := range disks {
+		fmt.Fprintf(&b, "%s %s ", d.Image, d.Loop)
 		if st, err := os.Stat(d.Image); err == nil {
-			fmt.Fprintf(&b, "%s %d %d;", d.Name, st.ModTime().UnixNano(), st.Size())
+			mtime := int64(0)
+			if withTimes {
+				mtime = st.ModTime().UnixNano()
+			}
+			fmt.Fprintf(&b, "%s %d %d;", d.Name, mtime, st.Size())
 		}
 		parts, _ := partitions(d.Loop)
 		for _, p := range parts {

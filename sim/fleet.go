@@ -102,6 +102,8 @@ type Fleet struct {
 	creds      Credentials
 	loopMu     sync.Mutex
 	loops      loopScan
+	loopNums   map[string][2]uint32 // loop7 -> major, minor (see machineLoops)
+	nodes      *nodeWatch           // writes to the hosts' disk nodes; nil: none seen
 	reaper     *exec.Cmd
 	reaperIn   io.WriteCloser
 	payload    *payload.Payload
@@ -205,6 +207,11 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 			_ = f.Down(context.Background())
 		}
 	}()
+	if f.nodes, err = newNodeWatch(); err != nil {
+		// Without it, every settle and every change of an image's time probes.
+		f.logf("%v: the hosts' disks are probed at every settle", err)
+		f.nodes, err = nil, nil
+	}
 	owner := randomKey(16)
 	if err := state.Update(func(r *simstate.Record) { r.FleetID, r.Owner = p.id, owner }); err != nil {
 		return f, err
@@ -643,6 +650,9 @@ func (f *Fleet) Down(ctx context.Context) error {
 		}
 	}
 	f.wg.Wait()
+	if f.nodes != nil {
+		f.nodes.close()
+	}
 	if err := simstate.Cleanup(ctx, f.dir, 0); err != nil {
 		errs = append(errs, err)
 	}

@@ -588,3 +588,75 @@ func assertNothingLeft(t *testing.T, id, dir string, pids []int, images []string
 		t.Errorf("socket directory left")
 	}
 }
+
+// TestALoopDeviceElsewhereDoesNotReprobeTheDisks binds a loop device on the
+// machine, as another fleet or test does: the host's free loop nodes follow
+// at once, while its disks, unchanged, are not probed again. A write to its
+// disk still is seen without a settle.
+func TestALoopDeviceElsewhereDoesNotReprobeTheDisks(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 1, Overrides: &Overrides{All: HostOverride{DiskSize: "1GiB"}}})
+	h, _ := f.Host("ks1")
+	c, _ := dial(t, f, "ks1")
+	defer c.Close()
+	run(t, c, "parted -s /dev/sda mklabel gpt mkpart nixos ext4 1MiB 100% && mkfs.ext4 -q -L before /dev/sda1 && udevadm settle")
+	freeLoops := func() string { return run(t, c, "ls /dev | grep '^loop[0-9]' | sort -V | tr '\\n' ' '") }
+	before := freeLoops()
+	scans := h.diskScans.Load()
+
+	img := filepath.Join(t.TempDir(), "elsewhere.img")
+	if err := createImage(img, 8<<20); err != nil {
+		t.Fatal(err)
+	}
+	loop, err := attachLoop(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = exec.Command("losetup", "-d", loop).Run() }()
+	eventually(t, 5*time.Second, "the host's free loop devices to follow the machine's", func() error {
+		if now := freeLoops(); now == before || strings.Contains(" "+now, " "+filepath.Base(loop)+" ") {
+			return fmt.Errorf("loop nodes %q, %s bound on the machine", now, loop)
+		}
+		return nil
+	})
+	if n := h.diskScans.Load(); n != scans {
+		t.Errorf("the disks were probed %d times for a loop device elsewhere", n-scans)
+	}
+	run(t, c, "test -L /dev/disk/by-label/before && test -b /dev/sda1")
+
+	run(t, c, "mkfs.ext4 -q -F -L after /dev/sda1")
+	eventually(t, 5*time.Second, "by-label/after", func() error {
+		_, err := runErr(c, "test -L /dev/disk/by-label/after && test ! -e /dev/disk/by-label/before")
+		return err
+	})
+}
+
+// TestSettleProbesOnlyAfterAWrite: like udev, the simulator learns of a
+// write to a disk from its node, so a settle after one shows its result at
+// once, and a settle after none, or after writes into a mounted file
+// system, probes nothing again.
+func TestSettleProbesOnlyAfterAWrite(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 1, Overrides: &Overrides{All: HostOverride{DiskSize: "1GiB"}}})
+	h, _ := f.Host("ks1")
+	if f.nodes == nil {
+		t.Skip("no inotify on this machine")
+	}
+	c, _ := dial(t, f, "ks1")
+	defer c.Close()
+	run(t, c, "parted -s /dev/sda mklabel gpt mkpart nixos ext4 1MiB 100% && mkfs.ext4 -q -L first /dev/sda1 && udevadm settle")
+	run(t, c, "test -L /dev/disk/by-label/first")
+
+	scans := h.diskScans.Load()
+	run(t, c, "udevadm settle && udevadm settle")
+	run(t, c, "mkdir -p /mnt && mount /dev/sda1 /mnt && dd if=/dev/urandom of=/mnt/data bs=1M count=4 status=none && sync && umount /mnt && udevadm settle")
+	if n := h.diskScans.Load(); n != scans {
+		t.Errorf("%d probes for settles with no write to a disk node", n-scans)
+	}
+
+	// Each write is seen by the settle right after it, with no wait.
+	for _, label := range []string{"second", "third"} {
+		run(t, c, "e2label /dev/disk/by-id/*-part1 "+label+" && udevadm settle && test -L /dev/disk/by-label/"+label)
+	}
+	run(t, c, "wipefs -q -a /dev/sda1 && udevadm settle && test ! -e /dev/disk/by-label/third")
+}

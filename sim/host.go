@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,7 +103,18 @@ type Host struct {
 	sys         map[string]devEntry
 	udev        map[string]devEntry
 	devKey      string
-	installed   string // one line about what disk mode found on the disks
+	// scan is the last probe of the disks (blkid on each disk and
+	// partition), reused while they do not change: a change of the
+	// machine's loop devices alters only the host's loop nodes.
+	scan *diskScan
+	// devWritten: something wrote to a disk node since the last probe
+	// (see nodeWatch); unwatched: a node could not be watched, so the
+	// probe follows the images' times and every settle, as without events.
+	devWritten, unwatched atomic.Bool
+	syncMu                sync.Mutex // held through syncDev
+	// diskScans counts the probes, for tests of when they happen.
+	diskScans atomic.Int64
+	installed string // one line about what disk mode found on the disks
 	// firstBootKey is the host key an installed system without one made at
 	// its first boot.
 	firstBootKey KeyPair
@@ -321,7 +333,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	}
 	h.releaseVolumes()
 	h.mu.Lock()
-	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.kexecLoaded = nil, nil, nil, nil, nil, "", false
+	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.scan, h.kexecLoaded = nil, nil, nil, nil, nil, "", nil, false
 	h.stage = 0
 	nic := h.nic
 	h.online = false
@@ -439,7 +451,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	// machine's: no /dev map yet, so that nothing fills it (see syncDev).
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
-	h.dev, h.sys, h.udev, h.devKey, h.stage = nil, nil, nil, "", 0
+	h.dev, h.sys, h.udev, h.devKey, h.scan, h.stage = nil, nil, nil, "", nil, 0
 	h.hostKey, h.machineID, h.authorized = b.hostKey, b.machineID, b.authKeys
 	h.mu.Unlock()
 	if hooks := h.f.cfg.hooks; hooks != nil && hooks.initStarted != nil {
@@ -479,7 +491,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		}
 		h.mu.Lock()
 		h.stage = stage
-		h.dev, h.sys, h.udev, h.devKey = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, ""
+		h.dev, h.sys, h.udev, h.devKey, h.scan = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, "", nil
 		h.mu.Unlock()
 	case <-time.After(60 * time.Second):
 		return fail(errors.New("init did not build the host within 60s"))
@@ -608,31 +620,53 @@ func (h *Host) bootDisks() []*Disk {
 // syncDev brings the host's /dev in line with its disks, as udev would.
 // Unless force, it does nothing when no disk changed since the last time.
 func (h *Host) syncDev(ctx context.Context, force bool) error {
+	// One sync at a time: the watcher's and a settle's would otherwise
+	// race to write /dev, the older probe last.
+	h.syncMu.Lock()
+	defer h.syncMu.Unlock()
 	pid := h.pid()
 	if pid == 0 {
 		return nil
 	}
 	loopKey, _ := h.f.machineLoops(force)
 	disks := h.bootDisks()
-	key := diskChangeKey(disks) + loopKey
+	events := h.f.nodes != nil && !h.unwatched.Load()
+	if events {
+		h.f.nodes.drain()
+	}
+	diskKey := diskChangeKey(disks, !events)
+	written := h.devWritten.Load()
+	key := diskKey + loopKey
 	h.mu.Lock()
-	if !force && key == h.devKey {
+	if !force && !written && key == h.devKey {
 		h.mu.Unlock()
 		return nil
 	}
-	have := h.dev
+	have, scan := h.dev, h.scan
 	h.mu.Unlock()
 	if have == nil {
 		return nil
 	}
-	want, db, err := diskNodes(ctx, disks)
-	if err != nil {
-		return err
+	// The disks are probed again (blkid on each disk and partition) after
+	// a write to their nodes or a change of their partitions, and at every
+	// settle when writes are not watched; not when only the machine's loop
+	// devices changed: another fleet's losetup would make every host probe.
+	if scan == nil || scan.key != diskKey || written || (force && !events) {
+		// Taken before the probe: a write during it is probed next time.
+		h.devWritten.Store(false)
+		var err error
+		if scan, err = scanDisks(ctx, disks, diskKey); err != nil {
+			h.devWritten.Store(true)
+			return err
+		}
+		h.diskScans.Add(1)
+		// Kept at once: the writes it took in are not in devWritten any
+		// more, whether or not /dev can be brought in line below.
+		h.mu.Lock()
+		h.scan = scan
+		h.mu.Unlock()
 	}
-	sysWant, err := sysEntries(disks)
-	if err != nil {
-		return err
-	}
+	want, db, sysWant := scan.entries()
 	h.loopNodes(pid, want, sysWant)
 	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
 	h.mu.Lock()
@@ -661,8 +695,31 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 	if err := os.WriteFile(procPartitions, []byte(partitionsFile(want)), 0o444); err != nil {
 		return fmt.Errorf("/proc/partitions: %w", err)
 	}
-	h.devKey = key
+	h.devKey, h.scan = key, scan
+	if events {
+		h.watchNodes(devDir, scan)
+	}
 	return nil
+}
+
+// watchNodes watches the host's disk and partition nodes for writes. A
+// node new to the watch may have been written already: the next sync
+// probes again.
+func (h *Host) watchNodes(devDir string, scan *diskScan) {
+	var paths []string
+	for name, e := range scan.nodes {
+		if e.link == "" && e.data == "" && !strings.Contains(name, "/") {
+			paths = append(paths, filepath.Join(devDir, name))
+		}
+	}
+	added, err := h.f.nodes.watch(h, paths)
+	if err != nil {
+		h.f.logf("%s: %v: its disks are probed at every settle", h.spec.Name, err)
+		h.unwatched.Store(true)
+	}
+	if added || err != nil {
+		h.devWritten.Store(true)
+	}
 }
 
 // hostRootBuilt checks that the init's root is the host's own, with its

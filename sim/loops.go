@@ -39,6 +39,9 @@ func (f *Fleet) machineLoops(fresh bool) (string, []loopDev) {
 		return f.loops.key, f.loops.loops
 	}
 	entries, _ := os.ReadDir("/sys/block")
+	if f.loopNums == nil {
+		f.loopNums = map[string][2]uint32{}
+	}
 	sort.Slice(entries, func(i, j int) bool { return loopIndex(entries[i].Name()) < loopIndex(entries[j].Name()) })
 	var loops []loopDev
 	var key strings.Builder
@@ -46,10 +49,19 @@ func (f *Fleet) machineLoops(fresh bool) (string, []loopDev) {
 		if !strings.HasPrefix(e.Name(), "loop") {
 			continue
 		}
-		maj, min, err := devNum(filepath.Join("/sys/block", e.Name()))
-		if err != nil {
-			continue
+		// A loop device's number never changes (loopN is 7:N shifted by
+		// the partition bits), so it is read once: the machine may have
+		// hundreds of them, and every host's watcher looks.
+		num, ok := f.loopNums[e.Name()]
+		if !ok {
+			maj, min, err := devNum(filepath.Join("/sys/block", e.Name()))
+			if err != nil {
+				continue
+			}
+			num = [2]uint32{maj, min}
+			f.loopNums[e.Name()] = num
 		}
+		maj, min := num[0], num[1]
 		l := loopDev{name: e.Name(), major: maj, minor: min, bound: exists(filepath.Join("/sys/block", e.Name(), "loop", "backing_file"))}
 		loops = append(loops, l)
 		fmt.Fprintf(&key, "%s:%t,", l.name, l.bound)

@@ -195,6 +195,24 @@ func mountIn(root, target, fstype, opts string) error {
 }
 
 // mountFrom mounts a path of the machine (or a device) into the host's root.
+// mountOutwaitingCopies mounts a file system, waiting out EBUSY for a
+// while. The controller looks at a disk boot's file systems read-only on
+// the machine before the host boots, and another host booting at that
+// moment copies that mount into its new mount namespace and holds it until
+// it pivots; while the copy lives, the kernel refuses to mount the same
+// file system read-write. With fifty hosts booting at once on a loaded
+// machine that moment can last seconds.
+func mountOutwaitingCopies(source, target, fstype string, flags uintptr, data string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := unix.Mount(source, target, fstype, flags, data)
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func mountFrom(root string, m Mount) error {
 	dst := filepath.Join(root, m.Target)
 	if m.InRoot {
@@ -233,7 +251,7 @@ func mountFrom(root string, m Mount) error {
 		if m.ReadOnly {
 			flags |= unix.MS_RDONLY
 		}
-		if err := unix.Mount(m.Source, dst, m.FSType, flags, m.Options); err != nil {
+		if err := mountOutwaitingCopies(m.Source, dst, m.FSType, flags, m.Options); err != nil {
 			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Target, err)
 		}
 		return nil
