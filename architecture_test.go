@@ -29,42 +29,42 @@ var floors = []struct {
 	{"internal/buildonce", nil},
 	{"internal/cliargs", nil},
 	{"internal/apt", []string{"internal/retry"}},
-	{"facts", nil},
-	{"ovh", nil},
-	{"tmpl", []string{"internal/shellquote"}},
-	{"inventory", []string{"internal/secrets", "internal/yamlx"}},
+	{"internal/facts", nil},
+	{"internal/ovh", nil},
+	{"internal/tmpl", []string{"internal/shellquote"}},
+	{"internal/inventory", []string{"internal/secrets", "internal/yamlx"}},
 
 	// How nixbook reaches a host.
-	{"transport", []string{"internal/shellquote"}},
-	{"hostkeys", []string{"transport", "internal/shellquote"}},
-	{"transport/local", []string{"transport"}},
-	{"transport/ssh", []string{"transport", "hostkeys", "internal/shellquote"}},
+	{"internal/transport", []string{"internal/shellquote"}},
+	{"internal/hostkeys", []string{"internal/transport", "internal/shellquote"}},
+	{"internal/transport/local", []string{"internal/transport"}},
+	{"internal/transport/ssh", []string{"internal/transport", "internal/hostkeys", "internal/shellquote"}},
 
 	// Test kits, imported by tests only (checked below); before the patterns
 	// they would otherwise match.
 	{"internal/heavytest", nil},
-	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "transport"}},
-	{"modules/moduletest", []string{"internal/heavytest", "internal/clock", "modules", "facts", "transport", "transport/local", "internal/yamlx"}},
-	{"modules/zfs/internal/zfsvm", []string{"internal/heavytest", "facts", "hostkeys", "modules/moduletest", "transport", "transport/ssh", "internal/buildonce", "internal/proctree"}},
-	{"runner/runnertest", []string{"hostkeys", "inventory", "modules", "playbooks", "runner", "tmpl", "transport/ssh"}},
+	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "internal/transport"}},
+	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/transport", "internal/transport/local", "internal/yamlx"}},
+	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "internal/buildonce", "internal/proctree"}},
+	{"internal/runner/runnertest", []string{"internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/runner", "internal/tmpl", "internal/transport/ssh"}},
 
 	// The module contract, the kits modules share, and the modules: peers
 	// that import kits, never one another (modules/* lists no module).
-	{"modules", []string{"facts", "transport"}},
-	{"modules/internal/...", []string{"internal/clock", "modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
-	{"modules/builtin", []string{"modules/..."}},
-	{"modules/*", []string{"internal/clock", "modules", "modules/internal/...", "facts", "transport", "hostkeys", "ovh", "internal/shellquote"}},
+	{"internal/modules", []string{"internal/facts", "internal/transport"}},
+	{"internal/modules/internal/...", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
+	{"internal/modules/builtin", []string{"internal/modules/..."}},
+	{"internal/modules/*", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
 
 	// The language, the engine, the output and the command line.
-	{"playbooks", []string{"modules", "tmpl", "internal/yamlx"}},
-	{"runner", []string{"facts", "hostkeys", "inventory", "modules", "playbooks", "tmpl", "transport", "transport/local", "internal/secrets", "internal/yamlx"}},
-	{"report", []string{"runner"}},
-	{"cli", []string{"facts", "hostkeys", "inventory", "modules", "modules/builtin", "modules/nixosconfig", "playbooks", "report", "runner", "tmpl", "transport", "transport/ssh", "ovh", "internal/yamlx", "internal/cliargs", "internal/secrets"}},
-	{"cmd/nixbook", []string{"cli"}},
+	{"internal/playbooks", []string{"internal/modules", "internal/tmpl", "internal/yamlx"}},
+	{"internal/runner", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/tmpl", "internal/transport", "internal/transport/local", "internal/secrets", "internal/yamlx"}},
+	{"internal/report", []string{"internal/runner"}},
+	{"internal/cli", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/modules/builtin", "internal/modules/nixosconfig", "internal/playbooks", "internal/report", "internal/runner", "internal/tmpl", "internal/transport", "internal/transport/ssh", "internal/ovh", "internal/yamlx", "internal/cliargs", "internal/secrets"}},
+	{"cmd/nixbook", []string{"internal/cli"}},
 
 	// The simulated fleet stands beside the product: it may use the
 	// product's leaves (to speak the same OVH API), nothing imports it.
-	{"sim/...", []string{"sim/...", "ovh", "internal/..."}},
+	{"sim/...", []string{"sim/...", "internal/ovh", "internal/..."}},
 	{"cmd/nixbook-sim", []string{"sim/hostinit", "sim/simcli"}},
 	{"cmd/nixbook-sim-host", []string{"sim/hostinit"}},
 
@@ -75,12 +75,12 @@ var floors = []struct {
 
 // testKits are packages made for tests; the nixbook binary never links
 // them, nor the simulator, nor package testing.
-var testKits = []string{"internal/heavytest", "internal/sshdtest", "modules/moduletest", "modules/zfs/internal/zfsvm", "runner/runnertest", "sim/..."}
+var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/runner/runnertest", "sim/..."}
 
 // peerImports are modules that still use another module as a library. Each
-// is to move into a kit under modules/internal; the list only shrinks.
+// is to move into a kit under internal/modules/internal; the list only shrinks.
 var peerImports = map[string][]string{
-	"modules/install": {"modules/rescue", "modules/nixosconfig"},
+	"internal/modules/install": {"internal/modules/rescue", "internal/modules/nixosconfig"},
 }
 
 func matches(pattern, pkg string) bool {
@@ -147,7 +147,7 @@ func TestPeerImportsAreStillThere(t *testing.T) {
 	// An entry of peerImports that no longer holds is a retired debt: take
 	// it out of the list so it cannot come back unnoticed.
 	imports := map[string][]string{}
-	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./modules/...") {
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./internal/modules/...") {
 		fields := strings.Fields(line)
 		for _, imp := range fields[1:] {
 			imports[strings.TrimPrefix(fields[0], module)] = append(imports[strings.TrimPrefix(fields[0], module)], strings.TrimPrefix(imp, module))

@@ -13,5 +13,5 @@ set -euo pipefail
 N=${1:-100}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-NIXBOOK_BENCH_HOSTS=$N go test -count=1 -timeout 30m -run '^TestCheckCostBench$' ./modules/rescue/ -v |
+NIXBOOK_BENCH_HOSTS=$N go test -count=1 -timeout 30m -run '^TestCheckCostBench$' ./internal/modules/rescue/ -v |
   sed -n 's/^BENCH //p'

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/cli"
-	"github.com/nixbook/nixbook/hostkeys"
+	"github.com/nixbook/nixbook/internal/cli"
 	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/internal/hostkeys"
+	"github.com/nixbook/nixbook/internal/transport"
+	sshtransport "github.com/nixbook/nixbook/internal/transport/ssh"
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/simtest"
-	"github.com/nixbook/nixbook/transport"
-	sshtransport "github.com/nixbook/nixbook/transport/ssh"
 )
 
 func TestMain(m *testing.M) { simtest.Main(m) }

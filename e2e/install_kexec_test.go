@@ -9,7 +9,7 @@ import (
 )
 
 // The 2024 path on five servers (the ext4 layout: this kernel has no ZFS; the
-// ZFS layout is proven on real ZFS in modules/zfs): rescue, kexec into the
+// ZFS layout is proven on real ZFS in internal/modules/zfs): rescue, kexec into the
 // installer with the same host key, install, and the installed system's new
 // key recorded. One server's kexec never comes back: it fails with advice
 // while the others finish.

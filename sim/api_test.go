@@ -11,7 +11,7 @@ import (
 
 	"github.com/ovh/go-ovh/ovh"
 
-	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/internal/inventory"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nixbook/nixbook/ovh"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 

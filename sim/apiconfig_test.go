@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nixbook/nixbook/ovh"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 

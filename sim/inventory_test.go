@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nixbook/nixbook/inventory"
+	"github.com/nixbook/nixbook/internal/inventory"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")

@@ -4,7 +4,7 @@ package main
 import (
 	"os"
 
-	"github.com/nixbook/nixbook/cli"
+	"github.com/nixbook/nixbook/internal/cli"
 )
 
 func main() { os.Exit(cli.Main(os.Args, os.Stdout, os.Stderr)) }

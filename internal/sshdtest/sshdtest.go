@@ -34,7 +34,7 @@ import (
 	"github.com/nixbook/nixbook/internal/apt"
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/proctree"
-	"github.com/nixbook/nixbook/transport"
+	"github.com/nixbook/nixbook/internal/transport"
 )
 
 // SSHD is the OpenSSH server binary the tests run.

@@ -1,0 +1,594 @@
+// Package rescue is the `rescue` module: it boots an OVH, Kimsufi or So you
+// Start server into OVH's Linux rescue system through the API (netboot and
+// rescue SSH key, hard reboot, task), waits until the rescue answers SSH
+// with a new boot id and its new host key, or sets the netboot back to the
+// hard disk.
+package rescue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/nixbook/nixbook/internal/clock"
+	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/modules/internal/boot"
+	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
+	"github.com/nixbook/nixbook/internal/ovh"
+	"github.com/nixbook/nixbook/internal/transport"
+)
+
+// VarRescueSSHKey is the host variable ssh_key defaults to.
+const VarRescueSSHKey = "rescue_ssh_key"
+
+// Boot targets.
+const (
+	BootRescue   = "rescue"
+	BootHarddisk = "harddisk"
+)
+
+// Args are the arguments of `rescue`.
+type Args struct {
+	Service     string          `yaml:"service" doc:"the server's OVH service name, such as ns1234.ip-203-0-113.eu; default: the host's ovh_service variable"`
+	Endpoint    string          `yaml:"endpoint" doc:"the API: ovh-eu, ovh-ca, ovh-us, kimsufi-eu, kimsufi-ca, soyoustart-eu, soyoustart-ca or a URL; default: the host's ovh_endpoint variable, else OVH_ENDPOINT or ovh.conf, else ovh-eu. Credentials come from the host's ovh_application_key, ovh_application_secret and ovh_consumer_key, else OVH_* variables or ovh.conf"`
+	SSHKey      string          `yaml:"ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
+	Boot        string          `yaml:"boot" default:"rescue" doc:"rescue: reboot into the rescue system; harddisk: set the netboot back to the disk for the next reboot, without rebooting"`
+	Timeout     modkit.Duration `yaml:"timeout" default:"15m" doc:"how long the rescue may take to answer SSH once the reboot task is done"`
+	TaskTimeout modkit.Duration `yaml:"task_timeout" default:"30m" doc:"how long OVH's reboot task may take, its answers failing included (each spell of 404 or 5xx answers is waited out for 5 minutes)"`
+}
+
+// Spec is the `rescue` module.
+var Spec = modules.Spec{
+	Offline: true,
+	Name:    "rescue",
+	Summary: "Boot an OVH server into its Linux rescue system through the API, or set its netboot back to the disk.",
+	Args:    Args{},
+	Example: `- name: Boot the rescue system
+  rescue:
+    service: "{{ ovh_service }}"
+    endpoint: "{{ ovh_endpoint }}"
+    ssh_key: "{{ rescue_ssh_key }}"
+    timeout: 15m
+`,
+	New: modkit.New(func(a Args) (modules.Module, error) {
+		return newModule(a)
+	}),
+}
+
+func newModule(a Args) (*module, error) {
+	a.Service, a.Endpoint, a.SSHKey = strings.TrimSpace(a.Service), strings.TrimSpace(a.Endpoint), strings.TrimSpace(a.SSHKey)
+	switch a.Boot {
+	case BootRescue, BootHarddisk:
+	default:
+		return nil, fmt.Errorf("boot: want rescue or harddisk, got %q", a.Boot)
+	}
+	if a.Timeout <= 0 || a.TaskTimeout <= 0 {
+		return nil, errors.New("timeout and task_timeout must be positive")
+	}
+	if a.Endpoint != "" {
+		if _, err := ovh.EndpointURL(a.Endpoint); err != nil {
+			return nil, err
+		}
+	}
+	if a.SSHKey != "" {
+		if _, err := ovh.RescueKey(a.SSHKey); err != nil {
+			return nil, fmt.Errorf("ssh_key: %w", err)
+		}
+	}
+	return &module{args: a}, nil
+}
+
+type module struct {
+	args  Args
+	env   ovh.Env     // zero: the real API settings
+	clock clock.Clock // zero: real time
+}
+
+// plan is what Check hands to Apply.
+type plan struct {
+	client  *ovh.Client
+	service string
+	target  ovh.Boot
+	set     *ovh.Request // nil: the netboot is already right
+	reboot  *ovh.Request // nil: no reboot (boot: harddisk)
+	bootID  transport.Cmd
+}
+
+// Service is the service name a task means: its argument, else the host's
+// ovh_service variable.
+func Service(arg string, h modules.ReadOnlyHost) (string, error) {
+	return serviceOf(arg, h.Vars())
+}
+
+func serviceOf(arg string, vars map[string]any) (string, error) {
+	if arg != "" {
+		return arg, nil
+	}
+	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
+		return strings.TrimSpace(s), nil
+	}
+	return "", fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService)
+}
+
+// Requires reports, before any host is touched, the inventory values the
+// task reads that are missing: the service, the API credentials and, to
+// boot the rescue, the key it lets root in with.
+func (m *module) Requires(vars map[string]any) error {
+	var errs []error
+	if _, err := serviceOf(m.args.Service, vars); err != nil {
+		errs = append(errs, err)
+	}
+	if err := RequireCredentials(m.args.Endpoint, vars); err != nil {
+		errs = append(errs, err)
+	}
+	if m.args.Boot == BootRescue {
+		if _, err := rescueKeyOf(m.args.SSHKey, vars); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := ovh.MonitoringOff(vars); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// RequireCredentials reports missing OVH API credentials for a host's
+// variables.
+func RequireCredentials(endpoint string, vars map[string]any) error {
+	_, err := ovh.Resolve(endpoint, vars)
+	return err
+}
+
+func (m *module) endpoint(h modules.ReadOnlyHost) string {
+	return m.args.Endpoint // empty: ovh.Resolve reads ovh_endpoint and the rest
+}
+
+func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	service, err := Service(m.args.Service, h)
+	if err != nil {
+		return nil, err
+	}
+	if m.args.Boot == BootHarddisk {
+		return m.checkHarddisk(ctx, h, service)
+	}
+	running, err := RunningRescue(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	if running != "" {
+		return &modules.Plan{
+			Message: fmt.Sprintf("already runs the rescue system (%s)", running),
+			Output:  modules.Output{"rescue": true},
+		}, nil
+	}
+	key, err := m.rescueKey(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.env.WaitOptions(h.Vars()); err != nil {
+		return nil, err
+	}
+	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer logCost(h, "check", client, client.Calls())
+	claim := ClaimOf(h, service)
+	srv, err := client.Verify(ctx, claim, m.env.Lookup)
+	if err != nil {
+		return nil, res.Explain(err)
+	}
+	boots, err := client.RangeBoots(ctx, srv, BootRescue)
+	if err != nil {
+		return nil, res.Explain(err)
+	}
+	target, err := ovh.PickRescue(boots)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
+	p := &plan{client: client, service: service, target: target}
+	fp, _ := ovh.Fingerprint(key)
+	c := modules.Change{
+		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
+			service, target, fp, m.args.Timeout),
+		Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots)),
+		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
+	}
+	p.bootID = c.Cmd("cat", boot.IDPath)
+	monitoringOff := claim.MonitoringOff && srv.Monitoring
+	if alreadySet(srv, target.ID, key) && !monitoringOff {
+		c.Summary = fmt.Sprintf("reboot %s into %s (its netboot and rescueSshKey are already set) and wait up to %s for SSH with a new boot id",
+			service, target, m.args.Timeout)
+	} else {
+		set := ovh.SetBootRequest(service, target.ID, key)
+		if monitoringOff {
+			// In the same PUT: one call less, and the monitoring is off
+			// before the reboot is asked.
+			set.Body["monitoring"] = false
+			c.Summary += "; OVH's monitoring is turned off until the netboot is set back to the disk (" + ovh.VarMonitoring + ": off)"
+		}
+		p.set = &set
+		c.Commands = append(c.Commands, set.String())
+	}
+	if srv.Monitoring && !claim.MonitoringOff {
+		c.Summary += "; warning: OVH's monitoring is on, the reboot may page its technicians (" + ovh.VarMonitoring + ": off turns it off meanwhile)"
+	}
+	if monitoringOff {
+		c.Before += "monitoring: true\n"
+		c.After += "monitoring: false\n"
+	}
+	reboot := ovh.RebootRequest(service)
+	p.reboot = &reboot
+	c.Commands = append(c.Commands,
+		reboot.String(),
+		fmt.Sprintf("GET %s until the task is done (up to %s)", ovh.ServerPath(service, "task", "<taskId>"), m.args.TaskTimeout),
+		fmt.Sprintf("reconnect until SSH answers with a new boot id, accepting the rescue's new host key (up to %s)", m.args.Timeout),
+	)
+	return &modules.Plan{Changes: []modules.Change{c}, Reboots: true, Data: p}, nil
+}
+
+func (m *module) rescueKey(h modules.ReadOnlyHost) (string, error) {
+	return rescueKeyOf(m.args.SSHKey, h.Vars())
+}
+
+func rescueKeyOf(arg string, vars map[string]any) (string, error) {
+	key := arg
+	if key == "" {
+		key, _ = vars[VarRescueSSHKey].(string)
+	}
+	if strings.TrimSpace(key) == "" {
+		return "", fmt.Errorf("no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", VarRescueSSHKey)
+	}
+	clean, err := ovh.RescueKey(key)
+	if err != nil {
+		return "", fmt.Errorf("ssh_key: %w", err)
+	}
+	return clean, nil
+}
+
+func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
+	if srv.BootID == nil || *srv.BootID != bootID || srv.RescueSSHKey == nil {
+		return false
+	}
+	return strings.Join(strings.Fields(*srv.RescueSSHKey), " ") == strings.Join(strings.Fields(key), " ")
+}
+
+// currentBoot finds the server's netboot among boots, else asks the API;
+// nil when it cannot be known. It only serves --diff, so a failure is no
+// error.
+func currentBoot(ctx context.Context, client *ovh.Client, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
+	if srv.BootID == nil {
+		return nil
+	}
+	for i := range boots {
+		if boots[i].ID == *srv.BootID {
+			return &boots[i]
+		}
+	}
+	b, err := client.GetBoot(ctx, service, *srv.BootID)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+func describeBoot(srv *ovh.Server, boot *ovh.Boot) string {
+	var b strings.Builder
+	switch {
+	case boot != nil:
+		fmt.Fprintf(&b, "netboot: %s\n", boot)
+	case srv.BootID != nil:
+		fmt.Fprintf(&b, "netboot: id %d\n", *srv.BootID)
+	case srv.BootScript != nil:
+		b.WriteString("netboot: a custom iPXE script\n")
+	default:
+		b.WriteString("netboot: none\n")
+	}
+	if srv.RescueSSHKey != nil && *srv.RescueSSHKey != "" {
+		fmt.Fprintf(&b, "rescueSshKey: %s\n", ovh.ShowKey(*srv.RescueSSHKey))
+	}
+	return b.String()
+}
+
+func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
+	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
+	if err != nil {
+		return nil, err
+	}
+	defer logCost(h, "check", client, client.Calls())
+	step, err := HarddiskStep(ctx, client, ClaimOf(h, service), m.env.Lookup)
+	if err != nil {
+		return nil, res.Explain(err)
+	}
+	if step.Request == nil {
+		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
+	}
+	c := step.Change(service)
+	c.Summary += " for its next reboot"
+	if step.MonitoringOn {
+		c.Summary += " and turn OVH's monitoring on again"
+	}
+	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
+}
+
+// Step is one netboot change a plan makes.
+type Step struct {
+	Target  ovh.Boot
+	Request *ovh.Request // nil: already set
+	Before  string       // the netboot now, for --diff
+	// MonitoringOn: the request also turns OVH's monitoring on again, as
+	// the inventory had it off for the reinstall.
+	MonitoringOn bool
+	// EFIBootloaderPath, when set, is the loader the request points the
+	// UEFI server's disk boot to.
+	EFIBootloaderPath string
+}
+
+// Preflight proves, before the play changes anything, that the service is
+// this host: a typo in ovh_service must not reboot someone else's server.
+// A host that already runs the rescue needs no API call here.
+func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
+	if m.args.Boot == BootRescue && h.Facts().Rescue {
+		return nil
+	}
+	service, err := Service(m.args.Service, h)
+	if err != nil {
+		return err
+	}
+	return VerifyHost(ctx, m.env, m.endpoint(h), h, service)
+}
+
+// VerifyHost proves through the API that the credentials are valid and
+// grant the calls that boot the rescue and back (see ovh.CheckCredential,
+// read once per account and run), and that service is h (see ovh.Verify).
+// It warns of a server OVH monitors.
+func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
+	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
+	if err != nil {
+		return err
+	}
+	defer logCost(h, "preflight", client, client.Calls())
+	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
+	if err != nil {
+		return res.Explain(err)
+	}
+	if !expires.IsZero() && time.Until(expires) < keyMargin {
+		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
+	}
+	claim := ClaimOf(h, service)
+	srv, err := client.Verify(ctx, claim, env.Lookup)
+	if err != nil {
+		return res.Explain(err)
+	}
+	if srv.Monitoring && !claim.MonitoringOff {
+		h.Log("warning: %s", ovh.MonitoringWarning(service))
+	}
+	return nil
+}
+
+// keyMargin is how long a consumer key must stay valid for a reinstall
+// not to be cut short: the rescue, the install and two reboots.
+const keyMargin = 2 * time.Hour
+
+// logCost reports in the host's log what a step cost in API calls.
+func logCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh.Calls) {
+	h.Log("ovh: %s of %s: %s", step, h.Name(), client.Calls().Since(before))
+}
+
+// ClaimOf is what the inventory says of h as the OVH service: the address
+// nixbook dials must be the server's.
+func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
+	r := h.Reach()
+	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
+	firmware := ""
+	if f := h.Facts(); f != nil {
+		firmware = f.Firmware
+	}
+	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
+		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
+}
+
+// HarddiskStep proves that the service is the host the claim means, then
+// finds the server's boot from the disk and the call that sets it, if it is
+// not set already.
+func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, lookup ovh.LookupFunc) (*Step, error) {
+	service := claim.Service
+	srv, err := client.Verify(ctx, claim, lookup)
+	if err != nil {
+		return nil, err
+	}
+	boots, err := client.RangeBoots(ctx, srv, BootHarddisk)
+	if err != nil {
+		return nil, err
+	}
+	hd, err := ovh.PickHarddisk(boots)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
+	step := &Step{Target: hd, Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots))}
+	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
+	// A UEFI server runs the loader efiBootloaderPath names; the one OVH's
+	// install left there is gone once NixOS is installed.
+	if p := claim.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		step.EFIBootloaderPath = p
+	}
+	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn || step.EFIBootloaderPath != "" {
+		r := ovh.SetBootRequest(service, hd.ID, "")
+		if step.MonitoringOn {
+			r.Body["monitoring"] = true
+		}
+		if step.EFIBootloaderPath != "" {
+			r.Body["efiBootloaderPath"] = step.EFIBootloaderPath
+		}
+		step.Request = &r
+	}
+	return step, nil
+}
+
+// Change is the plan's account of the step.
+func (s *Step) Change(service string) modules.Change {
+	c := modules.Change{
+		Summary:  fmt.Sprintf("set the netboot of %s to %s", service, s.Target),
+		Commands: []string{s.Request.String()},
+		Before:   s.Before,
+		After:    fmt.Sprintf("netboot: %s\n", s.Target),
+	}
+	if s.EFIBootloaderPath != "" {
+		c.Summary += " booting the UEFI loader " + s.EFIBootloaderPath
+		c.After += "efiBootloaderPath: " + s.EFIBootloaderPath + "\n"
+	}
+	return c
+}
+
+// ApplyStep makes a step's call and checks that the API took it.
+func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step) error {
+	if s.Request == nil {
+		return nil
+	}
+	if err := confirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
+		return err
+	}
+	if err := client.Do(ctx, *s.Request, nil); err != nil {
+		return err
+	}
+	srv, err := client.GetServer(ctx, service)
+	if err != nil {
+		return err
+	}
+	if srv.BootID == nil || *srv.BootID != s.Target.ID {
+		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
+	}
+	if p := s.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		return fmt.Errorf("ovh: %s: efiBootloaderPath is not %s after setting it", service, p)
+	}
+	return nil
+}
+
+// confirmTarget checks the boot a plan chose from its range's catalog
+// against the server's own netboots before the call that sets it, and
+// picks again among them if the server lacks it.
+func confirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
+	own, err := client.OwnBoot(ctx, service, *target, pick)
+	if err != nil {
+		return err
+	}
+	if own.ID != target.ID {
+		*target = own
+		set.Body["bootId"] = own.ID
+	}
+	return nil
+}
+
+func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
+	p, err := modkit.PlanData[*plan](pl)
+	if err != nil {
+		return nil, err
+	}
+	defer logCost(h, "apply", p.client, p.client.Calls())
+	if p.reboot == nil {
+		err := ApplyStep(ctx, p.client, p.service, &Step{Target: p.target, Request: p.set})
+		if err != nil {
+			return nil, err
+		}
+		h.Log("netboot of %s set to %s", p.service, p.target)
+		return modules.Output{"boot": p.target.Kernel, "boot_id": p.target.ID}, nil
+	}
+	begin := m.clock.Now()
+	oldBoot := h.Facts().BootID
+	if res, err := h.Run(ctx, p.bootID); err != nil {
+		// The API reboots the server whether SSH works or not: the boot id
+		// gathered with the facts stands in.
+		h.Log("could not read the boot id before the reboot (%v); using the one in the facts, %q", err, oldBoot)
+	} else {
+		oldBoot = strings.TrimSpace(string(res.Stdout))
+	}
+	if p.set != nil {
+		if err := confirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
+			return nil, err
+		}
+		if err := p.client.Do(ctx, *p.set, nil); err != nil {
+			return nil, err
+		}
+		h.Log("netboot of %s set to %s", p.service, p.target)
+	}
+	wait, err := m.env.WaitOptions(h.Vars())
+	if err != nil {
+		return nil, err
+	}
+	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
+	task, err := p.client.Reboot(ctx, p.service, wait)
+	if err != nil {
+		return nil, err
+	}
+	h.Log("reboot task %d of %s: %s", task.ID, p.service, task.Status)
+	tctx, cancel := context.WithTimeout(ctx, m.args.TaskTimeout.D())
+	_, err = p.client.WaitTask(tctx, p.service, task.ID, wait)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	newBoot, err := boot.WaitSystem(ctx, h, boot.SystemOptions{
+		OldBootID: oldBoot,
+		Timeout:   m.args.Timeout.D(),
+		Clock:     m.clock,
+		Want:      "the rescue system",
+		Is:        func(f *facts.Facts) bool { return f.Rescue },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("after the reboot into %s (task %d done): %w", p.target, task.ID, err)
+	}
+	f := h.Facts()
+	h.Log("%s runs the rescue system %s on boot %s", h.Name(), f.Hostname, newBoot)
+	return modules.Output{
+		"rescue":  true,
+		"boot":    p.target.Kernel,
+		"boot_id": p.target.ID,
+		"task_id": task.ID,
+		"elapsed": int(m.clock.Now().Sub(begin).Seconds()),
+	}, nil
+}
+
+// RunningRescue reports the rescue's hostname when the host runs OVH's
+// rescue system, "" otherwise. It uses the gathered facts, or reads the
+// host's names when facts were not gathered.
+func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
+	f := h.Facts()
+	if f.Hostname == "" && f.OS.ID == "" {
+		hostname, osr, err := ReadSystem(ctx, h)
+		if errors.Is(err, transport.ErrUnreachable) {
+			// SSH does not reach the host (down, or a key nixbook refuses):
+			// only the API can bring it into the rescue.
+			h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
+			return "", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if facts.IsRescue(hostname, osr) {
+			return hostname, nil
+		}
+		return "", nil
+	}
+	if f.Rescue {
+		return f.Hostname, nil
+	}
+	return "", nil
+}
+
+// ReadSystem reads the host's name and /etc/os-release.
+func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
+	var osr facts.OSRelease
+	name, err := h.ReadFile(ctx, "/etc/hostname")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", osr, err
+	}
+	rel, err := h.ReadFile(ctx, "/etc/os-release")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", osr, err
+	}
+	return strings.TrimSpace(string(name)), facts.ParseOSRelease(string(rel)), nil
+}

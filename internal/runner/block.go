@@ -1,0 +1,110 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nixbook/nixbook/internal/playbooks"
+	"github.com/nixbook/nixbook/internal/transport"
+)
+
+// flow is what a list of tasks left a host to do next.
+type flow int
+
+const (
+	flowOK     flow = iota // go on with the next task
+	flowFailed             // a task failed: the host stops unless a rescue takes over
+	flowStop               // unreachable, interrupted or any_errors_fatal: the host stops here
+)
+
+// runTasks runs tasks, blocks opened, on h in order.
+func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, ps *playState, connErr error) flow {
+	for _, t := range tasks {
+		if ctx.Err() != nil || ps.fatal.Load() {
+			return flowStop
+		}
+		if t.Block != nil {
+			if f := r.runBlock(ctx, pb, play, h, t.Block, ps, connErr); f != flowOK {
+				return f
+			}
+			continue
+		}
+		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local && t.DelegateTo == "" {
+			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
+			return flowStop
+		}
+		run := r.runTask
+		if t.RunOnce {
+			run = func(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
+				return r.runOnce(ctx, pb, play, h, t, ps)
+			}
+		}
+		switch run(ctx, pb, play, h, t) {
+		case StatusFailed:
+			if play.AnyErrorsFatal && h.rescuing == 0 {
+				ps.fatal.Store(true)
+			}
+			return flowFailed
+		case StatusUnreachable:
+			return flowStop
+		}
+	}
+	return flowOK
+}
+
+// runBlock runs a block as Ansible does (lib/ansible/executor/play_iterator.py,
+// HostState and PlayIterator._get_next_task_from_state): when a task of the
+// block fails, the rest of the block is skipped and its rescue runs; the
+// always tasks run whatever happened, but not on a host that became
+// unreachable or after an interrupt. A host whose rescue ends well is not
+// failed: the failure is counted as rescued instead (is_any_block_rescuing,
+// lib/ansible/plugins/strategy/__init__.py), and ansible_failed_task and
+// ansible_failed_result say what failed.
+func (r *run) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, ps *playState, connErr error) flow {
+	rescuable := len(b.Rescue) > 0
+	if rescuable {
+		h.rescuing++
+	}
+	f := r.runTasks(ctx, pb, play, h, b.Tasks, ps, connErr)
+	if rescuable {
+		h.rescuing--
+	}
+	if f == flowFailed && rescuable {
+		h.vars["ansible_failed_task"] = map[string]any{"name": h.failedTask.DisplayName(), "source": h.failedTask.Source}
+		h.vars["ansible_failed_result"] = h.failedResult
+		f = r.runTasks(ctx, pb, play, h, b.Rescue, ps, connErr)
+	}
+	if f == flowStop {
+		return f
+	}
+	if a := r.runTasks(ctx, pb, play, h, b.Always, ps, connErr); a != flowOK {
+		return a
+	}
+	return f
+}
+
+// mainPath lists the tasks a host runs when nothing fails, blocks opened:
+// the rescue tasks are left out.
+func mainPath(tasks []*playbooks.Task) []*playbooks.Task {
+	var out []*playbooks.Task
+	for _, t := range tasks {
+		if t.Block == nil {
+			out = append(out, t)
+			continue
+		}
+		out = append(out, mainPath(t.Block.Tasks)...)
+		out = append(out, mainPath(t.Block.Always)...)
+	}
+	return out
+}
+
+// hasRescue reports whether a block among tasks has a rescue, which sets
+// ansible_failed_task and ansible_failed_result.
+func hasRescue(tasks []*playbooks.Task) bool {
+	for _, t := range tasks {
+		if t.Block != nil && (len(t.Block.Rescue) > 0 || hasRescue(t.Block.Tasks) || hasRescue(t.Block.Always)) {
+			return true
+		}
+	}
+	return false
+}
