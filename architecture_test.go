@@ -80,7 +80,7 @@ var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/mod
 // peerImports are modules that still use another module as a library. Each
 // is to move into a kit under internal/modules/internal; the list only shrinks.
 var peerImports = map[string][]string{
-	"internal/modules/install": {"internal/modules/rescue", "internal/modules/nixosconfig"},
+	"internal/modules/install": {"internal/modules/nixosconfig"},
 }
 
 func matches(pattern, pkg string) bool {

@@ -13,7 +13,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/boot"
-	"github.com/nixbook/nixbook/internal/modules/rescue"
+	"github.com/nixbook/nixbook/internal/modules/internal/netboot"
 	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
@@ -25,7 +25,7 @@ type finishPlan struct {
 
 	client  *ovh.Client // nil: no OVH service, the netboot is left alone
 	service string
-	netboot *rescue.Step
+	netboot *netboot.Step
 
 	reboot bool
 	bootID transport.Cmd
@@ -149,7 +149,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		if err != nil {
 			return nil, nil, "", err
 		}
-		step, err := rescue.HarddiskStep(ctx, client, rescue.ClaimOf(h, service), m.env.Lookup)
+		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service), m.env.Lookup)
 		if err != nil {
 			return nil, nil, "", res.Explain(err)
 		}
@@ -235,7 +235,7 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 		}
 	}
 	if fp.netboot != nil {
-		if err := rescue.ApplyStep(ctx, fp.client, fp.service, fp.netboot); err != nil {
+		if err := netboot.Apply(ctx, fp.client, fp.service, fp.netboot); err != nil {
 			return err
 		}
 		h.Log("netboot of %s is %s", fp.service, fp.netboot.Target)

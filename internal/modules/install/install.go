@@ -26,7 +26,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
-	"github.com/nixbook/nixbook/internal/modules/rescue"
+	"github.com/nixbook/nixbook/internal/modules/internal/netboot"
 	"github.com/nixbook/nixbook/internal/ovh"
 )
 
@@ -254,7 +254,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 		return nil
 	}
 	if service := m.service(h); m.args.Stage != StageSystem && service != "" {
-		if err := rescue.VerifyHost(ctx, m.env, m.args.Endpoint, h, service); err != nil {
+		if err := netboot.VerifyHost(ctx, m.env, m.args.Endpoint, h, service); err != nil {
 			return err
 		}
 	}
@@ -273,12 +273,12 @@ func (m *module) Requires(vars map[string]any) error {
 	if s, _ := vars[ovh.VarService].(string); m.args.Service == "" && strings.TrimSpace(s) == "" {
 		return nil
 	}
-	return rescue.RequireCredentials(m.args.Endpoint, vars)
+	return netboot.RequireCredentials(m.args.Endpoint, vars)
 }
 
 // service is the OVH service a task means, or "" when the host has none.
 func (m *module) service(h modules.ReadOnlyHost) string {
-	s, err := rescue.Service(m.args.Service, h)
+	s, err := netboot.Service(m.args.Service, h)
 	if err != nil {
 		return ""
 	}

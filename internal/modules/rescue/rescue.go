@@ -11,13 +11,13 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"time"
 
 	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/boot"
 	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
+	"github.com/nixbook/nixbook/internal/modules/internal/netboot"
 	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
@@ -98,31 +98,15 @@ type plan struct {
 	bootID  transport.Cmd
 }
 
-// Service is the service name a task means: its argument, else the host's
-// ovh_service variable.
-func Service(arg string, h modules.ReadOnlyHost) (string, error) {
-	return serviceOf(arg, h.Vars())
-}
-
-func serviceOf(arg string, vars map[string]any) (string, error) {
-	if arg != "" {
-		return arg, nil
-	}
-	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
-		return strings.TrimSpace(s), nil
-	}
-	return "", fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService)
-}
-
 // Requires reports, before any host is touched, the inventory values the
 // task reads that are missing: the service, the API credentials and, to
 // boot the rescue, the key it lets root in with.
 func (m *module) Requires(vars map[string]any) error {
 	var errs []error
-	if _, err := serviceOf(m.args.Service, vars); err != nil {
+	if _, err := netboot.ServiceOf(m.args.Service, vars); err != nil {
 		errs = append(errs, err)
 	}
-	if err := RequireCredentials(m.args.Endpoint, vars); err != nil {
+	if err := netboot.RequireCredentials(m.args.Endpoint, vars); err != nil {
 		errs = append(errs, err)
 	}
 	if m.args.Boot == BootRescue {
@@ -136,19 +120,12 @@ func (m *module) Requires(vars map[string]any) error {
 	return errors.Join(errs...)
 }
 
-// RequireCredentials reports missing OVH API credentials for a host's
-// variables.
-func RequireCredentials(endpoint string, vars map[string]any) error {
-	_, err := ovh.Resolve(endpoint, vars)
-	return err
-}
-
 func (m *module) endpoint(h modules.ReadOnlyHost) string {
 	return m.args.Endpoint // empty: ovh.Resolve reads ovh_endpoint and the rest
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	service, err := Service(m.args.Service, h)
+	service, err := netboot.Service(m.args.Service, h)
 	if err != nil {
 		return nil, err
 	}
@@ -176,8 +153,8 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, err
 	}
-	defer logCost(h, "check", client, client.Calls())
-	claim := ClaimOf(h, service)
+	defer netboot.LogCost(h, "check", client, client.Calls())
+	claim := netboot.ClaimOf(h, service)
 	srv, err := client.Verify(ctx, claim, m.env.Lookup)
 	if err != nil {
 		return nil, res.Explain(err)
@@ -195,7 +172,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	c := modules.Change{
 		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
 			service, target, fp, m.args.Timeout),
-		Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots)),
+		Before: netboot.DescribeBoot(srv, netboot.CurrentBoot(ctx, client, service, srv, boots)),
 		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
 	}
 	p.bootID = c.Cmd("cat", boot.IDPath)
@@ -257,50 +234,13 @@ func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
 	return strings.Join(strings.Fields(*srv.RescueSSHKey), " ") == strings.Join(strings.Fields(key), " ")
 }
 
-// currentBoot finds the server's netboot among boots, else asks the API;
-// nil when it cannot be known. It only serves --diff, so a failure is no
-// error.
-func currentBoot(ctx context.Context, client *ovh.Client, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
-	if srv.BootID == nil {
-		return nil
-	}
-	for i := range boots {
-		if boots[i].ID == *srv.BootID {
-			return &boots[i]
-		}
-	}
-	b, err := client.GetBoot(ctx, service, *srv.BootID)
-	if err != nil {
-		return nil
-	}
-	return b
-}
-
-func describeBoot(srv *ovh.Server, boot *ovh.Boot) string {
-	var b strings.Builder
-	switch {
-	case boot != nil:
-		fmt.Fprintf(&b, "netboot: %s\n", boot)
-	case srv.BootID != nil:
-		fmt.Fprintf(&b, "netboot: id %d\n", *srv.BootID)
-	case srv.BootScript != nil:
-		b.WriteString("netboot: a custom iPXE script\n")
-	default:
-		b.WriteString("netboot: none\n")
-	}
-	if srv.RescueSSHKey != nil && *srv.RescueSSHKey != "" {
-		fmt.Fprintf(&b, "rescueSshKey: %s\n", ovh.ShowKey(*srv.RescueSSHKey))
-	}
-	return b.String()
-}
-
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
 	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
 	if err != nil {
 		return nil, err
 	}
-	defer logCost(h, "check", client, client.Calls())
-	step, err := HarddiskStep(ctx, client, ClaimOf(h, service), m.env.Lookup)
+	defer netboot.LogCost(h, "check", client, client.Calls())
+	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service), m.env.Lookup)
 	if err != nil {
 		return nil, res.Explain(err)
 	}
@@ -315,19 +255,6 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
 }
 
-// Step is one netboot change a plan makes.
-type Step struct {
-	Target  ovh.Boot
-	Request *ovh.Request // nil: already set
-	Before  string       // the netboot now, for --diff
-	// MonitoringOn: the request also turns OVH's monitoring on again, as
-	// the inventory had it off for the reinstall.
-	MonitoringOn bool
-	// EFIBootloaderPath, when set, is the loader the request points the
-	// UEFI server's disk boot to.
-	EFIBootloaderPath string
-}
-
 // Preflight proves, before the play changes anything, that the service is
 // this host: a typo in ovh_service must not reboot someone else's server.
 // A host that already runs the rescue needs no API call here.
@@ -335,152 +262,11 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if m.args.Boot == BootRescue && h.Facts().Rescue {
 		return nil
 	}
-	service, err := Service(m.args.Service, h)
+	service, err := netboot.Service(m.args.Service, h)
 	if err != nil {
 		return err
 	}
-	return VerifyHost(ctx, m.env, m.endpoint(h), h, service)
-}
-
-// VerifyHost proves through the API that the credentials are valid and
-// grant the calls that boot the rescue and back (see ovh.CheckCredential,
-// read once per account and run), and that service is h (see ovh.Verify).
-// It warns of a server OVH monitors.
-func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
-	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
-	if err != nil {
-		return err
-	}
-	defer logCost(h, "preflight", client, client.Calls())
-	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
-	if err != nil {
-		return res.Explain(err)
-	}
-	if !expires.IsZero() && time.Until(expires) < keyMargin {
-		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
-	}
-	claim := ClaimOf(h, service)
-	srv, err := client.Verify(ctx, claim, env.Lookup)
-	if err != nil {
-		return res.Explain(err)
-	}
-	if srv.Monitoring && !claim.MonitoringOff {
-		h.Log("warning: %s", ovh.MonitoringWarning(service))
-	}
-	return nil
-}
-
-// keyMargin is how long a consumer key must stay valid for a reinstall
-// not to be cut short: the rescue, the install and two reboots.
-const keyMargin = 2 * time.Hour
-
-// logCost reports in the host's log what a step cost in API calls.
-func logCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh.Calls) {
-	h.Log("ovh: %s of %s: %s", step, h.Name(), client.Calls().Since(before))
-}
-
-// ClaimOf is what the inventory says of h as the OVH service: the address
-// nixbook dials must be the server's.
-func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
-	r := h.Reach()
-	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
-	firmware := ""
-	if f := h.Facts(); f != nil {
-		firmware = f.Firmware
-	}
-	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
-		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
-}
-
-// HarddiskStep proves that the service is the host the claim means, then
-// finds the server's boot from the disk and the call that sets it, if it is
-// not set already.
-func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, lookup ovh.LookupFunc) (*Step, error) {
-	service := claim.Service
-	srv, err := client.Verify(ctx, claim, lookup)
-	if err != nil {
-		return nil, err
-	}
-	boots, err := client.RangeBoots(ctx, srv, BootHarddisk)
-	if err != nil {
-		return nil, err
-	}
-	hd, err := ovh.PickHarddisk(boots)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", service, err)
-	}
-	step := &Step{Target: hd, Before: describeBoot(srv, currentBoot(ctx, client, service, srv, boots))}
-	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
-	// A UEFI server runs the loader efiBootloaderPath names; the one OVH's
-	// install left there is gone once NixOS is installed.
-	if p := claim.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
-		step.EFIBootloaderPath = p
-	}
-	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn || step.EFIBootloaderPath != "" {
-		r := ovh.SetBootRequest(service, hd.ID, "")
-		if step.MonitoringOn {
-			r.Body["monitoring"] = true
-		}
-		if step.EFIBootloaderPath != "" {
-			r.Body["efiBootloaderPath"] = step.EFIBootloaderPath
-		}
-		step.Request = &r
-	}
-	return step, nil
-}
-
-// Change is the plan's account of the step.
-func (s *Step) Change(service string) modules.Change {
-	c := modules.Change{
-		Summary:  fmt.Sprintf("set the netboot of %s to %s", service, s.Target),
-		Commands: []string{s.Request.String()},
-		Before:   s.Before,
-		After:    fmt.Sprintf("netboot: %s\n", s.Target),
-	}
-	if s.EFIBootloaderPath != "" {
-		c.Summary += " booting the UEFI loader " + s.EFIBootloaderPath
-		c.After += "efiBootloaderPath: " + s.EFIBootloaderPath + "\n"
-	}
-	return c
-}
-
-// ApplyStep makes a step's call and checks that the API took it.
-func ApplyStep(ctx context.Context, client *ovh.Client, service string, s *Step) error {
-	if s.Request == nil {
-		return nil
-	}
-	if err := confirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
-		return err
-	}
-	if err := client.Do(ctx, *s.Request, nil); err != nil {
-		return err
-	}
-	srv, err := client.GetServer(ctx, service)
-	if err != nil {
-		return err
-	}
-	if srv.BootID == nil || *srv.BootID != s.Target.ID {
-		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
-	}
-	if p := s.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
-		return fmt.Errorf("ovh: %s: efiBootloaderPath is not %s after setting it", service, p)
-	}
-	return nil
-}
-
-// confirmTarget checks the boot a plan chose from its range's catalog
-// against the server's own netboots before the call that sets it, and
-// picks again among them if the server lacks it.
-func confirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
-	own, err := client.OwnBoot(ctx, service, *target, pick)
-	if err != nil {
-		return err
-	}
-	if own.ID != target.ID {
-		*target = own
-		set.Body["bootId"] = own.ID
-	}
-	return nil
+	return netboot.VerifyHost(ctx, m.env, m.endpoint(h), h, service)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
@@ -488,9 +274,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err != nil {
 		return nil, err
 	}
-	defer logCost(h, "apply", p.client, p.client.Calls())
+	defer netboot.LogCost(h, "apply", p.client, p.client.Calls())
 	if p.reboot == nil {
-		err := ApplyStep(ctx, p.client, p.service, &Step{Target: p.target, Request: p.set})
+		err := netboot.Apply(ctx, p.client, p.service, &netboot.Step{Target: p.target, Request: p.set})
 		if err != nil {
 			return nil, err
 		}
@@ -507,7 +293,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		oldBoot = strings.TrimSpace(string(res.Stdout))
 	}
 	if p.set != nil {
-		if err := confirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
+		if err := netboot.ConfirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
 			return nil, err
 		}
 		if err := p.client.Do(ctx, *p.set, nil); err != nil {

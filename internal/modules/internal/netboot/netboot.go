@@ -1,0 +1,229 @@
+// Package netboot is what modules that drive an OVH server's netboot share:
+// the service a host means and the proof that it is this host, the API
+// credentials it needs, and the step that points its netboot at its disk.
+package netboot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
+)
+
+// Service is the service name a task means: its argument, else the host's
+// ovh_service variable.
+func Service(arg string, h modules.ReadOnlyHost) (string, error) {
+	return ServiceOf(arg, h.Vars())
+}
+
+func ServiceOf(arg string, vars map[string]any) (string, error) {
+	if arg != "" {
+		return arg, nil
+	}
+	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
+		return strings.TrimSpace(s), nil
+	}
+	return "", fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService)
+}
+
+// RequireCredentials reports missing OVH API credentials for a host's
+// variables.
+func RequireCredentials(endpoint string, vars map[string]any) error {
+	_, err := ovh.Resolve(endpoint, vars)
+	return err
+}
+
+// CurrentBoot finds the server's netboot among boots, else asks the API;
+// nil when it cannot be known. It only serves --diff, so a failure is no
+// error.
+func CurrentBoot(ctx context.Context, client *ovh.Client, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
+	if srv.BootID == nil {
+		return nil
+	}
+	for i := range boots {
+		if boots[i].ID == *srv.BootID {
+			return &boots[i]
+		}
+	}
+	b, err := client.GetBoot(ctx, service, *srv.BootID)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// DescribeBoot says what the server boots now, for a plan's --diff.
+func DescribeBoot(srv *ovh.Server, boot *ovh.Boot) string {
+	var b strings.Builder
+	switch {
+	case boot != nil:
+		fmt.Fprintf(&b, "netboot: %s\n", boot)
+	case srv.BootID != nil:
+		fmt.Fprintf(&b, "netboot: id %d\n", *srv.BootID)
+	case srv.BootScript != nil:
+		b.WriteString("netboot: a custom iPXE script\n")
+	default:
+		b.WriteString("netboot: none\n")
+	}
+	if srv.RescueSSHKey != nil && *srv.RescueSSHKey != "" {
+		fmt.Fprintf(&b, "rescueSshKey: %s\n", ovh.ShowKey(*srv.RescueSSHKey))
+	}
+	return b.String()
+}
+
+// Step is one netboot change a plan makes.
+type Step struct {
+	Target  ovh.Boot
+	Request *ovh.Request // nil: already set
+	Before  string       // the netboot now, for --diff
+	// MonitoringOn: the request also turns OVH's monitoring on again, as
+	// the inventory had it off for the reinstall.
+	MonitoringOn bool
+	// EFIBootloaderPath, when set, is the loader the request points the
+	// UEFI server's disk boot to.
+	EFIBootloaderPath string
+}
+
+// VerifyHost proves through the API that the credentials are valid and
+// grant the calls that boot the rescue and back (see ovh.CheckCredential,
+// read once per account and run), and that service is h (see ovh.Verify).
+// It warns of a server OVH monitors.
+func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
+	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
+	if err != nil {
+		return err
+	}
+	defer LogCost(h, "preflight", client, client.Calls())
+	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
+	if err != nil {
+		return res.Explain(err)
+	}
+	if !expires.IsZero() && time.Until(expires) < keyMargin {
+		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
+	}
+	claim := ClaimOf(h, service)
+	srv, err := client.Verify(ctx, claim, env.Lookup)
+	if err != nil {
+		return res.Explain(err)
+	}
+	if srv.Monitoring && !claim.MonitoringOff {
+		h.Log("warning: %s", ovh.MonitoringWarning(service))
+	}
+	return nil
+}
+
+// keyMargin is how long a consumer key must stay valid for a reinstall
+// not to be cut short: the rescue, the install and two reboots.
+const keyMargin = 2 * time.Hour
+
+// LogCost reports in the host's log what a step cost in API calls.
+func LogCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh.Calls) {
+	h.Log("ovh: %s of %s: %s", step, h.Name(), client.Calls().Since(before))
+}
+
+// ClaimOf is what the inventory says of h as the OVH service: the address
+// nixbook dials must be the server's.
+func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
+	r := h.Reach()
+	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
+	firmware := ""
+	if f := h.Facts(); f != nil {
+		firmware = f.Firmware
+	}
+	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
+		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
+}
+
+// HarddiskStep proves that the service is the host the claim means, then
+// finds the server's boot from the disk and the call that sets it, if it is
+// not set already.
+func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, lookup ovh.LookupFunc) (*Step, error) {
+	service := claim.Service
+	srv, err := client.Verify(ctx, claim, lookup)
+	if err != nil {
+		return nil, err
+	}
+	boots, err := client.RangeBoots(ctx, srv, "harddisk")
+	if err != nil {
+		return nil, err
+	}
+	hd, err := ovh.PickHarddisk(boots)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
+	step := &Step{Target: hd, Before: DescribeBoot(srv, CurrentBoot(ctx, client, service, srv, boots))}
+	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
+	// A UEFI server runs the loader efiBootloaderPath names; the one OVH's
+	// install left there is gone once NixOS is installed.
+	if p := claim.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		step.EFIBootloaderPath = p
+	}
+	if srv.BootID == nil || *srv.BootID != hd.ID || step.MonitoringOn || step.EFIBootloaderPath != "" {
+		r := ovh.SetBootRequest(service, hd.ID, "")
+		if step.MonitoringOn {
+			r.Body["monitoring"] = true
+		}
+		if step.EFIBootloaderPath != "" {
+			r.Body["efiBootloaderPath"] = step.EFIBootloaderPath
+		}
+		step.Request = &r
+	}
+	return step, nil
+}
+
+// Change is the plan's account of the step.
+func (s *Step) Change(service string) modules.Change {
+	c := modules.Change{
+		Summary:  fmt.Sprintf("set the netboot of %s to %s", service, s.Target),
+		Commands: []string{s.Request.String()},
+		Before:   s.Before,
+		After:    fmt.Sprintf("netboot: %s\n", s.Target),
+	}
+	if s.EFIBootloaderPath != "" {
+		c.Summary += " booting the UEFI loader " + s.EFIBootloaderPath
+		c.After += "efiBootloaderPath: " + s.EFIBootloaderPath + "\n"
+	}
+	return c
+}
+
+// Apply makes a step's call and checks that the API took it.
+func Apply(ctx context.Context, client *ovh.Client, service string, s *Step) error {
+	if s.Request == nil {
+		return nil
+	}
+	if err := ConfirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
+		return err
+	}
+	if err := client.Do(ctx, *s.Request, nil); err != nil {
+		return err
+	}
+	srv, err := client.GetServer(ctx, service)
+	if err != nil {
+		return err
+	}
+	if srv.BootID == nil || *srv.BootID != s.Target.ID {
+		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(DescribeBoot(srv, nil)), s.Target)
+	}
+	if p := s.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
+		return fmt.Errorf("ovh: %s: efiBootloaderPath is not %s after setting it", service, p)
+	}
+	return nil
+}
+
+// ConfirmTarget checks the boot a plan chose from its range's catalog
+// against the server's own netboots before the call that sets it, and
+// picks again among them if the server lacks it.
+func ConfirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
+	own, err := client.OwnBoot(ctx, service, *target, pick)
+	if err != nil {
+		return err
+	}
+	if own.ID != target.ID {
+		*target = own
+		set.Body["bootId"] = own.ID
+	}
+	return nil
+}
