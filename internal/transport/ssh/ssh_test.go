@@ -304,14 +304,16 @@ func TestCancelKillsRemoteCommand(t *testing.T) {
 	c := newFixture(t, DialerOptions{}).dial(s)
 	marker := strconv.Itoa(60000 + os.Getpid()%30000)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
+	var out lockedBuffer
 	done := make(chan error, 1)
 	var elapsed time.Duration
 	go func() {
 		_, err := c.Run(ctx, transport.Cmd{Args: []string{"sh", "-c", `echo started; exec sleep "$1"`, "sh", marker}, Stdout: &out})
 		done <- err
 	}()
-	waitFor(t, 5*time.Second, func() bool { return sleeping(marker) })
+	// The output may reach us after the command is asleep: wait for both,
+	// as what arrives after the cancel is dropped on purpose.
+	waitFor(t, 5*time.Second, func() bool { return sleeping(marker) && out.String() == "started\n" })
 	start := time.Now()
 	cancel()
 	select {
@@ -964,4 +966,23 @@ func startAgent(t *testing.T, dir, keyFile string) string {
 		t.Fatalf("ssh-add: %v: %s", err, out)
 	}
 	return sock
+}
+
+// lockedBuffer is a bytes.Buffer that a command's output goroutine may
+// write while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
