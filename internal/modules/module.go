@@ -41,6 +41,11 @@ type ReadOnlyHost interface {
 	// Recall returns what a module remembered of the host under key in an
 	// earlier task or run (see Host.Remember); "" when nothing.
 	Recall(key string) (string, error)
+	// RunShared returns what this run keeps under key for all its hosts,
+	// made by make the first time any host asks: a budget or a cache the
+	// hosts of one run share (the OVH API's rate budget per account), which
+	// no process-wide state holds.
+	RunShared(key string, make func() any) any
 }
 
 // MemoryReinstall is the host memory under which partition records the

@@ -27,7 +27,8 @@ type Config struct {
 	// Rate is the account's budget; zero: DefaultRate. It only counts for
 	// the first client of an account in Limiters.
 	Rate Rate
-	// Limiters holds the shared budgets; nil: SharedLimiters().
+	// Limiters holds the budgets clients share, one per account (a run's,
+	// see modules.ReadOnlyHost.RunShared); nil: this client's own.
 	Limiters *Limiters
 	// Retries is how many times a call answered with 429 or 5xx (or, for
 	// GET, lost on the network) is tried again; negative: none; zero: 4.
@@ -124,7 +125,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	limiters := cfg.Limiters
 	if limiters == nil {
-		limiters = SharedLimiters()
+		limiters = NewLimiters() // this client's own budget
 	}
 	rate := cfg.Rate
 	if rate.Requests == 0 {

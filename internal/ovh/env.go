@@ -12,7 +12,7 @@ import (
 // Env is what modules need to reach the API for a host. The zero value is
 // the real thing; tests replace parts.
 type Env struct {
-	Limiters *Limiters // nil: SharedLimiters()
+	Limiters *Limiters // the run's budgets (see netboot.Env); nil: the client's own
 	// Sleep pauses between retries and task polls; nil: real time.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// RetryWait is the first pause before retrying a 429 or 5xx; zero: 2s.

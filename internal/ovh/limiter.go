@@ -190,15 +190,6 @@ func (ls *Limiters) For(endpointURL, consumerKey string, r Rate) *Limiter {
 	return l
 }
 
-// processLimiters is the budget every client of this process shares. It is
-// process state on purpose: OVH counts requests per account across all the
-// hosts of a run, while modules are built independently for each task and
-// host, so the bucket has to outlive them all.
-var processLimiters = NewLimiters()
-
-// SharedLimiters returns the process-wide limiters.
-func SharedLimiters() *Limiters { return processLimiters }
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()

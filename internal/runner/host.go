@@ -229,6 +229,10 @@ func (o readOnlyHost) Recall(key string) (string, error) {
 	return o.h.r.memory.recall(o.h.inv.Name, key)
 }
 
+func (o readOnlyHost) RunShared(key string, make func() any) any {
+	return o.h.r.runShared(key, make)
+}
+
 func (o readOnlyHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	conn := o.conn()
 	if conn != nil {

@@ -75,6 +75,24 @@ type run struct {
 	groups    map[string]any               // groups
 	hostvars  map[string]any               // hostvars, from the inventory
 	playHosts map[*playbooks.Play][]string // play_hosts: each play's hosts
+
+	sharedMu sync.Mutex
+	shared   map[string]any // what modules share across the run's hosts (RunShared)
+}
+
+// runShared returns the value the run keeps under key, made once.
+func (r *run) runShared(key string, make func() any) any {
+	r.sharedMu.Lock()
+	defer r.sharedMu.Unlock()
+	if r.shared == nil {
+		r.shared = map[string]any{}
+	}
+	v, ok := r.shared[key]
+	if !ok {
+		v = make()
+		r.shared[key] = v
+	}
+	return v
 }
 
 func (r *run) emit(e Event) {

@@ -192,3 +192,47 @@ func TestRunsAtOnce(t *testing.T) {
 		t.Errorf("%d applies, want 7", applies.Load())
 	}
 }
+
+// shareModule records what RunShared hands each host.
+type shareModule struct{ got *sync.Map }
+
+func (m shareModule) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	m.got.Store(h.Name(), h.RunShared("budget", func() any { return new(int) }))
+	return &modules.Plan{}, nil
+}
+
+func (m shareModule) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+	return nil, nil
+}
+
+// TestRunShared: what modules share through RunShared (the OVH API's rate
+// budget) is one value for every host of a run, and another run's is
+// another: nothing is shared through the process.
+func TestRunShared(t *testing.T) {
+	var got sync.Map
+	reg := modules.NewRegistry(modules.Spec{Name: "share", Summary: "test", Args: struct{}{},
+		New: func(modules.Decoder) (modules.Module, error) { return shareModule{got: &got}, nil }})
+	pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n    - share: {}\n"), "", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New()}
+	budgets := func() map[any]bool {
+		got.Clear()
+		if _, err := r.Run(context.Background(), pb, localInventory(3), ""); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[any]bool{}
+		got.Range(func(_, v any) bool { seen[v] = true; return true })
+		return seen
+	}
+	first, second := budgets(), budgets()
+	if len(first) != 1 || len(second) != 1 {
+		t.Fatalf("the hosts of a run got %d and %d values, want one each", len(first), len(second))
+	}
+	for v := range first {
+		if second[v] {
+			t.Error("two runs share a value")
+		}
+	}
+}

@@ -145,7 +145,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 	}
 
 	if service := m.service(h); service != "" {
-		client, res, err := m.env.Client(m.args.Endpoint, h.Vars(), h.Log)
+		client, res, err := netboot.Env(m.env, h).Client(m.args.Endpoint, h.Vars(), h.Log)
 		if err != nil {
 			return nil, nil, "", err
 		}

@@ -203,8 +203,11 @@ type readOnlyView struct{ h *LocalHost }
 func (v readOnlyView) Name() string                      { return v.h.Name() }
 func (v readOnlyView) Reach() modules.Reach              { return v.h.Reach() }
 func (v readOnlyView) Recall(key string) (string, error) { return v.h.Recall(key) }
-func (v readOnlyView) Vars() map[string]any              { return v.h.Vars() }
-func (v readOnlyView) Facts() *facts.Facts               { return v.h.Facts() }
+func (v readOnlyView) RunShared(key string, make func() any) any {
+	return v.h.RunShared(key, make)
+}
+func (v readOnlyView) Vars() map[string]any { return v.h.Vars() }
+func (v readOnlyView) Facts() *facts.Facts  { return v.h.Facts() }
 func (v readOnlyView) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return v.h.Probe(ctx, cmd)
 }
@@ -218,6 +221,21 @@ func (v readOnlyView) Log(format string, args ...any) { v.h.Log(format, args...)
 // preset.
 type Memory struct {
 	M map[string]string
+
+	shared map[string]any // RunShared: a fake host is its own run
+}
+
+// RunShared returns the value kept under key, made by make on first use.
+func (m *Memory) RunShared(key string, make func() any) any {
+	if m.shared == nil {
+		m.shared = map[string]any{}
+	}
+	v, ok := m.shared[key]
+	if !ok {
+		v = make()
+		m.shared[key] = v
+	}
+	return v
 }
 
 // Recall returns the value remembered under key.

@@ -149,7 +149,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if _, err := m.env.WaitOptions(h.Vars()); err != nil {
 		return nil, err
 	}
-	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
+	client, res, err := netboot.Env(m.env, h).Client(m.endpoint(h), h.Vars(), h.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
 }
 
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
-	client, res, err := m.env.Client(m.endpoint(h), h.Vars(), h.Log)
+	client, res, err := netboot.Env(m.env, h).Client(m.endpoint(h), h.Vars(), h.Log)
 	if err != nil {
 		return nil, err
 	}

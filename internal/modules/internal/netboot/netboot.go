@@ -87,12 +87,22 @@ type Step struct {
 	EFIBootloaderPath string
 }
 
+// Env is env with the run's API budgets: every host of a run that uses
+// one OVH account shares its rate budget (OVH counts calls per account),
+// kept by the run, not by the process.
+func Env(env ovh.Env, h modules.ReadOnlyHost) ovh.Env {
+	if env.Limiters == nil {
+		env.Limiters = h.RunShared("ovh.limiters", func() any { return ovh.NewLimiters() }).(*ovh.Limiters)
+	}
+	return env
+}
+
 // VerifyHost proves through the API that the credentials are valid and
 // grant the calls that boot the rescue and back (see ovh.CheckCredential,
 // read once per account and run), and that service is h (see ovh.Verify).
 // It warns of a server OVH monitors.
 func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
-	client, res, err := env.Client(endpoint, h.Vars(), h.Log)
+	client, res, err := Env(env, h).Client(endpoint, h.Vars(), h.Log)
 	if err != nil {
 		return err
 	}
