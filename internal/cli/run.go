@@ -86,8 +86,13 @@ func (e *env) runCommand() *ucli.Command {
 					Strict:   c.Bool("strict"),
 				},
 			}
-			// Missing inventory values are found for every host before any is touched.
-			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
+			// Every play's hosts, resolved once; missing inventory values are
+			// found for every host before any is touched.
+			sel, err := runner.Select(s.playbook, s.inventory, c.String("limit"))
+			if err != nil {
+				return usage(err)
+			}
+			if err := r.ValidateSelected(s.playbook, s.inventory, sel); err != nil {
 				return usage(err)
 			}
 			if logDir == "" {
@@ -113,7 +118,7 @@ func (e *env) runCommand() *ucli.Command {
 			if err != nil {
 				return usage(err)
 			}
-			recap, err := r.Run(c.Context, s.playbook, s.inventory, c.String("limit"))
+			recap, err := r.RunSelected(c.Context, s.playbook, s.inventory, sel)
 			if err != nil {
 				return usage(err)
 			}
@@ -154,11 +159,11 @@ func (e *env) validateCommand() *ucli.Command {
 				return usage(err)
 			}
 			r := &runner.Runner{Templates: s.templates, Options: runner.Options{ExtraVars: s.extraVars}}
-			if err := r.Validate(s.playbook, s.inventory, c.String("limit")); err != nil {
-				return usage(err)
-			}
 			sel, err := runner.Select(s.playbook, s.inventory, c.String("limit"))
 			if err != nil {
+				return usage(err)
+			}
+			if err := r.ValidateSelected(s.playbook, s.inventory, sel); err != nil {
 				return usage(err)
 			}
 			tasks := 0

@@ -112,13 +112,23 @@ func (r *run) emit(e Event) {
 // patterns and limit (empty: no limit). Host failures are reported in the
 // recap, not as an error; the error is for runs that could not start.
 func (r *Runner) Run(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
-	return (&run{Runner: r}).execute(ctx, pb, inv, limit)
+	sel, err := Select(pb, inv, limit)
+	if err != nil {
+		return nil, err
+	}
+	return r.RunSelected(ctx, pb, inv, sel)
 }
 
-func (r *run) execute(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (*Recap, error) {
+// RunSelected is Run on hosts already selected (see Select), so that a
+// command line that validates first resolves them once.
+func (r *Runner) RunSelected(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, sel *Selection) (*Recap, error) {
+	return (&run{Runner: r}).execute(ctx, pb, inv, sel)
+}
+
+func (r *run) execute(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, sel *Selection) (*Recap, error) {
 	r.refused = nil
 	if r.Approved != nil && !r.Check {
-		refused, err := r.verifyPlan(ctx, pb, inv, limit)
+		refused, err := r.verifyPlan(ctx, pb, inv, sel)
 		if err != nil {
 			return nil, err
 		}
@@ -143,11 +153,6 @@ func (r *run) execute(ctx context.Context, pb *playbooks.Playbook, inv *inventor
 	}
 	r.groups, r.hostvars = inv.GroupMembers(), inv.HostVars()
 	r.playHosts = map[*playbooks.Play][]string{}
-	// Resolve every play's hosts before touching any of them.
-	sel, err := Select(pb, inv, limit)
-	if err != nil {
-		return nil, err
-	}
 	plays := make([][]*inventory.Host, len(pb.Plays))
 	for i, play := range pb.Plays {
 		hosts := sel.Hosts(play)

@@ -251,7 +251,7 @@ func (h *hostRun) planDigest(p *modules.Plan) string {
 // host's plan with the approved one. It returns, for each host whose plan
 // differs, why it is refused; notices name the tasks the approval does not
 // cover.
-func (r *run) verifyPlan(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, limit string) (map[string]string, error) {
+func (r *run) verifyPlan(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, sel *Selection) (map[string]string, error) {
 	r.emit(Event{Type: EventNotice, Msg: "saved plan: planning every host afresh (a dry run) before anything changes"})
 	dry := &Runner{Dialer: r.Dialer, Templates: r.Templates, Options: r.Options}
 	dry.Check, dry.Approved = true, nil
@@ -262,7 +262,7 @@ func (r *run) verifyPlan(ctx context.Context, pb *playbooks.Playbook, inv *inven
 			r.emit(e)
 		}
 	}
-	if _, err := dry.Run(ctx, pb, inv, limit); err != nil {
+	if _, err := dry.RunSelected(ctx, pb, inv, sel); err != nil {
 		return nil, err
 	}
 	refused := map[string]string{}

@@ -20,10 +20,19 @@ import (
 // task and host, before any server is touched. What only a run can know
 // (registered results, gathered facts) is left for the run.
 func (r *Runner) Validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit string) error {
-	return (&run{Runner: r}).validate(pb, inv, limit)
+	sel, err := Select(pb, inv, limit)
+	if err != nil {
+		return err
+	}
+	return r.ValidateSelected(pb, inv, sel)
 }
 
-func (r *run) validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit string) error {
+// ValidateSelected is Validate on hosts already selected (see Select).
+func (r *Runner) ValidateSelected(pb *playbooks.Playbook, inv *inventory.Inventory, sel *Selection) error {
+	return (&run{Runner: r}).validate(pb, inv, sel)
+}
+
+func (r *run) validate(pb *playbooks.Playbook, inv *inventory.Inventory, sel *Selection) error {
 	r.registered = map[string]bool{}
 	for _, p := range pb.Plays {
 		maps.Copy(r.registered, registeredNames(p))
@@ -37,10 +46,6 @@ func (r *run) validate(pb *playbooks.Playbook, inv *inventory.Inventory, limit s
 			order = append(order, p)
 		}
 		hostsOf[p] = append(hostsOf[p], host)
-	}
-	sel, err := Select(pb, inv, limit)
-	if err != nil {
-		return err
 	}
 	for _, play := range pb.Plays {
 		hosts := sel.Hosts(play)
