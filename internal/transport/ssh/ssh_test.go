@@ -129,8 +129,10 @@ func TestRunExitCodesAndOutput(t *testing.T) {
 				t.Errorf("a failing command counted as unreachable: %v", err)
 			}
 			serr := tt.serr
-			if tt.code == 128+15 && string(res.Stderr) == "Terminated\n" {
-				serr = string(res.Stderr) // a login shell such as dash reports its child's signal
+			if tt.code == 128+15 && !loginShellIsBash(t) {
+				// sshd runs the command through the user's login shell:
+				// bash execs it, dash waits for it and reports its signal.
+				serr = "Terminated\n"
 			}
 			if string(res.Stdout) != tt.stdout || string(res.Stderr) != serr {
 				t.Errorf("stdout %q stderr %q, want %q %q", res.Stdout, res.Stderr, tt.stdout, serr)
@@ -985,4 +987,22 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// loginShellIsBash says whether this user's login shell, the one sshd runs
+// commands with, is bash.
+func loginShellIsBash(t *testing.T) bool {
+	t.Helper()
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := strconv.Itoa(os.Getuid())
+	for _, line := range strings.Split(string(passwd), "\n") {
+		if f := strings.Split(line, ":"); len(f) == 7 && f[2] == uid {
+			return filepath.Base(f[6]) == "bash"
+		}
+	}
+	t.Fatalf("uid %s is not in /etc/passwd", uid)
+	return false
 }
