@@ -28,7 +28,7 @@ const VarRescueSSHKey = "rescue_ssh_key"
 // Boot targets.
 const (
 	BootRescue   = "rescue"
-	BootHarddisk = "harddisk"
+	BootHarddisk = netboot.Harddisk
 )
 
 // Args are the arguments of `rescue`.

@@ -13,6 +13,9 @@ import (
 	"github.com/nixbook/nixbook/internal/ovh"
 )
 
+// Harddisk is the netboot type of a server's boot from its own disks.
+const Harddisk = "harddisk"
+
 // Service is the service name a task means: its argument, else the host's
 // ovh_service variable.
 func Service(arg string, h modules.ReadOnlyHost) (string, error) {
@@ -156,7 +159,7 @@ func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, look
 	if err != nil {
 		return nil, err
 	}
-	boots, err := client.RangeBoots(ctx, srv, "harddisk")
+	boots, err := client.RangeBoots(ctx, srv, Harddisk)
 	if err != nil {
 		return nil, err
 	}
