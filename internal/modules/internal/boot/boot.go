@@ -116,7 +116,7 @@ func ReadID(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
 }
 
 // WaitNew reconnects until the host answers on a boot other than old and
-// then says it is ready (a nil then is ready at once). It returns the new
+// then says it is ready. It returns the new
 // boot id. An old of "" takes any boot as new.
 func WaitNew(ctx context.Context, h modules.Host, o Options, old string, then func(ctx context.Context) (bool, error)) (string, error) {
 	var id string
@@ -129,9 +129,6 @@ func WaitNew(ctx context.Context, h modules.Host, o Options, old string, then fu
 			return false, errors.New("still the old boot: the host has not rebooted yet")
 		}
 		id = got
-		if then == nil {
-			return true, nil
-		}
 		return then(ctx)
 	})
 	return id, err
