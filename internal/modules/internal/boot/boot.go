@@ -116,8 +116,8 @@ func ReadID(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
 }
 
 // WaitNew reconnects until the host answers on a boot other than old and
-// then says it is ready. It returns the new
-// boot id. An old of "" takes any boot as new.
+// then says it is ready. It returns the new boot id. An old of "" takes any
+// boot as new.
 func WaitNew(ctx context.Context, h modules.Host, o Options, old string, then func(ctx context.Context) (bool, error)) (string, error) {
 	var id string
 	err := Reconnect(ctx, h, o, func(ctx context.Context) (bool, error) {
