@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -82,7 +83,7 @@ func hiddenDirs() []string {
 // prepare builds the boot of r.mode: the init's config, the host key and the
 // network it brings up.
 func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
-	b := &boot{nic: h.spec.NIC, network: true}
+	b := &boot{nic: h.spec.NIC, network: true, net: h.ovhNetwork()}
 	stage := filepath.Join(h.dir, "stage")
 	if err := os.MkdirAll(stage, 0o700); err != nil {
 		return nil, err
@@ -128,6 +129,9 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 			b.hostKey, b.authKeys = key, r.rescueKey
 		}
 		b.cfg.Hostname, b.osRelease = installerHostname, installerOSRelease
+		if r.carried != nil {
+			b.net, b.why = h.kexecNetwork()
+		}
 		h.f.installerSystem(b)
 		for _, p := range sortedKeys(r.carried) {
 			if strings.HasPrefix(p, "/etc/ssh/ssh_host_") && !strings.HasSuffix(p, "_ed25519_key") && !strings.HasSuffix(p, "_ed25519_key.pub") {
@@ -176,6 +180,25 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 	}
 	b.cfg.Files = append(files, b.cfg.Files...)
 	return b, nil
+}
+
+// kexecNetwork is the installer's network after a kexec: the rescue's, as
+// nixos-images restores it, unless the host's KexecNetwork fault says
+// otherwise.
+// why says what a user at the console would find.
+func (h *Host) kexecNetwork() (n netSetup, why string) {
+	n = h.ovhNetwork()
+	switch h.spec.KexecNetwork {
+	case KexecNewDHCPAddress:
+		n.v4 = h.f.plan.hostV4(dhcpIndex(h.spec.Index))
+		why = fmt.Sprintf("the installer came up on %s (a new DHCP lease), not on %s", n.v4.Addr(), h.v4.Addr())
+	case KexecNoDefaultRoute:
+		n.gw4, n.noPrefixRoute4 = false, true
+		why = "the installer came up without its IPv4 default route"
+	case KexecNoIPv6:
+		n.v6, n.gw6 = netip.Prefix{}, netip.Addr{}
+	}
+	return n, why
 }
 
 func sortedKeys[V any](m map[string]V) []string {

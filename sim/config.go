@@ -50,7 +50,25 @@ type HostSpec struct {
 	// every other boot, as a server's controller may: between the rescue and
 	// the installer, and between the installer and the installed system.
 	ReorderDisks bool
+	// KexecNetwork is how the installer's network comes up after a kexec:
+	// "" as the rescue's, or one of the Kexec* faults.
+	KexecNetwork string
 }
+
+// How the installer's network may come up after a kexec (failure mode 2 of
+// the field: nixos-images #242, nixos-anywhere #112 and #415).
+const (
+	// KexecNewDHCPAddress: DHCP hands the installer another address of the
+	// /24; the rescue's is gone.
+	KexecNewDHCPAddress = "new-dhcp-address"
+	// KexecNoDefaultRoute: the installer has its address but no IPv4
+	// default route. The controller shares the gateway's address on the
+	// fleet's bridge, so the /24 loses its own route too: the controller
+	// stays beyond the host's reach, as a controller on the internet is.
+	KexecNoDefaultRoute = "no-default-route"
+	// KexecNoIPv6: the installer comes up without IPv6.
+	KexecNoIPv6 = "no-ipv6"
+)
 
 // predictedName is the NIC's predictable name, if it has one.
 func (s HostSpec) predictedName() string {
@@ -79,6 +97,7 @@ func (s HostSpec) predictedName() string {
 //	    faults: [never-returns]
 //	    ovh_state: hacked
 //	    reorder_disks: true
+//	    kexec_network: new-dhcp-address
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 type Overrides struct {
@@ -104,6 +123,8 @@ type HostOverride struct {
 	Faults    []string       `yaml:"faults"`
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
+	// KexecNetwork: new-dhcp-address, no-default-route or no-ipv6.
+	KexecNetwork string `yaml:"kexec_network"`
 }
 
 // DiskOverride is one disk in an override.
@@ -192,6 +213,16 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	}
 	if o.Reorder != nil {
 		spec.ReorderDisks = *o.Reorder
+	}
+	switch o.KexecNetwork {
+	case "":
+	case KexecNewDHCPAddress, KexecNoDefaultRoute, KexecNoIPv6, "as-rescue":
+		spec.KexecNetwork = o.KexecNetwork
+		if o.KexecNetwork == "as-rescue" {
+			spec.KexecNetwork = ""
+		}
+	default:
+		return fmt.Errorf("kexec_network %q: want %s, %s, %s or as-rescue", o.KexecNetwork, KexecNewDHCPAddress, KexecNoDefaultRoute, KexecNoIPv6)
 	}
 	switch o.OVHState {
 	case "":
@@ -314,6 +345,9 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
 			}
 		}
+		if s.KexecNetwork == KexecNewDHCPAddress && dhcpIndex(i) <= n {
+			return nil, fmt.Errorf("overrides for %s: kexec_network %s needs a free address for the new lease (.%d), which host ks%d has: use a fleet of at most %d hosts", s.Name, s.KexecNetwork, dhcpIndex(i), dhcpIndex(i), dhcpIndex(i)-1)
+		}
 		known[s.Name] = true
 		specs = append(specs, s)
 	}
@@ -324,3 +358,7 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 	}
 	return specs, nil
 }
+
+// dhcpIndex is where in the /24 the DHCP server's new lease puts host i
+// after a kexec (KexecNewDHCPAddress): from the top, below the gateway.
+func dhcpIndex(i int) int { return 254 - i }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,10 +127,11 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 		installed, err = nixeval.Evaluate(ctx, root.mount)
 	}
 	var reasons []string
+	var v6 nixeval.IPv6
 	if err != nil {
 		reasons = []string{"the installed configuration does not evaluate: " + err.Error()}
 	} else {
-		reasons = nixeval.Bootable(h.evalHost(), installed, record)
+		reasons, v6 = nixeval.Check(h.evalHost(), installed, record)
 		if rootVolume != nil {
 			reasons = append(reasons, luksReasons(installed.Raw, rootVolume)...)
 		}
@@ -154,6 +156,18 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	if len(reasons) > 0 {
 		b.network, b.cfg.SSHD = false, false
 		b.why = "the installed system boots but does not come up on the network: " + strings.Join(reasons, "; ")
+	}
+	// IPv6 is what the configuration makes of it: none, or an address
+	// without a way back beyond the /64 when its gateway is wrong.
+	switch {
+	case !v6.Configured:
+		b.net.v6, b.net.gw6 = netip.Prefix{}, netip.Addr{}
+	case len(v6.Problems) > 0:
+		b.net.gw6 = netip.Addr{}
+		if !v6.Own {
+			b.net.v6 = netip.Prefix{}
+		}
+		b.installed += "; IPv6 does not work: " + strings.Join(v6.Problems, "; ")
 	}
 	if rootVolume != nil {
 		// The booted system's root: the volume stays mapped while it runs.

@@ -387,9 +387,10 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 // boot is a prepared boot: the init's config and the network it brings up.
 type boot struct {
 	cfg       hostinit.Config
-	nic       string // the link's name in this boot
-	network   bool   // configure the addresses and routes
-	why       string // why SSH will not answer, when it will not
+	nic       string   // the link's name in this boot
+	network   bool     // configure the addresses and routes
+	net       netSetup // what they are
+	why       string   // why SSH will not answer, when it will not
 	installed string
 	hostKey   KeyPair
 	machineID string
@@ -505,7 +506,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	if err := h.checkDisks(cmd.Process.Pid); err != nil {
 		return fail(fmt.Errorf("fill /dev: %w", err))
 	}
-	if err := h.configureNetwork(ctx, b.nic, b.network); err != nil {
+	if err := h.configureNetwork(ctx, b.nic, b.network, b.net); err != nil {
 		return fail(err)
 	}
 	if _, err := fmt.Fprintln(stdin, hostinit.MsgStart); err != nil {
@@ -548,10 +549,28 @@ func (h *Host) initExited(proc *os.Process, err error) {
 	}
 }
 
+// netSetup is the network a boot brings up on the host's NIC.
+type netSetup struct {
+	v4 netip.Prefix // invalid: no IPv4
+	// noPrefixRoute4 leaves the /24 without its own route, so that only a
+	// default route reaches the controller (see KexecNoDefaultRoute).
+	noPrefixRoute4 bool
+	gw4            bool         // a default route via the fleet's gateway
+	v6             netip.Prefix // invalid: no IPv6
+	// gw6 is the IPv6 default route's gateway, reached by an on-link route;
+	// invalid: no IPv6 route beyond the /64.
+	gw6 netip.Addr
+}
+
+// ovhNetwork is OVH's addressing of the host: the /24 with the gateway at
+// .254, the /64 with an on-link route to a gateway outside it.
+func (h *Host) ovhNetwork() netSetup {
+	return netSetup{v4: h.v4, gw4: true, v6: h.v6, gw6: h.f.plan.gw6}
+}
+
 // configureNetwork names the host's link for this boot and, when the boot
-// comes up on the network, gives it OVH's addressing: the /24 with the
-// gateway at .254, the /64 with an on-link route to a gateway outside it.
-func (h *Host) configureNetwork(ctx context.Context, nic string, online bool) error {
+// comes up on the network, gives it the addresses and routes of net.
+func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, net netSetup) error {
 	h.mu.Lock()
 	cur := h.nic
 	h.mu.Unlock()
@@ -569,15 +588,26 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool) er
 		return nil
 	}
 	p := h.f.plan
-	err := ip(ctx, h.netns,
-		"link set dev "+nic+" up",
-		"addr add "+h.v4.String()+" dev "+nic,
-		"addr add "+h.v6.String()+" dev "+nic+" nodad",
-		"route add default via "+p.gw4.String()+" dev "+nic,
-		"route add "+p.gw6.String()+"/128 dev "+nic,
-		"route add default via "+p.gw6.String()+" dev "+nic,
-	)
-	if err != nil {
+	lines = []string{"link set dev " + nic + " up"}
+	if net.v4.IsValid() {
+		add := "addr add " + net.v4.String() + " dev " + nic
+		if net.noPrefixRoute4 {
+			add += " noprefixroute"
+		}
+		lines = append(lines, add)
+		if net.gw4 {
+			lines = append(lines, "route add default via "+p.gw4.String()+" dev "+nic)
+		}
+	}
+	if net.v6.IsValid() {
+		lines = append(lines, "addr add "+net.v6.String()+" dev "+nic+" nodad")
+		if net.gw6.IsValid() {
+			lines = append(lines,
+				"route add "+net.gw6.String()+"/128 dev "+nic,
+				"route add default via "+net.gw6.String()+" dev "+nic)
+		}
+	}
+	if err := ip(ctx, h.netns, lines...); err != nil {
 		return err
 	}
 	h.mu.Lock()

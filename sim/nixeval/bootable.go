@@ -13,20 +13,40 @@ import (
 // network with this configuration installed: its uplink would carry the
 // wrong name or addresses, its gateways would be unreachable, nobody could
 // log in over SSH, GRUB is not on a disk the firmware boots, or its ZFS
-// pool would not import. grubRecord is what nixos-install recorded in
-// /boot/grub/nixbook-sim-devices. No reasons means the server answers SSH.
+// pool would not import; and the reasons its IPv6 would not work. grubRecord
+// is what nixos-install recorded in /boot/grub/nixbook-sim-devices. No
+// reasons means the server answers SSH over IPv4 and IPv6.
 func Bootable(h Host, in *Installed, grubRecord []string) []string {
+	down, v6 := Check(h, in, grubRecord)
+	return append(down, v6.Problems...)
+}
+
+// IPv6 is what a configuration makes of the server's IPv6.
+type IPv6 struct {
+	// Configured: the uplink gets an IPv6 address.
+	Configured bool
+	// Own: the address is the server's own, with its prefix.
+	Own bool
+	// Problems are why IPv6 would not work; a server with IPv6 problems
+	// still answers over IPv4.
+	Problems []string
+}
+
+// Check returns the reasons a server would not come back on the network at
+// all (see Bootable), and what becomes of its IPv6, which a server whose
+// IPv4 works answers without.
+func Check(h Host, in *Installed, grubRecord []string) (down []string, v6 IPv6) {
 	if in == nil {
-		return []string{"the configuration could not be evaluated"}
+		return []string{"the configuration could not be evaluated"}, v6
 	}
 	var r reasons
 	up := uplinkOf(h, in)
 	checkIPv4(&r, h, in, up)
-	checkIPv6(&r, h, in, up)
+	v6 = checkIPv6(h, in, up)
 	checkSSH(&r, in)
 	checkBoot(&r, h, in, grubRecord)
 	checkZFS(&r, h, in)
-	return r
+	return r, v6
 }
 
 type reasons []string
@@ -256,11 +276,14 @@ func checkIPv4(r *reasons, h Host, in *Installed, up uplink) {
 	}
 }
 
-func checkIPv6(r *reasons, h Host, in *Installed, up uplink) {
+func checkIPv6(h Host, in *Installed, up uplink) IPv6 {
+	var v6 IPv6
+	r := (*reasons)(&v6.Problems)
 	host, err := netip.ParsePrefix(h.IPv6CIDR)
 	if err != nil || len(up.v6) == 0 {
-		return // IPv6 left unconfigured still answers over IPv4
+		return v6 // IPv6 left unconfigured still answers over IPv4
 	}
+	v6.Configured = true
 	var mine *netip.Prefix
 	for i, p := range up.v6 {
 		if p.Addr() == host.Addr() {
@@ -272,20 +295,27 @@ func checkIPv6(r *reasons, h Host, in *Installed, up uplink) {
 		r.add("IPv6 address %s on %s is not this server's address %s", joinPrefixes(up.v6), up.name, host)
 	case mine.Bits() != host.Bits():
 		r.add("IPv6 address %s on %s has prefixLength %d, but the server's block is /%d", host.Addr(), up.name, mine.Bits(), host.Bits())
+	default:
+		v6.Own = true
 	}
 	gw, err := netip.ParseAddr(h.IPv6Gateway)
-	if err != nil || len(up.gw6) == 0 {
-		return
+	if err != nil {
+		return v6
+	}
+	if len(up.gw6) == 0 {
+		r.add("no IPv6 default gateway (networking.defaultGateway6): nothing beyond the /64 is reachable over IPv6; this server's gateway is %s", gw)
+		return v6
 	}
 	i := slices.IndexFunc(up.gw6, func(g gateway) bool { return g.addr == gw })
 	if i < 0 {
 		r.add("IPv6 default gateway %s (%s) is not this server's gateway %s", up.gw6[0].addr, up.gw6[0].source, gw)
-		return
+		return v6
 	}
 	if !up.reachable(up.gw6[i], up.v6) {
 		r.add("IPv6 gateway %s is outside %s and has no on-link route: set networking.defaultGateway6.interface = %q or add networking.interfaces.%s.ipv6.routes = [ { address = %q; prefixLength = 128; } ]",
 			gw, joinPrefixes(up.v6), up.name, up.name, gw)
 	}
+	return v6
 }
 
 func checkSSH(r *reasons, in *Installed) {
