@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nixbook/nixbook/sim"
+	"github.com/nixbook/nixbook/sim/simtest"
 )
 
 // The 2024 path on five servers (the ext4 layout: this kernel has no ZFS; the
@@ -58,5 +61,42 @@ func TestInstallKexecFleet(t *testing.T) {
 	}
 	if c := r.recap(t, "ks5"); c["failed"] != 1 {
 		t.Errorf("ks5 recap %v", c)
+	}
+}
+
+// The installer's network after a kexec comes up otherwise than the
+// rescue's (failure mode 2): on a new DHCP address, without its IPv4
+// default route, without IPv6. nixbook finds each installer at its other
+// address, says what happened, gives it the rescue's network again and
+// finishes the install.
+func TestKexecNetworkThatComesUpOtherwise(t *testing.T) {
+	f := start(t, 3, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {KexecNetwork: sim.KexecNewDHCPAddress},
+		"ks2": {KexecNetwork: sim.KexecNoDefaultRoute},
+		"ks3": {KexecNetwork: sim.KexecNoIPv6},
+	}}))
+	r := f.nixbook(t, "install.yml", "-e", "fs_layout=ext4", "-e", "kexec_timeout=2m")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.out)
+	}
+	ks1, _ := f.Sim().Host("ks1")
+	want := map[string][]string{
+		"ks1": {"(a new DHCP lease?) instead of the rescue's " + ks1.IPv4().String(), "the installer answered at " + ks1.IPv6().Addr().String()},
+		"ks2": {"the installer came up without the IPv4 default route via " + f.Sim().Gateway4().String(), "the installer answered at "},
+		"ks3": {"the installer came up without the rescue's IPv6 address"},
+	}
+	for _, h := range f.names() {
+		log, _ := os.ReadFile(filepath.Join(f.logs, h+".log"))
+		if m := f.Mode(h); m != sim.ModeDisk {
+			t.Errorf("%s is in %s mode, want disk: %+v", h, m, f.Status(h))
+		}
+		if !strings.Contains(f.osRelease(t, h), "ID=nixos") {
+			t.Errorf("%s does not answer as NixOS", h)
+		}
+		for _, w := range want[h] {
+			if !strings.Contains(string(log), w) {
+				t.Errorf("%s: the run does not say %q:\n%s", h, w, log)
+			}
+		}
 	}
 }

@@ -96,7 +96,12 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 		h.r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: msg})
 	}
 	start := time.Now()
-	conn, err := h.r.Dialer.Dial(ctx, h.target(), opts)
+	t := h.target()
+	if opts.Address != "" {
+		t.Address = opts.Address
+		h.log.Printf("dialing %s at %s", t.Name, opts.Address)
+	}
+	conn, err := h.r.Dialer.Dial(ctx, t, opts)
 	if err != nil {
 		h.log.Printf("connect failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 		return err

@@ -113,6 +113,10 @@ type DialOptions struct {
 	NewSystem bool
 	// Log receives a line per noteworthy event (new key recorded, key replaced).
 	Log func(string)
+	// Address, when set, is dialed instead of the target's address for this
+	// connection: the host at another of its addresses (its IPv6 address,
+	// say). Host keys stay those of the target's name.
+	Address string
 }
 
 // Dialer opens connections.

@@ -110,6 +110,12 @@ type plan struct {
 	download *fetch.Steps
 	unpack   transport.Cmd
 	run      transport.Cmd
+	// uplink is the rescue's network, which the installer must come up
+	// with; restore puts it back when it does not. ok is false when the
+	// rescue's facts show none.
+	uplink   uplink
+	uplinkOK bool
+	restore  restore
 }
 
 func (m *module) tarball() string { return path.Join(m.args.Dest, "kexec.tar.gz") }
@@ -168,6 +174,11 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	changes = append(changes, modules.Change{
 		Summary: fmt.Sprintf("wait up to %s for the NixOS installer on a new boot, with the same host key (boot %s now)", a.Timeout, p.bootID),
 	})
+	if p.uplink, p.uplinkOK = rescueUplink(h.Facts()); p.uplinkOK {
+		c := modules.Change{Summary: fmt.Sprintf("if the installer's network comes up otherwise than the rescue's (a new DHCP address, no default route, no IPv6), reach it at its other address and give %s the rescue's network again", p.uplink.nic)}
+		p.restore = planRestore(&c, p.uplink)
+		changes = append(changes, c)
+	}
 	out := modules.Output{"url": a.URL, "dest": a.Dest}
 	if d.SHA256 != "" {
 		out["sha256"] = d.SHA256
@@ -218,12 +229,15 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		h.Log("kexec/run exited without saying %q; waiting for the installer anyway", bootMessage)
 	}
 
-	var last string
+	var last, answeredAt string
+	elsewhere := p.elsewhere(h.Reach().Dial)
 	_, err = boot.WaitNew(ctx, h, boot.Options{
-		Timeout:  a.Timeout.D(),
-		Sleep:    time.Second,
-		MaxSleep: 5 * time.Second,
-		Clock:    m.clock,
+		Timeout:   a.Timeout.D(),
+		Sleep:     time.Second,
+		MaxSleep:  5 * time.Second,
+		Clock:     m.clock,
+		Elsewhere: elsewhere,
+		Answered:  func(addr string) { answeredAt = addr },
 		// Not NewSystem: the installer serves the rescue's host keys, and
 		// any other key is someone else.
 	}, p.bootID, func(ctx context.Context) (bool, error) {
@@ -243,6 +257,9 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		return nil, fmt.Errorf("came back from kexec with another host key, refused: the kexec installer keeps the rescue's keys, so this may not be your server (%w)", err)
 	case err != nil && ctx.Err() != nil:
 		return nil, m.interrupted(ctx, h, false)
+	case err != nil && len(elsewhere) > 0:
+		return nil, fmt.Errorf("did not come back as the NixOS installer within %s, neither at %s nor at %s (%w). Either kexec hung, or the installer's network came up otherwise than the rescue's on both IPv4 and IPv6 (a new DHCP address, no default route: nixos-anywhere #112, #415): the server's console (KVM/IPMI) shows it, `ip addr` and `ip route` there say where it is; if it answers at another address, set the host's address in the inventory to it and run again. If it hangs: boot the server into rescue again (the rescue module or the OVH panel), then try another image (kexec url and sha256; nixos-22.11 is the one known to work on OVH, extra_flags may help) or install through the rescue system with the ISO path (install-iso.yml)",
+			a.Timeout, h.Reach().Dial, strings.Join(elsewhere, ", "), err)
 	case err != nil:
 		return nil, fmt.Errorf("did not come back as the NixOS installer within %s (%w). kexec hangs with some images on some hardware: boot the server into rescue again (the rescue module or the OVH panel), then try another image (kexec url and sha256; nixos-22.11 is the one known to work on OVH, extra_flags may help) or install through the rescue system with the ISO path (install-iso.yml)",
 			a.Timeout, err)
@@ -250,6 +267,15 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	h.Log("in the NixOS installer: %s", last)
 	if err := h.RefreshFacts(ctx); err != nil {
 		return nil, fmt.Errorf("gather facts in the installer: %w", err)
+	}
+	if p.uplinkOK {
+		restored, err := m.restoreNetwork(ctx, h, p, answeredAt)
+		if err != nil {
+			return nil, err
+		}
+		if restored != "" {
+			out["network_restored"] = restored
+		}
 	}
 	out["installer"] = true
 	out["elapsed"] = int(m.clock.Now().Sub(begin).Seconds())

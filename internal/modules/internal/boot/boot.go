@@ -37,7 +37,14 @@ type Options struct {
 	// a key pinned in advance: a host still offering one of them is not
 	// there yet and is retried, while any other changed key ends the wait.
 	StaleKeys []gossh.PublicKey
-	Clock     clock.Clock
+	// Elsewhere are other addresses of the host (its IPv6 address, say),
+	// tried in turn whenever it does not answer at its own within
+	// AttemptTimeout: a host whose network came up otherwise may answer
+	// there. Answered is told where it answered, when not at its own.
+	Elsewhere      []string
+	AttemptTimeout time.Duration
+	Answered       func(addr string)
+	Clock          clock.Clock
 }
 
 // stale says whether offered is one of keys.
@@ -69,7 +76,7 @@ func Reconnect(ctx context.Context, h modules.Host, o Options, ready func(ctx co
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := h.Reconnect(wctx, dial)
+		err := dialAnywhere(wctx, h, dial, o)
 		var changed *hostkeys.ChangedError
 		switch {
 		case errors.As(err, &changed) && !stale(o.StaleKeys, changed.Offered):
@@ -104,6 +111,43 @@ func Reconnect(ctx context.Context, h modules.Host, o Options, ready func(ctx co
 			pause = min(pause*2, o.MaxSleep)
 		}
 	}
+}
+
+// dialAnywhere connects to h at its own address or, failing that within
+// o.AttemptTimeout, at one of o.Elsewhere. Without Elsewhere it dials until
+// ctx ends.
+func dialAnywhere(ctx context.Context, h modules.Host, dial transport.DialOptions, o Options) error {
+	if len(o.Elsewhere) == 0 {
+		return h.Reconnect(ctx, dial)
+	}
+	limit := o.AttemptTimeout
+	if limit <= 0 {
+		limit = 20 * time.Second
+	}
+	var errs []string
+	for _, addr := range append([]string{""}, o.Elsewhere...) {
+		actx, cancel := context.WithTimeout(ctx, limit)
+		d := dial
+		d.Address = addr
+		err := h.Reconnect(actx, d)
+		cancel()
+		var changed *hostkeys.ChangedError
+		switch {
+		case err == nil:
+			if addr != "" && o.Answered != nil {
+				o.Answered(addr)
+			}
+			return nil
+		case errors.As(err, &changed) || ctx.Err() != nil:
+			return err
+		}
+		where := addr
+		if where == "" {
+			where = "its own address"
+		}
+		errs = append(errs, fmt.Sprintf("at %s: %v", where, err))
+	}
+	return fmt.Errorf("%w: %s", transport.ErrUnreachable, strings.Join(errs, "; "))
 }
 
 // ReadID reads the host's boot id, a probe a plan may make.
