@@ -157,13 +157,13 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 		b.network, b.cfg.SSHD = false, false
 		b.why = "the installed system boots but does not come up on the network: " + strings.Join(reasons, "; ")
 	}
-	// IPv6 is what the configuration makes of it: none, or an address
-	// without a way back beyond the /64 when its gateway is wrong.
+	// IPv6 is what the configuration makes of it: none, or the server's
+	// address with the routes it sets, through a wrong gateway, say.
 	switch {
 	case !v6.Configured:
 		b.net.v6, b.net.gw6 = netip.Prefix{}, netip.Addr{}
 	case len(v6.Problems) > 0:
-		b.net.gw6 = netip.Addr{}
+		b.net.gw6 = v6.Gateway
 		if !v6.Own {
 			b.net.v6 = netip.Prefix{}
 		}

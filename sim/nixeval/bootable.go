@@ -27,6 +27,10 @@ type IPv6 struct {
 	Configured bool
 	// Own: the address is the server's own, with its prefix.
 	Own bool
+	// Gateway is the default route's gateway the configuration sets, when
+	// the kernel would take it (its address reachable on the link); it may
+	// be the wrong one.
+	Gateway netip.Addr
 	// Problems are why IPv6 would not work; a server with IPv6 problems
 	// still answers over IPv4.
 	Problems []string
@@ -297,6 +301,9 @@ func checkIPv6(h Host, in *Installed, up uplink) IPv6 {
 		r.add("IPv6 address %s on %s has prefixLength %d, but the server's block is /%d", host.Addr(), up.name, mine.Bits(), host.Bits())
 	default:
 		v6.Own = true
+	}
+	if len(up.gw6) > 0 && up.reachable(up.gw6[0], up.v6) {
+		v6.Gateway = up.gw6[0].addr
 	}
 	gw, err := netip.ParseAddr(h.IPv6Gateway)
 	if err != nil {

@@ -254,6 +254,8 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 			return err
 		}
 	}
+	// What the installer had is what the installed system must answer on.
+	want6, has6 := expectIPv6(h.Vars(), h.Facts())
 	oldBoot := strings.TrimSpace(string(res.Stdout))
 	h.Log("rebooting into the installed system from boot %s", oldBoot)
 	if _, err := h.Run(ctx, fp.detach); err != nil {
@@ -287,6 +289,12 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 	}
 	out["installed"] = true
 	out["rebooted"] = true
+	if has6 {
+		if err := verifyIPv6(ctx, h, want6); err != nil {
+			return err
+		}
+		out["ipv6"] = want6.addr.Addr().String()
+	}
 	out["os"] = describeOS(f)
 	out["version"] = f.OS.VersionID
 	out["hostname"] = f.Hostname
