@@ -362,6 +362,12 @@ func TestKexecKeepsTheKeysAndBootsTheInstaller(t *testing.T) {
 // payload's nixos-install would leave it, configured for nic.
 func installNixOS(t *testing.T, f *Fleet, c *ssh.Client, host, nic string) {
 	t.Helper()
+	installNixOSWith(t, f, c, host, nic, f.Gateway6().String())
+}
+
+// installNixOSWith is installNixOS with the IPv6 gateway gw6.
+func installNixOSWith(t *testing.T, f *Fleet, c *ssh.Client, host, nic, gw6 string) {
+	t.Helper()
 	h, _ := f.Host(host)
 	config := fmt.Sprintf(`{ config, lib, pkgs, ... }:
 {
@@ -378,7 +384,7 @@ func installNixOS(t *testing.T, f *Fleet, c *ssh.Client, host, nic string) {
   users.users.root.openssh.authorizedKeys.keys = [ %q ];
   system.stateVersion = "24.05";
 }
-`, h.Disks()[0].ByIDPath(), host, nic, h.IPv4().Addr(), nic, h.IPv6().Addr(), f.Gateway4(), nic, f.Gateway6(), nic, f.ClientPublicKey())
+`, h.Disks()[0].ByIDPath(), host, nic, h.IPv4().Addr(), nic, h.IPv6().Addr(), f.Gateway4(), nic, gw6, nic, f.ClientPublicKey())
 	script := `set -e
 parted -s /dev/sda mklabel msdos mkpart primary ext4 1MiB 100%
 udevadm settle

@@ -1,0 +1,102 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/sim/nixeval"
+)
+
+// After a kexec, each host's installer comes up as its kexec_network says:
+// reached where the field would reach it, and not where it would not.
+func TestKexecNetworkFaults(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 4, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks1": {KexecNetwork: KexecNewDHCPAddress},
+		"ks2": {KexecNetwork: KexecNoDefaultRoute},
+		"ks3": {KexecNetwork: KexecNoIPv6},
+	}}})
+	banner := func(a netip.Addr) bool { return sshBanner(context.Background(), a, 2*time.Second) == nil }
+	for _, name := range []string{"ks1", "ks2", "ks3", "ks4"} {
+		h, _ := f.Host(name)
+		c, _ := dial(t, f, name)
+		boot := h.BootID()
+		_, _ = runErr(c, "kexec --nixbook-sim-installer")
+		c.Close()
+		eventually(t, 20*time.Second, name+" in the installer", func() error {
+			h.mu.Lock()
+			up := h.up
+			h.mu.Unlock()
+			if h.Mode() != ModeInstaller || h.BootID() == boot || !up {
+				return fmt.Errorf("mode %s, up %v", h.Mode(), up)
+			}
+			return nil
+		})
+		dhcp := f.plan.hostV4(dhcpIndex(h.spec.Index)).Addr()
+		want := map[string][3]bool{ // at its IPv4, its IPv6, the new lease
+			"ks1": {false, true, true},
+			"ks2": {false, true, false},
+			"ks3": {true, false, false},
+			"ks4": {true, true, false},
+		}[name]
+		addrs := [3]netip.Addr{h.Addr(), h.IPv6().Addr(), dhcp}
+		// sshd starts a moment after the network: wait for one address
+		// that must answer, then look at all.
+		for i := range addrs {
+			if want[i] {
+				eventually(t, 10*time.Second, name+" answering at "+addrs[i].String(), func() error {
+					return sshBanner(context.Background(), addrs[i], time.Second)
+				})
+				break
+			}
+		}
+		got := [3]bool{banner(addrs[0]), banner(addrs[1]), banner(addrs[2])}
+		if got != want {
+			t.Errorf("%s answers at %s, %s, %s: %v, want %v (%s)", name, h.Addr(), h.IPv6().Addr(), dhcp, got, want, h.Status(context.Background()).Why)
+		}
+	}
+	// What a console shows on the host without a default route.
+	h, _ := f.Host("ks2")
+	c, _, err := dialHost(h.IPv6().Addr().String(), f.ClientKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if out := run(t, c, "ip -4 route show"); strings.Contains(out, "default") {
+		t.Errorf("ks2's installer has a default route:\n%s", out)
+	}
+}
+
+// An installed system whose IPv6 gateway is wrong comes up over IPv4, with
+// its address but no way back over IPv6.
+func TestInstalledSystemWithWrongIPv6Gateway(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	heavytest.Require(t, "nix-bin, installed with apt")
+	if err := nixeval.EnsureNix(context.Background()); err != nil {
+		t.Skipf("disk mode evaluates with Nix: %v", err)
+	}
+	f := startFleet(t, Config{Hosts: 1})
+	h, _ := f.Host("ks1")
+	c, _ := dial(t, f, "ks1")
+	installNixOSWith(t, f, c, "ks1", "eth0", "2001:db8:ffff::1")
+	c.Close()
+	if err := f.Reboot(context.Background(), "ks1", ModeDisk); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the installed system", func() error { return f.WaitSSH(context.Background(), "ks1") })
+	if h.Mode() != ModeDisk {
+		t.Fatalf("mode %s: %s", h.Mode(), h.Status(context.Background()).Why)
+	}
+	if st := h.Status(context.Background()); !strings.Contains(st.Installed, "IPv6 does not work: IPv6 default gateway 2001:db8:ffff::1") {
+		t.Errorf("status says %q", st.Installed)
+	}
+	if sshBanner(context.Background(), h.IPv6().Addr(), 2*time.Second) == nil {
+		t.Errorf("the installed system answers over IPv6 through a wrong gateway")
+	}
+}
