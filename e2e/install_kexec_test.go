@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -100,5 +101,45 @@ func TestKexecNetworkThatComesUpOtherwise(t *testing.T) {
 				t.Errorf("%s: the run does not say %q:\n%s", h, w, log)
 			}
 		}
+	}
+}
+
+// A payload of realistic size (payload_padding): the kexec tarball weighs
+// 600 MiB more and unpacks to as much again. ks1's 1 GiB RAM disk cannot
+// hold both: nixbook refuses before the download and the kexec, and the
+// server stays in the rescue. ks2's 2 GiB RAM disk can: it downloads it all
+// and installs.
+func TestKexecPayloadOfRealisticSize(t *testing.T) {
+	f := start(t, 2, simtest.WithOverrides(&sim.Overrides{
+		PayloadPadding: "600MiB",
+		Hosts:          map[string]sim.HostOverride{"ks2": {RAMDisk: "2GiB"}},
+	}))
+	before := f.DiskSHA256("ks1")
+	r := f.nixbook(t, "install.yml", "-e", "fs_layout=ext4")
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2 (ks1 refused):\n%s", r.code, r.out)
+	}
+	for _, want := range []string{
+		"failed: [ks1] Boot the NixOS installer",
+		"install-iso.yml",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("the run does not say %q:\n%s", want, r.out)
+		}
+	}
+	// The stand-in tarball weighs a MiB or so before its padding.
+	refusal := regexp.MustCompile(`failed: \[ks1\] Boot the NixOS installer: refused before the kexec, the host stays in the rescue system: ` +
+		`the kexec installer does not fit: kexec.tar.gz is 60\d\.\d MiB and unpacks to 60\d\.\d MiB more, and /root/kexec has 10\d\d\.\d MiB available \(1\.\d GiB needed\)`)
+	if !refusal.MatchString(r.out) {
+		t.Errorf("the run does not say why ks1 is refused:\n%s", r.out)
+	}
+	if m := f.Mode("ks1"); m != sim.ModeRescue || fmt.Sprint(f.DiskSHA256("ks1")) != fmt.Sprint(before) {
+		t.Errorf("ks1, refused, changed: mode %s", m)
+	}
+	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); strings.Contains(string(log), "downloading ") {
+		t.Errorf("ks1 downloaded although it was refused:\n%s", log)
+	}
+	if m := f.Mode("ks2"); m != sim.ModeDisk || !strings.Contains(f.osRelease(t, "ks2"), "ID=nixos") {
+		t.Errorf("ks2 is in %s mode, want its installed NixOS: %+v", m, f.Status("ks2"))
 	}
 }

@@ -100,10 +100,27 @@ func (s HostSpec) predictedName() string {
 //	    kexec_network: new-dhcp-address
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
+//	payload_padding: 900MiB  # the kexec tarball and the ISO weigh this much more
 type Overrides struct {
 	All   HostOverride            `yaml:"all"`
 	Hosts map[string]HostOverride `yaml:"hosts"`
 	API   APIOverride             `yaml:"api"`
+	// PayloadPadding pads the kexec tarball and the ISO the fleet serves
+	// with zeros to a realistic size (900MiB; the real ones are about
+	// 1 GiB): see payload.Artifact.Padded.
+	PayloadPadding string `yaml:"payload_padding"`
+}
+
+// padding is the payload padding in bytes.
+func (o *Overrides) padding() (int64, error) {
+	if o == nil || o.PayloadPadding == "" {
+		return 0, nil
+	}
+	n, err := ParseSize(o.PayloadPadding)
+	if err != nil {
+		return 0, fmt.Errorf("payload_padding: %w", err)
+	}
+	return n, nil
 }
 
 // HostOverride is what can differ per host. Unset fields keep the default.
@@ -146,6 +163,9 @@ func LoadOverrides(path string) (*Overrides, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if err := o.API.check(nil); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := o.padding(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &o, nil

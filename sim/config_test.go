@@ -84,6 +84,17 @@ func TestOverrides(t *testing.T) {
 		{name: "bad fault", yaml: "all: {faults: [explodes]}", wantErr: `fault "explodes"`},
 		{name: "bad mode", yaml: "all: {mode: sleeping}", wantErr: "unknown boot mode"},
 		{name: "no disks", yaml: "all: {disk_count: -1}", wantErr: "at least one disk"},
+		{
+			name: "kexec network, for all but one host",
+			yaml: "all: {kexec_network: no-ipv6}\nhosts: {ks2: {kexec_network: as-rescue}}\npayload_padding: 900MiB\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].KexecNetwork != KexecNoIPv6 || s[1].KexecNetwork != "" {
+					t.Errorf("kexec_network: ks1 %q, ks2 %q", s[0].KexecNetwork, s[1].KexecNetwork)
+				}
+			},
+		},
+		{name: "bad kexec network", yaml: "all: {kexec_network: flaky}", wantErr: `kexec_network "flaky": want new-dhcp-address, no-default-route, no-ipv6 or as-rescue`},
+		{name: "bad padding", yaml: "payload_padding: heaps", wantErr: `payload_padding: size "heaps"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,5 +198,20 @@ func TestPartitionsFileListsOnlyDevicesWithCapacity(t *testing.T) {
 	want := "major minor  #blocks  name\n\n   7        3    8388608 sda\n 259        0       1024 sda1\n"
 	if got != want {
 		t.Errorf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+// The new lease of kexec_network: new-dhcp-address must be free in the /24.
+func TestNewDHCPAddressNeedsAFreeAddress(t *testing.T) {
+	p, err := newPlan("/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Overrides{All: HostOverride{KexecNetwork: KexecNewDHCPAddress}}
+	if _, err := hostSpecs(126, p, time.Second, o); err != nil {
+		t.Errorf("126 hosts: %v", err)
+	}
+	if _, err := hostSpecs(127, p, time.Second, o); err == nil || !strings.Contains(err.Error(), "needs a free address for the new lease (.127), which host ks127 has") {
+		t.Errorf("127 hosts: %v", err)
 	}
 }

@@ -32,11 +32,22 @@ func buildPayload(ctx context.Context, cfg Config) (*payload.Payload, error) {
 
 // servePayload serves the payload on the bridge, where the hosts download
 // it, and adds its URLs and checksums to the inventory.
-func (f *Fleet) servePayload(ctx context.Context, p *payload.Payload) error {
-	addr := net.JoinHostPort(f.plan.gw4.String(), fmt.Sprint(PayloadPort))
-	base, stop, err := payload.Serve(f.ctx, p, addr)
+func (f *Fleet) servePayload(ctx context.Context, built *payload.Payload) error {
+	pad, err := f.cfg.Overrides.padding()
 	if err != nil {
-		base, stop, err = payload.Serve(f.ctx, p, net.JoinHostPort(f.plan.gw4.String(), "0"))
+		return err
+	}
+	p := *built
+	if p.Kexec, err = p.Kexec.Padded(pad); err != nil {
+		return err
+	}
+	if p.ISO, err = p.ISO.Padded(pad); err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(f.plan.gw4.String(), fmt.Sprint(PayloadPort))
+	base, stop, err := payload.Serve(f.ctx, &p, addr)
+	if err != nil {
+		base, stop, err = payload.Serve(f.ctx, &p, net.JoinHostPort(f.plan.gw4.String(), "0"))
 	}
 	if err != nil {
 		return err
@@ -44,7 +55,7 @@ func (f *Fleet) servePayload(ctx context.Context, p *payload.Payload) error {
 	f.onDown(func(context.Context) error { return stop() })
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.payload, f.payloadURL = p, base
+	f.payload, f.payloadURL = &p, base
 	f.payloadVars = [][2]string{
 		{"nixos_iso_url", base + "/" + p.ISO.Name},
 		{"nixos_iso_sha256", p.ISO.SHA256},

@@ -50,6 +50,9 @@ type Artifact struct {
 	Path   string // where it is on this machine
 	SHA256 string // hex
 	Size   int64
+	// Padding is how many zero bytes are served after the file (see
+	// Padded); Size and SHA256 count them.
+	Padding int64
 }
 
 // Payload is a built set of artifacts.

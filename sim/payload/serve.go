@@ -84,6 +84,6 @@ func serveFile(a Artifact) http.HandlerFunc {
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("ETag", `"`+a.SHA256+`"`)
-		http.ServeContent(w, r, a.Name, st.ModTime(), f)
+		http.ServeContent(w, r, a.Name, st.ModTime(), &paddedFile{f: f, size: st.Size(), pad: a.Padding})
 	}
 }

@@ -24,6 +24,29 @@ type Download struct {
 	SHA256 string // lower-case hex; empty: not verified
 	Dest   string
 	Tool   string // "curl" or "wget", as FindTool resolved it
+	// Unpacked, when set, is the space the file needs beside itself once
+	// downloaded, from its size: what unpacking it takes in the same file
+	// system. The free space check counts it.
+	Unpacked func(size int64) int64
+}
+
+// SpaceError is a download that would not fit where it goes.
+type SpaceError struct {
+	File     string // the file's name
+	Size     int64  // announced by the server
+	Need     int64  // left to download, plus Unpacked
+	Unpacked int64  // of Need, what unpacking it takes
+	Dir      string
+	Free     int64
+}
+
+func (e *SpaceError) Error() string {
+	if e.Unpacked > 0 {
+		return fmt.Sprintf("%s is %s and unpacks to %s more; %s has %s available (%s needed): choose a dest on a larger file system, such as a disk partition mounted for the download",
+			e.File, hostfs.FormatBytes(e.Size), hostfs.FormatBytes(e.Unpacked), e.Dir, hostfs.FormatBytes(e.Free), hostfs.FormatBytes(e.Need))
+	}
+	return fmt.Sprintf("%s is %s (%s left to download); %s has %s available: choose a dest on a larger file system, such as a disk partition mounted for the download",
+		e.File, hostfs.FormatBytes(e.Size), hostfs.FormatBytes(e.Need), e.Dir, hostfs.FormatBytes(e.Free))
 }
 
 // Part is where the data goes until it is verified.
@@ -176,9 +199,13 @@ func (st *Steps) checkSpace(ctx context.Context, h modules.Host) error {
 		return err
 	}
 	need := total - have
+	var unpacked int64
+	if d.Unpacked != nil {
+		unpacked = d.Unpacked(total)
+		need += unpacked
+	}
 	if need > free.Bytes {
-		return fmt.Errorf("%s is %s (%s left to download); %s has %s available: choose a dest on a larger file system, such as a disk partition mounted for the download",
-			path.Base(d.Dest), hostfs.FormatBytes(total), hostfs.FormatBytes(need), dir, hostfs.FormatBytes(free.Bytes))
+		return &SpaceError{File: path.Base(d.Dest), Size: total, Need: need, Unpacked: unpacked, Dir: dir, Free: free.Bytes}
 	}
 	h.Log("%s: %s to download, %s available in %s", path.Base(d.Dest), hostfs.FormatBytes(need), hostfs.FormatBytes(free.Bytes), dir)
 	return nil
