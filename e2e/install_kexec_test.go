@@ -66,25 +66,34 @@ func TestInstallKexecFleet(t *testing.T) {
 }
 
 // The installer's network after a kexec comes up otherwise than the
-// rescue's (failure mode 2): on a new DHCP address, without its IPv4
-// default route, without IPv6. nixbook finds each installer at its other
-// address, says what happened, gives it the rescue's network again and
-// finishes the install.
+// rescue's (failure mode 2): without its IPv4 default route (ks2), without
+// IPv6 (ks3), on a new DHCP address when the rescue's was a lease (ks4, its
+// lease left a lease): nixbook finds each installer at its other address,
+// says what happened, gives it the rescue's network again and finishes the
+// install. ks1's rescue took its address by DHCP too, but nixbook made the
+// lease static before the kexec (keep_lease), so the installer kept it
+// although DHCP handed out another.
 func TestKexecNetworkThatComesUpOtherwise(t *testing.T) {
-	f := start(t, 3, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
-		"ks1": {KexecNetwork: sim.KexecNewDHCPAddress},
+	f := start(t, 4, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {RescueNetwork: sim.RescueDHCP, KexecNetwork: sim.KexecNewDHCPAddress},
 		"ks2": {KexecNetwork: sim.KexecNoDefaultRoute},
 		"ks3": {KexecNetwork: sim.KexecNoIPv6},
+		"ks4": {RescueNetwork: sim.RescueDHCP, KexecNetwork: sim.KexecNewDHCPAddress},
 	}}))
-	r := f.nixbook(t, "install.yml", "-e", "fs_layout=ext4", "-e", "kexec_timeout=2m")
-	if r.code != 0 {
+	args := []string{"-e", "fs_layout=ext4", "-e", "kexec_timeout=2m"}
+	if r := f.nixbook(t, "install.yml", append(args, "-l", "ks4", "-e", "kexec_keep_lease=false")...); r.code != 0 {
+		t.Fatalf("ks4: exit %d:\n%s", r.code, r.out)
+	}
+	if r := f.nixbook(t, "install.yml", append(args, "-l", "ks1,ks2,ks3")...); r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.out)
 	}
 	ks1, _ := f.Sim().Host("ks1")
+	ks4, _ := f.Sim().Host("ks4")
 	want := map[string][]string{
-		"ks1": {"(a new DHCP lease?) instead of the rescue's " + ks1.IPv4().String(), "the installer answered at " + ks1.IPv6().Addr().String()},
+		"ks1": {"the rescue's DHCP lease " + ks1.IPv4().String() + " is static now: the installer keeps it"},
 		"ks2": {"the installer came up without the IPv4 default route via " + f.Sim().Gateway4().String(), "the installer answered at "},
 		"ks3": {"the installer came up without the rescue's IPv6 address"},
+		"ks4": {"(a new DHCP lease?) instead of the rescue's " + ks4.IPv4().String(), "the installer answered at " + ks4.IPv6().Addr().String()},
 	}
 	for _, h := range f.names() {
 		log, _ := os.ReadFile(filepath.Join(f.logs, h+".log"))
@@ -100,6 +109,9 @@ func TestKexecNetworkThatComesUpOtherwise(t *testing.T) {
 			if !strings.Contains(string(log), w) {
 				t.Errorf("%s: the run does not say %q:\n%s", h, w, log)
 			}
+		}
+		if h == "ks1" && strings.Contains(string(log), "the installer came up") {
+			t.Errorf("ks1's installer did not keep its address:\n%s", log)
 		}
 	}
 }

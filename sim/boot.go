@@ -113,6 +113,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		}
 		b.hostKey, b.machineID, b.authKeys = key, newMachineID(), r.rescueKey
 		b.cfg.Hostname, b.osRelease = rescueHostname, rescueOSRelease
+		b.net.dhcp4 = h.spec.RescueNetwork == RescueDHCP
 	case ModeInstaller:
 		// kexec carries the rescue's host keys, root's authorized keys and
 		// machine id into the installer.
@@ -130,7 +131,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		}
 		b.cfg.Hostname, b.osRelease = installerHostname, installerOSRelease
 		if r.carried != nil {
-			b.net, b.why = h.kexecNetwork()
+			b.net, b.why = h.kexecNetwork(r.lease4)
 		}
 		h.f.installerSystem(b)
 		for _, p := range sortedKeys(r.carried) {
@@ -182,18 +183,29 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 	return b, nil
 }
 
-// kexecNetwork is the installer's network after a kexec: the rescue's, as
-// nixos-images restores it, unless the host's KexecNetwork fault says
-// otherwise.
-// why says what a user at the console would find.
-func (h *Host) kexecNetwork() (n netSetup, why string) {
+// kexecNetwork is the installer's network after a kexec, as nixos-images
+// restores it: the rescue's static addresses and routes; for an IPv4
+// address that was a DHCP lease at the kexec (lease4), a new DHCP request,
+// which the fleet's server answers with the same address. The host's
+// KexecNetwork fault changes that. why says what a user at the console
+// would find.
+func (h *Host) kexecNetwork(lease4 bool) (n netSetup, why string) {
 	n = h.ovhNetwork()
+	if lease4 {
+		n.dhcp4 = h.spec.RescueNetwork == RescueDHCP
+		n.lease4 = !n.dhcp4
+	}
 	switch h.spec.KexecNetwork {
 	case KexecNewDHCPAddress:
-		n.v4 = h.f.plan.hostV4(dhcpIndex(h.spec.Index))
-		why = fmt.Sprintf("the installer came up on %s (a new DHCP lease), not on %s", n.v4.Addr(), h.v4.Addr())
+		lease := h.f.plan.hostV4(dhcpIndex(h.spec.Index))
+		if !lease4 {
+			n.extra4 = lease
+			break
+		}
+		n.v4, n.dhcp4, n.lease4 = lease, false, true
+		why = fmt.Sprintf("the installer came up on %s (a new DHCP lease), not on %s", lease.Addr(), h.v4.Addr())
 	case KexecNoDefaultRoute:
-		n.gw4, n.noPrefixRoute4 = false, true
+		n.gw4, n.noPrefixRoute4, n.dhcp4 = false, true, false
 		why = "the installer came up without its IPv4 default route"
 	case KexecNoIPv6:
 		n.v6, n.gw6 = netip.Prefix{}, netip.Addr{}

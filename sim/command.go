@@ -149,10 +149,15 @@ func (h *Host) cmdKexec(args []string) hostinit.Reply {
 	if err != nil {
 		return hostinit.Reply{Stderr: fmt.Sprintf("kexec: %v\n", err), Code: 1}
 	}
+	// kexec/run records the network in the initrd, leases as leases.
+	h.mu.Lock()
+	nic := h.nic
+	h.mu.Unlock()
+	lease4 := h.leaseOf(context.Background(), nic)
 	h.f.goBackground(func(ctx context.Context) {
 		time.Sleep(shutdownGrace)
 		// kexec skips the firmware: no boot delay.
-		h.reboot(ctx, bootRequest{mode: ModeInstaller, carried: carried}, time.Second)
+		h.reboot(ctx, bootRequest{mode: ModeInstaller, carried: carried, lease4: lease4}, time.Second)
 	})
 	return hostinit.Reply{}
 }

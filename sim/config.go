@@ -53,13 +53,18 @@ type HostSpec struct {
 	// KexecNetwork is how the installer's network comes up after a kexec:
 	// "" as the rescue's, or one of the Kexec* faults.
 	KexecNetwork string
+	// RescueNetwork is how the rescue gets its IPv4 address: RescueStatic
+	// ("" too) or RescueDHCP.
+	RescueNetwork string
 }
 
 // How the installer's network may come up after a kexec (failure mode 2 of
 // the field: nixos-images #242, nixos-anywhere #112 and #415).
 const (
 	// KexecNewDHCPAddress: DHCP hands the installer another address of the
-	// /24; the rescue's is gone.
+	// /24. It replaces the rescue's address when that was a DHCP lease at
+	// the kexec; a static one is kept beside it, as nixos-images restores
+	// static addresses and asks DHCP again for leases.
 	KexecNewDHCPAddress = "new-dhcp-address"
 	// KexecNoDefaultRoute: the installer has its address but no IPv4
 	// default route. The controller shares the gateway's address on the
@@ -98,6 +103,7 @@ func (s HostSpec) predictedName() string {
 //	    ovh_state: hacked
 //	    reorder_disks: true
 //	    kexec_network: new-dhcp-address
+//	    rescue_network: dhcp
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 //	payload_padding: 900MiB  # the kexec tarball and the ISO weigh this much more
@@ -142,6 +148,8 @@ type HostOverride struct {
 	Reorder   *bool          `yaml:"reorder_disks"`
 	// KexecNetwork: new-dhcp-address, no-default-route or no-ipv6.
 	KexecNetwork string `yaml:"kexec_network"`
+	// RescueNetwork: static (the default) or dhcp.
+	RescueNetwork string `yaml:"rescue_network"`
 }
 
 // DiskOverride is one disk in an override.
@@ -233,6 +241,13 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	}
 	if o.Reorder != nil {
 		spec.ReorderDisks = *o.Reorder
+	}
+	switch o.RescueNetwork {
+	case "":
+	case RescueStatic, RescueDHCP:
+		spec.RescueNetwork = o.RescueNetwork
+	default:
+		return fmt.Errorf("rescue_network %q: want %s or %s", o.RescueNetwork, RescueStatic, RescueDHCP)
 	}
 	switch o.KexecNetwork {
 	case "":

@@ -235,6 +235,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	unlock()
 	locked = false
+	if err := f.startDHCP(ctx, specs); err != nil {
+		return f, err
+	}
 	if built != nil {
 		if err := f.servePayload(ctx, built); err != nil {
 			return f, err

@@ -247,6 +247,7 @@ type bootRequest struct {
 	mode      Mode
 	rescueKey string            // rescue: root's authorized key
 	carried   map[string]string // installer: files kexec carries over (path -> content)
+	lease4    bool              // installer: the rescue's IPv4 address was a DHCP lease at the kexec
 	first     bool              // the fleet's first boot of the host
 }
 
@@ -555,8 +556,16 @@ type netSetup struct {
 	// noPrefixRoute4 leaves the /24 without its own route, so that only a
 	// default route reaches the controller (see KexecNoDefaultRoute).
 	noPrefixRoute4 bool
-	gw4            bool         // a default route via the fleet's gateway
-	v6             netip.Prefix // invalid: no IPv6
+	gw4            bool // a default route via the fleet's gateway
+	// dhcp4: v4 and its default route come from a DHCP exchange with the
+	// fleet's server instead (rescue_network: dhcp).
+	dhcp4 bool
+	// lease4: v4 is a DHCP lease the simulator hands out itself (a new one
+	// after a kexec): added with a lifetime, so it shows dynamic.
+	lease4 bool
+	// extra4 is a second IPv4 address, a DHCP lease beside a static v4.
+	extra4 netip.Prefix
+	v6     netip.Prefix // invalid: no IPv6
 	// gw6 is the IPv6 default route's gateway, reached by an on-link route;
 	// invalid: no IPv6 route beyond the /64.
 	gw6 netip.Addr
@@ -589,15 +598,26 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, ne
 	}
 	p := h.f.plan
 	lines = []string{"link set dev " + nic + " up"}
-	if net.v4.IsValid() {
+	lease := fmt.Sprintf(" valid_lft %d preferred_lft %d", dhcpLease, dhcpLease)
+	if net.v4.IsValid() && !net.dhcp4 {
 		add := "addr add " + net.v4.String() + " dev " + nic
 		if net.noPrefixRoute4 {
 			add += " noprefixroute"
 		}
+		if net.lease4 {
+			add += lease
+		}
 		lines = append(lines, add)
 		if net.gw4 {
-			lines = append(lines, "route add default via "+p.gw4.String()+" dev "+nic)
+			route := "route add default via " + p.gw4.String() + " dev " + nic
+			if net.lease4 {
+				route += " proto dhcp"
+			}
+			lines = append(lines, route)
 		}
+	}
+	if net.extra4.IsValid() {
+		lines = append(lines, "addr add "+net.extra4.String()+" dev "+nic+lease)
 	}
 	if net.v6.IsValid() {
 		lines = append(lines, "addr add "+net.v6.String()+" dev "+nic+" nodad")
@@ -609,6 +629,11 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, ne
 	}
 	if err := ip(ctx, h.netns, lines...); err != nil {
 		return err
+	}
+	if net.dhcp4 {
+		if err := h.askDHCP(ctx, nic); err != nil {
+			return err
+		}
 	}
 	h.mu.Lock()
 	h.online = true

@@ -13,18 +13,27 @@ import (
 )
 
 // After a kexec, each host's installer comes up as its kexec_network says:
-// reached where the field would reach it, and not where it would not.
+// reached where the field would reach it, and not where it would not. A
+// rescue that took its address by DHCP (a real exchange with the fleet's
+// udhcpd) asks again from the installer, and a new lease then replaces its
+// address; a static address stays.
 func TestKexecNetworkFaults(t *testing.T) {
 	t.Parallel()
-	f := startFleet(t, Config{Hosts: 4, Overrides: &Overrides{Hosts: map[string]HostOverride{
+	f := startFleet(t, Config{Hosts: 6, Overrides: &Overrides{Hosts: map[string]HostOverride{
 		"ks1": {KexecNetwork: KexecNewDHCPAddress},
 		"ks2": {KexecNetwork: KexecNoDefaultRoute},
 		"ks3": {KexecNetwork: KexecNoIPv6},
+		"ks5": {KexecNetwork: KexecNewDHCPAddress, RescueNetwork: RescueDHCP},
+		"ks6": {RescueNetwork: RescueDHCP},
 	}}})
 	banner := func(a netip.Addr) bool { return sshBanner(context.Background(), a, 2*time.Second) == nil }
-	for _, name := range []string{"ks1", "ks2", "ks3", "ks4"} {
+	for _, name := range []string{"ks1", "ks2", "ks3", "ks4", "ks5", "ks6"} {
 		h, _ := f.Host(name)
 		c, _ := dial(t, f, name)
+		lease := strings.Contains(run(t, c, "ip -o -4 addr show dev eth0; ip -4 route show default"), "dynamic")
+		if want := h.spec.RescueNetwork == RescueDHCP; lease != want {
+			t.Errorf("%s: the rescue's address is a lease: %v, want %v", name, lease, want)
+		}
 		boot := h.BootID()
 		_, _ = runErr(c, "kexec --nixbook-sim-installer")
 		c.Close()
@@ -39,10 +48,12 @@ func TestKexecNetworkFaults(t *testing.T) {
 		})
 		dhcp := f.plan.hostV4(dhcpIndex(h.spec.Index)).Addr()
 		want := map[string][3]bool{ // at its IPv4, its IPv6, the new lease
-			"ks1": {false, true, true},
+			"ks1": {true, true, true}, // the static address is kept beside the lease
 			"ks2": {false, true, false},
 			"ks3": {true, false, false},
 			"ks4": {true, true, false},
+			"ks5": {false, true, true},
+			"ks6": {true, true, false},
 		}[name]
 		addrs := [3]netip.Addr{h.Addr(), h.IPv6().Addr(), dhcp}
 		// sshd starts a moment after the network: wait for one address

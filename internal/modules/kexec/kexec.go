@@ -46,6 +46,7 @@ type Args struct {
 	MinMemory  Size            `yaml:"min_memory" default:"1.5GiB" doc:"refuse to kexec with less RAM than this: the installer lives in memory, and swap does not survive kexec"`
 	ExtraFlags string          `yaml:"extra_flags" doc:"passed to kexec/run as --kexec-extra-flags, e.g. --kexec-syscall-auto, which helps some kernels and hangs others"`
 	Tool       string          `yaml:"tool" default:"auto" doc:"download with curl, wget, or auto (curl when the host has it)"`
+	KeepLease  bool            `yaml:"keep_lease" default:"true" doc:"when the rescue's IPv4 address is a DHCP lease, make it and the default route static before the kexec, so that the installer keeps them: nixos-images restores static addresses and asks DHCP again for leases, which may hand out another address; false leaves them leases"`
 }
 
 // Spec is the `kexec` module.
@@ -116,6 +117,9 @@ type plan struct {
 	uplink   uplink
 	uplinkOK bool
 	restore  restore
+	// pin makes the rescue's DHCP lease static before the kexec; empty
+	// when the address is static already (or keep_lease: false).
+	pin []transport.Cmd
 }
 
 func (m *module) tarball() string { return path.Join(m.args.Dest, "kexec.tar.gz") }
@@ -162,6 +166,19 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		changes = append(changes, c)
 	}
 
+	p.uplink, p.uplinkOK = rescueUplink(h.Facts())
+	if p.uplinkOK && a.KeepLease {
+		lease, err := isLease(ctx, h, p.uplink)
+		if err != nil {
+			return nil, err
+		}
+		if lease {
+			c := modules.Change{Summary: fmt.Sprintf("make the rescue's DHCP lease %s on %s static, with its default route, so that the installer keeps it (nixos-images restores static addresses and asks DHCP again for leases, which may hand out another address)", p.uplink.v4, p.uplink.nic)}
+			p.pin = planPin(&c, p.uplink)
+			changes = append(changes, c)
+		}
+	}
+
 	// Unpacked afresh every time: kexec/run appends the host's keys and
 	// network to its initrd, so a second run must not start from the first's.
 	c := modules.Change{Summary: fmt.Sprintf("unpack the installer into %s and start kexec/run (the host leaves in 6 s)", a.Dest)}
@@ -176,7 +193,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	changes = append(changes, modules.Change{
 		Summary: fmt.Sprintf("wait up to %s for the NixOS installer on a new boot, with the same host key (boot %s now)", a.Timeout, p.bootID),
 	})
-	if p.uplink, p.uplinkOK = rescueUplink(h.Facts()); p.uplinkOK {
+	if p.uplinkOK {
 		c := modules.Change{Summary: fmt.Sprintf("if the installer's network comes up otherwise than the rescue's (a new DHCP address, no default route, no IPv6), reach it at its other address and give %s the rescue's network again", p.uplink.nic)}
 		p.restore = planRestore(&c, p.uplink)
 		changes = append(changes, c)
@@ -208,6 +225,15 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			}
 			return nil, err
 		}
+	}
+	for _, cmd := range p.pin {
+		if _, err := h.Run(ctx, cmd); err != nil {
+			return nil, fmt.Errorf("make the rescue's DHCP lease static before the kexec: %w", err)
+		}
+	}
+	if len(p.pin) > 0 {
+		h.Log("the rescue's DHCP lease %s is static now: the installer keeps it", p.uplink.v4)
+		out["lease_kept"] = p.uplink.v4.String()
 	}
 	if _, err := h.Run(ctx, p.unpack); err != nil {
 		return nil, fmt.Errorf("unpack %s: %w", m.tarball(), err)

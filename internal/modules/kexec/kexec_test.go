@@ -56,7 +56,7 @@ func loadFacts(t *testing.T, name string) *facts.Facts {
 }
 
 func rescue(f *facts.Facts) *moduletest.ScriptedHost {
-	return &moduletest.ScriptedHost{
+	h := &moduletest.ScriptedHost{
 		FactsVal: f,
 		Files: map[string]string{
 			"/etc/os-release": debianRelease,
@@ -67,6 +67,19 @@ func rescue(f *facts.Facts) *moduletest.ScriptedHost {
 			line("which", "curl", "wget"):                                    {Stdout: "/usr/bin/curl\n/usr/bin/wget\n"},
 		},
 	}
+	// The rescue's address is static unless a test says otherwise.
+	if u, ok := rescueUplink(f); ok && u.v4.IsValid() {
+		h.Probes[line("ip", "-o", "-4", "addr", "show", "dev", u.nic)] = moduletest.Reply{
+			Stdout: "2: " + u.nic + "    inet " + u.v4.String() + " brd 203.0.113.255 scope global " + u.nic + "\\       valid_lft forever preferred_lft forever\n"}
+	}
+	return h
+}
+
+// dhcpLease makes the rescue's address a DHCP lease.
+func dhcpLease(h *moduletest.ScriptedHost) {
+	u, _ := rescueUplink(h.FactsVal)
+	h.Probes[line("ip", "-o", "-4", "addr", "show", "dev", u.nic)] = moduletest.Reply{
+		Stdout: "2: " + u.nic + "    inet " + u.v4.String() + " brd 203.0.113.255 scope global dynamic " + u.nic + "\\       valid_lft 863990sec preferred_lft 863990sec\n"}
 }
 
 func TestCheckGolden(t *testing.T) {
@@ -89,6 +102,8 @@ func TestCheckGolden(t *testing.T) {
 			name: "unverified-own-image", facts: "kimsufi-rescue",
 			args: "url: https://github.com/nix-community/nixos-images/releases/download/nixos-24.05/nixos-kexec-installer-noninteractive-x86_64-linux.tar.gz\nchecksum: false",
 		},
+		{name: "rescue-with-a-dhcp-lease", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: dhcpLease},
+		{name: "rescue-with-a-dhcp-lease-left-alone", facts: "kimsufi-rescue", args: "sha256: " + tarSum + "\nkeep_lease: false", setup: dhcpLease},
 		{name: "too-little-memory", facts: "busybox-minimal", args: "sha256: " + tarSum},
 		{name: "memory-from-meminfo", args: "sha256: " + tarSum + "\nmin_memory: 2GiB", setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/proc/meminfo"] = "MemTotal:        1917484 kB\nMemFree:          123456 kB\n"

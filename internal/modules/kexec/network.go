@@ -210,3 +210,38 @@ func (m *module) restoreNetwork(ctx context.Context, h modules.Host, p *plan, an
 	h.Log("the installer's network is the rescue's again")
 	return strings.Join(what, "; "), nil
 }
+
+// isLease says whether the uplink's IPv4 address is a DHCP lease now: ip
+// marks it dynamic, with a lifetime.
+func isLease(ctx context.Context, h modules.ReadOnlyHost, u uplink) (bool, error) {
+	if !u.v4.IsValid() {
+		return false, nil
+	}
+	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"ip", "-o", "-4", "addr", "show", "dev", u.nic}})
+	if err != nil {
+		return false, fmt.Errorf("ip addr show dev %s: %w", u.nic, err)
+	}
+	return leaseIn(string(res.Stdout), u.v4), nil
+}
+
+// leaseIn reads `ip -o -4 addr show` for whether p is dynamic.
+func leaseIn(out string, p netip.Prefix) bool {
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" && f[i+1] == p.String() {
+				return strings.Contains(" "+strings.Join(f[i+2:], " ")+" ", " dynamic ")
+			}
+		}
+	}
+	return false
+}
+
+// planPin plans making the uplink's lease, and its default route, static.
+func planPin(c *modules.Change, u uplink) []transport.Cmd {
+	cmds := []transport.Cmd{c.Cmd("ip", "-4", "addr", "change", u.v4.String(), "dev", u.nic, "valid_lft", "forever", "preferred_lft", "forever")}
+	if u.gw4.IsValid() {
+		cmds = append(cmds, c.Cmd("ip", "-4", "route", "replace", "default", "via", u.gw4.String(), "dev", u.nic, "proto", "static"))
+	}
+	return cmds
+}
