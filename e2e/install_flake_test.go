@@ -36,17 +36,24 @@ func userFlake(t *testing.T) string {
 		"common.nix": "{ pkgs, ... }: {\n  time.timeZone = \"UTC\";\n  environment.systemPackages = [ pkgs.htop ];\n}\n",
 		"secret.key": "untracked: never copied",
 	}
+	gitRepo(t, dir, files, "flake.nix", "common.nix")
+	return dir
+}
+
+// gitRepo writes files into dir and makes it a git repository tracking
+// the files named by track.
+func gitRepo(t *testing.T, dir string, files map[string]string, track ...string) {
+	t.Helper()
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, argv := range [][]string{{"init", "-q"}, {"add", "flake.nix", "common.nix"}} {
+	for _, argv := range [][]string{{"init", "-q"}, append([]string{"add"}, track...)} {
 		if out, err := exec.Command("git", append([]string{"-C", dir}, argv...)...).CombinedOutput(); err != nil {
 			t.Fatalf("git %v: %v: %s", argv, err, out)
 		}
 	}
-	return dir
 }
 
 // The 2024 path with the user's flake instead of a generated

@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,7 +13,7 @@ import (
 func TestBrokenIPv6OfTheInstalledSystemIsCaught(t *testing.T) {
 	f := start(t, 1)
 	dir := t.TempDir()
-	files := map[string]string{
+	gitRepo(t, dir, map[string]string{
 		"flake.nix": `{
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
   outputs = { self, nixpkgs, ... }: {
@@ -27,17 +24,7 @@ func TestBrokenIPv6OfTheInstalledSystemIsCaught(t *testing.T) {
   };
 }
 `,
-	}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, argv := range [][]string{{"init", "-q"}, {"add", "flake.nix"}} {
-		if out, err := exec.Command("git", append([]string{"-C", dir}, argv...)...).CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v: %s", argv, err, out)
-		}
-	}
+	}, "flake.nix")
 	r := f.nixbook(t, "install.yml", "-e", "fs_layout=ext4", "-e", "flake="+dir)
 	if r.code != 2 {
 		t.Fatalf("exit %d, want 2 (IPv6 broken):\n%s", r.code, r.out)

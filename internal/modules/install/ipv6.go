@@ -122,8 +122,8 @@ func verifyIPv6(ctx context.Context, h modules.Host, e ipv6Expect) error {
 		}
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("the installed system answers over IPv4 but its IPv6 does not work: %s. Fix ipv6 and ipv6_gateway in the inventory (on OVH the gateway is the /56's ff:ff:ff:ff:ff, outside the /64, e.g. %s for %s) or networking.interfaces and networking.defaultGateway6 in /etc/nixos, then run nixos-rebuild switch on the host or reinstall",
-			strings.Join(problems, "; "), ovhGateway6(e.addr), e.addr.Masked())
+		return fmt.Errorf("the installed system answers over IPv4 but its IPv6 does not work: %s. Fix ipv6 and ipv6_gateway in the inventory (on OVH the gateway is the /56's ff:ff:ff:ff:ff, outside the /64) or networking.interfaces and networking.defaultGateway6 in /etc/nixos, then run nixos-rebuild switch on the host or reinstall",
+			strings.Join(problems, "; "))
 	}
 	h.Log("IPv6 works: %s answers at %s", h.Name(), addr)
 	return nil
@@ -137,15 +137,4 @@ func controllerRoutes(addr string) error {
 		return err
 	}
 	return c.Close()
-}
-
-// ovhGateway6 is OVH's IPv6 gateway for a block: its /56 with
-// ff:ff:ff:ff:ff after it (2001:db8:1:ff:ff:ff:ff:ff for 2001:db8:1:10::/64).
-func ovhGateway6(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As16()
-	b[7] = 0xff
-	for i := 8; i < 16; i += 2 {
-		b[i], b[i+1] = 0, 0xff
-	}
-	return netip.AddrFrom16(b)
 }
