@@ -72,19 +72,32 @@ func TestInstallKexecFleet(t *testing.T) {
 // says what happened, gives it the rescue's network again and finishes the
 // install. ks1's rescue took its address by DHCP too, but nixbook made the
 // lease static before the kexec (keep_lease), so the installer kept it
-// although DHCP handed out another.
+// although DHCP handed out another. ks5's installer comes up on a new lease
+// and without IPv6: it answers nowhere nixbook knows, and the failure says
+// how to find it.
 func TestKexecNetworkThatComesUpOtherwise(t *testing.T) {
-	f := start(t, 4, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+	f := start(t, 5, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
 		"ks1": {RescueNetwork: sim.RescueDHCP, KexecNetwork: sim.KexecNewDHCPAddress},
 		"ks2": {KexecNetwork: sim.KexecNoDefaultRoute},
 		"ks3": {KexecNetwork: sim.KexecNoIPv6},
 		"ks4": {RescueNetwork: sim.RescueDHCP, KexecNetwork: sim.KexecNewDHCPAddress},
+		"ks5": {RescueNetwork: sim.RescueDHCP, KexecNetwork: sim.KexecNewDHCPAddress + "," + sim.KexecNoIPv6},
 	}}))
-	args := []string{"-e", "fs_layout=ext4", "-e", "kexec_timeout=2m"}
-	if r := f.nixbook(t, "install.yml", append(args, "-l", "ks4", "-e", "kexec_keep_lease=false")...); r.code != 0 {
-		t.Fatalf("ks4: exit %d:\n%s", r.code, r.out)
+	args := []string{"-e", "fs_layout=ext4"}
+	r := f.nixbook(t, "install.yml", append(args, "-l", "ks4,ks5", "-e", "kexec_keep_lease=false", "-e", "kexec_timeout=1m")...)
+	if r.code != 2 || r.recap(t, "ks4")["failed"] != 0 || r.recap(t, "ks5")["failed"] != 1 {
+		t.Fatalf("ks4, ks5: exit %d, want ks5 alone failed:\n%s", r.code, r.out)
 	}
-	if r := f.nixbook(t, "install.yml", append(args, "-l", "ks1,ks2,ks3")...); r.code != 0 {
+	ks5, _ := f.Sim().Host("ks5")
+	if want := fmt.Sprintf("did not come back as the NixOS installer within 1m, neither at %s nor at %s", ks5.Addr(), ks5.IPv6().Addr()); !strings.Contains(r.out, want) ||
+		!strings.Contains(r.out, "failed: [ks5] Boot the NixOS installer") ||
+		!strings.Contains(r.out, "`ip addr` and `ip route` there say where it is") {
+		t.Errorf("ks5's failure does not say %q and how to find the installer:\n%s", want, r.out)
+	}
+	if st := f.Status("ks5"); st.Mode != sim.ModeInstaller || !strings.Contains(st.Why, "a new DHCP lease") {
+		t.Errorf("ks5: %+v", st)
+	}
+	if r := f.nixbook(t, "install.yml", append(args, "-l", "ks1,ks2,ks3", "-e", "kexec_timeout=2m")...); r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.out)
 	}
 	ks1, _ := f.Sim().Host("ks1")
@@ -95,7 +108,7 @@ func TestKexecNetworkThatComesUpOtherwise(t *testing.T) {
 		"ks3": {"the installer came up without the rescue's IPv6 address"},
 		"ks4": {"(a new DHCP lease?) instead of the rescue's " + ks4.IPv4().String(), "the installer answered at " + ks4.IPv6().Addr().String()},
 	}
-	for _, h := range f.names() {
+	for _, h := range f.names()[:4] {
 		log, _ := os.ReadFile(filepath.Join(f.logs, h+".log"))
 		if m := f.Mode(h); m != sim.ModeDisk {
 			t.Errorf("%s is in %s mode, want disk: %+v", h, m, f.Status(h))

@@ -195,22 +195,26 @@ func (h *Host) kexecNetwork(lease4 bool) (n netSetup, why string) {
 		n.dhcp4 = h.spec.RescueNetwork == RescueDHCP
 		n.lease4 = !n.dhcp4
 	}
-	switch h.spec.KexecNetwork {
-	case KexecNewDHCPAddress:
-		lease := h.f.plan.hostV4(dhcpIndex(h.spec.Index))
-		if !lease4 {
-			n.extra4 = lease
-			break
+	var whys []string
+	for _, fault := range h.spec.KexecNetwork {
+		switch fault {
+		case KexecNewDHCPAddress:
+			lease := h.f.plan.hostV4(dhcpIndex(h.spec.Index))
+			if !lease4 {
+				n.extra4 = lease
+				break
+			}
+			n.v4, n.dhcp4, n.lease4 = lease, false, true
+			whys = append(whys, fmt.Sprintf("the installer came up on %s (a new DHCP lease), not on %s", lease.Addr(), h.v4.Addr()))
+		case KexecNoDefaultRoute:
+			n.gw4, n.noPrefixRoute4, n.dhcp4 = false, true, false
+			whys = append(whys, "the installer came up without its IPv4 default route")
+		case KexecNoIPv6:
+			n.v6, n.gw6 = netip.Prefix{}, netip.Addr{}
+			whys = append(whys, "the installer came up without IPv6")
 		}
-		n.v4, n.dhcp4, n.lease4 = lease, false, true
-		why = fmt.Sprintf("the installer came up on %s (a new DHCP lease), not on %s", lease.Addr(), h.v4.Addr())
-	case KexecNoDefaultRoute:
-		n.gw4, n.noPrefixRoute4, n.dhcp4 = false, true, false
-		why = "the installer came up without its IPv4 default route"
-	case KexecNoIPv6:
-		n.v6, n.gw6 = netip.Prefix{}, netip.Addr{}
 	}
-	return n, why
+	return n, strings.Join(whys, "; ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

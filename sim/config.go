@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -51,8 +52,8 @@ type HostSpec struct {
 	// the installer, and between the installer and the installed system.
 	ReorderDisks bool
 	// KexecNetwork is how the installer's network comes up after a kexec:
-	// "" as the rescue's, or one of the Kexec* faults.
-	KexecNetwork string
+	// none as the rescue's, or with the Kexec* faults listed.
+	KexecNetwork []string
 	// RescueNetwork is how the rescue gets its IPv4 address: RescueStatic
 	// ("" too) or RescueDHCP.
 	RescueNetwork string
@@ -146,7 +147,8 @@ type HostOverride struct {
 	Faults    []string       `yaml:"faults"`
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
-	// KexecNetwork: new-dhcp-address, no-default-route or no-ipv6.
+	// KexecNetwork: new-dhcp-address, no-default-route, no-ipv6, or
+	// several separated by commas; as-rescue for none.
 	KexecNetwork string `yaml:"kexec_network"`
 	// RescueNetwork: static (the default) or dhcp.
 	RescueNetwork string `yaml:"rescue_network"`
@@ -249,15 +251,17 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	default:
 		return fmt.Errorf("rescue_network %q: want %s or %s", o.RescueNetwork, RescueStatic, RescueDHCP)
 	}
-	switch o.KexecNetwork {
-	case "":
-	case KexecNewDHCPAddress, KexecNoDefaultRoute, KexecNoIPv6, "as-rescue":
-		spec.KexecNetwork = o.KexecNetwork
-		if o.KexecNetwork == "as-rescue" {
-			spec.KexecNetwork = ""
+	if o.KexecNetwork != "" {
+		spec.KexecNetwork = nil
+		for _, v := range strings.Split(o.KexecNetwork, ",") {
+			switch v = strings.TrimSpace(v); v {
+			case KexecNewDHCPAddress, KexecNoDefaultRoute, KexecNoIPv6:
+				spec.KexecNetwork = append(spec.KexecNetwork, v)
+			case "as-rescue":
+			default:
+				return fmt.Errorf("kexec_network %q: want %s, %s, %s (one or more, separated by commas) or as-rescue", v, KexecNewDHCPAddress, KexecNoDefaultRoute, KexecNoIPv6)
+			}
 		}
-	default:
-		return fmt.Errorf("kexec_network %q: want %s, %s, %s or as-rescue", o.KexecNetwork, KexecNewDHCPAddress, KexecNoDefaultRoute, KexecNoIPv6)
 	}
 	switch o.OVHState {
 	case "":
@@ -380,8 +384,8 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
 			}
 		}
-		if s.KexecNetwork == KexecNewDHCPAddress && dhcpIndex(i) <= n {
-			return nil, fmt.Errorf("overrides for %s: kexec_network %s needs a free address for the new lease (.%d), which host ks%d has: use a fleet of at most %d hosts", s.Name, s.KexecNetwork, dhcpIndex(i), dhcpIndex(i), dhcpIndex(i)-1)
+		if slices.Contains(s.KexecNetwork, KexecNewDHCPAddress) && dhcpIndex(i) <= n {
+			return nil, fmt.Errorf("overrides for %s: kexec_network %s needs a free address for the new lease (.%d), which host ks%d has: use a fleet of at most %d hosts", s.Name, KexecNewDHCPAddress, dhcpIndex(i), dhcpIndex(i), dhcpIndex(i)-1)
 		}
 		known[s.Name] = true
 		specs = append(specs, s)

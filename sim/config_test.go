@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -86,14 +87,14 @@ func TestOverrides(t *testing.T) {
 		{name: "no disks", yaml: "all: {disk_count: -1}", wantErr: "at least one disk"},
 		{
 			name: "kexec network, for all but one host",
-			yaml: "all: {kexec_network: no-ipv6}\nhosts: {ks2: {kexec_network: as-rescue}}\npayload_padding: 900MiB\n",
+			yaml: "all: {kexec_network: 'no-ipv6, new-dhcp-address'}\nhosts: {ks2: {kexec_network: as-rescue}}\npayload_padding: 900MiB\n",
 			check: func(t *testing.T, s []HostSpec) {
-				if s[0].KexecNetwork != KexecNoIPv6 || s[1].KexecNetwork != "" {
+				if fmt.Sprint(s[0].KexecNetwork) != "[no-ipv6 new-dhcp-address]" || len(s[1].KexecNetwork) != 0 {
 					t.Errorf("kexec_network: ks1 %q, ks2 %q", s[0].KexecNetwork, s[1].KexecNetwork)
 				}
 			},
 		},
-		{name: "bad kexec network", yaml: "all: {kexec_network: flaky}", wantErr: `kexec_network "flaky": want new-dhcp-address, no-default-route, no-ipv6 or as-rescue`},
+		{name: "bad kexec network", yaml: "all: {kexec_network: 'no-ipv6,flaky'}", wantErr: `kexec_network "flaky": want new-dhcp-address, no-default-route, no-ipv6 (one or more, separated by commas) or as-rescue`},
 		{name: "bad padding", yaml: "payload_padding: heaps", wantErr: `payload_padding: size "heaps"`},
 	}
 	for _, tt := range tests {
