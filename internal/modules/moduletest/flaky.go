@@ -21,6 +21,9 @@ type FlakyHost struct {
 	DialErr   error             // what a failed dial returns; nil: unreachable
 	FailRuns  int               // then Run fails this many times
 	Files     map[string]string // ReadFile; others do not exist
+	// OnlyAt, when set, is the one address the host answers at (a dial's
+	// DialOptions.Address; "" is its own): dials elsewhere fail.
+	OnlyAt *string
 
 	mu    sync.Mutex
 	dials int
@@ -59,6 +62,9 @@ func (f *FlakyHost) Reconnect(ctx context.Context, opts transport.DialOptions) e
 	defer f.mu.Unlock()
 	f.dials++
 	f.opts = append(f.opts, opts)
+	if f.OnlyAt != nil && opts.Address != *f.OnlyAt {
+		return fmt.Errorf("dial ks1 at %q: no route to host: %w", opts.Address, transport.ErrUnreachable)
+	}
 	if f.dials <= f.FailDials {
 		if f.DialErr != nil {
 			return f.DialErr

@@ -40,7 +40,8 @@ type Options struct {
 	// Elsewhere are other addresses of the host (its IPv6 address, say),
 	// tried in turn whenever it does not answer at its own within
 	// AttemptTimeout: a host whose network came up otherwise may answer
-	// there. Answered is told where it answered, when not at its own.
+	// there. Answered is told where each connection was made: one of
+	// Elsewhere, or "" for its own address.
 	Elsewhere      []string
 	AttemptTimeout time.Duration
 	Answered       func(addr string)
@@ -134,7 +135,7 @@ func dialAnywhere(ctx context.Context, h modules.Host, dial transport.DialOption
 		var changed *hostkeys.ChangedError
 		switch {
 		case err == nil:
-			if addr != "" && o.Answered != nil {
+			if o.Answered != nil {
 				o.Answered(addr)
 			}
 			return nil

@@ -136,3 +136,47 @@ func TestWaitCancelled(t *testing.T) {
 		t.Errorf("dials = %d, want 3", h.Dials())
 	}
 }
+
+// A host that answers only at another of its addresses is found there, and
+// the wait says where; one that answers at its own is never dialed
+// elsewhere.
+func TestReconnectElsewhere(t *testing.T) {
+	const v6 = "2001:db8:1:2::10"
+	tests := []struct {
+		name      string
+		at        string
+		wantDials []string
+	}{
+		{"at its own address", "", []string{""}},
+		{"only at its IPv6 address", v6, []string{"", v6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			at := tt.at
+			h := &moduletest.FlakyHost{OnlyAt: &at}
+			answered := "unset"
+			err := boot.Reconnect(context.Background(), h, boot.Options{
+				Timeout: time.Minute, Sleep: time.Second, AttemptTimeout: time.Second,
+				Elsewhere: []string{v6}, Answered: func(a string) { answered = a },
+			}, func(context.Context) (bool, error) { return true, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dials []string
+			for _, o := range h.DialOptions() {
+				dials = append(dials, o.Address)
+			}
+			if strings.Join(dials, ",") != strings.Join(tt.wantDials, ",") || answered != tt.at {
+				t.Errorf("dialed %q, answered at %q; want %q, %q", dials, answered, tt.wantDials, tt.at)
+			}
+		})
+	}
+	// Answering nowhere: every address is tried, and the error names each.
+	nowhere := "203.0.113.99"
+	h := &moduletest.FlakyHost{OnlyAt: &nowhere}
+	err := boot.Reconnect(context.Background(), h, boot.Options{Timeout: 3 * time.Second, Sleep: time.Second, AttemptTimeout: time.Second, Elsewhere: []string{v6}},
+		func(context.Context) (bool, error) { return true, nil })
+	if err == nil || !strings.Contains(err.Error(), "at its own address: dial ks1") || !strings.Contains(err.Error(), "at "+v6+": dial ks1") {
+		t.Errorf("err = %v", err)
+	}
+}
