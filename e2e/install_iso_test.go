@@ -138,15 +138,22 @@ func TestInstallISORecoversAfterKill(t *testing.T) {
 }
 
 // A configuration that names the NIC as the rescue predicted it, on a server
-// where NixOS calls it something else, never comes back: the install step
-// says so plainly instead of hanging.
+// where NixOS calls it something else (the rescue's udev predicts enp3s0,
+// the installed system's names it eno1), never comes back: the install step
+// says so plainly instead of hanging. ks2's rescue calls its NIC eth0, and
+// udev there predicts eno1 (through the NIC's device link, as on a server):
+// the prediction is right, and the system comes back.
 func TestInstallISOWrongNICIsCaught(t *testing.T) {
-	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
-		"ks1": {NIC: "enp3s0", Predicted: "eno1"},
+	f := start(t, 2, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {NIC: "enp3s0", Predicted: "eno1", RescuePredicted: "enp3s0"},
+		"ks2": {Predicted: "eno1"},
 	}}))
 	r := f.nixbook(t, "install-iso.yml", "-e", "nic_naming=predictable", "-e", "install_timeout=20s")
-	if r.code != 2 || !strings.Contains(r.out, "did not answer SSH within") {
-		t.Fatalf("exit %d, want the install step to fail plainly:\n%s", r.code, r.out)
+	if r.code != 2 || !strings.Contains(r.out, "did not answer SSH within") || r.recap(t, "ks1")["failed"] != 1 || r.recap(t, "ks2")["failed"] != 0 {
+		t.Fatalf("exit %d, want the install step to fail plainly on ks1 alone:\n%s", r.code, r.out)
+	}
+	if m := f.Mode("ks2"); m != sim.ModeDisk || !strings.Contains(f.sh(t, "ks2", "ip -o link show eno1"), "eno1") {
+		t.Errorf("ks2 is in %s mode, want its installed NixOS on eno1: %+v", m, f.Status("ks2"))
 	}
 	if st := f.Status("ks1"); st.SSH || !strings.Contains(st.Why, "enp3s0") {
 		t.Errorf("status %+v, want no SSH because of the NIC name", st)

@@ -209,7 +209,11 @@ func (h *Host) netID(iface string) hostinit.Reply {
 	var b strings.Builder
 	b.WriteString("ID_NET_NAMING_SCHEME=v252\n")
 	fmt.Fprintf(&b, "ID_NET_NAME_MAC=enx%s\n", mac)
-	if p := h.spec.predictedName(); p != "" {
+	p := h.spec.predictedName()
+	if h.Mode() == ModeRescue && h.spec.RescuePredicted != "" {
+		p = h.spec.RescuePredicted
+	}
+	if p != "" {
 		if strings.HasPrefix(p, "eno") {
 			fmt.Fprintf(&b, "ID_NET_NAME_ONBOARD=%s\n", p)
 		} else {

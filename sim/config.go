@@ -57,6 +57,20 @@ type HostSpec struct {
 	// RescueNetwork is how the rescue gets its IPv4 address: RescueStatic
 	// ("" too) or RescueDHCP.
 	RescueNetwork string
+	// NICDriver is the NIC's driver, as its device link shows it.
+	NICDriver string
+	// RescuePredicted is the predictable name udev's net_id gives the NIC
+	// in the rescue, when it differs from Predicted (the installed
+	// system's): another systemd and its naming scheme.
+	RescuePredicted string
+}
+
+// driver is the NIC's driver.
+func (s HostSpec) driver() string {
+	if s.NICDriver != "" {
+		return s.NICDriver
+	}
+	return DefaultNICDriver
 }
 
 // How the installer's network may come up after a kexec (failure mode 2 of
@@ -152,6 +166,10 @@ type HostOverride struct {
 	KexecNetwork string `yaml:"kexec_network"`
 	// RescueNetwork: static (the default) or dhcp.
 	RescueNetwork string `yaml:"rescue_network"`
+	// NICDriver: the NIC's driver (default e1000e).
+	NICDriver string `yaml:"nic_driver"`
+	// RescuePredicted: what the rescue's udev predicts for the NIC.
+	RescuePredicted string `yaml:"rescue_predicted_nic"`
 }
 
 // DiskOverride is one disk in an override.
@@ -184,6 +202,8 @@ func LoadOverrides(path string) (*Overrides, error) {
 var (
 	ifaceName = regexp.MustCompile(`^[a-z][a-z0-9]{0,14}$`)
 	macAddr   = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
+	// moduleName is a kernel module's name, as a driver is.
+	moduleName = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
 )
 
 // apply changes spec by o.
@@ -199,6 +219,18 @@ func (o HostOverride) apply(spec *HostSpec) error {
 			return fmt.Errorf("predicted_nic %q: not an interface name", o.Predicted)
 		}
 		spec.Predicted = o.Predicted
+	}
+	if o.RescuePredicted != "" {
+		if !ifaceName.MatchString(o.RescuePredicted) {
+			return fmt.Errorf("rescue_predicted_nic %q: not an interface name", o.RescuePredicted)
+		}
+		spec.RescuePredicted = o.RescuePredicted
+	}
+	if o.NICDriver != "" {
+		if !moduleName.MatchString(o.NICDriver) {
+			return fmt.Errorf("nic_driver %q: not a kernel module name", o.NICDriver)
+		}
+		spec.NICDriver = o.NICDriver
 	}
 	if o.MAC != "" {
 		if !macAddr.MatchString(o.MAC) {

@@ -95,6 +95,8 @@ func TestOverrides(t *testing.T) {
 			},
 		},
 		{name: "bad kexec network", yaml: "all: {kexec_network: 'no-ipv6,flaky'}", wantErr: `kexec_network "flaky": want new-dhcp-address, no-default-route, no-ipv6 (one or more, separated by commas) or as-rescue`},
+		{name: "bad driver", yaml: "all: {nic_driver: 'e1000e; rm'}", wantErr: `nic_driver "e1000e; rm": not a kernel module name`},
+		{name: "bad rescue prediction", yaml: "all: {rescue_predicted_nic: 'en p3'}", wantErr: `rescue_predicted_nic "en p3": not an interface name`},
 		{name: "bad padding", yaml: "payload_padding: heaps", wantErr: `payload_padding: size "heaps"`},
 	}
 	for _, tt := range tests {

@@ -510,6 +510,9 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	if err := h.configureNetwork(ctx, b.nic, b.network, b.net); err != nil {
 		return fail(err)
 	}
+	if err := h.fillClassNet(cmd.Process.Pid, b.nic); err != nil {
+		return fail(fmt.Errorf("fill /sys/class/net: %w", err))
+	}
 	if _, err := fmt.Fprintln(stdin, hostinit.MsgStart); err != nil {
 		return fail(fmt.Errorf("start the host: %w", err))
 	}

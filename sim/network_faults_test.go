@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
@@ -109,5 +110,46 @@ func TestInstalledSystemWithWrongIPv6Gateway(t *testing.T) {
 	}
 	if sshBanner(context.Background(), h.IPv6().Addr(), 2*time.Second) == nil {
 		t.Errorf("the installed system answers over IPv6 through a wrong gateway")
+	}
+}
+
+// A host's NIC has the device link of a real NIC: facts read its driver
+// and ask udev's net_id for its predictable names, as on a server. ks2's
+// rescue predicts another name than its installed system will use
+// (rescue_predicted_nic): the rehearsal of trusting a rescue's prediction.
+func TestNICHasADeviceLink(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 2, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks2": {NIC: "enp3s0", Predicted: "eno1", NICDriver: "igb", RescuePredicted: "enp3s0"},
+	}}})
+	for _, tt := range []struct {
+		host, nic, driver, predicted string
+	}{
+		{"ks1", "eth0", DefaultNICDriver, ""},
+		{"ks2", "enp3s0", "igb", "enp3s0"},
+	} {
+		c, _ := dial(t, f, tt.host)
+		out, err := runErr(c, facts.Script())
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: facts: %v", tt.host, err)
+		}
+		fa, err := facts.Parse([]byte(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := f.Host(tt.host)
+		var got *facts.Interface
+		for i := range fa.Interfaces {
+			if fa.Interfaces[i].Name == tt.nic {
+				got = &fa.Interfaces[i]
+			}
+		}
+		if got == nil || got.Driver != tt.driver || got.PredictedName != tt.predicted || got.MAC != h.MAC() || !got.Up || len(got.IPv4) != 1 {
+			t.Errorf("%s: facts see %+v, want %s with driver %s, predicted %q", tt.host, got, tt.nic, tt.driver, tt.predicted)
+		}
+		if got != nil && got.NetNames.MAC != "enx"+strings.ReplaceAll(h.MAC(), ":", "") {
+			t.Errorf("%s: net_id's MAC name %q", tt.host, got.NetNames.MAC)
+		}
 	}
 }

@@ -269,9 +269,11 @@ func mountFrom(root string, m Mount) error {
 
 // maskBlock replaces the machine's block device directories of sysfs with
 // empty ones the controller fills with the host's disks under their host
-// names (sda, sda1), as parted and lsblk look them up by name.
+// names (sda, sda1), as parted and lsblk look them up by name; and the
+// network class, which it fills with the host's links, its NIC with the
+// device link a veth lacks.
 func maskBlock(sys string) error {
-	for _, d := range []string{"block", "dev/block", "class/block"} {
+	for _, d := range []string{"block", "dev/block", "class/block", "class/net"} {
 		if err := unix.Mount("tmpfs", filepath.Join(sys, d), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=256k"); err != nil {
 			return fmt.Errorf("mask /sys/%s: %w", d, err)
 		}
