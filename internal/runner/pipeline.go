@@ -59,7 +59,7 @@ func (r *run) runHost(ctx context.Context, pb *playbooks.Playbook, play *playboo
 	// handlers run after each, as Ansible flushes them.
 	sections := splitSections(tasks)
 	for i, section := range sections {
-		f := r.runTasks(ctx, pb, play, h, section, ps, connErr)
+		f := r.runTasks(ctx, pb, play, h, section, ps)
 		if i == len(sections)-1 || f != flowOK {
 			ps.leave(h.inv.Name)
 		}

@@ -339,28 +339,34 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 }
 
 // RunningRescue reports the rescue's hostname when the host runs OVH's
-// rescue system, "" otherwise. It uses the gathered facts, or reads the
-// host's names when facts were not gathered.
+// rescue system now, "" otherwise. The gathered facts say what the host ran
+// then; an earlier task may have left that system since (a kexec that never
+// came back), so they count only while the host still runs the boot they
+// describe, and the host's names are read again otherwise.
 func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
 	f := h.Facts()
-	if f.Hostname == "" && f.OS.ID == "" {
-		hostname, osr, err := ReadSystem(ctx, h)
-		if errors.Is(err, transport.ErrUnreachable) {
-			// SSH does not reach the host (down, or a key nixbook refuses):
-			// only the API can bring it into the rescue.
-			h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
-			return "", nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if facts.IsRescue(hostname, osr) {
-			return hostname, nil
+	id, err := boot.ReadID(ctx, h)
+	switch {
+	case errors.Is(err, transport.ErrUnreachable):
+		// SSH does not reach the host (down, hung, or a key nixbook
+		// refuses): only the API can bring it into the rescue.
+		h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
+		return "", nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	if (f.Hostname != "" || f.OS.ID != "") && (id == "" || id == f.BootID) {
+		if f.Rescue {
+			return f.Hostname, nil
 		}
 		return "", nil
 	}
-	if f.Rescue {
-		return f.Hostname, nil
+	hostname, osr, err := ReadSystem(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	if facts.IsRescue(hostname, osr) {
+		return hostname, nil
 	}
 	return "", nil
 }
