@@ -44,20 +44,20 @@ var floors = []struct {
 	// they would otherwise match.
 	{"internal/heavytest", nil},
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "internal/transport"}},
-	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/transport", "internal/transport/local", "internal/yamlx"}},
+	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/ovh", "internal/transport", "internal/transport/local", "internal/yamlx"}},
 	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "internal/buildonce", "internal/proctree"}},
 	{"internal/runner/runnertest", []string{"internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/runner", "internal/tmpl", "internal/transport/ssh"}},
 
 	// The module contract, the kits modules share, and the modules: peers
 	// that import kits, never one another (modules/* lists no module).
-	{"internal/modules", []string{"internal/facts", "internal/transport"}},
+	{"internal/modules", []string{"internal/facts", "internal/ovh", "internal/transport"}},
 	{"internal/modules/internal/...", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
 	{"internal/modules/builtin", []string{"internal/modules/..."}},
 	{"internal/modules/*", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
 
 	// The language, the engine, the output and the command line.
 	{"internal/playbooks", []string{"internal/modules", "internal/tmpl", "internal/yamlx"}},
-	{"internal/runner", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/tmpl", "internal/transport", "internal/transport/local", "internal/secrets", "internal/yamlx"}},
+	{"internal/runner", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/ovh", "internal/playbooks", "internal/tmpl", "internal/transport", "internal/transport/local", "internal/secrets", "internal/yamlx"}},
 	{"internal/report", []string{"internal/runner"}},
 	{"internal/cli", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/modules/builtin", "internal/modules/nixosconfig", "internal/playbooks", "internal/report", "internal/runner", "internal/tmpl", "internal/transport", "internal/transport/ssh", "internal/ovh", "internal/yamlx", "internal/cliargs", "internal/secrets"}},
 	{"cmd/nixbook", []string{"internal/cli"}},

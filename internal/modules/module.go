@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -41,11 +42,12 @@ type ReadOnlyHost interface {
 	// Recall returns what a module remembered of the host under key in an
 	// earlier task or run (see Host.Remember); "" when nothing.
 	Recall(key string) (string, error)
-	// RunShared returns what this run keeps under key for all its hosts,
-	// made by make the first time any host asks: a budget or a cache the
-	// hosts of one run share (the OVH API's rate budget per account), which
-	// no process-wide state holds.
-	RunShared(key string, make func() any) any
+	// OVH is the OVH API for this host, read-only: GET calls only, by type
+	// and on the wire. The runner makes it from the host's inventory (the
+	// endpoint, else ovh_endpoint; the credentials; the rate) and owns the
+	// rate budget the run's hosts share per account; endpoint "" is the
+	// host's.
+	OVH(endpoint string) (*ovh.Reader, error)
 }
 
 // MemoryReinstall is the host memory under which partition records the
@@ -85,6 +87,9 @@ type Host interface {
 	// Remember keeps value under key for this host on the controller, for
 	// later tasks and runs; an empty value forgets the key.
 	Remember(key, value string) error
+	// OVHWriter is OVH's counterpart that may change the server. A dry run
+	// never calls Apply, so it never has one.
+	OVHWriter(endpoint string) (*ovh.Writer, error)
 }
 
 // KeyKeeper is what the runner's hosts offer beside Host to a module that

@@ -18,6 +18,7 @@ import (
 	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/inventory"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/transport"
 	"github.com/nixbook/nixbook/internal/transport/local"
@@ -229,8 +230,10 @@ func (o readOnlyHost) Recall(key string) (string, error) {
 	return o.h.r.memory.recall(o.h.inv.Name, key)
 }
 
-func (o readOnlyHost) RunShared(key string, make func() any) any {
-	return o.h.r.runShared(key, make)
+// OVH is the host's read-only view of the OVH API, made from its
+// variables: endpoint (else ovh_endpoint), credentials and rate.
+func (o readOnlyHost) OVH(endpoint string) (*ovh.Reader, error) {
+	return o.h.r.ovhAPI().Reader(endpoint, o.vars, o.Log)
 }
 
 func (o readOnlyHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
@@ -264,6 +267,11 @@ type fullHost struct {
 }
 
 var _ modules.Host = fullHost{}
+
+// OVHWriter is OVH's counterpart for Apply, which a dry run never calls.
+func (f fullHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return f.h.r.ovhAPI().Writer(endpoint, f.vars, f.Log)
+}
 
 func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	if !f.plan.Covers(cmd) {

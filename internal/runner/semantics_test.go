@@ -193,11 +193,15 @@ func TestRunsAtOnce(t *testing.T) {
 	}
 }
 
-// shareModule records what RunShared hands each host.
+// shareModule records the OVH API rate budget each host's view has.
 type shareModule struct{ got *sync.Map }
 
 func (m shareModule) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	m.got.Store(h.Name(), h.RunShared("budget", func() any { return new(int) }))
+	api, err := h.OVH("")
+	if err != nil {
+		return nil, err
+	}
+	m.got.Store(h.Name(), api.Limiter())
 	return &modules.Plan{}, nil
 }
 
@@ -205,14 +209,24 @@ func (m shareModule) Apply(ctx context.Context, h modules.Host, p *modules.Plan)
 	return nil, nil
 }
 
-// TestRunShared: what modules share through RunShared (the OVH API's rate
-// budget) is one value for every host of a run, and another run's is
+// TestOVHBudgetIsTheRuns: the OVH API's rate budget, which the runner owns,
+// is one for every host of a run on one account, and another run's is
 // another: nothing is shared through the process.
-func TestRunShared(t *testing.T) {
+func TestOVHBudgetIsTheRuns(t *testing.T) {
 	var got sync.Map
 	reg := modules.NewRegistry(modules.Spec{Name: "share", Summary: "test", Args: struct{}{},
 		New: func(modules.Decoder) (modules.Module, error) { return shareModule{got: &got}, nil }})
-	pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n    - share: {}\n"), "", reg)
+	play := `- hosts: all
+  gather_facts: false
+  vars:
+    ovh_endpoint: http://127.0.0.1:9/1.0
+    ovh_application_key: ak
+    ovh_application_secret: as
+    ovh_consumer_key: ck
+  tasks:
+    - share: {}
+`
+	pb, err := playbooks.LoadBytes("play.yml", []byte(play), "", reg)
 	if err != nil {
 		t.Fatal(err)
 	}

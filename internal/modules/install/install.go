@@ -160,7 +160,6 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env     // zero: the real API settings
 	clock clock.Clock // zero: real time
 }
 
@@ -254,7 +253,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 		return nil
 	}
 	if service := m.service(h); m.args.Stage != StageSystem && service != "" {
-		if err := netboot.VerifyHost(ctx, m.env, m.args.Endpoint, h, service); err != nil {
+		if err := netboot.VerifyHost(ctx, m.args.Endpoint, h, service); err != nil {
 			return err
 		}
 	}

@@ -7,12 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
-	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
@@ -114,10 +112,6 @@ func zfsLayout(m *machine) {
 func testModule(t *testing.T, args string) *module {
 	t.Helper()
 	m := moduletest.New(t, Spec, args).(*module)
-	m.env = ovh.Env{
-		Limiters:  ovh.NewLimiters(),
-		RetryWait: time.Millisecond,
-	}
 	m.clock = fastClock()
 	return m
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 	"github.com/nixbook/nixbook/internal/transport/local"
 	"github.com/nixbook/nixbook/internal/yamlx"
@@ -95,6 +96,16 @@ func (h *LocalHost) Reach() modules.Reach {
 		return modules.Reach{Dial: "127.0.0.1", Source: h.ReachVal.Source}
 	}
 	return h.ReachVal
+}
+
+// OVH is the host's read-only view of the API, from VarsMap.
+func (h *LocalHost) OVH(endpoint string) (*ovh.Reader, error) {
+	return h.Reader(endpoint, h.Vars(), h.Log)
+}
+
+// OVHWriter is the host's writing view of the API, from VarsMap.
+func (h *LocalHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return h.Writer(endpoint, h.Vars(), h.Log)
 }
 
 // Vars returns VarsMap.
@@ -200,14 +211,12 @@ func (h *LocalHost) ReadOnly() modules.ReadOnlyHost { return readOnlyView{h} }
 
 type readOnlyView struct{ h *LocalHost }
 
-func (v readOnlyView) Name() string                      { return v.h.Name() }
-func (v readOnlyView) Reach() modules.Reach              { return v.h.Reach() }
-func (v readOnlyView) Recall(key string) (string, error) { return v.h.Recall(key) }
-func (v readOnlyView) RunShared(key string, make func() any) any {
-	return v.h.RunShared(key, make)
-}
-func (v readOnlyView) Vars() map[string]any { return v.h.Vars() }
-func (v readOnlyView) Facts() *facts.Facts  { return v.h.Facts() }
+func (v readOnlyView) Name() string                             { return v.h.Name() }
+func (v readOnlyView) Reach() modules.Reach                     { return v.h.Reach() }
+func (v readOnlyView) Recall(key string) (string, error)        { return v.h.Recall(key) }
+func (v readOnlyView) OVH(endpoint string) (*ovh.Reader, error) { return v.h.OVH(endpoint) }
+func (v readOnlyView) Vars() map[string]any                     { return v.h.Vars() }
+func (v readOnlyView) Facts() *facts.Facts                      { return v.h.Facts() }
 func (v readOnlyView) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return v.h.Probe(ctx, cmd)
 }
@@ -217,25 +226,65 @@ func (v readOnlyView) ReadFile(ctx context.Context, path string) ([]byte, error)
 func (v readOnlyView) Log(format string, args ...any) { v.h.Log(format, args...) }
 
 // Memory is what a fake host remembers (modules.Host.Remember), in memory,
-// for one goroutine. Embed it in a fake used through a pointer; M may be
-// preset.
+// for one goroutine, and the OVH API its views reach. Embed it in a fake
+// used through a pointer; M may be preset.
 type Memory struct {
 	M map[string]string
+	// API is how the host reaches the OVH API, as the runner's hosts do:
+	// its settings (short pauses against an emulator, say); the endpoint,
+	// credentials and rate come from APIVars, or from the variables a fake
+	// passes to Reader and Writer. No credentials: no API.
+	API     ovh.Env
+	APIVars map[string]any
 
-	shared map[string]any // RunShared: a fake host is its own run
+	limiters *ovh.Limiters // API.Limiters when unset: a fake host is its own run
+	readers  []*ovh.Reader // every read-only view handed out, for RefusedWrites
 }
 
-// RunShared returns the value kept under key, made by make on first use.
-func (m *Memory) RunShared(key string, make func() any) any {
-	if m.shared == nil {
-		m.shared = map[string]any{}
+// OVH is the host's read-only view of the API, from APIVars.
+func (m *Memory) OVH(endpoint string) (*ovh.Reader, error) {
+	return m.Reader(endpoint, m.APIVars, nil)
+}
+
+// OVHWriter is the host's writing view of the API, from APIVars.
+func (m *Memory) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return m.Writer(endpoint, m.APIVars, nil)
+}
+
+func (m *Memory) env() ovh.Env {
+	e := m.API
+	if e.Limiters == nil {
+		if m.limiters == nil {
+			m.limiters = ovh.NewLimiters()
+		}
+		e.Limiters = m.limiters
 	}
-	v, ok := m.shared[key]
-	if !ok {
-		v = make()
-		m.shared[key] = v
+	return e
+}
+
+// Reader makes a read-only view of the API for a host whose variables are
+// vars, as the runner does, and keeps it for RefusedWrites.
+func (m *Memory) Reader(endpoint string, vars map[string]any, log func(string, ...any)) (*ovh.Reader, error) {
+	r, err := m.env().Reader(endpoint, vars, log)
+	if err == nil {
+		m.readers = append(m.readers, r)
 	}
-	return v
+	return r, err
+}
+
+// Writer is Reader's counterpart for Apply.
+func (m *Memory) Writer(endpoint string, vars map[string]any, log func(string, ...any)) (*ovh.Writer, error) {
+	return m.env().Writer(endpoint, vars, log)
+}
+
+// RefusedWrites counts the writes the read-only views handed out so far
+// refused: a module's Check that tried to change a server through the API.
+func (m *Memory) RefusedWrites() int64 {
+	var n int64
+	for _, r := range m.readers {
+		n += r.Calls().Refused
+	}
+	return n
 }
 
 // Recall returns the value remembered under key.

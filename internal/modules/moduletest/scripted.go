@@ -15,6 +15,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -166,14 +167,12 @@ func CheckScripted(ctx context.Context, m modules.Module, h *ScriptedHost) (*mod
 
 type readOnly struct{ h *ScriptedHost }
 
-func (r readOnly) Name() string                      { return r.h.Name() }
-func (r readOnly) Reach() modules.Reach              { return r.h.Reach() }
-func (r readOnly) Recall(key string) (string, error) { return r.h.Recall(key) }
-func (r readOnly) RunShared(key string, make func() any) any {
-	return r.h.RunShared(key, make)
-}
-func (r readOnly) Vars() map[string]any { return r.h.Vars() }
-func (r readOnly) Facts() *facts.Facts  { return r.h.Facts() }
+func (r readOnly) Name() string                             { return r.h.Name() }
+func (r readOnly) Reach() modules.Reach                     { return r.h.Reach() }
+func (r readOnly) Recall(key string) (string, error)        { return r.h.Recall(key) }
+func (r readOnly) OVH(endpoint string) (*ovh.Reader, error) { return r.h.OVH(endpoint) }
+func (r readOnly) Vars() map[string]any                     { return r.h.Vars() }
+func (r readOnly) Facts() *facts.Facts                      { return r.h.Facts() }
 func (r readOnly) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return r.h.Probe(ctx, cmd)
 }

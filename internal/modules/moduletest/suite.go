@@ -48,7 +48,8 @@ func Run(t *testing.T, spec modules.Spec, setup Setup) {
 // on a fresh subject from setup, wherever it runs (this machine, a
 // simulated server, a QEMU guest):
 //
-//   - CheckIsReadOnly: Check through a read-only host leaves State as it was;
+//   - CheckIsReadOnly: Check through a read-only host leaves State as it was
+//     and tries no write through the OVH API;
 //   - CheckIsDeterministic: two Checks on the same state give the same plan;
 //   - ApplyConverges: Check, Apply, Check gives a plan without changes;
 //   - ApplyRunsOnlyWhatItPlanned (within ApplyConverges): every command
@@ -68,6 +69,9 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 		}
 		if after := s.State(t); after != before {
 			t.Errorf("check changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if n := s.Host.RefusedWrites(); n > 0 {
+			t.Errorf("check tried %d writes through the OVH API", n)
 		}
 	})
 	t.Run("CheckIsDeterministic", func(t *testing.T) {

@@ -54,7 +54,7 @@ func TestRefusesAServerThatIsNotTheHost(t *testing.T) {
 			s.addr = tt.dial
 			s.vars["ovh_service"] = tt.service
 			m := testModule(t, tt.args)
-			m.env.Lookup = tt.lookup
+			s.API.Lookup = tt.lookup
 			p, err := m.Check(context.Background(), s)
 			for _, name := range []string{testSN, other} {
 				for _, c := range a.emu.Calls(name) {

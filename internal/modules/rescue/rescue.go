@@ -84,13 +84,11 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env     // zero: the real API settings
 	clock clock.Clock // zero: real time
 }
 
 // plan is what Check hands to Apply.
 type plan struct {
-	client  *ovh.Client
 	service string
 	target  ovh.Boot
 	set     *ovh.Request // nil: the netboot is already right
@@ -146,28 +144,25 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.env.WaitOptions(h.Vars()); err != nil {
-		return nil, err
-	}
-	client, res, err := netboot.Env(m.env, h).Client(m.endpoint(h), h.Vars(), h.Log)
+	client, err := h.OVH(m.endpoint(h))
 	if err != nil {
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
 	claim := netboot.ClaimOf(h, service)
-	srv, err := client.Verify(ctx, claim, m.env.Lookup)
+	srv, err := client.Verify(ctx, claim)
 	if err != nil {
-		return nil, res.Explain(err)
+		return nil, err
 	}
 	boots, err := client.RangeBoots(ctx, srv, BootRescue)
 	if err != nil {
-		return nil, res.Explain(err)
+		return nil, err
 	}
 	target, err := ovh.PickRescue(boots)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", service, err)
 	}
-	p := &plan{client: client, service: service, target: target}
+	p := &plan{service: service, target: target}
 	fp, _ := ovh.Fingerprint(key)
 	c := modules.Change{
 		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
@@ -235,14 +230,14 @@ func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
 }
 
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
-	client, res, err := netboot.Env(m.env, h).Client(m.endpoint(h), h.Vars(), h.Log)
+	client, err := h.OVH(m.endpoint(h))
 	if err != nil {
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
-	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service), m.env.Lookup)
+	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service))
 	if err != nil {
-		return nil, res.Explain(err)
+		return nil, err
 	}
 	if step.Request == nil {
 		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
@@ -252,7 +247,7 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if step.MonitoringOn {
 		c.Summary += " and turn OVH's monitoring on again"
 	}
-	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
+	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{service: service, target: step.Target, set: step.Request}}, nil
 }
 
 // Preflight proves, before the play changes anything, that the service is
@@ -266,7 +261,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if err != nil {
 		return err
 	}
-	return netboot.VerifyHost(ctx, m.env, m.endpoint(h), h, service)
+	return netboot.VerifyHost(ctx, m.endpoint(h), h, service)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
@@ -274,9 +269,13 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err != nil {
 		return nil, err
 	}
-	defer netboot.LogCost(h, "apply", p.client, p.client.Calls())
+	client, err := h.OVHWriter(m.endpoint(h))
+	if err != nil {
+		return nil, err
+	}
+	defer netboot.LogCost(h, "apply", &client.Reader, client.Calls())
 	if p.reboot == nil {
-		err := netboot.Apply(ctx, p.client, p.service, &netboot.Step{Target: p.target, Request: p.set})
+		err := netboot.Apply(ctx, client, p.service, &netboot.Step{Target: p.target, Request: p.set})
 		if err != nil {
 			return nil, err
 		}
@@ -293,26 +292,23 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		oldBoot = strings.TrimSpace(string(res.Stdout))
 	}
 	if p.set != nil {
-		if err := netboot.ConfirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
+		if err := netboot.ConfirmTarget(ctx, &client.Reader, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
 			return nil, err
 		}
-		if err := p.client.Do(ctx, *p.set, nil); err != nil {
+		if err := client.Do(ctx, *p.set, nil); err != nil {
 			return nil, err
 		}
 		h.Log("netboot of %s set to %s", p.service, p.target)
 	}
-	wait, err := m.env.WaitOptions(h.Vars())
-	if err != nil {
-		return nil, err
-	}
+	wait := client.Wait()
 	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
-	task, err := p.client.Reboot(ctx, p.service, wait)
+	task, err := client.Reboot(ctx, p.service, wait)
 	if err != nil {
 		return nil, err
 	}
 	h.Log("reboot task %d of %s: %s", task.ID, p.service, task.Status)
 	tctx, cancel := context.WithTimeout(ctx, m.args.TaskTimeout.D())
-	_, err = p.client.WaitTask(tctx, p.service, task.ID, wait)
+	_, err = client.WaitTask(tctx, p.service, task.ID, wait)
 	cancel()
 	if err != nil {
 		return nil, err

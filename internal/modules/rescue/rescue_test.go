@@ -94,17 +94,11 @@ func (a *account) add(name string, bootID int64) *server {
 	return s
 }
 
-// testModule builds the module with no ovh.conf or environment, its own
-// rate limiter and fast pauses.
+// testModule builds the module with a fast clock; the server's API view
+// (newServer) has fast pauses.
 func testModule(t *testing.T, args string) *module {
 	t.Helper()
 	m := moduletest.New(t, Spec, args).(*module)
-	m.env = ovh.Env{
-		Limiters:  ovh.NewLimiters(),
-		RetryWait: time.Millisecond,
-		Wait: ovh.WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
-			Tolerate: time.Second, Adopt: 50 * time.Millisecond},
-	}
 	m.clock = fastClock()
 	return m
 }
@@ -477,6 +471,9 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 	})
 	second.addr = "203.0.113.11"
 	a.servers[other] = second
+	// Hosts of one run: the runner gives them the account's one cache.
+	run := ovh.NewLimiters()
+	first.API.Limiters, second.API.Limiters = run, run
 	m := testModule(t, "")
 	ctx := context.Background()
 	if _, err := m.Check(ctx, first); err != nil {

@@ -42,7 +42,7 @@ func RequireCredentials(endpoint string, vars map[string]any) error {
 // CurrentBoot finds the server's netboot among boots, else asks the API;
 // nil when it cannot be known. It only serves --diff, so a failure is no
 // error.
-func CurrentBoot(ctx context.Context, client *ovh.Client, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
+func CurrentBoot(ctx context.Context, client *ovh.Reader, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
 	if srv.BootID == nil {
 		return nil
 	}
@@ -90,37 +90,27 @@ type Step struct {
 	EFIBootloaderPath string
 }
 
-// Env is env with the run's API budgets: every host of a run that uses
-// one OVH account shares its rate budget (OVH counts calls per account),
-// kept by the run, not by the process.
-func Env(env ovh.Env, h modules.ReadOnlyHost) ovh.Env {
-	if env.Limiters == nil {
-		env.Limiters = h.RunShared("ovh.limiters", func() any { return ovh.NewLimiters() }).(*ovh.Limiters)
-	}
-	return env
-}
-
 // VerifyHost proves through the API that the credentials are valid and
 // grant the calls that boot the rescue and back (see ovh.CheckCredential,
 // read once per account and run), and that service is h (see ovh.Verify).
 // It warns of a server OVH monitors.
-func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
-	client, res, err := Env(env, h).Client(endpoint, h.Vars(), h.Log)
+func VerifyHost(ctx context.Context, endpoint string, h modules.ReadOnlyHost, service string) error {
+	api, err := h.OVH(endpoint)
 	if err != nil {
 		return err
 	}
-	defer LogCost(h, "preflight", client, client.Calls())
-	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
+	defer LogCost(h, "preflight", api, api.Calls())
+	expires, err := api.CheckCredential(ctx, ovh.RescueRights(service))
 	if err != nil {
-		return res.Explain(err)
+		return err
 	}
 	if !expires.IsZero() && time.Until(expires) < keyMargin {
 		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
 	}
 	claim := ClaimOf(h, service)
-	srv, err := client.Verify(ctx, claim, env.Lookup)
+	srv, err := api.Verify(ctx, claim)
 	if err != nil {
-		return res.Explain(err)
+		return err
 	}
 	if srv.Monitoring && !claim.MonitoringOff {
 		h.Log("warning: %s", ovh.MonitoringWarning(service))
@@ -133,7 +123,7 @@ func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.Rea
 const keyMargin = 2 * time.Hour
 
 // LogCost reports in the host's log what a step cost in API calls.
-func LogCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh.Calls) {
+func LogCost(h modules.ReadOnlyHost, step string, client *ovh.Reader, before ovh.Calls) {
 	h.Log("ovh: %s of %s: %s", step, h.Name(), client.Calls().Since(before))
 }
 
@@ -153,9 +143,9 @@ func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
 // HarddiskStep proves that the service is the host the claim means, then
 // finds the server's boot from the disk and the call that sets it, if it is
 // not set already.
-func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, lookup ovh.LookupFunc) (*Step, error) {
+func HarddiskStep(ctx context.Context, client *ovh.Reader, claim ovh.Claim) (*Step, error) {
 	service := claim.Service
-	srv, err := client.Verify(ctx, claim, lookup)
+	srv, err := client.Verify(ctx, claim)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +193,11 @@ func (s *Step) Change(service string) modules.Change {
 }
 
 // Apply makes a step's call and checks that the API took it.
-func Apply(ctx context.Context, client *ovh.Client, service string, s *Step) error {
+func Apply(ctx context.Context, client *ovh.Writer, service string, s *Step) error {
 	if s.Request == nil {
 		return nil
 	}
-	if err := ConfirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
+	if err := ConfirmTarget(ctx, &client.Reader, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
 		return err
 	}
 	if err := client.Do(ctx, *s.Request, nil); err != nil {
@@ -229,7 +219,7 @@ func Apply(ctx context.Context, client *ovh.Client, service string, s *Step) err
 // ConfirmTarget checks the boot a plan chose from its range's catalog
 // against the server's own netboots before the call that sets it, and
 // picks again among them if the server lacks it.
-func ConfirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
+func ConfirmTarget(ctx context.Context, client *ovh.Reader, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
 	own, err := client.OwnBoot(ctx, service, *target, pick)
 	if err != nil {
 		return err
