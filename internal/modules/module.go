@@ -27,10 +27,6 @@ type ReadOnlyHost interface {
 	// defines it, so that a module driving the host through another channel
 	// (the OVH API) can prove it drives this host.
 	Reach() Reach
-	// Vars are the host's resolved variables (inventory, play, registered,
-	// extra vars), for modules that read inventory values such as OVH
-	// credentials or network overrides.
-	Vars() map[string]any
 	Facts() *facts.Facts
 	// Probe runs a command that must not change the host.
 	Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error)
@@ -126,14 +122,41 @@ type Preflighter interface {
 	Preflight(ctx context.Context, h ReadOnlyHost) error
 }
 
-// Requirer is a module that reads inventory values beside its arguments
-// (ovh_service, the OVH credentials, rescue_ssh_key). Requires reports those
-// missing or malformed for a host, without any network: validate, --check
-// and run call it for every task and host before any host is touched, and
-// report each problem once with the hosts it concerns, so its message does
-// not name the host.
+// Requirer is a module that needs inventory values for a host: those its
+// Args declare (var tags, filled before Requires is called) and the OVH
+// API's credentials. Requires reports those missing or malformed, without
+// any network: validate, --check and run call it for every task and host
+// before any host is touched, and report each problem once with the hosts
+// it concerns, so its message does not name the host.
 type Requirer interface {
-	Requires(vars map[string]any) error
+	Requires(api APICheck) error
+}
+
+// APICheck reports what the host's inventory lacks, or has malformed, to
+// reach the OVH API at endpoint ("": the host's): the runner's check of
+// what it would build the host's API views from.
+type APICheck func(endpoint string) error
+
+// VarSource is what a Decoder offers beside the task's arguments when it
+// decodes them for a host: the host's variables, from which arguments with
+// a var tag default.
+type VarSource interface {
+	Var(name string) (any, bool)
+}
+
+// Scoped is the host view of a module whose Spec declares Scope: the
+// host's resolved variables (inventory, play, registered, extra vars).
+type Scoped interface {
+	Scope() map[string]any
+}
+
+// Scope returns the variables h offers a module whose Spec declares Scope;
+// nil for any other module.
+func Scope(h ReadOnlyHost) map[string]any {
+	if s, ok := h.(Scoped); ok {
+		return s.Scope()
+	}
+	return nil
 }
 
 // NotYetError is what Check returns when what it must inspect is not there

@@ -62,6 +62,25 @@ func (e Env) client(endpoint string, vars map[string]any, log func(format string
 	return c, r, nil
 }
 
+// CheckVars reports, without any network, what vars lack or have
+// malformed to reach the API at endpoint: the credentials (see Resolve),
+// the rate and the task poll.
+func (e Env) CheckVars(endpoint string, vars map[string]any) error {
+	var errs []error
+	if _, err := Resolve(endpoint, vars); err != nil {
+		errs = append(errs, err)
+	}
+	if text := stringVar(vars, VarRateLimit); text != "" {
+		if _, err := ParseRate(text); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", VarRateLimit, err))
+		}
+	}
+	if _, err := e.WaitOptions(vars); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
 // WaitOptions are the task poll settings for a host: Wait, with the host's
 // ovh_task_poll variable (a duration such as "2s") as the pause before the
 // first poll and the first pause between polls, and six times it as the

@@ -157,7 +157,7 @@ func (r *run) preflight(ctx context.Context, pb *playbooks.Playbook, play *playb
 		if t.Timeout > 0 {
 			tctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		}
-		err = pf.Preflight(tctx, h.readOnly(t, vars))
+		err = pf.Preflight(tctx, h.readOnly(t, vars).forModule(t))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

@@ -106,8 +106,7 @@ func (m *machine) Name() string { return m.name }
 func (m *machine) Reach() modules.Reach {
 	return modules.Reach{Dial: "203.0.113.10", Source: "fleet.yml:7"}
 }
-func (m *machine) Vars() map[string]any { return m.vars }
-func (m *machine) Facts() *facts.Facts  { m.mu.Lock(); defer m.mu.Unlock(); return m.facts }
+func (m *machine) Facts() *facts.Facts { m.mu.Lock(); defer m.mu.Unlock(); return m.facts }
 
 func (m *machine) Log(format string, args ...any) {
 	m.mu.Lock()

@@ -148,7 +148,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		if err != nil {
 			return nil, nil, "", err
 		}
-		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service))
+		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service, m.args.Inventory))
 		if err != nil {
 			return nil, nil, "", err
 		}

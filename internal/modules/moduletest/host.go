@@ -27,6 +27,23 @@ import (
 // are errors naming the line. Empty text is an empty argument list.
 func Decoder(text string) modules.Decoder { return yamlArgs(text) }
 
+// DecoderFor is Decoder for a host whose variables are vars: arguments
+// the text leaves out default from those their var tag names, as the
+// runner decodes a task for each host.
+func DecoderFor(text string, vars map[string]any) modules.Decoder {
+	return hostArgs{yamlArgs(text), vars}
+}
+
+type hostArgs struct {
+	yamlArgs
+	vars map[string]any
+}
+
+func (d hostArgs) Var(name string) (any, bool) {
+	v, ok := d.vars[name]
+	return v, ok
+}
+
 type yamlArgs string
 
 func (s yamlArgs) Decode(v any) error {
@@ -42,6 +59,16 @@ func (s yamlArgs) Decode(v any) error {
 func New(t testing.TB, spec modules.Spec, args string) modules.Module {
 	t.Helper()
 	m, err := spec.New(Decoder(args))
+	if err != nil {
+		t.Fatalf("%s: new: %v", spec.Name, err)
+	}
+	return m
+}
+
+// NewFor is New for a host whose variables are vars (see DecoderFor).
+func NewFor(t testing.TB, spec modules.Spec, args string, vars map[string]any) modules.Module {
+	t.Helper()
+	m, err := spec.New(DecoderFor(args, vars))
 	if err != nil {
 		t.Fatalf("%s: new: %v", spec.Name, err)
 	}
@@ -100,16 +127,17 @@ func (h *LocalHost) Reach() modules.Reach {
 
 // OVH is the host's read-only view of the API, from VarsMap.
 func (h *LocalHost) OVH(endpoint string) (*ovh.Reader, error) {
-	return h.Reader(endpoint, h.Vars(), h.Log)
+	return h.Reader(endpoint, h.Scope(), h.Log)
 }
 
 // OVHWriter is the host's writing view of the API, from VarsMap.
 func (h *LocalHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
-	return h.Writer(endpoint, h.Vars(), h.Log)
+	return h.Writer(endpoint, h.Scope(), h.Log)
 }
 
-// Vars returns VarsMap.
-func (h *LocalHost) Vars() map[string]any {
+// Scope returns VarsMap: the variables a module that declares Scope
+// evaluates (the runner gives no other module any).
+func (h *LocalHost) Scope() map[string]any {
 	if h.VarsMap == nil {
 		return map[string]any{}
 	}
@@ -215,7 +243,7 @@ func (v readOnlyView) Name() string                             { return v.h.Nam
 func (v readOnlyView) Reach() modules.Reach                     { return v.h.Reach() }
 func (v readOnlyView) Recall(key string) (string, error)        { return v.h.Recall(key) }
 func (v readOnlyView) OVH(endpoint string) (*ovh.Reader, error) { return v.h.OVH(endpoint) }
-func (v readOnlyView) Vars() map[string]any                     { return v.h.Vars() }
+func (v readOnlyView) Scope() map[string]any                    { return v.h.Scope() }
 func (v readOnlyView) Facts() *facts.Facts                      { return v.h.Facts() }
 func (v readOnlyView) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return v.h.Probe(ctx, cmd)

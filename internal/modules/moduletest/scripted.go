@@ -58,9 +58,6 @@ func (h *ScriptedHost) Name() string {
 // Reach is a documentation address.
 func (h *ScriptedHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
 
-// Vars are empty.
-func (h *ScriptedHost) Vars() map[string]any { return map[string]any{} }
-
 // Facts returns FactsVal or empty facts.
 func (h *ScriptedHost) Facts() *facts.Facts {
 	if h.FactsVal == nil {
@@ -171,7 +168,6 @@ func (r readOnly) Name() string                             { return r.h.Name() 
 func (r readOnly) Reach() modules.Reach                     { return r.h.Reach() }
 func (r readOnly) Recall(key string) (string, error)        { return r.h.Recall(key) }
 func (r readOnly) OVH(endpoint string) (*ovh.Reader, error) { return r.h.OVH(endpoint) }
-func (r readOnly) Vars() map[string]any                     { return r.h.Vars() }
 func (r readOnly) Facts() *facts.Facts                      { return r.h.Facts() }
 func (r readOnly) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return r.h.Probe(ctx, cmd)

@@ -46,7 +46,9 @@ func Run(t *testing.T, spec modules.Spec, setup Setup) {
 
 // Contract checks spec's module against the module contract, each property
 // on a fresh subject from setup, wherever it runs (this machine, a
-// simulated server, a QEMU guest):
+// simulated server, a QEMU guest). The module is built for the subject's
+// host as the runner builds it, its var-tagged arguments defaulting from
+// the host's variables:
 //
 //   - CheckIsReadOnly: Check through a read-only host leaves State as it was
 //     and tries no write through the OVH API;
@@ -62,7 +64,7 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 	t.Helper()
 	t.Run("CheckIsReadOnly", func(t *testing.T) {
 		s := setup(t)
-		m := New(t, spec, s.Args)
+		m := NewFor(t, spec, s.Args, s.Host.Scope())
 		before := s.State(t)
 		if _, err := m.Check(context.Background(), s.Host.ReadOnly()); err != nil {
 			t.Fatalf("check: %v", err)
@@ -76,7 +78,7 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 	})
 	t.Run("CheckIsDeterministic", func(t *testing.T) {
 		s := setup(t)
-		m := New(t, spec, s.Args)
+		m := NewFor(t, spec, s.Args, s.Host.Scope())
 		first, err := m.Check(context.Background(), s.Host.ReadOnly())
 		if err != nil {
 			t.Fatalf("check: %v", err)
@@ -91,7 +93,7 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 	})
 	t.Run("ApplyConverges", func(t *testing.T) {
 		s := setup(t)
-		m, h := New(t, spec, s.Args), s.Host
+		m, h := NewFor(t, spec, s.Args, s.Host.Scope()), s.Host
 		ctx := context.Background()
 		plan, err := m.Check(ctx, h.ReadOnly())
 		if err != nil {

@@ -48,7 +48,7 @@ func fleetCheck(t *testing.T, n int, cfg ovhapi.Config, rate string) ([]int, tim
 		errs := make(chan error, n)
 		for _, s := range hosts {
 			wg.Go(func() {
-				m := testModule(t, "")
+				m := testModule(t, "", s)
 				s.API.Limiters = limiters
 				s.API.RetryWait = 0 // the real pauses: 2s doubling
 				if err := step(m, s); err != nil {

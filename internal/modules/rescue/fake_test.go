@@ -103,7 +103,6 @@ func (s *server) currentFacts() *facts.Facts {
 
 func (s *server) Name() string         { return s.name }
 func (s *server) Reach() modules.Reach { return modules.Reach{Dial: s.addr, Source: "fleet.yml:7"} }
-func (s *server) Vars() map[string]any { return s.vars }
 func (s *server) Facts() *facts.Facts {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -33,12 +33,14 @@ const (
 
 // Args are the arguments of `rescue`.
 type Args struct {
-	Service     string          `yaml:"service" doc:"the server's OVH service name, such as ns1234.ip-203-0-113.eu; default: the host's ovh_service variable"`
+	Service     string          `yaml:"service" var:"ovh_service" doc:"the server's OVH service name, such as ns1234.ip-203-0-113.eu; default: the host's ovh_service variable"`
 	Endpoint    string          `yaml:"endpoint" doc:"the API: ovh-eu, ovh-ca, ovh-us, kimsufi-eu, kimsufi-ca, soyoustart-eu, soyoustart-ca or a URL; default: the host's ovh_endpoint variable, else OVH_ENDPOINT or ovh.conf, else ovh-eu. Credentials come from the host's ovh_application_key, ovh_application_secret and ovh_consumer_key, else OVH_* variables or ovh.conf"`
-	SSHKey      string          `yaml:"ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
+	SSHKey      string          `yaml:"ssh_key" var:"rescue_ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
 	Boot        string          `yaml:"boot" default:"rescue" doc:"rescue: reboot into the rescue system; harddisk: set the netboot back to the disk for the next reboot, without rebooting"`
 	Timeout     modkit.Duration `yaml:"timeout" default:"15m" doc:"how long the rescue may take to answer SSH once the reboot task is done"`
 	TaskTimeout modkit.Duration `yaml:"task_timeout" default:"30m" doc:"how long OVH's reboot task may take, its answers failing included (each spell of 404 or 5xx answers is waited out for 5 minutes)"`
+
+	netboot.Inventory `yaml:",inline"`
 }
 
 // Spec is the `rescue` module.
@@ -99,20 +101,20 @@ type plan struct {
 // Requires reports, before any host is touched, the inventory values the
 // task reads that are missing: the service, the API credentials and, to
 // boot the rescue, the key it lets root in with.
-func (m *module) Requires(vars map[string]any) error {
+func (m *module) Requires(api modules.APICheck) error {
 	var errs []error
-	if _, err := netboot.ServiceOf(m.args.Service, vars); err != nil {
+	if _, err := netboot.Service(m.args.Service); err != nil {
 		errs = append(errs, err)
 	}
-	if err := netboot.RequireCredentials(m.args.Endpoint, vars); err != nil {
+	if err := api(m.args.Endpoint); err != nil {
 		errs = append(errs, err)
 	}
 	if m.args.Boot == BootRescue {
-		if _, err := rescueKeyOf(m.args.SSHKey, vars); err != nil {
+		if _, err := m.rescueKey(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := ovh.MonitoringOff(vars); err != nil {
+	if err := m.args.Inventory.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -123,7 +125,7 @@ func (m *module) endpoint(h modules.ReadOnlyHost) string {
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	service, err := netboot.Service(m.args.Service, h)
+	service, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +142,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			Output:  modules.Output{"rescue": true},
 		}, nil
 	}
-	key, err := m.rescueKey(h)
+	key, err := m.rescueKey()
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +151,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
-	claim := netboot.ClaimOf(h, service)
+	claim := netboot.ClaimOf(h, service, m.args.Inventory)
 	srv, err := client.Verify(ctx, claim)
 	if err != nil {
 		return nil, err
@@ -203,15 +205,8 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	return &modules.Plan{Changes: []modules.Change{c}, Reboots: true, Data: p}, nil
 }
 
-func (m *module) rescueKey(h modules.ReadOnlyHost) (string, error) {
-	return rescueKeyOf(m.args.SSHKey, h.Vars())
-}
-
-func rescueKeyOf(arg string, vars map[string]any) (string, error) {
-	key := arg
-	if key == "" {
-		key, _ = vars[VarRescueSSHKey].(string)
-	}
+func (m *module) rescueKey() (string, error) {
+	key := m.args.SSHKey
 	if strings.TrimSpace(key) == "" {
 		return "", fmt.Errorf("no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", VarRescueSSHKey)
 	}
@@ -235,7 +230,7 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
-	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service))
+	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service, m.args.Inventory))
 	if err != nil {
 		return nil, err
 	}
@@ -257,11 +252,11 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if m.args.Boot == BootRescue && h.Facts().Rescue {
 		return nil
 	}
-	service, err := netboot.Service(m.args.Service, h)
+	service, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return err
 	}
-	return netboot.VerifyHost(ctx, m.endpoint(h), h, service)
+	return netboot.VerifyHost(ctx, m.endpoint(h), h, service, m.args.Inventory)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {

@@ -96,9 +96,9 @@ func (a *account) add(name string, bootID int64) *server {
 
 // testModule builds the module with a fast clock; the server's API view
 // (newServer) has fast pauses.
-func testModule(t *testing.T, args string) *module {
+func testModule(t *testing.T, args string, s *server) *module {
 	t.Helper()
-	m := moduletest.New(t, Spec, args).(*module)
+	m := moduletest.NewFor(t, Spec, args, s.vars).(*module)
 	m.clock = fastClock()
 	return m
 }
@@ -145,7 +145,7 @@ func TestPlans(t *testing.T) {
 				tt.setup(a, s)
 			}
 			before := len(a.emu.Calls(testSN))
-			p, err := testModule(t, tt.args).Check(context.Background(), s)
+			p, err := testModule(t, tt.args, s).Check(context.Background(), s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +170,7 @@ func testClient(t *testing.T, a *account) *ovh.Client {
 func TestRebootIntoRescue(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 0)
-	m := testModule(t, "")
+	m := testModule(t, "", s)
 	ctx := context.Background()
 	p, err := m.Check(ctx, s)
 	if err != nil {
@@ -213,7 +213,7 @@ func TestRebootIntoRescue(t *testing.T) {
 func TestHarddiskSetsTheNetbootWithoutReboot(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 230242)
-	m := testModule(t, "boot: harddisk")
+	m := testModule(t, "boot: harddisk", s)
 	ctx := context.Background()
 	p, err := m.Check(ctx, s)
 	if err != nil {
@@ -275,7 +275,13 @@ func TestCheckFailures(t *testing.T) {
 					s.vars[k] = v
 				}
 			}
-			_, err := testModule(t, tt.args).Check(context.Background(), s)
+			// A bad value the host's variables give fails when the task is
+			// built for the host, as validate does; a missing one, at Check.
+			m, err := Spec.New(moduletest.DecoderFor(tt.args, s.vars))
+			if err == nil {
+				m.(*module).clock = fastClock()
+				_, err = m.Check(context.Background(), s)
+			}
 			want := strings.ReplaceAll(tt.wantErr, "ENDPOINT_ROOT", strings.TrimSuffix(a.endpoint, "/1.0"))
 			want = strings.ReplaceAll(want, "ENDPOINT", a.endpoint)
 			if err == nil || !strings.HasPrefix(queryIDs.ReplaceAllString(err.Error(), ""), want) {
@@ -331,7 +337,7 @@ func TestApplyFailures(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(a, s)
 			}
-			m := testModule(t, tt.args)
+			m := testModule(t, tt.args, s)
 			ctx := context.Background()
 			p, err := m.Check(ctx, s)
 			if err != nil {
@@ -365,7 +371,7 @@ func TestApplyFailures(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 0)
-	m := testModule(t, "")
+	m := testModule(t, "", s)
 	ctx := context.Background()
 	a.emu.InjectFault(testSN, ovhapi.Fault{HTTP500: 1})
 	p, err := m.Check(ctx, s)
@@ -474,11 +480,11 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 	// Hosts of one run: the runner gives them the account's one cache.
 	run := ovh.NewLimiters()
 	first.API.Limiters, second.API.Limiters = run, run
-	m := testModule(t, "")
 	ctx := context.Background()
-	if _, err := m.Check(ctx, first); err != nil {
+	if _, err := testModule(t, "", first).Check(ctx, first); err != nil {
 		t.Fatal(err)
 	}
+	m := testModule(t, "", second) // as the runner builds a task's module for each host
 	p, err := m.Check(ctx, second)
 	if err != nil {
 		t.Fatal(err)
@@ -523,7 +529,7 @@ func TestHarddiskOnUEFIPointsToTheInstalledLoader(t *testing.T) {
 			for k, v := range tt.vars {
 				s.vars[k] = v
 			}
-			m := testModule(t, "boot: harddisk")
+			m := testModule(t, "boot: harddisk", s)
 			ctx := context.Background()
 			p, err := m.Check(ctx, s)
 			if err != nil {

@@ -39,6 +39,11 @@ func Decode(d modules.Decoder, args any) error {
 			return err
 		}
 	}
+	if src, ok := d.(modules.VarSource); ok {
+		if err := fromVars(src, v.Elem(), schema); err != nil {
+			return err
+		}
+	}
 	var empty []string
 	for _, a := range schema {
 		if a.Required && isEmpty(v.Elem().FieldByIndex(a.Index)) {
@@ -54,6 +59,46 @@ func Decode(d modules.Decoder, args any) error {
 	return fmt.Errorf("%q are required and must not be empty", empty)
 }
 
+// fromVars fills each argument the task left empty that declares inventory
+// variables with the first of them the host defines.
+func fromVars(src modules.VarSource, args reflect.Value, schema []modules.Arg) error {
+	for _, a := range schema {
+		field := args.FieldByIndex(a.Index)
+		if len(a.Vars) == 0 || !isEmpty(field) {
+			continue
+		}
+		for _, name := range a.Vars {
+			val, ok := src.Var(name)
+			if !ok || val == nil {
+				continue
+			}
+			if err := setFrom(field, val); err != nil {
+				return fmt.Errorf("the host's %s variable: %w", name, err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// setFrom stores a variable's value in field: as it is for an `any`
+// field, else through YAML, as if the task had written it.
+func setFrom(field reflect.Value, val any) error {
+	if field.Kind() == reflect.Interface {
+		field.Set(reflect.ValueOf(val))
+		return nil
+	}
+	if s, ok := val.(string); ok && field.Kind() == reflect.String {
+		field.SetString(s)
+		return nil
+	}
+	text, err := yaml.Marshal(val)
+	if err != nil {
+		return err
+	}
+	return yaml.Unmarshal(text, field.Addr().Interface())
+}
+
 // isEmpty treats an empty list or map as missing, like an unset value.
 func isEmpty(v reflect.Value) bool {
 	switch v.Kind() {
@@ -63,10 +108,11 @@ func isEmpty(v reflect.Value) bool {
 	return v.IsZero()
 }
 
-// Vars returns the host's variables with its facts under `facts` when the
-// runner has not put them there already, as templates expect them.
+// Vars returns the variables a module that declares Scope sees, with the
+// host's facts under `facts` when the runner has not put them there
+// already, as templates expect them.
 func Vars(h modules.ReadOnlyHost) map[string]any {
-	vars := h.Vars()
+	vars := modules.Scope(h)
 	if _, ok := vars["facts"]; ok {
 		return vars
 	}

@@ -137,9 +137,9 @@ type fakeHost struct {
 	facts *facts.Facts
 }
 
-func (f fakeHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-func (f fakeHost) Vars() map[string]any { return f.vars }
-func (f fakeHost) Facts() *facts.Facts  { return f.facts }
+func (f fakeHost) Reach() modules.Reach  { return modules.Reach{Dial: "203.0.113.10"} }
+func (f fakeHost) Scope() map[string]any { return f.vars }
+func (f fakeHost) Facts() *facts.Facts   { return f.facts }
 
 func TestVars(t *testing.T) {
 	h := fakeHost{vars: map[string]any{"a": 1}, facts: &facts.Facts{Hostname: "ks1", CPUs: 4}}

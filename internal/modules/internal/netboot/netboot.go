@@ -16,27 +16,31 @@ import (
 // Harddisk is the netboot type of a server's boot from its own disks.
 const Harddisk = "harddisk"
 
-// Service is the service name a task means: its argument, else the host's
-// ovh_service variable.
-func Service(arg string, h modules.ReadOnlyHost) (string, error) {
-	return ServiceOf(arg, h.Vars())
-}
-
-func ServiceOf(arg string, vars map[string]any) (string, error) {
-	if arg != "" {
-		return arg, nil
-	}
-	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
-		return strings.TrimSpace(s), nil
+// Service is the service name a task means: its service argument, which
+// defaults from the host's ovh_service variable (see ServiceDoc).
+func Service(arg string) (string, error) {
+	if s := strings.TrimSpace(arg); s != "" {
+		return s, nil
 	}
 	return "", fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService)
 }
 
-// RequireCredentials reports missing OVH API credentials for a host's
-// variables.
-func RequireCredentials(endpoint string, vars map[string]any) error {
-	_, err := ovh.Resolve(endpoint, vars)
+// Inventory is what modules that drive a server's netboot read of the
+// host's inventory beside their arguments and the API's credentials; they
+// embed it in their Args, inline, so that it is declared.
+type Inventory struct {
+	Monitoring        string `yaml:"-" var:"ovh_monitoring" doc:"off turns OVH's monitoring of the server off while it boots the rescue, on again with its disk's netboot"`
+	EFIBootloaderPath string `yaml:"-" var:"ovh_efi_bootloader_path" doc:"the loader a UEFI server's disk boots; default: \\EFI\\BOOT\\BOOTX64.EFI"`
+}
+
+// Check reports a malformed value.
+func (i Inventory) Check() error {
+	_, err := i.monitoringOff()
 	return err
+}
+
+func (i Inventory) monitoringOff() (bool, error) {
+	return ovh.MonitoringOff(map[string]any{ovh.VarMonitoring: i.Monitoring})
 }
 
 // CurrentBoot finds the server's netboot among boots, else asks the API;
@@ -94,7 +98,7 @@ type Step struct {
 // grant the calls that boot the rescue and back (see ovh.CheckCredential,
 // read once per account and run), and that service is h (see ovh.Verify).
 // It warns of a server OVH monitors.
-func VerifyHost(ctx context.Context, endpoint string, h modules.ReadOnlyHost, service string) error {
+func VerifyHost(ctx context.Context, endpoint string, h modules.ReadOnlyHost, service string, inv Inventory) error {
 	api, err := h.OVH(endpoint)
 	if err != nil {
 		return err
@@ -107,7 +111,7 @@ func VerifyHost(ctx context.Context, endpoint string, h modules.ReadOnlyHost, se
 	if !expires.IsZero() && time.Until(expires) < keyMargin {
 		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
 	}
-	claim := ClaimOf(h, service)
+	claim := ClaimOf(h, service, inv)
 	srv, err := api.Verify(ctx, claim)
 	if err != nil {
 		return err
@@ -129,15 +133,15 @@ func LogCost(h modules.ReadOnlyHost, step string, client *ovh.Reader, before ovh
 
 // ClaimOf is what the inventory says of h as the OVH service: the address
 // nixbook dials must be the server's.
-func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
+func ClaimOf(h modules.ReadOnlyHost, service string, inv Inventory) ovh.Claim {
 	r := h.Reach()
-	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
+	off, _ := inv.monitoringOff() // Requires reported a bad value
 	firmware := ""
 	if f := h.Facts(); f != nil {
 		firmware = f.Firmware
 	}
 	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
-		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
+		EFIBootloaderPath: ovh.EFIPath(firmware, map[string]any{ovh.VarEFIBootloaderPath: inv.EFIBootloaderPath})}
 }
 
 // HarddiskStep proves that the service is the host the claim means, then
