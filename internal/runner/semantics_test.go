@@ -250,3 +250,55 @@ func TestOVHBudgetIsTheRuns(t *testing.T) {
 		}
 	}
 }
+
+// inputModule records, per host, the variable its task was built with and
+// whether its view offered the whole scope.
+type inputModule struct {
+	service string
+	seen    *sync.Map
+}
+
+func (m inputModule) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	m.seen.Store(h.Name(), fmt.Sprintf("service=%s scope=%t", m.service, modules.Scope(h) != nil))
+	return &modules.Plan{}, nil
+}
+
+func (m inputModule) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+	return nil, nil
+}
+
+// TestModuleInputs: a task's module is built for each host with that
+// host's variables (arguments with a var tag default from them), and only
+// a module whose Spec declares Scope sees the variables themselves.
+func TestModuleInputs(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		var seen sync.Map
+		reg := modules.NewRegistry(modules.Spec{Name: "input", Summary: "test", Args: struct{}{}, Scope: scoped,
+			New: func(d modules.Decoder) (modules.Module, error) {
+				m := inputModule{seen: &seen}
+				if src, ok := d.(modules.VarSource); ok {
+					v, _ := src.Var("ovh_service")
+					m.service, _ = v.(string)
+				}
+				return m, nil
+			}})
+		pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n    - input: {}\n"), "", reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := localInventory(2)
+		for _, h := range inv.Hosts {
+			h.Vars["ovh_service"] = "ns-" + h.Name
+		}
+		r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New()}
+		if _, err := r.Run(context.Background(), pb, inv, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"l1", "l2"} {
+			got, _ := seen.Load(name)
+			if want := fmt.Sprintf("service=ns-%s scope=%t", name, scoped); got != want {
+				t.Errorf("Scope %t, host %s: %v, want %s", scoped, name, got, want)
+			}
+		}
+	}
+}

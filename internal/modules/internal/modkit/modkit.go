@@ -34,13 +34,22 @@ func Decode(d modules.Decoder, args any) error {
 			return fmt.Errorf("modkit: default %q of %s: %w", a.Default, a.Name, err)
 		}
 	}
+	// The host's variables come over the defaults and under the task's
+	// arguments, which are decoded last; an argument the task leaves
+	// empty ("{{ x | default('') }}") falls back to them too.
+	src, hasVars := d.(modules.VarSource)
+	if hasVars {
+		if err := fromVars(src, v.Elem(), schema, false); err != nil {
+			return err
+		}
+	}
 	if d != nil {
 		if err := d.Decode(args); err != nil {
 			return err
 		}
 	}
-	if src, ok := d.(modules.VarSource); ok {
-		if err := fromVars(src, v.Elem(), schema); err != nil {
+	if hasVars {
+		if err := fromVars(src, v.Elem(), schema, true); err != nil {
 			return err
 		}
 	}
@@ -59,12 +68,15 @@ func Decode(d modules.Decoder, args any) error {
 	return fmt.Errorf("%q are required and must not be empty", empty)
 }
 
-// fromVars fills each argument the task left empty that declares inventory
-// variables with the first of them the host defines.
-func fromVars(src modules.VarSource, args reflect.Value, schema []modules.Arg) error {
+// fromVars fills each argument that declares inventory variables (only
+// the empty ones with onlyEmpty) with the first of them the host defines.
+func fromVars(src modules.VarSource, args reflect.Value, schema []modules.Arg, onlyEmpty bool) error {
 	for _, a := range schema {
+		if len(a.Vars) == 0 {
+			continue
+		}
 		field := args.FieldByIndex(a.Index)
-		if len(a.Vars) == 0 || !isEmpty(field) {
+		if onlyEmpty && !isEmpty(field) {
 			continue
 		}
 		for _, name := range a.Vars {
@@ -82,15 +94,19 @@ func fromVars(src modules.VarSource, args reflect.Value, schema []modules.Arg) e
 }
 
 // setFrom stores a variable's value in field: as it is for an `any`
-// field, else through YAML, as if the task had written it.
+// field, else through YAML, as if the task had written it (an INI
+// inventory's "2222" is a number to an int argument).
 func setFrom(field reflect.Value, val any) error {
 	if field.Kind() == reflect.Interface {
 		field.Set(reflect.ValueOf(val))
 		return nil
 	}
-	if s, ok := val.(string); ok && field.Kind() == reflect.String {
-		field.SetString(s)
-		return nil
+	if s, ok := val.(string); ok {
+		if field.Kind() == reflect.String {
+			field.SetString(s)
+			return nil
+		}
+		return yaml.Unmarshal([]byte(s), field.Addr().Interface())
 	}
 	text, err := yaml.Marshal(val)
 	if err != nil {
