@@ -144,6 +144,20 @@ type VarSource interface {
 	Var(name string) (any, bool)
 }
 
+// WithVars is d for a host whose variables are vars: a VarSource too, as
+// the runner decodes a task for each host.
+func WithVars(d Decoder, vars map[string]any) Decoder { return hostArgs{d, vars} }
+
+type hostArgs struct {
+	Decoder
+	vars map[string]any
+}
+
+func (d hostArgs) Var(name string) (any, bool) {
+	v, ok := d.vars[name]
+	return v, ok
+}
+
 // Scoped is the host view of a module whose Spec declares Scope: the
 // host's resolved variables (inventory, play, registered, extra vars).
 type Scoped interface {

@@ -261,18 +261,7 @@ func (r *run) build(ctx context.Context, pb *playbooks.Playbook, t *playbooks.Ta
 // variables are vars: arguments the task leaves out default from those
 // their var tag names.
 func construct(pb *playbooks.Playbook, t *playbooks.Task, args *yaml.Node, vars map[string]any) (modules.Module, error) {
-	return t.Spec.New(hostArgs{playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)), vars})
-}
-
-// hostArgs are a task's arguments decoded for one host (modules.VarSource).
-type hostArgs struct {
-	modules.Decoder
-	vars map[string]any
-}
-
-func (d hostArgs) Var(name string) (any, bool) {
-	v, ok := d.vars[name]
-	return v, ok
+	return t.Spec.New(modules.WithVars(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)), vars))
 }
 
 // applyConditions applies changed_when and failed_when to a result.

@@ -31,17 +31,7 @@ func Decoder(text string) modules.Decoder { return yamlArgs(text) }
 // the text leaves out default from those their var tag names, as the
 // runner decodes a task for each host.
 func DecoderFor(text string, vars map[string]any) modules.Decoder {
-	return hostArgs{yamlArgs(text), vars}
-}
-
-type hostArgs struct {
-	yamlArgs
-	vars map[string]any
-}
-
-func (d hostArgs) Var(name string) (any, bool) {
-	v, ok := d.vars[name]
-	return v, ok
+	return modules.WithVars(yamlArgs(text), vars)
 }
 
 type yamlArgs string

@@ -248,18 +248,6 @@ func TestPlanData(t *testing.T) {
 	}
 }
 
-// hostDecoder is a task's arguments with a host's variables, as the runner
-// decodes them.
-type hostDecoder struct {
-	strictDecoder
-	vars map[string]any
-}
-
-func (d hostDecoder) Var(name string) (any, bool) {
-	v, ok := d.vars[name]
-	return v, ok
-}
-
 type varArgs struct {
 	Service string         `yaml:"service" var:"ovh_service"`
 	Port    int            `yaml:"port" var:"port"`
@@ -296,7 +284,7 @@ func TestDecodeFromVars(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var d modules.Decoder = strictDecoder(tt.args)
 			if tt.vars != nil {
-				d = hostDecoder{strictDecoder(tt.args), tt.vars}
+				d = modules.WithVars(d, tt.vars)
 			}
 			var got varArgs
 			if err := Decode(d, &got); err != nil {
@@ -308,7 +296,7 @@ func TestDecodeFromVars(t *testing.T) {
 		})
 	}
 	var bad varArgs
-	err := Decode(hostDecoder{strictDecoder("{}"), map[string]any{"port": "many"}}, &bad)
+	err := Decode(modules.WithVars(strictDecoder("{}"), map[string]any{"port": "many"}), &bad)
 	if err == nil || !strings.Contains(err.Error(), "the host's port variable") {
 		t.Errorf("a variable of the wrong type: %v, want an error naming it", err)
 	}
