@@ -1,8 +1,12 @@
 package nixbook_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -175,6 +179,49 @@ func TestTheBinaryLinksNoTestCodeNorTheSimulator(t *testing.T) {
 			if matches(kit, dep) {
 				t.Errorf("the nixbook binary links %s", dep)
 			}
+		}
+	}
+}
+
+// apiBuilders are what builds a client of the OVH API, with its own
+// credentials and rate budget: the runner's business, never a module's.
+var apiBuilders = []string{"New", "Config", "Env", "NewLimiters", "Limiters", "Client", "Resolve", "ResolveApp"}
+
+func TestModulesReachTheOVHAPIOnlyThroughTheirHost(t *testing.T) {
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{.Dir}} {{join .GoFiles \" \"}}", "./internal/modules/...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], module)
+		if matches("internal/modules/moduletest", pkg) {
+			continue // the test kit stands in for the runner
+		}
+		for _, name := range fields[2:] {
+			file := filepath.Join(fields[1], name)
+			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := ""
+			for _, imp := range f.Imports {
+				if strings.Trim(imp.Path.Value, `"`) == module+"internal/ovh" {
+					local = "ovh"
+					if imp.Name != nil {
+						local = imp.Name.Name
+					}
+				}
+			}
+			if local == "" {
+				continue
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == local && slices.Contains(apiBuilders, sel.Sel.Name) {
+					t.Errorf("%s uses ovh.%s: a module reaches the OVH API through its host view (OVH, OVHWriter), which the runner makes", file, sel.Sel.Name)
+				}
+				return true
+			})
 		}
 	}
 }
