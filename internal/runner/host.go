@@ -197,6 +197,21 @@ func (h *hostRun) readOnly(t *playbooks.Task, vars map[string]any) readOnlyHost 
 	return readOnlyHost{h: h, vars: vars, delegated: t.DelegateTo != ""}
 }
 
+// scopedHost is the view of a module whose Spec declares Scope (debug,
+// assert, template): it evaluates the host's variables.
+type scopedHost struct{ readOnlyHost }
+
+func (s scopedHost) Scope() map[string]any { return s.vars }
+
+// forModule is the view t's module gets: the variables only when it
+// declares Scope; any other reads only those its Args declare.
+func (o readOnlyHost) forModule(t *playbooks.Task) modules.ReadOnlyHost {
+	if t.Spec.Scope {
+		return scopedHost{o}
+	}
+	return o
+}
+
 // conn is the host's connection as this task uses it.
 func (o readOnlyHost) conn() transport.Conn {
 	if o.delegated {
@@ -212,21 +227,6 @@ var _ modules.ReadOnlyHost = readOnlyHost{}
 
 func (o readOnlyHost) Name() string         { return o.h.inv.Name }
 func (o readOnlyHost) Reach() modules.Reach { return o.h.reach() }
-
-// scopedHost is the view of a module whose Spec declares Scope (debug,
-// assert, template): it evaluates the host's variables.
-type scopedHost struct{ readOnlyHost }
-
-func (s scopedHost) Scope() map[string]any { return s.vars }
-
-// forModule is the view t's module gets: the variables only when it
-// declares Scope; any other reads only those its Args declare.
-func (o readOnlyHost) forModule(t *playbooks.Task) modules.ReadOnlyHost {
-	if t.Spec.Scope {
-		return scopedHost{o}
-	}
-	return o
-}
 func (o readOnlyHost) Facts() *facts.Facts {
 	if o.h.facts == nil {
 		return &facts.Facts{}

@@ -58,7 +58,6 @@ var _ modules.ReadOnlyHost = (*fakeHost)(nil)
 
 func (h *fakeHost) Name() string                   { return h.name }
 func (h *fakeHost) Reach() modules.Reach           { return modules.Reach{Dial: "203.0.113.10"} }
-func (h *fakeHost) Vars() map[string]any           { return map[string]any{} }
 func (h *fakeHost) Log(format string, args ...any) {}
 
 func (h *fakeHost) Facts() *facts.Facts {

@@ -127,7 +127,6 @@ func (h *fakeHost) offer(p *fakePool) *fakeHost {
 
 func (h *fakeHost) Name() string         { return "h1" }
 func (h *fakeHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-func (h *fakeHost) Vars() map[string]any { return map[string]any{} }
 func (h *fakeHost) Facts() *facts.Facts  { return h.facts }
 func (h *fakeHost) Log(format string, args ...any) {
 	h.logs = append(h.logs, fmt.Sprintf(format, args...))
