@@ -1,6 +1,8 @@
 // Package netboot is what modules that drive an OVH server's netboot share:
-// the service a host means and the proof that it is this host, the API
-// credentials it needs, and the step that points its netboot at its disk.
+// the service a host means and the proof that it is this host, the
+// inventory values they declare (Inventory), and the step that points its
+// netboot at its disk. The API itself comes from the host view (OVH,
+// OVHWriter), which the runner makes.
 package netboot
 
 import (
