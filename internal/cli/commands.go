@@ -188,7 +188,7 @@ func (e *env) modulesCommand() *ucli.Command {
 func (e *env) docCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "doc",
-		Usage:     "show a module's arguments, types, defaults and an example",
+		Usage:     "show a module's arguments, types, defaults, the variables it reads and an example",
 		ArgsUsage: "MODULE",
 		Action: func(c *ucli.Context) error {
 			reg := builtin.Registry(tmpl.New(), tmpl.New())
@@ -212,7 +212,7 @@ func (e *env) docCommand() *ucli.Command {
 			}
 			tw.Flush()
 			if len(inputs) > 0 {
-				fmt.Fprintf(e.stdout, "\nINVENTORY VARIABLES it reads beside its arguments\n\n")
+				fmt.Fprintf(e.stdout, "\nVARIABLES it reads beside its arguments\n\n")
 				fmt.Fprintln(tw, "VARIABLE\tTYPE\tDESCRIPTION")
 				for _, a := range inputs {
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.Join(a.Vars, ", else "), a.Type, a.Doc)
