@@ -251,7 +251,8 @@ type Memory struct {
 	// API is how the host reaches the OVH API, as the runner's hosts do:
 	// its settings (short pauses against an emulator, say); the endpoint,
 	// credentials and rate come from APIVars, or from the variables a fake
-	// passes to Reader and Writer. No credentials: no API.
+	// passes to Reader and Writer; without credentials OVH fails, as the
+	// runner's does.
 	API     ovh.Env
 	APIVars map[string]any
 
