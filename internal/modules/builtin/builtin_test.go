@@ -152,7 +152,6 @@ var outsideContract = map[string]string{
 // test that holds them to it yet.
 var contractDebt = map[string]bool{
 	"install": true,
-	"kexec":   true,
 }
 
 // TestEveryModuleIsHeldToTheContract finds, for every module, a test in its

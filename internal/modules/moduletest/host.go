@@ -13,8 +13,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -77,6 +79,13 @@ type LocalHost struct {
 	FactsVal *facts.Facts
 	// Logf receives the host's log lines; nil discards them.
 	Logf func(format string, args ...any)
+	// Redial, when set, makes Reconnect real for a host that reboots or
+	// kexecs (a simulated server): Conn is dropped and dialed again until
+	// Redial succeeds, refuses a changed host key, or ctx ends.
+	Redial func(ctx context.Context, opts transport.DialOptions) (transport.Conn, error)
+	// Gather, when set, makes RefreshFacts real: FactsVal becomes what it
+	// reads over the connection.
+	Gather func(ctx context.Context, conn transport.Conn) (*facts.Facts, error)
 
 	mu         sync.Mutex
 	logs       []string
@@ -93,6 +102,8 @@ func NewLocalHost(t testing.TB) *LocalHost {
 var _ modules.Host = (*LocalHost)(nil)
 
 func (h *LocalHost) conn() transport.Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.Conn == nil {
 		return &local.Conn{}
 	}
@@ -136,6 +147,8 @@ func (h *LocalHost) Scope() map[string]any {
 
 // Facts returns FactsVal, or empty facts.
 func (h *LocalHost) Facts() *facts.Facts {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.FactsVal == nil {
 		return &facts.Facts{}
 	}
@@ -201,20 +214,55 @@ func (h *LocalHost) Upload(ctx context.Context, dst string, src io.Reader, mode 
 	return h.conn().Upload(ctx, dst, src, mode)
 }
 
-// Reconnect only counts: a local connection cannot drop.
+// Reconnect counts, and dials again with Redial when it is set (a local
+// connection cannot drop).
 func (h *LocalHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	h.mu.Lock()
 	h.reconnects++
+	old := h.Conn
 	h.mu.Unlock()
-	return ctx.Err()
+	if h.Redial == nil {
+		return ctx.Err()
+	}
+	if old != nil {
+		old.Close()
+	}
+	for {
+		conn, err := h.Redial(ctx, opts)
+		if err == nil {
+			h.mu.Lock()
+			h.Conn = conn
+			h.mu.Unlock()
+			return nil
+		}
+		var changed *hostkeys.ChangedError
+		if errors.As(err, &changed) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("reconnect: %w (last error: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
-// RefreshFacts only counts: gathering facts is the runner's job.
+// RefreshFacts counts, and gathers facts again with Gather when it is set.
 func (h *LocalHost) RefreshFacts(ctx context.Context) error {
 	h.mu.Lock()
 	h.refreshes++
 	h.mu.Unlock()
-	return ctx.Err()
+	if h.Gather == nil {
+		return ctx.Err()
+	}
+	f, err := h.Gather(ctx, h.conn())
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.FactsVal = f
+	h.mu.Unlock()
+	return nil
 }
 
 // Reconnects reports how often Reconnect ran.
