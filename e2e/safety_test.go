@@ -127,6 +127,20 @@ func TestDryRunOfTheStockPlaybooks(t *testing.T) {
 			t.Errorf("a dry run rebooted %s", h)
 		}
 	}
+	// The API was read (the preflight's identity check, the netboot the
+	// install would set), never written: a dry run has only the reader.
+	reads := 0
+	for _, h := range f.Hosts {
+		for _, c := range f.Emulator.Calls(h.Service) {
+			if c.Method != "GET" {
+				t.Errorf("a dry run sent %s %s", c.Method, c.Path)
+			}
+			reads++
+		}
+	}
+	if reads == 0 {
+		t.Error("a dry run read nothing of the OVH API: the check above proves nothing")
+	}
 }
 
 // A wipe wipes: reinstalling a server that holds an earlier install with

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/internal/facts"
@@ -18,6 +19,7 @@ import (
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/boot"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -80,7 +82,17 @@ func newMachine(sys system) *machine {
 		installOut: "building the configuration in /mnt/etc/nixos/configuration.nix...\ninstalling the boot loader...\nInstallation finished. No error reported.\ninstallation finished!\n",
 	}
 	m.facts = m.currentFacts()
+	m.API = ovh.Env{RetryWait: time.Millisecond} // no ovh.conf or environment
 	return m
+}
+
+// OVH is the machine's read-only view of the API, as the runner makes it
+// from its variables.
+func (m *machine) OVH(endpoint string) (*ovh.Reader, error) { return m.Reader(endpoint, m.vars, m.Log) }
+
+// OVHWriter is OVH's counterpart for Apply.
+func (m *machine) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return m.Writer(endpoint, m.vars, m.Log)
 }
 
 func (m *machine) currentFacts() *facts.Facts {
@@ -94,8 +106,7 @@ func (m *machine) Name() string { return m.name }
 func (m *machine) Reach() modules.Reach {
 	return modules.Reach{Dial: "203.0.113.10", Source: "fleet.yml:7"}
 }
-func (m *machine) Vars() map[string]any { return m.vars }
-func (m *machine) Facts() *facts.Facts  { m.mu.Lock(); defer m.mu.Unlock(); return m.facts }
+func (m *machine) Facts() *facts.Facts { m.mu.Lock(); defer m.mu.Unlock(); return m.facts }
 
 func (m *machine) Log(format string, args ...any) {
 	m.mu.Lock()

@@ -23,9 +23,8 @@ type finishPlan struct {
 	swapoffs []transport.Cmd
 	exports  []transport.Cmd
 
-	client  *ovh.Client // nil: no OVH service, the netboot is left alone
 	service string
-	netboot *netboot.Step
+	netboot *netboot.Step // nil: no OVH service, the netboot is left alone
 
 	reboot bool
 	bootID transport.Cmd
@@ -145,15 +144,15 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 	}
 
 	if service := m.service(h); service != "" {
-		client, res, err := netboot.Env(m.env, h).Client(m.args.Endpoint, h.Vars(), h.Log)
+		client, err := h.OVH(m.args.Endpoint)
 		if err != nil {
 			return nil, nil, "", err
 		}
-		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service), m.env.Lookup)
+		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service, m.args.Inventory))
 		if err != nil {
-			return nil, nil, "", res.Explain(err)
+			return nil, nil, "", err
 		}
-		fp.client, fp.service, fp.netboot = client, service, step
+		fp.service, fp.netboot = service, step
 		if step.Request != nil {
 			changes = append(changes, step.Change(service))
 		}
@@ -235,7 +234,11 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 		}
 	}
 	if fp.netboot != nil {
-		if err := netboot.Apply(ctx, fp.client, fp.service, fp.netboot); err != nil {
+		client, err := h.OVHWriter(m.args.Endpoint)
+		if err != nil {
+			return err
+		}
+		if err := netboot.Apply(ctx, client, fp.service, fp.netboot); err != nil {
 			return err
 		}
 		h.Log("netboot of %s is %s", fp.service, fp.netboot.Target)
@@ -255,7 +258,7 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 		}
 	}
 	// What the installer had is what the installed system must answer on.
-	want6, has6 := expectIPv6(h.Vars(), h.Facts())
+	want6, has6 := expectIPv6(m.args.IPv6, m.args.IPv6Gateway, h.Facts())
 	oldBoot := strings.TrimSpace(string(res.Stdout))
 	h.Log("rebooting into the installed system from boot %s", oldBoot)
 	if _, err := h.Run(ctx, fp.detach); err != nil {

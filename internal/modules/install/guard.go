@@ -55,7 +55,7 @@ func (m *module) preflightFlake(ctx context.Context, h modules.ReadOnlyHost) err
 	}
 	ref := f.ref
 	if f.dir != "" {
-		folder, err := hostFolder(ctx, h)
+		folder, err := hostFolder(ctx, h, m.args.HostVars)
 		if err != nil {
 			// The flake's own copy of the folder, if it has one, stands in.
 			h.Log("the host's folder cannot be rendered on the controller (%v): the flake's own %s/%s is evaluated", err, HostsDir, f.name)
@@ -163,22 +163,18 @@ func stageFiles(ctx context.Context, f flakeRef, dir string, folder []nixosconfi
 
 // hostFolder renders the host's folder as `nixbook generate` does, from the
 // inventory variables the stock playbooks pass nixos_config.
-func hostFolder(ctx context.Context, h modules.ReadOnlyHost) ([]nixosconfig.HostFile, error) {
-	vars := h.Vars()
+func hostFolder(ctx context.Context, h modules.ReadOnlyHost, hv HostVars) ([]nixosconfig.HostFile, error) {
 	plain := func(v any) bool {
 		s, ok := v.(string)
 		return v != nil && !(ok && strings.Contains(s, "{{"))
 	}
 	args := map[string]any{}
-	for _, a := range nixosconfig.InventoryArgs() {
-		for _, v := range a.Vars {
-			if v, ok := vars[v]; ok && plain(v) {
-				args[a.Arg] = v
-				break
-			}
+	for arg, v := range hv.args() {
+		if plain(v) {
+			args[arg] = v
 		}
 	}
-	layout, _ := vars["fs_layout"].(string)
+	layout, _ := hv.FSLayout.(string)
 	if !plain(layout) {
 		layout = ""
 	}
@@ -190,4 +186,13 @@ func hostFolder(ctx context.Context, h modules.ReadOnlyHost) ([]nixosconfig.Host
 		return nil, errors.New("nothing rendered")
 	}
 	return files, nil
+}
+
+// args are the values of nixos_config's arguments (by their names in
+// nixosconfig.InventoryArgs) the host's variables gave.
+func (hv HostVars) args() map[string]any {
+	return map[string]any{
+		"ssh_keys": hv.SSHKeys, "ipv4": hv.IPv4, "ipv6": hv.IPv6, "ipv6_gateway": hv.IPv6Gateway,
+		"nic_naming": hv.NICNaming, "disks": hv.Disks, "state_version": hv.StateVersion,
+	}
 }

@@ -7,12 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
-	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
@@ -113,13 +111,20 @@ func zfsLayout(m *machine) {
 
 func testModule(t *testing.T, args string) *module {
 	t.Helper()
-	m := moduletest.New(t, Spec, args).(*module)
-	m.env = ovh.Env{
-		Limiters:  ovh.NewLimiters(),
-		RetryWait: time.Millisecond,
+	return testModuleFor(t, args, nil)
+}
+
+// testModuleFor builds the module for host m, as the runner does: its
+// arguments with a var tag default from m's variables.
+func testModuleFor(t *testing.T, args string, m *machine) *module {
+	t.Helper()
+	var vars map[string]any
+	if m != nil {
+		vars = m.vars
 	}
-	m.clock = fastClock()
-	return m
+	mod := moduletest.NewFor(t, Spec, args, vars).(*module)
+	mod.clock = fastClock()
+	return mod
 }
 
 func TestPlans(t *testing.T) {
@@ -183,7 +188,7 @@ func TestPlans(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(m)
 			}
-			p, err := testModule(t, tt.args).Check(context.Background(), m)
+			p, err := testModuleFor(t, tt.args, m).Check(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,8 +231,8 @@ func TestInstallAndBootTheDisk(t *testing.T) {
 	ctx := context.Background()
 
 	// The ISO path: the system stage (in the chroot), then finish.
-	system := testModule(t, "stage: system")
-	finish := testModule(t, "stage: finish")
+	system := testModuleFor(t, "stage: system", m)
+	finish := testModuleFor(t, "stage: finish", m)
 	for _, mod := range []*module{system, finish} {
 		p, err := mod.Check(ctx, m)
 		if err != nil {
@@ -283,7 +288,7 @@ func TestRerunAfterAFailure(t *testing.T) {
 	withConfig(m)
 	m.installExit = 1
 	m.installOut = "error: builder for '/nix/store/x-linux-6.6.drv' failed with exit code 2\n"
-	mod := testModule(t, "")
+	mod := testModuleFor(t, "", m)
 	ctx := context.Background()
 	p, err := mod.Check(ctx, m)
 	if err != nil {

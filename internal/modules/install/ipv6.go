@@ -22,12 +22,14 @@ type ipv6Expect struct {
 	gw   netip.Addr // invalid: not known
 }
 
-// expectIPv6 reads what the installed system's IPv6 must be; ok is false
-// when the host has none (or the inventory says ipv6: none).
-func expectIPv6(vars map[string]any, before *facts.Facts) (ipv6Expect, bool) {
+// expectIPv6 reads what the installed system's IPv6 must be, from the
+// inventory's ipv6 and ipv6_gateway and the facts of the system it was
+// installed from; ok is false when the host has none (or the inventory
+// says ipv6: none).
+func expectIPv6(ipv6, gateway any, before *facts.Facts) (ipv6Expect, bool) {
 	var e ipv6Expect
-	str := func(k string) string { s, _ := vars[k].(string); return strings.TrimSpace(s) }
-	switch v := str("ipv6"); {
+	str := func(v any) string { s, _ := v.(string); return strings.TrimSpace(s) }
+	switch v := str(ipv6); {
 	case strings.EqualFold(v, "none"):
 		return e, false
 	case v != "":
@@ -48,7 +50,7 @@ func expectIPv6(vars map[string]any, before *facts.Facts) (ipv6Expect, bool) {
 	if !e.addr.IsValid() {
 		return e, false
 	}
-	if gw, err := netip.ParseAddr(str("ipv6_gateway")); err == nil {
+	if gw, err := netip.ParseAddr(str(gateway)); err == nil {
 		e.gw = gw
 	} else if before != nil {
 		e.gw, _ = netip.ParseAddr(before.Gateway6)

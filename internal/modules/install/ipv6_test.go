@@ -30,7 +30,7 @@ func TestExpectIPv6(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, ok := expectIPv6(tt.vars, tt.before)
+			e, ok := expectIPv6(tt.vars["ipv6"], tt.vars["ipv6_gateway"], tt.before)
 			got := ""
 			if ok {
 				got = e.addr.String() + " via " + e.gw.String()
@@ -43,7 +43,7 @@ func TestExpectIPv6(t *testing.T) {
 }
 
 func TestIPv6Problems(t *testing.T) {
-	e, _ := expectIPv6(nil, installerFacts())
+	e, _ := expectIPv6(nil, nil, installerFacts())
 	tests := []struct {
 		name   string
 		change func(f *facts.Facts)

@@ -38,6 +38,7 @@ type Args struct {
 	Regenerate   bool              `yaml:"regenerate" doc:"run nixos-generate-config even when hardware-configuration.nix exists and matches the mounts"`
 	RequireMount bool              `yaml:"require_mount" default:"true" doc:"refuse to write unless a file system is mounted at root, so the configuration is never generated for an empty directory"`
 	LUKS         []LUKSDevice      `yaml:"luks" doc:"LUKS volumes the initrd opens with a key file in the installed system (the partition task's luks output: {name, device, key_file}); each becomes boot.initrd.luks.devices.NAME with the key copied into the initrd by boot.initrd.secrets"`
+	LoginKey     string            `yaml:"-" var:"rescue_ssh_key" doc:"the key nixbook logs in with: a configuration whose ssh_keys lack it is noted"`
 }
 
 // LUKSDevice is a LUKS volume the installed system's initrd opens.

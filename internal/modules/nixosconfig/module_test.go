@@ -369,7 +369,7 @@ func TestNotesMissingLoginKey(t *testing.T) {
 		if tt.login != "" {
 			h.VarsMap = map[string]any{"rescue_ssh_key": tt.login}
 		}
-		p, err := moduletest.New(t, Spec, localArgs(t.TempDir())).Check(context.Background(), h.ReadOnly())
+		p, err := moduletest.NewFor(t, Spec, localArgs(t.TempDir()), h.VarsMap).Check(context.Background(), h.ReadOnly())
 		if err != nil {
 			t.Fatal(err)
 		}

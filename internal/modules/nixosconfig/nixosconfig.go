@@ -106,7 +106,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 
 	out := &modules.Plan{Data: p, Output: output(sys, p)}
 	notes := sys.notes
-	if login, ok := h.Vars()[varLoginKey].(string); ok && !authorizes(sys.sshKeys, login) {
+	if login := m.args.LoginKey; login != "" && !authorizes(sys.sshKeys, login) {
 		notes = append(notes, fmt.Sprintf("no key of ssh_keys is %s, the key nixbook logs in with: the installed system will not let nixbook in to check it", varLoginKey))
 	}
 	if !rootMounted && m.args.RequireMount {

@@ -48,9 +48,9 @@ func fleetCheck(t *testing.T, n int, cfg ovhapi.Config, rate string) ([]int, tim
 		errs := make(chan error, n)
 		for _, s := range hosts {
 			wg.Go(func() {
-				m := testModule(t, "")
-				m.env.Limiters = limiters
-				m.env.RetryWait = 0 // the real pauses: 2s doubling
+				m := testModule(t, "", s)
+				s.API.Limiters = limiters
+				s.API.RetryWait = 0 // the real pauses: 2s doubling
 				if err := step(m, s); err != nil {
 					errs <- fmt.Errorf("%s: %w", s.name, err)
 				}

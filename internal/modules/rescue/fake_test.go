@@ -16,6 +16,7 @@ import (
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/boot"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -62,7 +63,22 @@ func newServer(vars map[string]any) *server {
 	s := &server{name: "ks1", addr: "203.0.113.10", vars: vars, sys: debianOnDisk, boot: 1, downDials: 2}
 	s.knownKey = s.sys.hostKey
 	s.facts = s.currentFacts()
+	// No ovh.conf or environment, fast pauses.
+	s.API = ovh.Env{
+		RetryWait: time.Millisecond,
+		Wait: ovh.WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
+			Tolerate: time.Second, Adopt: 50 * time.Millisecond},
+	}
 	return s
+}
+
+// OVH is the server's read-only view of the API, as the runner makes it
+// from its variables.
+func (s *server) OVH(endpoint string) (*ovh.Reader, error) { return s.Reader(endpoint, s.vars, s.Log) }
+
+// OVHWriter is OVH's counterpart for Apply.
+func (s *server) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return s.Writer(endpoint, s.vars, s.Log)
 }
 
 // reboot is what the emulator's OnReboot does to the machine.
@@ -87,7 +103,6 @@ func (s *server) currentFacts() *facts.Facts {
 
 func (s *server) Name() string         { return s.name }
 func (s *server) Reach() modules.Reach { return modules.Reach{Dial: s.addr, Source: "fleet.yml:7"} }
-func (s *server) Vars() map[string]any { return s.vars }
 func (s *server) Facts() *facts.Facts {
 	s.mu.Lock()
 	defer s.mu.Unlock()

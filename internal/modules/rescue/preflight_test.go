@@ -49,7 +49,7 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 				}
 				s.vars[ovh.VarClientID], s.vars[ovh.VarClientSecret] = "EU.id", "secret"
 			}
-			err := testModule(t, "").Preflight(context.Background(), s)
+			err := testModule(t, "", s).Preflight(context.Background(), s)
 			want := strings.ReplaceAll(tt.want, "%ENDPOINT%", a.endpoint)
 			switch {
 			case want == "" && err != nil:

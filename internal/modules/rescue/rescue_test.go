@@ -94,17 +94,11 @@ func (a *account) add(name string, bootID int64) *server {
 	return s
 }
 
-// testModule builds the module with no ovh.conf or environment, its own
-// rate limiter and fast pauses.
-func testModule(t *testing.T, args string) *module {
+// testModule builds the module with a fast clock; the server's API view
+// (newServer) has fast pauses.
+func testModule(t *testing.T, args string, s *server) *module {
 	t.Helper()
-	m := moduletest.New(t, Spec, args).(*module)
-	m.env = ovh.Env{
-		Limiters:  ovh.NewLimiters(),
-		RetryWait: time.Millisecond,
-		Wait: ovh.WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
-			Tolerate: time.Second, Adopt: 50 * time.Millisecond},
-	}
+	m := moduletest.NewFor(t, Spec, args, s.vars).(*module)
 	m.clock = fastClock()
 	return m
 }
@@ -151,7 +145,7 @@ func TestPlans(t *testing.T) {
 				tt.setup(a, s)
 			}
 			before := len(a.emu.Calls(testSN))
-			p, err := testModule(t, tt.args).Check(context.Background(), s)
+			p, err := testModule(t, tt.args, s).Check(context.Background(), s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +170,7 @@ func testClient(t *testing.T, a *account) *ovh.Client {
 func TestRebootIntoRescue(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 0)
-	m := testModule(t, "")
+	m := testModule(t, "", s)
 	ctx := context.Background()
 	p, err := m.Check(ctx, s)
 	if err != nil {
@@ -219,7 +213,7 @@ func TestRebootIntoRescue(t *testing.T) {
 func TestHarddiskSetsTheNetbootWithoutReboot(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 230242)
-	m := testModule(t, "boot: harddisk")
+	m := testModule(t, "boot: harddisk", s)
 	ctx := context.Background()
 	p, err := m.Check(ctx, s)
 	if err != nil {
@@ -281,7 +275,13 @@ func TestCheckFailures(t *testing.T) {
 					s.vars[k] = v
 				}
 			}
-			_, err := testModule(t, tt.args).Check(context.Background(), s)
+			// A bad value the host's variables give fails when the task is
+			// built for the host, as validate does; a missing one, at Check.
+			m, err := Spec.New(moduletest.DecoderFor(tt.args, s.vars))
+			if err == nil {
+				m.(*module).clock = fastClock()
+				_, err = m.Check(context.Background(), s)
+			}
 			want := strings.ReplaceAll(tt.wantErr, "ENDPOINT_ROOT", strings.TrimSuffix(a.endpoint, "/1.0"))
 			want = strings.ReplaceAll(want, "ENDPOINT", a.endpoint)
 			if err == nil || !strings.HasPrefix(queryIDs.ReplaceAllString(err.Error(), ""), want) {
@@ -337,7 +337,7 @@ func TestApplyFailures(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(a, s)
 			}
-			m := testModule(t, tt.args)
+			m := testModule(t, tt.args, s)
 			ctx := context.Background()
 			p, err := m.Check(ctx, s)
 			if err != nil {
@@ -371,7 +371,7 @@ func TestApplyFailures(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 0)
-	m := testModule(t, "")
+	m := testModule(t, "", s)
 	ctx := context.Background()
 	a.emu.InjectFault(testSN, ovhapi.Fault{HTTP500: 1})
 	p, err := m.Check(ctx, s)
@@ -477,11 +477,14 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 	})
 	second.addr = "203.0.113.11"
 	a.servers[other] = second
-	m := testModule(t, "")
+	// Hosts of one run: the runner gives them the account's one cache.
+	run := ovh.NewLimiters()
+	first.API.Limiters, second.API.Limiters = run, run
 	ctx := context.Background()
-	if _, err := m.Check(ctx, first); err != nil {
+	if _, err := testModule(t, "", first).Check(ctx, first); err != nil {
 		t.Fatal(err)
 	}
+	m := testModule(t, "", second) // as the runner builds a task's module for each host
 	p, err := m.Check(ctx, second)
 	if err != nil {
 		t.Fatal(err)
@@ -526,7 +529,7 @@ func TestHarddiskOnUEFIPointsToTheInstalledLoader(t *testing.T) {
 			for k, v := range tt.vars {
 				s.vars[k] = v
 			}
-			m := testModule(t, "boot: harddisk")
+			m := testModule(t, "boot: harddisk", s)
 			ctx := context.Background()
 			p, err := m.Check(ctx, s)
 			if err != nil {
