@@ -208,29 +208,23 @@ var (
 
 // apply changes spec by o.
 func (o HostOverride) apply(spec *HostSpec) error {
-	if o.NIC != "" {
-		if !ifaceName.MatchString(o.NIC) {
-			return fmt.Errorf("nic %q: not an interface name", o.NIC)
+	for _, name := range []struct {
+		key, value, want string
+		pattern          *regexp.Regexp
+		dst              *string
+	}{
+		{"nic", o.NIC, "an interface name", ifaceName, &spec.NIC},
+		{"predicted_nic", o.Predicted, "an interface name", ifaceName, &spec.Predicted},
+		{"rescue_predicted_nic", o.RescuePredicted, "an interface name", ifaceName, &spec.RescuePredicted},
+		{"nic_driver", o.NICDriver, "a kernel module name", moduleName, &spec.NICDriver},
+	} {
+		if name.value == "" {
+			continue
 		}
-		spec.NIC = o.NIC
-	}
-	if o.Predicted != "" {
-		if !ifaceName.MatchString(o.Predicted) {
-			return fmt.Errorf("predicted_nic %q: not an interface name", o.Predicted)
+		if !name.pattern.MatchString(name.value) {
+			return fmt.Errorf("%s %q: not %s", name.key, name.value, name.want)
 		}
-		spec.Predicted = o.Predicted
-	}
-	if o.RescuePredicted != "" {
-		if !ifaceName.MatchString(o.RescuePredicted) {
-			return fmt.Errorf("rescue_predicted_nic %q: not an interface name", o.RescuePredicted)
-		}
-		spec.RescuePredicted = o.RescuePredicted
-	}
-	if o.NICDriver != "" {
-		if !moduleName.MatchString(o.NICDriver) {
-			return fmt.Errorf("nic_driver %q: not a kernel module name", o.NICDriver)
-		}
-		spec.NICDriver = o.NICDriver
+		*name.dst = name.value
 	}
 	if o.MAC != "" {
 		if !macAddr.MatchString(o.MAC) {
