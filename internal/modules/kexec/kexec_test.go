@@ -105,6 +105,10 @@ func TestCheckGolden(t *testing.T) {
 		},
 		{name: "rescue-with-a-dhcp-lease", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: dhcpLease},
 		{name: "rescue-with-a-dhcp-lease-left-alone", facts: "kimsufi-rescue", args: "sha256: " + tarSum + "\nkeep_lease: false", setup: dhcpLease},
+		{name: "rescue-without-ip", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
+			u, _ := rescueUplink(h.FactsVal)
+			h.Probes[line("ip", "-o", "-4", "addr", "show", "dev", u.nic)] = moduletest.Reply{Exit: 127, Stderr: "sh: 1: ip: not found\n"}
+		}},
 		{name: "too-little-memory", facts: "busybox-minimal", args: "sha256: " + tarSum},
 		{name: "memory-from-meminfo", args: "sha256: " + tarSum + "\nmin_memory: 2GiB", setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/proc/meminfo"] = "MemTotal:        1917484 kB\nMemFree:          123456 kB\n"

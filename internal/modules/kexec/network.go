@@ -2,6 +2,7 @@ package kexec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -212,13 +213,19 @@ func (m *module) restoreNetwork(ctx context.Context, h modules.Host, p *plan, an
 }
 
 // isLease says whether the uplink's IPv4 address is a DHCP lease now: ip
-// marks it dynamic, with a lifetime.
+// marks it dynamic, with a lifetime. A rescue without ip(8) cannot tell,
+// and its address is left as it is.
 func isLease(ctx context.Context, h modules.ReadOnlyHost, u uplink) (bool, error) {
 	if !u.v4.IsValid() {
 		return false, nil
 	}
 	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"ip", "-o", "-4", "addr", "show", "dev", u.nic}})
-	if err != nil {
+	var exit *transport.ExitError
+	switch {
+	case errors.As(err, &exit):
+		h.Log("cannot tell whether %s is a DHCP lease (ip addr show dev %s: %v): left as it is", u.v4, u.nic, err)
+		return false, nil
+	case err != nil:
 		return false, fmt.Errorf("ip addr show dev %s: %w", u.nic, err)
 	}
 	return leaseIn(string(res.Stdout), u.v4), nil
