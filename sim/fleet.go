@@ -253,6 +253,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		for _, fault := range s.Faults {
 			h.faults[fault] = true
 		}
+		if s.UEFI() {
+			h.nvram = newNVRAM()
+		}
 		f.hosts = append(f.hosts, h)
 		f.byName[s.Name] = h
 	}
