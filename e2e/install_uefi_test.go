@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nixbook/nixbook/sim"
+	"github.com/nixbook/nixbook/sim/simtest"
+)
+
+// uefiPlaybook reinstalls a two-disk UEFI server through nixbook's rescue,
+// kexec and install modules. The layout and configuration.nix are written
+// by commands, as nixbook's partition and nixos_config would write them
+// for UEFI (an ESP on each disk, GRUB at the removable path of both through
+// mirroredBoots, the firmware's variables left alone): this kernel cannot
+// mount vfat, which those two modules rightly insist on.
+const uefiPlaybook = `
+- name: Reinstall a UEFI server
+  hosts: all
+  tasks:
+    - name: Boot the rescue system
+      rescue:
+        timeout: 2m
+    - name: Say how it boots
+      debug:
+        msg: "{{ inventory_hostname }} boots with {{ facts.firmware }}"
+    - name: Boot the NixOS installer
+      kexec:
+        url: "{{ kexec_url }}"
+        sha256: "{{ kexec_sha256 }}"
+        timeout: 2m
+    - name: An EFI system partition on each disk, the root on the first
+      shell:
+        cmd: |
+          set -e
+          parted -s /dev/sda mklabel gpt mkpart ESP fat32 1MiB 129MiB set 1 esp on mkpart root ext4 129MiB 100%%
+          parted -s /dev/sdb mklabel gpt mkpart ESP fat32 1MiB 129MiB set 1 esp on mkpart data ext4 129MiB 100%%
+          udevadm settle
+          mkfs.vfat -F 32 -n ESP /dev/sda1
+          mkfs.vfat -F 32 -n ESP2 /dev/sdb1
+          mkfs.ext4 -q -L nixos /dev/sda2
+          udevadm settle
+          mount /dev/disk/by-label/nixos /mnt
+          nixos-generate-config --root /mnt
+    - name: Write configuration.nix
+      copy:
+        dest: /mnt/etc/nixos/configuration.nix
+        content: |
+          { config, lib, pkgs, ... }:
+          {
+            imports = [ ./hardware-configuration.nix ];
+            fileSystems."/boot" = { device = "/dev/disk/by-label/ESP"; fsType = "vfat"; };
+            fileSystems."/boot-2" = { device = "/dev/disk/by-label/ESP2"; fsType = "vfat"; };
+            boot.loader.grub = {
+              enable = true;
+              efiSupport = true;
+              efiInstallAsRemovable = true;
+              mirroredBoots = [
+                { devices = [ "nodev" ]; path = "/boot"; efiSysMountPoint = "/boot"; }
+                { devices = [ "nodev" ]; path = "/boot-2"; efiSysMountPoint = "/boot-2"; }
+              ];
+            };
+            boot.loader.efi.canTouchEfiVariables = false;
+            networking.hostName = "{{ inventory_hostname }}";
+            networking.useDHCP = false;
+            networking.usePredictableInterfaceNames = false;
+            networking.interfaces.eth0.ipv4.addresses = [ { address = "%s"; prefixLength = 24; } ];
+            networking.defaultGateway = "{{ ipv4_gateway }}";
+            services.openssh.enable = true;
+            users.users.root.openssh.authorizedKeys.keys = [ "{{ rescue_ssh_key }}" ];
+            system.stateVersion = "24.05";
+          }
+    - name: Install NixOS and boot it
+      install:
+        timeout: 2m
+`
+
+// A two-disk UEFI server reinstalled through nixbook's rescue, kexec and
+// install modules comes up on NixOS: the facts say UEFI, GRUB's image lands
+// at the removable path of the ESP on each disk, and nixbook points OVH's
+// efiBootloaderPath (Debian's loader when the server was rented) at it
+// before the reboot, so the firmware finds it. The firmware's boot entries
+// are as they were.
+func TestInstallUEFIThroughTheESPs(t *testing.T) {
+	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {Firmware: sim.FirmwareUEFI, DiskCount: 2, DiskSize: "2GiB"},
+	}}))
+	h := f.Host("ks1")
+	if st, ok := f.Emulator.Server(h.Service); !ok || !strings.EqualFold(st.EFIBootloaderPath, `\efi\debian\grubx64.efi`) {
+		t.Fatalf("the server starts with efiBootloaderPath %q", st.EFIBootloaderPath)
+	}
+	playbook := filepath.Join(t.TempDir(), "install-uefi.yml")
+	if err := os.WriteFile(playbook, []byte(fmt.Sprintf(uefiPlaybook, h.Addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := f.nixbook(t, playbook)
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.out)
+	}
+	if !strings.Contains(r.out, "ks1 boots with uefi") {
+		t.Errorf("the facts do not say UEFI:\n%s", r.out)
+	}
+	if m := f.Mode("ks1"); m != sim.ModeDisk {
+		t.Fatalf("ks1 is in %s mode: %+v", m, f.Status("ks1"))
+	}
+	if st, _ := f.Emulator.Server(h.Service); st.EFIBootloaderPath != `\EFI\BOOT\BOOTX64.EFI` {
+		t.Errorf("efiBootloaderPath %q after the install", st.EFIBootloaderPath)
+	}
+	got := f.sh(t, "ks1", ". /etc/os-release; echo $ID; test -d /sys/firmware/efi/efivars && echo uefi; efibootmgr | grep BootOrder")
+	if got != "nixos\nuefi\nBootOrder: 0000,0001\n" {
+		t.Errorf("the installed system: %q", got)
+	}
+}
