@@ -75,7 +75,7 @@ const uefiPlaybook = `
           }
     - name: Install NixOS and boot it
       install:
-        timeout: 2m
+        timeout: "{{ install_timeout | default('2m') }}"
 `
 
 // A two-disk UEFI server reinstalled through nixbook's rescue, kexec and
@@ -85,17 +85,8 @@ const uefiPlaybook = `
 // before the reboot, so the firmware finds it. The firmware's boot entries
 // are as they were.
 func TestInstallUEFIThroughTheESPs(t *testing.T) {
-	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
-		"ks1": {Firmware: sim.FirmwareUEFI, DiskCount: 2, DiskSize: "2GiB"},
-	}}))
+	f, playbook := startUEFI(t)
 	h := f.Host("ks1")
-	if st, ok := f.Emulator.Server(h.Service); !ok || !strings.EqualFold(st.EFIBootloaderPath, `\efi\debian\grubx64.efi`) {
-		t.Fatalf("the server starts with efiBootloaderPath %q", st.EFIBootloaderPath)
-	}
-	playbook := filepath.Join(t.TempDir(), "install-uefi.yml")
-	if err := os.WriteFile(playbook, []byte(fmt.Sprintf(uefiPlaybook, h.Addr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	r := f.nixbook(t, playbook)
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s", r.code, r.out)
@@ -113,4 +104,42 @@ func TestInstallUEFIThroughTheESPs(t *testing.T) {
 	if got != "nixos\nuefi\nBootOrder: 0000,0001\n" {
 		t.Errorf("the installed system: %q", got)
 	}
+}
+
+// The same install with efiBootloaderPath left at OVH's Debian loader (the
+// inventory's ovh_efi_bootloader_path names it, with the other slash, so
+// nixbook leaves the API's path as it is): the firmware finds no such file on
+// the ESPs and stops in the UEFI shell, off the network, and the install
+// fails on that host.
+func TestUEFIStaleLoaderPathDoesNotBoot(t *testing.T) {
+	f, playbook := startUEFI(t)
+	r := f.nixbook(t, playbook, "-e", "ovh_efi_bootloader_path=/efi/debian/grubx64.efi", "-e", "install_timeout=15s")
+	if r.code == 0 {
+		t.Fatalf("the install succeeded:\n%s", r.out)
+	}
+	if c := r.recap(t, "ks1"); c["failed"] != 1 {
+		t.Errorf("recap %v:\n%s", c, r.out)
+	}
+	st := f.Status("ks1")
+	if st.SSH || st.Mode != sim.ModeIPXE || !strings.Contains(st.Why, `booted the UEFI shell: efiBootloaderPath \efi\debian\grubx64.efi names no file on the EFI system partitions (sda1:\EFI\BOOT\BOOTX64.EFI, sdb1:\EFI\BOOT\BOOTX64.EFI)`) {
+		t.Errorf("ks1: %+v", st)
+	}
+}
+
+// startUEFI starts a fleet of one two-disk UEFI server, rented with OVH's
+// Debian loader as its efiBootloaderPath, and writes uefiPlaybook for it.
+func startUEFI(t *testing.T) (*fleet, string) {
+	t.Helper()
+	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {Firmware: sim.FirmwareUEFI, DiskCount: 2, DiskSize: "2GiB"},
+	}}))
+	h := f.Host("ks1")
+	if st, ok := f.Emulator.Server(h.Service); !ok || !strings.EqualFold(st.EFIBootloaderPath, `\efi\debian\grubx64.efi`) {
+		t.Fatalf("the server starts with efiBootloaderPath %q", st.EFIBootloaderPath)
+	}
+	playbook := filepath.Join(t.TempDir(), "install-uefi.yml")
+	if err := os.WriteFile(playbook, []byte(fmt.Sprintf(uefiPlaybook, h.Addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f, playbook
 }
