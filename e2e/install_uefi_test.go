@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,11 +11,14 @@ import (
 )
 
 // uefiPlaybook reinstalls a two-disk UEFI server through nixbook's rescue,
-// kexec and install modules. The layout and configuration.nix are written
-// by commands, as nixbook's partition and nixos_config would write them
-// for UEFI (an ESP on each disk, GRUB at the removable path of both through
-// mirroredBoots, the firmware's variables left alone): this kernel cannot
-// mount vfat, which those two modules rightly insist on.
+// kexec, nixos_config and install modules. This kernel cannot mount vfat,
+// which nixbook's partition module does and nixos_config checks, so
+// commands lay out the disks as partition does for UEFI (an ESP on each
+// disk), the ESPs' fileSystems are written as nixos-generate-config would
+// have had they been mounted, and nixos_config renders configuration.nix
+// beside the root, where it does not look for the ESPs' mounts: GRUB at
+// the removable path of both through mirroredBoots, the firmware's
+// variables left alone.
 const uefiPlaybook = `
 - name: Reinstall a UEFI server
   hosts: all
@@ -36,8 +38,8 @@ const uefiPlaybook = `
       shell:
         cmd: |
           set -e
-          parted -s /dev/sda mklabel gpt mkpart ESP fat32 1MiB 129MiB set 1 esp on mkpart root ext4 129MiB 100%%
-          parted -s /dev/sdb mklabel gpt mkpart ESP fat32 1MiB 129MiB set 1 esp on mkpart data ext4 129MiB 100%%
+          parted -s /dev/sda mklabel gpt mkpart ESP fat32 1MiB 129MiB set 1 esp on mkpart root ext4 129MiB 100%
+          parted -s /dev/sdb mklabel gpt mkpart ESP fat32 1MiB 129MiB set 1 esp on mkpart data ext4 129MiB 100%
           udevadm settle
           mkfs.vfat -F 32 -n ESP /dev/sda1
           mkfs.vfat -F 32 -n ESP2 /dev/sdb1
@@ -45,41 +47,31 @@ const uefiPlaybook = `
           udevadm settle
           mount /dev/disk/by-label/nixos /mnt
           nixos-generate-config --root /mnt
-    - name: Write configuration.nix
-      copy:
-        dest: /mnt/etc/nixos/configuration.nix
-        content: |
-          { config, lib, pkgs, ... }:
-          {
-            imports = [ ./hardware-configuration.nix ];
-            fileSystems."/boot" = { device = "/dev/disk/by-label/ESP"; fsType = "vfat"; };
-            fileSystems."/boot-2" = { device = "/dev/disk/by-label/ESP2"; fsType = "vfat"; };
-            boot.loader.grub = {
-              enable = true;
-              efiSupport = true;
-              efiInstallAsRemovable = true;
-              mirroredBoots = [
-                { devices = [ "nodev" ]; path = "/boot"; efiSysMountPoint = "/boot"; }
-                { devices = [ "nodev" ]; path = "/boot-2"; efiSysMountPoint = "/boot-2"; }
-              ];
-            };
-            boot.loader.efi.canTouchEfiVariables = false;
-            networking.hostName = "{{ inventory_hostname }}";
-            networking.useDHCP = false;
-            networking.usePredictableInterfaceNames = false;
-            networking.interfaces.eth0.ipv4.addresses = [ { address = "%s"; prefixLength = 24; } ];
-            networking.defaultGateway = "{{ ipv4_gateway }}";
-            services.openssh.enable = true;
-            users.users.root.openssh.authorizedKeys.keys = [ "{{ rescue_ssh_key }}" ];
-            system.stateVersion = "24.05";
+          mkdir -p /tmp/render/etc/nixos
+          cat > /tmp/render/etc/nixos/esp.nix <<'NIX'
+          { ... }: {
+            fileSystems."/boot" = { device = "/dev/disk/by-label/ESP"; fsType = "vfat"; options = [ "fmask=0077" "dmask=0077" ]; };
+            fileSystems."/boot-2" = { device = "/dev/disk/by-label/ESP2"; fsType = "vfat"; options = [ "fmask=0077" "dmask=0077" ]; };
           }
+          NIX
+    - name: Write configuration.nix for two ESPs
+      nixos_config:
+        root: /tmp/render
+        require_mount: false
+        ssh_keys: "{{ rescue_ssh_key }}"
+        efi_mounts: [/boot, /boot-2]
+        imports: [./esp.nix]
+        state_version: "24.05"
+    - name: Put it beside the root's hardware-configuration.nix
+      shell:
+        cmd: cd /tmp/render/etc/nixos && for f in *.nix; do [ "$f" = hardware-configuration.nix ] || cp "$f" /mnt/etc/nixos/; done
     - name: Install NixOS and boot it
       install:
         timeout: "{{ install_timeout | default('2m') }}"
 `
 
-// A two-disk UEFI server reinstalled through nixbook's rescue, kexec and
-// install modules comes up on NixOS: the facts say UEFI, GRUB's image lands
+// A two-disk UEFI server reinstalled through nixbook's rescue, kexec,
+// nixos_config and install modules comes up on NixOS: the facts say UEFI, GRUB's image lands
 // at the removable path of the ESP on each disk, and nixbook points OVH's
 // efiBootloaderPath (Debian's loader when the server was rented) at it
 // before the reboot, so the firmware finds it. The firmware's boot entries
@@ -103,6 +95,12 @@ func TestInstallUEFIThroughTheESPs(t *testing.T) {
 	got := f.sh(t, "ks1", ". /etc/os-release; echo $ID; test -d /sys/firmware/efi/efivars && echo uefi; efibootmgr | grep BootOrder")
 	if got != "nixos\nuefi\nBootOrder: 0000,0001\n" {
 		t.Errorf("the installed system: %q", got)
+	}
+	cfg := f.sh(t, "ks1", "cat /etc/nixos/configuration.nix")
+	for _, want := range []string{"efiInstallAsRemovable = true;", `efiSysMountPoint = "/boot-2";`, "boot.loader.efi.canTouchEfiVariables = false;"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("nixbook's configuration.nix lacks %q:\n%s", want, cfg)
+		}
 	}
 }
 
@@ -138,7 +136,7 @@ func startUEFI(t *testing.T) (*fleet, string) {
 		t.Fatalf("the server starts with efiBootloaderPath %q", st.EFIBootloaderPath)
 	}
 	playbook := filepath.Join(t.TempDir(), "install-uefi.yml")
-	if err := os.WriteFile(playbook, []byte(fmt.Sprintf(uefiPlaybook, h.Addr)), 0o644); err != nil {
+	if err := os.WriteFile(playbook, []byte(uefiPlaybook), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return f, playbook

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovh/go-ovh/ovh"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/internal/heavytest"
@@ -283,13 +282,8 @@ func requireTools(tools ...string) error {
 // setEFIPath sets the server's efiBootloaderPath through the API.
 func setEFIPath(t *testing.T, f *Fleet, host, path string) {
 	t.Helper()
-	creds := f.Credentials()
-	client, err := ovh.NewClient(creds.Endpoint, creds.ApplicationKey, creds.ApplicationSecret, creds.ConsumerKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h, _ := f.Host(host)
-	if err := client.Put("/dedicated/server/"+h.Service(), map[string]any{"efiBootloaderPath": path}, nil); err != nil {
+	if err := apiClient(t, f).Put("/dedicated/server/"+h.Service(), map[string]any{"efiBootloaderPath": path}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
