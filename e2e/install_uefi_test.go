@@ -108,12 +108,15 @@ func TestInstallUEFIThroughTheESPs(t *testing.T) {
 // inventory's ovh_efi_bootloader_path names it, with the other slash, so
 // nixbook leaves the API's path as it is): the firmware finds no such file on
 // the ESPs and stops in the UEFI shell, off the network, and the install
-// fails on that host.
+// fails on that host, nixbook naming the loader path among the causes.
 func TestUEFIStaleLoaderPathDoesNotBoot(t *testing.T) {
 	f, playbook := startUEFI(t)
 	r := f.nixbook(t, playbook, "-e", "ovh_efi_bootloader_path=/efi/debian/grubx64.efi", "-e", "install_timeout=15s")
 	if r.code == 0 {
 		t.Fatalf("the install succeeded:\n%s", r.out)
+	}
+	if !strings.Contains(r.out, `on this UEFI server, its EFI system partitions may hold no loader at the efiBootloaderPath the OVH API names (/efi/debian/grubx64.efi; GRUB installed as removable is at \EFI\BOOT\BOOTX64.EFI)`) {
+		t.Errorf("nixbook does not point at the loader path:\n%s", r.out)
 	}
 	if c := r.recap(t, "ks1"); c["failed"] != 1 {
 		t.Errorf("recap %v:\n%s", c, r.out)
