@@ -244,6 +244,40 @@ func TestUEFIShellReasons(t *testing.T) {
 	}
 }
 
+// A UEFI server rented with OVH's Debian has it on GPT with an EFI system
+// partition holding Debian's GRUB, which OVH's efiBootloaderPath names: it
+// boots and answers SSH; with the ESP gone it stops in the UEFI shell.
+func TestUEFIOldOSBootsThroughDebiansLoader(t *testing.T) {
+	t.Parallel()
+	if err := requireTools("mkfs.vfat", "mmd", "mcopy"); err != nil {
+		t.Skip(err)
+	}
+	f := startFleet(t, Config{Hosts: 1, CalmAPI: true, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks1": {Firmware: FirmwareUEFI, Mode: "disk", Data: "old-os", DiskSize: "2GiB"},
+	}}})
+	ctx := context.Background()
+	h, _ := f.Host("ks1")
+	if st := h.Status(ctx); st.Mode != ModeDisk || !st.SSH {
+		t.Fatalf("the rented Debian does not answer: %+v", st)
+	}
+	c, _ := dial(t, f, "ks1")
+	out := run(t, c, ". /etc/os-release; echo $ID; test -d /sys/firmware/efi && echo uefi; parted -s /dev/sda print | grep -E 'Partition Table|esp'")
+	for _, want := range []string{"debian\nuefi\n", "Partition Table: gpt", "boot, esp"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	run(t, c, "wipefs -a /dev/sda1 >/dev/null")
+	c.Close()
+	rebootThroughAPI(t, f, "ks1", "harddisk", "hd", "")
+	eventually(t, 30*time.Second, "the UEFI shell", func() error {
+		if st := h.Status(ctx); st.Mode != ModeIPXE || !strings.Contains(st.Why, "no EFI system partition on the disks") {
+			return fmt.Errorf("mode %s: %s", st.Mode, st.Why)
+		}
+		return nil
+	})
+}
+
 // loaderAt is a shell command writing a loader at path (slashes, no
 // leading one) onto /dev/sda1 with mtools.
 func loaderAt(path string) string {
