@@ -15,16 +15,23 @@ import (
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 
-// rebootThroughAPI does what nixbook's rescue step does with go-ovh: pick
-// the Linux rescue by its kernel, set it with the rescue key, reboot and
-// wait for the task.
-func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string) {
+// apiClient is go-ovh's client for the fleet's account.
+func apiClient(t *testing.T, f *Fleet) *ovh.Client {
 	t.Helper()
 	creds := f.Credentials()
 	client, err := ovh.NewClient(creds.Endpoint, creds.ApplicationKey, creds.ApplicationSecret, creds.ConsumerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// rebootThroughAPI does what nixbook's rescue step does with go-ovh: pick
+// the Linux rescue by its kernel, set it with the rescue key, reboot and
+// wait for the task.
+func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string) {
+	t.Helper()
+	client := apiClient(t, f)
 	h, _ := f.Host(host)
 	base := "/dedicated/server/" + h.Service()
 	var ids []int64

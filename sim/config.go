@@ -50,7 +50,21 @@ type HostSpec struct {
 	// every other boot, as a server's controller may: between the rescue and
 	// the installer, and between the installer and the installed system.
 	ReorderDisks bool
+	// Firmware is how the server boots: FirmwareBIOS (default) or
+	// FirmwareUEFI, which shows /sys/firmware/efi, keeps NVRAM boot entries
+	// and boots its disk through the loader efiBootloaderPath names on its
+	// EFI system partitions.
+	Firmware string
 }
+
+// Firmwares of a host.
+const (
+	FirmwareBIOS = "bios"
+	FirmwareUEFI = "uefi"
+)
+
+// UEFI says whether the host boots in UEFI mode.
+func (s HostSpec) UEFI() bool { return s.Firmware == FirmwareUEFI }
 
 // predictedName is the NIC's predictable name, if it has one.
 func (s HostSpec) predictedName() string {
@@ -79,6 +93,7 @@ func (s HostSpec) predictedName() string {
 //	    faults: [never-returns]
 //	    ovh_state: hacked
 //	    reorder_disks: true
+//	    firmware: uefi
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 type Overrides struct {
@@ -104,6 +119,7 @@ type HostOverride struct {
 	Faults    []string       `yaml:"faults"`
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
+	Firmware  string         `yaml:"firmware"`
 }
 
 // DiskOverride is one disk in an override.
@@ -192,6 +208,13 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	}
 	if o.Reorder != nil {
 		spec.ReorderDisks = *o.Reorder
+	}
+	switch o.Firmware {
+	case "":
+	case FirmwareBIOS, FirmwareUEFI:
+		spec.Firmware = o.Firmware
+	default:
+		return fmt.Errorf("firmware %q: want bios or uefi", o.Firmware)
 	}
 	switch o.OVHState {
 	case "":
@@ -305,6 +328,7 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 			RAMDiskMiB: DefaultRAMDiskMiB,
 			BootDelay:  bootDelay,
 			Mode:       ModeRescue,
+			Firmware:   FirmwareBIOS,
 		}
 		if err := o.All.apply(&s); err != nil {
 			return nil, fmt.Errorf("overrides for all hosts: %w", err)

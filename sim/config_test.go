@@ -77,6 +77,16 @@ func TestOverrides(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "firmware",
+			yaml: "hosts:\n  ks2: {firmware: uefi}\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].Firmware != FirmwareBIOS || s[0].UEFI() || s[1].Firmware != FirmwareUEFI || !s[1].UEFI() {
+					t.Errorf("ks1 %q, ks2 %q", s[0].Firmware, s[1].Firmware)
+				}
+			},
+		},
+		{name: "bad firmware", yaml: "all: {firmware: efi}", wantErr: `firmware "efi": want bios or uefi`},
 		{name: "unknown host", yaml: "hosts: {ks9: {nic: eth1}}", wantErr: `overrides name host "ks9"`},
 		{name: "unknown key", yaml: "hosts: {ks1: {nics: eth1}}", wantErr: "field nics not found"},
 		{name: "bad nic", yaml: "hosts: {ks1: {nic: 'eth 0'}}", wantErr: "not an interface name"},

@@ -134,6 +134,7 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			reasons = append(reasons, luksReasons(installed.Raw, rootVolume)...)
 		}
 	}
+	reasons = append(reasons, h.nvramReasons()...)
 	fsDesc := root.fstype
 	if rootVolume != nil {
 		fsDesc += " in a LUKS volume"
@@ -219,6 +220,7 @@ func (h *Host) evalHost() nixeval.Host {
 		IPv6CIDR:    h.v6.String(),
 		IPv6Gateway: h.f.plan.gw6.String(),
 		DiskAliases: map[string]string{},
+		UEFI:        h.spec.UEFI(),
 	}
 	for _, d := range h.bootDisks() {
 		eh.Disks = append(eh.Disks, d.Path())

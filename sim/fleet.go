@@ -253,6 +253,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		for _, fault := range s.Faults {
 			h.faults[fault] = true
 		}
+		if s.UEFI() {
+			h.nvram = newNVRAM()
+		}
 		f.hosts = append(f.hosts, h)
 		f.byName[s.Name] = h
 	}
@@ -378,7 +381,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		d.Loop = loop
 		h.disks = append(h.disks, d)
 		if s.Data == "old-os" && i == 0 {
-			if err := writeOldOS(ctx, d, f.ClientPublicKey()); err != nil {
+			if err := writeOldOS(ctx, d, f.ClientPublicKey(), s.UEFI()); err != nil {
 				return fmt.Errorf("put an old OS on %s: %w", d.Name, err)
 			}
 		}

@@ -124,6 +124,8 @@ type Host struct {
 
 	// swap is the host's swap list (swapon, swapoff, /proc/swaps).
 	swap hostSwaps
+	// nvram is a UEFI host's firmware variables; nil on BIOS.
+	nvram *nvram
 }
 
 // Name is the host's inventory name.
@@ -367,6 +369,14 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 	h.mu.Lock()
 	h.names = h.namesFor(h.boots)
 	h.mu.Unlock()
+	if r.mode == ModeDisk && h.spec.UEFI() {
+		// The firmware starts the loader the API's efiBootloaderPath names,
+		// if the EFI system partitions hold it now.
+		if err := h.efiBoot(ctx, h.efiBootloaderPath()); err != nil {
+			h.setDown(ModeIPXE, "booted the UEFI shell: "+err.Error()+"; no operating system, no network")
+			return nil
+		}
+	}
 	b, err := h.prepare(ctx, r)
 	if err != nil {
 		return err

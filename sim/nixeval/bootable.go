@@ -328,8 +328,11 @@ func checkBoot(r *reasons, h Host, in *Installed, grubRecord []string) {
 		return
 	}
 	if h.UEFI {
-		if !in.EFIRemovable {
-			r.add("this server boots in UEFI mode and its NVRAM entries are not kept: set boot.loader.grub.efiSupport = true and boot.loader.grub.efiInstallAsRemovable = true")
+		// Which loader the firmware starts is the EFI system partitions'
+		// and efiBootloaderPath's business, checked at boot; GRUB must at
+		// least have been built for EFI.
+		if in.GrubEnabled && !in.SystemdBoot && !in.EFISupport {
+			r.add("GRUB was installed for legacy BIOS only (boot.loader.grub.efiSupport is not true), but this server boots in UEFI mode: set boot.loader.grub.efiSupport = true and efiInstallAsRemovable = true, with an EFI system partition at /boot")
 		}
 		return
 	}

@@ -120,6 +120,9 @@ func TestEvaluateAndBootable(t *testing.T) {
 		{name: "EFI-only GRUB on a BIOS server", overlay: "uefi-removable", record: []string{"nodev"}, want: []string{
 			"GRUB was installed for EFI only",
 		}},
+		{name: "BIOS-only GRUB on a UEFI server", record: byID, host: func(h *Host) { h.UEFI = true }, want: []string{
+			"GRUB was installed for legacy BIOS only (boot.loader.grub.efiSupport is not true), but this server boots in UEFI mode",
+		}},
 		{name: "ZFS without hostId", overlay: "zfs-no-hostid", record: byID, want: []string{
 			"ZFS is used but networking.hostId is not set",
 		}},
