@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +51,10 @@ type HostSpec struct {
 	// every other boot, as a server's controller may: between the rescue and
 	// the installer, and between the installer and the installed system.
 	ReorderDisks bool
+	// LoseDisk names a disk (as made: sdb, nvme1n1) that fails after the
+	// install: gone from the first disk boot after the installer ran, for
+	// good.
+	LoseDisk string
 }
 
 // predictedName is the NIC's predictable name, if it has one.
@@ -79,6 +84,7 @@ func (s HostSpec) predictedName() string {
 //	    faults: [never-returns]
 //	    ovh_state: hacked
 //	    reorder_disks: true
+//	    lose_disk: sdb
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 type Overrides struct {
@@ -104,6 +110,7 @@ type HostOverride struct {
 	Faults    []string       `yaml:"faults"`
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
+	LoseDisk  string         `yaml:"lose_disk"`
 }
 
 // DiskOverride is one disk in an override.
@@ -259,6 +266,20 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	}
 	if len(spec.Disks) == 0 {
 		return fmt.Errorf("a host needs at least one disk")
+	}
+	if o.LoseDisk != "" {
+		spec.LoseDisk = o.LoseDisk
+	}
+	if spec.LoseDisk != "" {
+		var names []string
+		perKind := map[string]int{}
+		for _, d := range spec.Disks {
+			names = append(names, diskName(d.Kind, perKind[d.Kind]))
+			perKind[d.Kind]++
+		}
+		if !slices.Contains(names, spec.LoseDisk) {
+			return fmt.Errorf("lose_disk %q: the host's disks are %s", spec.LoseDisk, strings.Join(names, ", "))
+		}
 	}
 	return nil
 }

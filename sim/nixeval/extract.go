@@ -80,7 +80,7 @@ func extract(raw map[string]any) (*Installed, error) {
 
 	for mount, raw := range v.attrs("fileSystems") {
 		fsys := value{raw}
-		in.FileSystems[mount] = FileSystem{Device: fsys.str("device"), FSType: fsys.str("fsType")}
+		in.FileSystems[mount] = FileSystem{Device: fsys.str("device"), FSType: fsys.str("fsType"), Options: fsys.strings("options")}
 	}
 	in.ZFS = v.bool("boot", "supportedFilesystems", "zfs") || v.bool("boot", "initrd", "supportedFilesystems", "zfs")
 	for _, fsys := range in.FileSystems {

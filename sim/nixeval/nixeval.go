@@ -41,6 +41,9 @@ type Host struct {
 	DiskAliases map[string]string
 	ZFS         bool // the root file system lives on a ZFS pool
 	UEFI        bool // the firmware boots in UEFI mode, not legacy BIOS
+	// Devices are the block devices and /dev/disk/by-* links the server
+	// has at boot; nil when unknown (no file system device is checked).
+	Devices []string
 }
 
 // Installed is what a configuration sets, as far as coming back on the
@@ -138,6 +141,7 @@ type MirroredBoot struct {
 // FileSystem is one fileSystems entry.
 type FileSystem struct {
 	Device, FSType string
+	Options        []string
 }
 
 // EvalError is an evaluation that Nix refused, with where it failed.

@@ -272,3 +272,46 @@ func TestNixAttrAndImport(t *testing.T) {
 		}
 	}
 }
+
+// Two disks, each with its /boot: whichever disk is lost, the other's GRUB
+// reads the /boot beside it and the lost /boot is let go (nofail). The
+// server that lost a disk has only the other's devices.
+func TestMirroredBootsSurviveALostDisk(t *testing.T) {
+	requireNix(t)
+	var c renderCase
+	for _, rc := range renderCases() {
+		if rc.name == "zfs-bios-mirrored" {
+			c = rc
+		}
+	}
+	conf, network, _ := renderFor(t, c)
+	in := evaluate(t, installRoot(t, c, conf, network))
+	if len(in.MirroredBoots) != 2 {
+		t.Fatalf("mirroredBoots = %+v, want one per disk", in.MirroredBoots)
+	}
+	uuids := map[string]string{
+		"/boot":   "/dev/disk/by-uuid/53e7efcf-73ba-4145-b503-aab590481958",
+		"/boot-2": "/dev/disk/by-uuid/9b1c0f2e-5d7a-4c61-8e0b-1f2d3c4b5a69",
+	}
+	for lost, kept := range map[int]int{0: 1, 1: 0} {
+		mb := in.MirroredBoots[kept]
+		server := c.server
+		// The kernel calls the disk that is left sda.
+		server.Disks = []string{"/dev/sda"}
+		server.DiskAliases = map[string]string{mb.Devices[0]: "/dev/sda"}
+		server.Devices = []string{"/dev/sda", "/dev/sda1", "/dev/sda2", mb.Devices[0], uuids[mb.Path]}
+		if reasons := nixeval.Bootable(server, in, mb.Devices); len(reasons) > 0 {
+			t.Errorf("disk %d lost: the server would not come back:\n%s", lost+1, strings.Join(reasons, "\n"))
+		}
+	}
+	// Without nofail, the lost /boot stops the boot.
+	noNofail := in.FileSystems["/boot"]
+	noNofail.Options = nil
+	in.FileSystems["/boot"] = noNofail
+	server := c.server
+	server.Devices = []string{"/dev/sdb", in.MirroredBoots[1].Devices[0], uuids["/boot-2"]}
+	reasons := strings.Join(nixeval.Bootable(server, in, in.MirroredBoots[1].Devices), "\n")
+	if !strings.Contains(reasons, `fileSystems."/boot" needs /dev/disk/by-uuid/53e7efcf`) || !strings.Contains(reasons, "emergency mode") {
+		t.Errorf("a /boot without nofail on a lost disk: reasons = %q", reasons)
+	}
+}

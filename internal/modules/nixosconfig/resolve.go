@@ -73,10 +73,17 @@ type nic struct {
 
 type boot struct {
 	uefi      bool
-	devices   []string // BIOS: GRUB's disks
-	efiMounts []string // UEFI: EFI system partitions
+	devices   []string       // BIOS: GRUB's disks
+	mirrors   []mirroredBoot // BIOS: each GRUB with the /boot on its disk
+	efiMounts []string       // UEFI: EFI system partitions
 	zfs       bool
 	grubZFS   bool // /boot lives on ZFS, so GRUB must read it
+}
+
+// mirroredBoot is one entry of boot.loader.grub.mirroredBoots.
+type mirroredBoot struct {
+	path    string
+	devices []string
 }
 
 // hasIPv6 says whether the server gets an IPv6 address.
@@ -624,6 +631,7 @@ func (s *system) resolveBoot(a Args, f *facts.Facts, in inputs) error {
 		errs = append(errs, s.resolveEFI(a, in))
 	} else {
 		errs = append(errs, s.resolveGrubDisks(a, f, in))
+		s.resolveMirrors(f, in)
 	}
 	if !in.rootMounted {
 		s.notes = append(s.notes, fmt.Sprintf("nothing is mounted at %s yet: the layout checks (ZFS, EFI system partition, GRUB's disks) run once it is", a.Root))
@@ -742,31 +750,86 @@ func isGenericID(base string) bool {
 func layoutDisks(f *facts.Facts, mounts []mount) []string {
 	var out []string
 	for _, m := range mounts {
-		if !strings.HasPrefix(m.Device, "/dev/") {
-			continue
-		}
-		disk := ""
-		if d, ok := f.Disk(m.Device); ok {
-			disk = d.Path // a file system on the whole disk
-		}
-		for _, d := range f.Disks {
-			for _, p := range d.Partitions {
-				if p.Path == m.Device {
-					disk = d.Path
-				}
-			}
-		}
-		if disk == "" {
-			if d, ok := f.Disk(partitionParent(m.Device)); ok {
-				disk = d.Path
-			}
-		}
-		if disk != "" && !slices.Contains(out, disk) {
+		if disk := diskOfMount(f, m); disk != "" && !slices.Contains(out, disk) {
 			out = append(out, disk)
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// diskOfMount is the facts' path of the disk holding a mounted block
+// device, "" when it is not on one (a dataset, a mapper device).
+func diskOfMount(f *facts.Facts, m mount) string {
+	if !strings.HasPrefix(m.Device, "/dev/") {
+		return ""
+	}
+	disk := ""
+	if d, ok := f.Disk(m.Device); ok {
+		disk = d.Path // a file system on the whole disk
+	}
+	for _, d := range f.Disks {
+		for _, p := range d.Partitions {
+			if p.Path == m.Device {
+				disk = d.Path
+			}
+		}
+	}
+	if disk == "" {
+		if d, ok := f.Disk(partitionParent(m.Device)); ok {
+			disk = d.Path
+		}
+	}
+	return disk
+}
+
+var bootMount = regexp.MustCompile(`^/boot(-[0-9]+)?$`)
+
+// resolveMirrors gives each GRUB the /boot on its own disk when the layout
+// mounts one per disk (/boot, /boot-2, ...): GRUB's mirrored boots. A GRUB
+// reading the /boot of another disk would not boot once that disk is lost.
+func (s *system) resolveMirrors(f *facts.Facts, in inputs) {
+	var boots []mount
+	for _, m := range in.mounts {
+		if bootMount.MatchString(m.Target) && m.FSType != "zfs" {
+			boots = append(boots, m)
+		}
+	}
+	if len(boots) < 2 || len(f.Disks) == 0 {
+		return
+	}
+	slices.SortFunc(boots, func(a, b mount) int { return naturalCompareTargets(a.Target, b.Target) })
+	mirrors := make([]mirroredBoot, len(boots))
+	for i, b := range boots {
+		mirrors[i].path = b.Target
+	}
+	for _, dev := range s.boot.devices {
+		d, ok := f.Disk(dev)
+		if !ok {
+			return
+		}
+		at := 0 // a disk without a /boot of its own reads the first
+		for i, b := range boots {
+			if diskOfMount(f, b) == d.Path {
+				at = i
+			}
+		}
+		mirrors[at].devices = append(mirrors[at].devices, dev)
+	}
+	for _, m := range mirrors {
+		if len(m.devices) == 0 {
+			return // a /boot no GRUB reads: the layout is not one per disk
+		}
+	}
+	s.boot.mirrors = mirrors
+}
+
+// naturalCompareTargets orders /boot before /boot-2 before /boot-10.
+func naturalCompareTargets(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
 }
 
 var (
