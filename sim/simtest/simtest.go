@@ -50,10 +50,10 @@ func Main(m *testing.M) {
 
 // Host is one server of the fleet.
 type Host struct {
-	Name    string // inventory name: ks1, ks2, ...
-	Addr    string // IPv4 address to dial
-	KeyFile string // root's private key
-	Service string // OVH service name
+	Name    string   // inventory name: ks1, ks2, ...
+	Addr    string   // IPv4 address to dial
+	KeyFile string   // root's private key
+	Service string   // OVH service name
 	Disks   []string // kernel names at the first boot: /dev/sda
 	DiskIDs []string // the same disks by id, as fleet.yml names them
 }
