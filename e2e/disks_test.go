@@ -28,3 +28,19 @@ func TestATwoDiskHostSurvivesALostDisk(t *testing.T) {
 		t.Errorf("the installed system:\n%s", got)
 	}
 }
+
+// A server whose disks sit behind a RAID controller NixOS's initrd lacks
+// by default: facts find its driver in sysfs, configuration.nix puts it in
+// the initrd, and the installed system finds its root.
+func TestARAIDControllerGetsItsDriverIntoTheInitrd(t *testing.T) {
+	f := start(t, 1, simtest.WithOverrides(&sim.Overrides{Hosts: map[string]sim.HostOverride{
+		"ks1": {Controller: "megaraid_sas"},
+	}}))
+	r := f.nixbook(t, "install.yml", "-e", "fs_layout=ext4", "-e", "install_timeout=90s")
+	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
+		t.Fatalf("exit %d, mode %s, status %+v:\n%s", r.code, f.Mode("ks1"), f.Status("ks1"), r.out)
+	}
+	if got := f.sh(t, "ks1", "cat /etc/nixos/configuration.nix"); !strings.Contains(got, `"megaraid_sas" ];`) || !strings.Contains(got, "The disks' controller needs megaraid_sas") {
+		t.Errorf("configuration.nix does not load the controller's driver:\n%s", got)
+	}
+}

@@ -55,6 +55,10 @@ type HostSpec struct {
 	// install: gone from the first disk boot after the installer ran, for
 	// good.
 	LoseDisk string
+	// DiskController is the kernel module of the SATA disks' controller:
+	// ahci (""), or a RAID controller's in JBOD mode (megaraid_sas,
+	// mpt3sas), which NixOS's initrd lacks unless told.
+	DiskController string
 }
 
 // predictedName is the NIC's predictable name, if it has one.
@@ -85,6 +89,7 @@ func (s HostSpec) predictedName() string {
 //	    ovh_state: hacked
 //	    reorder_disks: true
 //	    lose_disk: sdb
+//	    disk_controller: megaraid_sas
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 type Overrides struct {
@@ -111,6 +116,8 @@ type HostOverride struct {
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
 	LoseDisk  string         `yaml:"lose_disk"`
+	// Controller is the SATA disks' controller: ahci, megaraid_sas, mpt3sas.
+	Controller string `yaml:"disk_controller"`
 }
 
 // DiskOverride is one disk in an override.
@@ -269,6 +276,13 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	}
 	if o.LoseDisk != "" {
 		spec.LoseDisk = o.LoseDisk
+	}
+	switch o.Controller {
+	case "":
+	case "ahci", "megaraid_sas", "mpt3sas":
+		spec.DiskController = o.Controller
+	default:
+		return fmt.Errorf("disk_controller %q: want ahci, megaraid_sas or mpt3sas", o.Controller)
 	}
 	if spec.LoseDisk != "" {
 		var names []string

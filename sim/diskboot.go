@@ -294,6 +294,9 @@ func (h *Host) evalHost() nixeval.Host {
 	for _, d := range h.bootDisks() {
 		eh.Disks = append(eh.Disks, d.Path())
 		eh.DiskAliases[d.ByIDPath()] = d.Path()
+		if !slices.Contains(eh.Controllers, d.controller()) {
+			eh.Controllers = append(eh.Controllers, d.controller())
+		}
 	}
 	return eh
 }

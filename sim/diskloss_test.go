@@ -144,3 +144,41 @@ umount /mnt/boot /mnt/boot-2 /mnt
 `
 	runScript(t, c, script, config)
 }
+
+// A server's disks behind a RAID controller (megaraid_sas) show its driver
+// in sysfs, as on real hardware, and a system whose initrd lacks it does
+// not come up; the same configuration on the stock SATA controller does.
+func TestDiskBootNeedsTheControllersDriver(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	heavytest.Require(t, "nix-bin, installed with apt")
+	if err := nixeval.EnsureNix(context.Background()); err != nil {
+		t.Skipf("disk mode evaluates with Nix: %v", err)
+	}
+	f := startFleet(t, Config{Hosts: 2, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks1": {Controller: "megaraid_sas"},
+	}}})
+	for host, driver := range map[string]string{"ks1": "megaraid_sas", "ks2": "ahci"} {
+		c, _ := dial(t, f, host)
+		if got := run(t, c, "readlink /sys/block/sda/device/driver"); got != "/sys/bus/pci/drivers/"+driver+"\n" {
+			t.Errorf("%s: the disk's driver link: %q", host, got)
+		}
+		installNixOS(t, f, c, host, "eth0")
+		c.Close()
+		if err := f.Reboot(context.Background(), host, ModeDisk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 60*time.Second, "ks2 boots its disk", func() error { return f.WaitSSH(context.Background(), "ks2") })
+	h1, _ := f.Host("ks1")
+	eventually(t, 60*time.Second, "ks1 boots its disk", func() error {
+		if h1.Mode() != ModeDisk || h1.Status(context.Background()).Why == "" {
+			return fmt.Errorf("mode %s", h1.Mode())
+		}
+		return nil
+	})
+	st := h1.Status(context.Background())
+	if st.SSH || !strings.Contains(st.Why, "the initrd has no driver for the disks' controller (megaraid_sas)") {
+		t.Errorf("ks1 status: %+v", st)
+	}
+}

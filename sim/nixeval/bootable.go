@@ -27,6 +27,7 @@ func Bootable(h Host, in *Installed, grubRecord []string) []string {
 	checkSSH(&r, in)
 	checkBoot(&r, h, in, grubRecord)
 	checkFileSystems(&r, h, in)
+	checkInitrd(&r, h, in)
 	checkZFS(&r, h, in)
 	return r
 }
@@ -364,6 +365,31 @@ func checkFileSystems(r *reasons, h Host, in *Installed) {
 			continue
 		}
 		r.add("fileSystems.%q needs %s, which is on no disk of this server, and has no \"nofail\" option: the boot waits for it and stops in emergency mode", mount, dev)
+	}
+}
+
+// defaultInitrdModules are the disk controller drivers NixOS's initrd
+// holds by default (boot.initrd.includeDefaultModules, kernel.nix): SATA,
+// NVMe, virtio and a few SCSI HBAs, but not megaraid_sas or mpt3sas.
+var defaultInitrdModules = []string{
+	"ahci", "ata_piix", "sata_inic162x", "sata_nv", "sata_promise", "sata_qstor", "sata_sil", "sata_sil24",
+	"sata_sis", "sata_svw", "sata_sx4", "sata_uli", "sata_via", "sata_vsc",
+	"3w-9xxx", "3w-xxxx", "aic79xx", "aic7xxx", "arcmsr", "hpsa", "uas", "sdhci_pci", "nvme",
+	"virtio_pci", "virtio_blk", "virtio_scsi", "mptspi", "hv_storvsc",
+}
+
+// checkInitrd finds the disk controllers the initrd has no driver for:
+// stage 1 would wait for the root device, then give up on the console.
+func checkInitrd(r *reasons, h Host, in *Installed) {
+	var missing []string
+	for _, c := range h.Controllers {
+		have := slices.Contains(in.InitrdModules, c) || in.DefaultModules && slices.Contains(defaultInitrdModules, c)
+		if !have && !slices.Contains(missing, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		r.add("the initrd has no driver for the disks' controller (%s): stage 1 never finds the root file system; add it to boot.initrd.availableKernelModules", strings.Join(missing, ", "))
 	}
 }
 

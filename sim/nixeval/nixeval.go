@@ -41,6 +41,9 @@ type Host struct {
 	DiskAliases map[string]string
 	ZFS         bool // the root file system lives on a ZFS pool
 	UEFI        bool // the firmware boots in UEFI mode, not legacy BIOS
+	// Controllers are the kernel modules of the disks' controllers (ahci,
+	// nvme, megaraid_sas): the initrd must hold them to find the root.
+	Controllers []string
 	// Devices are the block devices and /dev/disk/by-* links the server
 	// has at boot; nil when unknown (no file system device is checked).
 	Devices []string
@@ -85,6 +88,10 @@ type Installed struct {
 	SystemdBoot     bool
 	MirroredBoots   []MirroredBoot
 	FileSystems     map[string]FileSystem
+	// InitrdModules are boot.initrd.availableKernelModules and
+	// kernelModules; DefaultModules is boot.initrd.includeDefaultModules.
+	InitrdModules  []string
+	DefaultModules bool
 }
 
 // Iface is networking.interfaces.<name> (scripted networking).

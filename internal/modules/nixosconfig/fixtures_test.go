@@ -60,6 +60,14 @@ func withSecondDisk(f *facts.Facts) *facts.Facts {
 	return f
 }
 
+// withDriver puts the disks behind a controller driven by module.
+func withDriver(f *facts.Facts, module string) *facts.Facts {
+	for i := range f.Disks {
+		f.Disks[i].Driver = module
+	}
+	return f
+}
+
 // withBootOnEach gives every disk the stock layout's partitions: a /boot
 // (ext4) and the pool's half.
 func withBootOnEach(f *facts.Facts) *facts.Facts {
@@ -237,6 +245,17 @@ host_id: 8425e349
 				"rpool/home /mnt/home zfs rw,xattr,posixacl 0 0\n",
 			hardware: "zfs-uefi-mirrored.nix",
 			server:   uefiZFS,
+		},
+		{
+			name: "bios-megaraid",
+			args: `
+ssh_keys: ["` + adminKey + `"]
+disks: [/dev/sda]
+`,
+			facts:    withDriver(rescue(), "megaraid_sas"),
+			mounts:   ext4Mounts,
+			hardware: "ext4.nix",
+			server:   kimsufiServer(),
 		},
 		{
 			name: "zfs-bios-mirrored",

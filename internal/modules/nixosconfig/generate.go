@@ -212,8 +212,8 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 		if d.Transport == "" {
 			d.Transport = transportOf(d.Path)
 		}
-		for _, m := range transportModules[d.Transport] {
-			if !slices.Contains(mods, m) {
+		for _, m := range append(transportModules[d.Transport], d.Driver) {
+			if m != "" && !slices.Contains(mods, m) {
 				mods = append(mods, m)
 			}
 		}

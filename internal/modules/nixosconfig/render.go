@@ -174,7 +174,10 @@ func renderBoot(w *writer, s *system) {
 	}
 	w.comment("OVH boots over the network first: the firmware's boot entries stay as\nthey are.")
 	w.line("boot.loader.efi.canTouchEfiVariables = false;")
-	w.line("boot.initrd.availableKernelModules = %s;", nixStrings(initrdModules))
+	if len(b.controllers) > 0 {
+		w.comment(fmt.Sprintf("The disks' controller needs %s: without it the initrd would not\nfind the root.", strings.Join(b.controllers, " and ")))
+	}
+	w.line("boot.initrd.availableKernelModules = %s;", nixStrings(b.modules))
 	if b.zfs {
 		w.comment("The layout has ZFS: the initrd imports the pool, for this host id.")
 		w.line("boot.supportedFilesystems = %s;", nixStrings([]string{"zfs"}))

@@ -72,12 +72,16 @@ type nic struct {
 }
 
 type boot struct {
-	uefi      bool
-	devices   []string       // BIOS: GRUB's disks
-	mirrors   []mirroredBoot // BIOS: each GRUB with the /boot on its disk
-	efiMounts []string       // UEFI: EFI system partitions
-	zfs       bool
-	grubZFS   bool // /boot lives on ZFS, so GRUB must read it
+	uefi    bool
+	devices []string       // BIOS: GRUB's disks
+	mirrors []mirroredBoot // BIOS: each GRUB with the /boot on its disk
+	modules []string       // boot.initrd.availableKernelModules
+	// controllers are the disk controllers' modules facts found that the
+	// stock list lacks (a RAID controller's).
+	controllers []string
+	efiMounts   []string // UEFI: EFI system partitions
+	zfs         bool
+	grubZFS     bool // /boot lives on ZFS, so GRUB must read it
 }
 
 // mirroredBoot is one entry of boot.loader.grub.mirroredBoots.
@@ -625,6 +629,14 @@ func (s *system) resolveBoot(a Args, f *facts.Facts, in inputs) error {
 	if m, ok := mountHolding(in.mounts, "/boot"); ok && m.FSType == "zfs" {
 		s.boot.grubZFS = true
 		s.notes = append(s.notes, fmt.Sprintf("/boot lives on the ZFS dataset %s: GRUB must read the pool, which needs it created with -o compatibility=grub2; a small ext4 or vfat /boot is safer", m.Device))
+	}
+
+	s.boot.modules = slices.Clone(initrdModules)
+	for _, d := range f.Disks {
+		if d.Driver != "" && !slices.Contains(s.boot.modules, d.Driver) {
+			s.boot.modules = append(s.boot.modules, d.Driver)
+			s.boot.controllers = append(s.boot.controllers, d.Driver)
+		}
 	}
 
 	if s.boot.uefi {
