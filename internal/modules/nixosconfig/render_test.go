@@ -162,17 +162,24 @@ func TestGoldenConfigurationsBoot(t *testing.T) {
 	}
 }
 
+// evaluateCase renders the named case, installs it with its hardware
+// configuration and evaluates it with Nix.
+func evaluateCase(t *testing.T, name string) (renderCase, *nixeval.Installed) {
+	t.Helper()
+	for _, c := range renderCases() {
+		if c.name == name {
+			conf, network, _ := renderFor(t, c)
+			return c, evaluate(t, installRoot(t, c, conf, network))
+		}
+	}
+	t.Fatalf("no render case %q", name)
+	return renderCase{}, nil
+}
+
 // The extra text and the imports reach the evaluated system as written.
 func TestExtraAndImportsEvaluate(t *testing.T) {
 	requireNix(t)
-	var c renderCase
-	for _, rc := range renderCases() {
-		if rc.name == "quoting-imports-extra" {
-			c = rc
-		}
-	}
-	conf, network, _ := renderFor(t, c)
-	in := evaluate(t, installRoot(t, c, conf, network))
+	_, in := evaluateCase(t, "quoting-imports-extra")
 	raw, _ := json.Marshal(in.Raw["environment"])
 	if !strings.Contains(string(raw), `Welcome to ${config.networking.hostName}`) {
 		t.Errorf("extra's motd did not survive: %s", raw)
@@ -278,14 +285,7 @@ func TestNixAttrAndImport(t *testing.T) {
 // server that lost a disk has only the other's devices.
 func TestMirroredBootsSurviveALostDisk(t *testing.T) {
 	requireNix(t)
-	var c renderCase
-	for _, rc := range renderCases() {
-		if rc.name == "zfs-bios-mirrored" {
-			c = rc
-		}
-	}
-	conf, network, _ := renderFor(t, c)
-	in := evaluate(t, installRoot(t, c, conf, network))
+	c, in := evaluateCase(t, "zfs-bios-mirrored")
 	if len(in.MirroredBoots) != 2 {
 		t.Fatalf("mirroredBoots = %+v, want one per disk", in.MirroredBoots)
 	}
