@@ -167,7 +167,9 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 		}
 	}
 	// The GRUB that boots is one on a disk the server still has, reading a
-	// /boot the server still has, whose menu's kernel is there.
+	// /boot the server still has, whose menu's kernel is there. The BIOS
+	// may start any disk's GRUB: one whose menu loads a missing kernel
+	// stops the boot there.
 	host := h.evalHost()
 	if nodes, _, err := diskNodes(ctx, h.bootDisks()); err == nil {
 		host.Devices = []string{}
@@ -178,7 +180,9 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	var record, bootWhy []string
 	for _, gb := range findBoots(root, mounted) {
 		if len(gb.missing) > 0 {
-			bootWhy = append(bootWhy, fmt.Sprintf("GRUB's menu on /dev/%s loads %s, which that file system lacks", gb.fs.name, strings.Join(gb.missing, " and ")))
+			if gb.onDisk(host) {
+				bootWhy = append(bootWhy, fmt.Sprintf("GRUB's menu on /dev/%s loads %s, which that file system lacks", gb.fs.name, strings.Join(gb.missing, " and ")))
+			}
 			continue
 		}
 		if bootFS == nil && gb.onDisk(host) {
