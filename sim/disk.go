@@ -32,16 +32,17 @@ const (
 // Disk is one disk of a host: a sparse file behind a loop device, shown in
 // the host under the name a real server would give it.
 type Disk struct {
-	Name string // sda, sdb, nvme0n1
-	Kind string // SATA or NVMe
+	Name   string // sda, sdb, nvme0n1
+	Kind   string // SATA or NVMe
+	Size   int64  // bytes
+	Serial string
+	Image  string // the sparse file on the machine
+	Loop   string // /dev/loopN on the machine
+
 	// Controller is the kernel module of the disk's controller: ahci,
 	// nvme, or a RAID controller's (megaraid_sas). The installed system's
 	// initrd needs it to find its root.
 	Controller string
-	Size       int64 // bytes
-	Serial     string
-	Image      string // the sparse file on the machine
-	Loop       string // /dev/loopN on the machine
 }
 
 // diskName names the index-th disk (0-based) of a kind.

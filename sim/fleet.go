@@ -355,12 +355,12 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	counts := map[string]int{}
 	for i, ds := range s.Disks {
 		d := &Disk{
-			Name:       diskName(ds.Kind, counts[ds.Kind]),
-			Kind:       ds.Kind,
-			Controller: s.DiskController,
-			Size:       ds.Size,
-			Serial:     fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
+			Name:   diskName(ds.Kind, counts[ds.Kind]),
+			Kind:   ds.Kind,
+			Size:   ds.Size,
+			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
 		}
+		d.Controller = s.DiskController
 		counts[ds.Kind]++
 		d.Image = filepath.Join(f.dir, "disks", s.Name+"-"+d.Name+".img")
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {

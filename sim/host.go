@@ -83,31 +83,33 @@ type Host struct {
 	// names are the kernel's names of the disks in this boot, in the order
 	// of disks; nil before the first boot (the names the disks were made
 	// with).
-	names []string
+	names       []string
+	up          bool   // its services run (SSH may still be refused if the network is down)
+	why         string // why it does not answer SSH, when it does not
+	hostKey     KeyPair
+	machineID   string
+	authorized  string // authorized_keys of this boot
+	rescueKey   string // last rescue key set through the API
+	nic         string // the link's name inside the host now
+	online      bool   // the network is configured
+	gen         uint64 // bumps on every reboot, so a stale pending boot gives up
+	kexecLoaded bool
+	stopping    bool   // the controller is killing the init
+	stage       uint64 // device of the boot's RAM disk
+	faults      map[string]bool
+	proc        *os.Process
+	done        chan struct{}
+	dev         map[string]devEntry
+	sys         map[string]devEntry
+	udev        map[string]devEntry
+	devKey      string
+
 	// installerRan says the installer has booted: the next disk boot is
 	// the first after an install. lost is the disk (its name as made) the
 	// host has lost, for good; "" while it has all its disks.
 	installerRan bool
 	lost         string
-	up           bool   // its services run (SSH may still be refused if the network is down)
-	why          string // why it does not answer SSH, when it does not
-	hostKey      KeyPair
-	machineID    string
-	authorized   string // authorized_keys of this boot
-	rescueKey    string // last rescue key set through the API
-	nic          string // the link's name inside the host now
-	online       bool   // the network is configured
-	gen          uint64 // bumps on every reboot, so a stale pending boot gives up
-	kexecLoaded  bool
-	stopping     bool   // the controller is killing the init
-	stage        uint64 // device of the boot's RAM disk
-	faults       map[string]bool
-	proc         *os.Process
-	done         chan struct{}
-	dev          map[string]devEntry
-	sys          map[string]devEntry
-	udev         map[string]devEntry
-	devKey       string
+
 	// scan is the last probe of the disks (blkid on each disk and
 	// partition), reused while they do not change: a change of the
 	// machine's loop devices alters only the host's loop nodes.

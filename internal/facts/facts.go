@@ -82,19 +82,20 @@ type NetNames struct {
 
 // Disk is one whole block device.
 type Disk struct {
-	Path       string `json:"path"` // /dev/sda, /dev/nvme0n1
-	SizeBytes  int64  `json:"size_bytes"`
-	Model      string `json:"model"`
-	Rotational bool   `json:"rotational"`
-	Transport  string `json:"transport"` // sata, nvme, virtio, ...
-	// Driver is the kernel module of the disk's controller (ahci, nvme,
-	// megaraid_sas): the PCI driver above the disk in sysfs. The initrd
-	// needs it to find the root.
-	Driver     string      `json:"driver,omitempty"`
-	ByID       []string    `json:"by_id"` // /dev/disk/by-id/... links to it
+	Path       string      `json:"path"` // /dev/sda, /dev/nvme0n1
+	SizeBytes  int64       `json:"size_bytes"`
+	Model      string      `json:"model"`
+	Rotational bool        `json:"rotational"`
+	Transport  string      `json:"transport"` // sata, nvme, virtio, ...
+	ByID       []string    `json:"by_id"`     // /dev/disk/by-id/... links to it
 	PartTable  string      `json:"part_table"`
 	FSType     string      `json:"fstype"` // a filesystem or RAID signature on the whole disk
 	Partitions []Partition `json:"partitions"`
+
+	// Driver is the kernel module of the disk's controller (ahci, nvme,
+	// megaraid_sas): the PCI driver above the disk in sysfs. The initrd
+	// needs it to find the root.
+	Driver string `json:"driver,omitempty"`
 }
 
 // Partition is one partition of a disk.

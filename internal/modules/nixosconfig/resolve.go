@@ -72,16 +72,17 @@ type nic struct {
 }
 
 type boot struct {
-	uefi    bool
-	devices []string       // BIOS: GRUB's disks
+	uefi      bool
+	devices   []string // BIOS: GRUB's disks
+	efiMounts []string // UEFI: EFI system partitions
+	zfs       bool
+	grubZFS   bool // /boot lives on ZFS, so GRUB must read it
+
 	mirrors []mirroredBoot // BIOS: each GRUB with the /boot on its disk
 	modules []string       // boot.initrd.availableKernelModules
 	// controllers are the disk controllers' modules facts found that the
 	// stock list lacks (a RAID controller's).
 	controllers []string
-	efiMounts   []string // UEFI: EFI system partitions
-	zfs         bool
-	grubZFS     bool // /boot lives on ZFS, so GRUB must read it
 }
 
 // mirroredBoot is one entry of boot.loader.grub.mirroredBoots.
