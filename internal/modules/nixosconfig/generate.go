@@ -239,7 +239,9 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 			w.open("fileSystems.%s = {", nixString(m.Target))
 			w.line("device = %s;", nixString(m.Device))
 			w.line("fsType = %s;", nixString(m.FSType))
-			if strings.HasPrefix(m.Target, "/boot-") {
+			// With BIOS, configuration.nix's mirrored boots make every
+			// /boot nofail.
+			if strings.HasPrefix(m.Target, "/boot-") && m.FSType == "vfat" {
 				w.line("options = %s;", nixStrings([]string{"nofail"}))
 			}
 			w.close("};")

@@ -816,6 +816,15 @@ func (s *system) resolveMirrors(f *facts.Facts, in inputs) {
 	for i, b := range boots {
 		mirrors[i].path = b.Target
 	}
+	if diskOfMount(f, boots[0]) == "" && len(boots) == len(s.boot.devices) {
+		// Not made yet (nixbook generate, the stock layout by label): the
+		// stock layout puts /boot on the first disk, /boot-2 on the second.
+		for i := range mirrors {
+			mirrors[i].devices = []string{s.boot.devices[i]}
+		}
+		s.boot.mirrors = mirrors
+		return
+	}
 	for _, dev := range s.boot.devices {
 		d, ok := f.Disk(dev)
 		if !ok {
