@@ -193,8 +193,12 @@ func TestInventoryLoadsAndNamesEveryHost(t *testing.T) {
 		}
 	}
 	ks2, _ := inv.Host("ks2")
-	if got := fmt.Sprint(ks2.Vars["disks"]); got != "[/dev/nvme0n1 /dev/nvme1n1]" {
-		t.Errorf("ks2 disks = %s", got)
+	h2, _ := f.Host("ks2")
+	if got, want := fmt.Sprint(ks2.Vars["disks"]), fmt.Sprintf("[%s %s]", h2.Disks()[0].ByIDPath(), h2.Disks()[1].ByIDPath()); got != want {
+		t.Errorf("ks2 disks = %s, want them by id: %s", got, want)
+	}
+	if got := fmt.Sprint(ks2.Vars["disk_names"]); got != "[/dev/nvme0n1 /dev/nvme1n1]" {
+		t.Errorf("ks2 disk_names = %s", got)
 	}
 	// go-ovh finds the endpoint and keys in ./ovh.conf.
 	t.Chdir(f.Dir())

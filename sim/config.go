@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,14 @@ type HostSpec struct {
 	// and boots its disk through the loader efiBootloaderPath names on its
 	// EFI system partitions.
 	Firmware string
+	// LoseDisk names a disk (as made: sdb, nvme1n1) that fails after the
+	// install: gone from the first disk boot after the installer ran, for
+	// good.
+	LoseDisk string
+	// DiskController is the kernel module of the SATA disks' controller:
+	// ahci (""), or a RAID controller's in JBOD mode (megaraid_sas,
+	// mpt3sas), which NixOS's initrd lacks unless told.
+	DiskController string
 }
 
 // Firmwares of a host.
@@ -94,6 +103,8 @@ func (s HostSpec) predictedName() string {
 //	    ovh_state: hacked
 //	    reorder_disks: true
 //	    firmware: uefi
+//	    lose_disk: sdb
+//	    disk_controller: megaraid_sas
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 type Overrides struct {
@@ -120,6 +131,9 @@ type HostOverride struct {
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
 	Firmware  string         `yaml:"firmware"`
+	LoseDisk  string         `yaml:"lose_disk"`
+	// Controller is the SATA disks' controller: ahci, megaraid_sas, mpt3sas.
+	Controller string `yaml:"disk_controller"`
 }
 
 // DiskOverride is one disk in an override.
@@ -282,6 +296,27 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	}
 	if len(spec.Disks) == 0 {
 		return fmt.Errorf("a host needs at least one disk")
+	}
+	if o.LoseDisk != "" {
+		spec.LoseDisk = o.LoseDisk
+	}
+	switch o.Controller {
+	case "":
+	case "ahci", "megaraid_sas", "mpt3sas":
+		spec.DiskController = o.Controller
+	default:
+		return fmt.Errorf("disk_controller %q: want ahci, megaraid_sas or mpt3sas", o.Controller)
+	}
+	if spec.LoseDisk != "" {
+		var names []string
+		perKind := map[string]int{}
+		for _, d := range spec.Disks {
+			names = append(names, diskName(d.Kind, perKind[d.Kind]))
+			perKind[d.Kind]++
+		}
+		if !slices.Contains(names, spec.LoseDisk) {
+			return fmt.Errorf("lose_disk %q: the host's disks are %s", spec.LoseDisk, strings.Join(names, ", "))
+		}
 	}
 	return nil
 }

@@ -38,6 +38,11 @@ type Disk struct {
 	Serial string
 	Image  string // the sparse file on the machine
 	Loop   string // /dev/loopN on the machine
+
+	// Controller is the kernel module of the disk's controller: ahci,
+	// nvme, or a RAID controller's (megaraid_sas). The installed system's
+	// initrd needs it to find its root.
+	Controller string
 }
 
 // diskName names the index-th disk (0-based) of a kind.
@@ -69,6 +74,18 @@ func (d *Disk) ByID() string {
 		return "nvme-NIXBOOK_SIM_NVME_" + d.Serial
 	}
 	return "ata-NIXBOOK_SIM_HDD_" + d.Serial
+}
+
+// controller is the module of the disk's controller: its kind's own
+// unless the host has a RAID controller.
+func (d *Disk) controller() string {
+	switch {
+	case d.Kind == NVMe:
+		return "nvme"
+	case d.Controller != "":
+		return d.Controller
+	}
+	return "ahci"
 }
 
 // Path is the disk's device path inside its host.
@@ -287,6 +304,9 @@ func sysEntries(disks []*Disk) (map[string]devEntry, error) {
 		}
 		links[fmt.Sprintf("dev/block/%d:%d", maj, min)] = devEntry{link: "/sys/block/" + d.Name}
 		links["class/block/"+d.Name] = devEntry{link: "/sys/block/" + d.Name}
+		// The controller's driver, where facts and nixos-generate-config
+		// look for it (on a server, on the PCI device above the disk).
+		links["block/"+d.Name+"/device/driver"] = devEntry{link: "/sys/bus/pci/drivers/" + d.controller()}
 		parts, err := partitions(d.Loop)
 		if err != nil {
 			return nil, err

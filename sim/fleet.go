@@ -363,6 +363,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 			Size:   ds.Size,
 			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
 		}
+		d.Controller = s.DiskController
 		counts[ds.Kind]++
 		d.Image = filepath.Join(f.dir, "disks", s.Name+"-"+d.Name+".img")
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {

@@ -25,6 +25,7 @@ b.concatStringsSep "; " [
   "grub_enable=${flag g.enable}"
   "grub_devices=${q (b.concatStringsSep " " devices)}"
   "mirror_paths=${q (b.concatStringsSep " " (map (m: m.path) g.mirroredBoots))}"
+  "mirrors=${q (b.concatStringsSep " " (map (m: "${m.path}=${b.concatStringsSep "," (m.devices or [ ])}") g.mirroredBoots))}"
   "efi_support=${flag g.efiSupport}"
   "efi_removable=${flag g.efiInstallAsRemovable}"
   "force_install=${flag g.forceInstall}"
