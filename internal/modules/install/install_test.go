@@ -363,6 +363,11 @@ func TestWaitFailures(t *testing.T) {
 				"(check the interface name, addresses and gateways in /mnt/etc/nixos). Boot it into the rescue system (the rescue module, or the OVH manager: " +
 				"Netboot > Rescue, then restart), import and mount its root (`zpool import -f -N rpool && mount -t zfs rpool/root/nixos /mnt`) and read that boot's journal with " +
 				"`journalctl -D /mnt/var/log/journal -b -0` (did not answer SSH on a new boot within 20m (gave up after 20m0s"},
+		{name: "a UEFI server never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.neverBack = true; m.facts.Firmware = "uefi" },
+			want: "did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
+				"(check the interface name, addresses and gateways in /mnt/etc/nixos), or, on this UEFI server, its EFI system partitions may hold no loader " +
+				`at the efiBootloaderPath the OVH API names (\EFI\BOOT\BOOTX64.EFI; GRUB installed as removable is at \EFI\BOOT\BOOTX64.EFI), which leaves it in the UEFI shell. ` +
+				"Boot it into the rescue system"},
 		{name: "no service: boots the rescue again",
 			want: "rebooted but came back running Debian GNU/Linux 12 (bookworm) (hostname rescue12-customer-eu), not the installed NixOS: its netboot still says rescue; " +
 				"give the task a service (or the host an ovh_service variable) so that install sets it to the disk, or set it in the OVH manager, then run again"},

@@ -60,6 +60,28 @@ func withSecondDisk(f *facts.Facts) *facts.Facts {
 	return f
 }
 
+// withDriver puts the disks behind a controller driven by module.
+func withDriver(f *facts.Facts, module string) *facts.Facts {
+	for i := range f.Disks {
+		f.Disks[i].Driver = module
+	}
+	return f
+}
+
+// withBootOnEach gives every disk the stock layout's partitions: a /boot
+// (ext4) and the pool's half.
+func withBootOnEach(f *facts.Facts) *facts.Facts {
+	for i := range f.Disks {
+		d := &f.Disks[i]
+		d.PartTable = "gpt"
+		d.Partitions = []facts.Partition{
+			{Path: d.Path + "1", Number: 1, FSType: "ext4"},
+			{Path: d.Path + "2", Number: 2, FSType: "zfs_member"},
+		}
+	}
+	return f
+}
+
 // withIPv6 gives the rescue system OVH's IPv6 block and gateway.
 func withIPv6(f *facts.Facts) *facts.Facts {
 	f.Interfaces[0].IPv6 = []string{"2001:db8:1:10::1/64"}
@@ -133,6 +155,8 @@ func renderCases() []renderCase {
 
 	zfsServer := kimsufiServer()
 	zfsServer.ZFS = true
+	twoDisksZFS := twoDisks
+	twoDisksZFS.ZFS = true
 
 	uefi := nixeval.Host{
 		Name: "eg1", NIC: "enp1s0", MAC: "a8:a1:59:00:00:02",
@@ -221,6 +245,29 @@ host_id: 8425e349
 				"rpool/home /mnt/home zfs rw,xattr,posixacl 0 0\n",
 			hardware: "zfs-uefi-mirrored.nix",
 			server:   uefiZFS,
+		},
+		{
+			name: "bios-megaraid",
+			args: `
+ssh_keys: ["` + adminKey + `"]
+disks: [/dev/sda]
+`,
+			facts:    withDriver(rescue(), "megaraid_sas"),
+			mounts:   ext4Mounts,
+			hardware: "ext4.nix",
+			server:   kimsufiServer(),
+		},
+		{
+			name: "zfs-bios-mirrored",
+			args: `
+ssh_keys: ["` + adminKey + `"]
+disks: [` + sataA + `, ` + sataB + `]
+`,
+			facts: withBootOnEach(withSecondDisk(withIPv6(rescue()))),
+			mounts: "rpool/root/nixos /mnt zfs rw,xattr,posixacl 0 0\n" +
+				"rpool/home /mnt/home zfs rw,xattr,posixacl 0 0\n/dev/sda1 /mnt/boot ext4 rw 0 0\n/dev/sdb1 /mnt/boot-2 ext4 rw 0 0\n",
+			hardware: "zfs-bios-mirrored.nix",
+			server:   twoDisksZFS,
 		},
 		{
 			name: "zfs-bios",

@@ -212,8 +212,8 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 		if d.Transport == "" {
 			d.Transport = transportOf(d.Path)
 		}
-		for _, m := range transportModules[d.Transport] {
-			if !slices.Contains(mods, m) {
+		for _, m := range append(transportModules[d.Transport], d.Driver) {
+			if m != "" && !slices.Contains(mods, m) {
 				mods = append(mods, m)
 			}
 		}
@@ -239,7 +239,9 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 			w.open("fileSystems.%s = {", nixString(m.Target))
 			w.line("device = %s;", nixString(m.Device))
 			w.line("fsType = %s;", nixString(m.FSType))
-			if strings.HasPrefix(m.Target, "/boot-") {
+			// With BIOS, configuration.nix's mirrored boots make every
+			// /boot nofail.
+			if strings.HasPrefix(m.Target, "/boot-") && m.FSType == "vfat" {
 				w.line("options = %s;", nixStrings([]string{"nofail"}))
 			}
 			w.close("};")

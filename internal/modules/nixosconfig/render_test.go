@@ -162,17 +162,24 @@ func TestGoldenConfigurationsBoot(t *testing.T) {
 	}
 }
 
+// evaluateCase renders the named case, installs it with its hardware
+// configuration and evaluates it with Nix.
+func evaluateCase(t *testing.T, name string) (renderCase, *nixeval.Installed) {
+	t.Helper()
+	for _, c := range renderCases() {
+		if c.name == name {
+			conf, network, _ := renderFor(t, c)
+			return c, evaluate(t, installRoot(t, c, conf, network))
+		}
+	}
+	t.Fatalf("no render case %q", name)
+	return renderCase{}, nil
+}
+
 // The extra text and the imports reach the evaluated system as written.
 func TestExtraAndImportsEvaluate(t *testing.T) {
 	requireNix(t)
-	var c renderCase
-	for _, rc := range renderCases() {
-		if rc.name == "quoting-imports-extra" {
-			c = rc
-		}
-	}
-	conf, network, _ := renderFor(t, c)
-	in := evaluate(t, installRoot(t, c, conf, network))
+	_, in := evaluateCase(t, "quoting-imports-extra")
 	raw, _ := json.Marshal(in.Raw["environment"])
 	if !strings.Contains(string(raw), `Welcome to ${config.networking.hostName}`) {
 		t.Errorf("extra's motd did not survive: %s", raw)
@@ -270,5 +277,41 @@ func TestNixAttrAndImport(t *testing.T) {
 		if got != tt.want || ok != (tt.want != "") {
 			t.Errorf("nixImport(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
 		}
+	}
+}
+
+// Two disks, each with its /boot: whichever disk is lost, the other's GRUB
+// reads the /boot beside it and the lost /boot is let go (nofail). The
+// server that lost a disk has only the other's devices.
+func TestMirroredBootsSurviveALostDisk(t *testing.T) {
+	requireNix(t)
+	c, in := evaluateCase(t, "zfs-bios-mirrored")
+	if len(in.MirroredBoots) != 2 {
+		t.Fatalf("mirroredBoots = %+v, want one per disk", in.MirroredBoots)
+	}
+	uuids := map[string]string{
+		"/boot":   "/dev/disk/by-uuid/53e7efcf-73ba-4145-b503-aab590481958",
+		"/boot-2": "/dev/disk/by-uuid/9b1c0f2e-5d7a-4c61-8e0b-1f2d3c4b5a69",
+	}
+	for lost, kept := range map[int]int{0: 1, 1: 0} {
+		mb := in.MirroredBoots[kept]
+		server := c.server
+		// The kernel calls the disk that is left sda.
+		server.Disks = []string{"/dev/sda"}
+		server.DiskAliases = map[string]string{mb.Devices[0]: "/dev/sda"}
+		server.Devices = []string{"/dev/sda", "/dev/sda1", "/dev/sda2", mb.Devices[0], uuids[mb.Path]}
+		if reasons := nixeval.Bootable(server, in, mb.Devices); len(reasons) > 0 {
+			t.Errorf("disk %d lost: the server would not come back:\n%s", lost+1, strings.Join(reasons, "\n"))
+		}
+	}
+	// Without nofail, the lost /boot stops the boot.
+	noNofail := in.FileSystems["/boot"]
+	noNofail.Options = nil
+	in.FileSystems["/boot"] = noNofail
+	server := c.server
+	server.Devices = []string{"/dev/sdb", in.MirroredBoots[1].Devices[0], uuids["/boot-2"]}
+	reasons := strings.Join(nixeval.Bootable(server, in, in.MirroredBoots[1].Devices), "\n")
+	if !strings.Contains(reasons, `fileSystems."/boot" needs /dev/disk/by-uuid/53e7efcf`) || !strings.Contains(reasons, "emergency mode") {
+		t.Errorf("a /boot without nofail on a lost disk: reasons = %q", reasons)
 	}
 }
