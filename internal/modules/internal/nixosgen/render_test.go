@@ -1,7 +1,6 @@
-package nixosconfig
+package nixosgen
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -9,34 +8,30 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// requireNix makes sure the real nix-instantiate is there, installing
-// Debian's nix-bin when running as root.
-func requireNix(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	heavytest.Require(t, "nix-bin, installed with apt")
-	if err := nixeval.EnsureNix(ctx); err != nil {
-		t.Skipf("nix-instantiate is needed (apt-get install nix-bin): %v", err)
-	}
-}
-
 func decodeArgs(t *testing.T, text string) Args {
 	t.Helper()
-	m, err := Spec.New(moduletest.Decoder(text))
+	a, err := newArgs(text)
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}
-	return m.(*module).args
+	return a
+}
+
+// newArgs decodes and checks arguments as the nixos_config module does.
+func newArgs(text string) (Args, error) {
+	var a Args
+	if err := modkit.Decode(moduletest.Decoder(text), &a); err != nil {
+		return a, err
+	}
+	return a, Validate(&a)
 }
 
 // renderFor resolves and renders a case as Check does.
@@ -110,25 +105,6 @@ func installRoot(t *testing.T, c renderCase, conf, network string) string {
 
 // grubRecord is what nixos-install records of GRUB's targets: the
 // configured devices, mirrored boots' included.
-func grubRecord(in *nixeval.Installed) []string {
-	rec := append([]string(nil), in.GrubDevices...)
-	for _, mb := range in.MirroredBoots {
-		rec = append(rec, mb.Devices...)
-	}
-	return rec
-}
-
-func evaluate(t *testing.T, root string) *nixeval.Installed {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	in, err := nixeval.Evaluate(ctx, root)
-	if err != nil {
-		t.Fatalf("evaluate: %v", err)
-	}
-	return in
-}
-
 // The strongest check: the real Nix evaluator merges each configuration
 // with its hardware configuration, and the simulated server it was made
 // for would come back on the network and accept root's key.

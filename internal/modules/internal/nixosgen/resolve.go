@@ -1,4 +1,4 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"crypto/sha256"
@@ -105,8 +105,8 @@ var (
 	macAddress   = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 )
 
-// validateArgs checks what can be checked without the host.
-func validateArgs(a *Args) error {
+// Validate checks what can be checked without the host.
+func Validate(a *Args) error {
 	// A template over an unset inventory value renders as "": not a value.
 	for _, l := range []*modkit.StringList{&a.Disks, &a.EFIMounts, &a.Nameservers, &a.Imports} {
 		*l = slices.DeleteFunc(*l, func(s string) bool { return strings.TrimSpace(s) == "" })
