@@ -50,6 +50,7 @@ var floors = []struct {
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "internal/transport"}},
 	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/hostkeys", "internal/ovh", "internal/transport", "internal/transport/local", "internal/yamlx"}},
 	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "internal/buildonce", "internal/proctree"}},
+	{"internal/modules/internal/nixosgen/nixosgentest", []string{"internal/heavytest", "internal/facts", "sim/nixeval"}},
 	{"internal/runner/runnertest", []string{"internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/runner", "internal/tmpl", "internal/transport/ssh"}},
 
 	// The module contract, the kits modules share, and the modules: peers
@@ -79,13 +80,7 @@ var floors = []struct {
 
 // testKits are packages made for tests; the nixbook binary never links
 // them, nor the simulator, nor package testing.
-var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/runner/runnertest", "sim/..."}
-
-// peerImports are modules that still use another module as a library. Each
-// is to move into a kit under internal/modules/internal; the list only shrinks.
-var peerImports = map[string][]string{
-	"internal/modules/install": {"internal/modules/nixosconfig"},
-}
+var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/modules/internal/nixosgen/nixosgentest", "internal/runner/runnertest", "sim/..."}
 
 func matches(pattern, pkg string) bool {
 	switch {
@@ -136,31 +131,9 @@ func TestEveryImportGoesDownTheFloors(t *testing.T) {
 				continue
 			}
 			imp = strings.TrimPrefix(imp, module)
-			if slices.Contains(peerImports[pkg], imp) {
-				continue
-			}
 			allowed := slices.ContainsFunc(floors[row].imports, func(p string) bool { return matches(p, imp) && imp != pkg })
 			if !allowed {
 				t.Errorf("%s imports %s, which its floor (%q) does not allow", pkg, imp, floors[row].pkg)
-			}
-		}
-	}
-}
-
-func TestPeerImportsAreStillThere(t *testing.T) {
-	// An entry of peerImports that no longer holds is a retired debt: take
-	// it out of the list so it cannot come back unnoticed.
-	imports := map[string][]string{}
-	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./internal/modules/...") {
-		fields := strings.Fields(line)
-		for _, imp := range fields[1:] {
-			imports[strings.TrimPrefix(fields[0], module)] = append(imports[strings.TrimPrefix(fields[0], module)], strings.TrimPrefix(imp, module))
-		}
-	}
-	for pkg, peers := range peerImports {
-		for _, p := range peers {
-			if !slices.Contains(imports[pkg], p) {
-				t.Errorf("%s no longer imports %s: remove it from peerImports", pkg, p)
 			}
 		}
 	}

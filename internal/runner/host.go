@@ -323,23 +323,7 @@ func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs
 // changed host key is never retried: it ends the wait at once.
 func (f fullHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	f.h.close()
-	delay := 500 * time.Millisecond
-	for {
-		err := f.h.connect(ctx, opts)
-		if err == nil {
-			return nil
-		}
-		var changed *hostkeys.ChangedError
-		if errors.As(err, &changed) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reconnect: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
-	}
+	return hostkeys.Redial(ctx, func(ctx context.Context) error { return f.h.connect(ctx, opts) })
 }
 
 func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFacts(ctx) }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/hostkeys"
+	"github.com/nixbook/nixbook/internal/inventory"
+	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
 	sshtransport "github.com/nixbook/nixbook/internal/transport/ssh"
@@ -16,7 +18,8 @@ import (
 // a moduletest.LocalHost over nixbook's SSH transport as root, with the
 // facts the runner gathers, which dials again and gathers again as the
 // runner's hosts do, so a module that reboots or kexecs the server finds it
-// on its next boot. Its known_hosts belongs to the test.
+// on its next boot. Its variables are the host's in fleet.yml (the OVH
+// credentials and service among them); its known_hosts belongs to the test.
 func (f *Fleet) ModuleHost(t testing.TB, name string) *moduletest.LocalHost {
 	t.Helper()
 	sh := f.Host(name)
@@ -32,6 +35,14 @@ func (f *Fleet) ModuleHost(t testing.TB, name string) *moduletest.LocalHost {
 			return res.Stdout, err
 		})
 	}
+	inv, err := inventory.Load(f.FleetYAML)
+	if err != nil {
+		t.Fatalf("simtest: %v", err)
+	}
+	ih, ok := inv.Host(name)
+	if !ok {
+		t.Fatalf("simtest: %s is not in %s", name, f.FleetYAML)
+	}
 	ctx := context.Background()
 	conn, err := d.Dial(ctx, target, transport.DialOptions{})
 	if err != nil {
@@ -43,8 +54,8 @@ func (f *Fleet) ModuleHost(t testing.TB, name string) *moduletest.LocalHost {
 			c.Close()
 		}
 	})
-	h.HostName, h.Conn = name, conn
-	h.ReachVal.Dial = sh.Addr
+	h.HostName, h.Conn, h.VarsMap = name, conn, ih.Vars
+	h.ReachVal = modules.Reach{Dial: sh.Addr, Source: ih.Source}
 	h.Redial = func(ctx context.Context, opts transport.DialOptions) (transport.Conn, error) {
 		return d.Dial(ctx, target, opts)
 	}

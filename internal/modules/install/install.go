@@ -89,7 +89,7 @@ type Args struct {
 
 // HostVars are the inventory variables install reads beside its arguments:
 // those a local flake's host folder is rendered from, as `nixbook
-// generate` renders it (nixosconfig.InventoryArgs), and the key nixbook
+// generate` renders it (nixosgen.InventoryArgs), and the key nixbook
 // logs in with.
 type HostVars struct {
 	SSHKeys      any    `yaml:"-" var:"ssh_keys,rescue_ssh_key" doc:"the host folder's ssh_keys (a local flake)"`

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/hostkeys"
@@ -227,24 +226,15 @@ func (h *LocalHost) Reconnect(ctx context.Context, opts transport.DialOptions) e
 	if old != nil {
 		old.Close()
 	}
-	for {
+	return hostkeys.Redial(ctx, func(ctx context.Context) error {
 		conn, err := h.Redial(ctx, opts)
 		if err == nil {
 			h.mu.Lock()
 			h.Conn = conn
 			h.mu.Unlock()
-			return nil
 		}
-		var changed *hostkeys.ChangedError
-		if errors.As(err, &changed) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reconnect: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+		return err
+	})
 }
 
 // RefreshFacts counts, and gathers facts again with Gather when it is set.

@@ -60,7 +60,7 @@ func newAccount(t *testing.T, cfg ovhapi.Config) *account {
 		case ovhapi.ModeOf(boot) == ovhapi.ModeRescue:
 			into = ovhRescue
 		}
-		s.reboot(into)
+		s.Reboot(into)
 		return nil
 	}
 	if cfg.Weather == nil {
@@ -98,7 +98,7 @@ func (a *account) add(name string, bootID int64) *server {
 // (newServer) has fast pauses.
 func testModule(t *testing.T, args string, s *server) *module {
 	t.Helper()
-	m := moduletest.NewFor(t, Spec, args, s.vars).(*module)
+	m := moduletest.NewFor(t, Spec, args, s.APIVars).(*module)
 	m.clock = fastClock()
 	return m
 }
@@ -117,19 +117,19 @@ func TestPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "in-rescue", args: "", setup: func(a *account, s *server) { s.sys = ovhRescue; s.facts = s.currentFacts() }},
+		{name: "in-rescue", args: "", setup: func(a *account, s *server) { s.SetRunning(ovhRescue) }},
 		{name: "harddisk", args: "boot: harddisk", bootID: 230242},
 		{name: "harddisk-already", args: "boot: harddisk"},
-		{name: "monitoring-off", args: "", setup: func(a *account, s *server) { s.vars[ovh.VarMonitoring] = "off" }},
+		{name: "monitoring-off", args: "", setup: func(a *account, s *server) { s.APIVars[ovh.VarMonitoring] = "off" }},
 		{name: "monitoring-off-already-set", args: "", setup: func(a *account, s *server) {
-			s.vars[ovh.VarMonitoring] = false
+			s.APIVars[ovh.VarMonitoring] = false
 			c := testClient(t, a)
 			if err := c.SetBoot(context.Background(), testSN, 230242, edKey); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "harddisk-monitoring-back", args: "boot: harddisk", setup: func(a *account, s *server) {
-			s.vars[ovh.VarMonitoring] = "off"
+			s.APIVars[ovh.VarMonitoring] = "off"
 			c := testClient(t, a)
 			if err := c.Do(context.Background(), ovh.Request{Method: "PUT", Path: ovh.ServerPath(testSN), Body: map[string]any{"monitoring": false}}, nil); err != nil {
 				t.Fatal(err)
@@ -178,7 +178,7 @@ func TestRebootIntoRescue(t *testing.T) {
 	}
 	out, err := m.Apply(ctx, s, p)
 	if err != nil {
-		t.Fatalf("apply: %v\n%s", err, s.allLogs())
+		t.Fatalf("apply: %v\n%s", err, s.AllLogs())
 	}
 	st, _ := a.emu.Server(testSN)
 	if st.Mode != ovhapi.ModeRescue || st.BootID != 230242 || st.RescueSSHKey != edKey {
@@ -190,10 +190,10 @@ func TestRebootIntoRescue(t *testing.T) {
 	if got := s.Facts(); !got.Rescue || got.BootID != "boot-2" {
 		t.Errorf("facts after apply: %+v, want the rescue on boot-2", got)
 	}
-	if len(s.keyChanges) != 1 || s.keyChanges[0] != "disk-key -> rescue-key-2" {
-		t.Errorf("key changes %q, want the rescue's new key recorded once", s.keyChanges)
+	if changes := s.KeyChanges(); len(changes) != 1 || changes[0] != "disk-key -> host-key-2" {
+		t.Errorf("key changes %q, want the rescue's new key recorded once", changes)
 	}
-	for _, d := range s.dials {
+	for _, d := range s.Dials() {
 		if !d.NewSystem {
 			t.Errorf("a reconnect did not accept a new system: %+v", d)
 		}
@@ -223,8 +223,8 @@ func TestHarddiskSetsTheNetbootWithoutReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := a.emu.Server(testSN)
-	if st.BootID != 1 || len(st.Tasks) != 0 || s.rebootsSeen != 0 {
-		t.Errorf("server %+v, reboots %d: want the disk boot and no reboot", st, s.rebootsSeen)
+	if st.BootID != 1 || len(st.Tasks) != 0 || s.Reboots() != 0 {
+		t.Errorf("server %+v, reboots %d: want the disk boot and no reboot", st, s.Reboots())
 	}
 	if again, err := m.Check(ctx, s); err != nil || again.Changed() {
 		t.Errorf("second check: %v, %s", err, moduletest.FormatPlan(again))
@@ -270,14 +270,14 @@ func TestCheckFailures(t *testing.T) {
 			}
 			for k, v := range tt.vars {
 				if v == nil {
-					delete(s.vars, k)
+					delete(s.APIVars, k)
 				} else {
-					s.vars[k] = v
+					s.APIVars[k] = v
 				}
 			}
 			// A bad value the host's variables give fails when the task is
 			// built for the host, as validate does; a missing one, at Check.
-			m, err := Spec.New(moduletest.DecoderFor(tt.args, s.vars))
+			m, err := Spec.New(moduletest.DecoderFor(tt.args, s.APIVars))
 			if err == nil {
 				m.(*module).clock = fastClock()
 				_, err = m.Check(context.Background(), s)
@@ -288,8 +288,8 @@ func TestCheckFailures(t *testing.T) {
 				t.Fatalf("err = %v\nwant  %s…", err, want)
 			}
 			for _, secret := range []string{testAS, "0000secret0000", testCK} {
-				if strings.Contains(err.Error()+s.allLogs(), secret) {
-					t.Errorf("a secret shows in the error or log: %v\n%s", err, s.allLogs())
+				if strings.Contains(err.Error()+s.AllLogs(), secret) {
+					t.Errorf("a secret shows in the error or log: %v\n%s", err, s.AllLogs())
 				}
 			}
 		})
@@ -312,7 +312,7 @@ func TestApplyFailures(t *testing.T) {
 		{name: "API errors are retried", fault: ovhapi.Fault{HTTP500: 2}},
 		{name: "the task takes too long", fault: ovhapi.Fault{SlowTask: time.Hour}, args: "task_timeout: 200ms",
 			wantErr: "ovh: task ID on " + testSN + " still doing (Reboot asked): context deadline exceeded"},
-		{name: "the host never comes back", prepare: func(a *account, s *server) { s.neverBack = true }, args: "timeout: 2m",
+		{name: "the host never comes back", prepare: func(a *account, s *server) { s.NeverBack = true }, args: "timeout: 2m",
 			wantErr: "after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m (gave up after 2m0s",
 			check: func(t *testing.T, err error) {
 				var te *boot.TimeoutError
@@ -382,14 +382,14 @@ func TestSecretsNeverShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := moduletest.FormatPlan(p) + fmt.Sprintf("%v %+v %#v", out, p.Data, p.Changes) + s.allLogs()
+	seen := moduletest.FormatPlan(p) + fmt.Sprintf("%v %+v %#v", out, p.Data, p.Changes) + s.AllLogs()
 	for _, secret := range []string{testAK, testAS, testCK} {
 		if strings.Contains(seen, secret) {
 			t.Errorf("secret %s… shows:\n%s", secret[:4], seen)
 		}
 	}
-	if !strings.Contains(s.allLogs(), "ovh: PUT /dedicated/server/"+testSN+": 200") {
-		t.Errorf("the API calls are not in the host's log:\n%s", s.allLogs())
+	if !strings.Contains(s.AllLogs(), "ovh: PUT /dedicated/server/"+testSN+": 200") {
+		t.Errorf("the API calls are not in the host's log:\n%s", s.AllLogs())
 	}
 }
 
@@ -423,8 +423,8 @@ func TestNew(t *testing.T) {
 
 func TestRunningRescueWithoutFacts(t *testing.T) {
 	s := newServer(nil)
-	s.sys = ovhRescue
-	s.facts = &facts.Facts{}
+	s.SetRunning(ovhRescue)
+	s.SetFacts(&facts.Facts{})
 	got, err := RunningRescue(context.Background(), s)
 	if err != nil || got != "rescue12-customer-eu" {
 		t.Errorf("RunningRescue = %q, %v", got, err)
@@ -441,7 +441,7 @@ func TestHarddiskContract(t *testing.T) {
 		a := newAccount(t, ovhapi.Config{})
 		s := a.add(testSN, 230242)
 		h := moduletest.NewLocalHost(t)
-		h.VarsMap = s.vars
+		h.VarsMap = s.APIVars
 		h.ReachVal = modules.Reach{Dial: "203.0.113.10"} // the emulated server's address
 		h.VarsMap["ovh_rate_limit"] = "1000/s burst 1000"
 		return "boot: harddisk", h
@@ -475,7 +475,7 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 		"ovh_application_secret": testAS, "ovh_consumer_key": testCK, "rescue_ssh_key": edKey,
 		"ovh_rate_limit": "1000/s burst 1000",
 	})
-	second.addr = "203.0.113.11"
+	second.Address = "203.0.113.11"
 	a.servers[other] = second
 	// Hosts of one run: the runner gives them the account's one cache.
 	run := ovh.NewLimiters()
@@ -493,7 +493,7 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 		t.Errorf("the second check made %v, want only its server read (the range's list is shared)", got)
 	}
 	if _, err := m.Apply(ctx, second, p); err != nil {
-		t.Fatalf("apply: %v\n%s", err, second.allLogs())
+		t.Fatalf("apply: %v\n%s", err, second.AllLogs())
 	}
 	if st, _ := a.emu.Server(other); st.BootID != 230243 || st.Mode != ovhapi.ModeRescue {
 		t.Errorf("server %+v: want its own rescue (230243)", st)
@@ -525,9 +525,9 @@ func TestHarddiskOnUEFIPointsToTheInstalledLoader(t *testing.T) {
 			a.emu.AddServer(ovhapi.Server{Name: testSN, IP: "203.0.113.10", BootID: 230242, Firmware: tt.firmware})
 			// What the install left on the EFI system partition.
 			a.emu.SetEFILoaders(testSN, []string{ovh.RemovableEFILoader, `\EFI\systemd\systemd-bootx64.efi`})
-			s.facts.Firmware = tt.firmware
+			s.Facts().Firmware = tt.firmware
 			for k, v := range tt.vars {
-				s.vars[k] = v
+				s.APIVars[k] = v
 			}
 			m := testModule(t, "boot: harddisk", s)
 			ctx := context.Background()

@@ -1,4 +1,4 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"fmt"
@@ -109,6 +109,24 @@ func renderConfiguration(s *system) string {
 func renderBoot(w *writer, s *system) {
 	b := s.boot
 	switch {
+	case !b.uefi && len(b.mirrors) > 1:
+		w.comment("Legacy BIOS: GRUB goes on every disk, each reading the /boot on its\nown disk, so the server boots from whichever disk the BIOS finds, even\nwith the other one lost.")
+		w.open("boot.loader.grub = {")
+		w.line("enable = true;")
+		w.open("mirroredBoots = [")
+		for _, m := range b.mirrors {
+			w.line("{ devices = %s; path = %s; }", nixStrings(m.devices), nixString(m.path))
+		}
+		w.close("];")
+		if b.grubZFS {
+			w.line("zfsSupport = true;")
+			w.line("copyKernels = true;")
+		}
+		w.close("};")
+		w.comment("A lost disk takes its /boot along: the boot goes on without it.")
+		for _, m := range b.mirrors {
+			w.line("fileSystems.%s.options = %s;", nixString(m.path), nixStrings([]string{"nofail"}))
+		}
 	case !b.uefi:
 		w.comment("Legacy BIOS: GRUB goes on every disk, as the server boots from\nwhichever the BIOS puts first.")
 		w.open("boot.loader.grub = {")
@@ -156,7 +174,10 @@ func renderBoot(w *writer, s *system) {
 	}
 	w.comment("OVH boots over the network first: the firmware's boot entries stay as\nthey are.")
 	w.line("boot.loader.efi.canTouchEfiVariables = false;")
-	w.line("boot.initrd.availableKernelModules = %s;", nixStrings(initrdModules))
+	if len(b.controllers) > 0 {
+		w.comment(fmt.Sprintf("The disks' controller needs %s: without it the initrd would not\nfind the root.", strings.Join(b.controllers, " and ")))
+	}
+	w.line("boot.initrd.availableKernelModules = %s;", nixStrings(b.modules))
 	if b.zfs {
 		w.comment("The layout has ZFS: the initrd imports the pool, for this host id.")
 		w.line("boot.supportedFilesystems = %s;", nixStrings([]string{"zfs"}))

@@ -1,53 +1,21 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen/nixosgentest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
 const (
-	adminKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl admin@example.org"
+	adminKey = nixosgentest.AdminKey
 	// A comment may hold anything; the rendered string must keep it intact.
 	trickyKey = `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "ops" ${HOME} \backslash`
 
-	sataA = "/dev/disk/by-id/ata-HGST_HUS724020ALA640_PN2134P5G3ABCD"
-	sataB = "/dev/disk/by-id/ata-HGST_HUS724020ALA640_PN2134P5G3ABCE"
+	sataA = nixosgentest.SATAA
+	sataB = nixosgentest.SATAB
 	nvmeA = "/dev/disk/by-id/nvme-SAMSUNG_MZVL2512HCJQ-00B00_S675NX0T100001"
 	nvmeB = "/dev/disk/by-id/nvme-SAMSUNG_MZVL2512HCJQ-00B00_S675NX0T100002"
 )
-
-// rescue is what facts say about a Kimsufi server in OVH's rescue: the
-// kernel calls its NIC eth0, udev would call it eno1.
-func rescue() *facts.Facts {
-	return &facts.Facts{
-		Hostname: "rescue-customer-eu",
-		OS:       facts.OSRelease{ID: "debian", VersionID: "12"},
-		Firmware: "bios",
-		Rescue:   true,
-		Interfaces: []facts.Interface{{
-			Name:          "eth0",
-			MAC:           "00:25:90:AA:BB:01",
-			Driver:        "e1000e",
-			PredictedName: "eno1",
-			NetNames:      facts.NetNames{Onboard: "eno1", Path: "enp0s25", MAC: "enx002590aabb01"},
-			IPv4:          []string{"203.0.113.10/24"},
-			Up:            true,
-		}},
-		Gateway4:          "203.0.113.254",
-		Gateway4Interface: "eth0",
-		Nameservers:       []string{"213.186.33.99", "127.0.0.53"},
-		Disks: []facts.Disk{{
-			Path:      "/dev/sda",
-			SizeBytes: 2000398934016,
-			ByID:      []string{sataA, "/dev/disk/by-id/wwn-0x5000cca22de1a2b3"},
-			PartTable: "dos",
-			Partitions: []facts.Partition{
-				{Path: "/dev/sda1", Number: 1, FSType: "ext4"},
-				{Path: "/dev/sda2", Number: 2, FSType: "zfs_member"},
-			},
-		}},
-	}
-}
 
 // withSecondDisk adds an identical SATA disk.
 func withSecondDisk(f *facts.Facts) *facts.Facts {
@@ -57,6 +25,28 @@ func withSecondDisk(f *facts.Facts) *facts.Facts {
 		ByID:      []string{"/dev/disk/by-id/wwn-0x5000cca22de1a2b4", sataB},
 		PartTable: "dos",
 	})
+	return f
+}
+
+// withDriver puts the disks behind a controller driven by module.
+func withDriver(f *facts.Facts, module string) *facts.Facts {
+	for i := range f.Disks {
+		f.Disks[i].Driver = module
+	}
+	return f
+}
+
+// withBootOnEach gives every disk the stock layout's partitions: a /boot
+// (ext4) and the pool's half.
+func withBootOnEach(f *facts.Facts) *facts.Facts {
+	for i := range f.Disks {
+		d := &f.Disks[i]
+		d.PartTable = "gpt"
+		d.Partitions = []facts.Partition{
+			{Path: d.Path + "1", Number: 1, FSType: "ext4"},
+			{Path: d.Path + "2", Number: 2, FSType: "zfs_member"},
+		}
+	}
 	return f
 }
 
@@ -112,20 +102,6 @@ type renderCase struct {
 
 const ext4Mounts = "/dev/sda1 /mnt ext4 rw,relatime 0 0\n"
 
-func kimsufiServer() nixeval.Host {
-	return nixeval.Host{
-		Name:        "ks1",
-		NIC:         "eno1",
-		MAC:         "00:25:90:aa:bb:01",
-		IPv4CIDR:    "203.0.113.10/24",
-		IPv4Gateway: "203.0.113.254",
-		IPv6CIDR:    "2001:db8:1:10::1/64",
-		IPv6Gateway: "2001:db8:1:ff:ff:ff:ff:ff",
-		Disks:       []string{"/dev/sda"},
-		DiskAliases: map[string]string{sataA: "/dev/sda", "/dev/disk/by-id/wwn-0x5000cca22de1a2b3": "/dev/sda"},
-	}
-}
-
 func renderCases() []renderCase {
 	twoDisks := kimsufiServer()
 	twoDisks.Disks = []string{"/dev/sda", "/dev/sdb"}
@@ -133,6 +109,8 @@ func renderCases() []renderCase {
 
 	zfsServer := kimsufiServer()
 	zfsServer.ZFS = true
+	twoDisksZFS := twoDisks
+	twoDisksZFS.ZFS = true
 
 	uefi := nixeval.Host{
 		Name: "eg1", NIC: "enp1s0", MAC: "a8:a1:59:00:00:02",
@@ -223,6 +201,29 @@ host_id: 8425e349
 			server:   uefiZFS,
 		},
 		{
+			name: "bios-megaraid",
+			args: `
+ssh_keys: ["` + adminKey + `"]
+disks: [/dev/sda]
+`,
+			facts:    withDriver(rescue(), "megaraid_sas"),
+			mounts:   ext4Mounts,
+			hardware: "ext4.nix",
+			server:   kimsufiServer(),
+		},
+		{
+			name: "zfs-bios-mirrored",
+			args: `
+ssh_keys: ["` + adminKey + `"]
+disks: [` + sataA + `, ` + sataB + `]
+`,
+			facts: withBootOnEach(withSecondDisk(withIPv6(rescue()))),
+			mounts: "rpool/root/nixos /mnt zfs rw,xattr,posixacl 0 0\n" +
+				"rpool/home /mnt/home zfs rw,xattr,posixacl 0 0\n/dev/sda1 /mnt/boot ext4 rw 0 0\n/dev/sdb1 /mnt/boot-2 ext4 rw 0 0\n",
+			hardware: "zfs-bios-mirrored.nix",
+			server:   twoDisksZFS,
+		},
+		{
 			name: "zfs-bios",
 			args: `
 ssh_keys: ["` + adminKey + `"]
@@ -297,3 +298,12 @@ extra: |
 		},
 	}
 }
+
+// The fixtures tests of the module share.
+var (
+	rescue        = nixosgentest.Rescue
+	kimsufiServer = nixosgentest.KimsufiServer
+	grubRecord    = nixosgentest.GrubRecord
+	evaluate      = nixosgentest.Evaluate
+	requireNix    = nixosgentest.RequireNix
+)

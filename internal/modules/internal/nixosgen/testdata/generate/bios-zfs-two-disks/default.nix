@@ -8,15 +8,19 @@
     ./nixbook-network.nix
   ];
 
-  # Legacy BIOS: GRUB goes on every disk, as the server boots from
-  # whichever the BIOS puts first.
+  # Legacy BIOS: GRUB goes on every disk, each reading the /boot on its
+  # own disk, so the server boots from whichever disk the BIOS finds, even
+  # with the other one lost.
   boot.loader.grub = {
     enable = true;
-    devices = [
-      "/dev/disk/by-id/ata-HGST_HUS724020ALA640_PN2134P5G3ABCD"
-      "/dev/disk/by-id/ata-HGST_HUS724020ALA640_PN2134P5G3ABCE"
+    mirroredBoots = [
+      { devices = [ "/dev/disk/by-id/ata-HGST_HUS724020ALA640_PN2134P5G3ABCD" ]; path = "/boot"; }
+      { devices = [ "/dev/disk/by-id/ata-HGST_HUS724020ALA640_PN2134P5G3ABCE" ]; path = "/boot-2"; }
     ];
   };
+  # A lost disk takes its /boot along: the boot goes on without it.
+  fileSystems."/boot".options = [ "nofail" ];
+  fileSystems."/boot-2".options = [ "nofail" ];
   # OVH boots over the network first: the firmware's boot entries stay as
   # they are.
   boot.loader.efi.canTouchEfiVariables = false;

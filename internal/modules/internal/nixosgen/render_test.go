@@ -1,7 +1,6 @@
-package nixosconfig
+package nixosgen
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"os"
@@ -9,34 +8,30 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// requireNix makes sure the real nix-instantiate is there, installing
-// Debian's nix-bin when running as root.
-func requireNix(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	heavytest.Require(t, "nix-bin, installed with apt")
-	if err := nixeval.EnsureNix(ctx); err != nil {
-		t.Skipf("nix-instantiate is needed (apt-get install nix-bin): %v", err)
-	}
-}
-
 func decodeArgs(t *testing.T, text string) Args {
 	t.Helper()
-	m, err := Spec.New(moduletest.Decoder(text))
+	a, err := newArgs(text)
 	if err != nil {
 		t.Fatalf("new: %v", err)
 	}
-	return m.(*module).args
+	return a
+}
+
+// newArgs decodes and checks arguments as the nixos_config module does.
+func newArgs(text string) (Args, error) {
+	var a Args
+	if err := modkit.Decode(moduletest.Decoder(text), &a); err != nil {
+		return a, err
+	}
+	return a, Validate(&a)
 }
 
 // renderFor resolves and renders a case as Check does.
@@ -110,25 +105,6 @@ func installRoot(t *testing.T, c renderCase, conf, network string) string {
 
 // grubRecord is what nixos-install records of GRUB's targets: the
 // configured devices, mirrored boots' included.
-func grubRecord(in *nixeval.Installed) []string {
-	rec := append([]string(nil), in.GrubDevices...)
-	for _, mb := range in.MirroredBoots {
-		rec = append(rec, mb.Devices...)
-	}
-	return rec
-}
-
-func evaluate(t *testing.T, root string) *nixeval.Installed {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	in, err := nixeval.Evaluate(ctx, root)
-	if err != nil {
-		t.Fatalf("evaluate: %v", err)
-	}
-	return in
-}
-
 // The strongest check: the real Nix evaluator merges each configuration
 // with its hardware configuration, and the simulated server it was made
 // for would come back on the network and accept root's key.
@@ -162,17 +138,24 @@ func TestGoldenConfigurationsBoot(t *testing.T) {
 	}
 }
 
+// evaluateCase renders the named case, installs it with its hardware
+// configuration and evaluates it with Nix.
+func evaluateCase(t *testing.T, name string) (renderCase, *nixeval.Installed) {
+	t.Helper()
+	for _, c := range renderCases() {
+		if c.name == name {
+			conf, network, _ := renderFor(t, c)
+			return c, evaluate(t, installRoot(t, c, conf, network))
+		}
+	}
+	t.Fatalf("no render case %q", name)
+	return renderCase{}, nil
+}
+
 // The extra text and the imports reach the evaluated system as written.
 func TestExtraAndImportsEvaluate(t *testing.T) {
 	requireNix(t)
-	var c renderCase
-	for _, rc := range renderCases() {
-		if rc.name == "quoting-imports-extra" {
-			c = rc
-		}
-	}
-	conf, network, _ := renderFor(t, c)
-	in := evaluate(t, installRoot(t, c, conf, network))
+	_, in := evaluateCase(t, "quoting-imports-extra")
 	raw, _ := json.Marshal(in.Raw["environment"])
 	if !strings.Contains(string(raw), `Welcome to ${config.networking.hostName}`) {
 		t.Errorf("extra's motd did not survive: %s", raw)
@@ -270,5 +253,41 @@ func TestNixAttrAndImport(t *testing.T) {
 		if got != tt.want || ok != (tt.want != "") {
 			t.Errorf("nixImport(%q) = %q, %v; want %q", tt.in, got, ok, tt.want)
 		}
+	}
+}
+
+// Two disks, each with its /boot: whichever disk is lost, the other's GRUB
+// reads the /boot beside it and the lost /boot is let go (nofail). The
+// server that lost a disk has only the other's devices.
+func TestMirroredBootsSurviveALostDisk(t *testing.T) {
+	requireNix(t)
+	c, in := evaluateCase(t, "zfs-bios-mirrored")
+	if len(in.MirroredBoots) != 2 {
+		t.Fatalf("mirroredBoots = %+v, want one per disk", in.MirroredBoots)
+	}
+	uuids := map[string]string{
+		"/boot":   "/dev/disk/by-uuid/53e7efcf-73ba-4145-b503-aab590481958",
+		"/boot-2": "/dev/disk/by-uuid/9b1c0f2e-5d7a-4c61-8e0b-1f2d3c4b5a69",
+	}
+	for lost, kept := range map[int]int{0: 1, 1: 0} {
+		mb := in.MirroredBoots[kept]
+		server := c.server
+		// The kernel calls the disk that is left sda.
+		server.Disks = []string{"/dev/sda"}
+		server.DiskAliases = map[string]string{mb.Devices[0]: "/dev/sda"}
+		server.Devices = []string{"/dev/sda", "/dev/sda1", "/dev/sda2", mb.Devices[0], uuids[mb.Path]}
+		if reasons := nixeval.Bootable(server, in, mb.Devices); len(reasons) > 0 {
+			t.Errorf("disk %d lost: the server would not come back:\n%s", lost+1, strings.Join(reasons, "\n"))
+		}
+	}
+	// Without nofail, the lost /boot stops the boot.
+	noNofail := in.FileSystems["/boot"]
+	noNofail.Options = nil
+	in.FileSystems["/boot"] = noNofail
+	server := c.server
+	server.Devices = []string{"/dev/sdb", in.MirroredBoots[1].Devices[0], uuids["/boot-2"]}
+	reasons := strings.Join(nixeval.Bootable(server, in, in.MirroredBoots[1].Devices), "\n")
+	if !strings.Contains(reasons, `fileSystems."/boot" needs /dev/disk/by-uuid/53e7efcf`) || !strings.Contains(reasons, "emergency mode") {
+		t.Errorf("a /boot without nofail on a lost disk: reasons = %q", reasons)
 	}
 }

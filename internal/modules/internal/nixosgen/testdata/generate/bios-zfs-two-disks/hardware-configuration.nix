@@ -27,6 +27,5 @@
   fileSystems."/boot-2" = {
     device = "/dev/disk/by-label/boot-2";
     fsType = "ext4";
-    options = [ "nofail" ];
   };
 }

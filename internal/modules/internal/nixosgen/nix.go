@@ -1,4 +1,4 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"regexp"

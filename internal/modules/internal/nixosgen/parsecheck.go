@@ -1,4 +1,4 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"bytes"
@@ -11,18 +11,18 @@ import (
 	"strings"
 )
 
-// errNoNix means the controller has no nix-instantiate to parse with.
-var errNoNix = errors.New("nix-instantiate is not installed on the controller")
+// ErrNoNix means the controller has no nix-instantiate to parse with.
+var ErrNoNix = errors.New("nix-instantiate is not installed on the controller")
 
-// parseCheck parses each rendered file with the controller's
+// ParseCheck parses each rendered file with the controller's
 // nix-instantiate, so a syntax error (often in `extra`) fails the check
 // before anything is written. Files sit in a scratch copy of the target's
-// directory; messages name them as shownDir/name. errNoNix when
+// directory; messages name them as shownDir/name. ErrNoNix when
 // nix-instantiate is missing.
-func parseCheck(ctx context.Context, files []renderedFile, shownDir string) error {
+func ParseCheck(ctx context.Context, files []HostFile, shownDir string) error {
 	nix, err := exec.LookPath("nix-instantiate")
 	if err != nil {
-		return errNoNix
+		return ErrNoNix
 	}
 	work, err := os.MkdirTemp("", "nixbook-parse-")
 	if err != nil {
@@ -35,8 +35,8 @@ func parseCheck(ctx context.Context, files []renderedFile, shownDir string) erro
 	}
 	var errs []error
 	for _, f := range files {
-		file := filepath.Join(dir, f.name)
-		if err := os.WriteFile(file, f.content, 0o644); err != nil {
+		file := filepath.Join(dir, f.Name)
+		if err := os.WriteFile(file, f.Content, 0o644); err != nil {
 			return fmt.Errorf("parse check: %w", err)
 		}
 		cmd := exec.CommandContext(ctx, nix, "--parse", file)
@@ -60,7 +60,7 @@ func parseCheck(ctx context.Context, files []renderedFile, shownDir string) erro
 			if msg == "" {
 				msg = err.Error()
 			}
-			errs = append(errs, fmt.Errorf("nix-instantiate --parse %s/%s (on the controller) refuses it:\n%s", shownDir, f.name, msg))
+			errs = append(errs, fmt.Errorf("nix-instantiate --parse %s/%s (on the controller) refuses it:\n%s", shownDir, f.Name, msg))
 		}
 	}
 	return errors.Join(errs...)

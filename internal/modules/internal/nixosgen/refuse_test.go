@@ -1,11 +1,10 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/facts"
-	"github.com/nixbook/nixbook/internal/modules/moduletest"
 )
 
 // Arguments refused before the host is even looked at.
@@ -39,7 +38,7 @@ func TestNewRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Spec.New(moduletest.Decoder(tt.args))
+			_, err := newArgs(tt.args)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}

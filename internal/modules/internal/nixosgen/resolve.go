@@ -1,4 +1,4 @@
-package nixosconfig
+package nixosgen
 
 import (
 	"crypto/sha256"
@@ -77,6 +77,18 @@ type boot struct {
 	efiMounts []string // UEFI: EFI system partitions
 	zfs       bool
 	grubZFS   bool // /boot lives on ZFS, so GRUB must read it
+
+	mirrors []mirroredBoot // BIOS: each GRUB with the /boot on its disk
+	modules []string       // boot.initrd.availableKernelModules
+	// controllers are the disk controllers' modules facts found that the
+	// stock list lacks (a RAID controller's).
+	controllers []string
+}
+
+// mirroredBoot is one entry of boot.loader.grub.mirroredBoots.
+type mirroredBoot struct {
+	path    string
+	devices []string
 }
 
 // hasIPv6 says whether the server gets an IPv6 address.
@@ -93,8 +105,8 @@ var (
 	macAddress   = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
 )
 
-// validateArgs checks what can be checked without the host.
-func validateArgs(a *Args) error {
+// Validate checks what can be checked without the host.
+func Validate(a *Args) error {
 	// A template over an unset inventory value renders as "": not a value.
 	for _, l := range []*modkit.StringList{&a.Disks, &a.EFIMounts, &a.Nameservers, &a.Imports} {
 		*l = slices.DeleteFunc(*l, func(s string) bool { return strings.TrimSpace(s) == "" })
@@ -620,10 +632,19 @@ func (s *system) resolveBoot(a Args, f *facts.Facts, in inputs) error {
 		s.notes = append(s.notes, fmt.Sprintf("/boot lives on the ZFS dataset %s: GRUB must read the pool, which needs it created with -o compatibility=grub2; a small ext4 or vfat /boot is safer", m.Device))
 	}
 
+	s.boot.modules = slices.Clone(initrdModules)
+	for _, d := range f.Disks {
+		if d.Driver != "" && !slices.Contains(s.boot.modules, d.Driver) {
+			s.boot.modules = append(s.boot.modules, d.Driver)
+			s.boot.controllers = append(s.boot.controllers, d.Driver)
+		}
+	}
+
 	if s.boot.uefi {
 		errs = append(errs, s.resolveEFI(a, in))
 	} else {
 		errs = append(errs, s.resolveGrubDisks(a, f, in))
+		s.resolveMirrors(f, in)
 	}
 	if !in.rootMounted {
 		s.notes = append(s.notes, fmt.Sprintf("nothing is mounted at %s yet: the layout checks (ZFS, EFI system partition, GRUB's disks) run once it is", a.Root))
@@ -742,31 +763,95 @@ func isGenericID(base string) bool {
 func layoutDisks(f *facts.Facts, mounts []mount) []string {
 	var out []string
 	for _, m := range mounts {
-		if !strings.HasPrefix(m.Device, "/dev/") {
-			continue
-		}
-		disk := ""
-		if d, ok := f.Disk(m.Device); ok {
-			disk = d.Path // a file system on the whole disk
-		}
-		for _, d := range f.Disks {
-			for _, p := range d.Partitions {
-				if p.Path == m.Device {
-					disk = d.Path
-				}
-			}
-		}
-		if disk == "" {
-			if d, ok := f.Disk(partitionParent(m.Device)); ok {
-				disk = d.Path
-			}
-		}
-		if disk != "" && !slices.Contains(out, disk) {
+		if disk := diskOfMount(f, m); disk != "" && !slices.Contains(out, disk) {
 			out = append(out, disk)
 		}
 	}
 	slices.Sort(out)
 	return out
+}
+
+// diskOfMount is the facts' path of the disk holding a mounted block
+// device, "" when it is not on one (a dataset, a mapper device).
+func diskOfMount(f *facts.Facts, m mount) string {
+	if !strings.HasPrefix(m.Device, "/dev/") {
+		return ""
+	}
+	disk := ""
+	if d, ok := f.Disk(m.Device); ok {
+		disk = d.Path // a file system on the whole disk
+	}
+	for _, d := range f.Disks {
+		for _, p := range d.Partitions {
+			if p.Path == m.Device {
+				disk = d.Path
+			}
+		}
+	}
+	if disk == "" {
+		if d, ok := f.Disk(partitionParent(m.Device)); ok {
+			disk = d.Path
+		}
+	}
+	return disk
+}
+
+var bootMount = regexp.MustCompile(`^/boot(-[0-9]+)?$`)
+
+// resolveMirrors gives each GRUB the /boot on its own disk when the layout
+// mounts one per disk (/boot, /boot-2, ...): GRUB's mirrored boots. A GRUB
+// reading the /boot of another disk would not boot once that disk is lost.
+func (s *system) resolveMirrors(f *facts.Facts, in inputs) {
+	var boots []mount
+	for _, m := range in.mounts {
+		if bootMount.MatchString(m.Target) && m.FSType != "zfs" {
+			boots = append(boots, m)
+		}
+	}
+	if len(boots) < 2 || len(f.Disks) == 0 {
+		return
+	}
+	slices.SortFunc(boots, func(a, b mount) int { return naturalCompareTargets(a.Target, b.Target) })
+	mirrors := make([]mirroredBoot, len(boots))
+	for i, b := range boots {
+		mirrors[i].path = b.Target
+	}
+	if diskOfMount(f, boots[0]) == "" && len(boots) == len(s.boot.devices) {
+		// Not made yet (nixbook generate, the stock layout by label): the
+		// stock layout puts /boot on the first disk, /boot-2 on the second.
+		for i := range mirrors {
+			mirrors[i].devices = []string{s.boot.devices[i]}
+		}
+		s.boot.mirrors = mirrors
+		return
+	}
+	for _, dev := range s.boot.devices {
+		d, ok := f.Disk(dev)
+		if !ok {
+			return
+		}
+		at := 0 // a disk without a /boot of its own reads the first
+		for i, b := range boots {
+			if diskOfMount(f, b) == d.Path {
+				at = i
+			}
+		}
+		mirrors[at].devices = append(mirrors[at].devices, dev)
+	}
+	for _, m := range mirrors {
+		if len(m.devices) == 0 {
+			return // a /boot no GRUB reads: the layout is not one per disk
+		}
+	}
+	s.boot.mirrors = mirrors
+}
+
+// naturalCompareTargets orders /boot before /boot-2 before /boot-10.
+func naturalCompareTargets(a, b string) int {
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
 }
 
 var (
