@@ -31,11 +31,14 @@ func (h *Host) command(ctx context.Context, req hostinit.Request) hostinit.Reply
 	case "udevadm":
 		return h.cmdUdevadm(ctx, args)
 	case "swapon":
-		return h.cmdSwapon(ctx, req.Dir, args)
+		return h.swap.Swapon(ctx, req.Dir, args)
 	case "swapoff":
-		return h.cmdSwapoff(ctx, req.Dir, args)
+		return h.swap.Swapoff(ctx, req.Dir, args)
 	case "efibootmgr":
-		return h.cmdEfibootmgr(args)
+		if h.nvram == nil { // a BIOS host has no EFI variables
+			return hostinit.Reply{Stderr: "EFI variables are not supported on this system.\n", Code: 2}
+		}
+		return h.nvram.Efibootmgr(args)
 	}
 	return hostinit.Reply{Stderr: name + ": not provided by the simulator\n", Code: 127}
 }

@@ -213,7 +213,9 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			reasons = append(reasons, luksReasons(installed.Raw, rootVolume)...)
 		}
 	}
-	reasons = append(reasons, h.nvramReasons()...)
+	if h.nvram != nil {
+		reasons = append(reasons, h.nvram.Reasons()...)
+	}
 	fsDesc := root.fstype
 	if rootVolume != nil {
 		fsDesc += " in a LUKS volume"

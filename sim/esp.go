@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nixbook/nixbook/sim/internal/fatfs"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 
@@ -58,7 +59,7 @@ func readFAT(dev string) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return fatFiles(f)
+	return fatfs.Files(f)
 }
 
 // efiBoot is what the firmware finds when it boots the disks through the

@@ -24,6 +24,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/nvram"
+	"github.com/nixbook/nixbook/sim/internal/swaps"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simstate"
@@ -256,8 +258,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		for _, fault := range s.Faults {
 			h.faults[fault] = true
 		}
+		h.swap = swaps.New(swapHost{h})
 		if s.UEFI() {
-			h.nvram = newNVRAM()
+			h.nvram = nvram.New()
 		}
 		f.hosts = append(f.hosts, h)
 		f.byName[s.Name] = h

@@ -24,6 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/nvram"
+	"github.com/nixbook/nixbook/sim/internal/swaps"
 )
 
 // Mode is what a host runs.
@@ -130,9 +132,9 @@ type Host struct {
 	volumes []*os.File
 
 	// swap is the host's swap list (swapon, swapoff, /proc/swaps).
-	swap hostSwaps
+	swap *swaps.Emulator
 	// nvram is a UEFI host's firmware variables; nil on BIOS.
-	nvram *nvram
+	nvram *nvram.NVRAM
 }
 
 // Name is the host's inventory name.
@@ -329,7 +331,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	}()
 	// Swap ends with the kernel; its devices are let go first, so the
 	// host's own loop devices below can be freed.
-	h.swap.clear()
+	h.swap.Clear()
 	if proc != nil {
 		// Loop devices the host set up outlive its processes: note them now,
 		// free them once it is gone.

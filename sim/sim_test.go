@@ -18,6 +18,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/swaps"
 )
 
 // TestMain lets the test binary serve as the hosts' helper (their init,
@@ -45,7 +46,7 @@ func callSwapon(dev string) int {
 		return 2
 	}
 	if _, _, errno := unix.Syscall(unix.SYS_SWAPON, uintptr(unsafe.Pointer(p)), 0, 0); errno != 0 {
-		fmt.Println(strerror(errno))
+		fmt.Println(swaps.Strerror(errno))
 		return 1
 	}
 	return 0

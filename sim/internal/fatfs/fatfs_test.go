@@ -1,4 +1,4 @@
-package sim
+package fatfs
 
 import (
 	"os"
@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// fatFiles reads what the real tools wrote: mkfs.vfat makes each FAT
+// Files reads what the real tools wrote: mkfs.vfat makes each FAT
 // type, mtools (another FAT implementation) writes long and short names,
 // and mdir's listing is the reference.
 func TestFATFilesAgreesWithMtools(t *testing.T) {
@@ -70,7 +70,7 @@ func TestFATFilesAgreesWithMtools(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer fh.Close()
-			got, err := fatFiles(fh)
+			got, err := Files(fh)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestFATFilesRefusesWhatIsNotFAT(t *testing.T) {
 	}
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := fatFiles(strings.NewReader(string(data))); err == nil {
+			if _, err := Files(strings.NewReader(string(data))); err == nil {
 				t.Errorf("fatFiles accepted %s", name)
 			}
 		})
@@ -121,6 +121,6 @@ func FuzzFATFiles(f *testing.F) {
 	f.Add(bootSector(func([]byte) {}))
 	f.Add(bootSector(func(b []byte) { b[13] = 1; b[22] = 0; b[36] = 8; b[44] = 2 }))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _ = fatFiles(strings.NewReader(string(data)))
+		_, _ = Files(strings.NewReader(string(data)))
 	})
 }

@@ -1,4 +1,4 @@
-package sim
+package swaps
 
 import (
 	"bufio"
@@ -16,8 +16,8 @@ import (
 // The host's swapon(8) and swapoff(8): util-linux 2.38's options, output
 // and exit codes, against the host's simulated swap list (swap.go).
 
-// strerror is the C library's message for an errno.
-func strerror(err error) string {
+// Strerror is the C library's message for an errno.
+func Strerror(err error) string {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return err.Error()
@@ -64,7 +64,7 @@ type swapOptions struct {
 }
 
 // cmdSwapon emulates util-linux's swapon against the host's swap list.
-func (h *Host) cmdSwapon(ctx context.Context, dir string, args []string) hostinit.Reply {
+func (h *Emulator) cmdSwapon(ctx context.Context, dir string, args []string) hostinit.Reply {
 	o := &swapOutput{prog: "swapon"}
 	longs := []longOpt{
 		{"priority", requiredArg, "p"}, {"discard", optionalArg, "d"}, {"ifexists", noArg, "e"},
@@ -154,8 +154,8 @@ func (h *Host) cmdSwapon(ctx context.Context, dir string, args []string) hostini
 	if ifExists && !all {
 		return o.usage("", 1)
 	}
-	if err := h.syncDev(ctx, false); err != nil {
-		h.f.logf("%s: /dev: %v", h.spec.Name, err)
+	if err := h.host.SyncDevices(ctx); err != nil {
+		h.host.Logf("/dev: %v", err)
 	}
 	status := 0
 	if all {
@@ -221,7 +221,7 @@ func parseSwapOptions(list string, prio int) (int, bool) {
 
 // swaponAll turns on the swap entries of the host's /etc/fstab that are not
 // on yet.
-func (h *Host) swaponAll(ctx context.Context, o *swapOutput, base swapOptions, ifExists bool) bool {
+func (h *Emulator) swaponAll(ctx context.Context, o *swapOutput, base swapOptions, ifExists bool) bool {
 	data, err := h.readHostFile("/etc/fstab")
 	if err != nil {
 		o.warnf("failed to parse /etc/fstab")
@@ -290,7 +290,7 @@ func hasOption(list, name string) bool {
 }
 
 // cmdSwapoff emulates util-linux's swapoff against the host's swap list.
-func (h *Host) cmdSwapoff(ctx context.Context, dir string, args []string) hostinit.Reply {
+func (h *Emulator) cmdSwapoff(ctx context.Context, dir string, args []string) hostinit.Reply {
 	o := &swapOutput{prog: "swapoff"}
 	const (
 		failed = 4  // swapoff(2) failed
@@ -331,7 +331,7 @@ func (h *Host) cmdSwapoff(ctx context.Context, dir string, args []string) hostin
 		}
 		f, err := h.openInHost(dir, spec)
 		if err != nil {
-			o.warnf("%s: swapoff failed: %s", shown, strerror(err))
+			o.warnf("%s: swapoff failed: %s", shown, Strerror(err))
 			status |= failed
 			return
 		}
@@ -341,13 +341,13 @@ func (h *Host) cmdSwapoff(ctx context.Context, dir string, args []string) hostin
 		defer h.swap.mu.Unlock()
 		i, a := h.swap.find(id)
 		if a == nil {
-			o.warnf("%s: swapoff failed: %s", shown, strerror(syscall.EINVAL))
+			o.warnf("%s: swapoff failed: %s", shown, Strerror(syscall.EINVAL))
 			status |= failed
 			return
 		}
 		h.swap.remove(i)
 		if err := h.writeSwaps(); err != nil {
-			h.f.logf("%s: %v", h.spec.Name, err)
+			h.host.Logf("%v", err)
 		}
 	}
 	byTag := func(tag, value, shown string) {
@@ -384,7 +384,7 @@ func (h *Host) cmdSwapoff(ctx context.Context, dir string, args []string) hostin
 			h.swap.remove(i)
 		}
 		if err := h.writeSwaps(); err != nil {
-			h.f.logf("%s: %v", h.spec.Name, err)
+			h.host.Logf("%v", err)
 		}
 		h.swap.mu.Unlock()
 	}

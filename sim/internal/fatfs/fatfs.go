@@ -1,4 +1,7 @@
-package sim
+// Package fatfs reads the file names of a FAT file system as it lies on a
+// device, without the kernel's vfat: what a UEFI firmware finds on an EFI
+// system partition.
+package fatfs
 
 import (
 	"encoding/binary"
@@ -9,12 +12,12 @@ import (
 	"unicode/utf16"
 )
 
-// fatFiles lists the regular files of a FAT12, FAT16 or FAT32 file system,
+// Files lists the regular files of a FAT12, FAT16 or FAT32 file system,
 // as UEFI firmware sees them: paths from the root with backslashes
 // (\EFI\BOOT\BOOTX64.EFI), each name its long name where it has one. It
 // reads the file system as it lies on the device, so it needs no kernel
 // support for vfat.
-func fatFiles(r io.ReaderAt) ([]string, error) {
+func Files(r io.ReaderAt) ([]string, error) {
 	fs, err := openFAT(r)
 	if err != nil {
 		return nil, err

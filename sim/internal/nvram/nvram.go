@@ -1,4 +1,7 @@
-package sim
+// Package nvram simulates a UEFI server's firmware variables as far as
+// booting goes: its boot entries and their order, and efibootmgr to list
+// and change them.
+package nvram
 
 import (
 	"fmt"
@@ -19,13 +22,13 @@ type nvramEntry struct {
 	part   int
 }
 
-// nvram is a UEFI host's firmware variables as far as booting goes: its
+// NVRAM is a UEFI host's firmware variables as far as booting goes: its
 // boot entries and their order. It outlives reboots and reinstalls, as the
 // firmware's flash does. OVH boots its servers from the network first (the
 // netboot set in the API decides what comes next), so the order starts
 // with the network boot; an install that puts a disk entry first takes the
 // server away from the API's netboot.
-type nvram struct {
+type NVRAM struct {
 	mu      sync.Mutex
 	entries []nvramEntry
 	order   []int
@@ -33,10 +36,10 @@ type nvram struct {
 	writes []string
 }
 
-// newNVRAM is the NVRAM of a UEFI server as OVH hands it over: the
+// New is the NVRAM of a UEFI server as OVH hands it over: the
 // network boot, then OVH's Debian install on the disk.
-func newNVRAM() *nvram {
-	return &nvram{
+func New() *NVRAM {
+	return &NVRAM{
 		entries: []nvramEntry{
 			{num: 0, label: "UEFI: PXE IPv4 Intel(R) I350 Gigabit Network Connection"},
 			{num: 1, label: "debian", loader: `\EFI\debian\grubx64.efi`, part: 1},
@@ -47,7 +50,7 @@ func newNVRAM() *nvram {
 
 // diskFirst is the entry ahead of the network boot in BootOrder, if any,
 // and the commands that wrote the variables.
-func (n *nvram) diskFirst() (nvramEntry, []string, bool) {
+func (n *NVRAM) diskFirst() (nvramEntry, []string, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, num := range n.order {
@@ -63,7 +66,7 @@ func (n *nvram) diskFirst() (nvramEntry, []string, bool) {
 	return nvramEntry{}, nil, false
 }
 
-func (n *nvram) entry(num int) (nvramEntry, bool) {
+func (n *NVRAM) entry(num int) (nvramEntry, bool) {
 	for _, e := range n.entries {
 		if e.num == num {
 			return e, true
@@ -72,17 +75,9 @@ func (n *nvram) entry(num int) (nvramEntry, bool) {
 	return nvramEntry{}, false
 }
 
-// cmdEfibootmgr is efibootmgr against the host's NVRAM: it lists the boot
-// entries, and -c, -B, -o change them (recorded as writes). A BIOS host
-// has no EFI variables.
-func (h *Host) cmdEfibootmgr(args []string) hostinit.Reply {
-	if h.nvram == nil {
-		return hostinit.Reply{Stderr: "EFI variables are not supported on this system.\n", Code: 2}
-	}
-	return h.nvram.efibootmgr(args)
-}
-
-func (n *nvram) efibootmgr(args []string) hostinit.Reply {
+// Efibootmgr is efibootmgr against the variables: it lists the boot
+// entries, and -c, -B, -o change them (recorded as writes).
+func (n *NVRAM) Efibootmgr(args []string) hostinit.Reply {
 	fail := func(format string, a ...any) hostinit.Reply {
 		return hostinit.Reply{Stderr: "efibootmgr: " + fmt.Sprintf(format, a...) + "\n", Code: 1}
 	}
@@ -202,7 +197,7 @@ func (n *nvram) efibootmgr(args []string) hostinit.Reply {
 }
 
 // listLocked prints the variables as efibootmgr does.
-func (n *nvram) listLocked(verbose bool) string {
+func (n *NVRAM) listLocked(verbose bool) string {
 	var b strings.Builder
 	if len(n.order) > 0 {
 		fmt.Fprintf(&b, "BootCurrent: %04X\n", n.order[0])
@@ -229,15 +224,12 @@ func (n *nvram) listLocked(verbose bool) string {
 	return b.String()
 }
 
-// nvramReasons says why an installed system that took the firmware's boot
+// Reasons says why an installed system that took the firmware's boot
 // order does not count as booted: a disk entry ahead of the network boot
 // makes the server skip OVH's netboot, so the API's rescue (and every
 // later reinstall through it) is out of reach.
-func (h *Host) nvramReasons() []string {
-	if h.nvram == nil {
-		return nil
-	}
-	e, writes, ok := h.nvram.diskFirst()
+func (n *NVRAM) Reasons() []string {
+	e, writes, ok := n.diskFirst()
 	if !ok {
 		return nil
 	}

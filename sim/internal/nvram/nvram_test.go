@@ -1,4 +1,4 @@
-package sim
+package nvram
 
 import (
 	"strings"
@@ -30,10 +30,10 @@ func TestEfibootmgr(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n := newNVRAM()
+			n := New()
 			var out, errOut string
 			for _, args := range tt.calls {
-				r := n.efibootmgr(args)
+				r := n.Efibootmgr(args)
 				out, errOut = r.Stdout, r.Stderr
 				if (r.Code != 0) != (r.Stderr != "") {
 					t.Errorf("efibootmgr %v: code %d, stderr %q", args, r.Code, r.Stderr)
@@ -64,8 +64,8 @@ func FuzzEfibootmgr(f *testing.F) {
 	f.Add("-o 0000,0001")
 	f.Add("-b 0001 -B")
 	f.Fuzz(func(t *testing.T, args string) {
-		n := newNVRAM()
-		n.efibootmgr(strings.Fields(args))
+		n := New()
+		n.Efibootmgr(strings.Fields(args))
 		n.diskFirst()
 	})
 }
