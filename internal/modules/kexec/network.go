@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func rescueUplink(f *facts.Facts) (uplink, bool) {
 			iface = in
 		}
 	}
-	if iface == nil {
+	if iface == nil || !ifaceName.MatchString(iface.Name) {
 		return uplink{}, false
 	}
 	u := uplink{nic: iface.Name, mac: iface.MAC, v4: firstPrefix(iface.IPv4, true), v6: firstPrefix(iface.IPv6, false)}
@@ -50,6 +51,10 @@ func rescueUplink(f *facts.Facts) (uplink, bool) {
 	}
 	return u, u.v4.IsValid() || u.v6.IsValid()
 }
+
+// ifaceName is what Linux accepts as an interface name: the restore's
+// `ip -batch` lines take it as one word.
+var ifaceName = regexp.MustCompile(`^[^\s/:]{1,15}$`)
 
 func firstPrefix(list []string, v4 bool) netip.Prefix {
 	for _, s := range list {

@@ -92,3 +92,15 @@ func FuzzLeaseIn(f *testing.F) {
 		_ = leaseIn(out, p)
 	})
 }
+
+// A name no Linux interface can have is not taken into ip -batch lines.
+func TestRescueUplinkRefusesAnImpossibleNICName(t *testing.T) {
+	f := rescueFacts()
+	for i := range f.Interfaces {
+		f.Interfaces[i].Name = "eth0 scope global\naddr flush dev lo"
+	}
+	f.Gateway4Interface = f.Interfaces[0].Name
+	if u, ok := rescueUplink(f); ok {
+		t.Errorf("rescueUplink = %+v, want no uplink", u)
+	}
+}
