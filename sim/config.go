@@ -29,6 +29,8 @@ type DiskSpec struct {
 type HostSpec struct {
 	Name  string
 	Index int // 1-based; the host's address is .Index in the /24
+	// Kind is "" for a host made of namespaces, KindVM for a QEMU machine.
+	Kind string
 	// NIC is the name of the host's link in rescue and in the installer.
 	NIC string
 	// Predicted is the predictable name udev gives the NIC, which a NixOS
@@ -68,6 +70,8 @@ func (s HostSpec) predictedName() string {
 //	all:                  # every host
 //	  disk_size: 16GiB
 //	hosts:
+//	  ks1:
+//	    kind: vm              # a QEMU machine (see KindVM)
 //	  ks2:
 //	    disks: [{kind: nvme, size: 16GiB}, {kind: nvme, size: 16GiB}]
 //	    nic: enp3s0
@@ -89,6 +93,7 @@ type Overrides struct {
 
 // HostOverride is what can differ per host. Unset fields keep the default.
 type HostOverride struct {
+	Kind      string         `yaml:"kind"`
 	Disks     []DiskOverride `yaml:"disks"`
 	DiskCount int            `yaml:"disk_count"`
 	DiskSize  string         `yaml:"disk_size"`
@@ -137,6 +142,13 @@ var (
 
 // apply changes spec by o.
 func (o HostOverride) apply(spec *HostSpec) error {
+	switch o.Kind {
+	case "":
+	case KindVM:
+		spec.Kind = o.Kind
+	default:
+		return fmt.Errorf("kind %q: want vm (or nothing, for a host made of namespaces)", o.Kind)
+	}
 	if o.NIC != "" {
 		if !ifaceName.MatchString(o.NIC) {
 			return fmt.Errorf("nic %q: not an interface name", o.NIC)
@@ -311,6 +323,11 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 		}
 		if ho, ok := o.Hosts[s.Name]; ok {
 			if err := ho.apply(&s); err != nil {
+				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
+			}
+		}
+		if s.Kind == KindVM {
+			if err := checkVMSpec(&s); err != nil {
 				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
 			}
 		}

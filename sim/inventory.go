@@ -67,9 +67,10 @@ func (f *Fleet) Inventory() ([]byte, error) {
 			disks = append(disks, d.Path())
 			ids = append(ids, d.ByIDPath())
 		}
+		addr := h.sshAddr()
 		host := yamlMap(
-			"host", h.v4.Addr().String(),
-			"port", 22,
+			"host", addr.Addr().String(),
+			"port", int(addr.Port()),
 			"user", "root",
 			"ssh_key", f.clientKeyFile,
 			"ovh_service", h.service,
