@@ -115,7 +115,7 @@ func (f *fleet) sh(t *testing.T, host, command string) string {
 	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(f.knownHosts), SSHConfigPath: "none", ConnectTimeout: 10 * time.Second})
 	defer d.Close()
 	h := f.Host(host)
-	conn, err := d.Dial(context.Background(), transport.Target{Name: host, Address: h.Addr, User: "root", KeyFiles: []string{h.KeyFile}}, transport.DialOptions{})
+	conn, err := d.Dial(context.Background(), transport.Target{Name: host, Address: h.Addr, Port: h.Port, User: "root", KeyFiles: []string{h.KeyFile}}, transport.DialOptions{})
 	if err != nil {
 		t.Fatalf("%s: %v", host, err)
 	}
@@ -134,9 +134,14 @@ func (f *fleet) recordedKey(t *testing.T, host string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A host on another port than 22 (a vm host) is known as [host]:port.
+	known := host
+	if p := f.Host(host).Port; p != 0 && p != 22 {
+		known = fmt.Sprintf("[%s]:%d", host, p)
+	}
 	var fps []string
 	for _, e := range entries {
-		if e.Host == host {
+		if e.Host == known {
 			fps = append(fps, e.Fingerprint)
 		}
 	}

@@ -110,6 +110,8 @@ type Fleet struct {
 	payloadURL string
 	// payloadVars are the payload's inventory variables, in order.
 	payloadVars [][2]string
+	// vms is what the fleet's vm hosts share; nil without one.
+	vms *vmFleet
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -239,6 +241,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		if err := f.servePayload(ctx, built); err != nil {
 			return f, err
 		}
+	}
+	if err := f.prepareVMs(ctx, specs, built); err != nil {
+		return f, err
 	}
 	for _, s := range specs {
 		h := &Host{

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simstate"
 	"github.com/nixbook/nixbook/sim/vm"
 )
@@ -25,14 +26,10 @@ import (
 // loopback port.
 const KindVM = "vm"
 
-// vmRescueInit is the init of a vm host's rescue (laid over the image's).
-//
-//go:embed vmrescue.sh
-var vmRescueInit string
-
 // vmHost is what a host that is a QEMU machine has beyond a Host.
 type vmHost struct {
 	img     vm.Image
+	tools   vm.Tools
 	port    int    // on 127.0.0.1, forwarded to the guest's port 22
 	console string // the guest's serial console, every boot appended
 	// machine is the running QEMU, nil when off; guarded by the host's mu.
@@ -45,15 +42,11 @@ func (f *Fleet) buildVMHost(ctx context.Context, h *Host) error {
 	if err := f.mkdirs(h.dir); err != nil {
 		return err
 	}
-	img, err := vm.Ensure(ctx, f.logf)
+	port, err := vm.FreePort(h.vmAddr().String())
 	if err != nil {
 		return err
 	}
-	port, err := vm.FreePort()
-	if err != nil {
-		return err
-	}
-	h.vm = &vmHost{img: img, port: port, console: filepath.Join(h.dir, "console.log")}
+	h.vm = &vmHost{img: f.vms.img, tools: f.vms.tools, port: port, console: filepath.Join(h.dir, "console.log")}
 	for _, path := range []string{h.vm.console, h.vmInitrd()} {
 		if err := f.state.Add(simstate.Files, path); err != nil {
 			return err
@@ -88,8 +81,18 @@ func (h *Host) vmInitrd() string { return filepath.Join(h.dir, "initrd.cpio") }
 // kernel and initramfs with a new host key), or the firmware on the disks.
 // h.op is held.
 func (h *Host) vmBootLocked(r bootRequest) error {
+	dns := h.f.plan.subnet.Addr().As4()
+	dns[3] = 253
+	if h.spec.Index == 253 {
+		dns[3] = 252
+	}
 	cfg := vm.MachineConfig{
+		Net4:     h.f.plan.subnet.String(),
+		Gateway4: h.f.plan.gw4.String(),
+		DNS4:     netip.AddrFrom4(dns).String(),
+		Guest4:   h.v4.Addr().String(),
 		MemoryMB: h.spec.MemoryMiB,
+		Listen:   h.vmAddr().String(),
 		Port:     h.vm.port,
 		MAC:      h.spec.MAC,
 		Console:  h.vm.console,
@@ -106,7 +109,8 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 		}
 		hostKey = key
 		files := []vm.File{
-			{Path: "/init", Mode: 0o755, Data: vmRescueInit},
+			{Path: "/init", Mode: 0o755, Data: vmScript("rescue.sh")},
+			{Path: "/nixbook-vm/boot.sh", Data: vmScript("boot.sh")},
 			{Path: "/etc/hostname", Data: rescueHostname + "\n"},
 			{Path: "/etc/hosts", Data: "127.0.0.1\tlocalhost\n" + h.v4.Addr().String() + "\t" + rescueHostname + "\n"},
 			{Path: "/etc/os-release", Data: rescueOSRelease},
@@ -115,8 +119,9 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 			{Path: "/etc/ssh/ssh_host_ed25519_key", Mode: 0o600, Data: key.Private},
 			{Path: "/etc/ssh/ssh_host_ed25519_key.pub", Data: key.Public},
 			{Path: "/root/.ssh/authorized_keys", Mode: 0o600, Data: r.rescueKey},
+			{Path: "/etc/nixbook-vm/net", Data: h.vmNetwork()},
 		}
-		if err := vm.WriteInitrd(h.vmInitrd(), h.vm.img.Initrd, files); err != nil {
+		if err := vm.Concat(h.vmInitrd(), []string{h.vm.img.Initrd, h.vm.tools.Overlay}, vm.Cpio(files)); err != nil {
 			return err
 		}
 		cfg.Kernel, cfg.Initrd = h.vm.img.Kernel, h.vmInitrd()
@@ -152,10 +157,17 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 // vmWatch follows a QEMU until it exits: a guest that rebooted by itself
 // boots again into what its netboot says, one that powered off stays off.
 func (h *Host) vmWatch(ctx context.Context, m *vm.Machine) {
-	select {
-	case <-m.Exited():
-	case <-ctx.Done():
-		return
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for running := true; running; {
+		select {
+		case <-m.Exited():
+			running = false
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			h.vmFollow(m)
+		}
 	}
 	_ = h.f.state.RemoveProc(m.Pid())
 	h.mu.Lock()
@@ -189,12 +201,26 @@ func (h *Host) vmStopLocked(why string) {
 	}
 }
 
-// sshAddr is where the controller reaches the host's SSH server.
+// sshAddr is where the controller reaches the host's SSH server: for a vm
+// host a port on its own loopback address, which is also its address in
+// the OVH API, so that nixbook proves the service is the host it dials as
+// it does on a real server.
 func (h *Host) sshAddr() netip.AddrPort {
-	if h.vm != nil {
-		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(h.vm.port))
+	if h.spec.Kind == KindVM {
+		port := 0
+		if h.vm != nil {
+			port = h.vm.port
+		}
+		return netip.AddrPortFrom(h.vmAddr(), uint16(port))
 	}
 	return netip.AddrPortFrom(h.v4.Addr(), 22)
+}
+
+// vmAddr is a vm host's loopback address, 127.B.C.N for the fleet's
+// subnet A.B.C.0/24 and the host's index N: no two fleets' hosts share one.
+func (h *Host) vmAddr() netip.Addr {
+	b := h.v4.Addr().As4()
+	return netip.AddrFrom4([4]byte{127, b[1], b[2], b[3]})
 }
 
 // SSHAddr is the address and port nixbook dials for the host: its address
@@ -204,20 +230,58 @@ func (h *Host) SSHAddr() netip.AddrPort { return h.sshAddr() }
 // vmBootID is the boot id the guest's kernel made for its current boot, as
 // its init printed it on the console; empty until it has.
 func (h *Host) vmBootID() string {
-	b, err := os.ReadFile(h.vm.console)
+	id, _, _ := vmConsoleState(h.vm.console)
+	return id
+}
+
+// vmConsoleState is what the guest's inits said on the console since QEMU
+// last started: the boot id and mode of the last boot (a kexec boots
+// another kernel in the same QEMU), and why its stage 1 stopped, if it did.
+func vmConsoleState(console string) (bootID string, mode Mode, failure string) {
+	b, err := os.ReadFile(console)
 	if err != nil {
-		return ""
+		return "", "", ""
 	}
 	if i := bytes.LastIndex(b, []byte("\n--- ")); i >= 0 {
 		b = b[i:]
 	}
-	const mark = "nixbook-vm: boot_id "
-	i := bytes.LastIndex(b, []byte(mark))
-	if i < 0 {
-		return ""
+	for _, line := range strings.Split(string(b), "\n") {
+		_, said, ok := strings.Cut(strings.TrimSpace(line), "nixbook-vm: ")
+		if !ok {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(said, "boot_id "); ok {
+			id, m, _ := strings.Cut(rest, " mode ")
+			bootID, mode, failure = strings.TrimSpace(id), Mode(strings.TrimSpace(m)), ""
+		} else if rest, ok := strings.CutPrefix(said, "stage 1 failed: "); ok {
+			failure = "the installed system's stage 1 stopped: " + strings.TrimSpace(rest)
+		}
 	}
-	line, _, _ := strings.Cut(string(b[i+len(mark):]), "\n")
-	return strings.TrimSpace(line)
+	return bootID, mode, failure
+}
+
+// vmFollow takes what the guest said into the host's state: a kexec into
+// the installer (the same host key, another boot), a stage 1 that stopped.
+func (h *Host) vmFollow(m *vm.Machine) {
+	_, mode, failure := vmConsoleState(h.vm.console)
+	h.mu.Lock()
+	if h.vm.machine != m || mode == "" {
+		h.mu.Unlock()
+		return
+	}
+	changed := mode != h.mode
+	if changed {
+		h.mode = mode
+		h.boots++
+	}
+	if failure != "" {
+		// It never reaches the network: as a server whose initrd waits.
+		h.why, h.online = failure, false
+	}
+	h.mu.Unlock()
+	if changed {
+		h.f.modeChanged(h, mode)
+	}
 }
 
 // vmServedHostKey asks the guest's SSH server for its host key: what a
@@ -287,6 +351,44 @@ func checkVMSpec(s *HostSpec) error {
 	return nil
 }
 
-// vmDefaultMemoryMiB is a vm host's RAM unless ram says: enough for the
-// rescue in RAM with ZFS, little enough for a shared machine.
-const vmDefaultMemoryMiB = 1024
+// vmDefaultMemoryMiB is a vm host's RAM unless ram says: the kexec module
+// refuses less than 1.5 GiB (the installer lives in RAM), and QEMU takes
+// from the machine only what the guest touches.
+const vmDefaultMemoryMiB = 2048
+
+// vmFleet is what a fleet's vm hosts share: the image, its tools, and the
+// inventory variables of their kexec installer.
+type vmFleet struct {
+	img       vm.Image
+	tools     vm.Tools
+	kexecVars [][2]string
+}
+
+// prepareVMs builds (or finds cached) what vm hosts boot, when the fleet
+// has any, and with a payload serves their kexec installer.
+func (f *Fleet) prepareVMs(ctx context.Context, specs []HostSpec, p *payload.Payload) error {
+	hasVM := false
+	for _, s := range specs {
+		hasVM = hasVM || s.Kind == KindVM
+	}
+	if !hasVM {
+		return nil
+	}
+	img, tools, err := vm.EnsureTools(ctx, f.logf)
+	if err != nil {
+		return err
+	}
+	f.vms = &vmFleet{img: img, tools: tools}
+	if p == nil {
+		return nil
+	}
+	return f.serveVMKexec(ctx, p, img, tools)
+}
+
+// vmNetwork is the rescue's addressing, OVH's (see configureNetwork), in
+// the shell assignments boot.sh's online reads. Over QEMU's user network
+// the IPv4 side works (the gateway is QEMU's, and reaches this machine);
+// the IPv6 addresses and routes are set as on a server but lead nowhere.
+func (h *Host) vmNetwork() string {
+	return fmt.Sprintf("ipv4=%s\ngateway4=%s\nipv6=%s\ngateway6=%s\n", h.v4, h.f.plan.gw4, h.v6, h.f.plan.gw6)
+}

@@ -21,9 +21,9 @@ func TestVMOverrides(t *testing.T) {
 		wantDisk int
 		wantMiB  int
 	}{
-		{name: "a vm with the defaults", yaml: "hosts: {ks1: {kind: vm}}", wantDisk: 1, wantMiB: 1024},
-		{name: "two disks and more RAM", yaml: "hosts: {ks1: {kind: vm, disk_count: 2, disk_size: 4GiB, ram: 2GiB}}", wantDisk: 2, wantMiB: 2048},
-		{name: "every host a vm", yaml: "all: {kind: vm}", wantDisk: 1, wantMiB: 1024},
+		{name: "a vm with the defaults", yaml: "hosts: {ks1: {kind: vm}}", wantDisk: 1, wantMiB: 2048},
+		{name: "two disks and more RAM", yaml: "hosts: {ks1: {kind: vm, disk_count: 2, disk_size: 4GiB, ram: 3GiB}}", wantDisk: 2, wantMiB: 3072},
+		{name: "every host a vm", yaml: "all: {kind: vm}", wantDisk: 1, wantMiB: 2048},
 		{name: "unknown kind", yaml: "hosts: {ks1: {kind: kvm}}", wantErr: `overrides for ks1: kind "kvm": want vm`},
 		{name: "three disks", yaml: "hosts: {ks1: {kind: vm, disk_count: 3}}", wantErr: "overrides for ks1: kind vm: 3 disks, want one or two"},
 		{name: "a NIC name", yaml: "hosts: {ks1: {kind: vm, nic: enp3s0}}", wantErr: "the NIC is the guest's eth0"},

@@ -54,8 +54,8 @@ func TestVMHostRescueAndReboots(t *testing.T) {
 		Overrides: &Overrides{Hosts: map[string]HostOverride{"ks1": {Kind: KindVM, DiskCount: 2, DiskSize: "2GiB"}}},
 	})
 	h, _ := f.Host("ks1")
-	if !h.SSHAddr().Addr().IsLoopback() {
-		t.Fatalf("a vm host is reached at %s, want a loopback port", h.SSHAddr())
+	if a := h.SSHAddr().Addr(); !a.IsLoopback() || a.String() == "127.0.0.1" {
+		t.Fatalf("a vm host is reached at %s, want a loopback address of its own", h.SSHAddr())
 	}
 	c, key1 := dialVM(t, h, f.ClientKeyFile())
 	if got, want := keyLine(key1), h.HostKey(); !strings.HasPrefix(want, got) {
@@ -87,8 +87,8 @@ func TestVMHostRescueAndReboots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf("port: %d", h.SSHAddr().Port()); !bytes.Contains(inv, []byte(want)) || !bytes.Contains(inv, []byte("host: 127.0.0.1")) {
-		t.Errorf("fleet.yml does not say host 127.0.0.1, %s:\n%s", want, inv)
+	if want := fmt.Sprintf("port: %d", h.SSHAddr().Port()); !bytes.Contains(inv, []byte(want)) || !bytes.Contains(inv, []byte("host: "+h.SSHAddr().Addr().String())) {
+		t.Errorf("fleet.yml does not say host %s, %s:\n%s", h.SSHAddr().Addr(), want, inv)
 	}
 
 	// Through the API, with a rescue key of the user's own.

@@ -33,10 +33,18 @@ type MachineConfig struct {
 	Disks             []DiskFile
 	MemoryMB          int // 0 means 1024
 	CPUs              int // 0 means 1
-	// Port on 127.0.0.1 forwarded to the guest's port 22.
-	Port int
+	// Port on Listen (a loopback address, default 127.0.0.1) forwarded to
+	// the guest's port 22.
+	Listen string
+	Port   int
 	// MAC of the guest's NIC; empty lets QEMU pick.
 	MAC string
+	// Net4, Gateway4 and DNS4 shape QEMU's user network: the guest's /24,
+	// the gateway in it (connections to which reach this machine's
+	// 127.0.0.1) and its name server. Empty: QEMU's 10.0.2.0/24. QEMU's
+	// own IPv6 is off: a guest sets its addresses itself.
+	// Guest4 is the guest's address, where the forwarded port goes.
+	Net4, Gateway4, DNS4, Guest4 string
 	// Console is the file the guest's serial console is appended to.
 	Console string
 }
@@ -82,8 +90,16 @@ func (c MachineConfig) Args() []string {
 	if c.MAC != "" {
 		nic += ",mac=" + c.MAC
 	}
+	listen := c.Listen
+	if listen == "" {
+		listen = "127.0.0.1"
+	}
+	netdev := fmt.Sprintf("user,id=n0,hostfwd=tcp:%s:%d-%s:22", listen, c.Port, c.Guest4)
+	if c.Net4 != "" {
+		netdev += fmt.Sprintf(",net=%s,host=%s,dns=%s,ipv6=off", c.Net4, c.Gateway4, c.DNS4)
+	}
 	args = append(args,
-		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:22", c.Port),
+		"-netdev", netdev,
 		"-device", nic)
 	return args
 }
@@ -180,11 +196,11 @@ func Tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// FreePort picks a free port on 127.0.0.1 by listening and closing; should
-// another process take it before QEMU does, QEMU fails to start its
-// forwarding (see PortTaken).
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// FreePort picks a free port on a loopback address by listening and
+// closing; should another process take it before QEMU does, QEMU fails to
+// start its forwarding (see PortTaken).
+func FreePort(addr string) (int, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("vm: pick a port: %w", err)
 	}

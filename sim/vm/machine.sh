@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Adds to the root rootfs.sh built what the simulator's vm hosts need beyond
 # the ZFS test guest, and packs it as an initramfs overlay (tools.cpio):
-# kexec-tools (the rescue's real kexec) and GRUB for BIOS and UEFI (the real
+# kexec-tools (the rescue's real kexec), curl, and GRUB for BIOS and UEFI (the real
 # grub-install the installer stand-in runs). Also keeps Debian's OVMF, the
 # UEFI firmware QEMU runs for a host with firmware: uefi.
 #
@@ -27,7 +27,7 @@ cat >"$root/nixbook-machine.sh" <<CHROOT
 #!/bin/sh
 set -eu
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin
-pkgs="kexec-tools grub-pc-bin grub-efi-amd64-bin grub2-common ovmf"
+pkgs="kexec-tools grub-pc-bin grub-efi-amd64-bin grub2-common ovmf curl"
 start=\$(date +%s) delay=5
 until apt-get update -qq && apt-get install -y -qq --download-only \$pkgs >/dev/null; do
   if [ \$((\$(date +%s) - start + delay)) -gt $retry_seconds ]; then
@@ -79,8 +79,13 @@ copy_bin() {
     done
   done
 }
+# Debian's static busybox runs its own applets before PATH's programs (env
+# setsid ... would be busybox's setsid): env, setsid and the others replace
+# its links.
 copy_bin /usr/sbin/kexec /usr/sbin/grub-install /usr/bin/grub-mkimage /usr/sbin/grub-probe \
-  /usr/bin/grub-editenv /usr/bin/grub-mkrelpath /usr/bin/grub-file
+  /usr/bin/grub-editenv /usr/bin/grub-mkrelpath /usr/bin/grub-file \
+  /usr/bin/curl /usr/bin/setsid /usr/bin/flock /usr/bin/tar /usr/bin/gzip \
+  /usr/bin/env /usr/bin/nohup /usr/bin/timeout
 copy /usr/lib/grub/i386-pc /usr/lib/grub/x86_64-efi
 chroot "$root" find /usr/lib/grub -type f -perm -u+x | while read -r b; do copy_bin "$b"; done
 (cd "$tools" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) >"$work/tools.cpio"

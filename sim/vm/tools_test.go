@@ -13,7 +13,7 @@ import (
 
 // The tools overlay holds a kexec and a grub-install that run (their
 // libraries are there), GRUB's BIOS and UEFI modules, and OVMF is Debian's.
-func TestToolsOverlay(t *testing.T) {
+func TestVMToolsOverlay(t *testing.T) {
 	heavytest.Root(t, "building the vm hosts' tools (debootstrap, chroot)")
 	_, tools, err := EnsureTools(context.Background(), t.Logf)
 	if err != nil {
@@ -26,7 +26,7 @@ func TestToolsOverlay(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("unpack: %v\n%s", err, out)
 	}
-	for _, p := range []string{"usr/sbin/kexec", "usr/sbin/grub-install", "usr/lib/grub/i386-pc/boot.img", "usr/lib/grub/x86_64-efi/zfs.mod"} {
+	for _, p := range []string{"usr/sbin/kexec", "usr/sbin/grub-install", "usr/bin/env", "usr/bin/setsid", "usr/bin/curl", "usr/lib/grub/i386-pc/boot.img", "usr/lib/grub/x86_64-efi/zfs.mod"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
 			t.Error(err)
 		}

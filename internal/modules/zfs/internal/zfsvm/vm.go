@@ -152,7 +152,7 @@ func boot(t testing.TB, img vm.Image, opts Options) (*VM, error) {
 	// fails and the next port is tried.
 	var lastErr error
 	for range 3 {
-		port, err := vm.FreePort()
+		port, err := vm.FreePort("127.0.0.1")
 		if err != nil {
 			return nil, err
 		}
