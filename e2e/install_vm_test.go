@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/simtest"
@@ -50,6 +52,40 @@ func TestVMInstallBIOSSingleDisk(t *testing.T) {
 			t.Errorf("the installed system's boot: no %q in\n%s", want, got)
 		}
 	}
+	hostID := strings.Fields(got)[len(strings.Fields(got))-1]
+
+	// The pool left imported under another host id and the power cut:
+	// stage 1 imports it anyway, forced, as NixOS's does with
+	// boot.zfs.forceImportRoot at its default (true).
+	booted := f.BootID("ks1")
+	f.Reboot("ks1", sim.ModeRescue)
+	waitBoot(t, f, "ks1", booted)
+	rescueKnown := filepath.Join(t.TempDir(), "known_hosts")
+	if got := f.shKnown(t, "ks1", rescueKnown, "zgenhostid -f 0badcafe && zpool import -f -N rpool && zdb -C rpool | grep -w hostid"); !strings.Contains(got, "195939070") {
+		t.Fatalf("the rescue imported rpool under host id %q, want 0badcafe (195939070)", got)
+	}
+	booted = f.BootID("ks1")
+	f.Reboot("ks1", sim.ModeDisk)
+	waitBoot(t, f, "ks1", booted)
+	if got := f.sh(t, "ks1", "zpool list -H -o health rpool; hostid"); got != "ONLINE\n"+hostID+"\n" {
+		t.Errorf("after a boot with the pool left imported elsewhere: %q, want ONLINE and host id %s", got, hostID)
+	}
+}
+
+// waitBoot waits for a host to come back from a reboot with a new boot id
+// and answer SSH.
+func waitBoot(t *testing.T, f *fleet, host, before string) {
+	t.Helper()
+	deadline := time.Now().Add(4 * time.Minute)
+	for id := f.BootID(host); id == "" || id == before; id = f.BootID(host) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not boot again: %+v\nconsole:\n%s", host, f.Status(host), f.console(t, host))
+		}
+		time.Sleep(time.Second)
+	}
+	if err := f.WaitSSH(3*time.Minute, host); err != nil {
+		t.Fatalf("%v\nconsole:\n%s", err, f.console(t, host))
+	}
 }
 
 // console is the end of a vm host's serial console, for failures.
@@ -63,4 +99,40 @@ func (f *fleet) console(t *testing.T, host string) string {
 		b = b[len(b)-3000:]
 	}
 	return string(b)
+}
+
+// A mirror on two disks: GRUB goes on both, the pool mirrors both, and the
+// firmware boots the installed system from them. (Without its first disk
+// it does not boot yet: GRUB on the second disk looks for /boot on the
+// first, as NixOS's GRUB does with boot.loader.grub.devices and one /boot;
+// see sim/README.md.)
+func TestVMInstallBIOSMirror(t *testing.T) {
+	f := vmFleet(t, sim.HostOverride{DiskCount: 2, DiskSize: "4GiB"})
+	r := f.nixbook(t, "install.yml")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s\nconsole:\n%s", r.code, r.out, f.console(t, "ks1"))
+	}
+	status := f.sh(t, "ks1", "zpool status -P rpool")
+	if !strings.Contains(status, "mirror-0") {
+		t.Errorf("rpool is not a mirror:\n%s", status)
+	}
+	for _, d := range f.Sim().Hosts()[0].Disks() {
+		if !strings.Contains(status, d.ByIDPath()) {
+			t.Errorf("the mirror is not on %s:\n%s", d.ByIDPath(), status)
+		}
+		// GRUB's boot.img in the disk's MBR, as grub-install leaves it.
+		mbr := make([]byte, 512)
+		img, err := os.Open(d.Image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = img.ReadAt(mbr, 0)
+		img.Close()
+		if err != nil || !bytes.Contains(mbr, []byte("GRUB")) {
+			t.Errorf("no GRUB in the MBR of %s (%v)", d.Name, err)
+		}
+	}
+	if got := f.sh(t, "ks1", "zpool list -H -o health rpool; cat /proc/cmdline"); !strings.HasPrefix(got, "ONLINE\n") || !strings.Contains(got, "root=ZFS=rpool/root/nixos") {
+		t.Errorf("the installed system's pool and boot: %q", got)
+	}
 }

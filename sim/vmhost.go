@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ type vmHost struct {
 	console string // the guest's serial console, every boot appended
 	// machine is the running QEMU, nil when off; guarded by the host's mu.
 	machine *vm.Machine
+	// pulled are the disks taken out of the machine (PullDisk), by index;
+	// guarded by the host's mu.
+	pulled map[int]bool
 }
 
 // buildVMHost makes a vm host's disk images and boots it the first time.
@@ -97,9 +101,13 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 		MAC:      h.spec.MAC,
 		Console:  h.vm.console,
 	}
-	for _, d := range h.disks {
-		cfg.Disks = append(cfg.Disks, vm.DiskFile{Image: d.Image, Serial: d.Serial})
+	h.mu.Lock()
+	for i, d := range h.disks {
+		if !h.vm.pulled[i] {
+			cfg.Disks = append(cfg.Disks, vm.DiskFile{Image: d.Image, Serial: d.Serial})
+		}
 	}
+	h.mu.Unlock()
 	var hostKey KeyPair
 	switch r.mode {
 	case ModeRescue:
@@ -257,19 +265,33 @@ func vmConsoleState(console string) (bootID string, mode Mode, failure string) {
 			failure = "the installed system's stage 1 stopped: " + strings.TrimSpace(rest)
 		}
 	}
+	// GRUB that cannot find its /boot stops at its rescue prompt, after
+	// its error lines.
+	if i := bytes.LastIndex(b, []byte("grub rescue>")); i >= 0 && bootID == "" {
+		var errs []string
+		for _, line := range strings.Split(string(b[:i]), "\n") {
+			if j := strings.Index(line, "error: "); j >= 0 {
+				errs = append(errs, strings.TrimSpace(ansi.ReplaceAllString(line[j:], "")))
+			}
+		}
+		failure = "GRUB stopped at its rescue prompt: " + strings.Join(errs, "; ")
+	}
 	return bootID, mode, failure
 }
+
+// ansi matches the terminal escapes GRUB writes on the serial console.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
 
 // vmFollow takes what the guest said into the host's state: a kexec into
 // the installer (the same host key, another boot), a stage 1 that stopped.
 func (h *Host) vmFollow(m *vm.Machine) {
 	_, mode, failure := vmConsoleState(h.vm.console)
 	h.mu.Lock()
-	if h.vm.machine != m || mode == "" {
+	if h.vm.machine != m {
 		h.mu.Unlock()
 		return
 	}
-	changed := mode != h.mode
+	changed := mode != "" && mode != h.mode
 	if changed {
 		h.mode = mode
 		h.boots++
@@ -391,4 +413,23 @@ func (f *Fleet) prepareVMs(ctx context.Context, specs []HostSpec, p *payload.Pay
 // the IPv6 addresses and routes are set as on a server but lead nowhere.
 func (h *Host) vmNetwork() string {
 	return fmt.Sprintf("ipv4=%s\ngateway4=%s\nipv6=%s\ngateway6=%s\n", h.v4, h.f.plan.gw4, h.v6, h.f.plan.gw6)
+}
+
+// PullDisk takes a vm host's disk (0 is the first) out of the machine, as a
+// disk that dies: the running system keeps it until the machine stops, and
+// every boot after that is without it.
+func (h *Host) PullDisk(index int) error {
+	if h.vm == nil {
+		return fmt.Errorf("%s: only a vm host's disks can be pulled", h.spec.Name)
+	}
+	if index < 0 || index >= len(h.disks) {
+		return fmt.Errorf("%s has no disk %d", h.spec.Name, index)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.vm.pulled == nil {
+		h.vm.pulled = map[int]bool{}
+	}
+	h.vm.pulled[index] = true
+	return nil
 }

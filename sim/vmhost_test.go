@@ -119,12 +119,27 @@ func TestVMHostRescueAndReboots(t *testing.T) {
 	c.Close()
 	waitNewBoot(t, f, h, boot2)
 	c, _ = dialVM(t, h, userKey)
-	defer c.Close()
 	if got := run(t, c, "hostname"); got != "rescue12-customer-eu\n" {
 		t.Errorf("after a reboot from inside: hostname %q", got)
 	}
 	if st := h.Status(context.Background()); st.Mode != ModeRescue || !st.SSH || st.Boots != 3 {
 		t.Errorf("status %+v", st)
+	}
+	c.Close()
+
+	// A disk pulled out is gone from the next boot on.
+	if err := h.PullDisk(1); err != nil {
+		t.Fatal(err)
+	}
+	boot3 := h.BootID()
+	if err := f.Reboot(context.Background(), "ks1", ModeRescue); err != nil {
+		t.Fatal(err)
+	}
+	waitNewBoot(t, f, h, boot3)
+	c, _ = dialVM(t, h, userKey)
+	defer c.Close()
+	if got := run(t, c, "ls /sys/block | grep vd"); got != "vda\n" {
+		t.Errorf("disks after pulling vdb: %q", got)
 	}
 }
 
