@@ -170,6 +170,9 @@ type Status struct {
 	Disks     string `json:"disks"`
 	Installed string `json:"installed,omitempty"`
 	PID       int    `json:"pid,omitempty"`
+	// SSHAddr is where a vm host answers SSH (a loopback address and
+	// port); empty for a host on the fleet's network, reached at IPv4:22.
+	SSHAddr string `json:"ssh_addr,omitempty"`
 }
 
 // Status reports the host's state. SSH is whether the port answers with an
@@ -193,7 +196,7 @@ func (h *Host) Status(ctx context.Context) Status {
 		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), describeDisk(ctx, d)))
 	}
 	if h.vm != nil {
-		s.BootID = h.BootID()
+		s.BootID, s.SSHAddr = h.BootID(), h.sshAddr().String()
 	}
 	s.Disks = strings.Join(parts, "; ")
 	s.SSH = sshBanner(ctx, h.sshAddr(), 500*time.Millisecond) == nil

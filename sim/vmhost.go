@@ -153,7 +153,9 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 	h.vm.machine = m
 	h.mode, h.bootID = r.mode, ""
 	h.boots++
-	h.up, h.online, h.why = true, true, ""
+	// A rescue comes up; what the disks hold is known once it has said so
+	// on the console (see vmFollow).
+	h.up, h.online, h.why = true, r.mode != ModeDisk, ""
 	h.hostKey, h.authorized = hostKey, r.rescueKey
 	h.installed = ""
 	h.mu.Unlock()
@@ -265,6 +267,9 @@ func vmConsoleState(console string) (bootID string, mode Mode, failure string) {
 			failure = "the installed system's stage 1 stopped: " + strings.TrimSpace(rest)
 		}
 	}
+	if bootID == "" && bytes.Contains(b, []byte("No bootable device")) {
+		failure = "the firmware found no bootable disk"
+	}
 	// GRUB that cannot find its /boot stops at its rescue prompt, after
 	// its error lines.
 	if i := bytes.LastIndex(b, []byte("grub rescue>")); i >= 0 && bootID == "" {
@@ -296,9 +301,12 @@ func (h *Host) vmFollow(m *vm.Machine) {
 		h.mode = mode
 		h.boots++
 	}
-	if failure != "" {
+	switch {
+	case failure != "":
 		// It never reaches the network: as a server whose initrd waits.
 		h.why, h.online = failure, false
+	case mode != "":
+		h.online = true
 	}
 	h.mu.Unlock()
 	if changed {
