@@ -1,8 +1,12 @@
 package nixbook_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -44,20 +48,21 @@ var floors = []struct {
 	// they would otherwise match.
 	{"internal/heavytest", nil},
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "internal/transport"}},
-	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/transport", "internal/transport/local", "internal/yamlx"}},
+	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/hostkeys", "internal/ovh", "internal/transport", "internal/transport/local", "internal/yamlx"}},
 	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "sim/vm"}},
+	{"internal/modules/internal/nixosgen/nixosgentest", []string{"internal/heavytest", "internal/facts", "sim/nixeval"}},
 	{"internal/runner/runnertest", []string{"internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/runner", "internal/tmpl", "internal/transport/ssh"}},
 
 	// The module contract, the kits modules share, and the modules: peers
 	// that import kits, never one another (modules/* lists no module).
-	{"internal/modules", []string{"internal/facts", "internal/transport"}},
+	{"internal/modules", []string{"internal/facts", "internal/ovh", "internal/transport"}},
 	{"internal/modules/internal/...", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
 	{"internal/modules/builtin", []string{"internal/modules/..."}},
 	{"internal/modules/*", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
 
 	// The language, the engine, the output and the command line.
 	{"internal/playbooks", []string{"internal/modules", "internal/tmpl", "internal/yamlx"}},
-	{"internal/runner", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/tmpl", "internal/transport", "internal/transport/local", "internal/secrets", "internal/yamlx"}},
+	{"internal/runner", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/ovh", "internal/playbooks", "internal/tmpl", "internal/transport", "internal/transport/local", "internal/secrets", "internal/yamlx"}},
 	{"internal/report", []string{"internal/runner"}},
 	{"internal/cli", []string{"internal/facts", "internal/hostkeys", "internal/inventory", "internal/modules", "internal/modules/builtin", "internal/modules/nixosconfig", "internal/playbooks", "internal/report", "internal/runner", "internal/tmpl", "internal/transport", "internal/transport/ssh", "internal/ovh", "internal/yamlx", "internal/cliargs", "internal/secrets"}},
 	{"cmd/nixbook", []string{"internal/cli"}},
@@ -75,13 +80,7 @@ var floors = []struct {
 
 // testKits are packages made for tests; the nixbook binary never links
 // them, nor the simulator, nor package testing.
-var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/runner/runnertest", "sim/..."}
-
-// peerImports are modules that still use another module as a library. Each
-// is to move into a kit under internal/modules/internal; the list only shrinks.
-var peerImports = map[string][]string{
-	"internal/modules/install": {"internal/modules/nixosconfig"},
-}
+var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/modules/internal/nixosgen/nixosgentest", "internal/runner/runnertest", "sim/..."}
 
 func matches(pattern, pkg string) bool {
 	switch {
@@ -132,31 +131,9 @@ func TestEveryImportGoesDownTheFloors(t *testing.T) {
 				continue
 			}
 			imp = strings.TrimPrefix(imp, module)
-			if slices.Contains(peerImports[pkg], imp) {
-				continue
-			}
 			allowed := slices.ContainsFunc(floors[row].imports, func(p string) bool { return matches(p, imp) && imp != pkg })
 			if !allowed {
 				t.Errorf("%s imports %s, which its floor (%q) does not allow", pkg, imp, floors[row].pkg)
-			}
-		}
-	}
-}
-
-func TestPeerImportsAreStillThere(t *testing.T) {
-	// An entry of peerImports that no longer holds is a retired debt: take
-	// it out of the list so it cannot come back unnoticed.
-	imports := map[string][]string{}
-	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./internal/modules/...") {
-		fields := strings.Fields(line)
-		for _, imp := range fields[1:] {
-			imports[strings.TrimPrefix(fields[0], module)] = append(imports[strings.TrimPrefix(fields[0], module)], strings.TrimPrefix(imp, module))
-		}
-	}
-	for pkg, peers := range peerImports {
-		for _, p := range peers {
-			if !slices.Contains(imports[pkg], p) {
-				t.Errorf("%s no longer imports %s: remove it from peerImports", pkg, p)
 			}
 		}
 	}
@@ -175,6 +152,49 @@ func TestTheBinaryLinksNoTestCodeNorTheSimulator(t *testing.T) {
 			if matches(kit, dep) {
 				t.Errorf("the nixbook binary links %s", dep)
 			}
+		}
+	}
+}
+
+// apiBuilders are what builds a client of the OVH API, with its own
+// credentials and rate budget: the runner's business, never a module's.
+var apiBuilders = []string{"New", "Config", "Env", "NewLimiters", "Limiters", "Client", "Resolve", "ResolveApp"}
+
+func TestModulesReachTheOVHAPIOnlyThroughTheirHost(t *testing.T) {
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{.Dir}} {{join .GoFiles \" \"}}", "./internal/modules/...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(fields[0], module)
+		if matches("internal/modules/moduletest", pkg) {
+			continue // the test kit stands in for the runner
+		}
+		for _, name := range fields[2:] {
+			file := filepath.Join(fields[1], name)
+			f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			local := ""
+			for _, imp := range f.Imports {
+				if strings.Trim(imp.Path.Value, `"`) == module+"internal/ovh" {
+					local = "ovh"
+					if imp.Name != nil {
+						local = imp.Name.Name
+					}
+				}
+			}
+			if local == "" {
+				continue
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == local && slices.Contains(apiBuilders, sel.Sel.Name) {
+					t.Errorf("%s uses ovh.%s: a module reaches the OVH API through its host view (OVH, OVHWriter), which the runner makes", file, sel.Sel.Name)
+				}
+				return true
+			})
 		}
 	}
 }

@@ -78,7 +78,7 @@ func TestInstallISORefusals(t *testing.T) {
 	sums := f.DiskSHA256("ks1")
 	for _, args := range [][]string{{"--check"}, nil} {
 		r := f.nixbook(t, "install-iso.yml", append([]string{"-l", "ks1"}, args...)...)
-		if r.code != 2 || !strings.Contains(r.out, "/dev/sda holds an msdos partition table") || !strings.Contains(r.out, "set wipe: true") {
+		if r.code != 2 || !strings.Contains(r.out, f.Host("ks1").DiskIDs[0]+" holds an msdos partition table") || !strings.Contains(r.out, "set wipe: true") {
 			t.Errorf("%v: exit %d, want the refusal:\n%s", args, r.code, r.out)
 		}
 	}
@@ -89,7 +89,7 @@ func TestInstallISORefusals(t *testing.T) {
 	// Too small: the check says so with the numbers.
 	// (The fleet sizes each host's layout to its disk; the playbook's own defaults do not fit.)
 	r := f.nixbook(t, "install-iso.yml", "-l", "ks2", "--check", "-e", "system_size=30GiB")
-	if r.code != 2 || !strings.Contains(r.out, "/dev/sda is 2.0 GiB; the layout needs") {
+	if r.code != 2 || !strings.Contains(r.out, f.Host("ks2").DiskIDs[0]+" is 2.0 GiB; the layout needs") {
 		t.Errorf("too small disk: exit %d:\n%s", r.code, r.out)
 	}
 
@@ -132,7 +132,7 @@ func TestInstallISORecoversAfterKill(t *testing.T) {
 	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
 		t.Fatalf("rerun: exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
 	}
-	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); strings.Contains(string(log), "erase /dev/sda") || !strings.Contains(string(log), "partition /dev/sda") {
+	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); strings.Contains(string(log), "erase "+f.Host("ks1").DiskIDs[0]) || !strings.Contains(string(log), "partition "+f.Host("ks1").DiskIDs[0]) {
 		t.Errorf("the rerun did not resume the reinstall it began:\n%s", log)
 	}
 }

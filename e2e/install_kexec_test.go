@@ -60,3 +60,37 @@ func TestInstallKexecFleet(t *testing.T) {
 		t.Errorf("ks5 recap %v", c)
 	}
 }
+
+// A kexec that never comes back, with kexec_fallback: iso: the server is
+// taken back to the rescue through the API and installed through the ISO
+// path instead, ending on its installed NixOS; the ZFS path's later tasks
+// are skipped.
+func TestKexecFallsBackToTheISOPath(t *testing.T) {
+	f := start(t, 1)
+	f.InjectFault("ks1", sim.FaultKexecHangs)
+	r := f.nixbook(t, "install.yml", "-e", "kexec_fallback=iso", "-e", "kexec_timeout=20s")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s", r.code, r.out)
+	}
+	if m := f.Mode("ks1"); m != sim.ModeDisk {
+		t.Fatalf("ks1 is in %s mode, want disk: %+v", m, f.Status("ks1"))
+	}
+	if osr := f.osRelease(t, "ks1"); !strings.Contains(osr, "ID=nixos") || strings.Contains(osr, "installer") {
+		t.Errorf("ks1 does not answer as an installed NixOS:\n%s", osr)
+	}
+	for _, want := range []string{
+		"did not come back as the NixOS installer within 20s",
+		"kexec_fallback: iso, so this server is installed through the rescue system and the NixOS ISO",
+		"[ks1] Unpack the ISO's store onto the rescue partition",
+	} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("the run's output lacks %q:\n%s", want, r.out)
+		}
+	}
+	if strings.Contains(r.out, "changed: [ks1] Create the pool and datasets") || strings.Contains(r.out, "changed: [ks1] Write configuration.nix\n") {
+		t.Errorf("the ZFS path went on after the fallback:\n%s", r.out)
+	}
+	if c := r.recap(t, "ks1"); c["failed"] != 0 || c["rescued"] != 1 {
+		t.Errorf("ks1 recap %v", c)
+	}
+}

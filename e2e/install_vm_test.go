@@ -101,11 +101,9 @@ func (f *fleet) console(t *testing.T, host string) string {
 	return string(b)
 }
 
-// A mirror on two disks: GRUB goes on both, the pool mirrors both, and the
-// firmware boots the installed system from them. (Without its first disk
-// it does not boot yet: GRUB on the second disk looks for /boot on the
-// first, as NixOS's GRUB does with boot.loader.grub.devices and one /boot;
-// see sim/README.md.)
+// A mirror on two disks: GRUB goes on both, each reading the /boot on its
+// own disk (mirroredBoots), the pool mirrors both, and when the first disk
+// dies the firmware boots the second, its pool degraded.
 func TestVMInstallBIOSMirror(t *testing.T) {
 	f := vmFleet(t, sim.HostOverride{DiskCount: 2, DiskSize: "4GiB"})
 	r := f.nixbook(t, "install.yml")
@@ -134,5 +132,15 @@ func TestVMInstallBIOSMirror(t *testing.T) {
 	}
 	if got := f.sh(t, "ks1", "zpool list -H -o health rpool; cat /proc/cmdline"); !strings.HasPrefix(got, "ONLINE\n") || !strings.Contains(got, "root=ZFS=rpool/root/nixos") {
 		t.Errorf("the installed system's pool and boot: %q", got)
+	}
+
+	before := f.BootID("ks1")
+	if err := f.Sim().Hosts()[0].PullDisk(0); err != nil {
+		t.Fatal(err)
+	}
+	f.Reboot("ks1", sim.ModeDisk)
+	waitBoot(t, f, "ks1", before)
+	if got := f.sh(t, "ks1", "zpool list -H -o health rpool; ls /sys/block | grep -c vd"); got != "DEGRADED\n1\n" {
+		t.Errorf("without its first disk: %q, want rpool DEGRADED on one disk", got)
 	}
 }

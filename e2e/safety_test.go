@@ -53,7 +53,7 @@ func TestRefusalsComeFirst(t *testing.T) {
 	f.refusedBeforeAnyChange(t, "ks2", "install.yml", []string{"-l", "ks2"},
 		fmt.Sprintf(`ks2: refusing to drive OVH service %s: its state is "hacked", not "ok"`, ks2.Service))
 	f.refusedBeforeAnyChange(t, "ks3", "install.yml", []string{"-l", "ks3"},
-		"failed: [ks3] preflight: Partition the disks: /dev/sda holds an msdos partition table", "[ks3] Boot the NixOS installer")
+		"failed: [ks3] preflight: Partition the disks: "+f.Host("ks3").DiskIDs[0]+" holds an msdos partition table", "[ks3] Boot the NixOS installer")
 	f.refusedBeforeAnyChange(t, "ks4", "install.yml", []string{"-l", "ks4", "-e", "wipe=true"},
 		"failed: [ks4] preflight: Boot the NixOS installer: ks4 has 1.0 GiB of RAM, the kexec installer needs at least 1.5 GiB")
 	if f.Mode("ks3") != sim.ModeRescue || f.Mode("ks4") != sim.ModeDisk {
@@ -127,6 +127,20 @@ func TestDryRunOfTheStockPlaybooks(t *testing.T) {
 			t.Errorf("a dry run rebooted %s", h)
 		}
 	}
+	// The API was read (the preflight's identity check, the netboot the
+	// install would set), never written: a dry run has only the reader.
+	reads := 0
+	for _, h := range f.Hosts {
+		for _, c := range f.Emulator.Calls(h.Service) {
+			if c.Method != "GET" {
+				t.Errorf("a dry run sent %s %s", c.Method, c.Path)
+			}
+			reads++
+		}
+	}
+	if reads == 0 {
+		t.Error("a dry run read nothing of the OVH API: the check above proves nothing")
+	}
 }
 
 // A wipe wipes: reinstalling a server that holds an earlier install with
@@ -156,7 +170,7 @@ func TestReinstallWithWipeErasesTheEarlierSystem(t *testing.T) {
 	}
 
 	f.refusedBeforeAnyChange(t, "ks1", "install.yml", append([]string{"-e", "reinstall=true"}, ext4...),
-		"failed: [ks1] preflight: Partition the disks: /dev/sda holds an earlier install of this layout")
+		"failed: [ks1] preflight: Partition the disks: "+f.Host("ks1").DiskIDs[0]+" holds an earlier install of this layout")
 
 	r = f.nixbook(t, "install.yml", append([]string{"-e", "reinstall=true", "-e", "wipe=true", "--check"}, ext4...)...)
 	if r.code != 0 || !strings.Contains(r.out, "reinstall: true, so it is rebooted into the rescue and reinstalled, its disks erased (wipe: true)") ||
@@ -167,7 +181,7 @@ func TestReinstallWithWipeErasesTheEarlierSystem(t *testing.T) {
 	if r.code != 0 || f.Mode("ks1") != sim.ModeDisk {
 		t.Fatalf("reinstall with wipe: exit %d, mode %s:\n%s", r.code, f.Mode("ks1"), r.out)
 	}
-	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); !strings.Contains(string(log), "erase /dev/sda") {
+	if log, _ := os.ReadFile(filepath.Join(f.logs, "ks1.log")); !strings.Contains(string(log), "erase "+f.Host("ks1").DiskIDs[0]) {
 		t.Errorf("the reinstall did not erase the disk:\n%s", log)
 	}
 	if left := f.sh(t, "ks1", "ls /root/old-marker /home/alice/old-marker 2>/dev/null || true"); strings.TrimSpace(left) != "" {
@@ -188,7 +202,7 @@ func TestFromAReachableDebian(t *testing.T) {
 	}
 	ext4 := []string{"-e", "fs_layout=ext4"}
 	f.refusedBeforeAnyChange(t, "ks1", "install.yml", ext4,
-		"failed: [ks1] preflight: Partition the disks: /dev/sda holds an msdos partition table")
+		"failed: [ks1] preflight: Partition the disks: "+f.Host("ks1").DiskIDs[0]+" holds an msdos partition table")
 	if f.Mode("ks1") != sim.ModeDisk {
 		t.Fatalf("a refused server was rebooted into %s", f.Mode("ks1"))
 	}

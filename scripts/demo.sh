@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make demo: bring up three simulated Kimsufi servers, write ks1's host folder
+# make demo: bring up four simulated Kimsufi servers, write ks1's host folder
 # with nixbook generate into a small flake, reinstall the three with NixOS
-# through the kexec installer (install.yml): ks1 from the flake, ks2 and ks3
-# from the configuration nixbook generates, ks2's root in a LUKS volume. Show them answering as NixOS with
+# through the kexec installer (install.yml): ks1 from the flake, ks2, ks3 and
+# ks4 from the configuration nixbook generates, ks2's root in a LUKS volume,
+# ks4 with two disks, the second of which dies after the install. Show them answering as NixOS with
 # the host keys nixbook recorded, and tear the fleet down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,11 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-step "nixbook-sim up 3: two simulated servers in the OVH rescue system, ks3 rented with Debian"
+step "nixbook-sim up 4: servers in the OVH rescue system, ks3 rented with Debian, ks4 with two disks"
 # ks3 starts as most rented servers do: OVH's Debian on its disk, answering SSH.
-printf 'hosts:\n  ks3: {mode: disk, data: old-os}\n' >"$DIR/overrides.yml"
-bin/nixbook-sim up 3 --dir "$DIR" --hosts "$DIR/overrides.yml"
+# ks4 loses its second disk after the install: it must boot from the first.
+printf 'hosts:\n  ks3: {mode: disk, data: old-os}\n  ks4: {disk_count: 2, lose_disk: sdb}\n' >"$DIR/overrides.yml"
+bin/nixbook-sim up 4 --dir "$DIR" --hosts "$DIR/overrides.yml"
 
 step "nixbook generate -l ks1 --out flake/hosts: ks1's folder for a flake, from its facts"
 # The simulator's kernel has no ZFS: fs_layout=ext4 installs an ext4 root.
@@ -51,15 +53,15 @@ INV=(-i "$DIR/fleet.yml" -i "$DIR/flake.yml")
 
 step "nixbook run install.yml --check: what would happen, per server (no disk is touched)"
 bin/nixbook run install.yml "${INV[@]}" --known-hosts "$DIR/known_hosts" --log-dir "$DIR/logs" \
-  -e fs_layout=ext4 -e wipe=true --check | tail -n 6
+  -e fs_layout=ext4 -e wipe=true --check | tail -n 7
 
 step "nixbook run install.yml: rescue -> kexec installer -> partition -> configure -> install -> boot"
 # wipe=true: ks3's Debian is erased (without it, its disk is refused before anything changes).
 bin/nixbook run install.yml "${INV[@]}" --known-hosts "$DIR/known_hosts" --log-dir "$DIR/logs" \
   -e fs_layout=ext4 -e wipe=true
 
-step "ks1 and ks3 (Debian before) answer as NixOS, with the host keys nixbook recorded (strict checking)"
-for h in ks1 ks3; do
+step "ks1, ks3 (Debian before) and ks4 (one disk lost) answer as NixOS, with the host keys nixbook recorded (strict checking)"
+for h in ks1 ks3 ks4; do
   addr=$(bin/nixbook inventory -i "$DIR/fleet.yml" --host $h | awk '$1 == "address:" {print $2; exit}')
   ssh -i "$DIR/id_ed25519" -o UserKnownHostsFile="$DIR/known_hosts" -o HostKeyAlias=$h \
     -o StrictHostKeyChecking=yes -o LogLevel=ERROR "root@$addr" \

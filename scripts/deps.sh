@@ -8,6 +8,7 @@ pkgs=(
   openssh-server openssh-client   # real sshd for the tests and the simulated fleet
   iproute2 util-linux             # network namespaces, loop devices, unshare
   parted fdisk gdisk dosfstools e2fsprogs xfsprogs btrfs-progs  # disks in simulated hosts
+  mtools                          # EFI system partitions: this kernel cannot mount vfat
   cryptsetup-bin                  # LUKS in simulated hosts (the payload's stand-in opens without device-mapper)
   squashfs-tools xorriso busybox-static bash-static  # the NixOS payload fixtures
   curl wget ca-certificates bc    # downloads on the targets, timing in the benchmark

@@ -97,6 +97,11 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 			BootID:       netbootFor(h.spec.Mode),
 			Mode:         string(h.spec.Mode),
 			State:        h.spec.OVHState,
+			Firmware:     h.spec.Firmware,
+			// OVH's path for its Debian template; an install changes it
+			// through the API, or the server stops in the UEFI shell.
+			EFIBootloaderPath: efiPathFor(h.spec),
+			EFIBoot:           func(path string) error { return h.efiBoot(f.ctx, path) },
 		})
 		if af, ok := api.Faults[h.spec.Name]; ok {
 			fault, _ := af.fault() // checked above
@@ -137,7 +142,7 @@ func (f *Fleet) apiReboot(ctx context.Context, server string, boot ovhapi.Netboo
 	if !ok {
 		return fmt.Errorf("server %s is not in the simulated fleet", server)
 	}
-	mode := Mode(ovhapi.ModeOf(boot))
+	mode := bootMode(boot)
 	// A rescue booted without rescueSshKey mails a root password: no key
 	// gets in.
 	h.mu.Lock()
@@ -159,7 +164,27 @@ func (f *Fleet) apiNetboot(h *Host) (bootRequest, bool) {
 		return bootRequest{}, false
 	}
 	key := strings.TrimSpace(st.RescueSSHKey) // none: nobody gets in, as above
-	return bootRequest{mode: Mode(ovhapi.ModeOf(st.Boot)), rescueKey: key}, true
+	return bootRequest{mode: bootMode(st.Boot), rescueKey: key}, true
+}
+
+// bootMode is the mode a host boots for a netboot. A UEFI server's disk
+// boot goes to the host as a disk boot even when the API already finds no
+// loader: the host looks at its EFI system partitions when it boots, and
+// says why it stops in the UEFI shell.
+func bootMode(b ovhapi.Netboot) Mode {
+	if b.Kernel == "efi-shell" {
+		return ModeDisk
+	}
+	return Mode(ovhapi.ModeOf(b))
+}
+
+// efiPathFor is the efiBootloaderPath a server starts with: OVH's Debian
+// loader on UEFI, none on BIOS.
+func efiPathFor(s HostSpec) string {
+	if s.UEFI() {
+		return ovhapi.DebianEFILoader
+	}
+	return ""
 }
 
 // Emulator is the fleet's OVH API emulator (for fault injection in tests).

@@ -15,16 +15,23 @@ import (
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
 
-// rebootThroughAPI does what nixbook's rescue step does with go-ovh: pick
-// the Linux rescue by its kernel, set it with the rescue key, reboot and
-// wait for the task.
-func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string) {
+// apiClient is go-ovh's client for the fleet's account.
+func apiClient(t *testing.T, f *Fleet) *ovh.Client {
 	t.Helper()
 	creds := f.Credentials()
 	client, err := ovh.NewClient(creds.Endpoint, creds.ApplicationKey, creds.ApplicationSecret, creds.ConsumerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return client
+}
+
+// rebootThroughAPI does what nixbook's rescue step does with go-ovh: pick
+// the Linux rescue by its kernel, set it with the rescue key, reboot and
+// wait for the task.
+func rebootThroughAPI(t *testing.T, f *Fleet, host, bootType, kernel, key string) {
+	t.Helper()
+	client := apiClient(t, f)
 	h, _ := f.Host(host)
 	base := "/dedicated/server/" + h.Service()
 	var ids []int64
@@ -186,8 +193,12 @@ func TestInventoryLoadsAndNamesEveryHost(t *testing.T) {
 		}
 	}
 	ks2, _ := inv.Host("ks2")
-	if got := fmt.Sprint(ks2.Vars["disks"]); got != "[/dev/nvme0n1 /dev/nvme1n1]" {
-		t.Errorf("ks2 disks = %s", got)
+	h2, _ := f.Host("ks2")
+	if got, want := fmt.Sprint(ks2.Vars["disks"]), fmt.Sprintf("[%s %s]", h2.Disks()[0].ByIDPath(), h2.Disks()[1].ByIDPath()); got != want {
+		t.Errorf("ks2 disks = %s, want them by id: %s", got, want)
+	}
+	if got := fmt.Sprint(ks2.Vars["disk_names"]); got != "[/dev/nvme0n1 /dev/nvme1n1]" {
+		t.Errorf("ks2 disk_names = %s", got)
 	}
 	// go-ovh finds the endpoint and keys in ./ovh.conf.
 	t.Chdir(f.Dir())

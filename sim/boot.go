@@ -94,6 +94,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		StageDir:   stage,
 		RAMDiskMiB: h.spec.RAMDiskMiB,
 		MemoryMiB:  h.spec.MemoryMiB,
+		UEFI:       h.spec.UEFI(),
 		Helper:     h.f.helper,
 		Control:    h.socket,
 		Hide:       hiddenDirs(),

@@ -34,6 +34,8 @@ func (h *Host) command(ctx context.Context, req hostinit.Request) hostinit.Reply
 		return h.cmdSwapon(ctx, req.Dir, args)
 	case "swapoff":
 		return h.cmdSwapoff(ctx, req.Dir, args)
+	case "efibootmgr":
+		return h.cmdEfibootmgr(args)
 	}
 	return hostinit.Reply{Stderr: name + ": not provided by the simulator\n", Code: 127}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,29 @@ type HostSpec struct {
 	// every other boot, as a server's controller may: between the rescue and
 	// the installer, and between the installer and the installed system.
 	ReorderDisks bool
+	// Firmware is how the server boots: FirmwareBIOS (default) or
+	// FirmwareUEFI, which shows /sys/firmware/efi, keeps NVRAM boot entries
+	// and boots its disk through the loader efiBootloaderPath names on its
+	// EFI system partitions.
+	Firmware string
+	// LoseDisk names a disk (as made: sdb, nvme1n1) that fails after the
+	// install: gone from the first disk boot after the installer ran, for
+	// good.
+	LoseDisk string
+	// DiskController is the kernel module of the SATA disks' controller:
+	// ahci (""), or a RAID controller's in JBOD mode (megaraid_sas,
+	// mpt3sas), which NixOS's initrd lacks unless told.
+	DiskController string
 }
+
+// Firmwares of a host.
+const (
+	FirmwareBIOS = "bios"
+	FirmwareUEFI = "uefi"
+)
+
+// UEFI says whether the host boots in UEFI mode.
+func (s HostSpec) UEFI() bool { return s.Firmware == FirmwareUEFI }
 
 // predictedName is the NIC's predictable name, if it has one.
 func (s HostSpec) predictedName() string {
@@ -83,6 +106,9 @@ func (s HostSpec) predictedName() string {
 //	    faults: [never-returns]
 //	    ovh_state: hacked
 //	    reorder_disks: true
+//	    firmware: uefi
+//	    lose_disk: sdb
+//	    disk_controller: megaraid_sas
 //	api:                  # the OVH API emulator (see APIOverride)
 //	  calm: true
 type Overrides struct {
@@ -109,6 +135,10 @@ type HostOverride struct {
 	Faults    []string       `yaml:"faults"`
 	OVHState  string         `yaml:"ovh_state"`
 	Reorder   *bool          `yaml:"reorder_disks"`
+	Firmware  string         `yaml:"firmware"`
+	LoseDisk  string         `yaml:"lose_disk"`
+	// Controller is the SATA disks' controller: ahci, megaraid_sas, mpt3sas.
+	Controller string `yaml:"disk_controller"`
 }
 
 // DiskOverride is one disk in an override.
@@ -205,6 +235,13 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	if o.Reorder != nil {
 		spec.ReorderDisks = *o.Reorder
 	}
+	switch o.Firmware {
+	case "":
+	case FirmwareBIOS, FirmwareUEFI:
+		spec.Firmware = o.Firmware
+	default:
+		return fmt.Errorf("firmware %q: want bios or uefi", o.Firmware)
+	}
 	switch o.OVHState {
 	case "":
 	case "ok", "error", "hacked", "hackedBlocked":
@@ -272,6 +309,27 @@ func (o HostOverride) apply(spec *HostSpec) error {
 	if len(spec.Disks) == 0 {
 		return fmt.Errorf("a host needs at least one disk")
 	}
+	if o.LoseDisk != "" {
+		spec.LoseDisk = o.LoseDisk
+	}
+	switch o.Controller {
+	case "":
+	case "ahci", "megaraid_sas", "mpt3sas":
+		spec.DiskController = o.Controller
+	default:
+		return fmt.Errorf("disk_controller %q: want ahci, megaraid_sas or mpt3sas", o.Controller)
+	}
+	if spec.LoseDisk != "" {
+		var names []string
+		perKind := map[string]int{}
+		for _, d := range spec.Disks {
+			names = append(names, diskName(d.Kind, perKind[d.Kind]))
+			perKind[d.Kind]++
+		}
+		if !slices.Contains(names, spec.LoseDisk) {
+			return fmt.Errorf("lose_disk %q: the host's disks are %s", spec.LoseDisk, strings.Join(names, ", "))
+		}
+	}
 	return nil
 }
 
@@ -317,6 +375,7 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 			RAMDiskMiB: DefaultRAMDiskMiB,
 			BootDelay:  bootDelay,
 			Mode:       ModeRescue,
+			Firmware:   FirmwareBIOS,
 		}
 		if err := o.All.apply(&s); err != nil {
 			return nil, fmt.Errorf("overrides for all hosts: %w", err)

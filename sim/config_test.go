@@ -77,6 +77,36 @@ func TestOverrides(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "firmware",
+			yaml: "hosts:\n  ks2: {firmware: uefi}\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].Firmware != FirmwareBIOS || s[0].UEFI() || s[1].Firmware != FirmwareUEFI || !s[1].UEFI() {
+					t.Errorf("ks1 %q, ks2 %q", s[0].Firmware, s[1].Firmware)
+				}
+			},
+		},
+		{name: "bad firmware", yaml: "all: {firmware: efi}", wantErr: `firmware "efi": want bios or uefi`},
+		{
+			name: "a disk lost after the install",
+			yaml: "hosts:\n  ks1: {disks: [{kind: nvme}, {kind: nvme}], lose_disk: nvme1n1}\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].LoseDisk != "nvme1n1" || s[1].LoseDisk != "" {
+					t.Errorf("%+v", s)
+				}
+			},
+		},
+		{
+			name: "a RAID controller",
+			yaml: "hosts:\n  ks2: {disk_controller: megaraid_sas}\n",
+			check: func(t *testing.T, s []HostSpec) {
+				if s[0].DiskController != "" || s[1].DiskController != "megaraid_sas" {
+					t.Errorf("%+v", s)
+				}
+			},
+		},
+		{name: "an unknown controller", yaml: "all: {disk_controller: raid}", wantErr: `disk_controller "raid": want ahci, megaraid_sas or mpt3sas`},
+		{name: "lose a disk the host lacks", yaml: "hosts: {ks1: {lose_disk: sdb}}", wantErr: `lose_disk "sdb": the host's disks are sda`},
 		{name: "unknown host", yaml: "hosts: {ks9: {nic: eth1}}", wantErr: `overrides name host "ks9"`},
 		{name: "unknown key", yaml: "hosts: {ks1: {nics: eth1}}", wantErr: "field nics not found"},
 		{name: "bad nic", yaml: "hosts: {ks1: {nic: 'eth 0'}}", wantErr: "not an interface name"},

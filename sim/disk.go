@@ -39,6 +39,11 @@ type Disk struct {
 	Serial string
 	Image  string // the sparse file on the machine
 	Loop   string // /dev/loopN on the machine
+
+	// Controller is the kernel module of the disk's controller: ahci,
+	// nvme, or a RAID controller's (megaraid_sas). The installed system's
+	// initrd needs it to find its root.
+	Controller string
 }
 
 // diskName names the index-th disk (0-based) of a kind.
@@ -77,6 +82,18 @@ func (d *Disk) ByID() string {
 		return "virtio-" + d.Serial
 	}
 	return "ata-NIXBOOK_SIM_HDD_" + d.Serial
+}
+
+// controller is the module of the disk's controller: its kind's own
+// unless the host has a RAID controller.
+func (d *Disk) controller() string {
+	switch {
+	case d.Kind == NVMe:
+		return "nvme"
+	case d.Controller != "":
+		return d.Controller
+	}
+	return "ahci"
 }
 
 // Path is the disk's device path inside its host.
@@ -295,6 +312,9 @@ func sysEntries(disks []*Disk) (map[string]devEntry, error) {
 		}
 		links[fmt.Sprintf("dev/block/%d:%d", maj, min)] = devEntry{link: "/sys/block/" + d.Name}
 		links["class/block/"+d.Name] = devEntry{link: "/sys/block/" + d.Name}
+		// The controller's driver, where facts and nixos-generate-config
+		// look for it (on a server, on the PCI device above the disk).
+		links["block/"+d.Name+"/device/driver"] = devEntry{link: "/sys/bus/pci/drivers/" + d.controller()}
 		parts, err := partitions(d.Loop)
 		if err != nil {
 			return nil, err
@@ -503,17 +523,28 @@ func flushLoop(dev string) error {
 // writeOldOS gives a fresh disk what a server rented with OVH's Debian
 // template has: an msdos table, an ext4 root with a Debian on it (its own
 // host key, root's authorized key, a static network configuration) and a
-// swap partition. A disk boot brings it up and it answers SSH.
-func writeOldOS(ctx context.Context, d *Disk, authorizedKey string) error {
+// swap partition. On a UEFI server the table is GPT and an EFI system
+// partition comes first, holding Debian's GRUB at \EFI\debian\grubx64.efi
+// (the efiBootloaderPath OVH gives such a server). A disk boot brings it
+// up and it answers SSH.
+func writeOldOS(ctx context.Context, d *Disk, authorizedKey string, uefi bool) error {
 	swapStart := d.Size/(1<<20) - 512
 	if swapStart < 64 {
 		swapStart = d.Size / (1 << 20) / 2
 	}
-	out, err := exec.CommandContext(ctx, "parted", "-s", "-a", "optimal", d.Loop,
-		"mklabel", "msdos",
-		"mkpart", "primary", "ext4", "1MiB", fmt.Sprintf("%dMiB", swapStart),
-		"mkpart", "primary", "linux-swap", fmt.Sprintf("%dMiB", swapStart), "100%",
-		"set", "1", "boot", "on").CombinedOutput()
+	rootStart, rootPart, swapPart := "1MiB", d.Loop+"p1", d.Loop+"p2"
+	args := []string{"-s", "-a", "optimal", d.Loop, "mklabel", "msdos"}
+	if uefi {
+		rootStart, rootPart, swapPart = "65MiB", d.Loop+"p2", d.Loop+"p3"
+		args = append(args[:len(args)-1], "gpt", "mkpart", "EFI", "fat32", "1MiB", rootStart, "set", "1", "esp", "on")
+	}
+	args = append(args,
+		"mkpart", "primary", "ext4", rootStart, fmt.Sprintf("%dMiB", swapStart),
+		"mkpart", "primary", "linux-swap", fmt.Sprintf("%dMiB", swapStart), "100%")
+	if !uefi {
+		args = append(args, "set", "1", "boot", "on")
+	}
+	out, err := exec.CommandContext(ctx, "parted", args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("parted: %w: %s", err, out)
 	}
@@ -552,18 +583,46 @@ func writeOldOS(ctx context.Context, d *Disk, authorizedKey string) error {
 			return err
 		}
 	}
-	part1, part2 := d.Loop+"p1", d.Loop+"p2"
 	for range 50 {
-		if _, err := os.Stat(part2); err == nil {
+		if _, err := os.Stat(swapPart); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "debian", "-d", root, part1).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "mkfs.ext4", "-q", "-F", "-L", "debian", "-d", root, rootPart).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkfs.ext4: %w: %s", err, out)
 	}
-	if out, err := exec.CommandContext(ctx, "mkswap", "-L", "swap", part2).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "mkswap", "-L", "swap", swapPart).CombinedOutput(); err != nil {
 		return fmt.Errorf("mkswap: %w: %s", err, out)
 	}
+	if uefi {
+		if err := writeDebianESP(ctx, d.Loop+"p1", root); err != nil {
+			return err
+		}
+	}
 	return flushLoop(d.Loop)
+}
+
+// writeDebianESP makes the EFI system partition of OVH's Debian: FAT with
+// Debian's GRUB (and shim) under EFI/debian, written with mtools, as this
+// kernel cannot mount vfat.
+func writeDebianESP(ctx context.Context, part, scratch string) error {
+	loader := filepath.Join(scratch, "grubx64.efi")
+	if err := os.WriteFile(loader, []byte("GRUB x86_64-efi image of Debian 11 (nixbook-sim stand-in)\n"), 0o644); err != nil {
+		return err
+	}
+	cmds := [][]string{
+		{"mkfs.vfat", "-F", "32", "-n", "EFI", part},
+		{"mmd", "-i", part, "::/EFI", "::/EFI/debian"},
+		{"mcopy", "-i", part, loader, "::/EFI/debian/grubx64.efi"},
+		{"mcopy", "-i", part, loader, "::/EFI/debian/shimx64.efi"},
+	}
+	for _, c := range cmds {
+		cmd := exec.CommandContext(ctx, c[0], c[1:]...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", c[0], err, out)
+		}
+	}
+	return nil
 }

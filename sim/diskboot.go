@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,9 +17,71 @@ import (
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
-// grubRecord is where the payload's nixos-install notes the GRUB devices,
-// relative to the root (or, on a separate /boot, to that file system).
-const grubRecord = "boot/grub/nixbook-sim-devices"
+// grubRecord is where the payload's nixos-install notes the devices whose
+// GRUB reads a /boot, relative to that /boot.
+const grubRecord = "grub/nixbook-sim-devices"
+
+// grubBoot is a /boot a GRUB reads: its file system, the devices
+// nixos-install put a GRUB reading it on, and the files its menu loads
+// that the file system lacks.
+type grubBoot struct {
+	fs      *installedFS
+	devices []string
+	missing []string
+}
+
+// onDisk says whether one of the boot's GRUBs is on a disk of the host.
+func (gb grubBoot) onDisk(h nixeval.Host) bool {
+	for _, d := range gb.devices {
+		if slices.Contains(h.Disks, d) || slices.Contains(h.Disks, h.DiskAliases[d]) {
+			return true
+		}
+	}
+	return false
+}
+
+// findBoots finds the /boot file systems GRUB reads among the host's file
+// systems: /boot on the root, or a separate one (/boot, /boot-2 of
+// mirrored boots). Those on a lost disk are not among them.
+func findBoots(root *installedFS, mounted []*installedFS) []grubBoot {
+	var out []grubBoot
+	for _, m := range mounted {
+		dir := m.mount
+		if m == root {
+			dir = filepath.Join(m.mount, "boot")
+		}
+		data, err := os.ReadFile(filepath.Join(dir, grubRecord))
+		if err != nil {
+			continue
+		}
+		out = append(out, grubBoot{fs: m, devices: strings.Fields(string(data)), missing: menuMissing(m.mount, dir)})
+	}
+	return out
+}
+
+// menuMissing lists the kernel and initrd that GRUB's menu under dir loads
+// (paths on the file system mounted at fsRoot) and that are not there.
+func menuMissing(fsRoot, dir string) []string {
+	cfg, err := os.ReadFile(filepath.Join(dir, "grub/grub.cfg"))
+	if err != nil {
+		return []string{"grub/grub.cfg"}
+	}
+	var missing []string
+	for _, line := range strings.Split(string(cfg), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 || fields[0] != "linux" && fields[0] != "initrd" {
+			continue
+		}
+		file := fields[1]
+		if i := strings.Index(file, ")"); strings.HasPrefix(file, "(") && i > 0 {
+			file = file[i+1:]
+		}
+		if resolveIn(fsRoot, file) == "" && !slices.Contains(missing, file) {
+			missing = append(missing, file)
+		}
+	}
+	return missing
+}
 
 // mountable says whether the machine's kernel can mount a file system to
 // look for an installed system.
@@ -103,17 +166,29 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 			rootVolume = v
 		}
 	}
-	var record []string
-	if data, err := os.ReadFile(filepath.Join(root.mount, grubRecord)); err == nil {
-		record = strings.Split(strings.TrimSpace(string(data)), "\n")
-		bootFS = root
-	} else {
-		for _, m := range mounted {
-			if data, err := os.ReadFile(filepath.Join(m.mount, "grub/nixbook-sim-devices")); err == nil {
-				record = strings.Split(strings.TrimSpace(string(data)), "\n")
-				bootFS = m
-			}
+	// The GRUB that boots is one on a disk the server still has, reading a
+	// /boot the server still has, whose menu's kernel is there. The BIOS
+	// may start any disk's GRUB: one whose menu loads a missing kernel
+	// stops the boot there.
+	host := h.evalHost()
+	if nodes, _, err := diskNodes(ctx, h.bootDisks()); err == nil {
+		host.Devices = []string{}
+		for name := range nodes {
+			host.Devices = append(host.Devices, "/dev/"+name)
 		}
+	}
+	var record, bootWhy []string
+	for _, gb := range findBoots(root, mounted) {
+		if len(gb.missing) > 0 {
+			if gb.onDisk(host) {
+				bootWhy = append(bootWhy, fmt.Sprintf("GRUB's menu on /dev/%s loads %s, which that file system lacks", gb.fs.name, strings.Join(gb.missing, " and ")))
+			}
+			continue
+		}
+		if bootFS == nil && gb.onDisk(host) {
+			bootFS = gb.fs
+		}
+		record = append(record, gb.devices...)
 	}
 	if data, err := os.ReadFile(filepath.Join(root.mount, "etc/os-release")); err == nil {
 		b.osRelease = string(data)
@@ -129,11 +204,12 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	if err != nil {
 		reasons = []string{"the installed configuration does not evaluate: " + err.Error()}
 	} else {
-		reasons = nixeval.Bootable(h.evalHost(), installed, record)
+		reasons = append(bootWhy, nixeval.Bootable(host, installed, record)...)
 		if rootVolume != nil {
 			reasons = append(reasons, luksReasons(installed.Raw, rootVolume)...)
 		}
 	}
+	reasons = append(reasons, h.nvramReasons()...)
 	fsDesc := root.fstype
 	if rootVolume != nil {
 		fsDesc += " in a LUKS volume"
@@ -219,10 +295,14 @@ func (h *Host) evalHost() nixeval.Host {
 		IPv6CIDR:    h.v6.String(),
 		IPv6Gateway: h.f.plan.gw6.String(),
 		DiskAliases: map[string]string{},
+		UEFI:        h.spec.UEFI(),
 	}
 	for _, d := range h.bootDisks() {
 		eh.Disks = append(eh.Disks, d.Path())
 		eh.DiskAliases[d.ByIDPath()] = d.Path()
+		if !slices.Contains(eh.Controllers, d.controller()) {
+			eh.Controllers = append(eh.Controllers, d.controller())
+		}
 	}
 	return eh
 }

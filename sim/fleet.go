@@ -258,6 +258,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		for _, fault := range s.Faults {
 			h.faults[fault] = true
 		}
+		if s.UEFI() {
+			h.nvram = newNVRAM()
+		}
 		f.hosts = append(f.hosts, h)
 		f.byName[s.Name] = h
 	}
@@ -370,6 +373,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 			Size:   ds.Size,
 			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
 		}
+		d.Controller = s.DiskController
 		counts[ds.Kind]++
 		d.Image = filepath.Join(f.dir, "disks", s.Name+"-"+d.Name+".img")
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {
@@ -388,7 +392,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		d.Loop = loop
 		h.disks = append(h.disks, d)
 		if s.Data == "old-os" && i == 0 {
-			if err := writeOldOS(ctx, d, f.ClientPublicKey()); err != nil {
+			if err := writeOldOS(ctx, d, f.ClientPublicKey(), s.UEFI()); err != nil {
 				return fmt.Errorf("put an old OS on %s: %w", d.Name, err)
 			}
 		}

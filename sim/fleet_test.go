@@ -394,15 +394,24 @@ cat > /mnt/etc/nixos/configuration.nix
 printf 'NAME=NixOS\nID=nixos\nVERSION_ID="24.05"\nPRETTY_NAME="NixOS 24.05 (Uakari)"\n' > /mnt/etc/os-release
 ssh-keygen -q -t ed25519 -N "" -C root@installed -f /mnt/etc/ssh/ssh_host_ed25519_key
 echo ` + h.Disks()[0].ByIDPath() + ` > /mnt/boot/grub/nixbook-sim-devices
+echo kernel > /mnt/nix/store/abc-nixos-system/kernel
+echo initrd > /mnt/nix/store/abc-nixos-system/initrd
+printf 'menuentry "NixOS" {\n  linux ($drive1)/nix/store/abc-nixos-system/kernel\n  initrd ($drive1)/nix/store/abc-nixos-system/initrd\n}\n' > /mnt/boot/grub/grub.cfg
 umount /mnt
 `
+	runScript(t, c, script, config)
+}
+
+// runScript runs a shell script on the host with stdin as its input.
+func runScript(t *testing.T, c *ssh.Client, script, stdin string) {
+	t.Helper()
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	var stderr bytes.Buffer
-	s.Stdin, s.Stderr = strings.NewReader(config), &stderr
+	s.Stdin, s.Stderr = strings.NewReader(stdin), &stderr
 	if err := s.Run("sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'"); err != nil {
 		t.Fatalf("install: %v: %s", err, stderr.String())
 	}

@@ -103,6 +103,13 @@ type Host struct {
 	sys         map[string]devEntry
 	udev        map[string]devEntry
 	devKey      string
+
+	// installerRan says the installer has booted: the next disk boot is
+	// the first after an install. lost is the disk (its name as made) the
+	// host has lost, for good; "" while it has all its disks.
+	installerRan bool
+	lost         string
+
 	// scan is the last probe of the disks (blkid on each disk and
 	// partition), reused while they do not change: a change of the
 	// machine's loop devices alters only the host's loop nodes.
@@ -124,6 +131,8 @@ type Host struct {
 
 	// swap is the host's swap list (swapon, swapoff, /proc/swaps).
 	swap hostSwaps
+	// nvram is a UEFI host's firmware variables; nil on BIOS.
+	nvram *nvram
 
 	// vm is set for a host that is a QEMU machine (kind: vm): it has no
 	// namespaces, loop devices or /dev of the controller's making.
@@ -169,6 +178,7 @@ type Status struct {
 	HostKey   string `json:"host_key,omitempty"` // authorized_keys line
 	Disks     string `json:"disks"`
 	Installed string `json:"installed,omitempty"`
+	LostDisk  string `json:"lost_disk,omitempty"` // as made (sdb): gone since the install (lose_disk)
 	PID       int    `json:"pid,omitempty"`
 	// SSHAddr is where a vm host answers SSH (a loopback address and
 	// port); empty for a host on the fleet's network, reached at IPv4:22.
@@ -181,7 +191,7 @@ func (h *Host) Status(ctx context.Context) Status {
 	h.mu.Lock()
 	s := Status{
 		Name: h.spec.Name, Service: h.service, IPv4: h.v4.String(), IPv6: h.v6.String(), Mode: h.mode, BootID: h.bootID, Boots: h.boots,
-		Up: h.up, Why: h.why, HostKey: strings.TrimSpace(h.hostKey.Public), Installed: h.installed,
+		Up: h.up, Why: h.why, HostKey: strings.TrimSpace(h.hostKey.Public), Installed: h.installed, LostDisk: h.lost,
 	}
 	if h.proc != nil {
 		s.PID = h.proc.Pid
@@ -396,8 +406,25 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		return h.vmBootLocked(r)
 	}
 	h.mu.Lock()
+	switch {
+	case r.mode == ModeInstaller:
+		h.installerRan = true
+	case r.mode == ModeDisk && h.installerRan && h.spec.LoseDisk != "" && h.lost == "":
+		// The disk dies after the install, before the installed system's
+		// first boot.
+		h.lost = h.spec.LoseDisk
+		h.f.logf("%s: disk %s is lost (lose_disk)", h.spec.Name, h.lost)
+	}
 	h.names = h.namesFor(h.boots)
 	h.mu.Unlock()
+	if r.mode == ModeDisk && h.spec.UEFI() {
+		// The firmware starts the loader the API's efiBootloaderPath names,
+		// if the EFI system partitions hold it now.
+		if err := h.efiBoot(ctx, h.efiBootloaderPath()); err != nil {
+			h.setDown(ModeIPXE, "booted the UEFI shell: "+err.Error()+"; no operating system, no network")
+			return nil
+		}
+	}
 	b, err := h.prepare(ctx, r)
 	if err != nil {
 		return err
@@ -619,31 +646,45 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool) er
 
 // namesFor is what the kernel calls the disks in the host's boot number n
 // (0 the first): the names they were made with, swapped pairwise on every
-// other boot when the host reorders its disks.
+// other boot when the host reorders its disks. A lost disk has no name and
+// the disks after it move up (sdb becomes sda), as the kernel names the
+// disks it finds. h.mu is held.
 func (h *Host) namesFor(n int) []string {
 	names := make([]string, len(h.disks))
+	var present []int
+	perKind := map[string]int{}
 	for i, d := range h.disks {
-		names[i] = d.Name
+		if d.Name == h.lost {
+			continue
+		}
+		names[i] = diskName(d.Kind, perKind[d.Kind])
+		perKind[d.Kind]++
+		present = append(present, i)
 	}
 	if h.spec.ReorderDisks && n%2 == 1 {
-		for i := 0; i+1 < len(names); i += 2 {
-			names[i], names[i+1] = names[i+1], names[i]
+		for j := 0; j+1 < len(present); j += 2 {
+			a, b := present[j], present[j+1]
+			names[a], names[b] = names[b], names[a]
 		}
 	}
 	return names
 }
 
-// bootDisks are the host's disks as this boot names them.
+// bootDisks are the host's disks as this boot names them, without a lost
+// one.
 func (h *Host) bootDisks() []*Disk {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*Disk, len(h.disks))
+	var out []*Disk
 	for i, d := range h.disks {
 		c := *d
 		if i < len(h.names) {
+			if h.names[i] == "" {
+				continue
+			}
 			c.Name = h.names[i]
 		}
-		out[i] = &c
+		out = append(out, &c)
 	}
 	return out
 }
@@ -814,7 +855,7 @@ func (h *Host) checkDisks(pid int) error {
 // partitions (a disk boot mounts its root before /dev is filled).
 func (h *Host) allowInitialDevices() error {
 	rules := map[string]bool{}
-	for _, d := range h.disks {
+	for _, d := range h.bootDisks() {
 		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
 		if err != nil {
 			return err

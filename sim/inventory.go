@@ -62,10 +62,12 @@ func (f *Fleet) Inventory() ([]byte, error) {
 	groupSizes := isoSizesFor(smallest)
 	hosts := yamlMap()
 	for _, h := range f.hosts {
-		var disks, ids []string
+		// The disks by id, as the stock inventory names them: a kernel
+		// name may move to another disk between boots, an id does not.
+		var disks, names []string
 		for _, d := range h.disks {
-			disks = append(disks, d.Path())
-			ids = append(ids, d.ByIDPath())
+			disks = append(disks, d.ByIDPath())
+			names = append(names, d.Path())
 		}
 		addr := h.sshAddr()
 		host := yamlMap(
@@ -75,7 +77,7 @@ func (f *Fleet) Inventory() ([]byte, error) {
 			"ssh_key", f.clientKeyFile,
 			"ovh_service", h.service,
 			"disks", disks,
-			"disk_ids", ids,
+			"disk_names", names,
 			"ipv4", h.v4.String(),
 			"ipv4_gateway", f.plan.gw4.String(),
 			"ipv6", h.v6.String(),

@@ -130,7 +130,7 @@ func TestInventoryGivesSizesThatFitTheDisks(t *testing.T) {
 					t.Errorf("%s: %v, want %v", name, got, sizes)
 				}
 				// The keys from before the sizes are all still there.
-				for _, k := range []string{"ovh_service", "disks", "disk_ids", "ipv4", "ipv4_gateway", "ipv6", "ipv6_gateway", "mac", "ovh_endpoint", "rescue_ssh_key"} {
+				for _, k := range []string{"ovh_service", "disks", "disk_names", "ipv4", "ipv4_gateway", "ipv6", "ipv6_gateway", "mac", "ovh_endpoint", "rescue_ssh_key"} {
 					if h.Vars[k] == nil {
 						t.Errorf("%s lacks %s", name, k)
 					}

@@ -64,6 +64,18 @@ func (f *Fleet) Payload() *payload.Payload {
 	return f.payload
 }
 
+// PayloadVars are the inventory variables fleet.yml gives every host to
+// reach the payload (kexec_url, kexec_sha256, nixos_iso_url, ...).
+func (f *Fleet) PayloadVars() map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	vars := map[string]string{}
+	for _, kv := range f.payloadVars {
+		vars[kv[0]] = kv[1]
+	}
+	return vars
+}
+
 // installerSystem gives an installer boot the payload's NixOS installer:
 // its store at /nix/store (writable, as the installer's is), its activation
 // (/etc, /run/current-system) and its NixOS tools ahead of the rescue's.

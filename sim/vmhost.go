@@ -374,6 +374,12 @@ func checkVMSpec(s *HostSpec) error {
 		return fmt.Errorf("kind vm: mode %s: a vm host starts in rescue, disk or off", s.Mode)
 	case len(s.Faults) > 0:
 		return errors.New("kind vm: faults are not available on a vm host")
+	case s.UEFI():
+		return errors.New("kind vm: firmware uefi is not available on a vm host yet (it boots with SeaBIOS)")
+	case s.LoseDisk != "":
+		return errors.New("kind vm: lose_disk is not available on a vm host (tests pull a disk with Host.PullDisk)")
+	case s.DiskController != "" && s.DiskController != "ahci":
+		return fmt.Errorf("kind vm: disk_controller %s: a vm host's disks are virtio disks", s.DiskController)
 	}
 	if s.MemoryMiB == 0 {
 		s.MemoryMiB = vmDefaultMemoryMiB

@@ -16,6 +16,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/inventory"
+	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/builtin"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/runner"
@@ -187,7 +188,7 @@ func (e *env) modulesCommand() *ucli.Command {
 func (e *env) docCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "doc",
-		Usage:     "show a module's arguments, types, defaults and an example",
+		Usage:     "show a module's arguments, types, defaults, the variables it reads and an example",
 		ArgsUsage: "MODULE",
 		Action: func(c *ucli.Context) error {
 			reg := builtin.Registry(tmpl.New(), tmpl.New())
@@ -201,20 +202,48 @@ func (e *env) docCommand() *ucli.Command {
 			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ARGUMENT\tTYPE\tDEFAULT\tDESCRIPTION")
+			var inputs []modules.Arg
 			for _, a := range s.Doc() {
-				def := a.Default
-				if a.Required {
-					def = "(required)"
+				if a.Name == "" {
+					inputs = append(inputs, a)
+					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Type, def, a.Doc)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, a.Type, argDefault(a), a.Doc)
 			}
 			tw.Flush()
+			if len(inputs) > 0 {
+				fmt.Fprintf(e.stdout, "\nVARIABLES it reads beside its arguments\n\n")
+				fmt.Fprintln(tw, "VARIABLE\tTYPE\tDESCRIPTION")
+				for _, a := range inputs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.Join(a.Vars, ", else "), a.Type, a.Doc)
+				}
+				tw.Flush()
+			}
+			if s.Scope {
+				fmt.Fprintf(e.stdout, "\nIt evaluates every variable in the host's scope.\n")
+			}
 			if s.Example != "" {
 				fmt.Fprintf(e.stdout, "\nEXAMPLE\n\n%s\n", indent(strings.TrimRight(s.Example, "\n"), "  "))
 			}
 			return nil
 		},
 	}
+}
+
+// argDefault is what an argument is when a task leaves it out: required,
+// the host's variable its var tag names, its default.
+func argDefault(a modules.Arg) string {
+	if a.Required {
+		return "(required)"
+	}
+	var parts []string
+	for _, v := range a.Vars {
+		parts = append(parts, "var "+v)
+	}
+	if a.Default != "" {
+		parts = append(parts, a.Default)
+	}
+	return strings.Join(parts, ", else ")
 }
 
 func (e *env) playbooksCommand() *ucli.Command {

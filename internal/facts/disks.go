@@ -195,6 +195,20 @@ func parseDisks(f *Facts, get func(string) *section) error {
 		}
 	}
 
+	if s := get("disk-drivers"); s != nil {
+		for _, line := range s.lines {
+			name, driver, ok := strings.Cut(strings.TrimSpace(line), " ")
+			if !ok || driver == "" {
+				continue
+			}
+			for i := range f.Disks {
+				if f.Disks[i].Path == alias("/dev/"+name) {
+					f.Disks[i].Driver = driver
+				}
+			}
+		}
+	}
+
 	slices.SortStableFunc(f.Disks, func(a, b Disk) int { return naturalCompare(a.Path, b.Path) })
 	for i := range f.Disks {
 		d := &f.Disks[i]

@@ -91,6 +91,11 @@ type Disk struct {
 	PartTable  string      `json:"part_table"`
 	FSType     string      `json:"fstype"` // a filesystem or RAID signature on the whole disk
 	Partitions []Partition `json:"partitions"`
+
+	// Driver is the kernel module of the disk's controller (ahci, nvme,
+	// megaraid_sas): the PCI driver above the disk in sysfs. The initrd
+	// needs it to find the root.
+	Driver string `json:"driver,omitempty"`
 }
 
 // Partition is one partition of a disk.

@@ -63,6 +63,18 @@ else
   done
 fi
 h by-id; [ -d /dev/disk/by-id ] && ls -l /dev/disk/by-id 2>/dev/null
+h disk-drivers
+for b in /sys/block/*; do
+  [ -e "$b/device" ] || continue
+  d=$(readlink -f "$b/device" 2>/dev/null) || continue
+  while [ -n "$d" ] && [ "$d" != /sys ] && [ "$d" != / ]; do
+    if [ -L "$d/driver" ]; then
+      v=$(readlink "$d/driver")
+      case "$v" in */bus/pci/drivers/*) printf '%s %s\n' "${b##*/}" "${v##*/}"; break ;; esac
+    fi
+    d=${d%/*}
+  done
+done
 h dev-links; ls -l /dev/sd* /dev/vd* /dev/xvd* /dev/hd* /dev/nvme* 2>/dev/null
 h mounts; cat /proc/mounts 2>/dev/null
 exit 0

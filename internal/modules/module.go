@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -26,10 +27,6 @@ type ReadOnlyHost interface {
 	// defines it, so that a module driving the host through another channel
 	// (the OVH API) can prove it drives this host.
 	Reach() Reach
-	// Vars are the host's resolved variables (inventory, play, registered,
-	// extra vars), for modules that read inventory values such as OVH
-	// credentials or network overrides.
-	Vars() map[string]any
 	Facts() *facts.Facts
 	// Probe runs a command that must not change the host.
 	Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error)
@@ -41,11 +38,12 @@ type ReadOnlyHost interface {
 	// Recall returns what a module remembered of the host under key in an
 	// earlier task or run (see Host.Remember); "" when nothing.
 	Recall(key string) (string, error)
-	// RunShared returns what this run keeps under key for all its hosts,
-	// made by make the first time any host asks: a budget or a cache the
-	// hosts of one run share (the OVH API's rate budget per account), which
-	// no process-wide state holds.
-	RunShared(key string, make func() any) any
+	// OVH is the OVH API for this host, read-only: GET calls only, by type
+	// and on the wire. The runner makes it from the host's inventory (the
+	// endpoint, else ovh_endpoint; the credentials; the rate) and owns the
+	// rate budget the run's hosts share per account; endpoint "" is the
+	// host's.
+	OVH(endpoint string) (*ovh.Reader, error)
 }
 
 // MemoryReinstall is the host memory under which partition records the
@@ -85,6 +83,9 @@ type Host interface {
 	// Remember keeps value under key for this host on the controller, for
 	// later tasks and runs; an empty value forgets the key.
 	Remember(key, value string) error
+	// OVHWriter is OVH's counterpart that may change the server. A dry run
+	// never calls Apply, so it never has one.
+	OVHWriter(endpoint string) (*ovh.Writer, error)
 }
 
 // KeyKeeper is what the runner's hosts offer beside Host to a module that
@@ -121,14 +122,55 @@ type Preflighter interface {
 	Preflight(ctx context.Context, h ReadOnlyHost) error
 }
 
-// Requirer is a module that reads inventory values beside its arguments
-// (ovh_service, the OVH credentials, rescue_ssh_key). Requires reports those
-// missing or malformed for a host, without any network: validate, --check
-// and run call it for every task and host before any host is touched, and
-// report each problem once with the hosts it concerns, so its message does
-// not name the host.
+// Requirer is a module that needs inventory values for a host: those its
+// Args declare (var tags, filled before Requires is called) and the OVH
+// API's credentials. Requires reports those missing or malformed, without
+// any network: validate, --check and run call it for every task and host
+// before any host is touched, and report each problem once with the hosts
+// it concerns, so its message does not name the host.
 type Requirer interface {
-	Requires(vars map[string]any) error
+	Requires(api APICheck) error
+}
+
+// APICheck reports what the host's inventory lacks, or has malformed, to
+// reach the OVH API at endpoint ("": the host's): the runner's check of
+// what it would build the host's API views from.
+type APICheck func(endpoint string) error
+
+// VarSource is what a Decoder offers beside the task's arguments when it
+// decodes them for a host: the host's variables, from which arguments with
+// a var tag default.
+type VarSource interface {
+	Var(name string) (any, bool)
+}
+
+// WithVars is d for a host whose variables are vars: a VarSource too, as
+// the runner decodes a task for each host.
+func WithVars(d Decoder, vars map[string]any) Decoder { return hostArgs{d, vars} }
+
+type hostArgs struct {
+	Decoder
+	vars map[string]any
+}
+
+func (d hostArgs) Var(name string) (any, bool) {
+	v, ok := d.vars[name]
+	return v, ok
+}
+
+// Scoped is the host view of a module whose Spec declares Scope: the
+// host's resolved variables (inventory, play, registered, extra vars).
+type Scoped interface {
+	Scope() map[string]any
+}
+
+// Scope returns the variables h offers a module whose Spec declares Scope;
+// nil for any other module.
+func Scope(h ReadOnlyHost) map[string]any {
+	if s, ok := h.(Scoped); ok {
+		return s.Scope()
+	}
+	return nil
 }
 
 // NotYetError is what Check returns when what it must inspect is not there

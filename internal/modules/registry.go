@@ -35,6 +35,11 @@ type Spec struct {
 	// it runs on a host SSH cannot reach, and does not count as the play's
 	// first task for Offline.
 	Local bool
+	// Scope says the module evaluates the whole scope of variables
+	// (templates, expressions): only then does its host view offer them
+	// (see Scope). Any other inventory variable a module reads is
+	// declared in its Args with a var tag.
+	Scope bool
 	// New decodes and validates the arguments and returns the module.
 	New func(args Decoder) (Module, error)
 }
@@ -75,11 +80,16 @@ func (r *Registry) Names() []string {
 
 // Arg is one argument of a module, as its Args struct's tags declare it:
 // yaml (the name, and inline for embedded groups of arguments), doc,
-// default and required. Decoding, defaults, `nixbook doc` and validation
-// all read this one schema, so they cannot disagree.
+// default, required and var. Decoding, defaults, `nixbook doc` and
+// validation all read this one schema, so they cannot disagree.
 type Arg struct {
 	Name, Type, Default, Doc string
 	Required                 bool
+	// Vars are the inventory variables the argument defaults from, the
+	// first a host defines winning (var:"ssh_keys,rescue_ssh_key"). An
+	// Arg with Vars and no Name (yaml:"-") is no argument: an inventory
+	// input the module declares, filled from the host's variables only.
+	Vars []string
 	// Index locates the field in the Args struct, through inline embeds
 	// (reflect.Value.FieldByIndex).
 	Index []int
@@ -114,7 +124,11 @@ func schemaOf(t reflect.Type, at []int) []Arg {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" || !f.IsExported() {
+		var vars []string
+		if v := f.Tag.Get("var"); v != "" {
+			vars = strings.Split(v, ",")
+		}
+		if !f.IsExported() || (name == "-" && vars == nil) {
 			continue
 		}
 		index := append(append([]int(nil), at...), i)
@@ -122,8 +136,11 @@ func schemaOf(t reflect.Type, at []int) []Arg {
 			out = append(out, schemaOf(f.Type, index)...)
 			continue
 		}
-		if name == "" {
+		switch name {
+		case "":
 			name = strings.ToLower(f.Name)
+		case "-":
+			name = ""
 		}
 		_, required := f.Tag.Lookup("required")
 		out = append(out, Arg{
@@ -132,6 +149,7 @@ func schemaOf(t reflect.Type, at []int) []Arg {
 			Default:  f.Tag.Get("default"),
 			Doc:      f.Tag.Get("doc"),
 			Required: required,
+			Vars:     vars,
 			Index:    index,
 		})
 	}

@@ -15,6 +15,8 @@ type schemaArgs struct {
 	Items       []string `yaml:"items"`
 	Hidden      string   `yaml:"-"`
 	unexported  string
+	Service     string `yaml:"service" var:"ovh_service"`
+	Keys        any    `yaml:"-" var:"ssh_keys,rescue_ssh_key" doc:"keys"`
 }
 
 func TestSchema(t *testing.T) {
@@ -23,6 +25,9 @@ func TestSchema(t *testing.T) {
 		{Name: "dest", Type: "string", Doc: "where", Required: true, Index: []int{0, 0}},
 		{Name: "mode", Type: "string", Default: "0644", Index: []int{1}},
 		{Name: "items", Type: "list of string", Index: []int{2}},
+		{Name: "service", Type: "string", Vars: []string{"ovh_service"}, Index: []int{5}},
+		// yaml:"-" with a var tag: an input, not an argument.
+		{Name: "", Type: "any", Doc: "keys", Vars: []string{"ssh_keys", "rescue_ssh_key"}, Index: []int{6}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Schema =\n%+v\nwant\n%+v", got, want)

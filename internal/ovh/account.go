@@ -116,25 +116,28 @@ func (a *account) drop(key string) {
 
 // Calls is what a client cost: the requests it sent (retries and the
 // clock's GET /auth/time included) and the answers it took from the run's
-// cache instead.
+// cache instead, and the writes a read-only client refused.
 type Calls struct {
-	Sent, Cached int64
+	Sent, Cached, Refused int64
 }
 
 // Calls reports what the client has cost so far.
 func (c *Client) Calls() Calls {
-	return Calls{Sent: c.sent.Load(), Cached: c.cached.Load()}
+	return Calls{Sent: c.sent.Load(), Cached: c.cached.Load(), Refused: c.refused.Load()}
 }
 
 // Since is the cost between an earlier report and this one.
 func (n Calls) Since(before Calls) Calls {
-	return Calls{Sent: n.Sent - before.Sent, Cached: n.Cached - before.Cached}
+	return Calls{Sent: n.Sent - before.Sent, Cached: n.Cached - before.Cached, Refused: n.Refused - before.Refused}
 }
 
 func (n Calls) String() string {
 	s := plural(n.Sent, "API call")
 	if n.Cached > 0 {
 		s += " (" + plural(n.Cached, "answer") + " from this run's cache)"
+	}
+	if n.Refused > 0 {
+		s += ", " + plural(n.Refused, "write") + " refused"
 	}
 	return s
 }

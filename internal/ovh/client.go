@@ -28,7 +28,7 @@ type Config struct {
 	// the first client of an account in Limiters.
 	Rate Rate
 	// Limiters holds the budgets clients share, one per account (a run's,
-	// see modules.ReadOnlyHost.RunShared); nil: this client's own.
+	// which the runner owns); nil: this client's own.
 	Limiters *Limiters
 	// Retries is how many times a call answered with 429 or 5xx (or, for
 	// GET, lost on the network) is tried again; negative: none; zero: 4.
@@ -48,6 +48,10 @@ type Config struct {
 	// Now is the clock that bounds spells of errors while a task is
 	// polled; nil: time.Now.
 	Now func() time.Time
+	// ReadOnly makes a client that sends GET requests only: any other call
+	// is refused with ErrReadOnly before it leaves, and its HTTP transport
+	// refuses one all the same (see Reader).
+	ReadOnly bool
 }
 
 // Client calls the API for one account. It is safe for concurrent use:
@@ -62,12 +66,14 @@ type Client struct {
 	sleep        func(ctx context.Context, d time.Duration) error
 	now          func() time.Time
 
-	acct   *account
-	send   *http.Client // sends the requests go-ovh builds
-	method string       // Credentials.Method
-	oauth2 bool         // a bearer token, not a signature
-	sent   atomic.Int64 // requests sent, for Calls
-	cached atomic.Int64 // answers taken from acct's cache
+	acct     *account
+	send     *http.Client  // sends the requests go-ovh builds
+	method   string        // Credentials.Method
+	oauth2   bool          // a bearer token, not a signature
+	readOnly bool          // Config.ReadOnly
+	sent     atomic.Int64  // requests sent, for Calls
+	cached   atomic.Int64  // answers taken from acct's cache
+	refused  *atomic.Int64 // writes a read-only client refused
 
 	mu      sync.Mutex
 	api     *goovh.Client
@@ -120,6 +126,10 @@ func New(cfg Config) (*Client, error) {
 		UserAgent:   "nixbook",
 	}
 	send := &http.Client{Transport: httpClient.Transport, Timeout: timeout, CheckRedirect: httpClient.CheckRedirect, Jar: httpClient.Jar}
+	refused := new(atomic.Int64)
+	if cfg.ReadOnly {
+		send.Transport = getOnly{next: send.Transport, refused: refused}
+	}
 	if err := api.SetEndpoint(strings.TrimRight(cfg.Endpoint, "/")); err != nil {
 		return nil, fmt.Errorf("ovh: %w", err)
 	}
@@ -158,6 +168,8 @@ func New(cfg Config) (*Client, error) {
 		sleep:        cfg.Sleep,
 		now:          cfg.Now,
 		api:          acct.api,
+		readOnly:     cfg.ReadOnly,
+		refused:      refused,
 	}
 	if cl.retries == 0 {
 		cl.retries = 4
@@ -288,6 +300,29 @@ func (e *Error) Auth() bool {
 // timeout or a connection lost after the request was sent.
 var ErrMaybeDone = errors.New("the API may have carried it out")
 
+// ErrReadOnly is a call other than GET made through a read-only client
+// (Config.ReadOnly): what Check and a dry run reach the API with.
+var ErrReadOnly = errors.New("refused: a read-only view of the API makes GET calls only")
+
+// getOnly is the HTTP transport of a read-only client: the last line, below
+// the client's own refusal, so that no path through go-ovh sends a write.
+type getOnly struct {
+	next    http.RoundTripper
+	refused *atomic.Int64
+}
+
+func (g getOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet {
+		g.refused.Add(1)
+		return nil, fmt.Errorf("ovh: %s %s: %w", req.Method, req.URL.Path, ErrReadOnly)
+	}
+	next := g.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(req)
+}
+
 // idempotent calls may be sent again whatever became of the first try.
 func idempotent(method string) bool {
 	switch method {
@@ -304,6 +339,10 @@ func idempotent(method string) bool {
 // idempotent calls (GET, PUT) only; for a POST they come back wrapping
 // ErrMaybeDone, since the API may have carried it out.
 func (c *Client) Do(ctx context.Context, r Request, out any) error {
+	if c.readOnly && r.Method != http.MethodGet {
+		c.refused.Add(1)
+		return fmt.Errorf("ovh: %s %s: %w", r.Method, r.Path, ErrReadOnly)
+	}
 	if r.Method != http.MethodGet {
 		// A write changes what the run's cache holds of the server, even
 		// when its answer is lost.

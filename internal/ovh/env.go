@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -12,7 +13,7 @@ import (
 // Env is what modules need to reach the API for a host. The zero value is
 // the real thing; tests replace parts.
 type Env struct {
-	Limiters *Limiters // the run's budgets (see netboot.Env); nil: the client's own
+	Limiters *Limiters // the run's budgets, one per account; nil: the client's own
 	// Sleep pauses between retries and task polls; nil: real time.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// RetryWait is the first pause before retrying a 429 or 5xx; zero: 2s.
@@ -22,12 +23,18 @@ type Env struct {
 	// Lookup resolves the host names Verify proves; nil: the system's
 	// resolver.
 	Lookup LookupFunc
+	// HTTPClient sends the requests; nil: a client of its own.
+	HTTPClient *http.Client
 }
 
 // Client resolves a host's endpoint and credentials (see Resolve) and its
 // rate (the ovh_rate_limit variable, such as "120/m burst 10"; default
 // DefaultRate) and returns a client whose calls are logged through log.
 func (e Env) Client(endpoint string, vars map[string]any, log func(format string, args ...any)) (*Client, *Resolved, error) {
+	return e.client(endpoint, vars, log, false)
+}
+
+func (e Env) client(endpoint string, vars map[string]any, log func(format string, args ...any), readOnly bool) (*Client, *Resolved, error) {
 	r, err := Resolve(endpoint, vars)
 	if err != nil {
 		return nil, nil, err
@@ -46,11 +53,32 @@ func (e Env) Client(endpoint string, vars map[string]any, log func(format string
 		RetryWait:   e.RetryWait,
 		Log:         log,
 		Sleep:       e.Sleep,
+		ReadOnly:    readOnly,
+		HTTPClient:  e.HTTPClient,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return c, r, nil
+}
+
+// CheckVars reports, without any network, what vars lack or have
+// malformed to reach the API at endpoint: the credentials (see Resolve),
+// the rate and the task poll.
+func (e Env) CheckVars(endpoint string, vars map[string]any) error {
+	var errs []error
+	if _, err := Resolve(endpoint, vars); err != nil {
+		errs = append(errs, err)
+	}
+	if text := stringVar(vars, VarRateLimit); text != "" {
+		if _, err := ParseRate(text); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", VarRateLimit, err))
+		}
+	}
+	if _, err := e.WaitOptions(vars); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // WaitOptions are the task poll settings for a host: Wait, with the host's

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -18,20 +17,26 @@ const (
 )
 
 // runTasks runs tasks, blocks opened, on h in order.
-func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, ps *playState, connErr error) flow {
+func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, tasks []*playbooks.Task, ps *playState) flow {
 	for _, t := range tasks {
 		if ctx.Err() != nil || ps.fatal.Load() {
 			return flowStop
 		}
 		if t.Block != nil {
-			if f := r.runBlock(ctx, pb, play, h, t.Block, ps, connErr); f != flowOK {
+			if f := r.runBlock(ctx, pb, play, h, t.Block, ps); f != flowOK {
 				return f
 			}
 			continue
 		}
 		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local && t.DelegateTo == "" {
-			r.unreachable(play, h, t.DisplayName(), fmt.Errorf("%w: %v", transport.ErrUnreachable, connErr))
-			return flowStop
+			// Not connected: down from the start, or an earlier task lost the
+			// connection (a reconnect that gave up, a rescue's fallback). The
+			// host may be back by now, as Ansible's per-task connections
+			// would find.
+			if err := h.connect(ctx, transport.DialOptions{}); err != nil {
+				r.unreachable(play, h, t.DisplayName(), err)
+				return flowStop
+			}
 		}
 		run := r.runTask
 		if t.RunOnce {
@@ -60,24 +65,24 @@ func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbo
 // failed: the failure is counted as rescued instead (is_any_block_rescuing,
 // lib/ansible/plugins/strategy/__init__.py), and ansible_failed_task and
 // ansible_failed_result say what failed.
-func (r *run) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, ps *playState, connErr error) flow {
+func (r *run) runBlock(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, b *playbooks.Block, ps *playState) flow {
 	rescuable := len(b.Rescue) > 0
 	if rescuable {
 		h.rescuing++
 	}
-	f := r.runTasks(ctx, pb, play, h, b.Tasks, ps, connErr)
+	f := r.runTasks(ctx, pb, play, h, b.Tasks, ps)
 	if rescuable {
 		h.rescuing--
 	}
 	if f == flowFailed && rescuable {
 		h.vars["ansible_failed_task"] = map[string]any{"name": h.failedTask.DisplayName(), "source": h.failedTask.Source}
 		h.vars["ansible_failed_result"] = h.failedResult
-		f = r.runTasks(ctx, pb, play, h, b.Rescue, ps, connErr)
+		f = r.runTasks(ctx, pb, play, h, b.Rescue, ps)
 	}
 	if f == flowStop {
 		return f
 	}
-	if a := r.runTasks(ctx, pb, play, h, b.Always, ps, connErr); a != flowOK {
+	if a := r.runTasks(ctx, pb, play, h, b.Always, ps); a != flowOK {
 		return a
 	}
 	return f

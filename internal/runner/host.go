@@ -18,6 +18,7 @@ import (
 	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/inventory"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/transport"
 	"github.com/nixbook/nixbook/internal/transport/local"
@@ -196,6 +197,21 @@ func (h *hostRun) readOnly(t *playbooks.Task, vars map[string]any) readOnlyHost 
 	return readOnlyHost{h: h, vars: vars, delegated: t.DelegateTo != ""}
 }
 
+// scopedHost is the view of a module whose Spec declares Scope (debug,
+// assert, template): it evaluates the host's variables.
+type scopedHost struct{ readOnlyHost }
+
+func (s scopedHost) Scope() map[string]any { return s.vars }
+
+// forModule is the view t's module gets: the variables only when it
+// declares Scope; any other reads only those its Args declare.
+func (o readOnlyHost) forModule(t *playbooks.Task) modules.ReadOnlyHost {
+	if t.Spec.Scope {
+		return scopedHost{o}
+	}
+	return o
+}
+
 // conn is the host's connection as this task uses it.
 func (o readOnlyHost) conn() transport.Conn {
 	if o.delegated {
@@ -211,7 +227,6 @@ var _ modules.ReadOnlyHost = readOnlyHost{}
 
 func (o readOnlyHost) Name() string         { return o.h.inv.Name }
 func (o readOnlyHost) Reach() modules.Reach { return o.h.reach() }
-func (o readOnlyHost) Vars() map[string]any { return o.vars }
 func (o readOnlyHost) Facts() *facts.Facts {
 	if o.h.facts == nil {
 		return &facts.Facts{}
@@ -229,8 +244,10 @@ func (o readOnlyHost) Recall(key string) (string, error) {
 	return o.h.r.memory.recall(o.h.inv.Name, key)
 }
 
-func (o readOnlyHost) RunShared(key string, make func() any) any {
-	return o.h.r.runShared(key, make)
+// OVH is the host's read-only view of the OVH API, made from its
+// variables: endpoint (else ovh_endpoint), credentials and rate.
+func (o readOnlyHost) OVH(endpoint string) (*ovh.Reader, error) {
+	return o.h.r.ovhAPI().Reader(endpoint, o.vars, o.Log)
 }
 
 func (o readOnlyHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
@@ -265,6 +282,11 @@ type fullHost struct {
 
 var _ modules.Host = fullHost{}
 
+// OVHWriter is OVH's counterpart for Apply, which a dry run never calls.
+func (f fullHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return f.h.r.ovhAPI().Writer(endpoint, f.vars, f.Log)
+}
+
 func (f fullHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	if !f.plan.Covers(cmd) {
 		line := f.h.redact.String(cmd.Line())
@@ -296,23 +318,7 @@ func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs
 // changed host key is never retried: it ends the wait at once.
 func (f fullHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	f.h.close()
-	delay := 500 * time.Millisecond
-	for {
-		err := f.h.connect(ctx, opts)
-		if err == nil {
-			return nil
-		}
-		var changed *hostkeys.ChangedError
-		if errors.As(err, &changed) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reconnect: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
-	}
+	return hostkeys.Redial(ctx, func(ctx context.Context) error { return f.h.connect(ctx, opts) })
 }
 
 func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFacts(ctx) }

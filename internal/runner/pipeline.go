@@ -59,7 +59,7 @@ func (r *run) runHost(ctx context.Context, pb *playbooks.Playbook, play *playboo
 	// handlers run after each, as Ansible flushes them.
 	sections := splitSections(tasks)
 	for i, section := range sections {
-		f := r.runTasks(ctx, pb, play, h, section, ps, connErr)
+		f := r.runTasks(ctx, pb, play, h, section, ps)
 		if i == len(sections)-1 || f != flowOK {
 			ps.leave(h.inv.Name)
 		}
@@ -157,7 +157,7 @@ func (r *run) preflight(ctx context.Context, pb *playbooks.Playbook, play *playb
 		if t.Timeout > 0 {
 			tctx, cancel = context.WithTimeout(ctx, t.Timeout)
 		}
-		err = pf.Preflight(tctx, h.readOnly(t, vars))
+		err = pf.Preflight(tctx, h.readOnly(t, vars).forModule(t))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {

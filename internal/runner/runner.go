@@ -13,6 +13,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/inventory"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/tmpl"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -56,6 +57,10 @@ type Runner struct {
 	// HostKeys is nixbook's known_hosts, where modules pin the keys they
 	// generate for hosts (modules.KeyKeeper); nil: they cannot.
 	HostKeys *hostkeys.Store
+	// OVH is how hosts reach the OVH API (pauses, resolver); the zero
+	// value is the real thing. Endpoint and credentials come from each
+	// host's inventory; the rate budget is the run's.
+	OVH ovh.Env
 	Options
 }
 
@@ -76,23 +81,21 @@ type run struct {
 	hostvars  map[string]any               // hostvars, from the inventory
 	playHosts map[*playbooks.Play][]string // play_hosts: each play's hosts
 
-	sharedMu sync.Mutex
-	shared   map[string]any // what modules share across the run's hosts (RunShared)
+	ovhOnce sync.Once
+	ovhEnv  ovh.Env // OVH with the run's rate budgets, one per account
 }
 
-// runShared returns the value the run keeps under key, made once.
-func (r *run) runShared(key string, make func() any) any {
-	r.sharedMu.Lock()
-	defer r.sharedMu.Unlock()
-	if r.shared == nil {
-		r.shared = map[string]any{}
-	}
-	v, ok := r.shared[key]
-	if !ok {
-		v = make()
-		r.shared[key] = v
-	}
-	return v
+// ovhAPI is how this run's hosts reach the OVH API: every host of a run that
+// uses one account shares its budget (OVH counts calls per account), and
+// another run, or another Runner, has budgets of its own.
+func (r *run) ovhAPI() ovh.Env {
+	r.ovhOnce.Do(func() {
+		r.ovhEnv = r.OVH
+		if r.ovhEnv.Limiters == nil {
+			r.ovhEnv.Limiters = ovh.NewLimiters()
+		}
+	})
+	return r.ovhEnv
 }
 
 func (r *run) emit(e Event) {

@@ -193,11 +193,15 @@ func TestRunsAtOnce(t *testing.T) {
 	}
 }
 
-// shareModule records what RunShared hands each host.
+// shareModule records the OVH API rate budget each host's view has.
 type shareModule struct{ got *sync.Map }
 
 func (m shareModule) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	m.got.Store(h.Name(), h.RunShared("budget", func() any { return new(int) }))
+	api, err := h.OVH("")
+	if err != nil {
+		return nil, err
+	}
+	m.got.Store(h.Name(), api.Limiter())
 	return &modules.Plan{}, nil
 }
 
@@ -205,14 +209,24 @@ func (m shareModule) Apply(ctx context.Context, h modules.Host, p *modules.Plan)
 	return nil, nil
 }
 
-// TestRunShared: what modules share through RunShared (the OVH API's rate
-// budget) is one value for every host of a run, and another run's is
+// TestOVHBudgetIsTheRuns: the OVH API's rate budget, which the runner owns,
+// is one for every host of a run on one account, and another run's is
 // another: nothing is shared through the process.
-func TestRunShared(t *testing.T) {
+func TestOVHBudgetIsTheRuns(t *testing.T) {
 	var got sync.Map
 	reg := modules.NewRegistry(modules.Spec{Name: "share", Summary: "test", Args: struct{}{},
 		New: func(modules.Decoder) (modules.Module, error) { return shareModule{got: &got}, nil }})
-	pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n    - share: {}\n"), "", reg)
+	play := `- hosts: all
+  gather_facts: false
+  vars:
+    ovh_endpoint: http://127.0.0.1:9/1.0
+    ovh_application_key: ak
+    ovh_application_secret: as
+    ovh_consumer_key: ck
+  tasks:
+    - share: {}
+`
+	pb, err := playbooks.LoadBytes("play.yml", []byte(play), "", reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,6 +247,58 @@ func TestRunShared(t *testing.T) {
 	for v := range first {
 		if second[v] {
 			t.Error("two runs share a value")
+		}
+	}
+}
+
+// inputModule records, per host, the variable its task was built with and
+// whether its view offered the whole scope.
+type inputModule struct {
+	service string
+	seen    *sync.Map
+}
+
+func (m inputModule) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	m.seen.Store(h.Name(), fmt.Sprintf("service=%s scope=%t", m.service, modules.Scope(h) != nil))
+	return &modules.Plan{}, nil
+}
+
+func (m inputModule) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+	return nil, nil
+}
+
+// TestModuleInputs: a task's module is built for each host with that
+// host's variables (arguments with a var tag default from them), and only
+// a module whose Spec declares Scope sees the variables themselves.
+func TestModuleInputs(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		var seen sync.Map
+		reg := modules.NewRegistry(modules.Spec{Name: "input", Summary: "test", Args: struct{}{}, Scope: scoped,
+			New: func(d modules.Decoder) (modules.Module, error) {
+				m := inputModule{seen: &seen}
+				if src, ok := d.(modules.VarSource); ok {
+					v, _ := src.Var("ovh_service")
+					m.service, _ = v.(string)
+				}
+				return m, nil
+			}})
+		pb, err := playbooks.LoadBytes("play.yml", []byte("- hosts: all\n  gather_facts: false\n  tasks:\n    - input: {}\n"), "", reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv := localInventory(2)
+		for _, h := range inv.Hosts {
+			h.Vars["ovh_service"] = "ns-" + h.Name
+		}
+		r := &runner.Runner{Dialer: local.Dialer{}, Templates: tmpl.New()}
+		if _, err := r.Run(context.Background(), pb, inv, ""); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"l1", "l2"} {
+			got, _ := seen.Load(name)
+			if want := fmt.Sprintf("service=ns-%s scope=%t", name, scoped); got != want {
+				t.Errorf("Scope %t, host %s: %v, want %s", scoped, name, got, want)
+			}
 		}
 	}
 }

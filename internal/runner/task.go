@@ -198,7 +198,7 @@ func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 			// host itself, whose /mnt the chroot would share; what cannot be
 			// checked there is unknown until applied.
 			ro.chroot = ""
-			plan, err := mod.Check(ctx, ro)
+			plan, err := mod.Check(ctx, ro.forModule(t))
 			if err != nil {
 				return unknown(fmt.Sprintf("%s; planned outside it: %v", why, err))
 			}
@@ -207,7 +207,7 @@ func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 			return res
 		}
 	}
-	plan, err := mod.Check(ctx, ro)
+	plan, err := mod.Check(ctx, ro.forModule(t))
 	var notYet *modules.NotYetError
 	if r.Check && h.wouldChange != "" && errors.As(err, &notYet) {
 		return unknown(fmt.Sprintf("%v (after %q, which would change the host)", err, h.wouldChange))
@@ -254,12 +254,14 @@ func (r *run) build(ctx context.Context, pb *playbooks.Playbook, t *playbooks.Ta
 		}
 		return nil, &argsError{err}
 	}
-	return construct(pb, t, args)
+	return construct(pb, t, args, vars)
 }
 
-// construct builds t's module from its rendered arguments.
-func construct(pb *playbooks.Playbook, t *playbooks.Task, args *yaml.Node) (modules.Module, error) {
-	return t.Spec.New(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)))
+// construct builds t's module from its rendered arguments for a host whose
+// variables are vars: arguments the task leaves out default from those
+// their var tag names.
+func construct(pb *playbooks.Playbook, t *playbooks.Task, args *yaml.Node, vars map[string]any) (modules.Module, error) {
+	return t.Spec.New(modules.WithVars(playbooks.ArgsDecoder(sourceFile(t.Source, pb.Path), t.Spec, pruneOmitted(args)), vars))
 }
 
 // applyConditions applies changed_when and failed_when to a result.

@@ -114,12 +114,13 @@ func (r *run) validateTask(ctx context.Context, pb *playbooks.Playbook, play *pl
 	if err == nil {
 		// The module's own checks of its arguments, and of the inventory
 		// values it reads beside them.
-		mod, err := construct(pb, t, args)
+		mod, err := construct(pb, t, args, vars)
 		if err != nil {
 			return err
 		}
 		if req, ok := mod.(modules.Requirer); ok {
-			if err := req.Requires(vars); err != nil {
+			api := func(endpoint string) error { return r.OVH.CheckVars(endpoint, vars) }
+			if err := req.Requires(api); err != nil {
 				return err
 			}
 		}

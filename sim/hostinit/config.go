@@ -61,6 +61,8 @@ func Commands() map[string]string {
 		// The machine's kernel would turn swap on for every host at once.
 		"/usr/sbin/swapon":  "swapon",
 		"/usr/sbin/swapoff": "swapoff",
+		// The firmware's boot entries (NVRAM) are the controller's.
+		"/usr/bin/efibootmgr": "efibootmgr",
 	}
 }
 
@@ -80,6 +82,10 @@ type Config struct {
 	// MemoryMiB is the RAM the host's /proc/meminfo shows; 0 leaves the
 	// machine's.
 	MemoryMiB int `json:"memory_mib,omitempty"`
+	// UEFI shows /sys/firmware/efi (with efivars), as a server booted in
+	// UEFI mode has; without it /sys/firmware has no efi, whatever the
+	// machine booted with.
+	UEFI bool `json:"uefi,omitempty"`
 	// Helper is the helper binary on the machine; Control the host's control
 	// socket on the machine. Both are bound under /run/nixbook-sim.
 	Helper  string `json:"helper"`

@@ -126,6 +126,9 @@ func buildRoot(cfg Config, stageDev *uint64) error {
 	if err := maskBlock(in("/sys")); err != nil {
 		return err
 	}
+	if err := maskFirmware(in("/sys/firmware"), cfg.UEFI); err != nil {
+		return err
+	}
 	bootID := filepath.Join(stage, "boot_id")
 	if err := os.WriteFile(bootID, []byte(cfg.BootID+"\n"), 0o444); err != nil {
 		return err
@@ -277,6 +280,24 @@ func maskBlock(sys string) error {
 		}
 	}
 	return nil
+}
+
+// maskFirmware replaces the machine's /sys/firmware with the host's: efi
+// (with efivars, where efibootmgr and grub-install look) only on a UEFI host,
+// so a host's firmware never depends on how the machine booted.
+func maskFirmware(dir string, uefi bool) error {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=64k"); err != nil {
+		return fmt.Errorf("mask /sys/firmware: %w", err)
+	}
+	if uefi {
+		if err := os.MkdirAll(filepath.Join(dir, "efi", "efivars"), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "efi", "fw_platform_size"), []byte("64\n"), 0o444); err != nil {
+			return err
+		}
+	}
+	return unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0755,size=64k")
 }
 
 // makeDev fills the host's /dev with what a server has besides its disks,

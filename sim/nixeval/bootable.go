@@ -2,6 +2,7 @@ package nixeval
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"path"
 	"regexp"
@@ -25,6 +26,8 @@ func Bootable(h Host, in *Installed, grubRecord []string) []string {
 	checkIPv6(&r, h, in, up)
 	checkSSH(&r, in)
 	checkBoot(&r, h, in, grubRecord)
+	checkFileSystems(&r, h, in)
+	checkInitrd(&r, h, in)
 	checkZFS(&r, h, in)
 	return r
 }
@@ -324,12 +327,15 @@ func checkBoot(r *reasons, h Host, in *Installed, grubRecord []string) {
 		}
 	}
 	if len(devices) == 0 && !nodev {
-		r.add("no boot loader was installed: nixos-install left no record of GRUB devices")
+		r.add("no boot loader was installed on the server's disks: no /boot on them holds nixos-install's record of GRUB devices")
 		return
 	}
 	if h.UEFI {
-		if !in.EFIRemovable {
-			r.add("this server boots in UEFI mode and its NVRAM entries are not kept: set boot.loader.grub.efiSupport = true and boot.loader.grub.efiInstallAsRemovable = true")
+		// Which loader the firmware starts is the EFI system partitions'
+		// and efiBootloaderPath's business, checked at boot; GRUB must at
+		// least have been built for EFI.
+		if in.GrubEnabled && !in.SystemdBoot && !in.EFISupport {
+			r.add("GRUB was installed for legacy BIOS only (boot.loader.grub.efiSupport is not true), but this server boots in UEFI mode: set boot.loader.grub.efiSupport = true and efiInstallAsRemovable = true, with an EFI system partition at /boot")
 		}
 		return
 	}
@@ -344,6 +350,53 @@ func checkBoot(r *reasons, h Host, in *Installed, grubRecord []string) {
 	}
 	r.add("GRUB was installed on %s, none of which is a disk of this server (%s)", strings.Join(devices, ", "), strings.Join(h.Disks, ", "))
 }
+
+// checkFileSystems finds the file systems whose device the server lacks
+// (a disk lost, a label that names nothing): systemd waits for each, and
+// without "nofail" the boot ends in emergency mode, off the network.
+func checkFileSystems(r *reasons, h Host, in *Installed) {
+	if h.Devices == nil {
+		return
+	}
+	for _, mount := range slices.Sorted(maps.Keys(in.FileSystems)) {
+		fsys := in.FileSystems[mount]
+		dev := fsys.Device
+		if !strings.HasPrefix(dev, "/dev/disk/") && !kernelDisk.MatchString(dev) {
+			continue // a dataset, a mapper device, a label= spec: found otherwise
+		}
+		if slices.Contains(h.Devices, dev) || slices.Contains(fsys.Options, "nofail") {
+			continue
+		}
+		r.add("fileSystems.%q needs %s, which is on no disk of this server, and has no \"nofail\" option: the boot waits for it and stops in emergency mode", mount, dev)
+	}
+}
+
+// defaultInitrdModules are the disk controller drivers NixOS's initrd
+// holds by default (boot.initrd.includeDefaultModules, kernel.nix): SATA,
+// NVMe, virtio and a few SCSI HBAs, but not megaraid_sas or mpt3sas.
+var defaultInitrdModules = []string{
+	"ahci", "ata_piix", "sata_inic162x", "sata_nv", "sata_promise", "sata_qstor", "sata_sil", "sata_sil24",
+	"sata_sis", "sata_svw", "sata_sx4", "sata_uli", "sata_via", "sata_vsc",
+	"3w-9xxx", "3w-xxxx", "aic79xx", "aic7xxx", "arcmsr", "hpsa", "uas", "sdhci_pci", "nvme",
+	"virtio_pci", "virtio_blk", "virtio_scsi", "mptspi", "hv_storvsc",
+}
+
+// checkInitrd finds the disk controllers the initrd has no driver for:
+// stage 1 would wait for the root device, then give up on the console.
+func checkInitrd(r *reasons, h Host, in *Installed) {
+	var missing []string
+	for _, c := range h.Controllers {
+		have := slices.Contains(in.InitrdModules, c) || in.DefaultModules && slices.Contains(defaultInitrdModules, c)
+		if !have && !slices.Contains(missing, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		r.add("the initrd has no driver for the disks' controller (%s): stage 1 never finds the root file system; add it to boot.initrd.availableKernelModules", strings.Join(missing, ", "))
+	}
+}
+
+var kernelDisk = regexp.MustCompile(`^/dev/(sd[a-z]+|nvme[0-9]+n[0-9]+|vd[a-z]+)`)
 
 var hostIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}$`)
 

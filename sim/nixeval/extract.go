@@ -78,9 +78,12 @@ func extract(raw map[string]any) (*Installed, error) {
 		in.MirroredBoots = append(in.MirroredBoots, MirroredBoot{Path: mb.str("path"), Devices: mb.strings("devices")})
 	}
 
+	in.InitrdModules = append(v.strings("boot", "initrd", "availableKernelModules"), v.strings("boot", "initrd", "kernelModules")...)
+	in.DefaultModules = v.boolOr(true, "boot", "initrd", "includeDefaultModules")
+
 	for mount, raw := range v.attrs("fileSystems") {
 		fsys := value{raw}
-		in.FileSystems[mount] = FileSystem{Device: fsys.str("device"), FSType: fsys.str("fsType")}
+		in.FileSystems[mount] = FileSystem{Device: fsys.str("device"), FSType: fsys.str("fsType"), Options: fsys.strings("options")}
 	}
 	in.ZFS = v.bool("boot", "supportedFilesystems", "zfs") || v.bool("boot", "initrd", "supportedFilesystems", "zfs")
 	for _, fsys := range in.FileSystems {

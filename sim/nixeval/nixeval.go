@@ -41,6 +41,12 @@ type Host struct {
 	DiskAliases map[string]string
 	ZFS         bool // the root file system lives on a ZFS pool
 	UEFI        bool // the firmware boots in UEFI mode, not legacy BIOS
+	// Controllers are the kernel modules of the disks' controllers (ahci,
+	// nvme, megaraid_sas): the initrd must hold them to find the root.
+	Controllers []string
+	// Devices are the block devices and /dev/disk/by-* links the server
+	// has at boot; nil when unknown (no file system device is checked).
+	Devices []string
 }
 
 // Installed is what a configuration sets, as far as coming back on the
@@ -82,6 +88,10 @@ type Installed struct {
 	SystemdBoot     bool
 	MirroredBoots   []MirroredBoot
 	FileSystems     map[string]FileSystem
+	// InitrdModules are boot.initrd.availableKernelModules and
+	// kernelModules; DefaultModules is boot.initrd.includeDefaultModules.
+	InitrdModules  []string
+	DefaultModules bool
 }
 
 // Iface is networking.interfaces.<name> (scripted networking).
@@ -138,6 +148,7 @@ type MirroredBoot struct {
 // FileSystem is one fileSystems entry.
 type FileSystem struct {
 	Device, FSType string
+	Options        []string
 }
 
 // EvalError is an evaluation that Nix refused, with where it failed.

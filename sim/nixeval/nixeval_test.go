@@ -120,8 +120,19 @@ func TestEvaluateAndBootable(t *testing.T) {
 		{name: "EFI-only GRUB on a BIOS server", overlay: "uefi-removable", record: []string{"nodev"}, want: []string{
 			"GRUB was installed for EFI only",
 		}},
+		{name: "BIOS-only GRUB on a UEFI server", record: byID, host: func(h *Host) { h.UEFI = true }, want: []string{
+			"GRUB was installed for legacy BIOS only (boot.loader.grub.efiSupport is not true), but this server boots in UEFI mode",
+		}},
 		{name: "ZFS without hostId", overlay: "zfs-no-hostid", record: byID, want: []string{
 			"ZFS is used but networking.hostId is not set",
+		}},
+		{name: "a RAID controller the initrd lacks", record: byID, host: func(h *Host) { h.Controllers = []string{"ahci", "megaraid_sas"} }, want: []string{
+			"the initrd has no driver for the disks' controller (megaraid_sas): stage 1 never finds the root file system",
+		}},
+		{name: "a RAID controller in availableKernelModules", overlay: "megaraid", record: byID, host: func(h *Host) { h.Controllers = []string{"megaraid_sas"} }},
+		{name: "NVMe in NixOS's default initrd", record: byID, host: func(h *Host) { h.Controllers = []string{"nvme"} }},
+		{name: "SATA without the default modules nor ahci", overlay: "no-default-modules", record: byID, host: func(h *Host) { h.Controllers = []string{"ahci"} }, want: []string{
+			"the initrd has no driver for the disks' controller (ahci)",
 		}},
 		{name: "syntax error", overlay: "syntax-error", wantErr: "syntax error, unexpected '=', expecting ';' at /etc/nixos/configuration.nix:19:21"},
 		{name: "an option the stubs do not have", overlay: "missing-attribute", wantErr: "attribute 'package' missing at /etc/nixos/configuration.nix:17:"},

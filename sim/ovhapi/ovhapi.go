@@ -105,8 +105,8 @@ const DebianEFILoader = `\efi\debian\grubx64.efi`
 
 // efiShellBoot is what a UEFI server whose efiBootloaderPath names no
 // loader boots instead of disk: the UEFI shell.
-func efiShellBoot(disk Netboot) Netboot {
-	return Netboot{ID: disk.ID, BootType: disk.BootType, Kernel: "efi-shell", Description: "UEFI shell: no loader at efiBootloaderPath"}
+func efiShellBoot(disk Netboot, why string) Netboot {
+	return Netboot{ID: disk.ID, BootType: disk.BootType, Kernel: "efi-shell", Description: "UEFI shell: " + why}
 }
 
 // scriptBoot is what a server boots while a bootScript replaces its bootId.
@@ -145,6 +145,11 @@ type Server struct {
 	Firmware          string
 	EFIBootloaderPath string
 	EFILoaders        []string
+	// EFIBoot, when set, decides instead of EFILoaders: it is asked, at
+	// each disk boot, whether the path names a loader on the server's EFI
+	// system partitions as they are then, and says why not. A simulated
+	// host answers from its disks.
+	EFIBoot func(path string) error
 }
 
 // Timings is the time a reboot task spends in each status before done.
@@ -355,7 +360,7 @@ func (e *Emulator) AddServer(s Server) {
 	if s.Firmware == "" {
 		s.Firmware = FirmwareBIOS
 	}
-	if s.Firmware == FirmwareUEFI && s.EFIBootloaderPath == "" && s.EFILoaders == nil {
+	if s.Firmware == FirmwareUEFI && s.EFIBootloaderPath == "" && s.EFILoaders == nil && s.EFIBoot == nil {
 		s.EFIBootloaderPath = DebianEFILoader
 		s.EFILoaders = []string{DebianEFILoader}
 	}
@@ -571,8 +576,18 @@ func (s *server) currentBoot() Netboot {
 		return scriptBoot
 	}
 	b, _ := s.findBoot(*s.bootID)
-	if s.Firmware == FirmwareUEFI && ModeOf(b) == ModeDisk && !s.hasLoader(deref(s.efiBootloaderPath)) {
-		return efiShellBoot(b)
+	if s.Firmware != FirmwareUEFI || ModeOf(b) != ModeDisk {
+		return b
+	}
+	path := deref(s.efiBootloaderPath)
+	if s.EFIBoot != nil {
+		if err := s.EFIBoot(path); err != nil {
+			return efiShellBoot(b, err.Error())
+		}
+		return b
+	}
+	if !s.hasLoader(path) {
+		return efiShellBoot(b, "no loader at efiBootloaderPath")
 	}
 	return b
 }

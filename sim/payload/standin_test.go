@@ -269,6 +269,14 @@ func TestSeedProcedureInChroot(t *testing.T) {
 				if got := readFile(t, mnt, "boot/grub/nixbook-sim-devices"); got != "/dev/sda\n/dev/sdc\n" {
 					t.Errorf("nixbook-sim-devices = %q", got)
 				}
+				// /boot is a file system of its own: GRUB loads the copies on it.
+				menu := regexp.MustCompile(`(?m)^\s*(linux|initrd) \(\$drive1\)(/kernels/[0-9a-z]{32}-linux-(bzImage|initrd))`).FindAllStringSubmatch(readFile(t, mnt, "boot/grub/grub.cfg"), -1)
+				if len(menu) != 2 {
+					t.Errorf("grub.cfg does not load a kernel and initrd from /boot's kernels/:\n%s", readFile(t, mnt, "boot/grub/grub.cfg"))
+				}
+				for _, m := range menu {
+					readFile(t, mnt, "boot"+m[2])
+				}
 				system, err := os.Readlink(filepath.Join(mnt, "nix/var/nix/profiles/system"))
 				if err != nil || !regexp.MustCompile(`^/nix/store/[0-9a-z]{32}-nixos-system-ks1-24\.11\.[0-9]{8}\.[0-9a-f]{12}$`).MatchString(system) {
 					t.Fatalf("system profile -> %q, %v", system, err)

@@ -318,6 +318,9 @@ func status(c *cli.Context, stdout io.Writer) error {
 		if h.Installed != "" && !strings.Contains(h.Why, h.Installed) {
 			fmt.Fprintf(stdout, "%s disks: %s\n", h.Name, h.Installed)
 		}
+		if h.LostDisk != "" {
+			fmt.Fprintf(stdout, "%s lost its disk %s after the install (lose_disk)\n", h.Name, h.LostDisk)
+		}
 	}
 	return nil
 }

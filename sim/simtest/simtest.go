@@ -50,12 +50,13 @@ func Main(m *testing.M) {
 
 // Host is one server of the fleet.
 type Host struct {
-	Name    string // inventory name: ks1, ks2, ...
-	Addr    string // IPv4 address to dial (127.0.0.1 for a vm host)
-	Port    int    // 22, or a vm host's forwarded port
-	KeyFile string // root's private key
-	Service string // OVH service name
-	Disks   []string
+	Name    string   // inventory name: ks1, ks2, ...
+	Addr    string   // IPv4 address to dial (a loopback address for a vm host)
+	Port    int      // 22, or a vm host's forwarded port
+	KeyFile string   // root's private key
+	Service string   // OVH service name
+	Disks   []string // kernel names at the first boot: /dev/sda
+	DiskIDs []string // the same disks by id, as fleet.yml names them
 }
 
 // Fleet is a running fleet of a test.
@@ -154,6 +155,7 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 		host := Host{Name: h.Name(), Addr: ssh.Addr().String(), Port: int(ssh.Port()), KeyFile: sf.ClientKeyFile(), Service: h.Service()}
 		for _, d := range h.Disks() {
 			host.Disks = append(host.Disks, d.Path())
+			host.DiskIDs = append(host.DiskIDs, d.ByIDPath())
 		}
 		f.Hosts = append(f.Hosts, host)
 	}

@@ -45,16 +45,19 @@ if [ -n "$hostid" ]; then
 fi
 [ -z "$force" ] || : >"$stage/nixbook-vm/force-import"
 (cd "$stage" && find . | cpio -o -H newc 2>/dev/null) >"$stage.cpio"
-boot=$root/boot
-cat /nixbook-vm/initrd.cpio "$stage.cpio" >"$boot/nixbook-vm-initrd"
-cp /nixbook-vm/vmlinuz "$boot/nixbook-vm-vmlinuz"
-rm -rf "$stage" "$stage.cpio"
-
-rel=$(grub-mkrelpath "$boot")
-[ "$rel" = / ] && rel=
-uuid=$(grub-probe --target=fs_uuid "$boot")
-mkdir -p "$boot/grub"
-cat >"$boot/grub/grub.cfg" <<CFG
+# boot DIR DEVICE...: the kernel, the initramfs and GRUB's configuration
+# in DIR (a /boot of the installed root), and GRUB on each device, reading
+# that DIR, as install-grub does for /boot and each of mirroredBoots.
+boot() {
+    local reads=$1 dir=$root$1
+    shift
+    cat /nixbook-vm/initrd.cpio "$stage.cpio" >"$dir/nixbook-vm-initrd"
+    cp /nixbook-vm/vmlinuz "$dir/nixbook-vm-vmlinuz"
+    rel=$(grub-mkrelpath "$dir")
+    [ "$rel" = / ] && rel=
+    uuid=$(grub-probe --target=fs_uuid "$dir")
+    mkdir -p "$dir/grub"
+    cat >"$dir/grub/grub.cfg" <<CFG
 # GRUB's configuration, written by the nixos-install stand-in of a vm host.
 serial --unit=0 --speed=115200
 terminal_input serial
@@ -66,11 +69,23 @@ menuentry "NixOS" {
   initrd $rel/nixbook-vm-initrd
 }
 CFG
-while read -r dev; do
-    case $dev in
-        ''|nodev) continue ;;
-    esac
-    echo "installing the boot loader on $dev..."
-    grub-install --target=i386-pc --boot-directory="$boot" "$dev"
-done <"$boot/grub/nixbook-sim-devices"
+    for dev in "$@"; do
+        case $dev in ''|nodev) continue ;; esac
+        echo "installing the boot loader on $dev (reading $reads)..."
+        grub-install --target=i386-pc --boot-directory="$dir" "$dev"
+    done
+}
+# mirroredBoots, one entry a line as nixos_config writes them:
+# { devices = [ "/dev/disk/by-id/..." ]; path = "/boot-2"; }
+mirrors=$(sed -n 's/.*{ *devices = \[\(.*\)\]; *path = "\([^"]*\)";.*/\2 \1/p' "$cfg" | tr -d '"')
+if [ -n "$mirrors" ]; then
+    echo "$mirrors" | while read -r path devices; do
+        # shellcheck disable=SC2086
+        boot "$path" $devices
+    done
+else
+    # shellcheck disable=SC2046
+    boot /boot $(grep -v '^nodev$' "$root/boot/grub/nixbook-sim-devices" || true)
+fi
+rm -rf "$stage" "$stage.cpio"
 echo "the disks boot for real: GRUB, Debian's kernel, root=$cmdroot${hostid:+, host id $hostid}"

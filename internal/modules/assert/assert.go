@@ -45,6 +45,7 @@ func (e *Error) Error() string {
 func NewSpec(e Evaluator) modules.Spec {
 	return modules.Spec{
 		Local:   true,
+		Scope:   true, // its conditions are expressions over the host's variables
 		Name:    "assert",
 		Summary: "Fail the host unless every condition holds.",
 		Args:    Args{},

@@ -129,3 +129,56 @@ func TestWithJinja(t *testing.T) {
 		}
 	}
 }
+
+// packageOf is the directory of each module's package.
+var packageOf = map[string]string{
+	"assert": "assert", "chroot": "chroot", "command": "command", "shell": "command", "copy": "copy",
+	"debug": "debug", "facts": "factsmod", "fail": "fail", "fetch_iso": "fetchiso", "install": "install",
+	"kexec": "kexec", "nixos_config": "nixosconfig", "partition": "partition", "reboot": "reboot",
+	"rescue": "rescue", "template": "template", "unsquash": "unsquash", "wait_for_ssh": "waitssh", "zfs": "zfs",
+}
+
+// outsideContract are the modules the contract suite cannot hold, and why.
+var outsideContract = map[string]string{
+	"assert":       "plans no change: it only evaluates conditions",
+	"debug":        "plans no change: it only prints",
+	"fail":         "plans no change: it only fails",
+	"facts":        "plans no change: it only reads",
+	"wait_for_ssh": "plans no change: it only waits",
+	"reboot":       "never converges: every run is a new boot, by design",
+}
+
+// contractDebt are modules that should meet the contract suite but have no
+// test that holds them to it yet.
+var contractDebt = map[string]bool{}
+
+// TestEveryModuleIsHeldToTheContract finds, for every module, a test in its
+// package that runs the contract suite (moduletest.Contract or
+// moduletest.Run), unless the module is outside it for a stated reason.
+func TestEveryModuleIsHeldToTheContract(t *testing.T) {
+	for _, name := range registry().Names() {
+		pkg, ok := packageOf[name]
+		if !ok {
+			t.Errorf("%s: add its package to packageOf", name)
+			continue
+		}
+		tests, _ := filepath.Glob(filepath.Join("..", pkg, "*_test.go"))
+		held := false
+		for _, f := range tests {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = held || strings.Contains(string(src), "moduletest.Contract(") || strings.Contains(string(src), "moduletest.Run(")
+		}
+		_, outside := outsideContract[name]
+		switch {
+		case len(tests) == 0:
+			t.Errorf("%s: no tests in internal/modules/%s", name, pkg)
+		case held && (outside || contractDebt[name]):
+			t.Errorf("%s meets the contract suite now: drop it from outsideContract or contractDebt", name)
+		case !held && !outside && !contractDebt[name]:
+			t.Errorf("%s: no test in internal/modules/%s runs moduletest.Contract or moduletest.Run", name, pkg)
+		}
+	}
+}

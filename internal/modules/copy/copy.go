@@ -21,6 +21,9 @@ type Args struct {
 	fileplan.File `yaml:",inline"`
 	Content       *string `yaml:"content" doc:"the file's content; exclusive with src"`
 	Src           string  `yaml:"src" doc:"a file on the controller; a relative path is looked up in the role's files/ and the role, then in files/ beside the playbook, then beside the playbook; exclusive with content"`
+	// Where src is looked up: the runner's magic variables.
+	RolePath    string `yaml:"-" var:"role_path" doc:"the role's directory, where a relative src is looked up first"`
+	PlaybookDir string `yaml:"-" var:"playbook_dir" doc:"the playbook's directory, where a relative src is looked up"`
 }
 
 // Spec is the `copy` module.
@@ -67,7 +70,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if m.args.Content != nil {
 		content = []byte(*m.args.Content)
 	} else {
-		b, err := fileplan.ReadController(h.Vars(), m.args.Src, "files")
+		b, err := fileplan.ReadController(map[string]any{"role_path": m.args.RolePath, "playbook_dir": m.args.PlaybookDir}, m.args.Src, "files")
 		if err != nil {
 			return nil, err
 		}

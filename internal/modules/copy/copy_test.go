@@ -152,7 +152,7 @@ func TestCopy(t *testing.T) {
 			layout(t, dir, tt.files)
 			h := moduletest.NewLocalHost(t)
 			h.VarsMap["playbook_dir"] = filepath.Join(dir, "play")
-			m := moduletest.New(t, Spec, strings.ReplaceAll(tt.args, "$DIR", dir))
+			m := moduletest.NewFor(t, Spec, strings.ReplaceAll(tt.args, "$DIR", dir), h.VarsMap)
 			ctx := context.Background()
 			p, err := m.Check(ctx, h.ReadOnly())
 			if err != nil {
@@ -310,7 +310,7 @@ func TestBinaryContentIsNotDiffed(t *testing.T) {
 	layout(t, dir, map[string]file{"play/blob": {"\x00\x01\x02\xff", 0o644}, "blob": {"text", 0o644}})
 	h := moduletest.NewLocalHost(t)
 	h.VarsMap["playbook_dir"] = filepath.Join(dir, "play")
-	p, err := moduletest.New(t, Spec, "dest: "+dir+"/blob\nsrc: blob").Check(context.Background(), h.ReadOnly())
+	p, err := moduletest.NewFor(t, Spec, "dest: "+dir+"/blob\nsrc: blob", h.VarsMap).Check(context.Background(), h.ReadOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +335,7 @@ func TestCheckErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := moduletest.NewLocalHost(t)
 			h.VarsMap["playbook_dir"] = filepath.Join(dir, "play")
-			m := moduletest.New(t, Spec, strings.ReplaceAll(tt.args, "$DIR", dir))
+			m := moduletest.NewFor(t, Spec, strings.ReplaceAll(tt.args, "$DIR", dir), h.VarsMap)
 			_, err := m.Check(context.Background(), h.ReadOnly())
 			want := strings.ReplaceAll(tt.wantErr, "$DIR", dir)
 			if err == nil || !strings.Contains(err.Error(), want) {
@@ -396,7 +396,7 @@ func TestPlanGolden(t *testing.T) {
 	for _, args := range cases {
 		h := moduletest.NewLocalHost(t)
 		h.VarsMap["playbook_dir"] = filepath.Join(dir, "play")
-		p, err := moduletest.New(t, Spec, strings.ReplaceAll(args, "$DIR", dir)).Check(context.Background(), h.ReadOnly())
+		p, err := moduletest.NewFor(t, Spec, strings.ReplaceAll(args, "$DIR", dir), h.VarsMap).Check(context.Background(), h.ReadOnly())
 		if err != nil {
 			t.Fatal(err)
 		}

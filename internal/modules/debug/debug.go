@@ -24,6 +24,7 @@ type Args struct {
 // Spec is the `debug` module.
 var Spec = modules.Spec{
 	Local:    true,
+	Scope:    true, // var: names any variable in scope
 	Name:     "debug",
 	Summary:  "Show a message or a variable's value.",
 	Args:     Args{},

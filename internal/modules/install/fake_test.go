@@ -11,38 +11,33 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/clock"
 	"github.com/nixbook/nixbook/internal/facts"
-	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/modules"
-	"github.com/nixbook/nixbook/internal/modules/internal/boot"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
-// system is what a machine runs in one boot.
-type system struct {
-	hostname, osRelease, hostKey string
-}
+type system = moduletest.System
 
 var (
-	ovhRescue = system{hostname: "rescue12-customer-eu", hostKey: "rescue-key",
-		osRelease: "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"}
-	kexecInstaller = system{hostname: "nixos-installer", hostKey: "rescue-key",
-		osRelease: "ID=nixos\nVARIANT_ID=installer\nVERSION_ID=\"22.11\"\nPRETTY_NAME=\"NixOS 22.11 (Raccoon)\"\n"}
-	installedNixOS = system{hostname: "ks1", hostKey: "installed-key",
-		osRelease: "ID=nixos\nVERSION_ID=\"24.05\"\nPRETTY_NAME=\"NixOS 24.05 (Uakari)\"\n"}
+	ovhRescue = system{Hostname: "rescue12-customer-eu", HostKey: "rescue-key",
+		OSRelease: "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"}
+	kexecInstaller = system{Hostname: "nixos-installer", HostKey: "rescue-key",
+		OSRelease: "ID=nixos\nVARIANT_ID=installer\nVERSION_ID=\"22.11\"\nPRETTY_NAME=\"NixOS 22.11 (Raccoon)\"\n"}
+	installedNixOS = system{Hostname: "ks1", HostKey: "installed-key",
+		OSRelease: "ID=nixos\nVERSION_ID=\"24.05\"\nPRETTY_NAME=\"NixOS 24.05 (Uakari)\"\n"}
 )
 
-// machine is a modules.Host over a small model of a server: files, links,
-// mounts, swaps, ZFS pools and the programs install runs, which change
-// that model as the real ones change the server. A reboot boots what
-// bootTarget says.
+// machine is a modules.Host over a small model of a server that boots
+// (moduletest.Machine): files, links, mounts, swaps, ZFS pools and the
+// programs install runs, which change that model as the real ones change
+// the server. A reboot boots what bootTarget says.
 type machine struct {
-	moduletest.Memory // what Remember kept
-	name              string
-	vars              map[string]any
+	*moduletest.Machine
 
 	mu          sync.Mutex
 	files       map[string]string
@@ -54,17 +49,8 @@ type machine struct {
 	pools       []string
 	installOut  string // what nixos-install prints
 	installExit int
-	sys         system
-	facts       *facts.Facts
-	boot        int
-	down        bool
-	downDials   int
-	neverBack   bool
 	bootTarget  func() system // what a reboot boots; nil: installedNixOS
-	knownKey    string
-	keyChanges  []string
 	runs        []string
-	logs        []string
 	uploads     []string
 	evalOut     string // what nix eval prints (a flake's lock-out summary)
 	imported    string // what nix-store --import read
@@ -74,33 +60,13 @@ var _ modules.Host = (*machine)(nil)
 
 func newMachine(sys system) *machine {
 	m := &machine{
-		name: "ks1", vars: map[string]any{},
-		files: map[string]string{}, links: map[string]string{}, dirs: map[string]bool{},
-		sys: sys, boot: 1, downDials: 2, knownKey: sys.hostKey,
+		Machine: moduletest.NewMachine(sys),
+		files:   map[string]string{}, links: map[string]string{}, dirs: map[string]bool{},
 		installOut: "building the configuration in /mnt/etc/nixos/configuration.nix...\ninstalling the boot loader...\nInstallation finished. No error reported.\ninstallation finished!\n",
 	}
-	m.facts = m.currentFacts()
+	m.APIVars = map[string]any{}
+	m.API = ovh.Env{RetryWait: time.Millisecond} // no ovh.conf or environment
 	return m
-}
-
-func (m *machine) currentFacts() *facts.Facts {
-	osr := facts.ParseOSRelease(m.sys.osRelease)
-	return &facts.Facts{Hostname: m.sys.hostname, OS: osr, BootID: m.bootID(), Rescue: facts.IsRescue(m.sys.hostname, osr)}
-}
-
-func (m *machine) bootID() string { return fmt.Sprintf("boot-%d", m.boot) }
-
-func (m *machine) Name() string { return m.name }
-func (m *machine) Reach() modules.Reach {
-	return modules.Reach{Dial: "203.0.113.10", Source: "fleet.yml:7"}
-}
-func (m *machine) Vars() map[string]any { return m.vars }
-func (m *machine) Facts() *facts.Facts  { m.mu.Lock(); defer m.mu.Unlock(); return m.facts }
-
-func (m *machine) Log(format string, args ...any) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.logs = append(m.logs, fmt.Sprintf(format, args...))
 }
 
 func (m *machine) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
@@ -130,11 +96,11 @@ func (m *machine) Upload(ctx context.Context, dst string, src io.Reader, mode fs
 	if err != nil {
 		return err
 	}
+	if err := m.Up(); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.down {
-		return fmt.Errorf("%w: connection lost", transport.ErrUnreachable)
-	}
 	if !m.dirs[path.Dir(dst)] {
 		return fmt.Errorf("upload %s: no such directory", dst)
 	}
@@ -149,11 +115,11 @@ func fail(cmd transport.Cmd, code int, stderr string) (transport.Result, error) 
 }
 
 func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) {
+	if err := m.Up(); err != nil {
+		return transport.Result{ExitCode: -1}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.down {
-		return transport.Result{ExitCode: -1}, fmt.Errorf("%w: connection lost", transport.ErrUnreachable)
-	}
 	if mutate {
 		m.runs = append(m.runs, cmd.Line())
 	}
@@ -176,12 +142,9 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 				b += fmt.Sprintf("%s\t%s\t2097148\t0\t-2\n", s, typ)
 			}
 			return ok(b)
-		case boot.IDPath:
-			return ok(m.bootID() + "\n")
-		case "/etc/os-release":
-			return ok(m.sys.osRelease)
-		case "/etc/hostname":
-			return ok(m.sys.hostname + "\n")
+		}
+		if data, found := m.SystemFile(p); found {
+			return ok(string(data))
 		}
 		if f, found := m.files[p]; found {
 			return ok(f)
@@ -300,9 +263,7 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 		if m.bootTarget != nil {
 			next = m.bootTarget()
 		}
-		m.down = true
-		m.boot++
-		m.sys = next
+		m.Reboot(next)
 		m.mounts, m.swaps, m.pools = nil, nil, nil
 		return ok("")
 	}
@@ -310,45 +271,6 @@ func (m *machine) run(cmd transport.Cmd, mutate bool) (transport.Result, error) 
 }
 
 func escape(s string) string { return strings.ReplaceAll(s, " ", `\040`) }
-
-func (m *machine) Reconnect(ctx context.Context, opts transport.DialOptions) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.neverBack && m.down {
-		return fmt.Errorf("%w: dial tcp 203.0.113.1:22: connect: no route to host", transport.ErrUnreachable)
-	}
-	if m.down {
-		if m.downDials > 0 {
-			m.downDials--
-			return fmt.Errorf("%w: dial tcp 203.0.113.1:22: connect: connection refused", transport.ErrUnreachable)
-		}
-		m.down = false
-	}
-	if m.sys.hostKey != m.knownKey {
-		if !opts.NewSystem {
-			return &hostkeys.ChangedError{Name: m.name}
-		}
-		m.keyChanges = append(m.keyChanges, m.knownKey+" -> "+m.sys.hostKey)
-		m.knownKey = m.sys.hostKey
-	}
-	return ctx.Err()
-}
-
-func (m *machine) RefreshFacts(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.down {
-		return fmt.Errorf("%w: connection lost", transport.ErrUnreachable)
-	}
-	m.facts = m.currentFacts()
-	return nil
-}
-
-func (m *machine) allLogs() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return strings.Join(m.logs, "\n")
-}
 
 func (m *machine) commands() []string {
 	m.mu.Lock()

@@ -28,8 +28,9 @@ func (k *keeperMachine) StateDir() string { return k.dir }
 func (k *keeperMachine) PinHostKey(key ssh.PublicKey) ([]ssh.PublicKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.knownKey = "pinned:" + ssh.FingerprintSHA256(key)
-	k.pins = append(k.pins, k.knownKey)
+	pinned := "pinned:" + ssh.FingerprintSHA256(key)
+	k.KnowKey(pinned)
+	k.pins = append(k.pins, pinned)
 	k.runs = append(k.runs, "(pin the host key in known_hosts)")
 	return []ssh.PublicKey{}, nil
 }
@@ -48,7 +49,7 @@ func (k *keeperMachine) bootsInstalledKey(t *testing.T) {
 			t.Errorf("installed public key: %v", err)
 			return next
 		}
-		next.hostKey = "pinned:" + ssh.FingerprintSHA256(key)
+		next.HostKey = "pinned:" + ssh.FingerprintSHA256(key)
 		return next
 	}
 }
@@ -69,7 +70,7 @@ func TestGenerateHostKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := mod.Apply(ctx, k, p); err != nil {
-			t.Fatalf("%v\n%s", err, k.allLogs())
+			t.Fatalf("%v\n%s", err, k.AllLogs())
 		}
 		keyFile := hostKeyPath(dir, "ks1")
 		st, err := os.Stat(keyFile)
@@ -89,10 +90,10 @@ func TestGenerateHostKey(t *testing.T) {
 		if pin < 0 || reboot < 0 || pin > reboot {
 			t.Errorf("pin at %d, reboot at %d:\n%s", pin, reboot, runs)
 		}
-		if len(k.keyChanges) != 0 {
-			t.Errorf("host key replaced at the final boot: %q", k.keyChanges)
+		if len(k.KeyChanges()) != 0 {
+			t.Errorf("host key replaced at the final boot: %q", k.KeyChanges())
 		}
-		if strings.Contains(k.allLogs(), string(priv)) {
+		if strings.Contains(k.AllLogs(), string(priv)) {
 			t.Errorf("the private key is in the log")
 		}
 		// A rerun installs the same key.
@@ -173,7 +174,7 @@ func TestExtraFiles(t *testing.T) {
 	if m.files["/mnt/var/lib/sops-nix/key.txt"] != secret {
 		t.Errorf("the key was not copied")
 	}
-	if strings.Contains(m.allLogs(), secret) {
+	if strings.Contains(m.AllLogs(), secret) {
 		t.Errorf("the secret is in the log")
 	}
 	if i, j := indexOf(m.commands(), "chmod 600 /mnt/var/lib/sops-nix/key.txt"), indexOf(m.commands(), "nixos-install --root /mnt --no-root-passwd"); i < 0 || j < i {

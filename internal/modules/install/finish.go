@@ -23,9 +23,8 @@ type finishPlan struct {
 	swapoffs []transport.Cmd
 	exports  []transport.Cmd
 
-	client  *ovh.Client // nil: no OVH service, the netboot is left alone
 	service string
-	netboot *netboot.Step
+	netboot *netboot.Step // nil: no OVH service, the netboot is left alone
 
 	reboot bool
 	bootID transport.Cmd
@@ -145,15 +144,15 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 	}
 
 	if service := m.service(h); service != "" {
-		client, res, err := netboot.Env(m.env, h).Client(m.args.Endpoint, h.Vars(), h.Log)
+		client, err := h.OVH(m.args.Endpoint)
 		if err != nil {
 			return nil, nil, "", err
 		}
-		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service), m.env.Lookup)
+		step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service, m.args.Inventory))
 		if err != nil {
-			return nil, nil, "", res.Explain(err)
+			return nil, nil, "", err
 		}
-		fp.client, fp.service, fp.netboot = client, service, step
+		fp.service, fp.netboot = service, step
 		if step.Request != nil {
 			changes = append(changes, step.Change(service))
 		}
@@ -235,7 +234,11 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 		}
 	}
 	if fp.netboot != nil {
-		if err := netboot.Apply(ctx, fp.client, fp.service, fp.netboot); err != nil {
+		client, err := h.OVHWriter(m.args.Endpoint)
+		if err != nil {
+			return err
+		}
+		if err := netboot.Apply(ctx, client, fp.service, fp.netboot); err != nil {
 			return err
 		}
 		h.Log("netboot of %s is %s", fp.service, fp.netboot.Target)
@@ -294,6 +297,16 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 	return nil
 }
 
+// uefiAdvice is what else keeps a UEFI server off the network: a firmware
+// that finds no loader at efiBootloaderPath stops in the UEFI shell.
+func uefiAdvice(h modules.Host, inv netboot.Inventory) string {
+	if f := h.Facts(); f == nil || f.Firmware != "uefi" {
+		return ""
+	}
+	return fmt.Sprintf(", or, on this UEFI server, its EFI system partitions may hold no loader at the efiBootloaderPath the OVH API names (%s; GRUB installed as removable is at %s), which leaves it in the UEFI shell",
+		ovh.EFIPath("uefi", map[string]any{ovh.VarEFIBootloaderPath: inv.EFIBootloaderPath}), ovh.RemovableEFILoader)
+}
+
 // explainWait turns a failed wait into what the user can do about it.
 func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
 	var timeout *boot.TimeoutError
@@ -301,9 +314,9 @@ func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
 	switch {
 	case errors.As(err, &timeout):
 		return fmt.Errorf("did not answer SSH within %s after booting the installed system. Its configuration may not bring the network up "+
-			"(check the interface name, addresses and gateways in %s). Boot it into the rescue system (the rescue module, or the OVH manager: "+
+			"(check the interface name, addresses and gateways in %s)%s. Boot it into the rescue system (the rescue module, or the OVH manager: "+
 			"Netboot > Rescue, then restart), %s and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0` (%w)",
-			m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), mountAdvice(fp), err)
+			m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), uefiAdvice(h, m.args.Inventory), mountAdvice(fp), err)
 	case errors.As(err, &wrong):
 		msg := fmt.Sprintf("rebooted but %s", wrong)
 		if f := h.Facts(); f.Rescue {

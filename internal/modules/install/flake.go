@@ -427,7 +427,7 @@ func (m *module) guardFlake(ctx context.Context, h modules.Host, sp *systemPlan)
 		return fmt.Errorf("refusing to install nixosConfigurations.%s of %s: the server would lock you out: %s; nothing was installed",
 			sp.flake.name, sp.flake.ref, strings.Join(why, "; "))
 	}
-	if login, ok := h.Vars()["rescue_ssh_key"].(string); ok && login != "" && !hasKey(l.RootKeys, login) {
+	if login := m.args.LoginKey; login != "" && !hasKey(l.RootKeys, login) {
 		h.Log("no root key of nixosConfigurations.%s is rescue_ssh_key, the key nixbook logs in with: nixbook will not get in to check the installed system", sp.flake.name)
 	}
 	return nil

@@ -161,7 +161,7 @@ func TestInstallFlake(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("%v\n%s", err, m.allLogs())
+				t.Fatalf("%v\n%s", err, m.AllLogs())
 			}
 			if got := m.commands(); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
@@ -252,7 +252,7 @@ func TestPreflightFlakeOnTheController(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("%v\n%s", err, m.allLogs())
+				t.Fatalf("%v\n%s", err, m.AllLogs())
 			}
 			got, _ := os.ReadFile(record)
 			if tt.nix == "none" {
@@ -397,7 +397,7 @@ esac
 				return
 			}
 			if err != nil {
-				t.Fatalf("%v\n%s", err, m.allLogs())
+				t.Fatalf("%v\n%s", err, m.AllLogs())
 			}
 			for _, want := range []string{"nix-store --store /mnt --import", "nixos-install --root /mnt --no-root-passwd --system " + out} {
 				if !strings.Contains(cmds, want) || !strings.Contains(moduletest.FormatPlan(p), want) {

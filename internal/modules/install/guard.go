@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/internal/modules"
-	"github.com/nixbook/nixbook/internal/modules/nixosconfig"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen"
 )
 
 // NoControllerNix, as controller_nix, leaves a flake's evaluation to the
@@ -55,7 +55,7 @@ func (m *module) preflightFlake(ctx context.Context, h modules.ReadOnlyHost) err
 	}
 	ref := f.ref
 	if f.dir != "" {
-		folder, err := hostFolder(ctx, h)
+		folder, err := hostFolder(ctx, h, m.args.HostVars)
 		if err != nil {
 			// The flake's own copy of the folder, if it has one, stands in.
 			h.Log("the host's folder cannot be rendered on the controller (%v): the flake's own %s/%s is evaluated", err, HostsDir, f.name)
@@ -109,7 +109,7 @@ func evalLockout(ctx context.Context, nix, ref string, f flakeRef) error {
 // stageFlake lays out, in a new directory on the controller, what the
 // install step places on the server: the files git tracks, with the host's
 // folder (hosts/NAME) replaced by folder when there is one.
-func stageFlake(ctx context.Context, f flakeRef, folder []nixosconfig.HostFile) (string, error) {
+func stageFlake(ctx context.Context, f flakeRef, folder []nixosgen.HostFile) (string, error) {
 	dir, err := os.MkdirTemp("", "nixbook-flake-")
 	if err != nil {
 		return "", fmt.Errorf("stage %s on the controller: %w", f, err)
@@ -121,7 +121,7 @@ func stageFlake(ctx context.Context, f flakeRef, folder []nixosconfig.HostFile) 
 	return dir, nil
 }
 
-func stageFiles(ctx context.Context, f flakeRef, dir string, folder []nixosconfig.HostFile) error {
+func stageFiles(ctx context.Context, f flakeRef, dir string, folder []nixosgen.HostFile) error {
 	files, err := trackedFiles(ctx, f.dir)
 	if err != nil {
 		return err
@@ -163,26 +163,22 @@ func stageFiles(ctx context.Context, f flakeRef, dir string, folder []nixosconfi
 
 // hostFolder renders the host's folder as `nixbook generate` does, from the
 // inventory variables the stock playbooks pass nixos_config.
-func hostFolder(ctx context.Context, h modules.ReadOnlyHost) ([]nixosconfig.HostFile, error) {
-	vars := h.Vars()
+func hostFolder(ctx context.Context, h modules.ReadOnlyHost, hv HostVars) ([]nixosgen.HostFile, error) {
 	plain := func(v any) bool {
 		s, ok := v.(string)
 		return v != nil && !(ok && strings.Contains(s, "{{"))
 	}
 	args := map[string]any{}
-	for _, a := range nixosconfig.InventoryArgs() {
-		for _, v := range a.Vars {
-			if v, ok := vars[v]; ok && plain(v) {
-				args[a.Arg] = v
-				break
-			}
+	for arg, v := range hv.args() {
+		if plain(v) {
+			args[arg] = v
 		}
 	}
-	layout, _ := vars["fs_layout"].(string)
+	layout, _ := hv.FSLayout.(string)
 	if !plain(layout) {
 		layout = ""
 	}
-	files, _, err := nixosconfig.GenerateHost(ctx, nixosconfig.Host{Name: h.Name(), Facts: h.Facts(), Vars: args, Layout: layout})
+	files, _, err := nixosgen.GenerateHost(ctx, nixosgen.Host{Name: h.Name(), Facts: h.Facts(), Vars: args, Layout: layout})
 	if err != nil {
 		return nil, err
 	}
@@ -190,4 +186,13 @@ func hostFolder(ctx context.Context, h modules.ReadOnlyHost) ([]nixosconfig.Host
 		return nil, errors.New("nothing rendered")
 	}
 	return files, nil
+}
+
+// args are the values of nixos_config's arguments (by their names in
+// nixosgen.InventoryArgs) the host's variables gave.
+func (hv HostVars) args() map[string]any {
+	return map[string]any{
+		"ssh_keys": hv.SSHKeys, "ipv4": hv.IPv4, "ipv6": hv.IPv6, "ipv6_gateway": hv.IPv6Gateway,
+		"nic_naming": hv.NICNaming, "disks": hv.Disks, "state_version": hv.StateVersion,
+	}
 }

@@ -77,11 +77,30 @@ type Args struct {
 	BuildOn         string            `yaml:"build_on" default:"target" doc:"where a flake's system is built: target (nixos-install --flake on the server) or local (nix build on the controller, then its closure copied into the server's store and installed with nixos-install --system; Nix's store builds each distinct system once, however many servers install it)"`
 	ControllerNix   string            `yaml:"controller_nix" doc:"the Nix on the controller that evaluates a flake's system before anything on the server changes (in --check too), refusing one that would lock you out; default: nix on PATH, if any; none: only the server evaluates it, just before nixos-install"`
 	InstallArgs     modkit.Argv       `yaml:"install_args" doc:"more arguments for nixos-install, such as --option substituters URL"`
-	Service         string            `yaml:"service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
+	Service         string            `yaml:"service" var:"ovh_service" doc:"the server's OVH service name, to set its netboot back to the disk; default: the host's ovh_service variable; without one the netboot is left as it is"`
 	Endpoint        string            `yaml:"endpoint" doc:"the OVH API endpoint, as in the rescue module; default: the host's ovh_endpoint variable"`
 	Reboot          bool              `yaml:"reboot" default:"true" doc:"reboot into the installed system and wait for it (stage finish and all)"`
 	Timeout         modkit.Duration   `yaml:"timeout" default:"20m" doc:"how long the installed system may take to answer SSH after the reboot"`
 	Pools           modkit.StringList `yaml:"pools" doc:"ZFS pools to export before the reboot; default: every imported pool (zpool list) and every pool mounted under root"`
+
+	netboot.Inventory `yaml:",inline"`
+	HostVars          `yaml:",inline"`
+}
+
+// HostVars are the inventory variables install reads beside its arguments:
+// those a local flake's host folder is rendered from, as `nixbook
+// generate` renders it (nixosgen.InventoryArgs), and the key nixbook
+// logs in with.
+type HostVars struct {
+	SSHKeys      any    `yaml:"-" var:"ssh_keys,rescue_ssh_key" doc:"the host folder's ssh_keys (a local flake)"`
+	IPv4         any    `yaml:"-" var:"ipv4" doc:"the host folder's ipv4 (a local flake)"`
+	IPv6         any    `yaml:"-" var:"ipv6" doc:"the host folder's ipv6 (a local flake)"`
+	IPv6Gateway  any    `yaml:"-" var:"ipv6_gateway" doc:"the host folder's ipv6_gateway (a local flake)"`
+	NICNaming    any    `yaml:"-" var:"nic_naming" doc:"the host folder's nic_naming (a local flake)"`
+	Disks        any    `yaml:"-" var:"disks" doc:"the host folder's disks (a local flake)"`
+	StateVersion any    `yaml:"-" var:"state_version,nixos_release" doc:"the host folder's state_version (a local flake)"`
+	FSLayout     any    `yaml:"-" var:"fs_layout" doc:"the host folder's file systems (a local flake)"`
+	LoginKey     string `yaml:"-" var:"rescue_ssh_key" doc:"the key nixbook logs in with: a flake's system without it as a root key is noted"`
 }
 
 // Spec is the `install` module.
@@ -160,7 +179,6 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env     // zero: the real API settings
 	clock clock.Clock // zero: real time
 }
 
@@ -254,7 +272,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 		return nil
 	}
 	if service := m.service(h); m.args.Stage != StageSystem && service != "" {
-		if err := netboot.VerifyHost(ctx, m.env, m.args.Endpoint, h, service); err != nil {
+		if err := netboot.VerifyHost(ctx, m.args.Endpoint, h, service, m.args.Inventory); err != nil {
 			return err
 		}
 	}
@@ -266,19 +284,16 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 
 // Requires reports missing OVH API credentials, before any host is touched,
 // for a host whose netboot the finish stage sets.
-func (m *module) Requires(vars map[string]any) error {
-	if m.args.Stage == StageSystem {
+func (m *module) Requires(api modules.APICheck) error {
+	if m.args.Stage == StageSystem || strings.TrimSpace(m.args.Service) == "" {
 		return nil
 	}
-	if s, _ := vars[ovh.VarService].(string); m.args.Service == "" && strings.TrimSpace(s) == "" {
-		return nil
-	}
-	return netboot.RequireCredentials(m.args.Endpoint, vars)
+	return errors.Join(api(m.args.Endpoint), m.args.Inventory.Check())
 }
 
 // service is the OVH service a task means, or "" when the host has none.
 func (m *module) service(h modules.ReadOnlyHost) string {
-	s, err := netboot.Service(m.args.Service, h)
+	s, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return ""
 	}

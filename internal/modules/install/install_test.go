@@ -7,12 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
-	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
@@ -59,13 +57,13 @@ func withAPI(t *testing.T, m *machine, emu *ovhapi.Emulator) {
 		"ovh_service": testSN, "ovh_endpoint": endpoint, "ovh_rate_limit": "1000/s burst 1000",
 		"ovh_application_key": testAK, "ovh_application_secret": testAS, "ovh_consumer_key": testCK,
 	} {
-		m.vars[k] = v
+		m.APIVars[k] = v
 	}
 	m.bootTarget = func() system {
 		st, _ := emu.Server(testSN)
 		switch ovhapi.ModeOf(st.Boot) {
 		case ovhapi.ModeRescue:
-			return system{hostname: ovhRescue.hostname, osRelease: ovhRescue.osRelease, hostKey: "rescue-key-2"}
+			return system{Hostname: ovhRescue.Hostname, OSRelease: ovhRescue.OSRelease, HostKey: "rescue-key-2"}
 		case ovhapi.ModeDisk:
 			return installedNixOS
 		}
@@ -113,13 +111,20 @@ func zfsLayout(m *machine) {
 
 func testModule(t *testing.T, args string) *module {
 	t.Helper()
-	m := moduletest.New(t, Spec, args).(*module)
-	m.env = ovh.Env{
-		Limiters:  ovh.NewLimiters(),
-		RetryWait: time.Millisecond,
+	return testModuleFor(t, args, nil)
+}
+
+// testModuleFor builds the module for host m, as the runner does: its
+// arguments with a var tag default from m's variables.
+func testModuleFor(t *testing.T, args string, m *machine) *module {
+	t.Helper()
+	var vars map[string]any
+	if m != nil {
+		vars = m.APIVars
 	}
-	m.clock = fastClock()
-	return m
+	mod := moduletest.NewFor(t, Spec, args, vars).(*module)
+	mod.clock = fastClock()
+	return mod
 }
 
 func TestPlans(t *testing.T) {
@@ -183,12 +188,12 @@ func TestPlans(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(m)
 			}
-			p, err := testModule(t, tt.args).Check(context.Background(), m)
+			p, err := testModuleFor(t, tt.args, m).Check(context.Background(), m)
 			if err != nil {
 				t.Fatal(err)
 			}
 			got := moduletest.FormatPlan(p)
-			if ep, ok := m.vars["ovh_endpoint"].(string); ok {
+			if ep, ok := m.APIVars["ovh_endpoint"].(string); ok {
 				got = strings.ReplaceAll(got, ep, "ENDPOINT")
 			}
 			moduletest.Golden(t, filepath.Join("testdata", tt.name+".golden"), got, *update)
@@ -226,8 +231,8 @@ func TestInstallAndBootTheDisk(t *testing.T) {
 	ctx := context.Background()
 
 	// The ISO path: the system stage (in the chroot), then finish.
-	system := testModule(t, "stage: system")
-	finish := testModule(t, "stage: finish")
+	system := testModuleFor(t, "stage: system", m)
+	finish := testModuleFor(t, "stage: finish", m)
 	for _, mod := range []*module{system, finish} {
 		p, err := mod.Check(ctx, m)
 		if err != nil {
@@ -235,7 +240,7 @@ func TestInstallAndBootTheDisk(t *testing.T) {
 		}
 		out, err := mod.Apply(ctx, m, p)
 		if err != nil {
-			t.Fatalf("%s: %v\n%s", mod.args.Stage, err, m.allLogs())
+			t.Fatalf("%s: %v\n%s", mod.args.Stage, err, m.AllLogs())
 		}
 		if out["installed"] != true {
 			t.Errorf("%s output %v", mod.args.Stage, out)
@@ -257,8 +262,8 @@ func TestInstallAndBootTheDisk(t *testing.T) {
 	if st, _ := emu.Server(testSN); st.BootID != 1 {
 		t.Errorf("netboot %d, want the disk (1)", st.BootID)
 	}
-	if len(m.keyChanges) != 1 || m.keyChanges[0] != "rescue-key -> installed-key" {
-		t.Errorf("key changes %q, want the installed system's key recorded", m.keyChanges)
+	if len(m.KeyChanges()) != 1 || m.KeyChanges()[0] != "rescue-key -> installed-key" {
+		t.Errorf("key changes %q, want the installed system's key recorded", m.KeyChanges())
 	}
 	if !InstalledNixOS(m.Facts()) {
 		t.Errorf("facts after the reboot: %+v", m.Facts())
@@ -283,7 +288,7 @@ func TestRerunAfterAFailure(t *testing.T) {
 	withConfig(m)
 	m.installExit = 1
 	m.installOut = "error: builder for '/nix/store/x-linux-6.6.drv' failed with exit code 2\n"
-	mod := testModule(t, "")
+	mod := testModuleFor(t, "", m)
 	ctx := context.Background()
 	p, err := mod.Check(ctx, m)
 	if err != nil {
@@ -293,8 +298,8 @@ func TestRerunAfterAFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "nixos-install failed") || !strings.Contains(err.Error(), "failed with exit code 2") {
 		t.Fatalf("err = %v", err)
 	}
-	if m.boot != 1 || len(m.mounts) != 5 {
-		t.Fatalf("a failed install went on to unmount or reboot: boot %d, mounts %v", m.boot, m.mounts)
+	if m.Boot() != 1 || len(m.mounts) != 5 {
+		t.Fatalf("a failed install went on to unmount or reboot: boot %d, mounts %v", m.Boot(), m.mounts)
 	}
 	m.installExit, m.installOut = 0, "installation finished!\n"
 	p, err = mod.Check(ctx, m)
@@ -306,7 +311,7 @@ func TestRerunAfterAFailure(t *testing.T) {
 		t.Errorf("rerun plan should only install:\n%s", plan)
 	}
 	if _, err := mod.Apply(ctx, m, p); err != nil {
-		t.Fatalf("rerun: %v\n%s", err, m.allLogs())
+		t.Fatalf("rerun: %v\n%s", err, m.AllLogs())
 	}
 	if !InstalledNixOS(m.Facts()) || len(m.pools) != 0 {
 		t.Errorf("facts %+v pools %v", m.Facts(), m.pools)
@@ -336,8 +341,8 @@ func TestBootLoaderFailureStopsBeforeTheReboot(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v\nwant  %s", err, want)
 	}
-	if m.boot != 1 || len(m.uploads) != 0 {
-		t.Errorf("went on after a failed boot loader: boot %d, uploads %v", m.boot, m.uploads)
+	if m.Boot() != 1 || len(m.uploads) != 0 {
+		t.Errorf("went on after a failed boot loader: boot %d, uploads %v", m.Boot(), m.uploads)
 	}
 	for _, c := range m.commands() {
 		if strings.HasPrefix(c, "umount") || strings.HasPrefix(c, "zpool") {
@@ -353,17 +358,22 @@ func TestWaitFailures(t *testing.T) {
 		api     bool
 		want    string
 	}{
-		{name: "never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.neverBack = true },
+		{name: "never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.NeverBack = true },
 			want: "did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
 				"(check the interface name, addresses and gateways in /mnt/etc/nixos). Boot it into the rescue system (the rescue module, or the OVH manager: " +
 				"Netboot > Rescue, then restart), import and mount its root (`zpool import -f -N rpool && mount -t zfs rpool/root/nixos /mnt`) and read that boot's journal with " +
 				"`journalctl -D /mnt/var/log/journal -b -0` (did not answer SSH on a new boot within 20m (gave up after 20m0s"},
+		{name: "a UEFI server never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.NeverBack = true; m.Facts().Firmware = "uefi" },
+			want: "did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
+				"(check the interface name, addresses and gateways in /mnt/etc/nixos), or, on this UEFI server, its EFI system partitions may hold no loader " +
+				`at the efiBootloaderPath the OVH API names (\EFI\BOOT\BOOTX64.EFI; GRUB installed as removable is at \EFI\BOOT\BOOTX64.EFI), which leaves it in the UEFI shell. ` +
+				"Boot it into the rescue system"},
 		{name: "no service: boots the rescue again",
 			want: "rebooted but came back running Debian GNU/Linux 12 (bookworm) (hostname rescue12-customer-eu), not the installed NixOS: its netboot still says rescue; " +
 				"give the task a service (or the host an ovh_service variable) so that install sets it to the disk, or set it in the OVH manager, then run again"},
 		{name: "disk does not boot: the installer again", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) {
 			m.bootTarget = func() system {
-				return system{hostname: "nixos-installer", osRelease: kexecInstaller.osRelease, hostKey: "k2"}
+				return system{Hostname: "nixos-installer", OSRelease: kexecInstaller.OSRelease, HostKey: "k2"}
 			}
 		}, want: "rebooted but came back running NixOS 22.11 (Raccoon) (hostname nixos-installer), not the installed NixOS: the disk did not boot and the installer came back"},
 	}
@@ -375,7 +385,7 @@ func TestWaitFailures(t *testing.T) {
 				withAPI(t, m, emu)
 			} else {
 				m.bootTarget = func() system {
-					return system{hostname: ovhRescue.hostname, osRelease: ovhRescue.osRelease, hostKey: "rescue-key-2"}
+					return system{Hostname: ovhRescue.Hostname, OSRelease: ovhRescue.OSRelease, HostKey: "rescue-key-2"}
 				}
 			}
 			zfsLayout(m)

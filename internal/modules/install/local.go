@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/internal/modules"
-	"github.com/nixbook/nixbook/internal/modules/nixosconfig"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -26,10 +26,10 @@ const (
 // localBuild is a flake's system built on the controller and copied to
 // the server.
 type localBuild struct {
-	nix    string                 // the controller's nix
-	folder []nixosconfig.HostFile // the host's folder as the server has it
-	out    string                 // the system's store path, as evaluated
-	copy   transport.Cmd          // nix-store --store ROOT --import, fed the closure
+	nix    string              // the controller's nix
+	folder []nixosgen.HostFile // the host's folder as the server has it
+	out    string              // the system's store path, as evaluated
+	copy   transport.Cmd       // nix-store --store ROOT --import, fed the closure
 }
 
 // toplevelAttr is the attribute of a flake's system that is built.
@@ -40,9 +40,9 @@ func toplevelAttr(ref string, f flakeRef) string {
 // serverFolder reads back the host's folder nixbook generated on the server:
 // nixos_config's files under root/etc/nixos, or, once the install step
 // placed them, in the flake's hosts/NAME. Nil when they are not there yet.
-func (m *module) serverFolder(ctx context.Context, h modules.ReadOnlyHost, name string) ([]nixosconfig.HostFile, error) {
+func (m *module) serverFolder(ctx context.Context, h modules.ReadOnlyHost, name string) ([]nixosgen.HostFile, error) {
 	dest := m.flakeDest()
-	var folder []nixosconfig.HostFile
+	var folder []nixosgen.HostFile
 	for _, g := range generatedFiles {
 		data, err := h.ReadFile(ctx, path.Join(dest, g.from))
 		if absent(err) {
@@ -54,7 +54,7 @@ func (m *module) serverFolder(ctx context.Context, h modules.ReadOnlyHost, name 
 		case err != nil:
 			return nil, err
 		}
-		folder = append(folder, nixosconfig.HostFile{Name: g.to, Content: data})
+		folder = append(folder, nixosgen.HostFile{Name: g.to, Content: data})
 	}
 	if !strings.HasPrefix(string(folder[0].Content), generatedMarker) {
 		return nil, nil // not nixbook's: the install step will say so

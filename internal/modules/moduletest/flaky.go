@@ -33,8 +33,8 @@ var _ modules.Host = (*FlakyHost)(nil)
 
 func (f *FlakyHost) Name() string         { return "ks1" }
 func (f *FlakyHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-func (f *FlakyHost) Vars() map[string]any { return nil }
-func (f *FlakyHost) Facts() *facts.Facts  { return &facts.Facts{} }
+
+func (f *FlakyHost) Facts() *facts.Facts { return &facts.Facts{} }
 func (f *FlakyHost) Log(format string, args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -15,7 +15,9 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 	"github.com/nixbook/nixbook/internal/transport/local"
 	"github.com/nixbook/nixbook/internal/yamlx"
@@ -25,6 +27,13 @@ import (
 // playbook loader, since it is the loader's: unknown keys and wrong types
 // are errors naming the line. Empty text is an empty argument list.
 func Decoder(text string) modules.Decoder { return yamlArgs(text) }
+
+// DecoderFor is Decoder for a host whose variables are vars: arguments
+// the text leaves out default from those their var tag names, as the
+// runner decodes a task for each host.
+func DecoderFor(text string, vars map[string]any) modules.Decoder {
+	return modules.WithVars(yamlArgs(text), vars)
+}
 
 type yamlArgs string
 
@@ -47,6 +56,16 @@ func New(t testing.TB, spec modules.Spec, args string) modules.Module {
 	return m
 }
 
+// NewFor is New for a host whose variables are vars (see DecoderFor).
+func NewFor(t testing.TB, spec modules.Spec, args string, vars map[string]any) modules.Module {
+	t.Helper()
+	m, err := spec.New(DecoderFor(args, vars))
+	if err != nil {
+		t.Fatalf("%s: new: %v", spec.Name, err)
+	}
+	return m
+}
+
 // LocalHost is a modules.Host over a transport connection, by default one to
 // this machine. Probe always goes through transport.ReadOnly, as the
 // runner's does.
@@ -59,6 +78,13 @@ type LocalHost struct {
 	FactsVal *facts.Facts
 	// Logf receives the host's log lines; nil discards them.
 	Logf func(format string, args ...any)
+	// Redial, when set, makes Reconnect real for a host that reboots or
+	// kexecs (a simulated server): Conn is dropped and dialed again until
+	// Redial succeeds, refuses a changed host key, or ctx ends.
+	Redial func(ctx context.Context, opts transport.DialOptions) (transport.Conn, error)
+	// Gather, when set, makes RefreshFacts real: FactsVal becomes what it
+	// reads over the connection.
+	Gather func(ctx context.Context, conn transport.Conn) (*facts.Facts, error)
 
 	mu         sync.Mutex
 	logs       []string
@@ -75,6 +101,8 @@ func NewLocalHost(t testing.TB) *LocalHost {
 var _ modules.Host = (*LocalHost)(nil)
 
 func (h *LocalHost) conn() transport.Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.Conn == nil {
 		return &local.Conn{}
 	}
@@ -97,8 +125,19 @@ func (h *LocalHost) Reach() modules.Reach {
 	return h.ReachVal
 }
 
-// Vars returns VarsMap.
-func (h *LocalHost) Vars() map[string]any {
+// OVH is the host's read-only view of the API, from VarsMap.
+func (h *LocalHost) OVH(endpoint string) (*ovh.Reader, error) {
+	return h.Reader(endpoint, h.Scope(), h.Log)
+}
+
+// OVHWriter is the host's writing view of the API, from VarsMap.
+func (h *LocalHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return h.Writer(endpoint, h.Scope(), h.Log)
+}
+
+// Scope returns VarsMap: the variables a module that declares Scope
+// evaluates (the runner gives no other module any).
+func (h *LocalHost) Scope() map[string]any {
 	if h.VarsMap == nil {
 		return map[string]any{}
 	}
@@ -107,6 +146,8 @@ func (h *LocalHost) Vars() map[string]any {
 
 // Facts returns FactsVal, or empty facts.
 func (h *LocalHost) Facts() *facts.Facts {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.FactsVal == nil {
 		return &facts.Facts{}
 	}
@@ -172,20 +213,46 @@ func (h *LocalHost) Upload(ctx context.Context, dst string, src io.Reader, mode 
 	return h.conn().Upload(ctx, dst, src, mode)
 }
 
-// Reconnect only counts: a local connection cannot drop.
+// Reconnect counts, and dials again with Redial when it is set (a local
+// connection cannot drop).
 func (h *LocalHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	h.mu.Lock()
 	h.reconnects++
+	old := h.Conn
 	h.mu.Unlock()
-	return ctx.Err()
+	if h.Redial == nil {
+		return ctx.Err()
+	}
+	if old != nil {
+		old.Close()
+	}
+	return hostkeys.Redial(ctx, func(ctx context.Context) error {
+		conn, err := h.Redial(ctx, opts)
+		if err == nil {
+			h.mu.Lock()
+			h.Conn = conn
+			h.mu.Unlock()
+		}
+		return err
+	})
 }
 
-// RefreshFacts only counts: gathering facts is the runner's job.
+// RefreshFacts counts, and gathers facts again with Gather when it is set.
 func (h *LocalHost) RefreshFacts(ctx context.Context) error {
 	h.mu.Lock()
 	h.refreshes++
 	h.mu.Unlock()
-	return ctx.Err()
+	if h.Gather == nil {
+		return ctx.Err()
+	}
+	f, err := h.Gather(ctx, h.conn())
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.FactsVal = f
+	h.mu.Unlock()
+	return nil
 }
 
 // Reconnects reports how often Reconnect ran.
@@ -200,14 +267,12 @@ func (h *LocalHost) ReadOnly() modules.ReadOnlyHost { return readOnlyView{h} }
 
 type readOnlyView struct{ h *LocalHost }
 
-func (v readOnlyView) Name() string                      { return v.h.Name() }
-func (v readOnlyView) Reach() modules.Reach              { return v.h.Reach() }
-func (v readOnlyView) Recall(key string) (string, error) { return v.h.Recall(key) }
-func (v readOnlyView) RunShared(key string, make func() any) any {
-	return v.h.RunShared(key, make)
-}
-func (v readOnlyView) Vars() map[string]any { return v.h.Vars() }
-func (v readOnlyView) Facts() *facts.Facts  { return v.h.Facts() }
+func (v readOnlyView) Name() string                             { return v.h.Name() }
+func (v readOnlyView) Reach() modules.Reach                     { return v.h.Reach() }
+func (v readOnlyView) Recall(key string) (string, error)        { return v.h.Recall(key) }
+func (v readOnlyView) OVH(endpoint string) (*ovh.Reader, error) { return v.h.OVH(endpoint) }
+func (v readOnlyView) Scope() map[string]any                    { return v.h.Scope() }
+func (v readOnlyView) Facts() *facts.Facts                      { return v.h.Facts() }
 func (v readOnlyView) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return v.h.Probe(ctx, cmd)
 }
@@ -217,25 +282,66 @@ func (v readOnlyView) ReadFile(ctx context.Context, path string) ([]byte, error)
 func (v readOnlyView) Log(format string, args ...any) { v.h.Log(format, args...) }
 
 // Memory is what a fake host remembers (modules.Host.Remember), in memory,
-// for one goroutine. Embed it in a fake used through a pointer; M may be
-// preset.
+// for one goroutine, and the OVH API its views reach. Embed it in a fake
+// used through a pointer; M may be preset.
 type Memory struct {
 	M map[string]string
+	// API is how the host reaches the OVH API, as the runner's hosts do:
+	// its settings (short pauses against an emulator, say); the endpoint,
+	// credentials and rate come from APIVars, or from the variables a fake
+	// passes to Reader and Writer; without credentials OVH fails, as the
+	// runner's does.
+	API     ovh.Env
+	APIVars map[string]any
 
-	shared map[string]any // RunShared: a fake host is its own run
+	limiters *ovh.Limiters // API.Limiters when unset: a fake host is its own run
+	readers  []*ovh.Reader // every read-only view handed out, for RefusedWrites
 }
 
-// RunShared returns the value kept under key, made by make on first use.
-func (m *Memory) RunShared(key string, make func() any) any {
-	if m.shared == nil {
-		m.shared = map[string]any{}
+// OVH is the host's read-only view of the API, from APIVars.
+func (m *Memory) OVH(endpoint string) (*ovh.Reader, error) {
+	return m.Reader(endpoint, m.APIVars, nil)
+}
+
+// OVHWriter is the host's writing view of the API, from APIVars.
+func (m *Memory) OVHWriter(endpoint string) (*ovh.Writer, error) {
+	return m.Writer(endpoint, m.APIVars, nil)
+}
+
+func (m *Memory) env() ovh.Env {
+	e := m.API
+	if e.Limiters == nil {
+		if m.limiters == nil {
+			m.limiters = ovh.NewLimiters()
+		}
+		e.Limiters = m.limiters
 	}
-	v, ok := m.shared[key]
-	if !ok {
-		v = make()
-		m.shared[key] = v
+	return e
+}
+
+// Reader makes a read-only view of the API for a host whose variables are
+// vars, as the runner does, and keeps it for RefusedWrites.
+func (m *Memory) Reader(endpoint string, vars map[string]any, log func(string, ...any)) (*ovh.Reader, error) {
+	r, err := m.env().Reader(endpoint, vars, log)
+	if err == nil {
+		m.readers = append(m.readers, r)
 	}
-	return v
+	return r, err
+}
+
+// Writer is Reader's counterpart for Apply.
+func (m *Memory) Writer(endpoint string, vars map[string]any, log func(string, ...any)) (*ovh.Writer, error) {
+	return m.env().Writer(endpoint, vars, log)
+}
+
+// RefusedWrites counts the writes the read-only views handed out so far
+// refused: a module's Check that tried to change a server through the API.
+func (m *Memory) RefusedWrites() int64 {
+	var n int64
+	for _, r := range m.readers {
+		n += r.Calls().Refused
+	}
+	return n
 }
 
 // Recall returns the value remembered under key.

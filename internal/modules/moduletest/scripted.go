@@ -15,6 +15,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -56,9 +57,6 @@ func (h *ScriptedHost) Name() string {
 
 // Reach is a documentation address.
 func (h *ScriptedHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-
-// Vars are empty.
-func (h *ScriptedHost) Vars() map[string]any { return map[string]any{} }
 
 // Facts returns FactsVal or empty facts.
 func (h *ScriptedHost) Facts() *facts.Facts {
@@ -166,14 +164,11 @@ func CheckScripted(ctx context.Context, m modules.Module, h *ScriptedHost) (*mod
 
 type readOnly struct{ h *ScriptedHost }
 
-func (r readOnly) Name() string                      { return r.h.Name() }
-func (r readOnly) Reach() modules.Reach              { return r.h.Reach() }
-func (r readOnly) Recall(key string) (string, error) { return r.h.Recall(key) }
-func (r readOnly) RunShared(key string, make func() any) any {
-	return r.h.RunShared(key, make)
-}
-func (r readOnly) Vars() map[string]any { return r.h.Vars() }
-func (r readOnly) Facts() *facts.Facts  { return r.h.Facts() }
+func (r readOnly) Name() string                             { return r.h.Name() }
+func (r readOnly) Reach() modules.Reach                     { return r.h.Reach() }
+func (r readOnly) Recall(key string) (string, error)        { return r.h.Recall(key) }
+func (r readOnly) OVH(endpoint string) (*ovh.Reader, error) { return r.h.OVH(endpoint) }
+func (r readOnly) Facts() *facts.Facts                      { return r.h.Facts() }
 func (r readOnly) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
 	return r.h.Probe(ctx, cmd)
 }

@@ -46,9 +46,12 @@ func Run(t *testing.T, spec modules.Spec, setup Setup) {
 
 // Contract checks spec's module against the module contract, each property
 // on a fresh subject from setup, wherever it runs (this machine, a
-// simulated server, a QEMU guest):
+// simulated server, a QEMU guest). The module is built for the subject's
+// host as the runner builds it, its var-tagged arguments defaulting from
+// the host's variables:
 //
-//   - CheckIsReadOnly: Check through a read-only host leaves State as it was;
+//   - CheckIsReadOnly: Check through a read-only host leaves State as it was
+//     and tries no write through the OVH API;
 //   - CheckIsDeterministic: two Checks on the same state give the same plan;
 //   - ApplyConverges: Check, Apply, Check gives a plan without changes;
 //   - ApplyRunsOnlyWhatItPlanned (within ApplyConverges): every command
@@ -61,7 +64,7 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 	t.Helper()
 	t.Run("CheckIsReadOnly", func(t *testing.T) {
 		s := setup(t)
-		m := New(t, spec, s.Args)
+		m := NewFor(t, spec, s.Args, s.Host.Scope())
 		before := s.State(t)
 		if _, err := m.Check(context.Background(), s.Host.ReadOnly()); err != nil {
 			t.Fatalf("check: %v", err)
@@ -69,10 +72,13 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 		if after := s.State(t); after != before {
 			t.Errorf("check changed the host:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
+		if n := s.Host.RefusedWrites(); n > 0 {
+			t.Errorf("check tried %d writes through the OVH API", n)
+		}
 	})
 	t.Run("CheckIsDeterministic", func(t *testing.T) {
 		s := setup(t)
-		m := New(t, spec, s.Args)
+		m := NewFor(t, spec, s.Args, s.Host.Scope())
 		first, err := m.Check(context.Background(), s.Host.ReadOnly())
 		if err != nil {
 			t.Fatalf("check: %v", err)
@@ -87,7 +93,7 @@ func Contract(t *testing.T, spec modules.Spec, setup func(t *testing.T) Subject)
 	})
 	t.Run("ApplyConverges", func(t *testing.T) {
 		s := setup(t)
-		m, h := New(t, spec, s.Args), s.Host
+		m, h := NewFor(t, spec, s.Args, s.Host.Scope()), s.Host
 		ctx := context.Background()
 		plan, err := m.Check(ctx, h.ReadOnly())
 		if err != nil {

@@ -2,6 +2,7 @@ package nixosconfig
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/nixbook/nixbook/internal/heavytest"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen/nixosgentest"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
 	"github.com/nixbook/nixbook/internal/transport/local"
@@ -43,6 +46,17 @@ echo run >>"$GENERATOR_LOG"
 
 // withGenerator puts the fake nixos-generate-config first on PATH and
 // returns the file counting its runs.
+// The fixtures of the configuration's tests.
+var (
+	adminKey      = nixosgentest.AdminKey
+	rescue        = nixosgentest.Rescue
+	kimsufiServer = nixosgentest.KimsufiServer
+	grubRecord    = nixosgentest.GrubRecord
+	evaluate      = nixosgentest.Evaluate
+	requireNix    = nixosgentest.RequireNix
+	update        = flag.Bool("update", false, "rewrite golden files under testdata/")
+)
+
 func withGenerator(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir()
@@ -113,7 +127,7 @@ func TestApplyOnLocalRoot(t *testing.T) {
 		t.Fatalf("nixos-generate-config ran %d times, want 1", n)
 	}
 	conf, err := os.ReadFile(filepath.Join(root, "etc", "nixos", "configuration.nix"))
-	if err != nil || !strings.Contains(string(conf), "./"+NetworkFile) {
+	if err != nil || !strings.Contains(string(conf), "./"+nixosgen.NetworkFile) {
 		t.Fatalf("configuration.nix = %q, %v", conf, err)
 	}
 
@@ -150,7 +164,7 @@ func TestDriftIsShownAndRepaired(t *testing.T) {
 	if _, err := m.Apply(ctx, h, plan); err != nil {
 		t.Fatal(err)
 	}
-	network := filepath.Join(root, "etc", "nixos", NetworkFile)
+	network := filepath.Join(root, "etc", "nixos", nixosgen.NetworkFile)
 	want, _ := os.ReadFile(network)
 	edited := strings.Replace(string(want), `prefixLength = 24;`, `prefixLength = 25;`, 1)
 	if err := os.WriteFile(network, []byte(edited), 0o644); err != nil {
@@ -306,7 +320,7 @@ func TestInsideChroot(t *testing.T) {
 	if _, err := m.Apply(ctx, h, plan); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"hardware-configuration.nix", "configuration.nix", NetworkFile} {
+	for _, name := range []string{"hardware-configuration.nix", "configuration.nix", nixosgen.NetworkFile} {
 		if _, err := os.Stat(filepath.Join(chroot, "mnt", "etc", "nixos", name)); err != nil {
 			t.Errorf("%s is not inside the chroot: %v", name, err)
 		}
@@ -369,7 +383,7 @@ func TestNotesMissingLoginKey(t *testing.T) {
 		if tt.login != "" {
 			h.VarsMap = map[string]any{"rescue_ssh_key": tt.login}
 		}
-		p, err := moduletest.New(t, Spec, localArgs(t.TempDir())).Check(context.Background(), h.ReadOnly())
+		p, err := moduletest.NewFor(t, Spec, localArgs(t.TempDir()), h.VarsMap).Check(context.Background(), h.ReadOnly())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,6 @@
 package nixosconfig
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,11 +24,10 @@ import (
 	"path"
 	"strings"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/fileplan"
 	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -37,7 +35,7 @@ import (
 var Spec = modules.Spec{
 	Name:    "nixos_config",
 	Summary: "Generate the hardware configuration and write configuration.nix and its network file for the server being installed.",
-	Args:    Args{},
+	Args:    nixosgen.Args{},
 	Example: `- name: Configure the new system
   nixos_config:
     root: /mnt
@@ -53,26 +51,20 @@ var Spec = modules.Spec{
 	New: modkit.New(newModule),
 }
 
-func newModule(a Args) (modules.Module, error) {
-	if err := validateArgs(&a); err != nil {
+func newModule(a nixosgen.Args) (modules.Module, error) {
+	if err := nixosgen.Validate(&a); err != nil {
 		return nil, err
 	}
 	return &module{args: a}, nil
 }
 
-type module struct{ args Args }
-
-// renderedFile is one file the module writes under root/etc/nixos.
-type renderedFile struct {
-	name    string
-	content []byte
-}
+type module struct{ args nixosgen.Args }
 
 // plan is what Check hands to Apply.
 type plan struct {
 	root         string
 	generate     *transport.Cmd // nixos-generate-config, when it must run
-	files        []renderedFile
+	files        []nixosgen.HostFile
 	requireMount bool
 }
 
@@ -84,42 +76,35 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, fmt.Errorf("read the host's mounts: %w", err)
 	}
-	mounts, rootMounted := layoutMounts(string(procMounts), root)
-	sys, err := resolve(m.args, inputs{name: h.Name(), facts: h.Facts(), mounts: mounts, rootMounted: rootMounted})
+	layout := nixosgen.ReadLayout(string(procMounts), root)
+	cfg, err := nixosgen.Configure(m.args, h.Name(), h.Facts(), layout)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{
-		root:         root,
-		requireMount: m.args.RequireMount,
-		files: []renderedFile{
-			{name: "configuration.nix", content: []byte(renderConfiguration(sys))},
-			{name: NetworkFile, content: []byte(renderNetwork(sys))},
-		},
-	}
-	switch err := parseCheck(ctx, p.files, p.dir()); {
-	case errors.Is(err, errNoNix):
+	p := &plan{root: root, requireMount: m.args.RequireMount, files: cfg.Files}
+	switch err := nixosgen.ParseCheck(ctx, p.files, p.dir()); {
+	case errors.Is(err, nixosgen.ErrNoNix):
 		h.Log("nix-instantiate is not installed on the controller: the configuration is not parse-checked")
 	case err != nil:
 		return nil, err
 	}
 
-	out := &modules.Plan{Data: p, Output: output(sys, p)}
-	notes := sys.notes
-	if login, ok := h.Vars()[varLoginKey].(string); ok && !authorizes(sys.sshKeys, login) {
+	out := &modules.Plan{Data: p, Output: cfg.Output(p.dir())}
+	notes := cfg.Notes
+	if login := m.args.LoginKey; login != "" && !cfg.Authorizes(login) {
 		notes = append(notes, fmt.Sprintf("no key of ssh_keys is %s, the key nixbook logs in with: the installed system will not let nixbook in to check it", varLoginKey))
 	}
-	if !rootMounted && m.args.RequireMount {
+	if !layout.RootMounted && m.args.RequireMount {
 		notes = append(notes, "the run refuses to write until a file system is mounted there")
 	}
 	out.Message = strings.Join(notes, "; ")
 
-	regenerate, err := m.needsGeneration(ctx, h, mounts, rootMounted)
+	regenerate, err := m.needsGeneration(ctx, h, layout)
 	if err != nil {
 		return nil, err
 	}
 	if regenerate != "" {
-		c := modules.Change{Summary: "generate " + hardwarePath(root) + " (" + regenerate + ")"}
+		c := modules.Change{Summary: "generate " + nixosgen.HardwarePath(root) + " (" + regenerate + ")"}
 		cmd := c.Cmd("nixos-generate-config", "--root", root)
 		p.generate = &cmd
 		out.Changes = append(out.Changes, c)
@@ -130,17 +115,17 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 		return nil, err
 	}
 	for _, f := range p.files {
-		dest := path.Join(p.dir(), f.name)
+		dest := path.Join(p.dir(), f.Name)
 		if !dirExists {
 			// nixos-generate-config makes the directory; until then every
 			// file is new.
 			out.Changes = append(out.Changes, modules.Change{
-				Summary: fmt.Sprintf("create %s (%d B)", dest, len(f.content)),
-				After:   string(f.content),
+				Summary: fmt.Sprintf("create %s (%d B)", dest, len(f.Content)),
+				After:   string(f.Content),
 			})
 			continue
 		}
-		fp, err := fileplan.Plan(ctx, h, fileArgs(dest), f.content)
+		fp, err := fileplan.Plan(ctx, h, fileArgs(dest), f.Content)
 		if err != nil {
 			return nil, err
 		}
@@ -150,8 +135,8 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 }
 
 // needsGeneration says why nixos-generate-config must run, or "".
-func (m *module) needsGeneration(ctx context.Context, h modules.ReadOnlyHost, mounts []mount, rootMounted bool) (string, error) {
-	hw, err := h.ReadFile(ctx, hardwarePath(m.args.Root))
+func (m *module) needsGeneration(ctx context.Context, h modules.ReadOnlyHost, layout nixosgen.Layout) (string, error) {
+	hw, err := h.ReadFile(ctx, nixosgen.HardwarePath(m.args.Root))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "it does not exist", nil
@@ -159,11 +144,11 @@ func (m *module) needsGeneration(ctx context.Context, h modules.ReadOnlyHost, mo
 		return "", err
 	case m.args.Regenerate:
 		return "regenerate: true", nil
-	case !rootMounted:
+	case !layout.RootMounted:
 		return "", nil
 	}
 	var probeErr error
-	why := staleHardware(hardwareFileSystems(string(hw)), mounts, func(devices []string) []string {
+	why := nixosgen.StaleHardware(string(hw), layout, func(devices []string) []string {
 		gone, err := missingPaths(ctx, h, devices)
 		probeErr = err
 		return gone
@@ -204,20 +189,6 @@ func missingPaths(ctx context.Context, h modules.ReadOnlyHost, paths []string) (
 // with (the rescue module sets it as OVH's rescueSshKey).
 const varLoginKey = "rescue_ssh_key"
 
-// authorizes says whether login, a public key, is among keys.
-func authorizes(keys []string, login string) bool {
-	want, _, _, _, err := ssh.ParseAuthorizedKey([]byte(login))
-	if err != nil {
-		return true // not a key: nothing to compare with
-	}
-	for _, k := range keys {
-		if got, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err == nil && bytes.Equal(got.Marshal(), want.Marshal()) {
-			return true
-		}
-	}
-	return false
-}
-
 func isDir(ctx context.Context, h modules.ReadOnlyHost, dir string) (bool, error) {
 	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"test", "-d", dir}})
 	var exit *transport.ExitError
@@ -235,32 +206,6 @@ func fileArgs(dest string) fileplan.File {
 	return fileplan.File{Dest: dest, Mode: &mode}
 }
 
-func output(s *system, p *plan) modules.Output {
-	out := modules.Output{
-		"hostname":     s.hostName,
-		"host_id":      s.hostID,
-		"interface":    s.nic.name,
-		"nic_naming":   s.nic.naming,
-		"ipv4":         s.ipv4.String(),
-		"ipv4_gateway": s.gw4.String(),
-		"nameservers":  s.nameservers,
-		"zfs":          s.boot.zfs,
-		"files":        []string{path.Join(p.dir(), "configuration.nix"), path.Join(p.dir(), NetworkFile)},
-	}
-	if s.hasIPv6() {
-		out["ipv6"] = s.ipv6.String()
-		out["ipv6_gateway"] = s.gw6.String()
-	}
-	if s.boot.uefi {
-		out["firmware"] = "uefi"
-		out["efi_mounts"] = s.boot.efiMounts
-	} else {
-		out["firmware"] = "bios"
-		out["grub_devices"] = s.boot.devices
-	}
-	return out
-}
-
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
 	p, err := modkit.PlanData[*plan](pl)
 	if err != nil {
@@ -271,7 +216,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		if err != nil {
 			return nil, fmt.Errorf("read the host's mounts: %w", err)
 		}
-		if _, mounted := layoutMounts(string(data), p.root); !mounted {
+		if !nixosgen.ReadLayout(string(data), p.root).RootMounted {
 			return nil, fmt.Errorf("nothing is mounted at %s: mount the new system there first (the partition or zfs task), or set require_mount: false", p.root)
 		}
 	}
@@ -288,7 +233,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	// nixos-generate-config may just have written a configuration.nix of
 	// its own, so each file is planned again against what is there now.
 	for _, f := range p.files {
-		fp, err := fileplan.Plan(ctx, h, fileArgs(path.Join(p.dir(), f.name)), f.content)
+		fp, err := fileplan.Plan(ctx, h, fileArgs(path.Join(p.dir(), f.Name)), f.Content)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/disk"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
 )
@@ -23,7 +24,7 @@ type fakeHost struct {
 	name              string
 	firmware          string
 	disks             []fakeDisk
-	mounts            []mountEntry // besides the partitions' own
+	mounts            []hostfs.MountState // besides the partitions' own
 	pools             []string
 	probes            []string
 }
@@ -57,7 +58,6 @@ var _ modules.ReadOnlyHost = (*fakeHost)(nil)
 
 func (h *fakeHost) Name() string                   { return h.name }
 func (h *fakeHost) Reach() modules.Reach           { return modules.Reach{Dial: "203.0.113.10"} }
-func (h *fakeHost) Vars() map[string]any           { return map[string]any{} }
 func (h *fakeHost) Log(format string, args ...any) {}
 
 func (h *fakeHost) Facts() *facts.Facts {
@@ -237,18 +237,17 @@ func (h *fakeHost) blkid(devs []string) (transport.Result, error) {
 }
 
 func (h *fakeHost) findmnt() (transport.Result, error) {
-	list := []mountEntry{
+	list := []hostfs.MountState{
 		{Target: "/", Source: "rescue:/nfsroot", FSType: "nfs", MajMin: "0:30"},
 		{Target: "/mnt", Source: "tmpfs", FSType: "tmpfs", MajMin: "0:31"},
 	}
 	for di, d := range h.disks {
 		for _, p := range d.parts {
 			if p.mount != "" {
-				list = append(list, mountEntry{Target: p.mount, Source: d.partPath(p), FSType: p.fstype, MajMin: h.majMin(di, p.n)})
+				list = append(list, hostfs.MountState{Target: p.mount, Source: d.partPath(p), FSType: p.fstype, MajMin: h.majMin(di, p.n)})
 			}
 		}
 	}
 	list = append(list, h.mounts...)
-	out, err := json.Marshal(map[string]any{"filesystems": list})
-	return transport.Result{Stdout: out}, err
+	return transport.Result{Stdout: hostfs.FormatMounts(list)}, nil
 }

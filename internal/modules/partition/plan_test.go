@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 )
 
@@ -138,7 +139,7 @@ partitions:
 			name: "zfs-preset-mirror-uefi-root-mounted",
 			args: "disks: [/dev/sda, /dev/sdb]\npreset: zfs\n",
 			host: fakeHost{firmware: "uefi", disks: []fakeDisk{blankSda(2000 * gib), blankSdb(2000 * gib)},
-				mounts: []mountEntry{{Target: "/mnt", Source: "rpool/root/nixos", FSType: "zfs", MajMin: "0:50"}}},
+				mounts: []hostfs.MountState{{Target: "/mnt", Source: "rpool/root/nixos", FSType: "zfs", MajMin: "0:50"}}},
 			output: true,
 		},
 		{
@@ -157,7 +158,7 @@ partitions:
 					{n: 2, startMiB: 513, sizeMiB: 7678, fstype: "zfs_member", label: "rpool"},
 				}
 				return d
-			}()}, mounts: []mountEntry{{Target: "/mnt", Source: "rpool/root/nixos", FSType: "zfs", MajMin: "0:50"}}},
+			}()}, mounts: []hostfs.MountState{{Target: "/mnt", Source: "rpool/root/nixos", FSType: "zfs", MajMin: "0:50"}}},
 		},
 		{
 			name: "matching-unmounted",
@@ -328,7 +329,7 @@ partitions:
 			name: "mount-target-taken",
 			args: oneDisk + biosLayout,
 			host: fakeHost{name: "ks1", firmware: "bios", disks: []fakeDisk{blankSda(8 * gib)},
-				mounts: []mountEntry{{Target: "/mnt", Source: "/dev/sdc1", FSType: "ext4", MajMin: "8:33"}}},
+				mounts: []hostfs.MountState{{Target: "/mnt", Source: "/dev/sdc1", FSType: "ext4", MajMin: "8:33"}}},
 		},
 	}
 	for _, tt := range tests {

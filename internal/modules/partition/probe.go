@@ -11,6 +11,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/disk"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -20,7 +21,6 @@ import (
 // cache, so it sees what a half-finished run left behind.
 var (
 	lsblkColumns = "NAME,SIZE,TYPE,MOUNTPOINT,MAJ:MIN"
-	findmntArgv  = []string{"findmnt", "-J", "-l", "-o", "TARGET,SOURCE,FSTYPE,MAJ:MIN"}
 )
 
 // devState is a disk or partition as the host shows it now.
@@ -82,18 +82,11 @@ type diskState struct {
 // hostState is what Check found on the host.
 type hostState struct {
 	disks  []*diskState
-	mounts []mountEntry
-}
-
-type mountEntry struct {
-	Target string `json:"target"`
-	Source string `json:"source"`
-	FSType string `json:"fstype"`
-	MajMin string `json:"maj:min"`
+	mounts []hostfs.MountState
 }
 
 // topMount is what a path shows now: the last mount on it.
-func (s *hostState) topMount(target string) *mountEntry {
+func (s *hostState) topMount(target string) *hostfs.MountState {
 	for i := len(s.mounts) - 1; i >= 0; i-- {
 		if s.mounts[i].Target == target {
 			return &s.mounts[i]
@@ -126,17 +119,11 @@ func probe(ctx context.Context, h modules.ReadOnlyHost, disks []string) (*hostSt
 		return nil, err
 	}
 
-	res, err := h.Probe(ctx, transport.Cmd{Args: findmntArgv})
+	mounts, err := hostfs.Mounts(ctx, h)
 	if err != nil {
-		return nil, fmt.Errorf("list mounts: %w", err)
+		return nil, err
 	}
-	var fm struct {
-		Filesystems []mountEntry `json:"filesystems"`
-	}
-	if err := json.Unmarshal(res.Stdout, &fm); err != nil {
-		return nil, fmt.Errorf("list mounts: findmnt output: %w", err)
-	}
-	st.mounts = fm.Filesystems
+	st.mounts = mounts
 	for _, d := range all {
 		for _, m := range st.mounts {
 			if m.MajMin == d.MajMin && !contains(d.Mounts, m.Target) {

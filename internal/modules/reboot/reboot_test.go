@@ -50,7 +50,6 @@ func newMachine() *machine { return &machine{bootID: "old-boot", connected: true
 
 func (m *machine) Name() string         { return "ks1" }
 func (m *machine) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-func (m *machine) Vars() map[string]any { return nil }
 func (m *machine) Facts() *facts.Facts  { return &facts.Facts{} }
 func (m *machine) Log(format string, args ...any) {
 	m.logs = append(m.logs, fmt.Sprintf(format, args...))

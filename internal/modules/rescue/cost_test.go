@@ -39,7 +39,7 @@ func fleetCheck(t *testing.T, n int, cfg ovhapi.Config, rate string) ([]int, tim
 			vars["ovh_rate_limit"] = rate
 		}
 		s := newServer(vars)
-		s.name, s.addr = fmt.Sprintf("ks%d", i+1), ip
+		s.HostName, s.Address = fmt.Sprintf("ks%d", i+1), ip
 		hosts = append(hosts, s)
 	}
 	start := time.Now()
@@ -48,11 +48,11 @@ func fleetCheck(t *testing.T, n int, cfg ovhapi.Config, rate string) ([]int, tim
 		errs := make(chan error, n)
 		for _, s := range hosts {
 			wg.Go(func() {
-				m := testModule(t, "")
-				m.env.Limiters = limiters
-				m.env.RetryWait = 0 // the real pauses: 2s doubling
+				m := testModule(t, "", s)
+				s.API.Limiters = limiters
+				s.API.RetryWait = 0 // the real pauses: 2s doubling
 				if err := step(m, s); err != nil {
-					errs <- fmt.Errorf("%s: %w", s.name, err)
+					errs <- fmt.Errorf("%s: %w", s.Name(), err)
 				}
 			})
 		}
@@ -74,14 +74,12 @@ func fleetCheck(t *testing.T, n int, cfg ovhapi.Config, rate string) ([]int, tim
 	elapsed := time.Since(start)
 	costs := make([]int, n)
 	for i, s := range hosts {
-		s.mu.Lock()
-		for _, l := range s.logs {
+		for _, l := range strings.Split(s.AllLogs(), "\n") {
 			if m := costLine.FindStringSubmatch(l); m != nil {
 				v, _ := strconv.Atoi(m[2])
 				costs[i] += v
 			}
 		}
-		s.mu.Unlock()
 	}
 	return costs, elapsed
 }

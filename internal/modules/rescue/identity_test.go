@@ -51,10 +51,10 @@ func TestRefusesAServerThatIsNotTheHost(t *testing.T) {
 			s := a.add(testSN, 230242)
 			// The same server, in the state the case wants.
 			a.emu.AddServer(ovhapi.Server{Name: testSN, IP: "203.0.113.10", IPv6Block: "2001:db8:1:2a00::/64", BootID: 230242, State: tt.state})
-			s.addr = tt.dial
-			s.vars["ovh_service"] = tt.service
-			m := testModule(t, tt.args)
-			m.env.Lookup = tt.lookup
+			s.Address = tt.dial
+			s.APIVars["ovh_service"] = tt.service
+			m := testModule(t, tt.args, s)
+			s.API.Lookup = tt.lookup
 			p, err := m.Check(context.Background(), s)
 			for _, name := range []string{testSN, other} {
 				for _, c := range a.emu.Calls(name) {

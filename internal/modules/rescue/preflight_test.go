@@ -41,15 +41,15 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 			a := newAccount(t, tt.cfg)
 			s := a.add(testSN, 0)
 			for k, v := range tt.vars {
-				s.vars[k] = v
+				s.APIVars[k] = v
 			}
 			if tt.oauth2 {
 				for _, k := range []string{ovh.VarAppKey, ovh.VarAppSecret, ovh.VarConsumerKey} {
-					delete(s.vars, k)
+					delete(s.APIVars, k)
 				}
-				s.vars[ovh.VarClientID], s.vars[ovh.VarClientSecret] = "EU.id", "secret"
+				s.APIVars[ovh.VarClientID], s.APIVars[ovh.VarClientSecret] = "EU.id", "secret"
 			}
-			err := testModule(t, "").Preflight(context.Background(), s)
+			err := testModule(t, "", s).Preflight(context.Background(), s)
 			want := strings.ReplaceAll(tt.want, "%ENDPOINT%", a.endpoint)
 			switch {
 			case want == "" && err != nil:
@@ -57,7 +57,7 @@ func TestPreflightChecksTheKeyAndMonitoring(t *testing.T) {
 			case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 				t.Fatalf("Preflight: %v\nwant %q", err, want)
 			}
-			logs := strings.Join(s.logs, "\n")
+			logs := s.AllLogs()
 			if got := strings.Contains(logs, "set ovh_monitoring: off"); got != tt.warned {
 				t.Errorf("warned %t, want %t:\n%s", got, tt.warned, logs)
 			}

@@ -33,12 +33,14 @@ const (
 
 // Args are the arguments of `rescue`.
 type Args struct {
-	Service     string          `yaml:"service" doc:"the server's OVH service name, such as ns1234.ip-203-0-113.eu; default: the host's ovh_service variable"`
+	Service     string          `yaml:"service" var:"ovh_service" doc:"the server's OVH service name, such as ns1234.ip-203-0-113.eu; default: the host's ovh_service variable"`
 	Endpoint    string          `yaml:"endpoint" doc:"the API: ovh-eu, ovh-ca, ovh-us, kimsufi-eu, kimsufi-ca, soyoustart-eu, soyoustart-ca or a URL; default: the host's ovh_endpoint variable, else OVH_ENDPOINT or ovh.conf, else ovh-eu. Credentials come from the host's ovh_application_key, ovh_application_secret and ovh_consumer_key, else OVH_* variables or ovh.conf"`
-	SSHKey      string          `yaml:"ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
+	SSHKey      string          `yaml:"ssh_key" var:"rescue_ssh_key" doc:"the public key the rescue lets root in with (rescueSshKey); default: the host's rescue_ssh_key variable"`
 	Boot        string          `yaml:"boot" default:"rescue" doc:"rescue: reboot into the rescue system; harddisk: set the netboot back to the disk for the next reboot, without rebooting"`
 	Timeout     modkit.Duration `yaml:"timeout" default:"15m" doc:"how long the rescue may take to answer SSH once the reboot task is done"`
 	TaskTimeout modkit.Duration `yaml:"task_timeout" default:"30m" doc:"how long OVH's reboot task may take, its answers failing included (each spell of 404 or 5xx answers is waited out for 5 minutes)"`
+
+	netboot.Inventory `yaml:",inline"`
 }
 
 // Spec is the `rescue` module.
@@ -84,13 +86,11 @@ func newModule(a Args) (*module, error) {
 
 type module struct {
 	args  Args
-	env   ovh.Env     // zero: the real API settings
 	clock clock.Clock // zero: real time
 }
 
 // plan is what Check hands to Apply.
 type plan struct {
-	client  *ovh.Client
 	service string
 	target  ovh.Boot
 	set     *ovh.Request // nil: the netboot is already right
@@ -101,20 +101,20 @@ type plan struct {
 // Requires reports, before any host is touched, the inventory values the
 // task reads that are missing: the service, the API credentials and, to
 // boot the rescue, the key it lets root in with.
-func (m *module) Requires(vars map[string]any) error {
+func (m *module) Requires(api modules.APICheck) error {
 	var errs []error
-	if _, err := netboot.ServiceOf(m.args.Service, vars); err != nil {
+	if _, err := netboot.Service(m.args.Service); err != nil {
 		errs = append(errs, err)
 	}
-	if err := netboot.RequireCredentials(m.args.Endpoint, vars); err != nil {
+	if err := api(m.args.Endpoint); err != nil {
 		errs = append(errs, err)
 	}
 	if m.args.Boot == BootRescue {
-		if _, err := rescueKeyOf(m.args.SSHKey, vars); err != nil {
+		if _, err := m.rescueKey(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if _, err := ovh.MonitoringOff(vars); err != nil {
+	if err := m.args.Inventory.Check(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -125,7 +125,7 @@ func (m *module) endpoint(h modules.ReadOnlyHost) string {
 }
 
 func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
-	service, err := netboot.Service(m.args.Service, h)
+	service, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return nil, err
 	}
@@ -142,32 +142,29 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 			Output:  modules.Output{"rescue": true},
 		}, nil
 	}
-	key, err := m.rescueKey(h)
+	key, err := m.rescueKey()
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.env.WaitOptions(h.Vars()); err != nil {
-		return nil, err
-	}
-	client, res, err := netboot.Env(m.env, h).Client(m.endpoint(h), h.Vars(), h.Log)
+	client, err := h.OVH(m.endpoint(h))
 	if err != nil {
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
-	claim := netboot.ClaimOf(h, service)
-	srv, err := client.Verify(ctx, claim, m.env.Lookup)
+	claim := netboot.ClaimOf(h, service, m.args.Inventory)
+	srv, err := client.Verify(ctx, claim)
 	if err != nil {
-		return nil, res.Explain(err)
+		return nil, err
 	}
 	boots, err := client.RangeBoots(ctx, srv, BootRescue)
 	if err != nil {
-		return nil, res.Explain(err)
+		return nil, err
 	}
 	target, err := ovh.PickRescue(boots)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", service, err)
 	}
-	p := &plan{client: client, service: service, target: target}
+	p := &plan{service: service, target: target}
 	fp, _ := ovh.Fingerprint(key)
 	c := modules.Change{
 		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
@@ -208,15 +205,8 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	return &modules.Plan{Changes: []modules.Change{c}, Reboots: true, Data: p}, nil
 }
 
-func (m *module) rescueKey(h modules.ReadOnlyHost) (string, error) {
-	return rescueKeyOf(m.args.SSHKey, h.Vars())
-}
-
-func rescueKeyOf(arg string, vars map[string]any) (string, error) {
-	key := arg
-	if key == "" {
-		key, _ = vars[VarRescueSSHKey].(string)
-	}
+func (m *module) rescueKey() (string, error) {
+	key := m.args.SSHKey
 	if strings.TrimSpace(key) == "" {
 		return "", fmt.Errorf("no rescue SSH key: set the task's ssh_key or the host's %s variable to the public key nixbook logs in with (without it OVH's rescue only takes a password sent by email)", VarRescueSSHKey)
 	}
@@ -235,14 +225,14 @@ func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
 }
 
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
-	client, res, err := netboot.Env(m.env, h).Client(m.endpoint(h), h.Vars(), h.Log)
+	client, err := h.OVH(m.endpoint(h))
 	if err != nil {
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
-	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service), m.env.Lookup)
+	step, err := netboot.HarddiskStep(ctx, client, netboot.ClaimOf(h, service, m.args.Inventory))
 	if err != nil {
-		return nil, res.Explain(err)
+		return nil, err
 	}
 	if step.Request == nil {
 		return &modules.Plan{Message: fmt.Sprintf("the netboot of %s is already %s", service, step.Target)}, nil
@@ -252,7 +242,7 @@ func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, serv
 	if step.MonitoringOn {
 		c.Summary += " and turn OVH's monitoring on again"
 	}
-	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{client: client, service: service, target: step.Target, set: step.Request}}, nil
+	return &modules.Plan{Changes: []modules.Change{c}, Data: &plan{service: service, target: step.Target, set: step.Request}}, nil
 }
 
 // Preflight proves, before the play changes anything, that the service is
@@ -262,11 +252,11 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if m.args.Boot == BootRescue && h.Facts().Rescue {
 		return nil
 	}
-	service, err := netboot.Service(m.args.Service, h)
+	service, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return err
 	}
-	return netboot.VerifyHost(ctx, m.env, m.endpoint(h), h, service)
+	return netboot.VerifyHost(ctx, m.endpoint(h), h, service, m.args.Inventory)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
@@ -274,9 +264,13 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err != nil {
 		return nil, err
 	}
-	defer netboot.LogCost(h, "apply", p.client, p.client.Calls())
+	client, err := h.OVHWriter(m.endpoint(h))
+	if err != nil {
+		return nil, err
+	}
+	defer netboot.LogCost(h, "apply", &client.Reader, client.Calls())
 	if p.reboot == nil {
-		err := netboot.Apply(ctx, p.client, p.service, &netboot.Step{Target: p.target, Request: p.set})
+		err := netboot.Apply(ctx, client, p.service, &netboot.Step{Target: p.target, Request: p.set})
 		if err != nil {
 			return nil, err
 		}
@@ -293,26 +287,23 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		oldBoot = strings.TrimSpace(string(res.Stdout))
 	}
 	if p.set != nil {
-		if err := netboot.ConfirmTarget(ctx, p.client, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
+		if err := netboot.ConfirmTarget(ctx, &client.Reader, p.service, &p.target, p.set, ovh.PickRescue); err != nil {
 			return nil, err
 		}
-		if err := p.client.Do(ctx, *p.set, nil); err != nil {
+		if err := client.Do(ctx, *p.set, nil); err != nil {
 			return nil, err
 		}
 		h.Log("netboot of %s set to %s", p.service, p.target)
 	}
-	wait, err := m.env.WaitOptions(h.Vars())
-	if err != nil {
-		return nil, err
-	}
+	wait := client.Wait()
 	wait.Progress = func(t ovh.Task) { h.Log("reboot task %d: %s", t.ID, t.Status) }
-	task, err := p.client.Reboot(ctx, p.service, wait)
+	task, err := client.Reboot(ctx, p.service, wait)
 	if err != nil {
 		return nil, err
 	}
 	h.Log("reboot task %d of %s: %s", task.ID, p.service, task.Status)
 	tctx, cancel := context.WithTimeout(ctx, m.args.TaskTimeout.D())
-	_, err = p.client.WaitTask(tctx, p.service, task.ID, wait)
+	_, err = client.WaitTask(tctx, p.service, task.ID, wait)
 	cancel()
 	if err != nil {
 		return nil, err
@@ -339,28 +330,34 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 }
 
 // RunningRescue reports the rescue's hostname when the host runs OVH's
-// rescue system, "" otherwise. It uses the gathered facts, or reads the
-// host's names when facts were not gathered.
+// rescue system now, "" otherwise. The gathered facts say what the host ran
+// then; an earlier task may have left that system since (a kexec that never
+// came back), so they count only while the host still runs the boot they
+// describe, and the host's names are read again otherwise.
 func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
 	f := h.Facts()
-	if f.Hostname == "" && f.OS.ID == "" {
-		hostname, osr, err := ReadSystem(ctx, h)
-		if errors.Is(err, transport.ErrUnreachable) {
-			// SSH does not reach the host (down, or a key nixbook refuses):
-			// only the API can bring it into the rescue.
-			h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
-			return "", nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if facts.IsRescue(hostname, osr) {
-			return hostname, nil
+	id, err := boot.ReadID(ctx, h)
+	switch {
+	case errors.Is(err, transport.ErrUnreachable):
+		// SSH does not reach the host (down, hung, or a key nixbook
+		// refuses): only the API can bring it into the rescue.
+		h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
+		return "", nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	if (f.Hostname != "" || f.OS.ID != "") && (id == "" || id == f.BootID) {
+		if f.Rescue {
+			return f.Hostname, nil
 		}
 		return "", nil
 	}
-	if f.Rescue {
-		return f.Hostname, nil
+	hostname, osr, err := ReadSystem(ctx, h)
+	if err != nil {
+		return "", err
+	}
+	if facts.IsRescue(hostname, osr) {
+		return hostname, nil
 	}
 	return "", nil
 }

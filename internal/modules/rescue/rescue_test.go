@@ -60,7 +60,7 @@ func newAccount(t *testing.T, cfg ovhapi.Config) *account {
 		case ovhapi.ModeOf(boot) == ovhapi.ModeRescue:
 			into = ovhRescue
 		}
-		s.reboot(into)
+		s.Reboot(into)
 		return nil
 	}
 	if cfg.Weather == nil {
@@ -94,17 +94,11 @@ func (a *account) add(name string, bootID int64) *server {
 	return s
 }
 
-// testModule builds the module with no ovh.conf or environment, its own
-// rate limiter and fast pauses.
-func testModule(t *testing.T, args string) *module {
+// testModule builds the module with a fast clock; the server's API view
+// (newServer) has fast pauses.
+func testModule(t *testing.T, args string, s *server) *module {
 	t.Helper()
-	m := moduletest.New(t, Spec, args).(*module)
-	m.env = ovh.Env{
-		Limiters:  ovh.NewLimiters(),
-		RetryWait: time.Millisecond,
-		Wait: ovh.WaitOptions{FirstPoll: time.Millisecond, Interval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond,
-			Tolerate: time.Second, Adopt: 50 * time.Millisecond},
-	}
+	m := moduletest.NewFor(t, Spec, args, s.APIVars).(*module)
 	m.clock = fastClock()
 	return m
 }
@@ -123,19 +117,19 @@ func TestPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "in-rescue", args: "", setup: func(a *account, s *server) { s.sys = ovhRescue; s.facts = s.currentFacts() }},
+		{name: "in-rescue", args: "", setup: func(a *account, s *server) { s.SetRunning(ovhRescue) }},
 		{name: "harddisk", args: "boot: harddisk", bootID: 230242},
 		{name: "harddisk-already", args: "boot: harddisk"},
-		{name: "monitoring-off", args: "", setup: func(a *account, s *server) { s.vars[ovh.VarMonitoring] = "off" }},
+		{name: "monitoring-off", args: "", setup: func(a *account, s *server) { s.APIVars[ovh.VarMonitoring] = "off" }},
 		{name: "monitoring-off-already-set", args: "", setup: func(a *account, s *server) {
-			s.vars[ovh.VarMonitoring] = false
+			s.APIVars[ovh.VarMonitoring] = false
 			c := testClient(t, a)
 			if err := c.SetBoot(context.Background(), testSN, 230242, edKey); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{name: "harddisk-monitoring-back", args: "boot: harddisk", setup: func(a *account, s *server) {
-			s.vars[ovh.VarMonitoring] = "off"
+			s.APIVars[ovh.VarMonitoring] = "off"
 			c := testClient(t, a)
 			if err := c.Do(context.Background(), ovh.Request{Method: "PUT", Path: ovh.ServerPath(testSN), Body: map[string]any{"monitoring": false}}, nil); err != nil {
 				t.Fatal(err)
@@ -151,7 +145,7 @@ func TestPlans(t *testing.T) {
 				tt.setup(a, s)
 			}
 			before := len(a.emu.Calls(testSN))
-			p, err := testModule(t, tt.args).Check(context.Background(), s)
+			p, err := testModule(t, tt.args, s).Check(context.Background(), s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -176,7 +170,7 @@ func testClient(t *testing.T, a *account) *ovh.Client {
 func TestRebootIntoRescue(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 0)
-	m := testModule(t, "")
+	m := testModule(t, "", s)
 	ctx := context.Background()
 	p, err := m.Check(ctx, s)
 	if err != nil {
@@ -184,7 +178,7 @@ func TestRebootIntoRescue(t *testing.T) {
 	}
 	out, err := m.Apply(ctx, s, p)
 	if err != nil {
-		t.Fatalf("apply: %v\n%s", err, s.allLogs())
+		t.Fatalf("apply: %v\n%s", err, s.AllLogs())
 	}
 	st, _ := a.emu.Server(testSN)
 	if st.Mode != ovhapi.ModeRescue || st.BootID != 230242 || st.RescueSSHKey != edKey {
@@ -196,10 +190,10 @@ func TestRebootIntoRescue(t *testing.T) {
 	if got := s.Facts(); !got.Rescue || got.BootID != "boot-2" {
 		t.Errorf("facts after apply: %+v, want the rescue on boot-2", got)
 	}
-	if len(s.keyChanges) != 1 || s.keyChanges[0] != "disk-key -> rescue-key-2" {
-		t.Errorf("key changes %q, want the rescue's new key recorded once", s.keyChanges)
+	if changes := s.KeyChanges(); len(changes) != 1 || changes[0] != "disk-key -> host-key-2" {
+		t.Errorf("key changes %q, want the rescue's new key recorded once", changes)
 	}
-	for _, d := range s.dials {
+	for _, d := range s.Dials() {
 		if !d.NewSystem {
 			t.Errorf("a reconnect did not accept a new system: %+v", d)
 		}
@@ -219,7 +213,7 @@ func TestRebootIntoRescue(t *testing.T) {
 func TestHarddiskSetsTheNetbootWithoutReboot(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 230242)
-	m := testModule(t, "boot: harddisk")
+	m := testModule(t, "boot: harddisk", s)
 	ctx := context.Background()
 	p, err := m.Check(ctx, s)
 	if err != nil {
@@ -229,8 +223,8 @@ func TestHarddiskSetsTheNetbootWithoutReboot(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, _ := a.emu.Server(testSN)
-	if st.BootID != 1 || len(st.Tasks) != 0 || s.rebootsSeen != 0 {
-		t.Errorf("server %+v, reboots %d: want the disk boot and no reboot", st, s.rebootsSeen)
+	if st.BootID != 1 || len(st.Tasks) != 0 || s.Reboots() != 0 {
+		t.Errorf("server %+v, reboots %d: want the disk boot and no reboot", st, s.Reboots())
 	}
 	if again, err := m.Check(ctx, s); err != nil || again.Changed() {
 		t.Errorf("second check: %v, %s", err, moduletest.FormatPlan(again))
@@ -276,20 +270,26 @@ func TestCheckFailures(t *testing.T) {
 			}
 			for k, v := range tt.vars {
 				if v == nil {
-					delete(s.vars, k)
+					delete(s.APIVars, k)
 				} else {
-					s.vars[k] = v
+					s.APIVars[k] = v
 				}
 			}
-			_, err := testModule(t, tt.args).Check(context.Background(), s)
+			// A bad value the host's variables give fails when the task is
+			// built for the host, as validate does; a missing one, at Check.
+			m, err := Spec.New(moduletest.DecoderFor(tt.args, s.APIVars))
+			if err == nil {
+				m.(*module).clock = fastClock()
+				_, err = m.Check(context.Background(), s)
+			}
 			want := strings.ReplaceAll(tt.wantErr, "ENDPOINT_ROOT", strings.TrimSuffix(a.endpoint, "/1.0"))
 			want = strings.ReplaceAll(want, "ENDPOINT", a.endpoint)
 			if err == nil || !strings.HasPrefix(queryIDs.ReplaceAllString(err.Error(), ""), want) {
 				t.Fatalf("err = %v\nwant  %s…", err, want)
 			}
 			for _, secret := range []string{testAS, "0000secret0000", testCK} {
-				if strings.Contains(err.Error()+s.allLogs(), secret) {
-					t.Errorf("a secret shows in the error or log: %v\n%s", err, s.allLogs())
+				if strings.Contains(err.Error()+s.AllLogs(), secret) {
+					t.Errorf("a secret shows in the error or log: %v\n%s", err, s.AllLogs())
 				}
 			}
 		})
@@ -312,7 +312,7 @@ func TestApplyFailures(t *testing.T) {
 		{name: "API errors are retried", fault: ovhapi.Fault{HTTP500: 2}},
 		{name: "the task takes too long", fault: ovhapi.Fault{SlowTask: time.Hour}, args: "task_timeout: 200ms",
 			wantErr: "ovh: task ID on " + testSN + " still doing (Reboot asked): context deadline exceeded"},
-		{name: "the host never comes back", prepare: func(a *account, s *server) { s.neverBack = true }, args: "timeout: 2m",
+		{name: "the host never comes back", prepare: func(a *account, s *server) { s.NeverBack = true }, args: "timeout: 2m",
 			wantErr: "after the reboot into rescue12-customer (id 230242) (task ID done): did not answer SSH on a new boot within 2m (gave up after 2m0s",
 			check: func(t *testing.T, err error) {
 				var te *boot.TimeoutError
@@ -337,7 +337,7 @@ func TestApplyFailures(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(a, s)
 			}
-			m := testModule(t, tt.args)
+			m := testModule(t, tt.args, s)
 			ctx := context.Background()
 			p, err := m.Check(ctx, s)
 			if err != nil {
@@ -371,7 +371,7 @@ func TestApplyFailures(t *testing.T) {
 func TestSecretsNeverShown(t *testing.T) {
 	a := newAccount(t, ovhapi.Config{})
 	s := a.add(testSN, 0)
-	m := testModule(t, "")
+	m := testModule(t, "", s)
 	ctx := context.Background()
 	a.emu.InjectFault(testSN, ovhapi.Fault{HTTP500: 1})
 	p, err := m.Check(ctx, s)
@@ -382,14 +382,14 @@ func TestSecretsNeverShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := moduletest.FormatPlan(p) + fmt.Sprintf("%v %+v %#v", out, p.Data, p.Changes) + s.allLogs()
+	seen := moduletest.FormatPlan(p) + fmt.Sprintf("%v %+v %#v", out, p.Data, p.Changes) + s.AllLogs()
 	for _, secret := range []string{testAK, testAS, testCK} {
 		if strings.Contains(seen, secret) {
 			t.Errorf("secret %s… shows:\n%s", secret[:4], seen)
 		}
 	}
-	if !strings.Contains(s.allLogs(), "ovh: PUT /dedicated/server/"+testSN+": 200") {
-		t.Errorf("the API calls are not in the host's log:\n%s", s.allLogs())
+	if !strings.Contains(s.AllLogs(), "ovh: PUT /dedicated/server/"+testSN+": 200") {
+		t.Errorf("the API calls are not in the host's log:\n%s", s.AllLogs())
 	}
 }
 
@@ -423,8 +423,8 @@ func TestNew(t *testing.T) {
 
 func TestRunningRescueWithoutFacts(t *testing.T) {
 	s := newServer(nil)
-	s.sys = ovhRescue
-	s.facts = &facts.Facts{}
+	s.SetRunning(ovhRescue)
+	s.SetFacts(&facts.Facts{})
 	got, err := RunningRescue(context.Background(), s)
 	if err != nil || got != "rescue12-customer-eu" {
 		t.Errorf("RunningRescue = %q, %v", got, err)
@@ -441,7 +441,7 @@ func TestHarddiskContract(t *testing.T) {
 		a := newAccount(t, ovhapi.Config{})
 		s := a.add(testSN, 230242)
 		h := moduletest.NewLocalHost(t)
-		h.VarsMap = s.vars
+		h.VarsMap = s.APIVars
 		h.ReachVal = modules.Reach{Dial: "203.0.113.10"} // the emulated server's address
 		h.VarsMap["ovh_rate_limit"] = "1000/s burst 1000"
 		return "boot: harddisk", h
@@ -475,13 +475,16 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 		"ovh_application_secret": testAS, "ovh_consumer_key": testCK, "rescue_ssh_key": edKey,
 		"ovh_rate_limit": "1000/s burst 1000",
 	})
-	second.addr = "203.0.113.11"
+	second.Address = "203.0.113.11"
 	a.servers[other] = second
-	m := testModule(t, "")
+	// Hosts of one run: the runner gives them the account's one cache.
+	run := ovh.NewLimiters()
+	first.API.Limiters, second.API.Limiters = run, run
 	ctx := context.Background()
-	if _, err := m.Check(ctx, first); err != nil {
+	if _, err := testModule(t, "", first).Check(ctx, first); err != nil {
 		t.Fatal(err)
 	}
+	m := testModule(t, "", second) // as the runner builds a task's module for each host
 	p, err := m.Check(ctx, second)
 	if err != nil {
 		t.Fatal(err)
@@ -490,7 +493,7 @@ func TestApplySetsTheServersOwnRescue(t *testing.T) {
 		t.Errorf("the second check made %v, want only its server read (the range's list is shared)", got)
 	}
 	if _, err := m.Apply(ctx, second, p); err != nil {
-		t.Fatalf("apply: %v\n%s", err, second.allLogs())
+		t.Fatalf("apply: %v\n%s", err, second.AllLogs())
 	}
 	if st, _ := a.emu.Server(other); st.BootID != 230243 || st.Mode != ovhapi.ModeRescue {
 		t.Errorf("server %+v: want its own rescue (230243)", st)
@@ -522,11 +525,11 @@ func TestHarddiskOnUEFIPointsToTheInstalledLoader(t *testing.T) {
 			a.emu.AddServer(ovhapi.Server{Name: testSN, IP: "203.0.113.10", BootID: 230242, Firmware: tt.firmware})
 			// What the install left on the EFI system partition.
 			a.emu.SetEFILoaders(testSN, []string{ovh.RemovableEFILoader, `\EFI\systemd\systemd-bootx64.efi`})
-			s.facts.Firmware = tt.firmware
+			s.Facts().Firmware = tt.firmware
 			for k, v := range tt.vars {
-				s.vars[k] = v
+				s.APIVars[k] = v
 			}
-			m := testModule(t, "boot: harddisk")
+			m := testModule(t, "boot: harddisk", s)
 			ctx := context.Background()
 			p, err := m.Check(ctx, s)
 			if err != nil {

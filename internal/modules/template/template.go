@@ -27,6 +27,7 @@ type Args struct {
 // NewSpec returns the `template` module, rendering with r.
 func NewSpec(r Renderer) modules.Spec {
 	return modules.Spec{
+		Scope:   true, // it renders the host's variables
 		Name:    "template",
 		Summary: "Render a Jinja template with the host's variables and facts and write it to the host.",
 		Args:    Args{},

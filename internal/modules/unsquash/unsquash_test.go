@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 )
 
@@ -50,16 +51,16 @@ func rescue() *moduletest.ScriptedHost {
 	return &moduletest.ScriptedHost{
 		Files: map[string]string{},
 		Probes: map[string]moduletest.Reply{
-			line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
-			line("readlink", "-m", "--", device):                                                 {Stdout: "/dev/sda4\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", src):                                          {Stdout: "1048576000\tregular file\t" + src + "\n"},
-			line("sha256sum", "--", src):                                                         {Stdout: sum + "  " + src + "\n"},
-			line("which", "unsquashfs"):                                                          {Stdout: "/usr/bin/unsquashfs\n"},
-			line("unsquashfs", "-lls", src):                                                      {Stdout: listing},
-			line("stat", "-f", "-c", "%a %S %d", "--", dest):                                     moduletest.Missing(dest),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"):                       moduletest.Missing("/root/rescue/nix"),
-			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):                           {Stdout: "524288 4096 131061\n"},
-			line("stat", "-c", "%s\t%F\t%n", "--", dest):                                         moduletest.Missing(dest),
+			line(hostfs.MountsArgv...):                                     {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
+			line("readlink", "-m", "--", device):                           {Stdout: "/dev/sda4\n"},
+			line("stat", "-c", "%s\t%F\t%n", "--", src):                    {Stdout: "1048576000\tregular file\t" + src + "\n"},
+			line("sha256sum", "--", src):                                   {Stdout: sum + "  " + src + "\n"},
+			line("which", "unsquashfs"):                                    {Stdout: "/usr/bin/unsquashfs\n"},
+			line("unsquashfs", "-lls", src):                                {Stdout: listing},
+			line("stat", "-f", "-c", "%a %S %d", "--", dest):               moduletest.Missing(dest),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue/nix"): moduletest.Missing("/root/rescue/nix"),
+			line("stat", "-f", "-c", "%a %S %d", "--", "/root/rescue"):     {Stdout: "524288 4096 131061\n"},
+			line("stat", "-c", "%s\t%F\t%n", "--", dest):                   moduletest.Missing(dest),
 		},
 	}
 }
@@ -75,7 +76,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "fresh-rescue",
 			args: "device: " + device,
 			setup: func(h *moduletest.ScriptedHost) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: mounts("")}
+				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: mounts("")}
 				h.Probes[line("which", "unsquashfs")] = moduletest.Reply{Exit: 1}
 			},
 		},
@@ -112,7 +113,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "iso-not-there-yet",
 			args: "device: " + device,
 			setup: func(h *moduletest.ScriptedHost) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
 				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = moduletest.Missing(src)
 				h.Probes[line("which", "unsquashfs")] = moduletest.Reply{Exit: 1}
 			},
@@ -128,7 +129,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "root-taken",
 			args: "device: " + device,
 			setup: func(h *moduletest.ScriptedHost) {
-				h.Probes[line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION")] = moduletest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
+				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
 				h.Probes[line("readlink", "-m", "--", "/dev/nvme0n1p2")] = moduletest.Reply{Stdout: "/dev/nvme0n1p2\n"}
 			},
 		},
@@ -137,10 +138,10 @@ func TestCheckGolden(t *testing.T) {
 			args: "device: /dev/disk/by-id/nvme-SAMSUNG_MZVL2512_S123-part4\nroot: /srv/rescue\nsrc: /srv/iso/nix-store.squashfs\ndest: /srv/rescue/nix/store",
 			setup: func(h *moduletest.ScriptedHost) {
 				h.Probes = map[string]moduletest.Reply{
-					line("findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
-					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"):                {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
-					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                               {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
-					line("which", "unsquashfs"): {Stdout: "/usr/bin/unsquashfs\n"},
+					line(hostfs.MountsArgv...): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
+					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"): {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
+					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
+					line("which", "unsquashfs"):                                           {Stdout: "/usr/bin/unsquashfs\n"},
 				}
 			},
 		},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
 )
@@ -126,7 +127,6 @@ func (h *fakeHost) offer(p *fakePool) *fakeHost {
 
 func (h *fakeHost) Name() string         { return "h1" }
 func (h *fakeHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-func (h *fakeHost) Vars() map[string]any { return map[string]any{} }
 func (h *fakeHost) Facts() *facts.Facts  { return h.facts }
 func (h *fakeHost) Log(format string, args ...any) {
 	h.logs = append(h.logs, fmt.Sprintf(format, args...))
@@ -282,11 +282,11 @@ func (h *fakeHost) answer(cmd transport.Cmd) (transport.Result, error) {
 		}
 		return result(cmd, 0, b.String(), "")
 	case a[0] == "findmnt":
-		m, ok := h.mounts[last]
-		if !ok {
-			return result(cmd, 1, "", "")
+		var mounts []hostfs.MountState
+		for target, m := range h.mounts {
+			mounts = append(mounts, hostfs.MountState{Target: target, Source: m[0], FSType: m[1]})
 		}
-		return result(cmd, 0, m[0]+" "+m[1]+"\n", "")
+		return result(cmd, 0, string(hostfs.FormatMounts(mounts)), "")
 	case a[0] == "test":
 		if last == byIDDir && h.byID {
 			return result(cmd, 0, "", "")

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 )
 
 // topVdev is a top-level vdev as ZFS reports it.
@@ -173,32 +175,13 @@ func parseLsblk(out string) []lsblkEntry {
 		if len(f) < 2 || f[0] == "" {
 			continue
 		}
-		e := lsblkEntry{name: unescapeRaw(f[0]), typ: f[1]}
+		e := lsblkEntry{name: hostfs.Unescape(f[0]), typ: f[1]}
 		if len(f) > 2 {
-			e.mountpoint = unescapeRaw(f[2])
+			e.mountpoint = hostfs.Unescape(f[2])
 		}
 		es = append(es, e)
 	}
 	return es
-}
-
-// unescapeRaw undoes the \xNN escapes of lsblk's and findmnt's raw output.
-func unescapeRaw(s string) string {
-	if !strings.Contains(s, `\x`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] == 'x' {
-			if n, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // lines splits command output into its non-empty lines.

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 )
 
 // testdata/real holds outputs captured in a guest of internal/zfsvm
@@ -130,7 +132,7 @@ func TestParseProperties(t *testing.T) {
 	if got["altroot"] != "/mnt" || got["ashift"] != "0" {
 		t.Errorf("zpool get: %v", got)
 	}
-	if f := strings.Fields(real(t, "findmnt-space.txt")); unescapeRaw(f[0]) != "tank/a b" || f[1] != "zfs" {
+	if f := strings.Fields(real(t, "findmnt-space.txt")); hostfs.Unescape(f[0]) != "tank/a b" || f[1] != "zfs" {
 		t.Errorf("findmnt: %q", f)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -103,22 +104,11 @@ func (p prober) signature(ctx context.Context, dev string) (map[string]string, e
 
 // mounted returns what is mounted at target, empty when nothing.
 func (p prober) mounted(ctx context.Context, target string) (source, fstype string, err error) {
-	res, err := p.h.Probe(ctx, transport.Cmd{Args: []string{"findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE", "-M", target}})
+	m, err := hostfs.InspectMount(ctx, p.h, target)
 	if err != nil {
-		if code, ran := exitCode(err); ran && code == 1 {
-			return "", "", nil
-		}
 		return "", "", fmt.Errorf("probe mounts at %s: %w", target, err)
 	}
-	ls := lines(res.Stdout)
-	if len(ls) == 0 {
-		return "", "", nil
-	}
-	f := strings.Fields(ls[len(ls)-1]) // the mount on top
-	if len(f) < 2 {
-		return "", "", fmt.Errorf("probe mounts at %s: unexpected output %q", target, ls[len(ls)-1])
-	}
-	return unescapeRaw(f[0]), f[1], nil
+	return m.Source, m.FSType, nil
 }
 
 // resolve maps paths to their canonical device paths (symlinks resolved).

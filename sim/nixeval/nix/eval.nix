@@ -133,6 +133,7 @@ let
         supportedFilesystems = { };
         availableKernelModules = d [ ];
         kernelModules = d [ ];
+        includeDefaultModules = d true;
       };
       zfs = { forceImportRoot = d true; devNodes = d "/dev/disk/by-id"; };
       kernelPackages = d pkgs.linuxPackages;

@@ -36,6 +36,9 @@ type MountState struct {
 	// Propagation is findmnt's: shared, private, slave, unbindable, with
 	// modifiers; empty where findmnt does not tell.
 	Propagation string
+	// MajMin is the device number of what is mounted ("8:1"), which ties a
+	// mount to a block device whatever name it was mounted by.
+	MajMin string
 }
 
 // Shared reports whether mount events here reach other mounts: unmounting
@@ -75,31 +78,73 @@ func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (M
 	return s, nil
 }
 
+// MountsArgv is how Mounts asks: every mount, one line of KEY="value"
+// pairs each, the one format of findmnt's that survives any character in a
+// path.
+var MountsArgv = []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION,MAJ:MIN"}
+
 // Mounts lists the host's mounts in the order they were made, as findmnt
 // lists them from /proc/self/mountinfo.
 func Mounts(ctx context.Context, h modules.ReadOnlyHost) ([]MountState, error) {
-	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION"}})
+	res, err := h.Probe(ctx, transport.Cmd{Args: MountsArgv})
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
 	}
-	var out []MountState
-	for _, line := range strings.Split(string(res.Stdout), "\n") {
+	return ParseMounts(res.Stdout), nil
+}
+
+// ParseMounts reads the output of MountsArgv.
+func ParseMounts(out []byte) []MountState {
+	var mounts []MountState
+	for _, line := range strings.Split(string(out), "\n") {
 		kv := parsePairs(line)
 		if kv["TARGET"] == "" {
 			continue
 		}
-		out = append(out, MountState{
-			Mounted: true,
-			Target:  kv["TARGET"],
-			Source:  kv["SOURCE"],
-			FSType:  kv["FSTYPE"],
-			FSRoot:  kv["FSROOT"],
-			Options: strings.Split(kv["OPTIONS"], ","),
-
+		majMin := kv["MAJ:MIN"]
+		if majMin == "" {
+			majMin = kv["MAJ_MIN"] // util-linux 2.39 and later name it so
+		}
+		mounts = append(mounts, MountState{
+			Mounted:     true,
+			Target:      kv["TARGET"],
+			Source:      kv["SOURCE"],
+			FSType:      kv["FSTYPE"],
+			FSRoot:      kv["FSROOT"],
+			Options:     strings.Split(kv["OPTIONS"], ","),
 			Propagation: kv["PROPAGATION"],
+			MajMin:      majMin,
 		})
 	}
-	return out, nil
+	return mounts
+}
+
+// FormatMounts writes mounts as MountsArgv prints them, for hosts that
+// stand in for one.
+func FormatMounts(mounts []MountState) []byte {
+	var b strings.Builder
+	for _, m := range mounts {
+		fmt.Fprintf(&b, "TARGET=%s SOURCE=%s FSTYPE=%s FSROOT=%s OPTIONS=%s PROPAGATION=%s MAJ:MIN=%s\n",
+			quotePair(m.Target), quotePair(m.Source), quotePair(m.FSType), quotePair(m.FSRoot),
+			quotePair(strings.Join(m.Options, ",")), quotePair(m.Propagation), quotePair(m.MajMin))
+	}
+	return []byte(b.String())
+}
+
+// quotePair quotes a value as findmnt -P does: unsafe bytes as \xNN.
+func quotePair(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '`' || c == '$' || c >= 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // parsePairs reads findmnt -P output: KEY="value" pairs, with \x escapes.
@@ -117,13 +162,14 @@ func parsePairs(line string) map[string]string {
 		if end < 0 {
 			return out
 		}
-		out[key] = unescape(rest[:end])
+		out[key] = Unescape(rest[:end])
 		line = rest[end+1:]
 	}
 }
 
-// unescape undoes the \xNN escapes util-linux uses for unsafe characters.
-func unescape(s string) string {
+// Unescape undoes the \xNN escapes util-linux (lsblk, findmnt) uses for
+// unsafe characters.
+func Unescape(s string) string {
 	if !strings.Contains(s, `\x`) {
 		return s
 	}

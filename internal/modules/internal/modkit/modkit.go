@@ -34,8 +34,22 @@ func Decode(d modules.Decoder, args any) error {
 			return fmt.Errorf("modkit: default %q of %s: %w", a.Default, a.Name, err)
 		}
 	}
+	// The host's variables come over the defaults and under the task's
+	// arguments, which are decoded last; an argument the task leaves
+	// empty ("{{ x | default('') }}") falls back to them too.
+	src, hasVars := d.(modules.VarSource)
+	if hasVars {
+		if err := fromVars(src, v.Elem(), schema, false); err != nil {
+			return err
+		}
+	}
 	if d != nil {
 		if err := d.Decode(args); err != nil {
+			return err
+		}
+	}
+	if hasVars {
+		if err := fromVars(src, v.Elem(), schema, true); err != nil {
 			return err
 		}
 	}
@@ -54,6 +68,53 @@ func Decode(d modules.Decoder, args any) error {
 	return fmt.Errorf("%q are required and must not be empty", empty)
 }
 
+// fromVars fills each argument that declares inventory variables (only
+// the empty ones with onlyEmpty) with the first of them the host defines.
+func fromVars(src modules.VarSource, args reflect.Value, schema []modules.Arg, onlyEmpty bool) error {
+	for _, a := range schema {
+		if len(a.Vars) == 0 {
+			continue
+		}
+		field := args.FieldByIndex(a.Index)
+		if onlyEmpty && !isEmpty(field) {
+			continue
+		}
+		for _, name := range a.Vars {
+			val, ok := src.Var(name)
+			if !ok || val == nil {
+				continue
+			}
+			if err := setFrom(field, val); err != nil {
+				return fmt.Errorf("the host's %s variable: %w", name, err)
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// setFrom stores a variable's value in field: as it is for an `any`
+// field, else through YAML, as if the task had written it (an INI
+// inventory's "2222" is a number to an int argument).
+func setFrom(field reflect.Value, val any) error {
+	if field.Kind() == reflect.Interface {
+		field.Set(reflect.ValueOf(val))
+		return nil
+	}
+	if s, ok := val.(string); ok {
+		if field.Kind() == reflect.String {
+			field.SetString(s)
+			return nil
+		}
+		return yaml.Unmarshal([]byte(s), field.Addr().Interface())
+	}
+	text, err := yaml.Marshal(val)
+	if err != nil {
+		return err
+	}
+	return yaml.Unmarshal(text, field.Addr().Interface())
+}
+
 // isEmpty treats an empty list or map as missing, like an unset value.
 func isEmpty(v reflect.Value) bool {
 	switch v.Kind() {
@@ -63,10 +124,11 @@ func isEmpty(v reflect.Value) bool {
 	return v.IsZero()
 }
 
-// Vars returns the host's variables with its facts under `facts` when the
-// runner has not put them there already, as templates expect them.
+// Vars returns the variables a module that declares Scope sees, with the
+// host's facts under `facts` when the runner has not put them there
+// already, as templates expect them.
 func Vars(h modules.ReadOnlyHost) map[string]any {
-	vars := h.Vars()
+	vars := modules.Scope(h)
 	if _, ok := vars["facts"]; ok {
 		return vars
 	}

@@ -137,9 +137,9 @@ type fakeHost struct {
 	facts *facts.Facts
 }
 
-func (f fakeHost) Reach() modules.Reach { return modules.Reach{Dial: "203.0.113.10"} }
-func (f fakeHost) Vars() map[string]any { return f.vars }
-func (f fakeHost) Facts() *facts.Facts  { return f.facts }
+func (f fakeHost) Reach() modules.Reach  { return modules.Reach{Dial: "203.0.113.10"} }
+func (f fakeHost) Scope() map[string]any { return f.vars }
+func (f fakeHost) Facts() *facts.Facts   { return f.facts }
 
 func TestVars(t *testing.T) {
 	h := fakeHost{vars: map[string]any{"a": 1}, facts: &facts.Facts{Hostname: "ks1", CPUs: 4}}
@@ -245,5 +245,63 @@ func TestPlanData(t *testing.T) {
 	}
 	if _, err := PlanData[*plan](&modules.Plan{Data: "someone else's"}); err == nil {
 		t.Error("a plan of another module was taken")
+	}
+}
+
+type varArgs struct {
+	Service string         `yaml:"service" var:"ovh_service"`
+	Port    int            `yaml:"port" var:"port"`
+	Off     string         `yaml:"-" var:"ovh_monitoring"`
+	Keys    any            `yaml:"-" var:"ssh_keys,rescue_ssh_key"`
+	Timeout Duration       `yaml:"timeout" default:"1m" var:"timeout"`
+	Extra   map[string]any `yaml:"extra"`
+}
+
+// TestDecodeFromVars: an argument with a var tag that the task leaves out
+// takes the first of its variables the host defines, typed as if the task
+// had written it; one the task gives wins; without a host, nothing is
+// filled.
+func TestDecodeFromVars(t *testing.T) {
+	vars := map[string]any{"ovh_service": "ns1.ip-203-0-113.eu", "port": "2222", "ovh_monitoring": false,
+		"rescue_ssh_key": "ssh-ed25519 AAAA", "timeout": "5m"}
+	tests := []struct {
+		name string
+		args string
+		vars map[string]any
+		want varArgs
+	}{
+		{name: "from the variables", args: "{}", vars: vars, want: varArgs{
+			Service: "ns1.ip-203-0-113.eu", Port: 2222, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute)}},
+		{name: "the first defined wins", args: "{}", vars: map[string]any{"ssh_keys": []any{"a", "b"}, "rescue_ssh_key": "c"},
+			want: varArgs{Keys: []any{"a", "b"}, Timeout: Duration(time.Minute)}},
+		{name: "the task's argument wins", args: "service: other\nport: 22", vars: vars, want: varArgs{
+			Service: "other", Port: 22, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute)}},
+		{name: "an empty argument falls back", args: "service: ''", vars: vars, want: varArgs{
+			Service: "ns1.ip-203-0-113.eu", Port: 2222, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute)}},
+		{name: "no host", args: "{}", want: varArgs{Timeout: Duration(time.Minute)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d modules.Decoder = strictDecoder(tt.args)
+			if tt.vars != nil {
+				d = modules.WithVars(d, tt.vars)
+			}
+			var got varArgs
+			if err := Decode(d, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	var bad varArgs
+	err := Decode(modules.WithVars(strictDecoder("{}"), map[string]any{"port": "many"}), &bad)
+	if err == nil || !strings.Contains(err.Error(), "the host's port variable") {
+		t.Errorf("a variable of the wrong type: %v, want an error naming it", err)
+	}
+	// A var-only input is no argument: a task cannot set it.
+	if err := Decode(strictDecoder("off: true"), &bad); err == nil {
+		t.Error("a task set an input declared yaml:\"-\"")
 	}
 }

@@ -1,6 +1,8 @@
 // Package netboot is what modules that drive an OVH server's netboot share:
-// the service a host means and the proof that it is this host, the API
-// credentials it needs, and the step that points its netboot at its disk.
+// the service a host means and the proof that it is this host, the
+// inventory values they declare (Inventory), and the step that points its
+// netboot at its disk. The API itself comes from the host view (OVH,
+// OVHWriter), which the runner makes.
 package netboot
 
 import (
@@ -16,33 +18,37 @@ import (
 // Harddisk is the netboot type of a server's boot from its own disks.
 const Harddisk = "harddisk"
 
-// Service is the service name a task means: its argument, else the host's
-// ovh_service variable.
-func Service(arg string, h modules.ReadOnlyHost) (string, error) {
-	return ServiceOf(arg, h.Vars())
-}
-
-func ServiceOf(arg string, vars map[string]any) (string, error) {
-	if arg != "" {
-		return arg, nil
-	}
-	if s, ok := vars[ovh.VarService].(string); ok && strings.TrimSpace(s) != "" {
-		return strings.TrimSpace(s), nil
+// Service is the service name a task means: its service argument, which
+// defaults from the host's ovh_service variable (see ServiceDoc).
+func Service(arg string) (string, error) {
+	if s := strings.TrimSpace(arg); s != "" {
+		return s, nil
 	}
 	return "", fmt.Errorf("no OVH service name: set the task's service argument or the host's %s variable (the server's name in the OVH manager, such as ns1234.ip-203-0-113.eu)", ovh.VarService)
 }
 
-// RequireCredentials reports missing OVH API credentials for a host's
-// variables.
-func RequireCredentials(endpoint string, vars map[string]any) error {
-	_, err := ovh.Resolve(endpoint, vars)
+// Inventory is what modules that drive a server's netboot read of the
+// host's inventory beside their arguments and the API's credentials; they
+// embed it in their Args, inline, so that it is declared.
+type Inventory struct {
+	Monitoring        string `yaml:"-" var:"ovh_monitoring" doc:"off turns OVH's monitoring of the server off while it boots the rescue, on again with its disk's netboot"`
+	EFIBootloaderPath string `yaml:"-" var:"ovh_efi_bootloader_path" doc:"the loader a UEFI server's disk boots; default: \\EFI\\BOOT\\BOOTX64.EFI"`
+}
+
+// Check reports a malformed value.
+func (i Inventory) Check() error {
+	_, err := i.monitoringOff()
 	return err
+}
+
+func (i Inventory) monitoringOff() (bool, error) {
+	return ovh.MonitoringOff(map[string]any{ovh.VarMonitoring: i.Monitoring})
 }
 
 // CurrentBoot finds the server's netboot among boots, else asks the API;
 // nil when it cannot be known. It only serves --diff, so a failure is no
 // error.
-func CurrentBoot(ctx context.Context, client *ovh.Client, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
+func CurrentBoot(ctx context.Context, client *ovh.Reader, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
 	if srv.BootID == nil {
 		return nil
 	}
@@ -90,37 +96,27 @@ type Step struct {
 	EFIBootloaderPath string
 }
 
-// Env is env with the run's API budgets: every host of a run that uses
-// one OVH account shares its rate budget (OVH counts calls per account),
-// kept by the run, not by the process.
-func Env(env ovh.Env, h modules.ReadOnlyHost) ovh.Env {
-	if env.Limiters == nil {
-		env.Limiters = h.RunShared("ovh.limiters", func() any { return ovh.NewLimiters() }).(*ovh.Limiters)
-	}
-	return env
-}
-
 // VerifyHost proves through the API that the credentials are valid and
 // grant the calls that boot the rescue and back (see ovh.CheckCredential,
 // read once per account and run), and that service is h (see ovh.Verify).
 // It warns of a server OVH monitors.
-func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.ReadOnlyHost, service string) error {
-	client, res, err := Env(env, h).Client(endpoint, h.Vars(), h.Log)
+func VerifyHost(ctx context.Context, endpoint string, h modules.ReadOnlyHost, service string, inv Inventory) error {
+	api, err := h.OVH(endpoint)
 	if err != nil {
 		return err
 	}
-	defer LogCost(h, "preflight", client, client.Calls())
-	expires, err := client.CheckCredential(ctx, res, ovh.RescueRights(service))
+	defer LogCost(h, "preflight", api, api.Calls())
+	expires, err := api.CheckCredential(ctx, ovh.RescueRights(service))
 	if err != nil {
-		return res.Explain(err)
+		return err
 	}
 	if !expires.IsZero() && time.Until(expires) < keyMargin {
 		h.Log("warning: the OVH consumer key expires at %s, perhaps before a reinstall ends; make one valid longer", expires.Format(time.RFC3339))
 	}
-	claim := ClaimOf(h, service)
-	srv, err := client.Verify(ctx, claim, env.Lookup)
+	claim := ClaimOf(h, service, inv)
+	srv, err := api.Verify(ctx, claim)
 	if err != nil {
-		return res.Explain(err)
+		return err
 	}
 	if srv.Monitoring && !claim.MonitoringOff {
 		h.Log("warning: %s", ovh.MonitoringWarning(service))
@@ -133,29 +129,29 @@ func VerifyHost(ctx context.Context, env ovh.Env, endpoint string, h modules.Rea
 const keyMargin = 2 * time.Hour
 
 // LogCost reports in the host's log what a step cost in API calls.
-func LogCost(h modules.ReadOnlyHost, step string, client *ovh.Client, before ovh.Calls) {
+func LogCost(h modules.ReadOnlyHost, step string, client *ovh.Reader, before ovh.Calls) {
 	h.Log("ovh: %s of %s: %s", step, h.Name(), client.Calls().Since(before))
 }
 
 // ClaimOf is what the inventory says of h as the OVH service: the address
 // nixbook dials must be the server's.
-func ClaimOf(h modules.ReadOnlyHost, service string) ovh.Claim {
+func ClaimOf(h modules.ReadOnlyHost, service string, inv Inventory) ovh.Claim {
 	r := h.Reach()
-	off, _ := ovh.MonitoringOff(h.Vars()) // Requires reported a bad value
+	off, _ := inv.monitoringOff() // Requires reported a bad value
 	firmware := ""
 	if f := h.Facts(); f != nil {
 		firmware = f.Firmware
 	}
 	return ovh.Claim{Host: h.Name(), Source: r.Source, Dial: r.Dial, Service: service, MonitoringOff: off,
-		EFIBootloaderPath: ovh.EFIPath(firmware, h.Vars())}
+		EFIBootloaderPath: ovh.EFIPath(firmware, map[string]any{ovh.VarEFIBootloaderPath: inv.EFIBootloaderPath})}
 }
 
 // HarddiskStep proves that the service is the host the claim means, then
 // finds the server's boot from the disk and the call that sets it, if it is
 // not set already.
-func HarddiskStep(ctx context.Context, client *ovh.Client, claim ovh.Claim, lookup ovh.LookupFunc) (*Step, error) {
+func HarddiskStep(ctx context.Context, client *ovh.Reader, claim ovh.Claim) (*Step, error) {
 	service := claim.Service
-	srv, err := client.Verify(ctx, claim, lookup)
+	srv, err := client.Verify(ctx, claim)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +199,11 @@ func (s *Step) Change(service string) modules.Change {
 }
 
 // Apply makes a step's call and checks that the API took it.
-func Apply(ctx context.Context, client *ovh.Client, service string, s *Step) error {
+func Apply(ctx context.Context, client *ovh.Writer, service string, s *Step) error {
 	if s.Request == nil {
 		return nil
 	}
-	if err := ConfirmTarget(ctx, client, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
+	if err := ConfirmTarget(ctx, &client.Reader, service, &s.Target, s.Request, ovh.PickHarddisk); err != nil {
 		return err
 	}
 	if err := client.Do(ctx, *s.Request, nil); err != nil {
@@ -229,7 +225,7 @@ func Apply(ctx context.Context, client *ovh.Client, service string, s *Step) err
 // ConfirmTarget checks the boot a plan chose from its range's catalog
 // against the server's own netboots before the call that sets it, and
 // picks again among them if the server lacks it.
-func ConfirmTarget(ctx context.Context, client *ovh.Client, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
+func ConfirmTarget(ctx context.Context, client *ovh.Reader, service string, target *ovh.Boot, set *ovh.Request, pick func([]ovh.Boot) (ovh.Boot, error)) error {
 	own, err := client.OwnBoot(ctx, service, *target, pick)
 	if err != nil {
 		return err

@@ -1,0 +1,62 @@
+package hostfs
+
+import (
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/nixbook/nixbook/internal/facts"
+)
+
+// TestParseMountsOfThisMachine reads what this machine's findmnt prints
+// (a read-only listing) and checks it against the kernel's own table.
+func TestParseMountsOfThisMachine(t *testing.T) {
+	out, err := exec.Command(MountsArgv[0], MountsArgv[1:]...).Output()
+	if err != nil {
+		t.Skipf("findmnt: %v", err)
+	}
+	mounts := ParseMounts(out)
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(info)), "\n")
+	if len(mounts) != len(lines) {
+		t.Fatalf("ParseMounts found %d mounts, mountinfo lists %d", len(mounts), len(lines))
+	}
+	for i, line := range lines {
+		f := strings.Fields(line) // id parent maj:min root target ...
+		if mounts[i].MajMin != f[2] || mounts[i].FSRoot != facts.UnescapeOctal(f[3]) {
+			t.Errorf("mount %d: got %+v, mountinfo says %q", i, mounts[i], line)
+		}
+	}
+}
+
+func TestParseMountsOfNewerFindmnt(t *testing.T) {
+	// util-linux 2.39 and later (the NixOS installer's) name MAJ:MIN so.
+	got := ParseMounts([]byte(`TARGET="/mnt/boot" SOURCE="/dev/sda1" FSTYPE="ext4" FSROOT="/" OPTIONS="rw,relatime" PROPAGATION="shared" MAJ_MIN="8:1"` + "\n"))
+	want := []MountState{{Mounted: true, Target: "/mnt/boot", Source: "/dev/sda1", FSType: "ext4", FSRoot: "/", Options: []string{"rw", "relatime"}, Propagation: "shared", MajMin: "8:1"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseMounts = %+v, want %+v", got, want)
+	}
+}
+
+// FuzzParseMounts checks that what FormatMounts writes reads back the same,
+// whatever bytes a path holds.
+func FuzzParseMounts(f *testing.F) {
+	f.Add("/mnt/my iso", "/dev/loop0", "iso9660", "ro,nodev", "7:0")
+	f.Add("/a\"b\\c`$d", "rpool/root", "zfs", "rw", "0:50")
+	f.Fuzz(func(t *testing.T, target, source, fstype, options, majMin string) {
+		if target == "" || strings.Contains(options, ",,") {
+			t.Skip()
+		}
+		in := []MountState{{Mounted: true, Target: target, Source: source, FSType: fstype, FSRoot: "/", Options: strings.Split(options, ","), MajMin: majMin}}
+		got := ParseMounts(FormatMounts(in))
+		if !reflect.DeepEqual(got, in) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, in)
+		}
+		ParseMounts([]byte(target + source)) // never panics
+	})
+}
