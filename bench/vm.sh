@@ -36,7 +36,7 @@ t=$(now)
 echo "nixbook-sim up 1 vm host (payload, kexec tarball, rescue boot): $(elapsed "$t") s"
 "$work/nixbook-sim" down --dir "$work/fleet" >/dev/null
 
-for case in TestVMHostRescueAndReboots:./sim/ TestVMInstallBIOSSingleDisk:./e2e/ TestVMInstallBIOSMirror:./e2e/; do
+for case in TestVMHostRescueAndReboots:./sim/ TestVMInstallBIOSSingleDisk:./e2e/ TestVMInstallBIOSMirror:./e2e/ TestVMStageOneRefusesAPoolInUseElsewhere:./e2e/; do
   name=${case%%:*} pkg=${case#*:}
   t=$(now)
   go test -count=1 -timeout 30m -run "^$name\$" "$pkg" >"$work/$name.log" 2>&1 || { cat "$work/$name.log"; exit 1; }

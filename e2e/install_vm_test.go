@@ -144,3 +144,61 @@ func TestVMInstallBIOSMirror(t *testing.T) {
 		t.Errorf("without its first disk: %q, want rpool DEGRADED on one disk", got)
 	}
 }
+
+// A root pool left imported under another host id, with a configuration
+// that does not force the import (boot.zfs.forceImportRoot = false): the
+// installed system's stage 1 refuses the pool and the server stays off the
+// network, as NixOS's does; the simulator says why. Exporting it from the
+// rescue, as nixbook's own install does before its reboot, brings it back.
+func TestVMStageOneRefusesAPoolInUseElsewhere(t *testing.T) {
+	f := vmFleet(t, sim.HostOverride{DiskSize: "4GiB"})
+	stock, err := os.ReadFile(filepath.Join("..", "internal", "playbooks", "install.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kexec path's nixos_config task, a task of the play (the ISO
+	// path's is deeper, in a block).
+	const task = "\n      nixos_config:\n"
+	if bytes.Count(stock, []byte(task)) != 1 {
+		t.Fatalf("install.yml has not one %q", task)
+	}
+	playbook := filepath.Join(t.TempDir(), "install.yml")
+	noForce := bytes.Replace(stock, []byte(task), []byte(task+"        extra: \"boot.zfs.forceImportRoot = false;\"\n"), 1)
+	if err := os.WriteFile(playbook, noForce, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.nixbook(t, playbook); r.code != 0 {
+		t.Fatalf("exit %d:\n%s\nconsole:\n%s", r.code, r.out, f.console(t, "ks1"))
+	}
+
+	booted := f.BootID("ks1")
+	f.Reboot("ks1", sim.ModeRescue)
+	waitBoot(t, f, "ks1", booted)
+	rescueKnown := filepath.Join(t.TempDir(), "known_hosts")
+	f.shKnown(t, "ks1", rescueKnown, "zgenhostid -f 0badcafe && zpool import -f -N rpool")
+	booted = f.BootID("ks1")
+	f.Reboot("ks1", sim.ModeDisk)
+	deadline := time.Now().Add(4 * time.Minute)
+	for !strings.Contains(f.Status("ks1").Why, "stage 1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no stage 1 failure: %+v\nconsole:\n%s", f.Status("ks1"), f.console(t, "ks1"))
+		}
+		time.Sleep(time.Second)
+	}
+	st := f.Status("ks1")
+	if st.SSH || !strings.Contains(st.Why, "cannot import the root pool rpool") || !strings.Contains(st.Why, "another system") {
+		t.Errorf("status %+v", st)
+	}
+
+	// The way out: the rescue imports and exports it.
+	booted = f.BootID("ks1")
+	f.Reboot("ks1", sim.ModeRescue)
+	waitBoot(t, f, "ks1", booted)
+	f.shKnown(t, "ks1", filepath.Join(t.TempDir(), "known_hosts"), "zpool import -f -N rpool && zpool export rpool")
+	booted = f.BootID("ks1")
+	f.Reboot("ks1", sim.ModeDisk)
+	waitBoot(t, f, "ks1", booted)
+	if got := f.sh(t, "ks1", "zpool list -H -o health rpool"); got != "ONLINE\n" {
+		t.Errorf("after the export: rpool %q", got)
+	}
+}
