@@ -1,7 +1,7 @@
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: all deps mods build test test-cold lint fuzz bench demo clean
+.PHONY: all deps mods build test test-vm test-cold lint fuzz bench demo clean
 
 all: build
 
@@ -18,6 +18,12 @@ build:
 
 test: deps mods lint
 	NIXBOOK_HEAVY_TESTS=1 $(GO) test -count=1 -timeout 60m ./...
+
+# The simulated fleet's vm hosts (QEMU machines with real ZFS, see
+# sim/README.md) and the default install path end to end on them; make test
+# runs them too.
+test-vm: deps mods
+	NIXBOOK_HEAVY_TESTS=1 $(GO) test -count=1 -timeout 40m -run 'TestVM' ./sim/vm/ ./sim/ ./e2e/
 
 # make test with nixbook's caches empty, as on a fresh machine (CI's case);
 # the machine's caches are left alone.

@@ -49,7 +49,7 @@ var floors = []struct {
 	{"internal/heavytest", nil},
 	{"internal/sshdtest", []string{"internal/heavytest", "internal/apt", "internal/proctree", "internal/transport"}},
 	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/hostkeys", "internal/ovh", "internal/transport", "internal/transport/local", "internal/yamlx"}},
-	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "internal/buildonce", "internal/proctree"}},
+	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "sim/vm"}},
 	{"internal/modules/internal/nixosgen/nixosgentest", []string{"internal/heavytest", "internal/facts", "sim/nixeval"}},
 	{"internal/runner/runnertest", []string{"internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/runner", "internal/tmpl", "internal/transport/ssh"}},
 

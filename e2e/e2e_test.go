@@ -112,10 +112,17 @@ func (f *fleet) osRelease(t *testing.T, host string) string {
 // nixbook recorded, and returns its output.
 func (f *fleet) sh(t *testing.T, host, command string) string {
 	t.Helper()
-	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(f.knownHosts), SSHConfigPath: "none", ConnectTimeout: 10 * time.Second})
+	return f.shKnown(t, host, f.knownHosts, command)
+}
+
+// shKnown is sh with the host keys of another known_hosts file (an empty
+// one takes whatever key the host serves).
+func (f *fleet) shKnown(t *testing.T, host, knownHosts, command string) string {
+	t.Helper()
+	d := sshtransport.NewDialer(sshtransport.DialerOptions{Store: hostkeys.New(knownHosts), SSHConfigPath: "none", ConnectTimeout: 10 * time.Second})
 	defer d.Close()
 	h := f.Host(host)
-	conn, err := d.Dial(context.Background(), transport.Target{Name: host, Address: h.Addr, User: "root", KeyFiles: []string{h.KeyFile}}, transport.DialOptions{})
+	conn, err := d.Dial(context.Background(), transport.Target{Name: host, Address: h.Addr, Port: h.Port, User: "root", KeyFiles: []string{h.KeyFile}}, transport.DialOptions{})
 	if err != nil {
 		t.Fatalf("%s: %v", host, err)
 	}
@@ -134,9 +141,14 @@ func (f *fleet) recordedKey(t *testing.T, host string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A host on another port than 22 (a vm host) is known as [host]:port.
+	known := host
+	if p := f.Host(host).Port; p != 0 && p != 22 {
+		known = fmt.Sprintf("[%s]:%d", host, p)
+	}
 	var fps []string
 	for _, e := range entries {
-		if e.Host == host {
+		if e.Host == known {
 			fps = append(fps, e.Fingerprint)
 		}
 	}

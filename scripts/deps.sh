@@ -14,7 +14,7 @@ pkgs=(
   curl wget ca-certificates bc    # downloads on the targets, timing in the benchmark
   zsh fish                        # the completion scripts, driven by the CLI tests
   nix-bin                         # parses and evaluates generated configuration.nix
-  qemu-system-x86 debootstrap cpio binutils  # the real-ZFS test VM (internal/modules/zfs/internal/zfsvm)
+  qemu-system-x86 debootstrap cpio binutils  # the real-ZFS QEMU guests (sim/vm)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -91,7 +91,7 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 		f.emu.AddServer(ovhapi.Server{
 			RescueSSHKey: rescueKey,
 			Name:         h.service,
-			IP:           h.v4.Addr().String(),
+			IP:           h.sshAddr().Addr().String(),
 			IPv6Block:    h.v6.Masked().String(),
 			IPv6Gateway:  f.plan.gw6.String(),
 			BootID:       netbootFor(h.spec.Mode),

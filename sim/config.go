@@ -30,6 +30,8 @@ type DiskSpec struct {
 type HostSpec struct {
 	Name  string
 	Index int // 1-based; the host's address is .Index in the /24
+	// Kind is "" for a host made of namespaces, KindVM for a QEMU machine.
+	Kind string
 	// NIC is the name of the host's link in rescue and in the installer.
 	NIC string
 	// Predicted is the predictable name udev gives the NIC, which a NixOS
@@ -128,6 +130,8 @@ func (s HostSpec) predictedName() string {
 //	all:                  # every host
 //	  disk_size: 16GiB
 //	hosts:
+//	  ks1:
+//	    kind: vm              # a QEMU machine (see KindVM)
 //	  ks2:
 //	    disks: [{kind: nvme, size: 16GiB}, {kind: nvme, size: 16GiB}]
 //	    nic: enp3s0
@@ -171,6 +175,7 @@ func (o *Overrides) padding() (int64, error) {
 
 // HostOverride is what can differ per host. Unset fields keep the default.
 type HostOverride struct {
+	Kind      string         `yaml:"kind"`
 	Disks     []DiskOverride `yaml:"disks"`
 	DiskCount int            `yaml:"disk_count"`
 	DiskSize  string         `yaml:"disk_size"`
@@ -237,6 +242,13 @@ var (
 
 // apply changes spec by o.
 func (o HostOverride) apply(spec *HostSpec) error {
+	switch o.Kind {
+	case "":
+	case KindVM:
+		spec.Kind = o.Kind
+	default:
+		return fmt.Errorf("kind %q: want vm (or nothing, for a host made of namespaces)", o.Kind)
+	}
 	for _, name := range []struct {
 		key, value, want string
 		pattern          *regexp.Regexp
@@ -470,6 +482,11 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 		}
 		if slices.Contains(s.KexecNetwork, KexecNewDHCPAddress) && dhcpIndex(i) <= n {
 			return nil, fmt.Errorf("overrides for %s: kexec_network %s needs a free address for the new lease (.%d), which host ks%d has: use a fleet of at most %d hosts", s.Name, KexecNewDHCPAddress, dhcpIndex(i), dhcpIndex(i), dhcpIndex(i)-1)
+		}
+		if s.Kind == KindVM {
+			if err := checkVMSpec(&s); err != nil {
+				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
+			}
 		}
 		known[s.Name] = true
 		specs = append(specs, s)

@@ -25,8 +25,9 @@ import (
 
 // Disk kinds.
 const (
-	SATA = "sata"
-	NVMe = "nvme"
+	SATA   = "sata"
+	NVMe   = "nvme"
+	Virtio = "virtio" // a vm host's disks (kind: vm)
 )
 
 // Disk is one disk of a host: a sparse file behind a loop device, shown in
@@ -50,6 +51,10 @@ func diskName(kind string, index int) string {
 	if kind == NVMe {
 		return fmt.Sprintf("nvme%dn1", index)
 	}
+	prefix := "sd"
+	if kind == Virtio {
+		prefix = "vd"
+	}
 	name := ""
 	for n := index; ; n = n/26 - 1 {
 		name = string(rune('a'+n%26)) + name
@@ -57,7 +62,7 @@ func diskName(kind string, index int) string {
 			break
 		}
 	}
-	return "sd" + name
+	return prefix + name
 }
 
 // PartName is the kernel's name of partition n (sda1, nvme0n1p1).
@@ -72,6 +77,9 @@ func (d *Disk) PartName(n int) string {
 func (d *Disk) ByID() string {
 	if d.Kind == NVMe {
 		return "nvme-NIXBOOK_SIM_NVME_" + d.Serial
+	}
+	if d.Kind == Virtio {
+		return "virtio-" + d.Serial
 	}
 	return "ata-NIXBOOK_SIM_HDD_" + d.Serial
 }

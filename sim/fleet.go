@@ -112,6 +112,8 @@ type Fleet struct {
 	payloadURL string
 	// payloadVars are the payload's inventory variables, in order.
 	payloadVars [][2]string
+	// vms is what the fleet's vm hosts share; nil without one.
+	vms *vmFleet
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -245,6 +247,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 			return f, err
 		}
 	}
+	if err := f.prepareVMs(ctx, specs, built); err != nil {
+		return f, err
+	}
 	for _, s := range specs {
 		h := &Host{
 			f: f, spec: s, netns: p.netnsName(s.Name), veth: p.vethName(s.Index),
@@ -282,7 +287,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		return f, err
 	}
 	for _, h := range f.hosts {
-		f.goBackground(h.watchDev)
+		if h.vm == nil {
+			f.goBackground(h.watchDev)
+		}
 	}
 	if err := f.writeInventory(); err != nil {
 		return f, err
@@ -355,6 +362,9 @@ func (f *Fleet) makeBridge(ctx context.Context) error {
 // boots it the first time.
 func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	s := h.spec
+	if s.Kind == KindVM {
+		return f.buildVMHost(ctx, h)
+	}
 	if err := f.mkdirs(h.dir, filepath.Join(h.dir, "stage")); err != nil {
 		return err
 	}
@@ -552,7 +562,7 @@ func (f *Fleet) WaitSSH(ctx context.Context, names ...string) error {
 	for _, h := range hosts {
 		g.Go(func() error {
 			for {
-				if err := sshBanner(gctx, h.v4.Addr(), 2*time.Second); err == nil {
+				if err := sshBanner(gctx, h.sshAddr(), 2*time.Second); err == nil {
 					return nil
 				}
 				select {
@@ -576,8 +586,11 @@ func (f *Fleet) DiskSHA256(name string) (map[string]string, error) {
 	}
 	sums := map[string]string{}
 	for _, d := range h.disks {
-		if err := flushLoop(d.Loop); err != nil {
-			return nil, fmt.Errorf("flush %s: %w", d.Name, err)
+		// A vm host's disks have no loop device: QEMU writes the images.
+		if d.Loop != "" {
+			if err := flushLoop(d.Loop); err != nil {
+				return nil, fmt.Errorf("flush %s: %w", d.Name, err)
+			}
 		}
 		sum, err := imageSHA256(d.Image)
 		if err != nil {

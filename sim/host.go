@@ -135,6 +135,10 @@ type Host struct {
 	swap *swaps.Emulator
 	// nvram is a UEFI host's firmware variables; nil on BIOS.
 	nvram *nvram.NVRAM
+
+	// vm is set for a host that is a QEMU machine (kind: vm): it has no
+	// namespaces, loop devices or /dev of the controller's making.
+	vm *vmHost
 }
 
 // Name is the host's inventory name.
@@ -178,6 +182,9 @@ type Status struct {
 	Installed string `json:"installed,omitempty"`
 	LostDisk  string `json:"lost_disk,omitempty"` // as made (sdb): gone since the install (lose_disk)
 	PID       int    `json:"pid,omitempty"`
+	// SSHAddr is where a vm host answers SSH (a loopback address and
+	// port); empty for a host on the fleet's network, reached at IPv4:22.
+	SSHAddr string `json:"ssh_addr,omitempty"`
 }
 
 // Status reports the host's state. SSH is whether the port answers with an
@@ -194,10 +201,17 @@ func (h *Host) Status(ctx context.Context) Status {
 	h.mu.Unlock()
 	var parts []string
 	for _, d := range h.bootDisks() {
+		if h.vm != nil {
+			parts = append(parts, fmt.Sprintf("%s %s virtio %s", d.Name, humanSize(d.Size), d.Serial))
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), describeDisk(ctx, d)))
 	}
+	if h.vm != nil {
+		s.BootID, s.SSHAddr = h.BootID(), h.sshAddr().String()
+	}
 	s.Disks = strings.Join(parts, "; ")
-	s.SSH = sshBanner(ctx, h.v4.Addr(), 500*time.Millisecond) == nil
+	s.SSH = sshBanner(ctx, h.sshAddr(), 500*time.Millisecond) == nil
 	if s.SSH {
 		s.Why = ""
 	} else if s.Why == "" {
@@ -215,6 +229,9 @@ func (h *Host) Mode() Mode {
 
 // BootID is the host's current /proc/sys/kernel/random/boot_id.
 func (h *Host) BootID() string {
+	if h.vm != nil {
+		return h.vmBootID()
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.bootID
@@ -223,8 +240,15 @@ func (h *Host) BootID() string {
 // HostKey is the public host key the host serves now (authorized_keys line).
 func (h *Host) HostKey() string {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return strings.TrimSpace(h.hostKey.Public)
+	key, mode := strings.TrimSpace(h.hostKey.Public), h.mode
+	h.mu.Unlock()
+	if h.vm != nil && key == "" && mode == ModeDisk {
+		// What the system on a vm host's disks serves is known by asking.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		key, _ = h.vmServedHostKey(ctx)
+	}
+	return key
 }
 
 // InjectFault gives the host a fault (FaultNeverReturns, FaultKexecHangs),
@@ -319,6 +343,10 @@ func (h *Host) setDown(mode Mode, why string) {
 // stopLocked kills the host's PID namespace (every process, and with the
 // last of them its mount namespace) and takes its network down. h.op is held.
 func (h *Host) stopLocked(ctx context.Context, why string) {
+	if h.vm != nil {
+		h.vmStopLocked(why)
+		return
+	}
 	h.mu.Lock()
 	proc, done := h.proc, h.done
 	h.up, h.why = false, why
@@ -376,6 +404,9 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 	case ModeWindowsRescue:
 		h.setDown(ModeWindowsRescue, "booted a Windows rescue: it takes a password sent by mail, not the rescue key")
 		return nil
+	}
+	if h.vm != nil {
+		return h.vmBootLocked(r)
 	}
 	h.mu.Lock()
 	switch {
@@ -945,10 +976,10 @@ func newMachineID() string {
 	return fmt.Sprintf("%x", b)
 }
 
-// sshBanner checks that addr:22 answers with an SSH banner.
-func sshBanner(ctx context.Context, addr netip.Addr, timeout time.Duration) error {
+// sshBanner checks that addr answers with an SSH banner.
+func sshBanner(ctx context.Context, addr netip.AddrPort, timeout time.Duration) error {
 	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", netip.AddrPortFrom(addr, 22).String())
+	c, err := d.DialContext(ctx, "tcp", addr.String())
 	if err != nil {
 		return err
 	}

@@ -69,9 +69,10 @@ func (f *Fleet) Inventory() ([]byte, error) {
 			disks = append(disks, d.ByIDPath())
 			names = append(names, d.Path())
 		}
+		addr := h.sshAddr()
 		host := yamlMap(
-			"host", h.v4.Addr().String(),
-			"port", 22,
+			"host", addr.Addr().String(),
+			"port", int(addr.Port()),
 			"user", "root",
 			"ssh_key", f.clientKeyFile,
 			"ovh_service", h.service,
@@ -83,6 +84,11 @@ func (f *Fleet) Inventory() ([]byte, error) {
 			"ipv6_gateway", f.plan.gw6.String(),
 			"mac", h.spec.MAC,
 		)
+		if h.vm != nil && f.vms != nil {
+			for _, kv := range f.vms.kexecVars {
+				host.Content = append(host.Content, yamlMap(kv[0], kv[1]).Content...)
+			}
+		}
 		if own := isoSizesFor(h.smallestDisk()); own != groupSizes {
 			sizes := own.vars()
 			sizes[0].HeadComment = fmt.Sprintf("install-iso.yml's sizes for this host's disks (smallest %s)", mibText(h.smallestDisk()>>20))

@@ -27,7 +27,7 @@ func TestKexecNetworkFaults(t *testing.T) {
 		"ks5": {KexecNetwork: KexecNewDHCPAddress, RescueNetwork: RescueDHCP},
 		"ks6": {RescueNetwork: RescueDHCP},
 	}}})
-	banner := func(a netip.Addr) bool { return sshBanner(context.Background(), a, 2*time.Second) == nil }
+	banner := func(a netip.Addr) bool { return sshBanner(context.Background(), netip.AddrPortFrom(a, 22), 2*time.Second) == nil }
 	for _, name := range []string{"ks1", "ks2", "ks3", "ks4", "ks5", "ks6"} {
 		h, _ := f.Host(name)
 		c, _ := dial(t, f, name)
@@ -62,7 +62,7 @@ func TestKexecNetworkFaults(t *testing.T) {
 		for i := range addrs {
 			if want[i] {
 				eventually(t, 10*time.Second, name+" answering at "+addrs[i].String(), func() error {
-					return sshBanner(context.Background(), addrs[i], time.Second)
+					return sshBanner(context.Background(), netip.AddrPortFrom(addrs[i], 22), time.Second)
 				})
 				break
 			}
@@ -108,7 +108,7 @@ func TestInstalledSystemWithWrongIPv6Gateway(t *testing.T) {
 	if st := h.Status(context.Background()); !strings.Contains(st.Installed, "IPv6 does not work: IPv6 default gateway 2001:db8:ffff::1") {
 		t.Errorf("status says %q", st.Installed)
 	}
-	if sshBanner(context.Background(), h.IPv6().Addr(), 2*time.Second) == nil {
+	if sshBanner(context.Background(), netip.AddrPortFrom(h.IPv6().Addr(), 22), 2*time.Second) == nil {
 		t.Errorf("the installed system answers over IPv6 through a wrong gateway")
 	}
 }

@@ -128,6 +128,11 @@ func dial(t testing.TB, f *Fleet, host string) (*ssh.Client, ssh.PublicKey) {
 }
 
 func dialHost(addr, keyFile string) (*ssh.Client, ssh.PublicKey, error) {
+	return dialAddr(net.JoinHostPort(addr, "22"), keyFile)
+}
+
+// dialAddr logs in as root at host:port with a key.
+func dialAddr(hostPort, keyFile string) (*ssh.Client, ssh.PublicKey, error) {
 	pem, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, nil, err
@@ -137,7 +142,7 @@ func dialHost(addr, keyFile string) (*ssh.Client, ssh.PublicKey, error) {
 		return nil, nil, err
 	}
 	var hostKey ssh.PublicKey
-	c, err := ssh.Dial("tcp", net.JoinHostPort(addr, "22"), &ssh.ClientConfig{
+	c, err := ssh.Dial("tcp", hostPort, &ssh.ClientConfig{
 		User: "root",
 		Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {

@@ -209,7 +209,7 @@ func printSummary(w io.Writer, st *sim.FleetStatus, took time.Duration) {
 	first := ""
 	for _, h := range st.Hosts {
 		addr := hostAddr(h)
-		if first == "" && h.SSH {
+		if first == "" && h.SSH && h.SSHAddr == "" {
 			first = addr
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Name, addr, h.Mode, h.Service, h.Disks)
@@ -226,6 +226,9 @@ func printSummary(w io.Writer, st *sim.FleetStatus, took time.Duration) {
 }
 
 func hostAddr(h sim.Status) string {
+	if h.SSHAddr != "" {
+		return h.SSHAddr // a vm host, on a forwarded loopback port
+	}
 	if h.IPv4 != "" {
 		return strings.SplitN(h.IPv4, "/", 2)[0]
 	}

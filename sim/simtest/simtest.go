@@ -51,7 +51,8 @@ func Main(m *testing.M) {
 // Host is one server of the fleet.
 type Host struct {
 	Name    string   // inventory name: ks1, ks2, ...
-	Addr    string   // IPv4 address to dial
+	Addr    string   // IPv4 address to dial (a loopback address for a vm host)
+	Port    int      // 22, or a vm host's forwarded port
 	KeyFile string   // root's private key
 	Service string   // OVH service name
 	Disks   []string // kernel names at the first boot: /dev/sda
@@ -150,7 +151,8 @@ func Start(t testing.TB, n int, opts ...Option) *Fleet {
 		Emulator: sf.Emulator(),
 	}
 	for _, h := range sf.Hosts() {
-		host := Host{Name: h.Name(), Addr: h.Addr().String(), KeyFile: sf.ClientKeyFile(), Service: h.Service()}
+		ssh := h.SSHAddr()
+		host := Host{Name: h.Name(), Addr: ssh.Addr().String(), Port: int(ssh.Port()), KeyFile: sf.ClientKeyFile(), Service: h.Service()}
 		for _, d := range h.Disks() {
 			host.Disks = append(host.Disks, d.Path())
 			host.DiskIDs = append(host.DiskIDs, d.ByIDPath())

@@ -1,4 +1,10 @@
-package zfsvm
+// Package vm builds and runs QEMU guests with a Debian kernel and real ZFS:
+// the image (rootfs.sh, then initrd.sh: about 5 minutes on two cores on first
+// use, then cached under CacheDir, keyed by the scripts' content) and the
+// QEMU process that boots it, or boots its disks through the firmware. The
+// ZFS module's tests (internal/modules/zfs/internal/zfsvm) and the simulated
+// fleet's vm hosts both run it, under software emulation (TCG).
+package vm
 
 import (
 	"bytes"
@@ -121,12 +127,12 @@ func Ensure(ctx context.Context, logf func(format string, args ...any)) (Image, 
 	if os.Geteuid() != 0 {
 		return Image{}, ErrNeedsRoot
 	}
-	wait := func(format string, args ...any) { logf("zfsvm: "+format, args...) }
+	wait := func(format string, args ...any) { logf("vm image: "+format, args...) }
 	img, err := buildonce.Do(ctx, filepath.Join(cache, "build.lock"), LockWait, wait,
 		func() (Image, error) { return loadImage(dir) },
 		func(ctx context.Context) error { return build(ctx, cache, dir, logf) })
 	if err != nil {
-		return Image{}, fmt.Errorf("zfsvm: %w", err)
+		return Image{}, fmt.Errorf("vm image: %w", err)
 	}
 	return img, nil
 }
@@ -145,31 +151,31 @@ func build(ctx context.Context, cache, dir string, logf func(format string, args
 	root := rootfsDir(cache)
 	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
 		removeStale(cache, "rootfs-", root)
-		logf("zfsvm: building the Debian root with ZFS (once per machine, about 5 minutes on two cores); log: %s", logPath)
+		logf("vm image: building the Debian root with ZFS (once per machine, about 5 minutes on two cores); log: %s", logPath)
 		start := time.Now()
 		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
 			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
 		}
-		logf("zfsvm: root built in %s", time.Since(start).Round(time.Second))
+		logf("vm image: root built in %s", time.Since(start).Round(time.Second))
 	}
 	removeStale(cache, "image-", dir)
 	start := time.Now()
 	if err := runScript(ctx, initrdScript, logFile, root, dir); err != nil {
 		return fmt.Errorf("build the initramfs: %w%s", err, logTail(logPath))
 	}
-	logf("zfsvm: image assembled in %s: %s", time.Since(start).Round(time.Second), dir)
+	logf("vm image: assembled in %s: %s", time.Since(start).Round(time.Second), dir)
 	return nil
 }
 
 // ErrNeedsRoot says the image is not built and this process cannot build it.
-var ErrNeedsRoot = errors.New("zfsvm: the VM image is not built and building it needs root (debootstrap, chroot)")
+var ErrNeedsRoot = errors.New("vm image: the VM image is not built and building it needs root (debootstrap, chroot)")
 
 // runScript runs an embedded script with bash, niced, as the machine is
 // shared with other builds and tests. Cancelling ctx stops the script and
 // everything it started (debootstrap, apt-get in the chroot) with SIGTERM,
 // upon which the script removes its work directory (its EXIT trap).
 func runScript(ctx context.Context, script []byte, log *os.File, args ...string) error {
-	argv := append([]string{"-n", "10", "bash", "-c", string(script), "zfsvm"}, args...)
+	argv := append([]string{"-n", "10", "bash", "-c", string(script), "vmimage"}, args...)
 	cmd := exec.CommandContext(ctx, "nice", argv...)
 	cmd.Stdout = log
 	cmd.Stderr = log

@@ -1,4 +1,4 @@
-package zfsvm
+package vm
 
 import (
 	"syscall"
