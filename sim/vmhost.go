@@ -427,12 +427,13 @@ func (f *Fleet) prepareVMs(ctx context.Context, specs []HostSpec, p *payload.Pay
 	return f.serveVMKexec(ctx, p, img, tools)
 }
 
-// vmNetwork is the rescue's addressing, OVH's (see configureNetwork), in
-// the shell assignments boot.sh's online reads. Over QEMU's user network
-// the IPv4 side works (the gateway is QEMU's, and reaches this machine);
-// the IPv6 addresses and routes are set as on a server but lead nowhere.
+// vmNetwork is the rescue's addressing, OVH's IPv4 (see configureNetwork),
+// in the shell assignments boot.sh's online reads. QEMU's user network
+// carries IPv4 only (its gateway reaches this machine), so a vm host has no
+// IPv6, rather than one that leads nowhere: nixbook checks the IPv6 a host
+// has after the final boot.
 func (h *Host) vmNetwork() string {
-	return fmt.Sprintf("ipv4=%s\ngateway4=%s\nipv6=%s\ngateway6=%s\n", h.v4, h.f.plan.gw4, h.v6, h.f.plan.gw6)
+	return fmt.Sprintf("ipv4=%s\ngateway4=%s\nipv6=\ngateway6=\n", h.v4, h.f.plan.gw4)
 }
 
 // PullDisk takes a vm host's disk (0 is the first) out of the machine, as a
