@@ -27,7 +27,9 @@ func TestKexecNetworkFaults(t *testing.T) {
 		"ks5": {KexecNetwork: KexecNewDHCPAddress, RescueNetwork: RescueDHCP},
 		"ks6": {RescueNetwork: RescueDHCP},
 	}}})
-	banner := func(a netip.Addr) bool { return sshBanner(context.Background(), netip.AddrPortFrom(a, 22), 2*time.Second) == nil }
+	banner := func(a netip.Addr) bool {
+		return sshBanner(context.Background(), netip.AddrPortFrom(a, 22), 2*time.Second) == nil
+	}
 	for _, name := range []string{"ks1", "ks2", "ks3", "ks4", "ks5", "ks6"} {
 		h, _ := f.Host(name)
 		c, _ := dial(t, f, name)
