@@ -315,6 +315,18 @@ func uefiAdvice(h modules.Host, inv netboot.Inventory) string {
 		ovh.EFIPath("uefi", map[string]any{ovh.VarEFIBootloaderPath: inv.EFIBootloaderPath}), ovh.RemovableEFILoader)
 }
 
+// zfsAdvice is what else keeps a system whose root is on ZFS off the
+// network: its initrd imports the pool, and refuses one that was not
+// exported or was last used under another host id.
+func zfsAdvice(fp *finishPlan) string {
+	if fp.rootFSType != "zfs" {
+		return ""
+	}
+	pool, _, _ := strings.Cut(fp.rootSource, "/")
+	return fmt.Sprintf(", or its initrd may not have imported the pool %s: networking.hostId must be the host id the pool was last used under "+
+		"(`zpool import` in the rescue says which), and boot.zfs.forceImportRoot = false makes any other fatal", pool)
+}
+
 // explainWait turns a failed wait into what the user can do about it.
 func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
 	var timeout *boot.TimeoutError
@@ -324,7 +336,7 @@ func (m *module) explainWait(h modules.Host, fp *finishPlan, err error) error {
 		return fmt.Errorf("did not answer SSH within %s after booting the installed system. Its configuration may not bring the network up "+
 			"(check the interface name, addresses and gateways in %s)%s. Boot it into the rescue system (the rescue module, or the OVH manager: "+
 			"Netboot > Rescue, then restart), %s and read that boot's journal with `journalctl -D /mnt/var/log/journal -b -0` (%w)",
-			m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), uefiAdvice(h, m.args.Inventory), mountAdvice(fp), err)
+			m.args.Timeout, path.Join(m.args.Root, "etc/nixos"), uefiAdvice(h, m.args.Inventory)+zfsAdvice(fp), mountAdvice(fp), err)
 	case errors.As(err, &wrong):
 		msg := fmt.Sprintf("rebooted but %s", wrong)
 		if f := h.Facts(); f.Rescue {

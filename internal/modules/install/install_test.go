@@ -360,14 +360,16 @@ func TestWaitFailures(t *testing.T) {
 	}{
 		{name: "never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.NeverBack = true },
 			want: "did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
-				"(check the interface name, addresses and gateways in /mnt/etc/nixos). Boot it into the rescue system (the rescue module, or the OVH manager: " +
+				"(check the interface name, addresses and gateways in /mnt/etc/nixos), or its initrd may not have imported the pool rpool: networking.hostId must be " +
+				"the host id the pool was last used under (`zpool import` in the rescue says which), and boot.zfs.forceImportRoot = false makes any other fatal. " +
+				"Boot it into the rescue system (the rescue module, or the OVH manager: " +
 				"Netboot > Rescue, then restart), import and mount its root (`zpool import -f -N rpool && mount -t zfs rpool/root/nixos /mnt`) and read that boot's journal with " +
 				"`journalctl -D /mnt/var/log/journal -b -0` (did not answer SSH on a new boot within 20m (gave up after 20m0s"},
 		{name: "a UEFI server never comes back", api: true, prepare: func(m *machine, _ *ovhapi.Emulator) { m.NeverBack = true; m.Facts().Firmware = "uefi" },
 			want: "did not answer SSH within 20m after booting the installed system. Its configuration may not bring the network up " +
 				"(check the interface name, addresses and gateways in /mnt/etc/nixos), or, on this UEFI server, its EFI system partitions may hold no loader " +
-				`at the efiBootloaderPath the OVH API names (\EFI\BOOT\BOOTX64.EFI; GRUB installed as removable is at \EFI\BOOT\BOOTX64.EFI), which leaves it in the UEFI shell. ` +
-				"Boot it into the rescue system"},
+				`at the efiBootloaderPath the OVH API names (\EFI\BOOT\BOOTX64.EFI; GRUB installed as removable is at \EFI\BOOT\BOOTX64.EFI), which leaves it in the UEFI shell, ` +
+				"or its initrd may not have imported the pool rpool"},
 		{name: "no service: boots the rescue again",
 			want: "rebooted but came back running Debian GNU/Linux 12 (bookworm) (hostname rescue12-customer-eu), not the installed NixOS: its netboot still says rescue; " +
 				"give the task a service (or the host an ovh_service variable) so that install sets it to the disk, or set it in the OVH manager, then run again"},
