@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/devcgroup"
 	"github.com/nixbook/nixbook/sim/internal/nvram"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 	"github.com/nixbook/nixbook/sim/ovhapi"
@@ -426,10 +427,10 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		return err
 	}
 	cgroup := "nixbook-sim-" + f.plan.id + "-" + s.Name
-	if err := f.state.Add(simstate.Dirs, filepath.Join(devicesRoot, cgroup)); err != nil {
+	if err := f.state.Add(simstate.Dirs, filepath.Join(devcgroup.Root, cgroup)); err != nil {
 		return err
 	}
-	devices, err := newDevCgroup(cgroup)
+	devices, err := devcgroup.New(cgroup)
 	if err != nil {
 		return err
 	}

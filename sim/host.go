@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/devcgroup"
 	"github.com/nixbook/nixbook/sim/internal/nvram"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 )
@@ -73,7 +74,7 @@ type Host struct {
 	dir     string // DIR/hosts/NAME
 	socket  string // control socket on the machine
 	server  *http.Server
-	devices *devCgroup // nil without the devices controller
+	devices *devcgroup.Cgroup // nil without the devices controller
 
 	// op serialises what changes the host's life: boots and kills.
 	op sync.Mutex
@@ -502,7 +503,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	}()
 	// Confine the init before it mounts anything: its disks, nothing else.
 	if err := h.allowInitialDevices(); err == nil {
-		err = h.devices.add(cmd.Process.Pid)
+		err = h.devices.Add(cmd.Process.Pid)
 		if err != nil {
 			h.f.logf("%s: %v", h.spec.Name, err)
 		}
@@ -810,7 +811,7 @@ func (h *Host) syncDev(ctx context.Context, force bool) error {
 		return err
 	}
 	// Allow before the node appears, so a tool that waits for it can open it.
-	if err := h.devices.allowOnly(blockRules(want)); err != nil {
+	if err := h.devices.AllowOnly(blockRules(want)); err != nil {
 		return err
 	}
 	if err := syncDev(devDir, want, h.dev); err != nil {
@@ -927,7 +928,7 @@ func (h *Host) allowInitialDevices() error {
 		}
 	}
 	h.volumeRules(rules)
-	return h.devices.allowOnly(rules)
+	return h.devices.AllowOnly(rules)
 }
 
 // watchDev keeps /dev in sync while the fleet runs: a cheap check of the
@@ -1047,4 +1048,15 @@ func tailOf(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// blockRules are the cgroup rules of the block nodes among entries.
+func blockRules(entries map[string]devEntry) map[string]bool {
+	rules := map[string]bool{}
+	for _, e := range entries {
+		if e.link == "" && e.major != 0 {
+			rules[fmt.Sprintf("b %d:%d", e.major, e.minor)] = true
+		}
+	}
+	return rules
 }

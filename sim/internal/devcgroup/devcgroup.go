@@ -1,16 +1,19 @@
-package sim
+// Package devcgroup confines a simulated host's processes to its own
+// devices with the cgroup v1 devices controller.
+package devcgroup
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 )
 
-// devicesRoot is the cgroup v1 devices controller.
-const devicesRoot = "/sys/fs/cgroup/devices"
+// Root is the cgroup v1 devices controller.
+const Root = "/sys/fs/cgroup/devices"
 
 // charDevices are the character devices a host may use: null, zero, full,
 // random, urandom, tty, console, ptmx, its pseudo-terminals, loop-control.
@@ -18,24 +21,24 @@ func charDevices() []string {
 	return []string{"c 1:3", "c 1:5", "c 1:7", "c 1:8", "c 1:9", "c 5:0", "c 5:1", "c 5:2", "c 136:*", "c 10:237"}
 }
 
-// devCgroup confines a host's processes to its own devices: even a mknod of
+// Cgroup confines a host's processes to its own devices: even a mknod of
 // the machine's disk inside the host would give a node nobody can open.
-type devCgroup struct {
+type Cgroup struct {
 	dir     string
 	allowed map[string]bool // "b 7:3"
 }
 
-// newDevCgroup makes the host's devices cgroup; nil without the cgroup v1
+// New makes the host's devices cgroup; nil without the cgroup v1
 // devices controller (the host's /dev then only hides the other devices).
-func newDevCgroup(name string) (*devCgroup, error) {
-	if _, err := os.Stat(filepath.Join(devicesRoot, "devices.deny")); err != nil {
+func New(name string) (*Cgroup, error) {
+	if _, err := os.Stat(filepath.Join(Root, "devices.deny")); err != nil {
 		return nil, nil
 	}
-	dir := filepath.Join(devicesRoot, name)
+	dir := filepath.Join(Root, name)
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("devices cgroup: %w", err)
 	}
-	c := &devCgroup{dir: dir, allowed: map[string]bool{}}
+	c := &Cgroup{dir: dir, allowed: map[string]bool{}}
 	if err := c.write("devices.deny", "a"); err != nil {
 		return nil, err
 	}
@@ -47,28 +50,28 @@ func newDevCgroup(name string) (*devCgroup, error) {
 	return c, nil
 }
 
-func (c *devCgroup) write(file, line string) error {
+func (c *Cgroup) write(file, line string) error {
 	if err := os.WriteFile(filepath.Join(c.dir, file), []byte(line), 0o644); err != nil {
 		return fmt.Errorf("devices cgroup %s: %w", file, err)
 	}
 	return nil
 }
 
-// add moves a process (and so its future children) into the cgroup.
-func (c *devCgroup) add(pid int) error {
+// Add moves a process (and so its future children) into the cgroup.
+func (c *Cgroup) Add(pid int) error {
 	if c == nil {
 		return nil
 	}
 	return c.write("cgroup.procs", strconv.Itoa(pid))
 }
 
-// allowOnly lets the host use exactly these block devices.
-func (c *devCgroup) allowOnly(blocks map[string]bool) error {
+// AllowOnly lets the host use exactly these block devices ("b 7:3").
+func (c *Cgroup) AllowOnly(blocks map[string]bool) error {
 	if c == nil {
 		return nil
 	}
 	var errs []error
-	for _, b := range sortedKeys(c.allowed) {
+	for _, b := range slices.Sorted(maps.Keys(c.allowed)) {
 		if !blocks[b] {
 			if err := c.write("devices.deny", b+" rwm"); err != nil {
 				errs = append(errs, err)
@@ -77,12 +80,7 @@ func (c *devCgroup) allowOnly(blocks map[string]bool) error {
 			delete(c.allowed, b)
 		}
 	}
-	keys := make([]string, 0, len(blocks))
-	for b := range blocks {
-		keys = append(keys, b)
-	}
-	sort.Strings(keys)
-	for _, b := range keys {
+	for _, b := range slices.Sorted(maps.Keys(blocks)) {
 		if !c.allowed[b] {
 			if err := c.write("devices.allow", b+" rwm"); err != nil {
 				errs = append(errs, err)
@@ -92,15 +90,4 @@ func (c *devCgroup) allowOnly(blocks map[string]bool) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// blockRules are the cgroup rules of the block nodes among entries.
-func blockRules(entries map[string]devEntry) map[string]bool {
-	rules := map[string]bool{}
-	for _, e := range entries {
-		if e.link == "" && e.major != 0 {
-			rules[fmt.Sprintf("b %d:%d", e.major, e.minor)] = true
-		}
-	}
-	return rules
 }
