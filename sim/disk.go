@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -386,9 +387,9 @@ func (s *diskScan) entries() (nodes, db, sys map[string]devEntry) {
 // what it made so far and is updated in place.
 func syncDev(devDir string, want, have map[string]devEntry) error {
 	var errs []error
-	for p, e := range have {
-		if w, ok := want[p]; ok && w == e {
-			continue
+	for p := range have {
+		if _, ok := want[p]; ok {
+			continue // replaced in place below
 		}
 		if err := os.Remove(filepath.Join(devDir, p)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
@@ -411,20 +412,28 @@ func syncDev(devDir string, want, have map[string]devEntry) error {
 			errs = append(errs, err)
 			continue
 		}
-		_ = os.Remove(full)
+		// A changed entry is made beside the old one and renamed over it, so
+		// the path never goes missing: a tool opening it meanwhile finds
+		// the old node or the new one, as udev's own updates do.
+		next := filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".new") // hidden from globs such as /dev/sd*
+		_ = os.Remove(next)
 		var err error
 		if e.link != "" {
-			err = os.Symlink(e.link, full)
-			if errors.Is(err, os.ErrExist) {
-				// A directory of the machine's sysfs is in the way.
-				err = nil
-			}
+			err = os.Symlink(e.link, next)
 		} else if e.major == 0 {
-			err = os.WriteFile(full, []byte(e.data), 0o644)
+			err = os.WriteFile(next, []byte(e.data), 0o644)
 		} else {
-			err = unix.Mknod(full, unix.S_IFBLK|0o660, int(unix.Mkdev(e.major, e.minor)))
+			err = unix.Mknod(next, unix.S_IFBLK|0o660, int(unix.Mkdev(e.major, e.minor)))
 			if err == nil {
-				err = os.Chown(full, 0, 6) // root:disk, as udev does
+				err = os.Chown(next, 0, 6) // root:disk, as udev does
+			}
+		}
+		if err == nil {
+			err = os.Rename(next, full)
+			if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.EBUSY) {
+				// A directory of the machine's sysfs is in the way.
+				_ = os.Remove(next)
+				err = nil
 			}
 		}
 		if err != nil {
