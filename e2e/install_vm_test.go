@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovh/go-ovh/ovh"
+
 	"github.com/nixbook/nixbook/sim"
 	"github.com/nixbook/nixbook/sim/simtest"
 )
@@ -33,25 +35,7 @@ func TestVMInstallBIOSSingleDisk(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d:\n%s\nconsole:\n%s", r.code, r.out, f.console(t, "ks1"))
 	}
-	if m := f.Mode("ks1"); m != sim.ModeDisk {
-		t.Fatalf("ks1 is in %s mode, want disk: %+v", m, f.Status("ks1"))
-	}
-	// The firmware booted the disk, GRUB the kernel: its init said so.
-	if c := f.console(t, "ks1"); !strings.Contains(c, "mode disk") {
-		t.Errorf("the console shows no boot of the installed system:\n%s", c)
-	}
-	if rec, live := f.recordedKey(t, "ks1"), f.liveKey(t, "ks1"); rec != live || live == rescueKey {
-		t.Errorf("recorded %s, live %s, rescue had %s", rec, live, rescueKey)
-	}
-	if !strings.Contains(f.osRelease(t, "ks1"), "ID=nixos") {
-		t.Errorf("ks1 does not answer as NixOS")
-	}
-	got := f.sh(t, "ks1", "cat /proc/cmdline; zpool list -H -o name,health; findmnt -n -o SOURCE,FSTYPE /sysroot; hostid")
-	for _, want := range []string{"root=ZFS=rpool/root/nixos", "rpool\tONLINE", "rpool/root/nixos zfs"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("the installed system's boot: no %q in\n%s", want, got)
-		}
-	}
+	got := f.installedVM(t, "ks1", rescueKey, "hostid")
 	hostID := strings.Fields(got)[len(strings.Fields(got))-1]
 
 	// The pool left imported under another host id and the power cut:
@@ -70,6 +54,34 @@ func TestVMInstallBIOSSingleDisk(t *testing.T) {
 	if got := f.sh(t, "ks1", "zpool list -H -o health rpool; hostid"); got != "ONLINE\n"+hostID+"\n" {
 		t.Errorf("after a boot with the pool left imported elsewhere: %q, want ONLINE and host id %s", got, hostID)
 	}
+}
+
+// installedVM checks that a vm host runs the system install.yml put on its
+// disk, as nixbook left it: in disk mode, booted by the firmware and GRUB
+// (its init said so on the console), answering as NixOS with the host key
+// nixbook recorded (not the rescue's), its root the imported ZFS pool. It
+// returns what those checks and then command print.
+func (f *fleet) installedVM(t *testing.T, host, rescueKey, command string) string {
+	t.Helper()
+	if m := f.Mode(host); m != sim.ModeDisk {
+		t.Fatalf("%s is in %s mode, want disk: %+v", host, m, f.Status(host))
+	}
+	if c := f.console(t, host); !strings.Contains(c, "mode disk") {
+		t.Errorf("the console shows no boot of the installed system:\n%s", c)
+	}
+	if rec, live := f.recordedKey(t, host), f.liveKey(t, host); rec != live || live == rescueKey {
+		t.Errorf("recorded %s, live %s, rescue had %s", rec, live, rescueKey)
+	}
+	if !strings.Contains(f.osRelease(t, host), "ID=nixos") {
+		t.Errorf("%s does not answer as NixOS", host)
+	}
+	got := f.sh(t, host, "cat /proc/cmdline; zpool list -H -o name,health; findmnt -n -o SOURCE,FSTYPE /sysroot; "+command)
+	for _, want := range []string{"root=ZFS=rpool/root/nixos", "rpool\tONLINE", "rpool/root/nixos zfs"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the installed system's boot: no %q in\n%s", want, got)
+		}
+	}
+	return got
 }
 
 // waitBoot waits for a host to come back from a reboot with a new boot id
@@ -200,5 +212,62 @@ func TestVMStageOneRefusesAPoolInUseElsewhere(t *testing.T) {
 	waitBoot(t, f, "ks1", booted)
 	if got := f.sh(t, "ks1", "zpool list -H -o health rpool"); got != "ONLINE\n" {
 		t.Errorf("after the export: rpool %q", got)
+	}
+}
+
+// The default path on a UEFI machine: OVMF boots the rescue and the
+// installer (their kernels see /sys/firmware/efi), so nixbook lays out an
+// ESP and configures GRUB for EFI at the removable path; the final netboot
+// points efiBootloaderPath at it and OVMF boots the disk through it. A
+// stale efiBootloaderPath, set through the API afterwards, leaves the
+// server in the UEFI shell, off the network, and says why.
+func TestVMInstallUEFI(t *testing.T) {
+	f := vmFleet(t, sim.HostOverride{Firmware: sim.FirmwareUEFI, DiskSize: "4GiB"})
+	rescueKey := f.liveKey(t, "ks1")
+	if got := f.sh(t, "ks1", "test -d /sys/firmware/efi && echo uefi"); got != "uefi\n" {
+		t.Fatalf("the rescue does not see UEFI: %q", got)
+	}
+	r := f.nixbook(t, "install.yml")
+	if r.code != 0 {
+		t.Fatalf("exit %d:\n%s\nconsole:\n%s", r.code, r.out, f.console(t, "ks1"))
+	}
+	if got := f.installedVM(t, "ks1", rescueKey, "test -d /sys/firmware/efi && echo uefi"); !strings.HasSuffix(got, "uefi\n") {
+		t.Errorf("the installed system does not see UEFI:\n%s", got)
+	}
+	h := f.Host("ks1")
+	if st, _ := f.Emulator.Server(h.Service); st.EFIBootloaderPath != `\EFI\BOOT\BOOTX64.EFI` {
+		t.Errorf("efiBootloaderPath %q after the install", st.EFIBootloaderPath)
+	}
+
+	creds := f.Sim().Credentials()
+	client, err := ovh.NewClient(creds.Endpoint, creds.ApplicationKey, creds.ApplicationSecret, creds.ConsumerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stale = `\efi\debian\grubx64.efi`
+	// The API has bad days: a write carried out may be answered 504.
+	for try := 0; ; try++ {
+		err := client.Put("/dedicated/server/"+h.Service, map[string]any{"efiBootloaderPath": stale}, nil)
+		if st, _ := f.Emulator.Server(h.Service); st.EFIBootloaderPath == stale {
+			break
+		}
+		if try == 5 {
+			t.Fatalf("efiBootloaderPath not set: %v", err)
+		}
+	}
+	// (GRUB's own images in /boot/grub/x86_64-efi, on the ESP, follow.)
+	const why = `efiBootloaderPath \efi\debian\grubx64.efi names no file on the EFI system partitions (vda1:\EFI\BOOT\BOOTX64.EFI, `
+	// The API asks the host what its firmware would find.
+	if st, _ := f.Emulator.Server(h.Service); st.Boot.Kernel != "efi-shell" || !strings.Contains(st.Boot.Description, why) {
+		t.Errorf("the API's next boot with a stale efiBootloaderPath: %+v", st.Boot)
+	}
+	f.Reboot("ks1", sim.ModeDisk)
+	deadline := time.Now().Add(2 * time.Minute)
+	for f.Status("ks1").Mode != sim.ModeIPXE && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	st := f.Status("ks1")
+	if st.SSH || st.Mode != sim.ModeIPXE || !strings.Contains(st.Why, "booted the UEFI shell: "+why) {
+		t.Errorf("ks1 after a reboot with a stale efiBootloaderPath: %+v", st)
 	}
 }

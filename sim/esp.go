@@ -26,6 +26,9 @@ type espFile struct {
 // are now: every partition of the ESP type holding FAT, on every disk,
 // read from the device itself (the machine's kernel has no vfat).
 func (h *Host) espFiles(ctx context.Context) ([]espFile, int, error) {
+	if h.vm != nil {
+		return h.vmESPFiles()
+	}
 	var out []espFile
 	esps := 0
 	for _, d := range h.bootDisks() {

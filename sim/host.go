@@ -407,7 +407,7 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		return nil
 	}
 	if h.vm != nil {
-		return h.vmBootLocked(r)
+		return h.vmBootLocked(ctx, r)
 	}
 	h.mu.Lock()
 	switch {

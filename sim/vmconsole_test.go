@@ -16,6 +16,8 @@ func TestVMConsoleState(t *testing.T) {
 		// The boot before the last marker says nothing of this one.
 		{"grub-rescue.log", "", "", "GRUB stopped at its rescue prompt: error: no such device: 89a39a96-db2a-46d5-91d6-d2053f0dfa4b.; error: unknown filesystem."},
 		{"blank-disks.log", "", "", "the firmware found no bootable disk"},
+		// OVMF on a disk without a loader it can start.
+		{"uefi-shell.log", "", "", "the firmware found no loader: it stopped in the UEFI shell"},
 		{"missing.log", "", "", ""},
 	}
 	for _, tt := range tests {

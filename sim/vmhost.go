@@ -51,8 +51,19 @@ func (f *Fleet) buildVMHost(ctx context.Context, h *Host) error {
 		return err
 	}
 	h.vm = &vmHost{img: f.vms.img, tools: f.vms.tools, port: port, console: filepath.Join(h.dir, "console.log")}
-	for _, path := range []string{h.vm.console, h.vmInitrd()} {
+	for _, path := range []string{h.vm.console, h.vmInitrd(), h.vmEFIVars()} {
 		if err := f.state.Add(simstate.Files, path); err != nil {
+			return err
+		}
+	}
+	if s.UEFI() {
+		// The host's NVRAM: its own copy of OVMF's empty variable store,
+		// which the firmware writes and keeps across boots.
+		vars, err := os.ReadFile(h.vm.tools.OVMFVars)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(h.vmEFIVars(), vars, 0o600); err != nil {
 			return err
 		}
 	}
@@ -81,10 +92,25 @@ func (f *Fleet) buildVMHost(ctx context.Context, h *Host) error {
 // is written.
 func (h *Host) vmInitrd() string { return filepath.Join(h.dir, "initrd.cpio") }
 
+// vmEFIVars is a UEFI vm host's variable store (OVMF's VARS file).
+func (h *Host) vmEFIVars() string { return filepath.Join(h.dir, "OVMF_VARS.fd") }
+
 // vmBootLocked starts QEMU booting r.mode: the rescue in RAM (the image's
 // kernel and initramfs with a new host key), or the firmware on the disks.
-// h.op is held.
-func (h *Host) vmBootLocked(r bootRequest) error {
+// A UEFI host's firmware is OVMF for every boot (a rescue's kernel starts
+// through its EFI stub, so the guest sees /sys/firmware/efi); its disk
+// boot starts the loader efiBootloaderPath names, or stops in the UEFI
+// shell as a namespace UEFI host does. h.op is held.
+func (h *Host) vmBootLocked(ctx context.Context, r bootRequest) error {
+	if r.mode == ModeDisk && h.spec.UEFI() {
+		if err := h.efiBoot(ctx, h.efiBootloaderPath()); err != nil {
+			h.mu.Lock()
+			h.online = false
+			h.mu.Unlock()
+			h.setDown(ModeIPXE, "booted the UEFI shell: "+err.Error()+"; no operating system, no network")
+			return nil
+		}
+	}
 	dns := h.f.plan.subnet.Addr().As4()
 	dns[3] = 253
 	if h.spec.Index == 253 {
@@ -100,6 +126,9 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 		Port:     h.vm.port,
 		MAC:      h.spec.MAC,
 		Console:  h.vm.console,
+	}
+	if h.spec.UEFI() {
+		cfg.Firmware, cfg.EFIVars = h.vm.tools.OVMFCode, h.vmEFIVars()
 	}
 	h.mu.Lock()
 	for i, d := range h.disks {
@@ -135,7 +164,8 @@ func (h *Host) vmBootLocked(r bootRequest) error {
 		cfg.Kernel, cfg.Initrd = h.vm.img.Kernel, h.vmInitrd()
 		cfg.Append = "console=ttyS0 quiet net.ifnames=0 panic=-1"
 	case ModeDisk:
-		// The firmware (SeaBIOS) boots the disks; what they hold decides.
+		// The firmware (SeaBIOS, or OVMF through the removable path) boots
+		// the disks; what they hold decides.
 	default:
 		return fmt.Errorf("a vm host cannot boot into %s yet", r.mode)
 	}
@@ -270,6 +300,10 @@ func vmConsoleState(console string) (bootID string, mode Mode, failure string) {
 	if bootID == "" && bytes.Contains(b, []byte("No bootable device")) {
 		failure = "the firmware found no bootable disk"
 	}
+	// OVMF with no loader it can start runs its shell.
+	if bootID == "" && bytes.Contains(b, []byte("UEFI Interactive Shell")) {
+		failure = "the firmware found no loader: it stopped in the UEFI shell"
+	}
 	// GRUB that cannot find its /boot stops at its rescue prompt, after
 	// its error lines.
 	if i := bytes.LastIndex(b, []byte("grub rescue>")); i >= 0 && bootID == "" {
@@ -374,8 +408,6 @@ func checkVMSpec(s *HostSpec) error {
 		return fmt.Errorf("kind vm: mode %s: a vm host starts in rescue, disk or off", s.Mode)
 	case len(s.Faults) > 0:
 		return errors.New("kind vm: faults are not available on a vm host")
-	case s.UEFI():
-		return errors.New("kind vm: firmware uefi is not available on a vm host yet (it boots with SeaBIOS)")
 	case s.LoseDisk != "":
 		return errors.New("kind vm: lose_disk is not available on a vm host (tests pull a disk with Host.PullDisk)")
 	case s.DiskController != "" && s.DiskController != "ahci":

@@ -31,7 +31,7 @@ func TestVMOverrides(t *testing.T) {
 		{name: "moving disk names", yaml: "hosts: {ks1: {kind: vm, reorder_disks: true}}", wantErr: "reorder_disks is not available"},
 		{name: "the installer first", yaml: "hosts: {ks1: {kind: vm, mode: installer}}", wantErr: "mode installer: a vm host starts in rescue, disk or off"},
 		{name: "faults", yaml: "hosts: {ks1: {kind: vm, faults: [never-returns]}}", wantErr: "faults are not available on a vm host"},
-		{name: "UEFI", yaml: "hosts: {ks1: {kind: vm, firmware: uefi}}", wantErr: "firmware uefi is not available on a vm host yet"},
+		{name: "UEFI", yaml: "hosts: {ks1: {kind: vm, firmware: uefi}}", wantDisk: 1, wantMiB: 2048},
 		{name: "a RAID controller", yaml: "hosts: {ks1: {kind: vm, disk_controller: megaraid_sas}}", wantErr: "a vm host's disks are virtio disks"},
 	}
 	for _, tt := range tests {

@@ -6,7 +6,8 @@
 # root pool with the configuration's networking.hostId (forced only as
 # boot.zfs.forceImportRoot says) in /boot, and the real grub-install on
 # every GRUB device the configuration names (BIOS), or at the removable
-# path of every EFI system partition (UEFI).
+# path of every EFI system partition (UEFI), leaving the firmware's NVRAM
+# alone unless boot.loader.efi.canTouchEfiVariables is true.
 set -eu
 root=/mnt
 noBootLoader=
@@ -31,6 +32,13 @@ case $(findmnt -n -o FSTYPE --target "$root") in
     *) cmdroot=UUID=$(blkid -s UUID -o value "$src") ;;
 esac
 mkdir -p "$root/etc/ssh/authorized_keys.d"
+# UEFI (grub.efiSupport): the ESP of /boot is efiSysMountPoint (default
+# /boot); each of mirroredBoots names its own.
+efi=
+grep -Eq 'efiSupport *= *true' "$cfg" && efi=1
+efiMount=$(sed -n 's/.*efiSysMountPoint *= *"\([^"]*\)";.*/\1/p' "$cfg" | head -n 1)
+nvram=--no-nvram
+grep -Eq 'canTouchEfiVariables *= *true' "$cfg" && nvram=
 grep -o '"ssh-[a-z0-9-]* [A-Za-z0-9+/=]*[^"]*"' "$cfg" | tr -d '"' >"$root/etc/ssh/authorized_keys.d/root" || true
 
 stage=$(mktemp -d)
@@ -45,12 +53,14 @@ if [ -n "$hostid" ]; then
 fi
 [ -z "$force" ] || : >"$stage/nixbook-vm/force-import"
 (cd "$stage" && find . | cpio -o -H newc 2>/dev/null) >"$stage.cpio"
-# boot DIR DEVICE...: the kernel, the initramfs and GRUB's configuration
-# in DIR (a /boot of the installed root), and GRUB on each device, reading
-# that DIR, as install-grub does for /boot and each of mirroredBoots.
+# boot DIR ESP DEVICE...: the kernel, the initramfs and GRUB's
+# configuration in DIR (a /boot of the installed root), and GRUB reading
+# that DIR on each device (BIOS) or at the removable path of the ESP
+# mounted at ESP (UEFI), as install-grub does for /boot and each of
+# mirroredBoots.
 boot() {
-    local reads=$1 dir=$root$1
-    shift
+    local reads=$1 dir=$root$1 esp=$2
+    shift 2
     cat /nixbook-vm/initrd.cpio "$stage.cpio" >"$dir/nixbook-vm-initrd"
     cp /nixbook-vm/vmlinuz "$dir/nixbook-vm-vmlinuz"
     rel=$(grub-mkrelpath "$dir")
@@ -74,6 +84,11 @@ CFG
         echo "installing the boot loader on $dev (reading $reads)..."
         grub-install --target=i386-pc --boot-directory="$dir" "$dev"
     done
+    [ -n "$efi" ] || return 0
+    echo "installing the boot loader at the removable path of the ESP at $esp (reading $reads)..."
+    # shellcheck disable=SC2086
+    grub-install --target=x86_64-efi --efi-directory="$root$esp" --boot-directory="$dir" --removable $nvram
+    [ -e "$root$esp/EFI/BOOT/BOOTX64.EFI" ] || { echo "grub-install left no \\EFI\\BOOT\\BOOTX64.EFI on $esp" >&2; exit 1; }
 }
 # mirroredBoots, one entry a line as nixos_config writes them:
 # { devices = [ "/dev/disk/by-id/..." ]; path = "/boot-2"; }
@@ -81,11 +96,11 @@ mirrors=$(sed -n 's/.*{ *devices = \[\(.*\)\]; *path = "\([^"]*\)";.*/\2 \1/p' "
 if [ -n "$mirrors" ]; then
     echo "$mirrors" | while read -r path devices; do
         # shellcheck disable=SC2086
-        boot "$path" $devices
+        boot "$path" "$path" $devices
     done
 else
     # shellcheck disable=SC2046
-    boot /boot $(grep -v '^nodev$' "$root/boot/grub/nixbook-sim-devices" || true)
+    boot /boot "${efiMount:-/boot}" $(grep -v '^nodev$' "$root/boot/grub/nixbook-sim-devices" || true)
 fi
 rm -rf "$stage" "$stage.cpio"
 echo "the disks boot for real: GRUB, Debian's kernel, root=$cmdroot${hostid:+, host id $hostid}"
