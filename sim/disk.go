@@ -414,8 +414,13 @@ func syncDev(devDir string, want, have map[string]devEntry) error {
 		}
 		// A changed entry is made beside the old one and renamed over it, so
 		// the path never goes missing: a tool opening it meanwhile finds
-		// the old node or the new one, as udev's own updates do.
-		next := filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".new") // hidden from globs such as /dev/sd*
+		// the old node or the new one, as udev's own updates do. A new one
+		// is made in place, so that directories list entries in the order
+		// they were made, as sysfs lists a disk's partitions.
+		next := full
+		if _, replacing := have[p]; replacing {
+			next = filepath.Join(filepath.Dir(full), "."+filepath.Base(full)+".new") // hidden from globs such as /dev/sd*
+		}
 		_ = os.Remove(next)
 		var err error
 		if e.link != "" {
@@ -428,7 +433,10 @@ func syncDev(devDir string, want, have map[string]devEntry) error {
 				err = os.Chown(next, 0, 6) // root:disk, as udev does
 			}
 		}
-		if err == nil {
+		if errors.Is(err, os.ErrExist) && e.link != "" && next == full {
+			err = nil // a directory of the machine's sysfs is in the way
+		}
+		if err == nil && next != full {
 			err = os.Rename(next, full)
 			if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) || errors.Is(err, syscall.EBUSY) {
 				// A directory of the machine's sysfs is in the way.

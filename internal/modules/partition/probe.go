@@ -2,10 +2,12 @@ package partition
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -230,6 +232,10 @@ func parseLsblk(given string, out []byte) (*diskState, error) {
 		}
 		d.Parts = append(d.Parts, p)
 	}
+	// lsblk lists them as sysfs does, which is not always by number.
+	slices.SortStableFunc(d.Parts, func(a, b devState) int {
+		return cmp.Or(cmp.Compare(len(a.Path), len(b.Path)), cmp.Compare(a.Path, b.Path))
+	})
 	return d, nil
 }
 
