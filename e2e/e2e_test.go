@@ -74,6 +74,13 @@ func (f *fleet) nixbook(t *testing.T, playbook string, args ...string) run {
 	code := cli.Main(argv, &stdout, &stderr)
 	r := run{code: code, out: stdout.String() + stderr.String()}
 	t.Logf("nixbook run %s %s: exit %d", playbook, strings.Join(args, " "), code)
+	if code != 0 {
+		// What the simulator knows and nixbook cannot: why a host is down.
+		for _, h := range f.Hosts {
+			st := f.Status(h.Name)
+			t.Logf("%s: mode %s, up %v, ssh %v, boots %d: %s", h.Name, st.Mode, st.Up, st.SSH, st.Boots, st.Why)
+		}
+	}
 	// Every stock module runs only what its plan lists (or reads).
 	for _, l := range strings.Split(r.out, "\n") {
 		if strings.Contains(l, "unplanned: $") {
