@@ -215,14 +215,15 @@ func TestVMStageOneRefusesAPoolInUseElsewhere(t *testing.T) {
 	}
 }
 
-// The default path on a UEFI machine: OVMF boots the rescue and the
-// installer (their kernels see /sys/firmware/efi), so nixbook lays out an
-// ESP and configures GRUB for EFI at the removable path; the final netboot
-// points efiBootloaderPath at it and OVMF boots the disk through it. A
-// stale efiBootloaderPath, set through the API afterwards, leaves the
-// server in the UEFI shell, off the network, and says why.
+// The default path on a two-disk UEFI machine: OVMF boots the rescue and
+// the installer (their kernels see /sys/firmware/efi), so nixbook lays out
+// an ESP on each disk and configures GRUB for EFI at the removable path of
+// both; the final netboot points efiBootloaderPath at it and OVMF boots the
+// disk through it, with the first disk gone too. A stale
+// efiBootloaderPath, set through the API afterwards, leaves the server in
+// the UEFI shell, off the network, and says why.
 func TestVMInstallUEFI(t *testing.T) {
-	f := vmFleet(t, sim.HostOverride{Firmware: sim.FirmwareUEFI, DiskSize: "4GiB"})
+	f := vmFleet(t, sim.HostOverride{Firmware: sim.FirmwareUEFI, DiskCount: 2, DiskSize: "4GiB"})
 	rescueKey := f.liveKey(t, "ks1")
 	if got := f.sh(t, "ks1", "test -d /sys/firmware/efi && echo uefi"); got != "uefi\n" {
 		t.Fatalf("the rescue does not see UEFI: %q", got)
@@ -237,6 +238,18 @@ func TestVMInstallUEFI(t *testing.T) {
 	h := f.Host("ks1")
 	if st, _ := f.Emulator.Server(h.Service); st.EFIBootloaderPath != `\EFI\BOOT\BOOTX64.EFI` {
 		t.Errorf("efiBootloaderPath %q after the install", st.EFIBootloaderPath)
+	}
+
+	// An ESP on each disk, GRUB at the removable path of both: the machine
+	// boots with its first disk gone.
+	before := f.BootID("ks1")
+	if err := f.Sim().Hosts()[0].PullDisk(0); err != nil {
+		t.Fatal(err)
+	}
+	f.Reboot("ks1", sim.ModeDisk)
+	waitBoot(t, f, "ks1", before)
+	if got := f.sh(t, "ks1", "zpool list -H -o health rpool; test -d /sys/firmware/efi && echo uefi"); got != "DEGRADED\nuefi\n" {
+		t.Errorf("without its first disk: %q, want rpool DEGRADED, booted by UEFI", got)
 	}
 
 	creds := f.Sim().Credentials()
@@ -256,7 +269,7 @@ func TestVMInstallUEFI(t *testing.T) {
 		}
 	}
 	// (GRUB's own images in /boot/grub/x86_64-efi, on the ESP, follow.)
-	const why = `efiBootloaderPath \efi\debian\grubx64.efi names no file on the EFI system partitions (vda1:\EFI\BOOT\BOOTX64.EFI, `
+	const why = `efiBootloaderPath \efi\debian\grubx64.efi names no file on the EFI system partitions (`
 	// The API asks the host what its firmware would find.
 	if st, _ := f.Emulator.Server(h.Service); st.Boot.Kernel != "efi-shell" || !strings.Contains(st.Boot.Description, why) {
 		t.Errorf("the API's next boot with a stale efiBootloaderPath: %+v", st.Boot)
