@@ -103,7 +103,7 @@ func TestAPIRebootChangesBootIDAndHostKey(t *testing.T) {
 		if h.BootID() == boot1 {
 			return fmt.Errorf("not rebooted yet")
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	if _, _, err := dialHost(h.Addr().String(), f.ClientKeyFile()); err == nil {
 		t.Errorf("the fleet's key still opens a rescue booted with another rescueSshKey")
@@ -154,7 +154,7 @@ func TestAPIRebootChangesBootIDAndHostKey(t *testing.T) {
 		if h.Mode() != ModeRescue {
 			return fmt.Errorf("mode %s", h.Mode())
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	for _, k := range []string{f.ClientKeyFile(), keyFile} {
 		if _, _, err := dialHost(h.Addr().String(), k); err == nil || !strings.Contains(err.Error(), "unable to authenticate") {

@@ -26,7 +26,7 @@ func TestEveryWayToRebootFromInside(t *testing.T) {
 				if h.BootID() == before {
 					return fmt.Errorf("same boot id")
 				}
-				return f.WaitSSH(context.Background(), "ks1")
+				return sshWithin(f, "ks1", 5*time.Second)
 			})
 			if h.Mode() != ModeRescue {
 				t.Errorf("mode %s after %s", h.Mode(), cmd)
@@ -163,7 +163,7 @@ func TestAHostCannotChangeTheMachinesFiles(t *testing.T) {
 		if h.BootID() == boot {
 			return fmt.Errorf("not yet")
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c2, _ := dial(t, f, "ks1")
 	defer c2.Close()

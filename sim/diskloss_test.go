@@ -49,7 +49,7 @@ func TestALostDiskTakesItsBootAlong(t *testing.T) {
 				if h.Mode() != ModeInstaller {
 					return fmt.Errorf("mode %s", h.Mode())
 				}
-				return f.WaitSSH(context.Background(), tt.host)
+				return sshWithin(f, tt.host, 5*time.Second)
 			})
 			c, _ := dial(t, f, tt.host)
 			installOnSecondDisk(t, f, c, tt.host, tt.boot2)
@@ -64,7 +64,7 @@ func TestALostDiskTakesItsBootAlong(t *testing.T) {
 				return nil
 			})
 			if tt.why == "" {
-				eventually(t, 30*time.Second, "SSH", func() error { return f.WaitSSH(context.Background(), tt.host) })
+				eventually(t, 30*time.Second, "SSH", func() error { return sshWithin(f, tt.host, 5*time.Second) })
 				c, _ := dial(t, f, tt.host)
 				defer c.Close()
 				// One disk left, named sda now; /boot is the survivor's.
@@ -169,7 +169,7 @@ func TestDiskBootNeedsTheControllersDriver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 60*time.Second, "ks2 boots its disk", func() error { return f.WaitSSH(context.Background(), "ks2") })
+	eventually(t, 60*time.Second, "ks2 boots its disk", func() error { return sshWithin(f, "ks2", 5*time.Second) })
 	h1, _ := f.Host("ks1")
 	eventually(t, 60*time.Second, "ks1 boots its disk", func() error {
 		if h1.Mode() != ModeDisk || h1.Status(context.Background()).Why == "" {

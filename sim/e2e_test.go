@@ -42,7 +42,7 @@ func TestKexecInstallAndDiskBoot(t *testing.T) {
 		if h.Mode() != ModeInstaller {
 			return fmt.Errorf("mode %s", h.Mode())
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c, installerKey := dial(t, f, "ks1")
 	if !bytes.Equal(rescueKey.Marshal(), installerKey.Marshal()) {
@@ -91,7 +91,7 @@ nixos-generate-config --root /mnt`)
 		if h.Mode() != ModeDisk {
 			return fmt.Errorf("mode %s", h.Mode())
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c, diskKey := dial(t, f, "ks1")
 	defer c.Close()

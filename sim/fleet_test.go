@@ -263,7 +263,7 @@ func TestDevIsFilledOnlyOnceTheHostsRootIsBuilt(t *testing.T) {
 		if h.BootID() == boot1 {
 			return errors.New("same boot id")
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c, _ := dial(t, f, "ks1")
 	defer c.Close()
@@ -300,7 +300,7 @@ func TestRebootChangesBootIDAndRescueHostKey(t *testing.T) {
 		if h.BootID() == boot1 {
 			return fmt.Errorf("same boot id")
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c, key2 := dial(t, f, "ks1")
 	defer c.Close()
@@ -337,7 +337,7 @@ func TestKexecKeepsTheKeysAndBootsTheInstaller(t *testing.T) {
 		if h.Mode() != ModeInstaller || h.BootID() == boot1 {
 			return fmt.Errorf("mode %s", h.Mode())
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c, key2 := dial(t, f, "ks1")
 	defer c.Close()
@@ -354,7 +354,7 @@ func TestKexecKeepsTheKeysAndBootsTheInstaller(t *testing.T) {
 		if h.BootID() == boot2 {
 			return fmt.Errorf("not rebooted")
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 }
 
@@ -447,7 +447,7 @@ func TestDiskBootComesUpOnlyWithTheRightNIC(t *testing.T) {
 		if h1.Mode() != ModeDisk {
 			return fmt.Errorf("mode %s", h1.Mode())
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c, key := dial(t, f, "ks1")
 	defer c.Close()

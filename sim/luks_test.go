@@ -70,7 +70,7 @@ func TestInstallerCryptsetup(t *testing.T) {
 		if h.BootID() == boot {
 			return context.DeadlineExceeded
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c2, _ := dial(t, f, "ks1")
 	defer c2.Close()

@@ -103,7 +103,7 @@ func TestInstalledSystemWithWrongIPv6Gateway(t *testing.T) {
 	if err := f.Reboot(context.Background(), "ks1", ModeDisk); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the installed system", func() error { return f.WaitSSH(context.Background(), "ks1") })
+	eventually(t, 30*time.Second, "the installed system", func() error { return sshWithin(f, "ks1", 5*time.Second) })
 	if h.Mode() != ModeDisk {
 		t.Fatalf("mode %s: %s", h.Mode(), h.Status(context.Background()).Why)
 	}

@@ -193,6 +193,14 @@ func eventually(t testing.TB, timeout time.Duration, what string, check func() e
 	t.Fatalf("%s: %v", what, errors.Join(err, fmt.Errorf("still failing after %s", timeout)))
 }
 
+// sshWithin waits at most d for host to answer SSH; the error says why it
+// does not (its mode and the simulator's reason).
+func sshWithin(f *Fleet, host string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return f.WaitSSH(ctx, host)
+}
+
 func TestRescueHostAnswersSSHWithClientKey(t *testing.T) {
 	t.Parallel()
 	f := startFleet(t, Config{Hosts: 1})

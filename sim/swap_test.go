@@ -189,7 +189,7 @@ func TestSwapIsPerHost(t *testing.T) {
 		if h1.BootID() == boot {
 			return fmt.Errorf("same boot")
 		}
-		return f.WaitSSH(context.Background(), "ks1")
+		return sshWithin(f, "ks1", 5*time.Second)
 	})
 	c1, _ = dial(t, f, "ks1")
 	defer c1.Close()

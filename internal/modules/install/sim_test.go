@@ -55,7 +55,9 @@ func waitMode(t *testing.T, f *sim.Fleet, h *sim.Host, mode sim.Mode) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := f.WaitSSH(context.Background(), h.Name()); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.WaitSSH(ctx, h.Name()); err != nil {
 		t.Fatal(err)
 	}
 }
