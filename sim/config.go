@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 )
 
 // Defaults of a host.
@@ -418,7 +420,7 @@ func (o HostOverride) apply(spec *HostSpec) error {
 		var names []string
 		perKind := map[string]int{}
 		for _, d := range spec.Disks {
-			names = append(names, diskName(d.Kind, perKind[d.Kind]))
+			names = append(names, devtree.DiskName(d.Kind, perKind[d.Kind]))
 			perKind[d.Kind]++
 		}
 		if !slices.Contains(names, spec.LoseDisk) {

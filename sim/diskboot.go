@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/nixeval"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
@@ -172,11 +173,8 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 	// may start any disk's GRUB: one whose menu loads a missing kernel
 	// stops the boot there.
 	host := h.evalHost()
-	if nodes, _, err := diskNodes(ctx, h.bootDisks()); err == nil {
-		host.Devices = []string{}
-		for name := range nodes {
-			host.Devices = append(host.Devices, "/dev/"+name)
-		}
+	if devices, err := devtree.DevNames(ctx, h.devs.BootDisks()); err == nil {
+		host.Devices = devices
 	}
 	var record, bootWhy []string
 	for _, gb := range findBoots(root, mounted) {
@@ -315,11 +313,11 @@ func (h *Host) evalHost() nixeval.Host {
 		DiskAliases: map[string]string{},
 		UEFI:        h.spec.UEFI(),
 	}
-	for _, d := range h.bootDisks() {
+	for _, d := range h.devs.BootDisks() {
 		eh.Disks = append(eh.Disks, d.Path())
 		eh.DiskAliases[d.ByIDPath()] = d.Path()
-		if !slices.Contains(eh.Controllers, d.controller()) {
-			eh.Controllers = append(eh.Controllers, d.controller())
+		if !slices.Contains(eh.Controllers, d.ControllerModule()) {
+			eh.Controllers = append(eh.Controllers, d.ControllerModule())
 		}
 	}
 	return eh
@@ -416,17 +414,17 @@ func (h *Host) diskHostKey(root *installedFS) (KeyPair, error) {
 // can read, read-only, under the host's directory.
 func (h *Host) mountInstalled(ctx context.Context) ([]*installedFS, error) {
 	var out []*installedFS
-	for _, d := range h.bootDisks() {
+	for _, d := range h.devs.BootDisks() {
 		candidates := map[string]string{d.Loop: d.Name}
-		parts, err := partitions(d.Loop)
+		parts, err := devtree.Partitions(d.Loop)
 		if err != nil {
 			return out, err
 		}
 		for _, p := range parts {
-			candidates[p.machinePath] = d.PartName(p.number)
+			candidates[p.MachinePath] = d.PartName(p.Number)
 		}
 		for _, dev := range sortedKeys(candidates) {
-			fstype := probe(ctx, dev)["ID_FS_TYPE"]
+			fstype := devtree.Probe(ctx, dev)["ID_FS_TYPE"]
 			if !mountable(fstype) {
 				continue
 			}

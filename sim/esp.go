@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/internal/fatfs"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
@@ -31,20 +32,20 @@ func (h *Host) espFiles(ctx context.Context) ([]espFile, int, error) {
 	}
 	var out []espFile
 	esps := 0
-	for _, d := range h.bootDisks() {
-		parts, err := partitions(d.Loop)
+	for _, d := range h.devs.BootDisks() {
+		parts, err := devtree.Partitions(d.Loop)
 		if err != nil {
 			return nil, esps, err
 		}
 		for _, p := range parts {
-			props := probe(ctx, p.machinePath)
+			props := devtree.Probe(ctx, p.MachinePath)
 			typ := strings.ToLower(props["ID_PART_ENTRY_TYPE"])
 			if (typ != espGUID && typ != espMBR) || props["ID_FS_TYPE"] != "vfat" {
 				continue
 			}
 			esps++
-			name := d.PartName(p.number)
-			files, err := readFAT(p.machinePath)
+			name := d.PartName(p.Number)
+			files, err := readFAT(p.MachinePath)
 			if err != nil {
 				return nil, esps, fmt.Errorf("%s: %w", name, err)
 			}

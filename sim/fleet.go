@@ -25,6 +25,7 @@ import (
 
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/internal/devcgroup"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/internal/nvram"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 	"github.com/nixbook/nixbook/sim/ovhapi"
@@ -103,10 +104,8 @@ type Fleet struct {
 	sockDir    string
 	emu        *ovhapi.Emulator
 	creds      Credentials
-	loopMu     sync.Mutex
-	loops      loopScan
-	loopNums   map[string][2]uint32 // loop7 -> major, minor (see machineLoops)
-	nodes      *nodeWatch           // writes to the hosts' disk nodes; nil: none seen
+	loops      *devtree.MachineLoops // the machine's loop devices, as the hosts see them
+	nodes      *devtree.NodeWatch    // writes to the hosts' disk nodes; nil: none seen
 	reaper     *exec.Cmd
 	reaperIn   io.WriteCloser
 	payload    *payload.Payload
@@ -206,13 +205,14 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		cfg: cfg, dir: dir, plan: p, state: state, helper: helper,
 		byName: map[string]*Host{}, ctx: fctx, cancel: cancel,
 		sockDir: filepath.Join("/run/nixbook-sim", p.id),
+		loops:   devtree.NewMachineLoops(),
 	}
 	defer func() {
 		if err != nil {
 			_ = f.Down(context.Background())
 		}
 	}()
-	if f.nodes, err = newNodeWatch(); err != nil {
+	if f.nodes, err = devtree.NewNodeWatch(); err != nil {
 		// Without it, every settle and every change of an image's time probes.
 		f.logf("%v: the hosts' disks are probed at every settle", err)
 		f.nodes, err = nil, nil
@@ -264,6 +264,7 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		for _, fault := range s.Faults {
 			h.faults[fault] = true
 		}
+		h.devs = devtree.New(devtree.Config{Host: s.Name, ReorderDisks: s.ReorderDisks, Loops: f.loops, Nodes: f.nodes, Logf: f.logf})
 		h.swap = swaps.New(swapHost{h})
 		if s.UEFI() {
 			h.nvram = nvram.New()
@@ -289,7 +290,7 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	for _, h := range f.hosts {
 		if h.vm == nil {
-			f.goBackground(h.watchDev)
+			f.goBackground(h.devs.Watch)
 		}
 	}
 	if err := f.writeInventory(); err != nil {
@@ -375,7 +376,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	counts := map[string]int{}
 	for i, ds := range s.Disks {
 		d := &Disk{
-			Name:   diskName(ds.Kind, counts[ds.Kind]),
+			Name:   devtree.DiskName(ds.Kind, counts[ds.Kind]),
 			Kind:   ds.Kind,
 			Size:   ds.Size,
 			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
@@ -386,10 +387,10 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {
 			return err
 		}
-		if err := createImage(d.Image, d.Size); err != nil {
+		if err := devtree.CreateImage(d.Image, d.Size); err != nil {
 			return err
 		}
-		loop, err := attachLoop(ctx, d.Image)
+		loop, err := devtree.AttachLoop(ctx, d.Image)
 		if err != nil {
 			return err
 		}
@@ -397,6 +398,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 			return err
 		}
 		d.Loop = loop
+		f.loops.AddDisk(loop)
 		h.disks = append(h.disks, d)
 		if s.Data == "old-os" && i == 0 {
 			if err := writeOldOS(ctx, d, f.ClientPublicKey(), s.UEFI()); err != nil {
@@ -404,6 +406,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 			}
 		}
 	}
+	h.devs.SetDisks(h.disks)
 	if err := f.state.Add(simstate.Netns, h.netns); err != nil {
 		return err
 	}
@@ -434,7 +437,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	if err != nil {
 		return err
 	}
-	h.devices = devices
+	h.devs.SetCgroup(devices)
 	if err := f.state.Add(simstate.Files, h.socket); err != nil {
 		return err
 	}
@@ -589,11 +592,11 @@ func (f *Fleet) DiskSHA256(name string) (map[string]string, error) {
 	for _, d := range h.disks {
 		// A vm host's disks have no loop device: QEMU writes the images.
 		if d.Loop != "" {
-			if err := flushLoop(d.Loop); err != nil {
+			if err := devtree.FlushLoop(d.Loop); err != nil {
 				return nil, fmt.Errorf("flush %s: %w", d.Name, err)
 			}
 		}
-		sum, err := imageSHA256(d.Image)
+		sum, err := devtree.ImageSHA256(d.Image)
 		if err != nil {
 			return nil, err
 		}
@@ -675,7 +678,7 @@ func (f *Fleet) Down(ctx context.Context) error {
 	}
 	f.wg.Wait()
 	if f.nodes != nil {
-		f.nodes.close()
+		f.nodes.Close()
 	}
 	if err := simstate.Cleanup(ctx, f.dir, 0); err != nil {
 		errs = append(errs, err)

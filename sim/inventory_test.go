@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/inventory"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -58,7 +59,7 @@ func testFleet(disks map[string][]int64) *Fleet {
 			v6:      netip.MustParsePrefix("2001:db8:1:" + string(rune('1'+i)) + "::1/64"),
 		}
 		for j, size := range sizes {
-			h.disks = append(h.disks, &Disk{Name: diskName(SATA, j), Kind: SATA, Size: size, Serial: "S" + name + string(rune('0'+j))})
+			h.disks = append(h.disks, &Disk{Name: devtree.DiskName(SATA, j), Kind: SATA, Size: size, Serial: "S" + name + string(rune('0'+j))})
 		}
 		f.hosts = append(f.hosts, h)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
@@ -61,19 +62,19 @@ func (h *Host) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksV
 	}
 	var opened []*luksVolume
 	var locked []lockedVolume
-	for _, d := range h.bootDisks() {
-		parts, err := partitions(d.Loop)
+	for _, d := range h.devs.BootDisks() {
+		parts, err := devtree.Partitions(d.Loop)
 		if err != nil {
 			continue
 		}
 		for _, p := range parts {
-			props := probe(ctx, p.machinePath)
+			props := devtree.Probe(ctx, p.MachinePath)
 			if props["ID_FS_TYPE"] != "crypto_LUKS" {
 				continue
 			}
-			v := &luksVolume{part: d.PartName(p.number), names: partitionNames(d, p.number, props)}
+			v := &luksVolume{part: d.PartName(p.Number), names: partitionNames(d, p.Number, props)}
 			for _, dest := range sortedKeys(keys) {
-				if exec.CommandContext(ctx, "cryptsetup", "open", "--test-passphrase", "--key-file", keys[dest], p.machinePath).Run() == nil {
+				if exec.CommandContext(ctx, "cryptsetup", "open", "--test-passphrase", "--key-file", keys[dest], p.MachinePath).Run() == nil {
 					v.openers = append(v.openers, dest)
 				}
 			}
@@ -85,7 +86,7 @@ func (h *Host) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksV
 				locked = append(locked, lockedVolume{part: v.part, why: why})
 				continue
 			}
-			if err := h.mapVolume(ctx, v, p.machinePath); err != nil {
+			if err := h.mapVolume(ctx, v, p.MachinePath); err != nil {
 				locked = append(locked, lockedVolume{part: v.part, why: fmt.Sprintf("the LUKS volume on /dev/%s: %v", v.part, err)})
 				continue
 			}
@@ -132,7 +133,7 @@ func (h *Host) mapVolume(ctx context.Context, v *luksVolume, dev string) error {
 		return err
 	}
 	v.loop = loop
-	fstype := probe(ctx, loop.Name())["ID_FS_TYPE"]
+	fstype := devtree.Probe(ctx, loop.Name())["ID_FS_TYPE"]
 	if !mountable(fstype) {
 		return fmt.Errorf("it holds %q, no file system the machine mounts", fstype)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 )
 
 // DefaultNICDriver is the driver of a host's NIC: Intel's, as on most
@@ -35,7 +37,7 @@ func (s HostSpec) pciSlot() string {
 // flags, ...), through links into /sys/devices/virtual/net.
 func (h *Host) fillClassNet(pid int, nic string) error {
 	root := fmt.Sprintf("/proc/%d/root/sys", pid)
-	if err := hostRootBuilt(pid); err != nil {
+	if err := devtree.RootBuilt(pid); err != nil {
 		return err
 	}
 	class := filepath.Join(root, "class/net")

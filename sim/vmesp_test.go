@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 )
 
 // A vm host's ESPs are read from its raw disk images, as OVMF finds them:
@@ -51,7 +53,7 @@ func TestImageESPFiles(t *testing.T) {
 			if err := os.WriteFile(loader, []byte("a loader\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if err := createImage(img, 128<<20); err != nil {
+			if err := devtree.CreateImage(img, 128<<20); err != nil {
 				t.Fatal(err)
 			}
 			for _, argv := range c.setup {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simstate"
 	"github.com/nixbook/nixbook/sim/vm"
@@ -69,7 +70,7 @@ func (f *Fleet) buildVMHost(ctx context.Context, h *Host) error {
 	}
 	for i, ds := range s.Disks {
 		d := &Disk{
-			Name:   diskName(Virtio, i),
+			Name:   devtree.DiskName(Virtio, i),
 			Kind:   Virtio,
 			Size:   ds.Size,
 			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
@@ -78,11 +79,12 @@ func (f *Fleet) buildVMHost(ctx context.Context, h *Host) error {
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {
 			return err
 		}
-		if err := createImage(d.Image, d.Size); err != nil {
+		if err := devtree.CreateImage(d.Image, d.Size); err != nil {
 			return err
 		}
 		h.disks = append(h.disks, d)
 	}
+	h.devs.SetDisks(h.disks)
 	h.op.Lock()
 	defer h.op.Unlock()
 	return h.bootLocked(ctx, bootRequest{mode: s.Mode, rescueKey: f.clientKey.Public, first: true})
