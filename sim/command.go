@@ -158,7 +158,7 @@ func (h *Host) cmdKexec(args []string) hostinit.Reply {
 	h.mu.Lock()
 	nic := h.nic
 	h.mu.Unlock()
-	lease4 := h.leaseOf(context.Background(), nic)
+	lease4 := h.link.IsLease(context.Background(), nic, h.v4.Addr())
 	h.f.goBackground(func(ctx context.Context) {
 		time.Sleep(shutdownGrace)
 		// kexec skips the firmware: no boot delay.

@@ -65,11 +65,11 @@ func (h *Host) prepareDisk(ctx context.Context, b *boot) error {
 		// address with the routes it sets, through a wrong gateway, say.
 		switch v6 := sys.IPv6; {
 		case !v6.Configured:
-			b.net.v6, b.net.gw6 = netip.Prefix{}, netip.Addr{}
+			b.net.V6, b.net.GW6 = netip.Prefix{}, netip.Addr{}
 		case len(v6.Problems) > 0:
-			b.net.gw6 = v6.Gateway
+			b.net.GW6 = v6.Gateway
 			if !v6.Own {
-				b.net.v6 = netip.Prefix{}
+				b.net.V6 = netip.Prefix{}
 			}
 			b.installed += "; IPv6 does not work: " + strings.Join(v6.Problems, "; ")
 		}
@@ -112,9 +112,9 @@ func (h *Host) evalHost() nixeval.Host {
 		NIC:         nic,
 		MAC:         h.spec.MAC,
 		IPv4CIDR:    h.v4.String(),
-		IPv4Gateway: h.f.plan.gw4.String(),
+		IPv4Gateway: h.f.plan.GW4.String(),
 		IPv6CIDR:    h.v6.String(),
-		IPv6Gateway: h.f.plan.gw6.String(),
+		IPv6Gateway: h.f.plan.GW6.String(),
 		DiskAliases: map[string]string{},
 		UEFI:        h.spec.UEFI(),
 	}

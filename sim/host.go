@@ -22,6 +22,7 @@ import (
 
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/internal/devtree"
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 	"github.com/nixbook/nixbook/sim/internal/nvram"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 )
@@ -65,8 +66,8 @@ type Host struct {
 	spec    HostSpec
 	service string // OVH service name
 	v4, v6  netip.Prefix
-	netns   string
-	veth    string // the bridge side of the host's link
+	link    hostnet.Link // in the host's network namespace
+	veth    string       // the bridge side of the host's link
 	disks   []*Disk
 	dir     string // DIR/hosts/NAME
 	socket  string // control socket on the machine
@@ -360,7 +361,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	nic := h.nic
 	h.online = false
 	h.mu.Unlock()
-	if err := ip(ctx, h.netns, "link set dev "+nic+" down", "addr flush dev "+nic); err != nil {
+	if err := h.link.Down(ctx, nic); err != nil {
 		h.f.logf("%s: %v", h.spec.Name, err)
 	}
 }
@@ -429,10 +430,10 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 // boot is a prepared boot: the init's config and the network it brings up.
 type boot struct {
 	cfg       hostinit.Config
-	nic       string   // the link's name in this boot
-	network   bool     // configure the addresses and routes
-	net       netSetup // what they are
-	why       string   // why SSH will not answer, when it will not
+	nic       string        // the link's name in this boot
+	network   bool          // configure the addresses and routes
+	net       hostnet.Setup // what they are
+	why       string        // why SSH will not answer, when it will not
 	installed string
 	hostKey   KeyPair
 	machineID string
@@ -453,7 +454,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	}
 	defer console.Close()
 	fmt.Fprintf(console, "--- %s boot %s into %s\n", time.Now().Format(time.RFC3339), b.cfg.BootID, b.cfg.Mode)
-	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.netns, "--", h.f.helper, hostinit.InitArg)
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.link.Netns, "--", h.f.helper, hostinit.InitArg)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stderr = console
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -548,7 +549,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	if err := h.configureNetwork(ctx, b.nic, b.network, b.net); err != nil {
 		return fail(err)
 	}
-	if err := h.fillClassNet(cmd.Process.Pid, b.nic); err != nil {
+	if err := hostnet.FillClassNet(cmd.Process.Pid, b.nic, hostnet.PCISlot(h.spec.predictedName()), h.spec.driver()); err != nil {
 		return fail(fmt.Errorf("fill /sys/class/net: %w", err))
 	}
 	if _, err := fmt.Fprintln(stdin, hostinit.MsgStart); err != nil {
@@ -591,44 +592,13 @@ func (h *Host) initExited(proc *os.Process, err error) {
 	}
 }
 
-// netSetup is the network a boot brings up on the host's NIC.
-type netSetup struct {
-	v4 netip.Prefix // invalid: no IPv4
-	// noPrefixRoute4 leaves the /24 without its own route, so that only a
-	// default route reaches the controller (see KexecNoDefaultRoute).
-	noPrefixRoute4 bool
-	gw4            bool // a default route via the fleet's gateway
-	// dhcp4: v4 and its default route come from a DHCP exchange with the
-	// fleet's server instead (rescue_network: dhcp).
-	dhcp4 bool
-	// lease4: v4 is a DHCP lease the simulator hands out itself (a new one
-	// after a kexec): added with a lifetime, so it shows dynamic.
-	lease4 bool
-	// extra4 is a second IPv4 address, a DHCP lease beside a static v4.
-	extra4 netip.Prefix
-	v6     netip.Prefix // invalid: no IPv6
-	// gw6 is the IPv6 default route's gateway, reached by an on-link route;
-	// invalid: no IPv6 route beyond the /64.
-	gw6 netip.Addr
-}
-
-// ovhNetwork is OVH's addressing of the host: the /24 with the gateway at
-// .254, the /64 with an on-link route to a gateway outside it.
-func (h *Host) ovhNetwork() netSetup {
-	return netSetup{v4: h.v4, gw4: true, v6: h.v6, gw6: h.f.plan.gw6}
-}
-
 // configureNetwork names the host's link for this boot and, when the boot
 // comes up on the network, gives it the addresses and routes of net.
-func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, net netSetup) error {
+func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, net hostnet.Setup) error {
 	h.mu.Lock()
 	cur := h.nic
 	h.mu.Unlock()
-	lines := []string{"link set dev lo up", "link set dev " + cur + " down", "addr flush dev " + cur}
-	if cur != nic {
-		lines = append(lines, "link set dev "+cur+" name "+nic)
-	}
-	if err := ip(ctx, h.netns, lines...); err != nil {
+	if err := h.link.Rename(ctx, cur, nic); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -637,44 +607,8 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, ne
 	if !online {
 		return nil
 	}
-	p := h.f.plan
-	lines = []string{"link set dev " + nic + " up"}
-	lease := fmt.Sprintf(" valid_lft %d preferred_lft %d", dhcpLease, dhcpLease)
-	if net.v4.IsValid() && !net.dhcp4 {
-		add := "addr add " + net.v4.String() + " dev " + nic
-		if net.noPrefixRoute4 {
-			add += " noprefixroute"
-		}
-		if net.lease4 {
-			add += lease
-		}
-		lines = append(lines, add)
-		if net.gw4 {
-			route := "route add default via " + p.gw4.String() + " dev " + nic
-			if net.lease4 {
-				route += " proto dhcp"
-			}
-			lines = append(lines, route)
-		}
-	}
-	if net.extra4.IsValid() {
-		lines = append(lines, "addr add "+net.extra4.String()+" dev "+nic+lease)
-	}
-	if net.v6.IsValid() {
-		lines = append(lines, "addr add "+net.v6.String()+" dev "+nic+" nodad")
-		if net.gw6.IsValid() {
-			lines = append(lines,
-				"route add "+net.gw6.String()+"/128 dev "+nic,
-				"route add default via "+net.gw6.String()+" dev "+nic)
-		}
-	}
-	if err := ip(ctx, h.netns, lines...); err != nil {
+	if err := h.link.Configure(ctx, nic, net); err != nil {
 		return err
-	}
-	if net.dhcp4 {
-		if err := h.askDHCP(ctx, nic); err != nil {
-			return err
-		}
 	}
 	h.mu.Lock()
 	h.online = true
