@@ -109,7 +109,7 @@ type Host struct {
 	// its first boot.
 	firstBootKey KeyPair
 	// volumes hold the loop devices of the opened LUKS volume the booted
-	// system's root lies in (see unlockLUKS).
+	// system's root lies in (see diskboot.System.Volume).
 	volumes []*os.File
 
 	// swap is the host's swap list (swapon, swapoff, /proc/swaps).

@@ -61,7 +61,7 @@ type Kind int
 const (
 	Nothing      Kind = iota // no system that boots
 	Distribution             // another distribution (OVH's Debian template, say)
-	NixOS
+	NixOS                    // NixOS, its configuration evaluated and checked against the server
 )
 
 // HostKey is a host key as OpenSSH's files hold it.
