@@ -93,7 +93,7 @@ func (f *Fleet) startAPI(ctx context.Context) error {
 			Name:         h.service,
 			IP:           h.sshAddr().Addr().String(),
 			IPv6Block:    h.v6.Masked().String(),
-			IPv6Gateway:  f.plan.gw6.String(),
+			IPv6Gateway:  f.plan.GW6.String(),
 			BootID:       netbootFor(h.spec.Mode),
 			Mode:         string(h.spec.Mode),
 			State:        h.spec.OVHState,

@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -83,7 +82,7 @@ func hiddenDirs() []string {
 // prepare builds the boot of r.mode: the init's config, the host key and the
 // network it brings up.
 func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
-	b := &boot{nic: h.spec.NIC, network: true, net: h.ovhNetwork()}
+	b := &boot{nic: h.spec.NIC, network: true, net: h.f.plan.OVH(h.spec.Index)}
 	stage := filepath.Join(h.dir, "stage")
 	if err := os.MkdirAll(stage, 0o700); err != nil {
 		return nil, err
@@ -114,7 +113,7 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		}
 		b.hostKey, b.machineID, b.authKeys = key, newMachineID(), r.rescueKey
 		b.cfg.Hostname, b.osRelease = rescueHostname, rescueOSRelease
-		b.net.dhcp4 = h.spec.RescueNetwork == RescueDHCP
+		b.net.DHCP4 = h.spec.RescueNetwork == RescueDHCP
 	case ModeInstaller:
 		// kexec carries the rescue's host keys, root's authorized keys and
 		// machine id into the installer.
@@ -132,7 +131,9 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 		}
 		b.cfg.Hostname, b.osRelease = installerHostname, installerOSRelease
 		if r.carried != nil {
-			b.net, b.why = h.kexecNetwork(r.lease4)
+			// The installer's network after a kexec, as nixos-images
+			// restores it, and what the host's KexecNetwork faults make of it.
+			b.net, b.why = h.f.plan.Kexec(h.spec.Index, r.lease4, h.spec.RescueNetwork == RescueDHCP, h.spec.KexecNetwork)
 		}
 		h.f.installerSystem(b)
 		for _, p := range sortedKeys(r.carried) {
@@ -182,40 +183,6 @@ func (h *Host) prepare(ctx context.Context, r bootRequest) (*boot, error) {
 	}
 	b.cfg.Files = append(files, b.cfg.Files...)
 	return b, nil
-}
-
-// kexecNetwork is the installer's network after a kexec, as nixos-images
-// restores it: the rescue's static addresses and routes; for an IPv4
-// address that was a DHCP lease at the kexec (lease4), a new DHCP request,
-// which the fleet's server answers with the same address. The host's
-// KexecNetwork fault changes that. why says what a user at the console
-// would find.
-func (h *Host) kexecNetwork(lease4 bool) (n netSetup, why string) {
-	n = h.ovhNetwork()
-	if lease4 {
-		n.dhcp4 = h.spec.RescueNetwork == RescueDHCP
-		n.lease4 = !n.dhcp4
-	}
-	var whys []string
-	for _, fault := range h.spec.KexecNetwork {
-		switch fault {
-		case KexecNewDHCPAddress:
-			lease := h.f.plan.hostV4(dhcpIndex(h.spec.Index))
-			if !lease4 {
-				n.extra4 = lease
-				break
-			}
-			n.v4, n.dhcp4, n.lease4 = lease, false, true
-			whys = append(whys, fmt.Sprintf("the installer came up on %s (a new DHCP lease), not on %s", lease.Addr(), h.v4.Addr()))
-		case KexecNoDefaultRoute:
-			n.gw4, n.noPrefixRoute4, n.dhcp4 = false, true, false
-			whys = append(whys, "the installer came up without its IPv4 default route")
-		case KexecNoIPv6:
-			n.v6, n.gw6 = netip.Prefix{}, netip.Addr{}
-			whys = append(whys, "the installer came up without IPv6")
-		}
-	}
-	return n, strings.Join(whys, "; ")
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -158,7 +158,7 @@ func (h *Host) cmdKexec(args []string) hostinit.Reply {
 	h.mu.Lock()
 	nic := h.nic
 	h.mu.Unlock()
-	lease4 := h.leaseOf(context.Background(), nic)
+	lease4 := h.link.IsLease(context.Background(), nic, h.v4.Addr())
 	h.f.goBackground(func(ctx context.Context) {
 		time.Sleep(shutdownGrace)
 		// kexec skips the firmware: no boot delay.
@@ -182,7 +182,7 @@ func (h *Host) cmdUdevadm(ctx context.Context, args []string) hostinit.Reply {
 	}
 	switch args[0] {
 	case "settle", "trigger":
-		if err := h.syncDev(ctx, true); err != nil {
+		if err := h.devs.Sync(ctx, true); err != nil {
 			return hostinit.Reply{Stderr: fmt.Sprintf("udevadm %s: %v\n", args[0], err), Code: 1}
 		}
 		return hostinit.Reply{}
@@ -194,7 +194,7 @@ func (h *Host) cmdUdevadm(ctx context.Context, args []string) hostinit.Reply {
 		}
 		return hostinit.Reply{Stderr: "udevadm test-builtin: only net_id is simulated\n", Code: 1}
 	case "info":
-		return h.udevInfo(ctx, args[1:])
+		return h.devs.UdevInfo(ctx, args[1:])
 	case "--version", "version":
 		return hostinit.Reply{Stdout: "252\n"}
 	}
@@ -226,48 +226,4 @@ func (h *Host) netID(iface string) hostinit.Reply {
 		}
 	}
 	return hostinit.Reply{Stdout: b.String(), Stderr: "Load module index\nParsed configuration file /usr/lib/systemd/network/99-default.link\nCreated link configuration context.\nUsing default interface naming scheme 'v252'.\nUnload module index\nUnloaded link configuration context.\n"}
-}
-
-// udevInfo answers `udevadm info --query=property --name=DEV` for the
-// host's disks and partitions.
-func (h *Host) udevInfo(ctx context.Context, args []string) hostinit.Reply {
-	name := ""
-	for i, a := range args {
-		switch {
-		case strings.HasPrefix(a, "--name="):
-			name = strings.TrimPrefix(a, "--name=")
-		case (a == "-n" || a == "--name") && i+1 < len(args):
-			name = args[i+1]
-		case !strings.HasPrefix(a, "-") && (i == 0 || !strings.HasPrefix(args[i-1], "-") || strings.Contains(args[i-1], "=")):
-			name = a
-		}
-	}
-	name = strings.TrimPrefix(name, "/dev/")
-	for _, d := range h.bootDisks() {
-		if name == d.Name {
-			props := probe(ctx, d.Loop)
-			return udevProps(d.Path(), "disk", d, props)
-		}
-		parts, _ := partitions(d.Loop)
-		for _, p := range parts {
-			if name == d.PartName(p.number) {
-				return udevProps("/dev/"+name, "partition", d, probe(ctx, p.machinePath))
-			}
-		}
-	}
-	return hostinit.Reply{Stderr: fmt.Sprintf("Unknown device \"%s\": No such device\n", name), Code: 4}
-}
-
-func udevProps(devname, devtype string, d *Disk, props map[string]string) hostinit.Reply {
-	var b strings.Builder
-	fmt.Fprintf(&b, "DEVNAME=%s\nDEVTYPE=%s\nSUBSYSTEM=block\n", devname, devtype)
-	if d.Kind == NVMe {
-		fmt.Fprintf(&b, "ID_MODEL=NIXBOOK_SIM_NVME\nID_SERIAL=NIXBOOK_SIM_NVME_%s\nID_SERIAL_SHORT=%s\n", d.Serial, d.Serial)
-	} else {
-		fmt.Fprintf(&b, "ID_BUS=ata\nID_ATA=1\nID_MODEL=NIXBOOK_SIM_HDD\nID_SERIAL=NIXBOOK_SIM_HDD_%s\nID_SERIAL_SHORT=%s\n", d.Serial, d.Serial)
-	}
-	for _, k := range sortedKeys(props) {
-		fmt.Fprintf(&b, "%s=%s\n", k, props[k])
-	}
-	return hostinit.Reply{Stdout: b.String()}
 }

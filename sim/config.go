@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/nixbook/nixbook/sim/internal/devtree"
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 )
 
 // Defaults of a host.
@@ -80,6 +83,10 @@ type HostSpec struct {
 	DiskController string
 }
 
+// DefaultNICDriver is the driver of a host's NIC: Intel's, as on most
+// Kimsufi and So you Start servers.
+const DefaultNICDriver = "e1000e"
+
 // driver is the NIC's driver.
 func (s HostSpec) driver() string {
 	if s.NICDriver != "" {
@@ -92,17 +99,13 @@ func (s HostSpec) driver() string {
 // the field: nixos-images #242, nixos-anywhere #112 and #415).
 const (
 	// KexecNewDHCPAddress: DHCP hands the installer another address of the
-	// /24. It replaces the rescue's address when that was a DHCP lease at
-	// the kexec; a static one is kept beside it, as nixos-images restores
-	// static addresses and asks DHCP again for leases.
-	KexecNewDHCPAddress = "new-dhcp-address"
+	// /24 (see hostnet.KexecNewDHCPAddress).
+	KexecNewDHCPAddress = hostnet.KexecNewDHCPAddress
 	// KexecNoDefaultRoute: the installer has its address but no IPv4
-	// default route. The controller shares the gateway's address on the
-	// fleet's bridge, so the /24 loses its own route too: the controller
-	// stays beyond the host's reach, as a controller on the internet is.
-	KexecNoDefaultRoute = "no-default-route"
+	// default route (see hostnet.KexecNoDefaultRoute).
+	KexecNoDefaultRoute = hostnet.KexecNoDefaultRoute
 	// KexecNoIPv6: the installer comes up without IPv6.
-	KexecNoIPv6 = "no-ipv6"
+	KexecNoIPv6 = hostnet.KexecNoIPv6
 )
 
 // Firmwares of a host.
@@ -418,7 +421,7 @@ func (o HostOverride) apply(spec *HostSpec) error {
 		var names []string
 		perKind := map[string]int{}
 		for _, d := range spec.Disks {
-			names = append(names, diskName(d.Kind, perKind[d.Kind]))
+			names = append(names, devtree.DiskName(d.Kind, perKind[d.Kind]))
 			perKind[d.Kind]++
 		}
 		if !slices.Contains(names, spec.LoseDisk) {
@@ -451,7 +454,7 @@ func ParseSize(s string) (int64, error) {
 }
 
 // hostSpecs builds the specs of n hosts named ks1..ksN.
-func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec, error) {
+func hostSpecs(n int, p hostnet.Plan, bootDelay time.Duration, o *Overrides) ([]HostSpec, error) {
 	if n < 1 || n > MaxHosts {
 		return nil, fmt.Errorf("host count %d: want 1 to %d", n, MaxHosts)
 	}
@@ -465,7 +468,7 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 			Name:       fmt.Sprintf("ks%d", i),
 			Index:      i,
 			NIC:        DefaultNIC,
-			MAC:        p.hostMAC(i),
+			MAC:        p.HostMAC(i),
 			Disks:      []DiskSpec{{Kind: SATA, Size: DefaultDiskSize}},
 			RAMDiskMiB: DefaultRAMDiskMiB,
 			BootDelay:  bootDelay,
@@ -480,8 +483,8 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 				return nil, fmt.Errorf("overrides for %s: %w", s.Name, err)
 			}
 		}
-		if slices.Contains(s.KexecNetwork, KexecNewDHCPAddress) && dhcpIndex(i) <= n {
-			return nil, fmt.Errorf("overrides for %s: kexec_network %s needs a free address for the new lease (.%d), which host ks%d has: use a fleet of at most %d hosts", s.Name, KexecNewDHCPAddress, dhcpIndex(i), dhcpIndex(i), dhcpIndex(i)-1)
+		if slices.Contains(s.KexecNetwork, KexecNewDHCPAddress) && hostnet.NewLeaseIndex(i) <= n {
+			return nil, fmt.Errorf("overrides for %s: kexec_network %s needs a free address for the new lease (.%d), which host ks%d has: use a fleet of at most %d hosts", s.Name, KexecNewDHCPAddress, hostnet.NewLeaseIndex(i), hostnet.NewLeaseIndex(i), hostnet.NewLeaseIndex(i)-1)
 		}
 		if s.Kind == KindVM {
 			if err := checkVMSpec(&s); err != nil {
@@ -498,7 +501,3 @@ func hostSpecs(n int, p plan, bootDelay time.Duration, o *Overrides) ([]HostSpec
 	}
 	return specs, nil
 }
-
-// dhcpIndex is where in the /24 the DHCP server's new lease puts host i
-// after a kexec (KexecNewDHCPAddress): from the top, below the gateway.
-func dhcpIndex(i int) int { return 254 - i }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 )
 
 func TestParseSize(t *testing.T) {
@@ -35,7 +37,7 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestOverrides(t *testing.T) {
-	p, err := newPlan("/tmp/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	p, err := hostnet.NewPlan("/tmp/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,89 +156,9 @@ func TestOverrides(t *testing.T) {
 	}
 }
 
-func TestPlanAddressesLikeOVH(t *testing.T) {
-	tests := []struct {
-		subnet, subnet6     string
-		host                int
-		v4, v6, gw4, gw6    string
-		bridgePrefix6, name string
-	}{
-		{subnet: "203.0.113.0/24", host: 1, v4: "203.0.113.1/24", v6: "2001:db8:1:1::1/64", gw4: "203.0.113.254", gw6: "2001:db8:1:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:1::/56"},
-		{subnet: "198.51.100.0/24", host: 253, v4: "198.51.100.253/24", v6: "2001:db8:2:fd::1/64", gw4: "198.51.100.254", gw6: "2001:db8:2:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:2::/56"},
-		{subnet: "198.18.5.7/24", host: 10, v4: "198.18.5.10/24", v6: "2001:db8:1205:a::1/64", gw4: "198.18.5.254", gw6: "2001:db8:1205:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:1205::/56"},
-		{subnet: "192.0.2.0/24", subnet6: "2001:db8:aa00::/40", host: 2, v4: "192.0.2.2/24", v6: "2001:db8:aa00:2::1/64", gw4: "192.0.2.254", gw6: "2001:db8:aa00:ff:ff:ff:ff:ff", bridgePrefix6: "2001:db8:aa00::/56"},
-	}
-	for _, tt := range tests {
-		var p6 netip.Prefix
-		if tt.subnet6 != "" {
-			p6 = netip.MustParsePrefix(tt.subnet6)
-		}
-		p, err := newPlan("/srv/fleet", netip.MustParsePrefix(tt.subnet), p6)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v4, v6 := p.hostV4(tt.host), p.hostV6(tt.host)
-		if v4.String() != tt.v4 || v6.String() != tt.v6 || p.gw4.String() != tt.gw4 || p.gw6.String() != tt.gw6 || p.prefix6.String() != tt.bridgePrefix6 {
-			t.Errorf("%s host %d: %s %s gw %s %s on %s", tt.subnet, tt.host, v4, v6, p.gw4, p.gw6, p.prefix6)
-		}
-		// OVH's rule: the gateway is outside the host's /64, so the route
-		// to it must be on-link; it is inside the bridge's range.
-		if v6.Masked().Contains(p.gw6) || !p.prefix6.Contains(p.gw6) || !p.prefix6.Contains(v6.Addr()) {
-			t.Errorf("%s: gateway %s vs host %s and bridge %s", tt.subnet, p.gw6, v6, p.prefix6)
-		}
-		if len(p.bridge) > 15 || len(p.vethName(MaxHosts)) > 15 {
-			t.Errorf("link names too long for the kernel: %s %s", p.bridge, p.vethName(MaxHosts))
-		}
-	}
-	if _, err := newPlan("/x", netip.MustParsePrefix("10.0.0.0/16"), netip.Prefix{}); err == nil {
-		t.Errorf("a /16 was accepted")
-	}
-	a, _ := newPlan("/srv/a", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
-	b, _ := newPlan("/srv/b", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
-	if a.bridge == b.bridge || a.netnsName("ks1") == b.netnsName("ks1") {
-		t.Errorf("fleets of two directories share names: %s %s", a.bridge, b.bridge)
-	}
-}
-
-func TestDiskNames(t *testing.T) {
-	tests := []struct {
-		kind  string
-		index int
-		name  string
-		part2 string
-	}{
-		{SATA, 0, "sda", "sda2"},
-		{SATA, 1, "sdb", "sdb2"},
-		{SATA, 25, "sdz", "sdz2"},
-		{SATA, 26, "sdaa", "sdaa2"},
-		{NVMe, 0, "nvme0n1", "nvme0n1p2"},
-		{NVMe, 3, "nvme3n1", "nvme3n1p2"},
-	}
-	for _, tt := range tests {
-		d := &Disk{Name: diskName(tt.kind, tt.index), Kind: tt.kind}
-		if d.Name != tt.name || d.PartName(2) != tt.part2 {
-			t.Errorf("%s %d: %s %s", tt.kind, tt.index, d.Name, d.PartName(2))
-		}
-	}
-}
-
-func TestPartitionsFileListsOnlyDevicesWithCapacity(t *testing.T) {
-	got := partitionsFile(map[string]devEntry{
-		"sda":              {major: 7, minor: 3, blocks: 8388608},
-		"sda1":             {major: 259, minor: 0, blocks: 1024},
-		"loop0":            {major: 7, minor: 0},
-		"disk/by-id/x":     {link: "../../sda"},
-		"disk/by-label/la": {link: "../../sda1"},
-	})
-	want := "major minor  #blocks  name\n\n   7        3    8388608 sda\n 259        0       1024 sda1\n"
-	if got != want {
-		t.Errorf("got\n%q\nwant\n%q", got, want)
-	}
-}
-
 // The new lease of kexec_network: new-dhcp-address must be free in the /24.
 func TestNewDHCPAddressNeedsAFreeAddress(t *testing.T) {
-	p, err := newPlan("/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	p, err := hostnet.NewPlan("/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
 	if err != nil {
 		t.Fatal(err)
 	}

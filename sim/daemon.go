@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
@@ -24,7 +25,7 @@ func ControlSocket(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join("/run/nixbook-sim", fleetID(abs), "fleet.sock"), nil
+	return filepath.Join("/run/nixbook-sim", hostnet.FleetID(abs), "fleet.sock"), nil
 }
 
 // FleetStatus is what `nixbook-sim status` shows.
@@ -149,8 +150,8 @@ func (f *Fleet) ExpectedUp() []string {
 // FleetStatus reports the fleet and every host.
 func (f *Fleet) FleetStatus(ctx context.Context) FleetStatus {
 	st := FleetStatus{
-		Dir: f.dir, PID: os.Getpid(), Subnet: f.plan.subnet.String(), Subnet6: f.plan.prefix6.String(),
-		Bridge: f.plan.bridge, API: f.creds.Endpoint, Inventory: f.InventoryPath(), OVHConf: f.OVHConfPath(),
+		Dir: f.dir, PID: os.Getpid(), Subnet: f.plan.Subnet.String(), Subnet6: f.plan.Prefix6.String(),
+		Bridge: f.plan.Bridge, API: f.creds.Endpoint, Inventory: f.InventoryPath(), OVHConf: f.OVHConfPath(),
 		ClientKey: f.clientKeyFile, Hosts: f.Status(ctx),
 	}
 	f.mu.Lock()

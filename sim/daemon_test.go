@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 )
 
 func TestDaemonServesStatusRebootAndDown(t *testing.T) {
@@ -70,7 +72,7 @@ func TestDaemonServesStatusRebootAndDown(t *testing.T) {
 	if _, err := client.Status(ctx); !errors.Is(err, ErrNoDaemon) {
 		t.Errorf("status after down: %v", err)
 	}
-	assertNothingLeft(t, fleetID(dir), dir, nil, nil)
+	assertNothingLeft(t, hostnet.FleetID(dir), dir, nil, nil)
 }
 
 // TestDownReturnsOnceTheDaemonIsDone holds the daemon after it removed the
@@ -116,5 +118,5 @@ func TestDownReturnsOnceTheDaemonIsDone(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
 	}
-	assertNothingLeft(t, fleetID(dir), dir, nil, nil)
+	assertNothingLeft(t, hostnet.FleetID(dir), dir, nil, nil)
 }

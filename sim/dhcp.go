@@ -2,16 +2,13 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
@@ -27,35 +24,14 @@ const (
 	RescueDHCP = "dhcp"
 )
 
-// dhcpLease is how long the fleet's DHCP server lends an address: longer
-// than any rehearsal, since nothing renews it.
-const dhcpLease = 864000
-
-// udhcpcScript applies a lease as dhclient would: the address with the
-// lease's lifetime (so `ip addr` shows it dynamic), the default route with
-// proto dhcp.
-const udhcpcScript = `#!/bin/sh
-# nixbook-sim: applies the lease busybox udhcpc obtained, as dhclient would.
-case "$1" in
-bound|renew)
-    ip -4 addr add "$ip/$mask" dev "$interface" valid_lft "$lease" preferred_lft "$lease"
-    for r in $router; do
-        ip -4 route replace default via "$r" dev "$interface" proto dhcp
-        break
-    done
-    ;;
-esac
-exit 0
-`
-
 // startDHCP runs busybox's udhcpd on the fleet's bridge when a host's
 // rescue takes its address by DHCP. Each such host has a static lease on
 // its MAC: its own address, the gateway at .254 as router, OVH's resolver.
 func (f *Fleet) startDHCP(ctx context.Context, specs []HostSpec) error {
-	var leases []string
+	var leases []hostnet.StaticLease
 	for _, s := range specs {
 		if s.RescueNetwork == RescueDHCP {
-			leases = append(leases, fmt.Sprintf("static_lease %s %s", s.MAC, f.plan.hostV4(s.Index).Addr()))
+			leases = append(leases, hostnet.StaticLease{MAC: s.MAC, Host: s.Index})
 		}
 	}
 	if len(leases) == 0 {
@@ -70,25 +46,13 @@ func (f *Fleet) startDHCP(ctx context.Context, specs []HostSpec) error {
 		return err
 	}
 	p := f.plan
-	mask := netipMask(p.subnet)
-	conf := fmt.Sprintf(`start %s
-end %s
-interface %s
-lease_file %s
-pidfile %s
-option subnet %s
-option router %s
-option dns 213.186.33.99
-option lease %d
-%s
-`, p.hostV4(1).Addr(), p.hostV4(MaxHosts).Addr(), p.bridge, filepath.Join(dir, "udhcpd.leases"), filepath.Join(dir, "udhcpd.pid"),
-		mask, p.gw4, dhcpLease, strings.Join(leases, "\n"))
+	conf := p.UDHCPDConf(dir, leases)
 	for name, data := range map[string]string{"udhcpd.conf": conf, "udhcpd.leases": ""} {
 		if err := f.writeFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
 			return err
 		}
 	}
-	if err := f.writeFile(filepath.Join(dir, "udhcpc.script"), []byte(udhcpcScript), 0o755); err != nil {
+	if err := f.writeFile(filepath.Join(dir, "udhcpc.script"), []byte(hostnet.UDHCPCScript), 0o755); err != nil {
 		return err
 	}
 	if err := f.state.Add(simstate.Files, filepath.Join(dir, "udhcpd.pid")); err != nil {
@@ -108,7 +72,7 @@ option lease %d
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start udhcpd: %w", err)
 	}
-	if err := f.state.AddProc(cmd.Process.Pid, "udhcpd on "+p.bridge); err != nil {
+	if err := f.state.AddProc(cmd.Process.Pid, "udhcpd on "+p.Bridge); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return err
@@ -124,51 +88,4 @@ option lease %d
 		return f.state.RemoveProc(cmd.Process.Pid)
 	})
 	return nil
-}
-
-func netipMask(p netip.Prefix) string {
-	m := ^uint32(0) << (32 - p.Bits())
-	return fmt.Sprintf("%d.%d.%d.%d", byte(m>>24), byte(m>>16), byte(m>>8), byte(m))
-}
-
-// askDHCP runs a DHCP exchange for the host's NIC with busybox's udhcpc
-// in the host's network namespace, and applies the lease.
-func (h *Host) askDHCP(ctx context.Context, nic string) error {
-	dir := filepath.Join(h.f.dir, "dhcp")
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+h.netns, "--",
-		"busybox", "udhcpc", "-i", nic, "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", filepath.Join(dir, "udhcpc.script"))
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("DHCP for %s: udhcpc: %w: %s", h.spec.Name, err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// leaseOf says whether the host's IPv4 address on nic is a DHCP lease now
-// (dynamic, with a lifetime), as kexec/run records it in the initrd.
-func (h *Host) leaseOf(ctx context.Context, nic string) bool {
-	out, err := exec.CommandContext(ctx, "ip", "-n", h.netns, "-j", "-4", "addr", "show", "dev", nic).Output()
-	if err != nil {
-		return false
-	}
-	var links []struct {
-		AddrInfo []struct {
-			Local   string `json:"local"`
-			Dynamic bool   `json:"dynamic"`
-		} `json:"addr_info"`
-	}
-	if json.Unmarshal(out, &links) != nil {
-		return false
-	}
-	for _, l := range links {
-		for _, a := range l.AddrInfo {
-			if a.Local == h.v4.Addr().String() {
-				return a.Dynamic
-			}
-		}
-	}
-	return false
 }

@@ -25,6 +25,8 @@ import (
 
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/internal/devcgroup"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 	"github.com/nixbook/nixbook/sim/internal/nvram"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 	"github.com/nixbook/nixbook/sim/ovhapi"
@@ -91,7 +93,7 @@ type testHooks struct {
 type Fleet struct {
 	cfg    Config
 	dir    string
-	plan   plan
+	plan   hostnet.Plan
 	state  *simstate.State
 	helper string
 	hosts  []*Host
@@ -103,10 +105,8 @@ type Fleet struct {
 	sockDir    string
 	emu        *ovhapi.Emulator
 	creds      Credentials
-	loopMu     sync.Mutex
-	loops      loopScan
-	loopNums   map[string][2]uint32 // loop7 -> major, minor (see machineLoops)
-	nodes      *nodeWatch           // writes to the hosts' disk nodes; nil: none seen
+	loops      *devtree.MachineLoops // the machine's loop devices, as the hosts see them
+	nodes      *devtree.NodeWatch    // writes to the hosts' disk nodes; nil: none seen
 	reaper     *exec.Cmd
 	reaperIn   io.WriteCloser
 	payload    *payload.Payload
@@ -157,7 +157,7 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	// Fleets of other directories (other tests, other users) pick subnets
 	// and make bridges too: one at a time.
-	unlock, err := lockMachine()
+	unlock, err := hostnet.LockMachine()
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 			unlock()
 		}
 	}()
-	p, err := choosePlan(ctx, dir, cfg.Subnet, cfg.Subnet6)
+	p, err := hostnet.Choose(ctx, dir, cfg.Subnet, cfg.Subnet6)
 	if err != nil {
 		return nil, err
 	}
@@ -205,20 +205,21 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	f = &Fleet{
 		cfg: cfg, dir: dir, plan: p, state: state, helper: helper,
 		byName: map[string]*Host{}, ctx: fctx, cancel: cancel,
-		sockDir: filepath.Join("/run/nixbook-sim", p.id),
+		sockDir: filepath.Join("/run/nixbook-sim", p.ID),
+		loops:   devtree.NewMachineLoops(),
 	}
 	defer func() {
 		if err != nil {
 			_ = f.Down(context.Background())
 		}
 	}()
-	if f.nodes, err = newNodeWatch(); err != nil {
+	if f.nodes, err = devtree.NewNodeWatch(); err != nil {
 		// Without it, every settle and every change of an image's time probes.
 		f.logf("%v: the hosts' disks are probed at every settle", err)
 		f.nodes, err = nil, nil
 	}
 	owner := randomKey(16)
-	if err := state.Update(func(r *simstate.Record) { r.FleetID, r.Owner = p.id, owner }); err != nil {
+	if err := state.Update(func(r *simstate.Record) { r.FleetID, r.Owner = p.ID, owner }); err != nil {
 		return f, err
 	}
 	if err := f.startReaper(owner); err != nil {
@@ -253,8 +254,9 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	for _, s := range specs {
 		h := &Host{
-			f: f, spec: s, netns: p.netnsName(s.Name), veth: p.vethName(s.Index),
-			v4: p.hostV4(s.Index), v6: p.hostV6(s.Index), nic: s.NIC,
+			f: f, spec: s, veth: p.VethName(s.Index),
+			link: hostnet.Link{Host: s.Name, Netns: p.NetnsName(s.Name), Gateway4: p.GW4, DHCPDir: filepath.Join(dir, "dhcp")},
+			v4:   p.HostV4(s.Index), v6: p.HostV6(s.Index), nic: s.NIC,
 			dir:     filepath.Join(dir, "hosts", s.Name),
 			socket:  filepath.Join(f.sockDir, s.Name+".sock"),
 			service: serviceName(p, s.Index),
@@ -264,6 +266,7 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 		for _, fault := range s.Faults {
 			h.faults[fault] = true
 		}
+		h.devs = devtree.New(devtree.Config{Host: s.Name, ReorderDisks: s.ReorderDisks, Loops: f.loops, Nodes: f.nodes, Logf: f.logf})
 		h.swap = swaps.New(swapHost{h})
 		if s.UEFI() {
 			h.nvram = nvram.New()
@@ -289,7 +292,7 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	}
 	for _, h := range f.hosts {
 		if h.vm == nil {
-			f.goBackground(h.watchDev)
+			f.goBackground(h.devs.Watch)
 		}
 	}
 	if err := f.writeInventory(); err != nil {
@@ -299,8 +302,8 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 }
 
 // serviceName is a host's OVH service name, shaped like the real ones.
-func serviceName(p plan, i int) string {
-	b := p.subnet.Addr().As4()
+func serviceName(p hostnet.Plan, i int) string {
+	b := p.Subnet.Addr().As4()
 	return fmt.Sprintf("ns%d.ip-%d-%d-%d.eu", 3100000+i, b[0], b[1], b[2])
 }
 
@@ -328,7 +331,7 @@ func (f *Fleet) writeFile(path string, data []byte, mode os.FileMode) error {
 }
 
 func (f *Fleet) writeClientKey() error {
-	key, err := newKeyPair("nixbook-sim@" + f.plan.id)
+	key, err := newKeyPair("nixbook-sim@" + f.plan.ID)
 	if err != nil {
 		return err
 	}
@@ -344,18 +347,18 @@ func (f *Fleet) writeClientKey() error {
 // the IPv6 gateway outside every host's /64.
 func (f *Fleet) makeBridge(ctx context.Context) error {
 	p := f.plan
-	if linkExists(p.bridge) {
-		return fmt.Errorf("bridge %s already exists: another fleet uses %s? run `nixbook-sim down --dir` there", p.bridge, f.dir)
+	if hostnet.LinkExists(p.Bridge) {
+		return fmt.Errorf("bridge %s already exists: another fleet uses %s? run `nixbook-sim down --dir` there", p.Bridge, f.dir)
 	}
-	if err := f.state.Add(simstate.Bridges, p.bridge); err != nil {
+	if err := f.state.Add(simstate.Bridges, p.Bridge); err != nil {
 		return err
 	}
-	return ip(ctx, "",
-		"link add "+p.bridge+" type bridge forward_delay 0 stp_state 0",
-		"addr add "+p.gw4.String()+"/24 dev "+p.bridge,
-		"addr add "+p.gw6.String()+"/128 dev "+p.bridge+" nodad",
-		"link set dev "+p.bridge+" up",
-		"route add "+p.prefix6.String()+" dev "+p.bridge,
+	return hostnet.IP(ctx, "",
+		"link add "+p.Bridge+" type bridge forward_delay 0 stp_state 0",
+		"addr add "+p.GW4.String()+"/24 dev "+p.Bridge,
+		"addr add "+p.GW6.String()+"/128 dev "+p.Bridge+" nodad",
+		"link set dev "+p.Bridge+" up",
+		"route add "+p.Prefix6.String()+" dev "+p.Bridge,
 	)
 }
 
@@ -375,10 +378,10 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	counts := map[string]int{}
 	for i, ds := range s.Disks {
 		d := &Disk{
-			Name:   diskName(ds.Kind, counts[ds.Kind]),
+			Name:   devtree.DiskName(ds.Kind, counts[ds.Kind]),
 			Kind:   ds.Kind,
 			Size:   ds.Size,
-			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
+			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.ID), s.Index, i),
 		}
 		d.Controller = s.DiskController
 		counts[ds.Kind]++
@@ -386,10 +389,10 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {
 			return err
 		}
-		if err := createImage(d.Image, d.Size); err != nil {
+		if err := devtree.CreateImage(d.Image, d.Size); err != nil {
 			return err
 		}
-		loop, err := attachLoop(ctx, d.Image)
+		loop, err := devtree.AttachLoop(ctx, d.Image)
 		if err != nil {
 			return err
 		}
@@ -397,6 +400,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 			return err
 		}
 		d.Loop = loop
+		f.loops.AddDisk(loop)
 		h.disks = append(h.disks, d)
 		if s.Data == "old-os" && i == 0 {
 			if err := writeOldOS(ctx, d, f.ClientPublicKey(), s.UEFI()); err != nil {
@@ -404,29 +408,31 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 			}
 		}
 	}
-	if err := f.state.Add(simstate.Netns, h.netns); err != nil {
+	h.devs.SetDisks(h.disks)
+	netns := h.link.Netns
+	if err := f.state.Add(simstate.Netns, netns); err != nil {
 		return err
 	}
-	if err := ip(ctx, "", "netns add "+h.netns); err != nil {
+	if err := hostnet.IP(ctx, "", "netns add "+netns); err != nil {
 		return err
 	}
 	if err := f.state.Add(simstate.Links, h.veth); err != nil {
 		return err
 	}
-	if err := ip(ctx, "",
-		"link add "+h.veth+" type veth peer name "+s.NIC+" netns "+h.netns,
-		"link set dev "+h.veth+" master "+f.plan.bridge,
+	if err := hostnet.IP(ctx, "",
+		"link add "+h.veth+" type veth peer name "+s.NIC+" netns "+netns,
+		"link set dev "+h.veth+" master "+f.plan.Bridge,
 		"link set dev "+h.veth+" up",
 	); err != nil {
 		return err
 	}
-	if err := ip(ctx, h.netns,
+	if err := hostnet.IP(ctx, netns,
 		"link set dev "+s.NIC+" address "+s.MAC,
 		"link set dev lo up",
 	); err != nil {
 		return err
 	}
-	cgroup := "nixbook-sim-" + f.plan.id + "-" + s.Name
+	cgroup := "nixbook-sim-" + f.plan.ID + "-" + s.Name
 	if err := f.state.Add(simstate.Dirs, filepath.Join(devcgroup.Root, cgroup)); err != nil {
 		return err
 	}
@@ -434,7 +440,7 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 	if err != nil {
 		return err
 	}
-	h.devices = devices
+	h.devs.SetCgroup(devices)
 	if err := f.state.Add(simstate.Files, h.socket); err != nil {
 		return err
 	}
@@ -476,16 +482,16 @@ func (f *Fleet) ClientKeyFile() string { return f.clientKeyFile }
 func (f *Fleet) ClientPublicKey() string { return strings.TrimSpace(f.clientKey.Public) }
 
 // Gateway4 is the hosts' IPv4 gateway (the bridge).
-func (f *Fleet) Gateway4() netip.Addr { return f.plan.gw4 }
+func (f *Fleet) Gateway4() netip.Addr { return f.plan.GW4 }
 
 // Gateway6 is the hosts' IPv6 gateway, outside every host's /64.
-func (f *Fleet) Gateway6() netip.Addr { return f.plan.gw6 }
+func (f *Fleet) Gateway6() netip.Addr { return f.plan.GW6 }
 
 // Bridge is the name of the fleet's bridge.
-func (f *Fleet) Bridge() string { return f.plan.bridge }
+func (f *Fleet) Bridge() string { return f.plan.Bridge }
 
 // ID is the fleet's short id, which its bridge and namespaces are named after.
-func (f *Fleet) ID() string { return f.plan.id }
+func (f *Fleet) ID() string { return f.plan.ID }
 
 // Reboot reboots a host into a mode, as `nixbook-sim reboot --into` does: a
 // rescue boot authorizes the fleet's client key (or the API's rescue key).
@@ -589,11 +595,11 @@ func (f *Fleet) DiskSHA256(name string) (map[string]string, error) {
 	for _, d := range h.disks {
 		// A vm host's disks have no loop device: QEMU writes the images.
 		if d.Loop != "" {
-			if err := flushLoop(d.Loop); err != nil {
+			if err := devtree.FlushLoop(d.Loop); err != nil {
 				return nil, fmt.Errorf("flush %s: %w", d.Name, err)
 			}
 		}
-		sum, err := imageSHA256(d.Image)
+		sum, err := devtree.ImageSHA256(d.Image)
 		if err != nil {
 			return nil, err
 		}
@@ -675,7 +681,7 @@ func (f *Fleet) Down(ctx context.Context) error {
 	}
 	f.wg.Wait()
 	if f.nodes != nil {
-		f.nodes.close()
+		f.nodes.Close()
 	}
 	if err := simstate.Cleanup(ctx, f.dir, 0); err != nil {
 		errs = append(errs, err)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
@@ -63,7 +64,7 @@ func TestDisksAreIsolatedAndTheMachinesAreInvisible(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2, _ := f.Host("ks2")
-	maj2, min2, err := devNum(filepath.Join("/sys/block", filepath.Base(h2.Disks()[0].Loop)))
+	maj2, min2, err := devtree.DevNum(filepath.Join("/sys/block", filepath.Base(h2.Disks()[0].Loop)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,10 +207,10 @@ func TestDevIsFilledOnlyOnceTheHostsRootIsBuilt(t *testing.T) {
 			early = append(early, fmt.Sprintf(format, args...))
 			mu.Unlock()
 		}
-		if err := hostRootBuilt(pid); err == nil {
+		if err := devtree.RootBuilt(pid); err == nil {
 			note("the root of init %d counts as built before the init got its config", pid)
 		}
-		if err := h.syncDev(context.Background(), true); err != nil {
+		if err := h.devs.Sync(context.Background(), true); err != nil {
 			note("sync before the root is built: %v", err)
 		}
 		// Let the watcher tick meanwhile.
@@ -233,7 +234,7 @@ func TestDevIsFilledOnlyOnceTheHostsRootIsBuilt(t *testing.T) {
 	}})
 	h, _ := f.Host("ks1")
 	d := h.Disks()[0]
-	maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
+	maj, min, err := devtree.DevNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,13 +618,13 @@ func TestALoopDeviceElsewhereDoesNotReprobeTheDisks(t *testing.T) {
 	run(t, c, "parted -s /dev/sda mklabel gpt mkpart nixos ext4 1MiB 100% && mkfs.ext4 -q -L before /dev/sda1 && udevadm settle")
 	freeLoops := func() string { return run(t, c, "ls /dev | grep '^loop[0-9]' | sort -V | tr '\\n' ' '") }
 	before := freeLoops()
-	scans := h.diskScans.Load()
+	scans := h.devs.Scans()
 
 	img := filepath.Join(t.TempDir(), "elsewhere.img")
-	if err := createImage(img, 8<<20); err != nil {
+	if err := devtree.CreateImage(img, 8<<20); err != nil {
 		t.Fatal(err)
 	}
-	loop, err := attachLoop(context.Background(), img)
+	loop, err := devtree.AttachLoop(context.Background(), img)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -634,7 +635,7 @@ func TestALoopDeviceElsewhereDoesNotReprobeTheDisks(t *testing.T) {
 		}
 		return nil
 	})
-	if n := h.diskScans.Load(); n != scans {
+	if n := h.devs.Scans(); n != scans {
 		t.Errorf("the disks were probed %d times for a loop device elsewhere", n-scans)
 	}
 	run(t, c, "test -L /dev/disk/by-label/before && test -b /dev/sda1")
@@ -662,10 +663,10 @@ func TestSettleProbesOnlyAfterAWrite(t *testing.T) {
 	run(t, c, "parted -s /dev/sda mklabel gpt mkpart nixos ext4 1MiB 100% && mkfs.ext4 -q -L first /dev/sda1 && udevadm settle")
 	run(t, c, "test -L /dev/disk/by-label/first")
 
-	scans := h.diskScans.Load()
+	scans := h.devs.Scans()
 	run(t, c, "udevadm settle && udevadm settle")
 	run(t, c, "mkdir -p /mnt && mount /dev/sda1 /mnt && dd if=/dev/urandom of=/mnt/data bs=1M count=4 status=none && sync && umount /mnt && udevadm settle")
-	if n := h.diskScans.Load(); n != scans {
+	if n := h.devs.Scans(); n != scans {
 		t.Errorf("%d probes for settles with no write to a disk node", n-scans)
 	}
 

@@ -17,14 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/nixbook/nixbook/sim/hostinit"
-	"github.com/nixbook/nixbook/sim/internal/devcgroup"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 	"github.com/nixbook/nixbook/sim/internal/nvram"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 )
@@ -68,25 +66,23 @@ type Host struct {
 	spec    HostSpec
 	service string // OVH service name
 	v4, v6  netip.Prefix
-	netns   string
-	veth    string // the bridge side of the host's link
+	link    hostnet.Link // in the host's network namespace
+	veth    string       // the bridge side of the host's link
 	disks   []*Disk
 	dir     string // DIR/hosts/NAME
 	socket  string // control socket on the machine
 	server  *http.Server
-	devices *devcgroup.Cgroup // nil without the devices controller
+	// devs are the host's block devices as its boots show them: the disks'
+	// names, its /dev, /sys/block and udev database.
+	devs *devtree.Tree
 
 	// op serialises what changes the host's life: boots and kills.
 	op sync.Mutex
 
-	mu     sync.Mutex
-	mode   Mode
-	bootID string
-	boots  int
-	// names are the kernel's names of the disks in this boot, in the order
-	// of disks; nil before the first boot (the names the disks were made
-	// with).
-	names       []string
+	mu          sync.Mutex
+	mode        Mode
+	bootID      string
+	boots       int
 	up          bool   // its services run (SSH may still be refused if the network is down)
 	why         string // why it does not answer SSH, when it does not
 	hostKey     KeyPair
@@ -97,15 +93,10 @@ type Host struct {
 	online      bool   // the network is configured
 	gen         uint64 // bumps on every reboot, so a stale pending boot gives up
 	kexecLoaded bool
-	stopping    bool   // the controller is killing the init
-	stage       uint64 // device of the boot's RAM disk
+	stopping    bool // the controller is killing the init
 	faults      map[string]bool
 	proc        *os.Process
 	done        chan struct{}
-	dev         map[string]devEntry
-	sys         map[string]devEntry
-	udev        map[string]devEntry
-	devKey      string
 
 	// installerRan says the installer has booted: the next disk boot is
 	// the first after an install. lost is the disk (its name as made) the
@@ -113,23 +104,12 @@ type Host struct {
 	installerRan bool
 	lost         string
 
-	// scan is the last probe of the disks (blkid on each disk and
-	// partition), reused while they do not change: a change of the
-	// machine's loop devices alters only the host's loop nodes.
-	scan *diskScan
-	// devWritten: something wrote to a disk node since the last probe
-	// (see nodeWatch); unwatched: a node could not be watched, so the
-	// probe follows the images' times and every settle, as without events.
-	devWritten, unwatched atomic.Bool
-	syncMu                sync.Mutex // held through syncDev
-	// diskScans counts the probes, for tests of when they happen.
-	diskScans atomic.Int64
 	installed string // one line about what disk mode found on the disks
 	// firstBootKey is the host key an installed system without one made at
 	// its first boot.
 	firstBootKey KeyPair
 	// volumes hold the loop devices of the opened LUKS volume the booted
-	// system's root lies in (see unlockLUKS).
+	// system's root lies in (see diskboot.System.Volume).
 	volumes []*os.File
 
 	// swap is the host's swap list (swapon, swapoff, /proc/swaps).
@@ -201,12 +181,12 @@ func (h *Host) Status(ctx context.Context) Status {
 	}
 	h.mu.Unlock()
 	var parts []string
-	for _, d := range h.bootDisks() {
+	for _, d := range h.devs.BootDisks() {
 		if h.vm != nil {
 			parts = append(parts, fmt.Sprintf("%s %s virtio %s", d.Name, humanSize(d.Size), d.Serial))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), describeDisk(ctx, d)))
+		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), devtree.Describe(ctx, d)))
 	}
 	if h.vm != nil {
 		s.BootID, s.SSHAddr = h.BootID(), h.sshAddr().String()
@@ -352,6 +332,7 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	proc, done := h.proc, h.done
 	h.up, h.why = false, why
 	h.stopping = true
+	h.devs.Halt()
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
@@ -364,23 +345,23 @@ func (h *Host) stopLocked(ctx context.Context, why string) {
 	if proc != nil {
 		// Loop devices the host set up outlive its processes: note them now,
 		// free them once it is gone.
-		loops := h.ownLoops(proc.Pid)
+		loops := h.devs.OwnLoops(proc.Pid)
 		_ = proc.Signal(syscall.SIGKILL)
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			h.f.logf("%s: init %d does not die", h.spec.Name, proc.Pid)
 		}
-		detachLoops(loops)
+		devtree.DetachLoops(loops)
 	}
 	h.releaseVolumes()
 	h.mu.Lock()
-	h.proc, h.done, h.dev, h.sys, h.udev, h.devKey, h.scan, h.kexecLoaded = nil, nil, nil, nil, nil, "", nil, false
-	h.stage = 0
+	h.proc, h.done, h.kexecLoaded = nil, nil, false
+	h.devs.Reset()
 	nic := h.nic
 	h.online = false
 	h.mu.Unlock()
-	if err := ip(ctx, h.netns, "link set dev "+nic+" down", "addr flush dev "+nic); err != nil {
+	if err := h.link.Down(ctx, nic); err != nil {
 		h.f.logf("%s: %v", h.spec.Name, err)
 	}
 }
@@ -419,7 +400,7 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		h.lost = h.spec.LoseDisk
 		h.f.logf("%s: disk %s is lost (lose_disk)", h.spec.Name, h.lost)
 	}
-	h.names = h.namesFor(h.boots)
+	h.devs.NameDisks(h.boots, h.lost)
 	h.mu.Unlock()
 	if r.mode == ModeDisk && h.spec.UEFI() {
 		// The firmware starts the loader the API's efiBootloaderPath names,
@@ -449,10 +430,10 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 // boot is a prepared boot: the init's config and the network it brings up.
 type boot struct {
 	cfg       hostinit.Config
-	nic       string   // the link's name in this boot
-	network   bool     // configure the addresses and routes
-	net       netSetup // what they are
-	why       string   // why SSH will not answer, when it will not
+	nic       string        // the link's name in this boot
+	network   bool          // configure the addresses and routes
+	net       hostnet.Setup // what they are
+	why       string        // why SSH will not answer, when it will not
 	installed string
 	hostKey   KeyPair
 	machineID string
@@ -473,7 +454,7 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	}
 	defer console.Close()
 	fmt.Fprintf(console, "--- %s boot %s into %s\n", time.Now().Format(time.RFC3339), b.cfg.BootID, b.cfg.Mode)
-	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.netns, "--", h.f.helper, hostinit.InitArg)
+	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.link.Netns, "--", h.f.helper, hostinit.InitArg)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stderr = console
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -501,20 +482,18 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		close(done)
 		h.initExited(cmd.Process, err)
 	}()
-	// Confine the init before it mounts anything: its disks, nothing else.
-	if err := h.allowInitialDevices(); err == nil {
-		err = h.devices.Add(cmd.Process.Pid)
-		if err != nil {
-			h.f.logf("%s: %v", h.spec.Name, err)
-		}
-	} else {
+	// Confine the init before it mounts anything: its disks (and the
+	// volume its root lies in), nothing else.
+	volumes := map[string]bool{}
+	h.volumeRules(volumes)
+	if err := h.devs.Confine(cmd.Process.Pid, volumes); err != nil {
 		h.f.logf("%s: %v", h.spec.Name, err)
 	}
 	// Until the init has built the host's root, /proc/PID/root is the
-	// machine's: no /dev map yet, so that nothing fills it (see syncDev).
+	// machine's: nothing fills it (see devtree.Tree.Built).
 	h.mu.Lock()
 	h.proc, h.done = cmd.Process, done
-	h.dev, h.sys, h.udev, h.devKey, h.scan, h.stage = nil, nil, nil, "", nil, 0
+	h.devs.Reset()
 	h.hostKey, h.machineID, h.authorized = b.hostKey, b.machineID, b.authKeys
 	h.mu.Unlock()
 	if hooks := h.f.cfg.hooks; hooks != nil && hooks.initStarted != nil {
@@ -524,11 +503,13 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 	fail := func(err error) error {
 		h.mu.Lock()
 		h.stopping = true
+		h.devs.Halt()
 		h.mu.Unlock()
 		_ = cmd.Process.Kill()
 		<-done
 		h.mu.Lock()
 		h.proc, h.done, h.stopping = nil, nil, false
+		h.devs.Reset()
 		h.mu.Unlock()
 		return err
 	}
@@ -552,26 +533,23 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		if len(fields) > 1 {
 			stage, _ = strconv.ParseUint(fields[1], 10, 64)
 		}
-		h.mu.Lock()
-		h.stage = stage
-		h.dev, h.sys, h.udev, h.devKey, h.scan = map[string]devEntry{}, map[string]devEntry{}, map[string]devEntry{}, "", nil
-		h.mu.Unlock()
+		h.devs.Built(cmd.Process.Pid, stage)
 	case <-time.After(60 * time.Second):
 		return fail(errors.New("init did not build the host within 60s"))
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	}
-	if err := h.syncDev(ctx, true); err != nil {
+	if err := h.devs.Sync(ctx, true); err != nil {
 		return fail(fmt.Errorf("fill /dev: %w", err))
 	}
 	// A server never comes up without its disks.
-	if err := h.checkDisks(cmd.Process.Pid); err != nil {
+	if err := h.devs.CheckDisks(cmd.Process.Pid); err != nil {
 		return fail(fmt.Errorf("fill /dev: %w", err))
 	}
 	if err := h.configureNetwork(ctx, b.nic, b.network, b.net); err != nil {
 		return fail(err)
 	}
-	if err := h.fillClassNet(cmd.Process.Pid, b.nic); err != nil {
+	if err := hostnet.FillClassNet(cmd.Process.Pid, b.nic, hostnet.PCISlot(h.spec.predictedName()), h.spec.driver()); err != nil {
 		return fail(fmt.Errorf("fill /sys/class/net: %w", err))
 	}
 	if _, err := fmt.Fprintln(stdin, hostinit.MsgStart); err != nil {
@@ -614,44 +592,13 @@ func (h *Host) initExited(proc *os.Process, err error) {
 	}
 }
 
-// netSetup is the network a boot brings up on the host's NIC.
-type netSetup struct {
-	v4 netip.Prefix // invalid: no IPv4
-	// noPrefixRoute4 leaves the /24 without its own route, so that only a
-	// default route reaches the controller (see KexecNoDefaultRoute).
-	noPrefixRoute4 bool
-	gw4            bool // a default route via the fleet's gateway
-	// dhcp4: v4 and its default route come from a DHCP exchange with the
-	// fleet's server instead (rescue_network: dhcp).
-	dhcp4 bool
-	// lease4: v4 is a DHCP lease the simulator hands out itself (a new one
-	// after a kexec): added with a lifetime, so it shows dynamic.
-	lease4 bool
-	// extra4 is a second IPv4 address, a DHCP lease beside a static v4.
-	extra4 netip.Prefix
-	v6     netip.Prefix // invalid: no IPv6
-	// gw6 is the IPv6 default route's gateway, reached by an on-link route;
-	// invalid: no IPv6 route beyond the /64.
-	gw6 netip.Addr
-}
-
-// ovhNetwork is OVH's addressing of the host: the /24 with the gateway at
-// .254, the /64 with an on-link route to a gateway outside it.
-func (h *Host) ovhNetwork() netSetup {
-	return netSetup{v4: h.v4, gw4: true, v6: h.v6, gw6: h.f.plan.gw6}
-}
-
 // configureNetwork names the host's link for this boot and, when the boot
 // comes up on the network, gives it the addresses and routes of net.
-func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, net netSetup) error {
+func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, net hostnet.Setup) error {
 	h.mu.Lock()
 	cur := h.nic
 	h.mu.Unlock()
-	lines := []string{"link set dev lo up", "link set dev " + cur + " down", "addr flush dev " + cur}
-	if cur != nic {
-		lines = append(lines, "link set dev "+cur+" name "+nic)
-	}
-	if err := ip(ctx, h.netns, lines...); err != nil {
+	if err := h.link.Rename(ctx, cur, nic); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -660,292 +607,13 @@ func (h *Host) configureNetwork(ctx context.Context, nic string, online bool, ne
 	if !online {
 		return nil
 	}
-	p := h.f.plan
-	lines = []string{"link set dev " + nic + " up"}
-	lease := fmt.Sprintf(" valid_lft %d preferred_lft %d", dhcpLease, dhcpLease)
-	if net.v4.IsValid() && !net.dhcp4 {
-		add := "addr add " + net.v4.String() + " dev " + nic
-		if net.noPrefixRoute4 {
-			add += " noprefixroute"
-		}
-		if net.lease4 {
-			add += lease
-		}
-		lines = append(lines, add)
-		if net.gw4 {
-			route := "route add default via " + p.gw4.String() + " dev " + nic
-			if net.lease4 {
-				route += " proto dhcp"
-			}
-			lines = append(lines, route)
-		}
-	}
-	if net.extra4.IsValid() {
-		lines = append(lines, "addr add "+net.extra4.String()+" dev "+nic+lease)
-	}
-	if net.v6.IsValid() {
-		lines = append(lines, "addr add "+net.v6.String()+" dev "+nic+" nodad")
-		if net.gw6.IsValid() {
-			lines = append(lines,
-				"route add "+net.gw6.String()+"/128 dev "+nic,
-				"route add default via "+net.gw6.String()+" dev "+nic)
-		}
-	}
-	if err := ip(ctx, h.netns, lines...); err != nil {
+	if err := h.link.Configure(ctx, nic, net); err != nil {
 		return err
-	}
-	if net.dhcp4 {
-		if err := h.askDHCP(ctx, nic); err != nil {
-			return err
-		}
 	}
 	h.mu.Lock()
 	h.online = true
 	h.mu.Unlock()
 	return nil
-}
-
-// namesFor is what the kernel calls the disks in the host's boot number n
-// (0 the first): the names they were made with, swapped pairwise on every
-// other boot when the host reorders its disks. A lost disk has no name and
-// the disks after it move up (sdb becomes sda), as the kernel names the
-// disks it finds. h.mu is held.
-func (h *Host) namesFor(n int) []string {
-	names := make([]string, len(h.disks))
-	var present []int
-	perKind := map[string]int{}
-	for i, d := range h.disks {
-		if d.Name == h.lost {
-			continue
-		}
-		names[i] = diskName(d.Kind, perKind[d.Kind])
-		perKind[d.Kind]++
-		present = append(present, i)
-	}
-	if h.spec.ReorderDisks && n%2 == 1 {
-		for j := 0; j+1 < len(present); j += 2 {
-			a, b := present[j], present[j+1]
-			names[a], names[b] = names[b], names[a]
-		}
-	}
-	return names
-}
-
-// bootDisks are the host's disks as this boot names them, without a lost
-// one.
-func (h *Host) bootDisks() []*Disk {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var out []*Disk
-	for i, d := range h.disks {
-		c := *d
-		if i < len(h.names) {
-			if h.names[i] == "" {
-				continue
-			}
-			c.Name = h.names[i]
-		}
-		out = append(out, &c)
-	}
-	return out
-}
-
-// syncDev brings the host's /dev in line with its disks, as udev would.
-// Unless force, it does nothing when no disk changed since the last time.
-func (h *Host) syncDev(ctx context.Context, force bool) error {
-	// One sync at a time: the watcher's and a settle's would otherwise
-	// race to write /dev, the older probe last.
-	h.syncMu.Lock()
-	defer h.syncMu.Unlock()
-	pid := h.pid()
-	if pid == 0 {
-		return nil
-	}
-	loopKey, _ := h.f.machineLoops(force)
-	disks := h.bootDisks()
-	events := h.f.nodes != nil && !h.unwatched.Load()
-	if events {
-		h.f.nodes.drain()
-	}
-	diskKey := diskChangeKey(disks, !events)
-	written := h.devWritten.Load()
-	key := diskKey + loopKey
-	h.mu.Lock()
-	if !force && !written && key == h.devKey {
-		h.mu.Unlock()
-		return nil
-	}
-	have, scan := h.dev, h.scan
-	h.mu.Unlock()
-	if have == nil {
-		return nil
-	}
-	// The disks are probed again (blkid on each disk and partition) after
-	// a write to their nodes or a change of their partitions, and at every
-	// settle when writes are not watched; not when only the machine's loop
-	// devices changed: another fleet's losetup would make every host probe.
-	if scan == nil || scan.key != diskKey || written || (force && !events) {
-		// Taken before the probe: a write during it is probed next time.
-		h.devWritten.Store(false)
-		var err error
-		if scan, err = scanDisks(ctx, disks, diskKey); err != nil {
-			h.devWritten.Store(true)
-			return err
-		}
-		h.diskScans.Add(1)
-		// Kept at once: the writes it took in are not in devWritten any
-		// more, whether or not /dev can be brought in line below.
-		h.mu.Lock()
-		h.scan = scan
-		h.mu.Unlock()
-	}
-	want, db, sysWant := scan.entries()
-	h.loopNodes(pid, want, sysWant)
-	devDir := fmt.Sprintf("/proc/%d/root/dev", pid)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.proc == nil || h.proc.Pid != pid || h.dev == nil || h.stopping {
-		return nil // rebooting, or the new root is not built yet
-	}
-	if err := hostRootBuilt(pid); err != nil {
-		return err
-	}
-	// Allow before the node appears, so a tool that waits for it can open it.
-	if err := h.devices.AllowOnly(blockRules(want)); err != nil {
-		return err
-	}
-	if err := syncDev(devDir, want, h.dev); err != nil {
-		return err
-	}
-	if err := syncDev(fmt.Sprintf("/proc/%d/root/sys", pid), sysWant, h.sys); err != nil {
-		return err
-	}
-	if err := syncDev(fmt.Sprintf("/proc/%d/root/run/udev/data", pid), db, h.udev); err != nil {
-		return err
-	}
-	// The bound file takes the write in place (no rename: that would undo the bind).
-	procPartitions := fmt.Sprintf("/proc/%d/root/proc/partitions", pid)
-	if err := os.WriteFile(procPartitions, []byte(partitionsFile(want)), 0o444); err != nil {
-		return fmt.Errorf("/proc/partitions: %w", err)
-	}
-	h.devKey, h.scan = key, scan
-	if events {
-		h.watchNodes(devDir, scan)
-	}
-	return nil
-}
-
-// watchNodes watches the host's disk and partition nodes for writes. A
-// node new to the watch may have been written already: the next sync
-// probes again.
-func (h *Host) watchNodes(devDir string, scan *diskScan) {
-	var paths []string
-	for name, e := range scan.nodes {
-		if e.link == "" && e.data == "" && !strings.Contains(name, "/") {
-			paths = append(paths, filepath.Join(devDir, name))
-		}
-	}
-	added, err := h.f.nodes.watch(h, paths)
-	if err != nil {
-		h.f.logf("%s: %v: its disks are probed at every settle", h.spec.Name, err)
-		h.unwatched.Store(true)
-	}
-	if added || err != nil {
-		h.devWritten.Store(true)
-	}
-}
-
-// hostRootBuilt checks that the init's root is the host's own, with its
-// own /dev and its /sys/block masked, before the controller writes there:
-// until the init pivots, /proc/PID/root is the machine's root.
-func hostRootBuilt(pid int) error {
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	var hostRoot, machineRoot, hostDev, machineDev unix.Stat_t
-	if err := unix.Stat(root, &hostRoot); err != nil {
-		return fmt.Errorf("the host's root: %w", err)
-	}
-	if err := unix.Stat("/", &machineRoot); err != nil {
-		return err
-	}
-	if hostRoot.Dev == machineRoot.Dev && hostRoot.Ino == machineRoot.Ino {
-		return errors.New("the host's root is not built yet")
-	}
-	if err := unix.Stat(root+"/dev", &hostDev); err != nil {
-		return fmt.Errorf("the host's /dev: %w", err)
-	}
-	if err := unix.Stat("/dev", &machineDev); err != nil {
-		return err
-	}
-	if hostDev.Dev == machineDev.Dev {
-		return errors.New("the host's /dev is the machine's")
-	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs(root+"/sys/block", &fs); err != nil {
-		return fmt.Errorf("the host's /sys/block: %w", err)
-	}
-	if fs.Type != unix.TMPFS_MAGIC {
-		return errors.New("the host's /sys/block is not masked")
-	}
-	return nil
-}
-
-// checkDisks checks that the host's /dev and /sys/block show each of its
-// disks, as the kernel's device numbers say.
-func (h *Host) checkDisks(pid int) error {
-	root := fmt.Sprintf("/proc/%d/root", pid)
-	for _, d := range h.bootDisks() {
-		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
-		if err != nil {
-			return fmt.Errorf("disk %s: %w", d.Name, err)
-		}
-		var st unix.Stat_t
-		if err := unix.Lstat(root+d.Path(), &st); err != nil {
-			return fmt.Errorf("no %s in the host: %w", d.Path(), err)
-		}
-		if st.Mode&unix.S_IFMT != unix.S_IFBLK || st.Rdev != unix.Mkdev(maj, min) {
-			return fmt.Errorf("%s in the host is not the disk's block device", d.Path())
-		}
-		if _, err := os.Stat(root + "/sys/block/" + d.Name + "/dev"); err != nil {
-			return fmt.Errorf("no /sys/block/%s in the host: %w", d.Name, err)
-		}
-	}
-	return nil
-}
-
-// allowInitialDevices lets a booting host use its disks and their
-// partitions (a disk boot mounts its root before /dev is filled).
-func (h *Host) allowInitialDevices() error {
-	rules := map[string]bool{}
-	for _, d := range h.bootDisks() {
-		maj, min, err := devNum(filepath.Join("/sys/block", filepath.Base(d.Loop)))
-		if err != nil {
-			return err
-		}
-		rules[fmt.Sprintf("b %d:%d", maj, min)] = true
-		parts, _ := partitions(d.Loop)
-		for _, p := range parts {
-			rules[fmt.Sprintf("b %d:%d", p.major, p.minor)] = true
-		}
-	}
-	h.volumeRules(rules)
-	return h.devices.AllowOnly(rules)
-}
-
-// watchDev keeps /dev in sync while the fleet runs: a cheap check of the
-// partitions and image times every 200 ms, a full rescan when they change.
-func (h *Host) watchDev(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := h.syncDev(ctx, false); err != nil && ctx.Err() == nil {
-				h.f.logf("%s: /dev: %v", h.spec.Name, err)
-			}
-		}
-	}
 }
 
 // serveControl answers the host's in-host commands on its control socket.
@@ -1006,40 +674,6 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%dB", n)
 }
 
-// describeDisk sums up a disk's partition table and file systems.
-func describeDisk(ctx context.Context, d *Disk) string {
-	whole := probe(ctx, d.Loop)
-	parts, _ := partitions(d.Loop)
-	if len(parts) == 0 {
-		if t := whole["ID_FS_TYPE"]; t != "" {
-			return t
-		}
-		return "empty"
-	}
-	var b strings.Builder
-	b.WriteString(whole["ID_PART_TABLE_TYPE"])
-	b.WriteString(" [")
-	for i, p := range parts {
-		if i > 0 {
-			b.WriteString(" ")
-		}
-		props := probe(ctx, p.machinePath)
-		fmt.Fprintf(&b, "%s:%s", d.PartName(p.number), orDash(props["ID_FS_TYPE"]))
-		if l := props["ID_FS_LABEL"]; l != "" {
-			fmt.Fprintf(&b, "(%s)", l)
-		}
-	}
-	b.WriteString("]")
-	return b.String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
 // tailOf returns the last n lines of a file, for messages.
 func tailOf(path string, n int) string {
 	data, err := os.ReadFile(path)
@@ -1048,15 +682,4 @@ func tailOf(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// blockRules are the cgroup rules of the block nodes among entries.
-func blockRules(entries map[string]devEntry) map[string]bool {
-	rules := map[string]bool{}
-	for _, e := range entries {
-		if e.link == "" && e.major != 0 {
-			rules[fmt.Sprintf("b %d:%d", e.major, e.minor)] = true
-		}
-	}
-	return rules
 }

@@ -79,11 +79,11 @@ func (f *Fleet) Inventory() ([]byte, error) {
 			"disks", disks,
 			"disk_names", names,
 			"ipv4", h.v4.String(),
-			"ipv4_gateway", f.plan.gw4.String(),
+			"ipv4_gateway", f.plan.GW4.String(),
 		)
 		if h.vm == nil {
 			// A vm host's network is QEMU's, which carries IPv4 only.
-			host.Content = append(host.Content, yamlMap("ipv6", h.v6.String(), "ipv6_gateway", f.plan.gw6.String()).Content...)
+			host.Content = append(host.Content, yamlMap("ipv6", h.v6.String(), "ipv6_gateway", f.plan.GW6.String()).Content...)
 		}
 		host.Content = append(host.Content, yamlMap("mac", h.spec.MAC).Content...)
 		if h.vm != nil && f.vms != nil {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/inventory"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -44,7 +46,7 @@ func testFleet(disks map[string][]int64) *Fleet {
 		clientKeyFile: "/srv/fleet/id_ed25519",
 		clientKey:     KeyPair{Public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBtestkey nixbook-sim@abc"},
 		creds:         Credentials{Endpoint: "http://127.0.0.1:9999/1.0", ApplicationKey: "ak", ApplicationSecret: "as", ConsumerKey: "ck"},
-		plan:          plan{gw4: netip.MustParseAddr("203.0.113.254"), gw6: netip.MustParseAddr("2001:db8:1:ff:ff:ff:ff:ff")},
+		plan:          hostnet.Plan{GW4: netip.MustParseAddr("203.0.113.254"), GW6: netip.MustParseAddr("2001:db8:1:ff:ff:ff:ff:ff")},
 	}
 	for i, name := range []string{"ks1", "ks2", "ks3"} {
 		sizes, ok := disks[name]
@@ -58,7 +60,7 @@ func testFleet(disks map[string][]int64) *Fleet {
 			v6:      netip.MustParsePrefix("2001:db8:1:" + string(rune('1'+i)) + "::1/64"),
 		}
 		for j, size := range sizes {
-			h.disks = append(h.disks, &Disk{Name: diskName(SATA, j), Kind: SATA, Size: size, Serial: "S" + name + string(rune('0'+j))})
+			h.disks = append(h.disks, &Disk{Name: devtree.DiskName(SATA, j), Kind: SATA, Size: size, Serial: "S" + name + string(rune('0'+j))})
 		}
 		f.hosts = append(f.hosts, h)
 	}

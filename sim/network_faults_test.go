@@ -10,6 +10,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 	"github.com/nixbook/nixbook/sim/nixeval"
 )
 
@@ -49,7 +50,7 @@ func TestKexecNetworkFaults(t *testing.T) {
 			}
 			return nil
 		})
-		dhcp := f.plan.hostV4(dhcpIndex(h.spec.Index)).Addr()
+		dhcp := f.plan.HostV4(hostnet.NewLeaseIndex(h.spec.Index)).Addr()
 		want := map[string][3]bool{ // at its IPv4, its IPv6, the new lease
 			"ks1": {true, true, true}, // the static address is kept beside the lease
 			"ks2": {false, true, false},

@@ -44,10 +44,10 @@ func (f *Fleet) servePayload(ctx context.Context, built *payload.Payload) error 
 	if p.ISO, err = p.ISO.Padded(pad); err != nil {
 		return err
 	}
-	addr := net.JoinHostPort(f.plan.gw4.String(), fmt.Sprint(PayloadPort))
+	addr := net.JoinHostPort(f.plan.GW4.String(), fmt.Sprint(PayloadPort))
 	base, stop, err := payload.Serve(f.ctx, &p, addr)
 	if err != nil {
-		base, stop, err = payload.Serve(f.ctx, &p, net.JoinHostPort(f.plan.gw4.String(), "0"))
+		base, stop, err = payload.Serve(f.ctx, &p, net.JoinHostPort(f.plan.GW4.String(), "0"))
 	}
 	if err != nil {
 		return err

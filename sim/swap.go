@@ -2,11 +2,8 @@ package sim
 
 import (
 	"context"
-	"sort"
-	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/internal/swaps"
 )
 
@@ -22,32 +19,20 @@ func (s swapHost) Stopping() bool {
 }
 
 func (s swapHost) Blocks() []swaps.Block {
-	s.h.mu.Lock()
-	defer s.h.mu.Unlock()
 	var out []swaps.Block
-	for name, e := range s.h.dev {
-		if e.link == "" && e.major != 0 && e.blocks > 0 && !strings.Contains(name, "/") {
-			out = append(out, swaps.Block{Name: name, Major: e.major, Minor: e.minor})
-		}
+	for _, n := range s.h.devs.Blocks() {
+		out = append(out, swaps.Block{Name: n.Name, Major: n.Major, Minor: n.Minor})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-func (s swapHost) OwnsBlock(rdev uint64) bool {
-	s.h.mu.Lock()
-	defer s.h.mu.Unlock()
-	for _, e := range s.h.dev {
-		if e.link == "" && e.major != 0 && unix.Mkdev(e.major, e.minor) == rdev {
-			return true
-		}
-	}
-	return false
+func (s swapHost) OwnsBlock(rdev uint64) bool { return s.h.devs.OwnsBlock(rdev) }
+
+func (s swapHost) Probe(ctx context.Context, dev string) map[string]string {
+	return devtree.Probe(ctx, dev)
 }
 
-func (s swapHost) Probe(ctx context.Context, dev string) map[string]string { return probe(ctx, dev) }
-
-func (s swapHost) SyncDevices(ctx context.Context) error { return s.h.syncDev(ctx, false) }
+func (s swapHost) SyncDevices(ctx context.Context) error { return s.h.devs.Sync(ctx, false) }
 
 func (s swapHost) Logf(format string, args ...any) {
 	s.h.f.logf("%s: "+format, append([]any{s.h.spec.Name}, args...)...)

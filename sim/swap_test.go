@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 )
 
 // machineSwaps is the machine's own /proc/swaps, header left out.
@@ -38,9 +39,9 @@ func fleetLoopParts(f *Fleet) []string {
 	for _, h := range f.Hosts() {
 		for _, d := range h.Disks() {
 			out = append(out, d.Loop)
-			parts, _ := partitions(d.Loop)
+			parts, _ := devtree.Partitions(d.Loop)
 			for _, p := range parts {
-				out = append(out, p.machinePath)
+				out = append(out, p.MachinePath)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/nixbook/nixbook/internal/heavytest"
+	"github.com/nixbook/nixbook/sim/internal/diskboot"
 	"github.com/nixbook/nixbook/sim/nixeval"
 	"github.com/nixbook/nixbook/sim/ovhapi"
 )
@@ -137,17 +138,17 @@ nixos-generate-config --root /mnt`)
 	// What the firmware will find, read from the partitions themselves.
 	h1, _ := f.Host("ks1")
 	h2, _ := f.Host("ks2")
-	files, esps, err := h1.espFiles(ctx)
+	files, esps, err := h1.diskBoot().ESPFiles(ctx)
 	if err != nil || esps != 2 {
 		t.Fatalf("ks1's ESPs: %d, %v", esps, err)
 	}
 	for _, part := range []string{"sda1", "sdb1"} {
-		if !slices.Contains(files, espFile{part: part, path: `\EFI\BOOT\BOOTX64.EFI`}) {
+		if !slices.Contains(files, diskboot.ESPFile{Part: part, Path: `\EFI\BOOT\BOOTX64.EFI`}) {
 			t.Errorf("ks1: no GRUB at the removable path of %s: %v", part, files)
 		}
 	}
-	files, _, _ = h2.espFiles(ctx)
-	if !slices.Contains(files, espFile{part: "sda1", path: `\EFI\NixOS-boot\grubx64.efi`}) {
+	files, _, _ = h2.diskBoot().ESPFiles(ctx)
+	if !slices.Contains(files, diskboot.ESPFile{Part: "sda1", Path: `\EFI\NixOS-boot\grubx64.efi`}) {
 		t.Errorf("ks2: no GRUB under EFI/NixOS-boot: %v", files)
 	}
 

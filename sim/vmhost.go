@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/payload"
 	"github.com/nixbook/nixbook/sim/simstate"
 	"github.com/nixbook/nixbook/sim/vm"
@@ -69,20 +70,21 @@ func (f *Fleet) buildVMHost(ctx context.Context, h *Host) error {
 	}
 	for i, ds := range s.Disks {
 		d := &Disk{
-			Name:   diskName(Virtio, i),
+			Name:   devtree.DiskName(Virtio, i),
 			Kind:   Virtio,
 			Size:   ds.Size,
-			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.id), s.Index, i),
+			Serial: fmt.Sprintf("NBS%s%03d%02d", strings.ToUpper(f.plan.ID), s.Index, i),
 		}
 		d.Image = filepath.Join(f.dir, "disks", s.Name+"-"+d.Name+".img")
 		if err := f.state.Add(simstate.Files, d.Image); err != nil {
 			return err
 		}
-		if err := createImage(d.Image, d.Size); err != nil {
+		if err := devtree.CreateImage(d.Image, d.Size); err != nil {
 			return err
 		}
 		h.disks = append(h.disks, d)
 	}
+	h.devs.SetDisks(h.disks)
 	h.op.Lock()
 	defer h.op.Unlock()
 	return h.bootLocked(ctx, bootRequest{mode: s.Mode, rescueKey: f.clientKey.Public, first: true})
@@ -111,14 +113,14 @@ func (h *Host) vmBootLocked(ctx context.Context, r bootRequest) error {
 			return nil
 		}
 	}
-	dns := h.f.plan.subnet.Addr().As4()
+	dns := h.f.plan.Subnet.Addr().As4()
 	dns[3] = 253
 	if h.spec.Index == 253 {
 		dns[3] = 252
 	}
 	cfg := vm.MachineConfig{
-		Net4:     h.f.plan.subnet.String(),
-		Gateway4: h.f.plan.gw4.String(),
+		Net4:     h.f.plan.Subnet.String(),
+		Gateway4: h.f.plan.GW4.String(),
 		DNS4:     netip.AddrFrom4(dns).String(),
 		Guest4:   h.v4.Addr().String(),
 		MemoryMB: h.spec.MemoryMiB,
@@ -465,7 +467,7 @@ func (f *Fleet) prepareVMs(ctx context.Context, specs []HostSpec, p *payload.Pay
 // IPv6, rather than one that leads nowhere: nixbook checks the IPv6 a host
 // has after the final boot.
 func (h *Host) vmNetwork() string {
-	return fmt.Sprintf("ipv4=%s\ngateway4=%s\nipv6=\ngateway6=\n", h.v4, h.f.plan.gw4)
+	return fmt.Sprintf("ipv4=%s\ngateway4=%s\nipv6=\ngateway6=\n", h.v4, h.f.plan.GW4)
 }
 
 // PullDisk takes a vm host's disk (0 is the first) out of the machine, as a

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nixbook/nixbook/sim/internal/hostnet"
 )
 
 func TestVMOverrides(t *testing.T) {
-	p, err := newPlan("/tmp/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
+	p, err := hostnet.NewPlan("/tmp/x", netip.MustParsePrefix(DefaultSubnet), netip.Prefix{})
 	if err != nil {
 		t.Fatal(err)
 	}

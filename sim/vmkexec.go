@@ -67,7 +67,7 @@ func (f *Fleet) serveVMKexec(ctx context.Context, p *payload.Payload, img vm.Ima
 	}
 	f.onDown(func(context.Context) error { return stop() })
 	_, port, _ := strings.Cut(strings.TrimPrefix(base, "http://"), ":")
-	url := "http://" + net.JoinHostPort(f.plan.gw4.String(), port) + "/" + art.Name
+	url := "http://" + net.JoinHostPort(f.plan.GW4.String(), port) + "/" + art.Name
 	f.vms.kexecVars = [][2]string{{"kexec_url", url}, {"kexec_sha256", art.SHA256}}
 	return nil
 }

@@ -1,4 +1,4 @@
-package sim
+package hostnet
 
 import (
 	"fmt"
@@ -6,20 +6,18 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-)
 
-// DefaultNICDriver is the driver of a host's NIC: Intel's, as on most
-// Kimsufi and So you Start servers.
-const DefaultNICDriver = "e1000e"
+	"github.com/nixbook/nixbook/sim/internal/devtree"
+)
 
 // pciName is a predictable name from a PCI path: enp<bus>s<slot>.
 var pciName = regexp.MustCompile(`^enp([0-9]+)s([0-9]+)`)
 
-// pciSlot is the PCI address a NIC with the host's predictable name would
-// have: enp3s0 sits at 0000:03:00.0; an onboard eno1 or a NIC without a
-// predictable name at Intel's usual onboard slot.
-func (s HostSpec) pciSlot() string {
-	if m := pciName.FindStringSubmatch(s.predictedName()); m != nil {
+// PCISlot is the PCI address a NIC with the predictable name predicted
+// would have: enp3s0 sits at 0000:03:00.0; an onboard eno1 or a NIC
+// without a predictable name ("") at Intel's usual onboard slot.
+func PCISlot(predicted string) string {
+	if m := pciName.FindStringSubmatch(predicted); m != nil {
 		bus, _ := strconv.Atoi(m[1])
 		slot, _ := strconv.Atoi(m[2])
 		return fmt.Sprintf("0000:%02x:%02x.0", bus, slot)
@@ -27,15 +25,16 @@ func (s HostSpec) pciSlot() string {
 	return "0000:00:19.0"
 }
 
-// fillClassNet gives the host's /sys/class/net (a tmpfs its init mounted)
+// FillClassNet gives the host's /sys/class/net (a tmpfs its init mounted)
 // its links as the kernel shows them, and its NIC the `device` link of a
 // real NIC, which a veth has not: facts read the driver through it and ask
 // udev's net_id for the predictable names only of a NIC that has one.
 // Every attribute of the NIC is the kernel's own (address, operstate,
-// flags, ...), through links into /sys/devices/virtual/net.
-func (h *Host) fillClassNet(pid int, nic string) error {
+// flags, ...), through links into /sys/devices/virtual/net. The NIC sits
+// at pciSlot (see PCISlot), driven by driverName.
+func FillClassNet(pid int, nic, pciSlot, driverName string) error {
 	root := fmt.Sprintf("/proc/%d/root/sys", pid)
-	if err := hostRootBuilt(pid); err != nil {
+	if err := devtree.RootBuilt(pid); err != nil {
 		return err
 	}
 	class := filepath.Join(root, "class/net")
@@ -65,9 +64,8 @@ func (h *Host) fillClassNet(pid int, nic string) error {
 		}
 		// The PCI device and its driver, where facts' readlink finds the
 		// driver's name last.
-		slot := h.spec.pciSlot()
-		dev := filepath.Join(class, ".pci", "devices", slot)
-		driver := filepath.Join(class, ".pci", "drivers", h.spec.driver())
+		dev := filepath.Join(class, ".pci", "devices", pciSlot)
+		driver := filepath.Join(class, ".pci", "drivers", driverName)
 		for _, d := range []string{dev, driver} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return err
@@ -78,10 +76,10 @@ func (h *Host) fillClassNet(pid int, nic string) error {
 				return err
 			}
 		}
-		if err := os.Symlink("../../drivers/"+h.spec.driver(), filepath.Join(dev, "driver")); err != nil && !os.IsExist(err) {
+		if err := os.Symlink("../../drivers/"+driverName, filepath.Join(dev, "driver")); err != nil && !os.IsExist(err) {
 			return err
 		}
-		if err := os.Symlink("../.pci/devices/"+slot, filepath.Join(dir, "device")); err != nil && !os.IsExist(err) {
+		if err := os.Symlink("../.pci/devices/"+pciSlot, filepath.Join(dir, "device")); err != nil && !os.IsExist(err) {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package sim
+package devtree
 
 import (
 	"errors"
@@ -9,25 +9,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nodeWatch learns that something wrote to a host's disk the way udev
+// NodeWatch learns that something wrote to a host's disk the way udev
 // does: an inotify watch on each disk and partition node in the host's
 // /dev (udev's "watch" option of block devices). Until the write, the
 // disks' last probe holds, so `udevadm settle`, which libparted runs
 // several times for one parted command, no longer runs blkid on every disk
 // and partition each time, nor does a write to a mounted file system. Such
 // a write changes no signature blkid reads, and udev does not see it either.
-type nodeWatch struct {
+type NodeWatch struct {
 	mu    sync.Mutex
 	fd    int // -1 once closed
-	hosts map[int32]*Host
+	trees map[int32]*Tree
 }
 
-func newNodeWatch() (*nodeWatch, error) {
+func NewNodeWatch() (*NodeWatch, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	return &nodeWatch{fd: fd, hosts: map[int32]*Host{}}, nil
+	return &NodeWatch{fd: fd, trees: map[int32]*Tree{}}, nil
 }
 
 // nodeWrites are the events that mean a write: IN_MODIFY as it happens,
@@ -36,9 +36,9 @@ func newNodeWatch() (*nodeWatch, error) {
 const nodeWrites = unix.IN_MODIFY | unix.IN_CLOSE_WRITE
 
 // watch adds the nodes (paths on the machine, through /proc/PID/root) to
-// the host's watches. It says whether one was new to it: what was written
+// the tree's watches. It says whether one was new to it: what was written
 // before the watch began is unknown, so the caller probes again.
-func (w *nodeWatch) watch(h *Host, paths []string) (added bool, err error) {
+func (w *NodeWatch) watch(t *Tree, paths []string) (added bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fd < 0 {
@@ -49,18 +49,18 @@ func (w *nodeWatch) watch(h *Host, paths []string) (added bool, err error) {
 		if err != nil {
 			return added, fmt.Errorf("watch %s: %w", p, err)
 		}
-		if w.hosts[int32(wd)] != h {
-			w.hosts[int32(wd)] = h
+		if w.trees[int32(wd)] != t {
+			w.trees[int32(wd)] = t
 			added = true
 		}
 	}
 	return added, nil
 }
 
-// drain hands the queued events to their hosts (Host.devWritten). It runs
+// drain hands the queued events to their trees (Tree.written). It runs
 // before each decision to probe: the event of a write is queued before the
 // writer's close returns, so a settle that follows it sees it.
-func (w *nodeWatch) drain() {
+func (w *NodeWatch) drain() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var buf [16 << 10]byte
@@ -71,26 +71,27 @@ func (w *nodeWatch) drain() {
 		}
 		for off := 0; off+unix.SizeofInotifyEvent <= n; {
 			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			if h := w.hosts[ev.Wd]; h != nil && ev.Mask&(nodeWrites|unix.IN_Q_OVERFLOW) != 0 {
-				h.devWritten.Store(true)
+			if t := w.trees[ev.Wd]; t != nil && ev.Mask&(nodeWrites|unix.IN_Q_OVERFLOW) != 0 {
+				t.written.Store(true)
 			}
 			if ev.Mask&unix.IN_Q_OVERFLOW != 0 {
 				// Events were lost: every host probes again.
-				for _, h := range w.hosts {
-					h.devWritten.Store(true)
+				for _, t := range w.trees {
+					t.written.Store(true)
 				}
 			}
 			if ev.Mask&unix.IN_IGNORED != 0 {
 				// The node is gone (a partition removed, the boot's /dev
 				// unmounted).
-				delete(w.hosts, ev.Wd)
+				delete(w.trees, ev.Wd)
 			}
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 		}
 	}
 }
 
-func (w *nodeWatch) close() {
+// Close stops the watch: the fleet is down.
+func (w *NodeWatch) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fd >= 0 {

@@ -1,11 +1,14 @@
-package sim
+package diskboot
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 )
 
 // A vm host's ESPs are read from its raw disk images, as OVMF finds them:
@@ -20,7 +23,7 @@ func TestImageESPFiles(t *testing.T) {
 	cases := []struct {
 		name  string
 		setup [][]string
-		files []espFile
+		files []ESPFile
 		esps  int
 	}{
 		{"no partition table", nil, nil, 0},
@@ -32,7 +35,7 @@ func TestImageESPFiles(t *testing.T) {
 			{"mkfs.vfat", "--offset", "4096", "IMG", "32768"},
 			{"mmd", "-i", "IMG@@2097152", "::/EFI", "::/EFI/BOOT"},
 			{"mcopy", "-i", "IMG@@2097152", "LOADER", "::/EFI/BOOT/BOOTX64.EFI"},
-		}, []espFile{{part: "vda2", path: `\EFI\BOOT\BOOTX64.EFI`}}, 1},
+		}, []ESPFile{{Part: "vda2", Path: `\EFI\BOOT\BOOTX64.EFI`}}, 1},
 		{"GPT: an ESP on the first and the third partition", [][]string{
 			{"sgdisk", "-n1:4096:69631", "-t1:ef00", "-n2:69632:139263", "-t2:bf00", "-n3:139264:204799", "-t3:ef00", "IMG"},
 			{"mkfs.vfat", "--offset", "4096", "IMG", "32768"},
@@ -41,7 +44,7 @@ func TestImageESPFiles(t *testing.T) {
 			{"mcopy", "-i", "IMG@@2097152", "LOADER", "::/EFI/BOOT/BOOTX64.EFI"},
 			{"mmd", "-i", "IMG@@71303168", "::/EFI", "::/EFI/debian"},
 			{"mcopy", "-i", "IMG@@71303168", "LOADER", "::/EFI/debian/grubx64.efi"},
-		}, []espFile{{part: "vda1", path: `\EFI\BOOT\BOOTX64.EFI`}, {part: "vda3", path: `\EFI\debian\grubx64.efi`}}, 2},
+		}, []ESPFile{{Part: "vda1", Path: `\EFI\BOOT\BOOTX64.EFI`}, {Part: "vda3", Path: `\EFI\debian\grubx64.efi`}}, 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,7 +54,7 @@ func TestImageESPFiles(t *testing.T) {
 			if err := os.WriteFile(loader, []byte("a loader\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if err := createImage(img, 128<<20); err != nil {
+			if err := devtree.CreateImage(img, 128<<20); err != nil {
 				t.Fatal(err)
 			}
 			for _, argv := range c.setup {
@@ -73,7 +76,7 @@ func TestImageESPFiles(t *testing.T) {
 					t.Fatalf("%v: %v\n%s", argv, err, out)
 				}
 			}
-			files, esps, err := imageESPFiles(&Disk{Name: "vda", Kind: Virtio, Image: img})
+			files, esps, err := imageESPFiles(&devtree.Disk{Name: "vda", Kind: devtree.Virtio, Image: img})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,4 +85,13 @@ func TestImageESPFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+func requireTools(tools ...string) error {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is not installed (scripts/deps.sh installs it)", tool)
+		}
+	}
+	return nil
 }

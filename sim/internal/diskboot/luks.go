@@ -1,4 +1,4 @@
-package sim
+package diskboot
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/simstate"
 )
 
@@ -46,7 +47,7 @@ type lockedVolume struct {
 // nixos-install left on /boot), and mounts what it holds read-only for a
 // look. The key check is the real cryptsetup's; the volume is the data
 // segment mapped by a loop device, as this kernel has no device-mapper.
-func (h *Host) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksVolume, []lockedVolume) {
+func (b Boot) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksVolume, []lockedVolume) {
 	keys := map[string]string{} // initrd path -> the copy on the machine
 	for _, m := range mounted {
 		for _, dir := range []string{filepath.Join(m.mount, initrdSecrets), filepath.Join(m.mount, "boot", initrdSecrets)} {
@@ -61,19 +62,19 @@ func (h *Host) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksV
 	}
 	var opened []*luksVolume
 	var locked []lockedVolume
-	for _, d := range h.bootDisks() {
-		parts, err := partitions(d.Loop)
+	for _, d := range b.Disks {
+		parts, err := devtree.Partitions(d.Loop)
 		if err != nil {
 			continue
 		}
 		for _, p := range parts {
-			props := probe(ctx, p.machinePath)
+			props := devtree.Probe(ctx, p.MachinePath)
 			if props["ID_FS_TYPE"] != "crypto_LUKS" {
 				continue
 			}
-			v := &luksVolume{part: d.PartName(p.number), names: partitionNames(d, p.number, props)}
-			for _, dest := range sortedKeys(keys) {
-				if exec.CommandContext(ctx, "cryptsetup", "open", "--test-passphrase", "--key-file", keys[dest], p.machinePath).Run() == nil {
+			v := &luksVolume{part: d.PartName(p.Number), names: partitionNames(d, p.Number, props)}
+			for _, dest := range slices.Sorted(maps.Keys(keys)) {
+				if exec.CommandContext(ctx, "cryptsetup", "open", "--test-passphrase", "--key-file", keys[dest], p.MachinePath).Run() == nil {
 					v.openers = append(v.openers, dest)
 				}
 			}
@@ -85,7 +86,7 @@ func (h *Host) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksV
 				locked = append(locked, lockedVolume{part: v.part, why: why})
 				continue
 			}
-			if err := h.mapVolume(ctx, v, p.machinePath); err != nil {
+			if err := b.mapVolume(ctx, v, p.MachinePath); err != nil {
 				locked = append(locked, lockedVolume{part: v.part, why: fmt.Sprintf("the LUKS volume on /dev/%s: %v", v.part, err)})
 				continue
 			}
@@ -97,7 +98,7 @@ func (h *Host) unlockLUKS(ctx context.Context, mounted []*installedFS) ([]*luksV
 
 // partitionNames are the paths of a host's partition: its node and the
 // /dev/disk links udev makes for it.
-func partitionNames(d *Disk, n int, props map[string]string) []string {
+func partitionNames(d *devtree.Disk, n int, props map[string]string) []string {
 	names := []string{"/dev/" + d.PartName(n), fmt.Sprintf("%s-part%d", d.ByIDPath(), n)}
 	for key, dir := range map[string]string{"ID_FS_UUID": "by-uuid", "ID_PART_ENTRY_UUID": "by-partuuid", "ID_PART_ENTRY_NAME": "by-partlabel"} {
 		if v := props[key]; v != "" {
@@ -110,7 +111,7 @@ func partitionNames(d *Disk, n int, props map[string]string) []string {
 
 // mapVolume maps the volume's data segment with a loop device that clears
 // itself once unused, holds it open, and mounts it read-only for a look.
-func (h *Host) mapVolume(ctx context.Context, v *luksVolume, dev string) error {
+func (b Boot) mapVolume(ctx context.Context, v *luksVolume, dev string) error {
 	out, err := exec.CommandContext(ctx, "cryptsetup", "luksDump", "--dump-json-metadata", dev).Output()
 	if err != nil {
 		return fmt.Errorf("read its LUKS2 header: %w", err)
@@ -132,19 +133,19 @@ func (h *Host) mapVolume(ctx context.Context, v *luksVolume, dev string) error {
 		return err
 	}
 	v.loop = loop
-	fstype := probe(ctx, loop.Name())["ID_FS_TYPE"]
+	fstype := devtree.Probe(ctx, loop.Name())["ID_FS_TYPE"]
 	if !mountable(fstype) {
 		return fmt.Errorf("it holds %q, no file system the machine mounts", fstype)
 	}
-	m := &installedFS{device: loop.Name(), name: v.part, fstype: fstype, mount: filepath.Join(h.dir, "inspect", v.part+"-luks")}
+	m := &installedFS{device: loop.Name(), name: v.part, fstype: fstype, mount: filepath.Join(b.Dir, "inspect", v.part+"-luks")}
 	if err := os.MkdirAll(m.mount, 0o700); err != nil {
 		return err
 	}
-	if err := h.f.state.Add(simstate.Mounts, m.mount); err != nil {
+	if err := b.State.Add(simstate.Mounts, m.mount); err != nil {
 		return err
 	}
 	if err := unix.Mount(m.device, m.mount, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		_ = h.f.state.Remove(simstate.Mounts, m.mount)
+		_ = b.State.Remove(simstate.Mounts, m.mount)
 		return fmt.Errorf("mount what it holds: %w", err)
 	}
 	v.fs = m
@@ -213,48 +214,4 @@ func luksReasons(raw map[string]any, v *luksVolume) []string {
 func attrs(m map[string]any, key string) map[string]any {
 	v, _ := m[key].(map[string]any)
 	return v
-}
-
-// holdVolume keeps the loop device of the booted system's root mapped
-// until the host stops (releaseVolumes).
-func (h *Host) holdVolume(loop *os.File) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.volumes = append(h.volumes, loop)
-}
-
-func (h *Host) holdsVolume(loop *os.File) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, l := range h.volumes {
-		if l == loop {
-			return true
-		}
-	}
-	return false
-}
-
-// releaseVolumes lets the kernel clear the loop devices of the host's
-// opened volumes, once its mounts are gone with its processes.
-func (h *Host) releaseVolumes() {
-	h.mu.Lock()
-	loops := h.volumes
-	h.volumes = nil
-	h.mu.Unlock()
-	for _, l := range loops {
-		l.Close()
-	}
-}
-
-// volumeRules are the device rules of the host's opened volumes, which
-// its init mounts its root from.
-func (h *Host) volumeRules(rules map[string]bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, l := range h.volumes {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(l.Fd()), &st); err == nil {
-			rules[fmt.Sprintf("b %d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))] = true
-		}
-	}
 }

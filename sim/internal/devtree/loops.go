@@ -1,4 +1,4 @@
-package sim
+package devtree
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,24 +25,46 @@ type loopDev struct {
 // /dev has loop0 to loop7.
 const maxFreeLoops = 8
 
-// loopScan is the machine's loop devices, shared by the hosts' watchers.
-type loopScan struct {
+// MachineLoops are the machine's loop devices as a fleet's hosts see them:
+// one scan, shared by the hosts' watchers, and the fleet's own disks,
+// which a host never sees as loop devices.
+type MachineLoops struct {
+	mu    sync.Mutex
 	at    time.Time
 	key   string
 	loops []loopDev
+	nums  map[string][2]uint32 // loop7 -> major, minor (see scan)
+	disks map[string]bool      // loop7: a disk of one of the fleet's hosts
 }
 
-// machineLoops lists the machine's loop devices, at most every 150 ms.
-func (f *Fleet) machineLoops(fresh bool) (string, []loopDev) {
-	f.loopMu.Lock()
-	defer f.loopMu.Unlock()
-	if !fresh && time.Since(f.loops.at) < 150*time.Millisecond {
-		return f.loops.key, f.loops.loops
+// NewMachineLoops is a fleet's view of the machine's loop devices, with no
+// disk yet.
+func NewMachineLoops() *MachineLoops {
+	return &MachineLoops{nums: map[string][2]uint32{}, disks: map[string]bool{}}
+}
+
+// AddDisk says a loop device (/dev/loop7) is a disk of one of the fleet's
+// hosts.
+func (m *MachineLoops) AddDisk(loop string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.disks[filepath.Base(loop)] = true
+}
+
+func (m *MachineLoops) isDisk(name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.disks[name]
+}
+
+// scan lists the machine's loop devices, at most every 150 ms.
+func (m *MachineLoops) scan(fresh bool) (string, []loopDev) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !fresh && time.Since(m.at) < 150*time.Millisecond {
+		return m.key, m.loops
 	}
 	entries, _ := os.ReadDir("/sys/block")
-	if f.loopNums == nil {
-		f.loopNums = map[string][2]uint32{}
-	}
 	sort.Slice(entries, func(i, j int) bool { return loopIndex(entries[i].Name()) < loopIndex(entries[j].Name()) })
 	var loops []loopDev
 	var key strings.Builder
@@ -52,34 +75,22 @@ func (f *Fleet) machineLoops(fresh bool) (string, []loopDev) {
 		// A loop device's number never changes (loopN is 7:N shifted by
 		// the partition bits), so it is read once: the machine may have
 		// hundreds of them, and every host's watcher looks.
-		num, ok := f.loopNums[e.Name()]
+		num, ok := m.nums[e.Name()]
 		if !ok {
-			maj, min, err := devNum(filepath.Join("/sys/block", e.Name()))
+			maj, min, err := DevNum(filepath.Join("/sys/block", e.Name()))
 			if err != nil {
 				continue
 			}
 			num = [2]uint32{maj, min}
-			f.loopNums[e.Name()] = num
+			m.nums[e.Name()] = num
 		}
 		maj, min := num[0], num[1]
 		l := loopDev{name: e.Name(), major: maj, minor: min, bound: exists(filepath.Join("/sys/block", e.Name(), "loop", "backing_file"))}
 		loops = append(loops, l)
 		fmt.Fprintf(&key, "%s:%t,", l.name, l.bound)
 	}
-	f.loops = loopScan{at: time.Now(), key: key.String(), loops: loops}
-	return f.loops.key, loops
-}
-
-// isDiskLoop says whether a loop device is a disk of one of the fleet's hosts.
-func (f *Fleet) isDiskLoop(name string) bool {
-	for _, h := range f.hosts {
-		for _, d := range h.disks {
-			if filepath.Base(d.Loop) == name {
-				return true
-			}
-		}
-	}
-	return false
+	m.at, m.key, m.loops = time.Now(), key.String(), loops
+	return m.key, loops
 }
 
 // backingDev is the device of the file system holding a loop device's
@@ -125,11 +136,11 @@ func mountDevs(pid int) map[uint64]bool {
 // loop-control hands out) and those backed by a file of the host's own file
 // systems (with their partitions). Other hosts' and the machine's are
 // never shown. fresh skips the shared scan's cache.
-func (h *Host) hostLoops(pid int, fresh bool) (free, own []loopDev) {
-	_, loops := h.f.machineLoops(fresh)
+func (t *Tree) hostLoops(pid int, fresh bool) (free, own []loopDev) {
+	_, loops := t.cfg.Loops.scan(fresh)
 	var devs map[uint64]bool
 	for _, l := range loops {
-		if h.f.isDiskLoop(l.name) {
+		if t.cfg.Loops.isDisk(l.name) {
 			continue
 		}
 		if !l.bound {
@@ -146,7 +157,7 @@ func (h *Host) hostLoops(pid int, fresh bool) (free, own []loopDev) {
 			for d := range mountDevs(os.Getpid()) {
 				delete(devs, d)
 			}
-			devs[h.stageDev()] = true
+			devs[t.stageDev()] = true
 		}
 		if dev, err := backingDev(l.name); err == nil && devs[dev] {
 			own = append(own, l)
@@ -158,31 +169,31 @@ func (h *Host) hostLoops(pid int, fresh bool) (free, own []loopDev) {
 
 // stageDev is the device files written to the host's root report (the
 // overlay's upper layer on its RAM disk), which no mount table shows.
-func (h *Host) stageDev() uint64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.stage
+func (t *Tree) stageDev() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stage
 }
 
 // loopNodes adds a host's own and free loop devices to its /dev, /sys and
 // /proc/partitions entries.
-func (h *Host) loopNodes(pid int, dev, sys map[string]devEntry) {
-	free, own := h.hostLoops(pid, false)
+func (t *Tree) loopNodes(pid int, dev, sys map[string]entry) {
+	free, own := t.hostLoops(pid, false)
 	for _, l := range free {
-		dev[l.name] = devEntry{major: l.major, minor: l.minor}
+		dev[l.name] = entry{major: l.major, minor: l.minor}
 	}
 	for _, l := range own {
 		real := "/sys/devices/virtual/block/" + l.name
-		dev[l.name] = devEntry{major: l.major, minor: l.minor, blocks: sysfsKiB(real)}
-		sys["block/"+l.name] = devEntry{link: real}
-		sys[fmt.Sprintf("dev/block/%d:%d", l.major, l.minor)] = devEntry{link: real}
-		sys["class/block/"+l.name] = devEntry{link: real}
-		parts, _ := partitions("/dev/" + l.name)
+		dev[l.name] = entry{major: l.major, minor: l.minor, blocks: sysfsKiB(real)}
+		sys["block/"+l.name] = entry{link: real}
+		sys[fmt.Sprintf("dev/block/%d:%d", l.major, l.minor)] = entry{link: real}
+		sys["class/block/"+l.name] = entry{link: real}
+		parts, _ := Partitions("/dev/" + l.name)
 		for _, p := range parts {
-			name := filepath.Base(p.machinePath)
-			dev[name] = devEntry{major: p.major, minor: p.minor, blocks: sysfsKiB(filepath.Join(real, name))}
-			sys[fmt.Sprintf("dev/block/%d:%d", p.major, p.minor)] = devEntry{link: real + "/" + name}
-			sys["class/block/"+name] = devEntry{link: real + "/" + name}
+			name := filepath.Base(p.MachinePath)
+			dev[name] = entry{major: p.Major, minor: p.Minor, blocks: sysfsKiB(filepath.Join(real, name))}
+			sys[fmt.Sprintf("dev/block/%d:%d", p.Major, p.Minor)] = entry{link: real + "/" + name}
+			sys["class/block/"+name] = entry{link: real + "/" + name}
 		}
 	}
 }
@@ -195,21 +206,22 @@ func loopIndex(name string) int {
 	return n
 }
 
-// boundLoop is a loop device a host set up, with what backs it.
-type boundLoop struct {
+// BoundLoop is a loop device a host set up, with what backs it.
+type BoundLoop struct {
 	name     string
 	dev, ino uint64
 }
 
-// ownLoops are the loop devices the host set up on its own files.
-func (h *Host) ownLoops(pid int) []boundLoop {
+// OwnLoops are the loop devices the host (its init is pid) set up on its
+// own files.
+func (t *Tree) OwnLoops(pid int) []BoundLoop {
 	// Not the shared scan: it may be older than a loop device the host
 	// set up just now.
-	_, own := h.hostLoops(pid, true)
-	var out []boundLoop
+	_, own := t.hostLoops(pid, true)
+	var out []BoundLoop
 	for _, l := range own {
 		if info, err := loopInfo(l.name); err == nil {
-			out = append(out, boundLoop{name: l.name, dev: info.Device, ino: info.Inode})
+			out = append(out, BoundLoop{name: l.name, dev: info.Device, ino: info.Inode})
 		}
 	}
 	return out
@@ -224,9 +236,9 @@ func loopInfo(name string) (*unix.LoopInfo64, error) {
 	return unix.IoctlLoopGetStatus64(fd)
 }
 
-// detachLoops frees the loop devices a host left bound, as its reboot would:
+// DetachLoops frees the loop devices a host left bound, as its reboot would:
 // only those still backed by the same file.
-func detachLoops(loops []boundLoop) {
+func DetachLoops(loops []BoundLoop) {
 	for _, l := range loops {
 		info, err := loopInfo(l.name)
 		if err != nil || info.Device != l.dev || info.Inode != l.ino {
