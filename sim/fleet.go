@@ -277,18 +277,23 @@ func Up(ctx context.Context, cfg Config) (f *Fleet, err error) {
 	if err := f.startAPI(ctx); err != nil {
 		return f, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(cfg.Parallel)
-	for _, h := range f.hosts {
-		g.Go(func() error {
-			if err := f.buildHost(gctx, h); err != nil {
-				return fmt.Errorf("%s: %w", h.spec.Name, err)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return f, err
+	// Every disk of the fleet first: a host that booted before another's
+	// disks were attached could be let use their loop devices as free
+	// ones until its next look at the machine's loop devices.
+	for _, step := range []func(context.Context, *Host) error{f.makeDisks, f.buildHost} {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(cfg.Parallel)
+		for _, h := range f.hosts {
+			g.Go(func() error {
+				if err := step(gctx, h); err != nil {
+					return fmt.Errorf("%s: %w", h.spec.Name, err)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return f, err
+		}
 	}
 	for _, h := range f.hosts {
 		if h.vm == nil {
@@ -362,12 +367,12 @@ func (f *Fleet) makeBridge(ctx context.Context) error {
 	)
 }
 
-// buildHost makes a host's disks, namespace, link and control socket, and
-// boots it the first time.
-func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
+// makeDisks makes a namespace host's disks: their images, attached to
+// loop devices.
+func (f *Fleet) makeDisks(ctx context.Context, h *Host) error {
 	s := h.spec
 	if s.Kind == KindVM {
-		return f.buildVMHost(ctx, h)
+		return nil
 	}
 	if err := f.mkdirs(h.dir, filepath.Join(h.dir, "stage")); err != nil {
 		return err
@@ -409,6 +414,16 @@ func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
 		}
 	}
 	h.devs.SetDisks(h.disks)
+	return nil
+}
+
+// buildHost makes a host's namespace, link and control socket, and boots
+// it the first time.
+func (f *Fleet) buildHost(ctx context.Context, h *Host) error {
+	s := h.spec
+	if s.Kind == KindVM {
+		return f.buildVMHost(ctx, h)
+	}
 	netns := h.link.Netns
 	if err := f.state.Add(simstate.Netns, netns); err != nil {
 		return err
