@@ -14,7 +14,7 @@ import (
 // diskBoot is the host's disks as a disk boot finds them now: a vm host's
 // those still in the machine, read from their images.
 func (h *Host) diskBoot() diskboot.Boot {
-	b := diskboot.Boot{Host: h.spec.Name, Dir: h.dir, State: h.f.state, Logf: h.f.logf}
+	b := diskboot.Boot{Host: h.spec.Name, Dir: h.dir, Logf: h.f.logf}
 	if h.vm == nil {
 		b.Disks = h.devs.BootDisks()
 		return b

@@ -199,12 +199,11 @@ func mountIn(root, target, fstype, opts string) error {
 
 // mountFrom mounts a path of the machine (or a device) into the host's root.
 // mountOutwaitingCopies mounts a file system, waiting out EBUSY for a
-// while. The controller looks at a disk boot's file systems read-only on
-// the machine before the host boots, and another host booting at that
-// moment copies that mount into its new mount namespace and holds it until
-// it pivots; while the copy lives, the kernel refuses to mount the same
-// file system read-write. With fifty hosts booting at once on a loaded
-// machine that moment can last seconds.
+// while: the kernel refuses to mount a file system read-write while a
+// read-only mount of it lives in another namespace, such as the host's
+// previous boot's, which ends a moment after its init is killed. (The
+// controller's own read-only look at the disks is in a namespace of its
+// own, which no init copies.)
 func mountOutwaitingCopies(source, target, fstype string, flags uintptr, data string) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {

@@ -1,5 +1,6 @@
 // Package diskboot finds what a simulated host's disk boot brings up: the
-// file systems of its disks, mounted read-only on the machine for a look;
+// file systems of its disks, mounted read-only for a look in a mount
+// namespace of the look's own;
 // the LUKS volumes its initrd's keys open; the GRUB and /boot that boot, and
 // what their menus load; the loader a UEFI firmware finds on the EFI system
 // partitions; and whether the installed NixOS would come up on the
@@ -8,21 +9,19 @@ package diskboot
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/hostinit"
 	"github.com/nixbook/nixbook/sim/internal/devtree"
 	"github.com/nixbook/nixbook/sim/nixeval"
-	"github.com/nixbook/nixbook/sim/simstate"
 )
 
 // Boot is a host's disks as a disk boot finds them.
@@ -36,10 +35,8 @@ type Boot struct {
 	Images bool
 	// Dir is the host's directory: the file systems are mounted under
 	// Dir/inspect for the look.
-	Dir string
-	// State records the mounts, so that the fleet's cleanup undoes them.
-	State *simstate.State
-	Logf  func(format string, args ...any)
+	Dir  string
+	Logf func(format string, args ...any)
 }
 
 // Server is what the installed system is checked against.
@@ -193,7 +190,49 @@ type installedFS struct {
 // against the server: would it come up on the server's network? If it
 // would not, the host still boots but stays off the network, and Why
 // says why.
-func (b Boot) System(ctx context.Context, server Server) (*System, error) {
+func (b Boot) System(ctx context.Context, server Server) (s *System, err error) {
+	if lookErr := inPrivateMounts(func() { s, err = b.system(ctx, server) }); lookErr != nil {
+		return nil, lookErr
+	}
+	return s, err
+}
+
+// inPrivateMounts runs look on a thread of its own in a mount namespace of
+// its own, which ends with it: what look mounts no other process sees.
+// Mounted in the machine's namespace, a file system would be copied into
+// the namespace of any host whose init starts meanwhile, and held there
+// until that init pivots; while a copy lives, the kernel refuses to mount
+// the file system read-write, which is what the host about to boot these
+// disks does next. Processes look starts (blkid, nix-instantiate) are
+// forked from its thread and see its mounts.
+func inPrivateMounts(look func()) error {
+	errc := make(chan error, 1)
+	go func() {
+		// Never unlocked: the runtime ends the thread with this goroutine,
+		// and the namespace with it.
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// The main thread, which the runtime keeps (and /proc/self
+			// shows): held here while another thread looks.
+			errc <- inPrivateMounts(look)
+			runtime.UnlockOSThread()
+			return
+		}
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("a mount namespace for the look: %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			errc <- fmt.Errorf("a mount namespace for the look: %w", err)
+			return
+		}
+		look()
+		errc <- nil
+	}()
+	return <-errc
+}
+
+func (b Boot) system(ctx context.Context, server Server) (*System, error) {
 	s := &System{Kind: NixOS, Hostname: "nixos", OSRelease: "NAME=NixOS\nID=nixos\n"}
 	mounted, err := b.mountInstalled(ctx)
 	var volumes []*luksVolume
@@ -442,12 +481,8 @@ func (b Boot) mountInstalled(ctx context.Context) ([]*installedFS, error) {
 			if err := os.MkdirAll(m.mount, 0o700); err != nil {
 				return out, err
 			}
-			if err := b.State.Add(simstate.Mounts, m.mount); err != nil {
-				return out, err
-			}
 			if err := unix.Mount(dev, m.mount, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 				b.Logf("%s: look at /dev/%s: %v", b.Host, m.name, err)
-				_ = b.State.Remove(simstate.Mounts, m.mount)
 				continue
 			}
 			out = append(out, m)
@@ -458,29 +493,13 @@ func (b Boot) mountInstalled(ctx context.Context) ([]*installedFS, error) {
 
 func (b Boot) unmountInstalled(mounted []*installedFS) {
 	for _, m := range mounted {
-		if err := unmountSoon(m.mount); err != nil {
+		if err := unix.Unmount(m.mount, 0); err != nil {
 			b.Logf("%s: unmount %s: %v", b.Host, m.mount, err)
 			continue
 		}
-		_ = b.State.Remove(simstate.Mounts, m.mount)
 		_ = os.Remove(m.mount)
 	}
 	_ = os.Remove(filepath.Join(b.Dir, "inspect"))
-}
-
-// unmountSoon unmounts path, waiting out a moment of EBUSY: a host booting
-// meanwhile copies the machine's mounts into its new mount namespace and
-// holds this one until it pivots. Left mounted read-only, the file system
-// could not be mounted read-write by the host that boots it.
-func unmountSoon(path string) error {
-	var err error
-	for range 100 {
-		if err = unix.Unmount(path, 0); !errors.Is(err, unix.EBUSY) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return err
 }
 
 // resolveIn follows the symbolic links of path inside root (absolute

@@ -18,7 +18,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nixbook/nixbook/sim/internal/devtree"
-	"github.com/nixbook/nixbook/sim/simstate"
 )
 
 // initrdSecrets is where the payload's nixos-install leaves the files
@@ -141,11 +140,7 @@ func (b Boot) mapVolume(ctx context.Context, v *luksVolume, dev string) error {
 	if err := os.MkdirAll(m.mount, 0o700); err != nil {
 		return err
 	}
-	if err := b.State.Add(simstate.Mounts, m.mount); err != nil {
-		return err
-	}
 	if err := unix.Mount(m.device, m.mount, fstype, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		_ = b.State.Remove(simstate.Mounts, m.mount)
 		return fmt.Errorf("mount what it holds: %w", err)
 	}
 	v.fs = m
