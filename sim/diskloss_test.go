@@ -182,3 +182,106 @@ func TestDiskBootNeedsTheControllersDriver(t *testing.T) {
 		t.Errorf("ks1 status: %+v", st)
 	}
 }
+
+// Disk names that move between boots (reorder_disks: the installer sees
+// sda and sdb swapped): a root named by the installer's /dev/sda1 is the
+// other disk's partition at the disk boot, and the system does not come
+// up; the same root named by its disk's id does.
+func TestARootNamedByAMovedNameDoesNotBoot(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	heavytest.Require(t, "nix-bin, installed with apt")
+	if err := nixeval.EnsureNix(context.Background()); err != nil {
+		t.Skipf("disk mode evaluates with Nix: %v", err)
+	}
+	yes := true
+	reorder := HostOverride{DiskCount: 2, DiskSize: "1GiB", Reorder: &yes}
+	f := startFleet(t, Config{Hosts: 2, Payload: true, CalmAPI: true, Overrides: &Overrides{Hosts: map[string]HostOverride{
+		"ks1": reorder, "ks2": reorder,
+	}}})
+	tests := []struct {
+		host string
+		root func(h *Host) string // fileSystems."/".device, as the installer names the root
+		why  string               // "" when the host comes up
+	}{
+		{"ks1", func(*Host) string { return "/dev/sda1" }, `fileSystems."/" is /dev/sda1, which in this boot is another file system`},
+		// The installer's sda is the disk made second.
+		{"ks2", func(h *Host) string { return h.Disks()[1].ByIDPath() + "-part1" }, ""},
+	}
+	for _, tt := range tests {
+		if err := f.Reboot(context.Background(), tt.host, ModeInstaller); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			h, _ := f.Host(tt.host)
+			eventually(t, 30*time.Second, "the installer", func() error {
+				if h.Mode() != ModeInstaller {
+					return fmt.Errorf("mode %s", h.Mode())
+				}
+				return sshWithin(f, tt.host, 5*time.Second)
+			})
+			c, _ := dial(t, f, tt.host)
+			if got := run(t, c, "readlink /dev/disk/by-id/"+h.Disks()[1].ByID()); got != "../../sda\n" {
+				t.Fatalf("the installer's sda is not the disk made second: %q", got)
+			}
+			installOnFirstPartition(t, f, c, tt.host, tt.root(h))
+			c.Close()
+			if err := f.Reboot(context.Background(), tt.host, ModeDisk); err != nil {
+				t.Fatal(err)
+			}
+			if tt.why == "" {
+				eventually(t, 60*time.Second, "SSH", func() error { return sshWithin(f, tt.host, 5*time.Second) })
+				return
+			}
+			eventually(t, 60*time.Second, "the disk boot", func() error {
+				if h.Mode() != ModeDisk || !strings.Contains(h.Status(context.Background()).Why, tt.why) {
+					return fmt.Errorf("mode %s: %s", h.Mode(), h.Status(context.Background()).Why)
+				}
+				return nil
+			})
+			if err := sshWithin(f, tt.host, 2*time.Second); err == nil {
+				t.Errorf("%s answers SSH with its root named by a name that moved", tt.host)
+			}
+		})
+	}
+}
+
+// installOnFirstPartition lays out, from the installer, a NixOS whose root
+// and /boot are the first partition of the installer's sda, and an empty
+// file system on the first partition of its sdb; GRUB goes on both disks.
+func installOnFirstPartition(t *testing.T, f *Fleet, c *ssh.Client, host, root string) {
+	t.Helper()
+	h, _ := f.Host(host)
+	config := fmt.Sprintf(`{ ... }:
+{
+  fileSystems."/" = { device = %q; fsType = "ext4"; };
+  boot.loader.grub.devices = [ %q %q ];
+  networking.hostName = "web-%s";
+  networking.useDHCP = false;
+  networking.interfaces.eth0.ipv4.addresses = [ { address = %q; prefixLength = 24; } ];
+  networking.defaultGateway = { address = %q; interface = "eth0"; };
+  services.openssh.enable = true;
+  users.users.root.openssh.authorizedKeys.keys = [ %q ];
+  system.stateVersion = "24.05";
+}
+`, root, h.Disks()[0].ByIDPath(), h.Disks()[1].ByIDPath(), host, h.IPv4().Addr(), f.Gateway4(), f.ClientPublicKey())
+	script := `set -e
+for d in sda sdb; do parted -s /dev/$d mklabel msdos mkpart primary ext4 1MiB 600MiB; done
+udevadm settle
+mkfs.ext4 -q /dev/sda1
+mkfs.ext4 -q /dev/sdb1
+mount /dev/sda1 /mnt
+mkdir -p /mnt/etc/nixos /mnt/nix/var/nix/profiles /mnt/nix/store/abc-nixos-system/sw/bin /mnt/boot/grub /mnt/boot/kernels
+ln -s /nix/store/abc-nixos-system /mnt/nix/var/nix/profiles/system
+cat > /mnt/etc/nixos/configuration.nix
+printf 'NAME=NixOS\nID=nixos\n' > /mnt/etc/os-release
+printf 'menuentry "NixOS" {\n  linux /boot/kernels/k-bzImage\n  initrd /boot/kernels/k-initrd\n}\n' > /mnt/boot/grub/grub.cfg
+echo kernel > /mnt/boot/kernels/k-bzImage
+echo initrd > /mnt/boot/kernels/k-initrd
+printf '%s\n' ` + h.Disks()[0].ByIDPath() + ` ` + h.Disks()[1].ByIDPath() + ` > /mnt/boot/grub/nixbook-sim-devices
+umount /mnt
+`
+	runScript(t, c, script, config)
+}

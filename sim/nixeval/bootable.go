@@ -401,7 +401,13 @@ func checkFileSystems(r *reasons, h Host, in *Installed) {
 		if !strings.HasPrefix(dev, "/dev/disk/") && !kernelDisk.MatchString(dev) {
 			continue // a dataset, a mapper device, a label= spec: found otherwise
 		}
-		if slices.Contains(h.Devices, dev) || slices.Contains(fsys.Options, "nofail") {
+		is, found := h.Devices[dev]
+		if mount == "/" && found && h.Root != "" && is != h.Root {
+			// A name that moved between boots (sda is the other disk now).
+			r.add("fileSystems.\"/\" is %s, which in this boot is another file system than the installed system's: stage 1 mounts it and finds no NixOS there", dev)
+			continue
+		}
+		if found || slices.Contains(fsys.Options, "nofail") {
 			continue
 		}
 		r.add("fileSystems.%q needs %s, which is on no disk of this server, and has no \"nofail\" option: the boot waits for it and stops in emergency mode", mount, dev)

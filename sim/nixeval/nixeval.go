@@ -45,8 +45,12 @@ type Host struct {
 	// nvme, megaraid_sas): the initrd must hold them to find the root.
 	Controllers []string
 	// Devices are the block devices and /dev/disk/by-* links the server
-	// has at boot; nil when unknown (no file system device is checked).
-	Devices []string
+	// has at boot, each with the device it is then ("MAJ:MIN"); nil when
+	// unknown (no file system device is checked).
+	Devices map[string]string
+	// Root is the device ("MAJ:MIN") of the file system that holds the
+	// installed system; "" when unknown.
+	Root string
 }
 
 // Installed is what a configuration sets, as far as coming back on the

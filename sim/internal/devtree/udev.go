@@ -302,17 +302,21 @@ func blockRules(entries map[string]entry) map[string]bool {
 	return rules
 }
 
-// DevNames are the paths, sorted, that udev makes under /dev for the
-// disks, their partitions and their /dev/disk links; never nil without an
-// error, even for no disk.
-func DevNames(ctx context.Context, disks []*Disk) ([]string, error) {
+// DevNames are the paths that udev makes under /dev for the disks, their
+// partitions and their /dev/disk links, each with the device it is in this
+// boot ("MAJ:MIN", a link's target's); never nil without an error, even
+// for no disk.
+func DevNames(ctx context.Context, disks []*Disk) (map[string]string, error) {
 	nodes, _, err := diskNodes(ctx, disks)
 	if err != nil {
 		return nil, err
 	}
-	out := []string{}
-	for _, name := range slices.Sorted(maps.Keys(nodes)) {
-		out = append(out, "/dev/"+name)
+	out := map[string]string{}
+	for name, e := range nodes {
+		if e.link != "" {
+			e = nodes[strings.TrimPrefix(e.link, "../../")]
+		}
+		out["/dev/"+name] = fmt.Sprintf("%d:%d", e.major, e.minor)
 	}
 	return out, nil
 }

@@ -293,8 +293,12 @@ func (b Boot) system(ctx context.Context, server Server) (*System, error) {
 	// may start any disk's GRUB: one whose menu loads a missing kernel
 	// stops the boot there.
 	host := server.Host
-	if devices, err := devtree.DevNames(ctx, b.Disks); err == nil {
-		host.Devices = devices
+	if host.Devices, err = devtree.DevNames(ctx, b.Disks); err != nil {
+		return nil, fmt.Errorf("the disks' device names: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(root.device, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFBLK {
+		host.Root = fmt.Sprintf("%d:%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
 	}
 	var record, bootWhy []string
 	for _, gb := range findBoots(root, mounted) {
