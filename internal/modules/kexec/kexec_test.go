@@ -118,11 +118,11 @@ func TestCheckGolden(t *testing.T) {
 		}},
 		{name: "in-an-old-installer-without-variant", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = "ID=nixos\nPRETTY_NAME=\"NixOS 21.05 (Okapi)\"\n"
-			h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+			h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
 		}},
 		{name: "on-an-installed-nixos", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = "ID=nixos\nPRETTY_NAME=\"NixOS 24.05 (Uakari)\"\n"
-			h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n"}
+			h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n"}
 		}},
 	}
 	for _, tt := range tests {
