@@ -1,0 +1,79 @@
+package runner_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/playbooks"
+	"github.com/nixbook/nixbook/internal/runner"
+	"github.com/nixbook/nixbook/internal/tmpl"
+	"github.com/nixbook/nixbook/internal/transport"
+	"github.com/nixbook/nixbook/internal/transport/local"
+)
+
+// hook is a module that always plans a change and hands its host views to
+// the test's functions.
+type hook struct {
+	check func(ctx context.Context, h modules.ReadOnlyHost) error
+	apply func(ctx context.Context, h modules.Host) error
+}
+
+func (m hook) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Plan, error) {
+	if m.check != nil {
+		if err := m.check(ctx, h); err != nil {
+			return nil, err
+		}
+	}
+	c := modules.Change{Summary: "change"}
+	c.Cmd("true")
+	return &modules.Plan{Changes: []modules.Change{c}}, nil
+}
+
+func (m hook) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modules.Output, error) {
+	if m.apply == nil {
+		return nil, nil
+	}
+	return nil, m.apply(ctx, h)
+}
+
+// runHook runs playbook (whose tasks use the module `hook`) on one local
+// host and returns "task=status" per task result and the recap.
+func runHook(t *testing.T, d transport.Dialer, spec modules.Spec, m hook, playbook string) ([]string, *runner.Recap) {
+	t.Helper()
+	spec.Name, spec.Summary, spec.Args = "hook", "test", struct{}{}
+	spec.New = func(modules.Decoder) (modules.Module, error) { return m, nil }
+	pb, err := playbooks.LoadBytes("play.yml", []byte(playbook), "", modules.NewRegistry(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	r := &runner.Runner{Dialer: d, Templates: tmpl.New(), Events: func(e runner.Event) {
+		if e.Type == runner.EventResult {
+			mu.Lock()
+			got = append(got, fmt.Sprintf("%s=%s", e.Task, e.Status))
+			mu.Unlock()
+			t.Logf("%s: %s %s", e.Task, e.Status, e.Msg)
+		}
+	}}
+	recap, err := r.Run(context.Background(), pb, localInventory(1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, recap
+}
+
+// onceDialer reaches the host once, then no more: a host that went down
+// for good.
+type onceDialer struct{ dials atomic.Int32 }
+
+func (d *onceDialer) Dial(ctx context.Context, t transport.Target, o transport.DialOptions) (transport.Conn, error) {
+	if d.dials.Add(1) == 1 {
+		return &local.Conn{}, nil
+	}
+	return nil, fmt.Errorf("%w: dial %s: connection refused", transport.ErrUnreachable, t.Name)
+}
