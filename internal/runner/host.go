@@ -287,6 +287,21 @@ type fullHost struct {
 
 var _ modules.Host = fullHost{}
 
+// scopedFullHost is scopedHost's counterpart for Apply.
+type scopedFullHost struct{ fullHost }
+
+func (s scopedFullHost) Scope() map[string]any { return s.vars }
+
+// fullForModule is the view t's module gets in Apply: the variables only
+// when it declares Scope, as in Check (readOnlyHost.forModule).
+func (o readOnlyHost) fullForModule(t *playbooks.Task, plan *modules.Plan) modules.Host {
+	f := fullHost{o, plan}
+	if t.Spec.Scope {
+		return scopedFullHost{f}
+	}
+	return f
+}
+
 // OVHWriter is OVH's counterpart for Apply, which a dry run never calls.
 func (f fullHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
 	return f.h.r.ovhAPI().Writer(endpoint, f.vars, f.Log)

@@ -77,3 +77,26 @@ func (d *onceDialer) Dial(ctx context.Context, t transport.Target, o transport.D
 	}
 	return nil, fmt.Errorf("%w: dial %s: connection refused", transport.ErrUnreachable, t.Name)
 }
+
+// TestScopeInCheckAndApply: a module whose Spec declares Scope sees the
+// host's variables in Apply as in Check; any other sees them in neither.
+func TestScopeInCheckAndApply(t *testing.T) {
+	for _, scoped := range []bool{false, true} {
+		var inCheck, inApply any
+		m := hook{
+			check: func(ctx context.Context, h modules.ReadOnlyHost) error {
+				inCheck = modules.Scope(h)["greeting"]
+				return nil
+			},
+			apply: func(ctx context.Context, h modules.Host) error {
+				inApply = modules.Scope(h)["greeting"]
+				return nil
+			},
+		}
+		runHook(t, local.Dialer{}, modules.Spec{Scope: scoped}, m, "- hosts: all\n  gather_facts: false\n  vars: {greeting: hello}\n  tasks:\n    - hook: {}\n")
+		want := map[bool]any{true: "hello", false: nil}[scoped]
+		if inCheck != want || inApply != want {
+			t.Errorf("Scope %t: greeting %v in Check, %v in Apply, want %v in both", scoped, inCheck, inApply, want)
+		}
+	}
+}
