@@ -99,7 +99,8 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 	start := time.Now()
 	t := h.target()
 	if opts.Address != "" {
-		t.Address = opts.Address
+		// The target stays the inventory's: the dialer finds the host's ssh
+		// config by it and dials opts.Address in the end.
 		h.log.Printf("dialing %s at %s", t.Name, opts.Address)
 	}
 	conn, err := h.r.Dialer.Dial(ctx, t, opts)

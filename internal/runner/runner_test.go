@@ -464,7 +464,7 @@ func TestReconnectThatTimesOutIsUnreachable(t *testing.T) {
 		defer cancel()
 		return h.Reconnect(ctx, transport.DialOptions{})
 	}}
-	got, recap := runHook(t, &onceDialer{}, modules.Spec{}, m, "- hosts: all\n  gather_facts: false\n  tasks:\n    - {name: reboot, hook: {}}\n")
+	got, recap := runHook(t, &onceDialer{}, nil, modules.Spec{}, m, "- hosts: all\n  gather_facts: false\n  tasks:\n    - {name: reboot, hook: {}}\n")
 	if want := "reboot=unreachable"; strings.Join(got, " ") != want {
 		t.Errorf("results %q, want %q", strings.Join(got, " "), want)
 	}
