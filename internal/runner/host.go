@@ -92,6 +92,16 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 	if h.conn != nil {
 		return nil
 	}
+	conn, err := h.dial(ctx, opts)
+	if err != nil {
+		return err
+	}
+	h.conn = conn
+	return nil
+}
+
+// dial opens a connection to the host, logging how it went.
+func (h *hostRun) dial(ctx context.Context, opts transport.DialOptions) (transport.Conn, error) {
 	opts.Log = func(msg string) {
 		h.log.Printf("%s", msg)
 		h.r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: msg})
@@ -106,11 +116,10 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 	conn, err := h.r.Dialer.Dial(ctx, t, opts)
 	if err != nil {
 		h.log.Printf("connect failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
-		return err
+		return nil, err
 	}
 	h.log.Printf("connected in %s", time.Since(start).Round(time.Millisecond))
-	h.conn = conn
-	return nil
+	return conn, nil
 }
 
 func (h *hostRun) close() {
@@ -340,6 +349,19 @@ func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs
 func (f fullHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	f.h.close()
 	return hostkeys.Redial(ctx, func(ctx context.Context) error { return f.h.connect(ctx, opts) })
+}
+
+// ProbeDial dials until a login succeeds or ctx ends, on a connection of
+// its own that it closes at once.
+func (f fullHost) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	return hostkeys.Redial(ctx, func(ctx context.Context) error {
+		conn, err := f.h.dial(ctx, opts)
+		if err != nil {
+			return err
+		}
+		conn.Close()
+		return nil
+	})
 }
 
 func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFacts(ctx) }
