@@ -28,19 +28,23 @@ import (
 // facts, its registered results and its log. Only the host's own pipeline
 // goroutine touches it.
 type hostRun struct {
-	inv       *inventory.Host
-	r         *run
-	conn      transport.Conn
-	facts     *facts.Facts
-	vars      map[string]any // registered results and set facts
-	log       *hostLog
-	redact    *redactor
-	recap     HostRecap
-	down      bool // unreachable: nothing more is tried on this host
-	notified  map[string]bool
-	task      string // the task running now, for output events
-	noLog     bool   // the running task hides its output
-	registers bool   // the running task registers its result
+	inv   *inventory.Host
+	r     *run
+	conn  transport.Conn
+	facts *facts.Facts
+	// factsStale says the connection the facts were gathered over has been
+	// closed since: the host may run another boot now. The next task gets
+	// them dropped, or gathered again (see run.freshFacts).
+	factsStale bool
+	vars       map[string]any // registered results and set facts
+	log        *hostLog
+	redact     *redactor
+	recap      HostRecap
+	down       bool // unreachable: nothing more is tried on this host
+	notified   map[string]bool
+	task       string // the task running now, for output events
+	noLog      bool   // the running task hides its output
+	registers  bool   // the running task registers its result
 	// unplanned are the commands the running task's Apply ran (or, under
 	// Strict, tried) that its plan did not list, as shown.
 	unplanned []string
@@ -126,7 +130,18 @@ func (h *hostRun) close() {
 	if h.conn != nil {
 		h.conn.Close()
 		h.conn = nil
+		h.factsStale = h.facts != nil
 	}
+}
+
+// dropStaleFacts forgets facts gathered over a connection that was closed
+// since: whatever dialed again may have found another boot.
+func (h *hostRun) dropStaleFacts() {
+	if !h.factsStale {
+		return
+	}
+	h.log.Printf("facts of boot %s dropped: the connection they were gathered over was closed since", h.facts.BootID)
+	h.facts, h.factsStale = nil, false
 }
 
 // run runs cmd on the connection, logging the command, its output as it
@@ -194,7 +209,7 @@ func (h *hostRun) gatherFacts(ctx context.Context) error {
 		h.log.Printf("the disks are named otherwise than at the start of the run: %v, then %v", now, h.disksAtStart)
 	}
 	f.DisksAtStart = h.disksAtStart
-	h.facts = f
+	h.facts, h.factsStale = f, false
 	return nil
 }
 

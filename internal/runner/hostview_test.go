@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/inventory"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/playbooks"
@@ -42,13 +45,25 @@ func (m hook) Apply(ctx context.Context, h modules.Host, p *modules.Plan) (modul
 	return nil, m.apply(ctx, h)
 }
 
+// hookSpec is the module name, running m, with base's flags (Scope,
+// Offline).
+func hookSpec(name string, base modules.Spec, m hook) modules.Spec {
+	base.Name, base.Summary, base.Args = name, "test", struct{}{}
+	base.New = func(modules.Decoder) (modules.Module, error) { return m, nil }
+	return base
+}
+
 // runHook runs playbook (whose tasks use the module `hook`) on inv (nil:
 // one local host) and returns "task=status" per task result and the recap.
 func runHook(t *testing.T, d transport.Dialer, inv *inventory.Inventory, spec modules.Spec, m hook, playbook string) ([]string, *runner.Recap) {
 	t.Helper()
-	spec.Name, spec.Summary, spec.Args = "hook", "test", struct{}{}
-	spec.New = func(modules.Decoder) (modules.Module, error) { return m, nil }
-	pb, err := playbooks.LoadBytes("play.yml", []byte(playbook), "", modules.NewRegistry(spec))
+	return runHooks(t, d, inv, playbook, hookSpec("hook", spec, m))
+}
+
+// runHooks is runHook for a playbook whose tasks use specs.
+func runHooks(t *testing.T, d transport.Dialer, inv *inventory.Inventory, playbook string, specs ...modules.Spec) ([]string, *runner.Recap) {
+	t.Helper()
+	pb, err := playbooks.LoadBytes("play.yml", []byte(playbook), "", modules.NewRegistry(specs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,4 +150,85 @@ func TestReconnectElsewhereKeepsTheTarget(t *testing.T) {
 	if !slices.Equal(d.dials, want) {
 		t.Errorf("dials\n%q\nwant\n%q", d.dials, want)
 	}
+}
+
+// TestFactsAfterAReconnect: a task never sees the facts of a boot its host
+// may have left. After a module's reconnect (that did not gather facts
+// itself) the next task gets them gathered afresh; after a reconnect that
+// gave up, none at all, until the host answers again.
+func TestFactsAfterAReconnect(t *testing.T) {
+	t.Run("reconnected", func(t *testing.T) {
+		var seen []*facts.Facts
+		m := hook{
+			check: func(ctx context.Context, h modules.ReadOnlyHost) error {
+				seen = append(seen, h.Facts())
+				return nil
+			},
+			apply: func(ctx context.Context, h modules.Host) error {
+				if len(seen) > 1 {
+					return nil
+				}
+				return h.Reconnect(ctx, transport.DialOptions{NewSystem: true})
+			},
+		}
+		got, _ := runHook(t, local.Dialer{}, nil, modules.Spec{}, m, "- hosts: all\n  tasks:\n    - {name: reboot, hook: {}}\n    - {name: after, hook: {}}\n")
+		if want := "gather facts=ok reboot=changed after=changed"; strings.Join(got, " ") != want {
+			t.Fatalf("results %q, want %q", strings.Join(got, " "), want)
+		}
+		if len(seen) != 2 || seen[1] == seen[0] || seen[1].Hostname == "" {
+			t.Errorf("the task after the reconnect sees the facts gathered before it: %p then %p", seen[0], seen[1])
+		}
+	})
+	t.Run("gave up", func(t *testing.T) {
+		d := &switchDialer{}
+		var overAPI, overSSH *facts.Facts
+		reboot := hook{apply: func(ctx context.Context, h modules.Host) error {
+			d.down.Store(true)
+			defer d.down.Store(false) // back for the tasks after
+			ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			defer cancel()
+			err := h.Reconnect(ctx, transport.DialOptions{})
+			return fmt.Errorf("did not come back (%v)", err)
+		}}
+		api := hook{check: func(ctx context.Context, h modules.ReadOnlyHost) error {
+			overAPI = h.Facts()
+			return nil
+		}}
+		ssh := hook{check: func(ctx context.Context, h modules.ReadOnlyHost) error {
+			overSSH = h.Facts()
+			return nil
+		}}
+		got, _ := runHooks(t, d, nil, `
+- hosts: all
+  tasks:
+    - block:
+        - {name: reboot, hook: {}}
+      rescue:
+        - {name: through the API, api: {}}
+        - {name: over SSH, ssh: {}}
+`, hookSpec("hook", modules.Spec{}, reboot), hookSpec("api", modules.Spec{Offline: true}, api), hookSpec("ssh", modules.Spec{}, ssh))
+		if want := "gather facts=ok reboot=failed through the API=changed over SSH=changed"; strings.Join(got, " ") != want {
+			t.Fatalf("results %q, want %q", strings.Join(got, " "), want)
+		}
+		if overAPI == nil || overAPI.Hostname != "" || overAPI.BootID != "" {
+			t.Errorf("the task after a reconnect that gave up sees the facts of the boot before: hostname %q, boot %q", overAPI.Hostname, overAPI.BootID)
+		}
+		if overSSH == nil || overSSH.Hostname == "" || d.dials.Load() < 3 {
+			t.Errorf("the task the runner dialed the host again for has no facts (%d dials)", d.dials.Load())
+		}
+	})
+}
+
+// switchDialer reaches the host on the local transport unless down.
+type switchDialer struct {
+	down  atomic.Bool
+	dials atomic.Int32
+}
+
+func (d *switchDialer) Dial(ctx context.Context, t transport.Target, o transport.DialOptions) (transport.Conn, error) {
+	d.dials.Add(1)
+	if d.down.Load() {
+		return nil, fmt.Errorf("%w: dial %s: connection refused", transport.ErrUnreachable, t.Name)
+	}
+	return &local.Conn{}, nil
 }
