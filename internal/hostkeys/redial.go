@@ -24,7 +24,9 @@ func Redial(ctx context.Context, dial func(ctx context.Context) error) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("reconnect: %w (last error: %v)", ctx.Err(), err)
+			// The last error stays in the chain: an unreachable host is
+			// reported as such, not as a failed task.
+			return fmt.Errorf("reconnect: %w (last error: %w)", ctx.Err(), err)
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 5*time.Second)

@@ -33,7 +33,7 @@ func TestRedial(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		err := Redial(ctx, func(context.Context) error { return refused })
-		if !errors.Is(err, context.DeadlineExceeded) || err.Error() != "reconnect: context deadline exceeded (last error: connection refused)" {
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, refused) || err.Error() != "reconnect: context deadline exceeded (last error: connection refused)" {
 			t.Errorf("Redial = %v", err)
 		}
 	})

@@ -78,6 +78,10 @@ type Host interface {
 	// NewSystem, a changed host key is accepted and recorded (the old and new
 	// fingerprints are logged); otherwise a changed key is refused.
 	Reconnect(ctx context.Context, opts transport.DialOptions) error
+	// ProbeDial logs in to the host once more, as Reconnect dials it (at
+	// opts.Address, say), until that succeeds or ctx ends, and hangs up at
+	// once: the host's connection is left as it is.
+	ProbeDial(ctx context.Context, opts transport.DialOptions) error
 	// RefreshFacts gathers facts again (after a reboot, say).
 	RefreshFacts(ctx context.Context) error
 	// Remember keeps value under key for this host on the controller, for

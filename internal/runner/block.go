@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -28,23 +29,17 @@ func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbo
 			}
 			continue
 		}
-		if h.conn == nil && !t.Spec.Offline && !t.Spec.Local && t.DelegateTo == "" {
-			// Not connected: down from the start, or an earlier task lost the
-			// connection (a reconnect that gave up, a rescue's fallback). The
-			// host may be back by now, as Ansible's per-task connections
-			// would find.
-			if err := h.connect(ctx, transport.DialOptions{}); err != nil {
-				r.unreachable(play, h, t.DisplayName(), err)
-				return flowStop
-			}
-		}
 		run := r.runTask
 		if t.RunOnce {
 			run = func(ctx context.Context, pb *playbooks.Playbook, play *playbooks.Play, h *hostRun, t *playbooks.Task) Status {
 				return r.runOnce(ctx, pb, play, h, t, ps)
 			}
 		}
-		switch run(ctx, pb, play, h, t) {
+		st, ok := r.prepare(ctx, play, h, t)
+		if ok {
+			st = run(ctx, pb, play, h, t)
+		}
+		switch st {
 		case StatusFailed:
 			if play.AnyErrorsFatal && h.rescuing == 0 {
 				ps.fatal.Store(true)
@@ -55,6 +50,45 @@ func (r *run) runTasks(ctx context.Context, pb *playbooks.Playbook, play *playbo
 		}
 	}
 	return flowOK
+}
+
+// prepare readies h for t. A task that works over SSH dials a host that is
+// not connected: down from the start, or an earlier task lost the
+// connection (a reconnect that gave up, a rescue's fallback); the host may
+// be back by now, as Ansible's per-task connections would find. Facts
+// gathered before the connection was lost are dropped, and gathered again
+// when the play gathers facts (see freshFacts). ok is false when t cannot
+// run; st is then its result, already reported.
+func (r *run) prepare(ctx context.Context, play *playbooks.Play, h *hostRun, t *playbooks.Task) (st Status, ok bool) {
+	if h.conn == nil && !t.Spec.Offline && !t.Spec.Local && t.DelegateTo == "" {
+		if err := h.connect(ctx, transport.DialOptions{}); err != nil {
+			r.unreachable(play, h, t.DisplayName(), err)
+			return StatusUnreachable, false
+		}
+	}
+	start := time.Now()
+	if err := r.freshFacts(ctx, play, h); err != nil {
+		if isUnreachable(err) {
+			r.unreachable(play, h, t.DisplayName(), err)
+			return StatusUnreachable, false
+		}
+		return r.failTask(play, h, t, err, start), false
+	}
+	return "", true
+}
+
+// freshFacts keeps a task from seeing the facts of a boot the host may
+// have left: facts gathered over a connection closed since (a module's
+// reconnect, a reboot that gave up) are dropped and, when the play gathers
+// facts and the host is connected, gathered again. Modules that reboot
+// gather them again themselves (RefreshFacts), which costs nothing here.
+func (r *run) freshFacts(ctx context.Context, play *playbooks.Play, h *hostRun) error {
+	h.dropStaleFacts()
+	if h.facts != nil || h.conn == nil || !play.GatherFacts || ctx.Err() != nil {
+		return nil
+	}
+	h.task = "gather facts"
+	return h.gatherFacts(ctx)
 }
 
 // runBlock runs a block as Ansible does (lib/ansible/executor/play_iterator.py,

@@ -28,19 +28,23 @@ import (
 // facts, its registered results and its log. Only the host's own pipeline
 // goroutine touches it.
 type hostRun struct {
-	inv       *inventory.Host
-	r         *run
-	conn      transport.Conn
-	facts     *facts.Facts
-	vars      map[string]any // registered results and set facts
-	log       *hostLog
-	redact    *redactor
-	recap     HostRecap
-	down      bool // unreachable: nothing more is tried on this host
-	notified  map[string]bool
-	task      string // the task running now, for output events
-	noLog     bool   // the running task hides its output
-	registers bool   // the running task registers its result
+	inv   *inventory.Host
+	r     *run
+	conn  transport.Conn
+	facts *facts.Facts
+	// factsStale says the connection the facts were gathered over has been
+	// closed since: the host may run another boot now. The next task gets
+	// them dropped, or gathered again (see run.freshFacts).
+	factsStale bool
+	vars       map[string]any // registered results and set facts
+	log        *hostLog
+	redact     *redactor
+	recap      HostRecap
+	down       bool // unreachable: nothing more is tried on this host
+	notified   map[string]bool
+	task       string // the task running now, for output events
+	noLog      bool   // the running task hides its output
+	registers  bool   // the running task registers its result
 	// unplanned are the commands the running task's Apply ran (or, under
 	// Strict, tried) that its plan did not list, as shown.
 	unplanned []string
@@ -92,6 +96,16 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 	if h.conn != nil {
 		return nil
 	}
+	conn, err := h.dial(ctx, opts)
+	if err != nil {
+		return err
+	}
+	h.conn = conn
+	return nil
+}
+
+// dial opens a connection to the host, logging how it went.
+func (h *hostRun) dial(ctx context.Context, opts transport.DialOptions) (transport.Conn, error) {
 	opts.Log = func(msg string) {
 		h.log.Printf("%s", msg)
 		h.r.emit(Event{Type: EventNotice, Host: h.inv.Name, Msg: msg})
@@ -99,24 +113,35 @@ func (h *hostRun) connect(ctx context.Context, opts transport.DialOptions) error
 	start := time.Now()
 	t := h.target()
 	if opts.Address != "" {
-		t.Address = opts.Address
+		// The target stays the inventory's: the dialer finds the host's ssh
+		// config by it and dials opts.Address in the end.
 		h.log.Printf("dialing %s at %s", t.Name, opts.Address)
 	}
 	conn, err := h.r.Dialer.Dial(ctx, t, opts)
 	if err != nil {
 		h.log.Printf("connect failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
-		return err
+		return nil, err
 	}
 	h.log.Printf("connected in %s", time.Since(start).Round(time.Millisecond))
-	h.conn = conn
-	return nil
+	return conn, nil
 }
 
 func (h *hostRun) close() {
 	if h.conn != nil {
 		h.conn.Close()
 		h.conn = nil
+		h.factsStale = h.facts != nil
 	}
+}
+
+// dropStaleFacts forgets facts gathered over a connection that was closed
+// since: whatever dialed again may have found another boot.
+func (h *hostRun) dropStaleFacts() {
+	if !h.factsStale {
+		return
+	}
+	h.log.Printf("facts of boot %s dropped: the connection they were gathered over was closed since", h.facts.BootID)
+	h.facts, h.factsStale = nil, false
 }
 
 // run runs cmd on the connection, logging the command, its output as it
@@ -184,7 +209,7 @@ func (h *hostRun) gatherFacts(ctx context.Context) error {
 		h.log.Printf("the disks are named otherwise than at the start of the run: %v, then %v", now, h.disksAtStart)
 	}
 	f.DisksAtStart = h.disksAtStart
-	h.facts = f
+	h.facts, h.factsStale = f, false
 	return nil
 }
 
@@ -287,6 +312,21 @@ type fullHost struct {
 
 var _ modules.Host = fullHost{}
 
+// scopedFullHost is scopedHost's counterpart for Apply.
+type scopedFullHost struct{ fullHost }
+
+func (s scopedFullHost) Scope() map[string]any { return s.vars }
+
+// fullForModule is the view t's module gets in Apply: the variables only
+// when it declares Scope, as in Check (readOnlyHost.forModule).
+func (o readOnlyHost) fullForModule(t *playbooks.Task, plan *modules.Plan) modules.Host {
+	f := fullHost{o, plan}
+	if t.Spec.Scope {
+		return scopedFullHost{f}
+	}
+	return f
+}
+
 // OVHWriter is OVH's counterpart for Apply, which a dry run never calls.
 func (f fullHost) OVHWriter(endpoint string) (*ovh.Writer, error) {
 	return f.h.r.ovhAPI().Writer(endpoint, f.vars, f.Log)
@@ -324,6 +364,19 @@ func (f fullHost) Upload(ctx context.Context, dst string, src io.Reader, mode fs
 func (f fullHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	f.h.close()
 	return hostkeys.Redial(ctx, func(ctx context.Context) error { return f.h.connect(ctx, opts) })
+}
+
+// ProbeDial dials until a login succeeds or ctx ends, on a connection of
+// its own that it closes at once.
+func (f fullHost) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	return hostkeys.Redial(ctx, func(ctx context.Context) error {
+		conn, err := f.h.dial(ctx, opts)
+		if err != nil {
+			return err
+		}
+		conn.Close()
+		return nil
+	})
 }
 
 func (f fullHost) RefreshFacts(ctx context.Context) error { return f.h.gatherFacts(ctx) }

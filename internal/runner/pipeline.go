@@ -52,6 +52,7 @@ func (r *run) runHost(ctx context.Context, pb *playbooks.Playbook, play *playboo
 		}
 		r.finish(play, h, "gather facts", StatusOK, "", nil, nil, time.Since(start))
 	}
+	h.dropStaleFacts() // an earlier play's, when this one gathers none
 	if !r.preflight(ctx, pb, play, tasks, h) {
 		return false
 	}
@@ -101,7 +102,11 @@ func (r *run) runHandlers(ctx context.Context, pb *playbooks.Playbook, play *pla
 		if !h.notified[hd.Name] && !slices.ContainsFunc(hd.Listen, func(t string) bool { return h.notified[t] }) {
 			continue
 		}
-		switch r.runTask(ctx, pb, play, h, hd) {
+		st, ok := r.prepare(ctx, play, h, hd)
+		if ok {
+			st = r.runTask(ctx, pb, play, h, hd)
+		}
+		switch st {
 		case StatusFailed:
 			return false, true
 		case StatusUnreachable:

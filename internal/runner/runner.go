@@ -57,10 +57,6 @@ type Runner struct {
 	// HostKeys is nixbook's known_hosts, where modules pin the keys they
 	// generate for hosts (modules.KeyKeeper); nil: they cannot.
 	HostKeys *hostkeys.Store
-	// OVH is how hosts reach the OVH API (pauses, resolver); the zero
-	// value is the real thing. Endpoint and credentials come from each
-	// host's inventory; the rate budget is the run's.
-	OVH ovh.Env
 	Options
 }
 
@@ -82,19 +78,15 @@ type run struct {
 	playHosts map[*playbooks.Play][]string // play_hosts: each play's hosts
 
 	ovhOnce sync.Once
-	ovhEnv  ovh.Env // OVH with the run's rate budgets, one per account
+	ovhEnv  ovh.Env // the OVH API with the run's rate budgets, one per account
 }
 
 // ovhAPI is how this run's hosts reach the OVH API: every host of a run that
 // uses one account shares its budget (OVH counts calls per account), and
-// another run, or another Runner, has budgets of its own.
+// another run, or another Runner, has budgets of its own. Endpoint and
+// credentials come from each host's inventory.
 func (r *run) ovhAPI() ovh.Env {
-	r.ovhOnce.Do(func() {
-		r.ovhEnv = r.OVH
-		if r.ovhEnv.Limiters == nil {
-			r.ovhEnv.Limiters = ovh.NewLimiters()
-		}
-	})
+	r.ovhOnce.Do(func() { r.ovhEnv = ovh.Env{Limiters: ovh.NewLimiters()} })
 	return r.ovhEnv
 }
 

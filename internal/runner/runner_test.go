@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/inventory"
 	"github.com/nixbook/nixbook/internal/modules"
@@ -451,5 +452,23 @@ func TestTemplateFailureFailsOnlyItsHost(t *testing.T) {
 	}
 	if recap.Outcome() != runner.OutcomeFailed {
 		t.Errorf("outcome %d, want failed", recap.Outcome())
+	}
+}
+
+// TestReconnectThatTimesOutIsUnreachable: a module's Reconnect that ends
+// with its deadline on a host that never answers again leaves the host
+// unreachable, not failed.
+func TestReconnectThatTimesOutIsUnreachable(t *testing.T) {
+	m := hook{apply: func(ctx context.Context, h modules.Host) error {
+		ctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		return h.Reconnect(ctx, transport.DialOptions{})
+	}}
+	got, recap := runHook(t, &onceDialer{}, nil, modules.Spec{}, m, "- hosts: all\n  gather_facts: false\n  tasks:\n    - {name: reboot, hook: {}}\n")
+	if want := "reboot=unreachable"; strings.Join(got, " ") != want {
+		t.Errorf("results %q, want %q", strings.Join(got, " "), want)
+	}
+	if recap.Outcome() != runner.OutcomeUnreachable {
+		t.Errorf("outcome %d, want unreachable", recap.Outcome())
 	}
 }

@@ -253,7 +253,7 @@ func (h *hostRun) planDigest(p *modules.Plan) string {
 // cover.
 func (r *run) verifyPlan(ctx context.Context, pb *playbooks.Playbook, inv *inventory.Inventory, sel *Selection) (map[string]string, error) {
 	r.emit(Event{Type: EventNotice, Msg: "saved plan: planning every host afresh (a dry run) before anything changes"})
-	dry := &Runner{Dialer: r.Dialer, Templates: r.Templates, Options: r.Options}
+	dry := *r.Runner // every setting of the run, but a dry run
 	dry.Check, dry.Approved = true, nil
 	rec := &PlanRecorder{}
 	dry.Events = func(e Event) {

@@ -225,7 +225,7 @@ func (r *run) once(ctx context.Context, pb *playbooks.Playbook, h *hostRun, t *p
 	}
 	res := taskResult{status: StatusOK, plan: plan, msg: plan.Message, output: plan.Output}
 	if plan.Changed() {
-		res.output, err = mod.Apply(ctx, fullHost{ro, plan}, plan)
+		res.output, err = mod.Apply(ctx, ro.fullForModule(t, plan), plan)
 		res.status = StatusChanged
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nixbook/nixbook/internal/inventory"
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/ovh"
 	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/tmpl"
 )
@@ -119,7 +120,7 @@ func (r *run) validateTask(ctx context.Context, pb *playbooks.Playbook, play *pl
 			return err
 		}
 		if req, ok := mod.(modules.Requirer); ok {
-			api := func(endpoint string) error { return r.OVH.CheckVars(endpoint, vars) }
+			api := func(endpoint string) error { return ovh.Env{}.CheckVars(endpoint, vars) }
 			if err := req.Requires(api); err != nil {
 				return err
 			}

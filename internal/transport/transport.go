@@ -115,7 +115,8 @@ type DialOptions struct {
 	Log func(string)
 	// Address, when set, is dialed instead of the target's address for this
 	// connection: the host at another of its addresses (its IPv6 address,
-	// say). Host keys stay those of the target's name.
+	// say). Everything else is the target's: its ~/.ssh/config block (Port,
+	// User, keys, ProxyJump), found by its own address, and its host keys.
 	Address string
 }
 

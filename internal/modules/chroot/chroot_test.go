@@ -86,7 +86,7 @@ func fresh() *moduletest.ScriptedHost {
 		Probes: map[string]moduletest.Reply{
 			findSystem:                           {Stdout: store + "/5k2ihh0q9pbxvz7ncbn8ks3g0zmqyhfi-nixos-system-nixos-24.05.20240528.9f632c533d4e/init\n" + root + nixConf + "\n"},
 			stat(root + bash):                    {Stdout: "1234\tregular file\t" + root + bash + "\n"},
-			line(hostfs.MountsArgv...):           {Stdout: findmnt},
+			line(hostfs.MountsArgv()...):         {Stdout: findmnt},
 			fhsStat:                              {Stdout: "4096\tdirectory\t" + root + "/nix\n", Exit: 1},
 			stat("/mnt"):                         {Stdout: "4096\tdirectory\t/mnt\n"},
 			stat(root + InitCopy):                moduletest.Missing(root + InitCopy),
@@ -107,7 +107,7 @@ func done() *moduletest.ScriptedHost {
 	}
 	st.WriteString("33\tsymbolic link\t" + root + "/bin/sh\n")
 	h.Probes[fhsStat] = moduletest.Reply{Stdout: st.String()}
-	h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: prepared}
+	h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: prepared}
 	patched, err := patchInit(stage2, bash)
 	if err != nil {
 		panic(err)
@@ -145,7 +145,7 @@ func TestCheckGolden(t *testing.T) {
 			args: "root: " + root + "\nbind: [/mnt, /srv/keys]",
 			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: strings.ReplaceAll(findmnt, `TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"`+"\n", "")}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: strings.ReplaceAll(findmnt, `TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"`+"\n", "")}
 				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", "/srv/keys")] = moduletest.Reply{Stdout: "4096\tdirectory\t/srv/keys\n"}
 				return h
 			},
@@ -183,7 +183,7 @@ func TestCheckGolden(t *testing.T) {
 			args: "root: " + root + "\nstate: absent",
 			host: func() *moduletest.ScriptedHost {
 				h := fresh()
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: prepared}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: prepared}
 				return h
 			},
 		},
@@ -193,7 +193,7 @@ func TestCheckGolden(t *testing.T) {
 			host: func() *moduletest.ScriptedHost {
 				h := fresh()
 				m := strings.ReplaceAll(prepared, `TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/"`, `TARGET="/root/rescue" SOURCE="tmpfs[/root/rescue]" FSTYPE="tmpfs" FSROOT="/root/rescue"`)
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: m}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: m}
 				return h
 			},
 		},
@@ -203,7 +203,7 @@ func TestCheckGolden(t *testing.T) {
 			host: func() *moduletest.ScriptedHost {
 				h := fresh()
 				m := strings.ReplaceAll(prepared, `TARGET="/root/rescue/dev" SOURCE="devtmpfs" FSTYPE="devtmpfs" FSROOT="/" OPTIONS="rw"`, `TARGET="/root/rescue/dev" SOURCE="devtmpfs" FSTYPE="devtmpfs" FSROOT="/" OPTIONS="rw" PROPAGATION="shared"`)
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: m}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: m}
 				return h
 			},
 		},
@@ -213,7 +213,7 @@ func TestCheckGolden(t *testing.T) {
 			host: func() *moduletest.ScriptedHost {
 				h := done()
 				m := strings.ReplaceAll(prepared, `TARGET="/root/rescue/mnt/home" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"`, `TARGET="/root/rescue/mnt/home" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw" PROPAGATION="shared"`)
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: m}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: m}
 				return h
 			},
 		},

@@ -28,7 +28,7 @@ func rescue() *moduletest.ScriptedHost {
 		Files: map[string]string{},
 		Probes: map[string]moduletest.Reply{
 			line("stat", "-c", "%s\t%F\t%n", "--", "/root/nixos.iso", "/root/nixos.iso.part"): moduletest.Missing("/root/nixos.iso"),
-			line(hostfs.MountsArgv...): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw,relatime"
+			line(hostfs.MountsArgv()...): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw,relatime"
 TARGET="/proc" SOURCE="proc" FSTYPE="proc" FSROOT="/" OPTIONS="rw,relatime"
 TARGET="/mnt" SOURCE="/dev/sda1" FSTYPE="ext4" FSROOT="/" OPTIONS="rw,relatime"
 `},
@@ -43,7 +43,7 @@ func withISO(h *moduletest.ScriptedHost, sum string) {
 }
 
 func mounted(h *moduletest.ScriptedHost, opts string) {
-	key := line(hostfs.MountsArgv...)
+	key := line(hostfs.MountsArgv()...)
 	r := h.Probes[key]
 	r.Stdout += `TARGET="/root/image" SOURCE="/dev/loop0" FSTYPE="iso9660" FSROOT="/" OPTIONS="` + opts + `"` + "\n"
 	h.Probes[key] = r
@@ -96,7 +96,7 @@ func TestCheckGolden(t *testing.T) {
 			args: "url: " + isoURL + "\nsha256: " + isoSum + "\nmount: /srv",
 			setup: func(h *moduletest.ScriptedHost) {
 				withISO(h, isoSum)
-				key := line(hostfs.MountsArgv...)
+				key := line(hostfs.MountsArgv()...)
 				r := h.Probes[key]
 				r.Stdout += `TARGET="/srv" SOURCE="/dev/sdb1" FSTYPE="xfs" FSROOT="/" OPTIONS="rw"` + "\n"
 				h.Probes[key] = r

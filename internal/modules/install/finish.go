@@ -293,7 +293,7 @@ func (m *module) applyFinish(ctx context.Context, h modules.Host, fp *finishPlan
 	out["installed"] = true
 	out["rebooted"] = true
 	if has6 {
-		if err := verifyIPv6(ctx, h, want6); err != nil {
+		if err := verifyIPv6(ctx, h, want6, m.routes); err != nil {
 			return err
 		}
 		out["ipv6"] = want6.addr.Addr().String()

@@ -180,6 +180,9 @@ func newModule(a Args) (*module, error) {
 type module struct {
 	args  Args
 	clock clock.Clock // zero: real time
+	// routes says whether this controller has a route to an address; nil:
+	// its routing table says (controllerRoutes).
+	routes func(addr string) error
 }
 
 type plan struct {

@@ -90,25 +90,27 @@ func ipv6Problems(e ipv6Expect, f *facts.Facts) []string {
 	return out
 }
 
-// ipv6DialTimeout bounds the dials at the installed system's IPv6 address:
-// it may come up a little after IPv4 (duplicate address detection).
+// ipv6DialTimeout bounds the logins at the installed system's IPv6
+// address: it may come up a little after IPv4 (duplicate address
+// detection).
 const ipv6DialTimeout = 30 * time.Second
 
 // verifyIPv6 checks that the installed system answers over IPv6 as well:
-// what its facts say, then an SSH login at its IPv6 address, unless this
-// controller has no IPv6 route to it. It reconnects at the host's own
-// address afterwards.
-func verifyIPv6(ctx context.Context, h modules.Host, e ipv6Expect) error {
+// what its facts say, then an SSH login at its IPv6 address on a connection
+// of its own, unless routes (nil: controllerRoutes) says this controller
+// has no IPv6 route to it. The host's connection is left as it is.
+func verifyIPv6(ctx context.Context, h modules.Host, e ipv6Expect, routes func(addr string) error) error {
+	if routes == nil {
+		routes = controllerRoutes
+	}
 	problems := ipv6Problems(e, h.Facts())
 	addr := e.addr.Addr().String()
-	dialed := false
 	if len(problems) == 0 {
-		if err := controllerRoutes(addr); err != nil {
+		if err := routes(addr); err != nil {
 			h.Log("IPv6 of the installed system checked on the host only: this controller has no IPv6 route to %s (%v)", addr, err)
 		} else {
-			dialed = true
 			dctx, cancel := context.WithTimeout(ctx, ipv6DialTimeout)
-			err := h.Reconnect(dctx, transport.DialOptions{Address: addr})
+			err := h.ProbeDial(dctx, transport.DialOptions{Address: addr})
 			cancel()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -116,11 +118,6 @@ func verifyIPv6(ctx context.Context, h modules.Host, e ipv6Expect) error {
 				}
 				problems = append(problems, fmt.Sprintf("SSH at %s did not answer within %s (%v)", addr, ipv6DialTimeout, err))
 			}
-		}
-	}
-	if dialed {
-		if err := h.Reconnect(ctx, transport.DialOptions{}); err != nil {
-			return fmt.Errorf("reconnect at %s after the IPv6 check: %w", h.Reach().Dial, err)
 		}
 	}
 	if len(problems) > 0 {

@@ -1,10 +1,14 @@
 package install
 
 import (
+	"context"
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/transport"
 )
 
 func installerFacts() *facts.Facts {
@@ -61,6 +65,61 @@ func TestIPv6Problems(t *testing.T) {
 			tt.change(f)
 			if got := strings.Join(ipv6Problems(e, f), "; "); got != tt.want {
 				t.Errorf("ipv6Problems = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestVerifyIPv6 follows the check through a machine that answers at its
+// IPv6 address or not: the login there is a connection of its own, and
+// the host's connection (Reconnect) is never touched, whatever it finds.
+func TestVerifyIPv6(t *testing.T) {
+	const v6 = "2001:db8:1:2::10"
+	routed := func(string) error { return nil }
+	tests := []struct {
+		name     string
+		answers  bool // the machine answers SSH at v6
+		routes   func(string) error
+		facts    func(f *facts.Facts)
+		want     string // "" passes; else a substring of the error
+		wantLog  string
+		wantDial bool // a login was tried at v6
+	}{
+		{name: "answers", answers: true, routes: routed, wantLog: "IPv6 works: ks1 answers at " + v6, wantDial: true},
+		{name: "does not answer", routes: routed, want: "SSH at " + v6 + " did not answer within 30s", wantDial: true},
+		{name: "no route from here", routes: func(string) error { return errors.New("network is unreachable") },
+			wantLog: "checked on the host only: this controller has no IPv6 route to " + v6},
+		{name: "facts show it broken", answers: true, routes: routed, facts: func(f *facts.Facts) { f.Gateway6 = "" },
+			want: "it has no IPv6 default route"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMachine(installedNixOS)
+			if tt.answers {
+				m.OtherAddresses = []string{v6}
+			}
+			f := installerFacts()
+			if tt.facts != nil {
+				tt.facts(f)
+			}
+			m.SetFacts(f)
+			e, _ := expectIPv6(nil, nil, installerFacts())
+			err := verifyIPv6(context.Background(), m, e, tt.routes)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("verifyIPv6 = %v, want %q", err, tt.want)
+			}
+			if tt.wantLog != "" && !strings.Contains(m.AllLogs(), tt.wantLog) {
+				t.Errorf("log %q, want a line saying %q", m.AllLogs(), tt.wantLog)
+			}
+			if d := m.Dials(); len(d) != 0 {
+				t.Errorf("the host's connection was dialed again: %+v", d)
+			}
+			want := []transport.DialOptions(nil)
+			if tt.wantDial {
+				want = []transport.DialOptions{{Address: v6}}
+			}
+			if got := m.ProbeDials(); !reflect.DeepEqual(got, want) {
+				t.Errorf("logins %+v, want %+v", got, want)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,11 +119,11 @@ func TestCheckGolden(t *testing.T) {
 		}},
 		{name: "in-an-old-installer-without-variant", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = "ID=nixos\nPRETTY_NAME=\"NixOS 21.05 (Okapi)\"\n"
-			h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+			h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
 		}},
 		{name: "on-an-installed-nixos", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/etc/os-release"] = "ID=nixos\nPRETTY_NAME=\"NixOS 24.05 (Uakari)\"\n"
-			h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n"}
+			h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="/dev/sda2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n"}
 		}},
 	}
 	for _, tt := range tests {
@@ -373,5 +374,37 @@ func TestApply(t *testing.T) {
 				t.Errorf("%d dials: the wait did not go through the host's absence", m.dials)
 			}
 		})
+	}
+}
+
+// An installer that answers at the rescue's IPv6 address but no more at its
+// own once its network is restored fails the kexec task, which a block's
+// rescue (kexec_fallback) may take over: the host answered, it is not
+// unreachable.
+func TestApplyAnswersOnlyElsewhere(t *testing.T) {
+	m := newMachine()
+	f := rescueFacts()
+	f.MemoryMB = 4096
+	m.FactsVal = f
+	m.Probes[line("ip", "-o", "-4", "addr", "show", "dev", "eth0")] = moduletest.Reply{
+		Stdout: "2: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global eth0\\       valid_lft forever preferred_lft forever\n"}
+	m.ReconnectFn = func(ctx context.Context, opts transport.DialOptions) error {
+		if m.ran && opts.Address == "" {
+			return fmt.Errorf("dial tcp 203.0.113.10:22: connect: no route to host: %w", transport.ErrUnreachable)
+		}
+		return m.reconnect(ctx, opts)
+	}
+	mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
+	mod.clock = moduletest.NewClock().Time()
+	plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = mod.Apply(context.Background(), m, plan)
+	if err == nil || !strings.Contains(err.Error(), "the installer answered at 2001:db8:1:2::10 but not at 203.0.113.10") {
+		t.Fatalf("apply: %v, want the installer found elsewhere only", err)
+	}
+	if errors.Is(err, transport.ErrUnreachable) {
+		t.Errorf("apply: %v wraps transport.ErrUnreachable", err)
 	}
 }

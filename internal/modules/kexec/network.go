@@ -200,7 +200,9 @@ func (m *module) restoreNetwork(ctx context.Context, h modules.Host, p *plan, an
 			if len(what) > 0 {
 				found = "it " + strings.Join(what, "; ") + ", and was given the rescue's network again"
 			}
-			return "", fmt.Errorf("the installer answered at %s but not at %s (%s): %w; set the host's address in the inventory to %s and run again",
+			// Not wrapped: the kexec failed, which a block's rescue may take
+			// over; the host is not unreachable (it answered elsewhere).
+			return "", fmt.Errorf("the installer answered at %s but not at %s (%s): %v; set the host's address in the inventory to %s and run again",
 				answeredAt, h.Reach().Dial, found, err, answeredAt)
 		}
 	}

@@ -60,8 +60,19 @@ func (f *FlakyHost) RefreshFacts(ctx context.Context) error { return nil }
 func (f *FlakyHost) Reconnect(ctx context.Context, opts transport.DialOptions) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.dials++
 	f.opts = append(f.opts, opts)
+	return f.dial(opts)
+}
+
+// ProbeDial is a dial like Reconnect's, counted with them.
+func (f *FlakyHost) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dial(opts)
+}
+
+func (f *FlakyHost) dial(opts transport.DialOptions) error {
+	f.dials++
 	if f.OnlyAt != nil && opts.Address != *f.OnlyAt {
 		return fmt.Errorf("dial ks1 at %q: no route to host: %w", opts.Address, transport.ErrUnreachable)
 	}
@@ -85,7 +96,7 @@ func (f *FlakyHost) Run(ctx context.Context, cmd transport.Cmd) (transport.Resul
 	return transport.Result{}, nil
 }
 
-// Dials is how many times Reconnect was called.
+// Dials is how many times Reconnect and ProbeDial dialed.
 func (f *FlakyHost) Dials() int { f.mu.Lock(); defer f.mu.Unlock(); return f.dials }
 
 // DialOptions are the options of every Reconnect, in order.

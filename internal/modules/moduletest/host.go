@@ -80,7 +80,8 @@ type LocalHost struct {
 	Logf func(format string, args ...any)
 	// Redial, when set, makes Reconnect real for a host that reboots or
 	// kexecs (a simulated server): Conn is dropped and dialed again until
-	// Redial succeeds, refuses a changed host key, or ctx ends.
+	// Redial succeeds, refuses a changed host key, or ctx ends. ProbeDial
+	// dials with it too, leaving Conn alone.
 	Redial func(ctx context.Context, opts transport.DialOptions) (transport.Conn, error)
 	// Gather, when set, makes RefreshFacts real: FactsVal becomes what it
 	// reads over the connection.
@@ -232,6 +233,21 @@ func (h *LocalHost) Reconnect(ctx context.Context, opts transport.DialOptions) e
 			h.mu.Lock()
 			h.Conn = conn
 			h.mu.Unlock()
+		}
+		return err
+	})
+}
+
+// ProbeDial dials with Redial, when it is set, until a dial succeeds, and
+// closes that connection; Conn is left alone.
+func (h *LocalHost) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	if h.Redial == nil {
+		return ctx.Err()
+	}
+	return hostkeys.Redial(ctx, func(ctx context.Context) error {
+		conn, err := h.Redial(ctx, opts)
+		if err == nil {
+			conn.Close()
 		}
 		return err
 	})

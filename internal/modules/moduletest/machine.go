@@ -3,6 +3,8 @@ package moduletest
 import (
 	"context"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,11 +32,15 @@ type System struct {
 // DownDials dials are refused, then it answers on the new boot. Reconnect
 // refuses a host key that changed unless the dial expects a new system
 // (transport.DialOptions.NewSystem), which records the change, as the
-// runner's hosts do.
+// runner's hosts do. A dial at another address (DialOptions.Address)
+// reaches it only at one of OtherAddresses.
 type Machine struct {
 	Memory
 	HostName string // default ks1
 	Address  string // what nixbook dials; default 203.0.113.10
+	// OtherAddresses are the machine's other addresses (its IPv6, say),
+	// where a dial that names one reaches it; elsewhere a dial fails.
+	OtherAddresses []string
 	// DownDials is how many dials a reboot refuses before the new boot
 	// answers (default 2, set by NewMachine).
 	DownDials int
@@ -50,6 +56,7 @@ type Machine struct {
 	knownKey   string
 	keyChanges []string
 	dials      []transport.DialOptions
+	probes     []transport.DialOptions
 	facts      *facts.Facts
 	refreshes  int
 	logs       []string
@@ -149,6 +156,13 @@ func (m *Machine) Dials() []transport.DialOptions {
 	return append([]transport.DialOptions(nil), m.dials...)
 }
 
+// ProbeDials are the options of every ProbeDial.
+func (m *Machine) ProbeDials() []transport.DialOptions {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]transport.DialOptions(nil), m.probes...)
+}
+
 // Refreshes counts RefreshFacts calls that gathered facts.
 func (m *Machine) Refreshes() int { m.mu.Lock(); defer m.mu.Unlock(); return m.refreshes }
 
@@ -183,13 +197,32 @@ func (m *Machine) Reconnect(ctx context.Context, opts transport.DialOptions) err
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.dials = append(m.dials, opts)
+	return m.dial(ctx, opts)
+}
+
+// ProbeDial dials the machine as Reconnect does, once.
+func (m *Machine) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.probes = append(m.probes, opts)
+	return m.dial(ctx, opts)
+}
+
+func (m *Machine) dial(ctx context.Context, opts transport.DialOptions) error {
+	at := m.Address
+	if opts.Address != "" && opts.Address != m.Address {
+		at = opts.Address
+		if !slices.Contains(m.OtherAddresses, at) {
+			return fmt.Errorf("%w: dial tcp %s: connect: no route to host", transport.ErrUnreachable, net.JoinHostPort(at, "22"))
+		}
+	}
 	if m.NeverBack && m.reboots > 0 {
-		return fmt.Errorf("%w: dial tcp %s:22: connect: no route to host", transport.ErrUnreachable, m.Address)
+		return fmt.Errorf("%w: dial tcp %s: connect: no route to host", transport.ErrUnreachable, net.JoinHostPort(at, "22"))
 	}
 	if m.down {
 		if m.downLeft > 0 {
 			m.downLeft--
-			return fmt.Errorf("%w: dial tcp %s:22: connect: connection refused", transport.ErrUnreachable, m.Address)
+			return fmt.Errorf("%w: dial tcp %s: connect: connection refused", transport.ErrUnreachable, net.JoinHostPort(at, "22"))
 		}
 		m.down = false
 	}

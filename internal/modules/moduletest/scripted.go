@@ -147,6 +147,11 @@ func (h *ScriptedHost) Reconnect(ctx context.Context, opts transport.DialOptions
 	return ctx.Err()
 }
 
+// ProbeDial succeeds: a scripted host answers wherever it is dialed.
+func (h *ScriptedHost) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	return ctx.Err()
+}
+
 // RefreshFacts does nothing.
 func (h *ScriptedHost) RefreshFacts(ctx context.Context) error { return ctx.Err() }
 

@@ -118,6 +118,11 @@ func (m *machine) Reconnect(ctx context.Context, opts transport.DialOptions) err
 	return nil
 }
 
+// ProbeDial is not used by reboot.
+func (m *machine) ProbeDial(ctx context.Context, opts transport.DialOptions) error {
+	return errors.New("reboot does not probe")
+}
+
 func TestReboot(t *testing.T) {
 	tests := []struct {
 		name          string

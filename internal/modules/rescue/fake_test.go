@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,7 +77,33 @@ func (s *server) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, 
 		b, err := s.ReadFile(ctx, cmd.Args[1])
 		return transport.Result{Stdout: b}, err
 	}
+	if cmd.Line() == systemCmd().Line() {
+		return s.head(cmd)
+	}
 	return transport.Result{}, fmt.Errorf("fake server cannot run %s", cmd.Line())
+}
+
+// head prints the files after -- as head -v does; a missing one makes it
+// exit 1 after the others.
+func (s *server) head(cmd transport.Cmd) (transport.Result, error) {
+	var out, errs strings.Builder
+	for _, p := range cmd.Args[slices.Index(cmd.Args, "--")+1:] {
+		data, ok := s.SystemFile(p)
+		if !ok {
+			fmt.Fprintf(&errs, "head: cannot open '%s' for reading: No such file or directory\n", p)
+			continue
+		}
+		if out.Len() > 0 {
+			out.WriteString("\n") // GNU head's line between files
+		}
+		fmt.Fprintf(&out, "==> %s <==\n%s", p, data)
+	}
+	res := transport.Result{Stdout: []byte(out.String()), Stderr: []byte(errs.String())}
+	if errs.Len() > 0 {
+		res.ExitCode = 1
+		return res, transport.NewExitError(cmd, res)
+	}
+	return res, nil
 }
 
 func (s *server) Upload(context.Context, string, io.Reader, fs.FileMode) error {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/nixbook/nixbook/internal/clock"
@@ -330,30 +329,25 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 }
 
 // RunningRescue reports the rescue's hostname when the host runs OVH's
-// rescue system now, "" otherwise. The gathered facts say what the host ran
-// then; an earlier task may have left that system since (a kexec that never
-// came back), so they count only while the host still runs the boot they
-// describe, and the host's names are read again otherwise.
+// rescue system now, "" otherwise. Facts, when there are any, describe the
+// system the host runs now: the runner drops those of a boot the host may
+// have left since (a kexec that never came back). Without facts the host's
+// names are read, in one command.
 func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) {
-	f := h.Facts()
-	id, err := boot.ReadID(ctx, h)
-	switch {
-	case errors.Is(err, transport.ErrUnreachable):
-		// SSH does not reach the host (down, hung, or a key nixbook
-		// refuses): only the API can bring it into the rescue.
-		h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
-		return "", nil
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return "", err
-	}
-	if (f.Hostname != "" || f.OS.ID != "") && (id == "" || id == f.BootID) {
+	if f := h.Facts(); f.Hostname != "" || f.OS.ID != "" {
 		if f.Rescue {
 			return f.Hostname, nil
 		}
 		return "", nil
 	}
 	hostname, osr, err := ReadSystem(ctx, h)
-	if err != nil {
+	switch {
+	case errors.Is(err, transport.ErrUnreachable):
+		// SSH does not reach the host (down, hung, or a key nixbook
+		// refuses): only the API can bring it into the rescue.
+		h.Log("%s is not reachable over SSH; the rescue goes through the API", h.Name())
+		return "", nil
+	case err != nil:
 		return "", err
 	}
 	if facts.IsRescue(hostname, osr) {
@@ -362,16 +356,44 @@ func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) 
 	return "", nil
 }
 
-// ReadSystem reads the host's name and /etc/os-release.
+// The files ReadSystem reads.
+const (
+	hostnameFile  = "/etc/hostname"
+	osReleaseFile = "/etc/os-release"
+)
+
+// ReadSystem reads the host's name and /etc/os-release in one command; a
+// file that is missing reads as empty.
 func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
-	var osr facts.OSRelease
-	name, err := h.ReadFile(ctx, "/etc/hostname")
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", osr, err
+	res, err := h.Probe(ctx, systemCmd())
+	var exit *transport.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode == 1) {
+		// head exits 1 when a file is missing, having printed the others.
+		return "", facts.OSRelease{}, fmt.Errorf("read %s and %s: %w", hostnameFile, osReleaseFile, err)
 	}
-	rel, err := h.ReadFile(ctx, "/etc/os-release")
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", osr, err
+	files := splitHead(string(res.Stdout))
+	return strings.TrimSpace(files[hostnameFile]), facts.ParseOSRelease(files[osReleaseFile]), nil
+}
+
+// systemCmd is ReadSystem's command: each file after a "==> path <=="
+// line, as head prints more than one.
+func systemCmd() transport.Cmd {
+	return transport.Cmd{Args: []string{"head", "-v", "-c", "65536", "--", hostnameFile, osReleaseFile}}
+}
+
+// splitHead cuts what systemCmd printed into each file's content, by path.
+func splitHead(out string) map[string]string {
+	files := map[string]string{}
+	var name string
+	for _, line := range strings.SplitAfter(out, "\n") {
+		trimmed := strings.TrimSuffix(line, "\n")
+		if p, ok := strings.CutPrefix(trimmed, "==> "); ok && strings.HasSuffix(p, " <==") {
+			name = strings.TrimSuffix(p, " <==")
+			continue
+		}
+		if name != "" {
+			files[name] += line
+		}
 	}
-	return strings.TrimSpace(string(name)), facts.ParseOSRelease(string(rel)), nil
+	return files
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -421,13 +423,83 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestRunningRescueWithoutFacts(t *testing.T) {
-	s := newServer(nil)
-	s.SetRunning(ovhRescue)
-	s.SetFacts(&facts.Facts{})
-	got, err := RunningRescue(context.Background(), s)
-	if err != nil || got != "rescue12-customer-eu" {
-		t.Errorf("RunningRescue = %q, %v", got, err)
+// TestRunningRescue: facts, which the runner keeps only for the boot the
+// host runs, answer without a command; without them the host's names are
+// read in one; a host SSH does not reach is left to the API.
+func TestRunningRescue(t *testing.T) {
+	tests := []struct {
+		name    string
+		running system
+		facts   bool // the host's facts were gathered
+		down    bool
+		want    string
+		runs    int
+	}{
+		{name: "rescue, from the facts", running: ovhRescue, facts: true, want: "rescue12-customer-eu"},
+		{name: "disk, from the facts", running: debianOnDisk, facts: true},
+		{name: "rescue, no facts", running: ovhRescue, want: "rescue12-customer-eu", runs: 1},
+		{name: "disk, no facts", running: debianOnDisk, runs: 1},
+		{name: "not reachable", running: ovhRescue, down: true, runs: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newServer(nil)
+			s.SetRunning(tt.running)
+			if !tt.facts {
+				s.SetFacts(&facts.Facts{})
+			}
+			if tt.down {
+				s.NeverBack = true
+				s.Reboot(ovhRescue)
+			}
+			got, err := RunningRescue(context.Background(), s)
+			if err != nil || got != tt.want {
+				t.Errorf("RunningRescue = %q, %v; want %q", got, err, tt.want)
+			}
+			if len(s.runs) != tt.runs {
+				t.Errorf("ran %q, want %d commands", s.runs, tt.runs)
+			}
+			if tt.down && !strings.Contains(s.AllLogs(), "not reachable over SSH; the rescue goes through the API") {
+				t.Errorf("log %q", s.AllLogs())
+			}
+		})
+	}
+}
+
+// TestSplitHeadOfThisMachine cuts what this machine's head prints of
+// files with and without a last newline, and of one that is missing.
+func TestSplitHeadOfThisMachine(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if err := os.WriteFile(a, []byte("ks1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, []byte("ID=debian\nVERSION_ID=12\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("head", "-v", "-c", "65536", "--", a, filepath.Join(dir, "missing"), b).Output()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("head: %v, want exit 1 for the missing file", err)
+	}
+	files := splitHead(string(out))
+	if strings.TrimSpace(files[a]) != "ks1" || strings.TrimSpace(files[b]) != "ID=debian\nVERSION_ID=12" || len(files) != 2 {
+		t.Errorf("splitHead(%q) = %q", out, files)
+	}
+}
+
+// TestReadSystemOfThisMachine reads this machine's names through the local
+// transport, as head prints them, and checks them against the files.
+func TestReadSystemOfThisMachine(t *testing.T) {
+	h := moduletest.NewLocalHost(t)
+	name, osr, err := ReadSystem(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantName, _ := os.ReadFile(hostnameFile)
+	wantRel, _ := os.ReadFile(osReleaseFile)
+	if name != strings.TrimSpace(string(wantName)) || osr != facts.ParseOSRelease(string(wantRel)) {
+		t.Errorf("ReadSystem = %q, %+v; the files say %q, %+v", name, osr, wantName, facts.ParseOSRelease(string(wantRel)))
 	}
 }
 

@@ -51,7 +51,7 @@ func rescue() *moduletest.ScriptedHost {
 	return &moduletest.ScriptedHost{
 		Files: map[string]string{},
 		Probes: map[string]moduletest.Reply{
-			line(hostfs.MountsArgv...):                                     {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
+			line(hostfs.MountsArgv()...):                                   {Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/sda4" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")},
 			line("readlink", "-m", "--", device):                           {Stdout: "/dev/sda4\n"},
 			line("stat", "-c", "%s\t%F\t%n", "--", src):                    {Stdout: "1048576000\tregular file\t" + src + "\n"},
 			line("sha256sum", "--", src):                                   {Stdout: sum + "  " + src + "\n"},
@@ -76,7 +76,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "fresh-rescue",
 			args: "device: " + device,
 			setup: func(h *moduletest.ScriptedHost) {
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: mounts("")}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: mounts("")}
 				h.Probes[line("which", "unsquashfs")] = moduletest.Reply{Exit: 1}
 			},
 		},
@@ -113,7 +113,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "iso-not-there-yet",
 			args: "device: " + device,
 			setup: func(h *moduletest.ScriptedHost) {
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"}
 				h.Probes[line("stat", "-c", "%s\t%F\t%n", "--", src)] = moduletest.Missing(src)
 				h.Probes[line("which", "unsquashfs")] = moduletest.Reply{Exit: 1}
 			},
@@ -129,7 +129,7 @@ func TestCheckGolden(t *testing.T) {
 			name: "root-taken",
 			args: "device: " + device,
 			setup: func(h *moduletest.ScriptedHost) {
-				h.Probes[line(hostfs.MountsArgv...)] = moduletest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
+				h.Probes[line(hostfs.MountsArgv()...)] = moduletest.Reply{Stdout: mounts(`TARGET="/root/rescue" SOURCE="/dev/nvme0n1p2" FSTYPE="ext4" FSROOT="/" OPTIONS="rw"` + "\n")}
 				h.Probes[line("readlink", "-m", "--", "/dev/nvme0n1p2")] = moduletest.Reply{Stdout: "/dev/nvme0n1p2\n"}
 			},
 		},
@@ -138,7 +138,7 @@ func TestCheckGolden(t *testing.T) {
 			args: "device: /dev/disk/by-id/nvme-SAMSUNG_MZVL2512_S123-part4\nroot: /srv/rescue\nsrc: /srv/iso/nix-store.squashfs\ndest: /srv/rescue/nix/store",
 			setup: func(h *moduletest.ScriptedHost) {
 				h.Probes = map[string]moduletest.Reply{
-					line(hostfs.MountsArgv...): {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
+					line(hostfs.MountsArgv()...):                                          {Stdout: `TARGET="/" SOURCE="tmpfs" FSTYPE="tmpfs" FSROOT="/" OPTIONS="rw"` + "\n"},
 					line("stat", "-c", "%s\t%F\t%n", "--", "/srv/iso/nix-store.squashfs"): {Stdout: "1\tregular file\t/srv/iso/nix-store.squashfs\n"},
 					line("sha256sum", "--", "/srv/iso/nix-store.squashfs"):                {Stdout: sum + "  /srv/iso/nix-store.squashfs\n"},
 					line("which", "unsquashfs"):                                           {Stdout: "/usr/bin/unsquashfs\n"},

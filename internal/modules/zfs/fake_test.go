@@ -138,6 +138,7 @@ func (h *fakeHost) Upload(ctx context.Context, dst string, src io.Reader, mode f
 	return fmt.Errorf("no uploads")
 }
 func (h *fakeHost) Reconnect(ctx context.Context, opts transport.DialOptions) error { return nil }
+func (h *fakeHost) ProbeDial(ctx context.Context, opts transport.DialOptions) error { return nil }
 func (h *fakeHost) RefreshFacts(ctx context.Context) error                          { return nil }
 
 func (h *fakeHost) Probe(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {

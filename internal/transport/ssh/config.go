@@ -22,8 +22,12 @@ import (
 
 // endpoint is one SSH server on the way to a host, fully resolved.
 type endpoint struct {
-	name     string // known_hosts key: the inventory name, or the jump host as written
-	host     string // what to dial
+	name string // known_hosts key: the inventory name, or the jump host as written
+	host string // the host name to dial, and to find in the user's known_hosts
+	// at, when set, is dialed instead of host: the host at another of its
+	// addresses (transport.DialOptions.Address). Its keys are still looked
+	// up as host's.
+	at       string
 	port     int
 	user     string
 	keyFiles []string // must load: given by the inventory
@@ -49,7 +53,13 @@ func (e endpoint) userTrust() *hostkeys.UserTrust {
 	return &hostkeys.UserTrust{Files: e.knownHosts, Host: hostkeys.LookupName(e.host, e.hostKeyAlias, e.port), Strict: e.strict}
 }
 
-func (e endpoint) addr() string { return net.JoinHostPort(e.host, strconv.Itoa(e.port)) }
+func (e endpoint) addr() string {
+	host := e.host
+	if e.at != "" {
+		host = e.at
+	}
+	return net.JoinHostPort(host, strconv.Itoa(e.port))
+}
 
 // route is the jump hosts, in order, then the target.
 type route struct {
@@ -185,7 +195,9 @@ func localUserName() string {
 	return "root"
 }
 
-func (r resolver) resolve(ctx context.Context, t transport.Target) (route, error) {
+// resolve finds t's route as its ssh config says; at, when set, is dialed
+// instead of the host name the config gives t (see endpoint.at).
+func (r resolver) resolve(ctx context.Context, t transport.Target, at string) (route, error) {
 	alias := t.Address
 	if alias == "" {
 		alias = t.Name
@@ -197,7 +209,7 @@ func (r resolver) resolve(ctx context.Context, t transport.Target) (route, error
 	if name == "" {
 		name = alias
 	}
-	target, o, err := r.endpoint(ctx, name, alias, t.User, t.Port)
+	target, o, err := r.endpoint(ctx, name, alias, t.User, t.Port, at)
 	if err != nil {
 		return route{}, err
 	}
@@ -215,7 +227,7 @@ func (r resolver) resolve(ctx context.Context, t transport.Target) (route, error
 		if err != nil {
 			return route{}, fmt.Errorf("ProxyJump for %s: %w", alias, err)
 		}
-		hop, _, err := r.endpoint(ctx, host, host, u, port)
+		hop, _, err := r.endpoint(ctx, host, host, u, port, "")
 		if err != nil {
 			return route{}, err
 		}
@@ -226,12 +238,12 @@ func (r resolver) resolve(ctx context.Context, t transport.Target) (route, error
 	return rt, nil
 }
 
-func (r resolver) endpoint(ctx context.Context, name, alias, user string, port int) (endpoint, hostOptions, error) {
+func (r resolver) endpoint(ctx context.Context, name, alias, user string, port int, at string) (endpoint, hostOptions, error) {
 	o, err := r.src.options(ctx, alias, user, port)
 	if err != nil {
 		return endpoint{}, hostOptions{}, err
 	}
-	e := endpoint{name: name, host: o.hostName, port: port, user: user,
+	e := endpoint{name: name, host: o.hostName, at: at, port: port, user: user,
 		hostKeyAlias: o.hostKeyAlias, strict: o.strict, identitiesOnly: o.identitiesOnly, timeout: o.connectTimeout}
 	if e.host == "" {
 		e.host = alias
@@ -278,6 +290,10 @@ func (r resolver) endpoint(ctx context.Context, name, alias, user string, port i
 		}
 	}
 	if o.proxyCommand != "" {
+		if at != "" {
+			// The command connects: it goes where this dial goes.
+			tokens['h'] = at
+		}
 		e.proxyCommand = expand(o.proxyCommand, tokens)
 	}
 	return e, o, nil

@@ -35,6 +35,10 @@ Host second
 Host direct
     ProxyJump none
 
+Host proxied
+    HostName proxied.example.org
+    ProxyCommand nc %h %p
+
 Host trusted
     HostKeyAlias web
     UserKnownHostsFile ~/.ssh/kh_%h /etc/kh
@@ -75,6 +79,7 @@ func testResolve(t *testing.T, src configSource) {
 	tests := []struct {
 		name   string
 		target transport.Target
+		at     string // DialOptions.Address
 		want   route
 	}{
 		{
@@ -123,6 +128,32 @@ func testResolve(t *testing.T, src configSource) {
 			want:   route{target: endpoint{name: "direct", host: "direct", port: 22, user: "root", optional: defaults}},
 		},
 		{
+			name:   "another address: the host's own block, its name for keys",
+			target: transport.Target{Name: "ks1", Address: "web-1"},
+			at:     "2001:db8::7",
+			want: route{target: endpoint{name: "ks1", host: "web-1", at: "2001:db8::7", port: 2200, user: "deploy",
+				optional: []string{"/home/me/.ssh/web_deploy", "/keys/web-1"}}},
+		},
+		{
+			name:   "another address through a jump host",
+			target: transport.Target{Name: "inner"},
+			at:     "10.0.0.6",
+			want: route{
+				hops: []endpoint{
+					{name: "first", host: "first", port: 23, user: "root", optional: defaults},
+					{name: "second", host: "192.0.2.2", port: 22, user: "jumper", optional: defaults},
+				},
+				target: endpoint{name: "inner", host: "10.0.0.5", at: "10.0.0.6", port: 22, user: "root", optional: defaults},
+			},
+		},
+		{
+			name:   "another address through a ProxyCommand",
+			target: transport.Target{Name: "proxied"},
+			at:     "2001:db8::7",
+			want: route{target: endpoint{name: "proxied", host: "proxied.example.org", at: "2001:db8::7", port: 22, user: "root", optional: defaults,
+				proxyCommand: "nc 2001:db8::7 22"}},
+		},
+		{
 			name:   "the user's known_hosts, alias and strictness",
 			target: transport.Target{Name: "trusted"},
 			want: route{target: endpoint{name: "trusted", host: "trusted", port: 22, user: "root", optional: defaults,
@@ -131,7 +162,7 @@ func testResolve(t *testing.T, src configSource) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := r.resolve(context.Background(), tt.target)
+			got, err := r.resolve(context.Background(), tt.target, tt.at)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +205,7 @@ func TestResolveErrors(t *testing.T) {
 	for name, src := range sources(t, "Host badport\n    Port eighty\nHost badjump\n    ProxyJump user@:22\n") {
 		r := resolver{src: src, defaultUser: "root"}
 		for _, target := range []transport.Target{{}, {Name: "badport"}, {Name: "badjump"}} {
-			if _, err := r.resolve(context.Background(), target); err == nil {
+			if _, err := r.resolve(context.Background(), target, ""); err == nil {
 				t.Errorf("%s: %+v: no error", name, target)
 			}
 		}

@@ -134,7 +134,7 @@ func (d *Dialer) Dial(ctx context.Context, t transport.Target, opts transport.Di
 // ~/.ssh/config's HostName. Through ProxyJump hosts it is the last hop's
 // destination.
 func (d *Dialer) DialHost(t transport.Target) (string, error) {
-	rt, err := d.route(context.Background(), t)
+	rt, err := d.route(context.Background(), t, "")
 	if err != nil {
 		return "", err
 	}
@@ -142,8 +142,9 @@ func (d *Dialer) DialHost(t transport.Target) (string, error) {
 }
 
 // route resolves t as `ssh -G` does, or through the ssh config read once
-// per Dialer when OpenSSH's client is missing.
-func (d *Dialer) route(ctx context.Context, t transport.Target) (route, error) {
+// per Dialer when OpenSSH's client is missing; at, when set, is dialed
+// instead of the host name found for t.
+func (d *Dialer) route(ctx context.Context, t transport.Target, at string) (route, error) {
 	d.configOnce.Do(func() {
 		cfg, err := loadSSHConfig(d.opts.SSHConfigPath)
 		home, _ := os.UserHomeDir()
@@ -162,7 +163,7 @@ func (d *Dialer) route(ctx context.Context, t transport.Target) (route, error) {
 	if d.configErr != nil {
 		return route{}, d.configErr
 	}
-	return newResolver(d.source, d.opts.DefaultUser).resolve(ctx, t)
+	return newResolver(d.source, d.opts.DefaultUser).resolve(ctx, t, at)
 }
 
 // DialSSH is Dial returning the concrete type.
@@ -170,7 +171,9 @@ func (d *Dialer) DialSSH(ctx context.Context, t transport.Target, opts transport
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rt, err := d.route(ctx, t)
+	// The config is looked up for t itself, also when opts.Address dials
+	// the host elsewhere: its Host block still applies.
+	rt, err := d.route(ctx, t, opts.Address)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/nixbook/nixbook/internal/sshdtest"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -263,4 +264,71 @@ func loadSigner(t *testing.T, p string) gossh.Signer {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestDialAtAnotherAddress: a dial at another of the host's addresses
+// (DialOptions.Address) still takes its Port, User and keys from the host's
+// own block in the ssh config, and checks its key as the host's: the
+// user's known_hosts entry for its HostName (or HostKeyAlias), nixbook's
+// store under its inventory name.
+func TestDialAtAnotherAddress(t *testing.T) {
+	t.Parallel()
+	s := sshdtest.Start(t, sshdtest.Options{})
+	other, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := gossh.NewPublicKey(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := s.HostKeys()[0]
+	// ks1.invalid never resolves: only the other address can answer.
+	original := fmt.Sprintf("[ks1.invalid]:%d", s.Port)
+	cases := []struct {
+		name     string
+		extra    string // more lines in ks1's block
+		userFile string
+		want     string // "" connects; else a substring of the error
+	}{
+		{name: "the host's own entry", userFile: knownhosts.Line([]string{original}, real)},
+		{name: "the host's own entry, another key", userFile: knownhosts.Line([]string{original}, otherKey), want: "REMOTE HOST IDENTIFICATION HAS CHANGED"},
+		{name: "HostKeyAlias", extra: "  HostKeyAlias web1\n", userFile: knownhosts.Line([]string{"web1"}, real)},
+		{name: "HostKeyAlias, another key", extra: "  HostKeyAlias web1\n", userFile: knownhosts.Line([]string{"web1"}, otherKey), want: "REMOTE HOST IDENTIFICATION HAS CHANGED"},
+		{name: "no entry for the other address", userFile: knownhosts.Line([]string{s.HostPort()}, real), want: "StrictHostKeyChecking"},
+	}
+	for _, c := range cases {
+		for _, bin := range []string{"", "none"} {
+			t.Run(fmt.Sprintf("%s/ssh %q", c.name, bin), func(t *testing.T) {
+				if bin == "" {
+					needSSH(t)
+				}
+				dir := t.TempDir()
+				userFile := filepath.Join(dir, "known_hosts")
+				if err := os.WriteFile(userFile, []byte(c.userFile), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				config := fmt.Sprintf("Host ks1\n  HostName ks1.invalid\n  Port %d\n  User %s\n  IdentityFile %s\n  UserKnownHostsFile %s\n  GlobalKnownHostsFile none\n  StrictHostKeyChecking yes\n%s",
+					s.Port, s.User, s.KeyFile, userFile, c.extra)
+				f := newFixture(t, DialerOptions{SSHConfigPath: writeConfig(t, config), SSHBinary: bin})
+				opts := f.dialOpts(false)
+				opts.Address = s.Addr
+				conn, err := f.d.DialSSH(context.Background(), transport.Target{Name: "ks1", Address: "ks1"}, opts)
+				if c.want != "" {
+					if err == nil || !strings.Contains(err.Error(), c.want) {
+						t.Fatalf("err = %v, want one saying %q", err, c.want)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("dial: %v\n%s", err, s.Log())
+				}
+				conn.Close()
+				entries, _ := f.store.List()
+				if len(entries) != 1 || entries[0].Host != fmt.Sprintf("[ks1]:%d", s.Port) {
+					t.Fatalf("nixbook's store: %+v, want the key under ks1", entries)
+				}
+			})
+		}
+	}
 }

@@ -99,19 +99,27 @@ func Reconnect(ctx context.Context, h modules.Host, o Options, ready func(ctx co
 			return ctx.Err()
 		}
 		if wctx.Err() != nil || !o.Clock.Now().Add(pause).Before(deadline) {
-			return fmt.Errorf("gave up after %s and %d attempts: %w", o.Timeout, attempt, last)
+			return giveUp(o.Timeout, attempt, last)
 		}
 		h.Log("attempt %d: %v; next in %s", attempt, last, pause)
 		if err := o.Clock.Sleep(wctx, pause); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("gave up after %s and %d attempts: %w", o.Timeout, attempt, last)
+			return giveUp(o.Timeout, attempt, last)
 		}
 		if o.MaxSleep > pause {
 			pause = min(pause*2, o.MaxSleep)
 		}
 	}
+}
+
+// giveUp is the error of a wait that ran out of time. It quotes the last
+// attempt's error without wrapping it: a host that does not come back in
+// time is the waiting task's failure, which a block's rescue may take over
+// (kexec_fallback), not an unreachable host that stops the play.
+func giveUp(timeout time.Duration, attempts int, last error) error {
+	return fmt.Errorf("gave up after %s and %d attempts: %v", timeout, attempts, last)
 }
 
 // dialAnywhere connects to h at its own address or, failing that within

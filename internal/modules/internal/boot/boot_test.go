@@ -104,6 +104,11 @@ func TestWait(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
+			// A wait that gives up is the task's failure, which a rescue
+			// can take over, not an unreachable host.
+			if errors.Is(err, transport.ErrUnreachable) {
+				t.Errorf("err = %v wraps transport.ErrUnreachable", err)
+			}
 			if tt.host.Dials() != tt.wantDials {
 				t.Errorf("dials = %d, want %d", tt.host.Dials(), tt.wantDials)
 			}
@@ -176,7 +181,7 @@ func TestReconnectElsewhere(t *testing.T) {
 	h := &moduletest.FlakyHost{OnlyAt: &nowhere}
 	err := boot.Reconnect(context.Background(), h, boot.Options{Timeout: 3 * time.Second, Sleep: time.Second, AttemptTimeout: time.Second, Elsewhere: []string{v6}},
 		func(context.Context) (bool, error) { return true, nil })
-	if err == nil || !strings.Contains(err.Error(), "at its own address: dial ks1") || !strings.Contains(err.Error(), "at "+v6+": dial ks1") {
+	if err == nil || errors.Is(err, transport.ErrUnreachable) || !strings.Contains(err.Error(), "at its own address: dial ks1") || !strings.Contains(err.Error(), "at "+v6+": dial ks1") {
 		t.Errorf("err = %v", err)
 	}
 }

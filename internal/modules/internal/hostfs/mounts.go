@@ -80,13 +80,15 @@ func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (M
 
 // MountsArgv is how Mounts asks: every mount, one line of KEY="value"
 // pairs each, the one format of findmnt's that survives any character in a
-// path.
-var MountsArgv = []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION,MAJ:MIN"}
+// path. Each call returns a fresh slice.
+func MountsArgv() []string {
+	return []string{"findmnt", "-n", "-P", "-o", "TARGET,SOURCE,FSTYPE,FSROOT,OPTIONS,PROPAGATION,MAJ:MIN"}
+}
 
 // Mounts lists the host's mounts in the order they were made, as findmnt
 // lists them from /proc/self/mountinfo.
 func Mounts(ctx context.Context, h modules.ReadOnlyHost) ([]MountState, error) {
-	res, err := h.Probe(ctx, transport.Cmd{Args: MountsArgv})
+	res, err := h.Probe(ctx, transport.Cmd{Args: MountsArgv()})
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 // TestParseMountsOfThisMachine reads what this machine's findmnt prints
 // (a read-only listing) and checks it against the kernel's own table.
 func TestParseMountsOfThisMachine(t *testing.T) {
-	out, err := exec.Command(MountsArgv[0], MountsArgv[1:]...).Output()
+	out, err := exec.Command(MountsArgv()[0], MountsArgv()[1:]...).Output()
 	if err != nil {
 		t.Skipf("findmnt: %v", err)
 	}
@@ -59,4 +59,14 @@ func FuzzParseMounts(f *testing.F) {
 		}
 		ParseMounts([]byte(target + source)) // never panics
 	})
+}
+
+// TestMountsArgvIsFresh: a caller that edits the argv it got (appending an
+// option, say) must not change what Mounts and other callers ask.
+func TestMountsArgvIsFresh(t *testing.T) {
+	argv := MountsArgv()
+	argv[0] = "true"
+	if got := MountsArgv()[0]; got != "findmnt" {
+		t.Fatalf("MountsArgv()[0] = %q after a caller edited its copy, want findmnt", got)
+	}
 }
