@@ -3,6 +3,7 @@ package nixosgen
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -275,7 +276,7 @@ func TestMirroredBootsSurviveALostDisk(t *testing.T) {
 		// The kernel calls the disk that is left sda.
 		server.Disks = []string{"/dev/sda"}
 		server.DiskAliases = map[string]string{mb.Devices[0]: "/dev/sda"}
-		server.Devices = []string{"/dev/sda", "/dev/sda1", "/dev/sda2", mb.Devices[0], uuids[mb.Path]}
+		server.Devices = present("/dev/sda", "/dev/sda1", "/dev/sda2", mb.Devices[0], uuids[mb.Path])
 		if reasons := nixeval.Bootable(server, in, mb.Devices); len(reasons) > 0 {
 			t.Errorf("disk %d lost: the server would not come back:\n%s", lost+1, strings.Join(reasons, "\n"))
 		}
@@ -285,9 +286,18 @@ func TestMirroredBootsSurviveALostDisk(t *testing.T) {
 	noNofail.Options = nil
 	in.FileSystems["/boot"] = noNofail
 	server := c.server
-	server.Devices = []string{"/dev/sdb", in.MirroredBoots[1].Devices[0], uuids["/boot-2"]}
+	server.Devices = present("/dev/sdb", in.MirroredBoots[1].Devices[0], uuids["/boot-2"])
 	reasons := strings.Join(nixeval.Bootable(server, in, in.MirroredBoots[1].Devices), "\n")
 	if !strings.Contains(reasons, `fileSystems."/boot" needs /dev/disk/by-uuid/53e7efcf`) || !strings.Contains(reasons, "emergency mode") {
 		t.Errorf("a /boot without nofail on a lost disk: reasons = %q", reasons)
 	}
+}
+
+// present is a server's device paths, each its own device.
+func present(paths ...string) map[string]string {
+	out := map[string]string{}
+	for i, p := range paths {
+		out[p] = fmt.Sprintf("8:%d", i)
+	}
+	return out
 }
