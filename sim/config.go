@@ -421,8 +421,12 @@ func (o HostOverride) apply(spec *HostSpec) error {
 		var names []string
 		perKind := map[string]int{}
 		for _, d := range spec.Disks {
-			names = append(names, devtree.DiskName(d.Kind, perKind[d.Kind]))
-			perKind[d.Kind]++
+			kind := d.Kind
+			if spec.Kind == KindVM {
+				kind = Virtio // see checkVMSpec
+			}
+			names = append(names, devtree.DiskName(kind, perKind[kind]))
+			perKind[kind]++
 		}
 		if !slices.Contains(names, spec.LoseDisk) {
 			return fmt.Errorf("lose_disk %q: the host's disks are %s", spec.LoseDisk, strings.Join(names, ", "))

@@ -181,15 +181,19 @@ func (h *Host) Status(ctx context.Context) Status {
 	}
 	h.mu.Unlock()
 	var parts []string
-	for _, d := range h.devs.BootDisks() {
-		if h.vm != nil {
-			parts = append(parts, fmt.Sprintf("%s %s virtio %s", d.Name, humanSize(d.Size), d.Serial))
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), devtree.Describe(ctx, d)))
-	}
 	if h.vm != nil {
+		h.mu.Lock()
+		for i, d := range h.disks {
+			if !h.vm.pulled[i] {
+				parts = append(parts, fmt.Sprintf("%s %s virtio %s", d.Name, humanSize(d.Size), d.Serial))
+			}
+		}
+		h.mu.Unlock()
 		s.BootID, s.SSHAddr = h.BootID(), h.sshAddr().String()
+	} else {
+		for _, d := range h.devs.BootDisks() {
+			parts = append(parts, fmt.Sprintf("%s %s %s", d.Name, humanSize(d.Size), devtree.Describe(ctx, d)))
+		}
 	}
 	s.Disks = strings.Join(parts, "; ")
 	s.SSH = sshBanner(ctx, h.sshAddr(), 500*time.Millisecond) == nil
@@ -387,9 +391,6 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		h.setDown(ModeWindowsRescue, "booted a Windows rescue: it takes a password sent by mail, not the rescue key")
 		return nil
 	}
-	if h.vm != nil {
-		return h.vmBootLocked(ctx, r)
-	}
 	h.mu.Lock()
 	switch {
 	case r.mode == ModeInstaller:
@@ -399,6 +400,15 @@ func (h *Host) bootLocked(ctx context.Context, r bootRequest) error {
 		// first boot.
 		h.lost = h.spec.LoseDisk
 		h.f.logf("%s: disk %s is lost (lose_disk)", h.spec.Name, h.lost)
+	}
+	if h.vm != nil {
+		for i, d := range h.disks {
+			if d.Name == h.lost {
+				h.pullLocked(i)
+			}
+		}
+		h.mu.Unlock()
+		return h.vmBootLocked(ctx, r)
 	}
 	h.devs.NameDisks(h.boots, h.lost)
 	h.mu.Unlock()

@@ -336,6 +336,7 @@ func (h *Host) vmFollow(m *vm.Machine) {
 	if changed {
 		h.mode = mode
 		h.boots++
+		h.installerRan = h.installerRan || mode == ModeInstaller
 	}
 	switch {
 	case failure != "":
@@ -410,8 +411,6 @@ func checkVMSpec(s *HostSpec) error {
 		return fmt.Errorf("kind vm: mode %s: a vm host starts in rescue, disk or off", s.Mode)
 	case len(s.Faults) > 0:
 		return errors.New("kind vm: faults are not available on a vm host")
-	case s.LoseDisk != "":
-		return errors.New("kind vm: lose_disk is not available on a vm host (tests pull a disk with Host.PullDisk)")
 	case s.DiskController != "" && s.DiskController != "ahci":
 		return fmt.Errorf("kind vm: disk_controller %s: a vm host's disks are virtio disks", s.DiskController)
 	case len(s.KexecNetwork) > 0:
@@ -482,9 +481,14 @@ func (h *Host) PullDisk(index int) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.pullLocked(index)
+	return nil
+}
+
+// pullLocked takes a vm host's disk out of the machine. h.mu is held.
+func (h *Host) pullLocked(index int) {
 	if h.vm.pulled == nil {
 		h.vm.pulled = map[int]bool{}
 	}
 	h.vm.pulled[index] = true
-	return nil
 }

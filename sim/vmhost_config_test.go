@@ -34,6 +34,8 @@ func TestVMOverrides(t *testing.T) {
 		{name: "the installer first", yaml: "hosts: {ks1: {kind: vm, mode: installer}}", wantErr: "mode installer: a vm host starts in rescue, disk or off"},
 		{name: "faults", yaml: "hosts: {ks1: {kind: vm, faults: [never-returns]}}", wantErr: "faults are not available on a vm host"},
 		{name: "UEFI", yaml: "hosts: {ks1: {kind: vm, firmware: uefi}}", wantDisk: 1, wantMiB: 2048},
+		{name: "a disk that dies", yaml: "hosts: {ks1: {kind: vm, disk_count: 2, lose_disk: vdb}}", wantDisk: 2, wantMiB: 2048},
+		{name: "a disk that dies, by a SATA name", yaml: "hosts: {ks1: {kind: vm, disk_count: 2, lose_disk: sdb}}", wantErr: `lose_disk "sdb": the host's disks are vda, vdb`},
 		{name: "a RAID controller", yaml: "hosts: {ks1: {kind: vm, disk_controller: megaraid_sas}}", wantErr: "a vm host's disks are virtio disks"},
 	}
 	for _, tt := range tests {
