@@ -148,15 +148,9 @@ func build(ctx context.Context, cache, dir string, logf func(format string, args
 	}
 	defer logFile.Close()
 
-	root := rootfsDir(cache)
-	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
-		removeStale(cache, "rootfs-", root)
-		logf("vm image: building the Debian root with ZFS (once per machine, about 5 minutes on two cores); log: %s", logPath)
-		start := time.Now()
-		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
-			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
-		}
-		logf("vm image: root built in %s", time.Since(start).Round(time.Second))
+	root, err := ensureRoot(ctx, cache, logf)
+	if err != nil {
+		return err
 	}
 	removeStale(cache, "image-", dir)
 	start := time.Now()
@@ -165,6 +159,36 @@ func build(ctx context.Context, cache, dir string, logf func(format string, args
 	}
 	logf("vm image: assembled in %s: %s", time.Since(start).Round(time.Second), dir)
 	return nil
+}
+
+// ensureRoot returns the Debian root with ZFS that both the image and the
+// tools are made from, building it first when needed. Its own lock: the
+// image's build and the tools' (each under its lock) may both need it.
+func ensureRoot(ctx context.Context, cache string, logf func(format string, args ...any)) (string, error) {
+	root := rootfsDir(cache)
+	load := func() (string, error) {
+		_, err := os.Stat(filepath.Join(root, "nixbook-kver"))
+		return root, err
+	}
+	wait := func(format string, args ...any) { logf("vm root: "+format, args...) }
+	return buildonce.Do(ctx, filepath.Join(cache, "rootfs.lock"), LockWait, wait, load, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
+		defer cancel()
+		logPath := filepath.Join(cache, "rootfs.log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			return err
+		}
+		defer logFile.Close()
+		removeStale(cache, "rootfs-", root)
+		logf("vm image: building the Debian root with ZFS (once per machine, 5 to 15 minutes on two cores); log: %s", logPath)
+		start := time.Now()
+		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
+			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
+		}
+		logf("vm image: root built in %s", time.Since(start).Round(time.Second))
+		return nil
+	})
 }
 
 // ErrNeedsRoot says the image is not built and this process cannot build it.

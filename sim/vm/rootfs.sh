@@ -147,5 +147,6 @@ unshare --mount --propagation private -- sh -c '
 
 rm -f "$root/nixbook-build.sh"
 rm -rf "$root/var/cache/apt/archives/"*.deb
+rm -rf "$out"
 mv "$root" "$out"
 log "done: $out ($(cat "$out/nixbook-kver"))"

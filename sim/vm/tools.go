@@ -88,12 +88,9 @@ func buildTools(ctx context.Context, cache, dir string, logf func(format string,
 		return err
 	}
 	defer logFile.Close()
-	root := rootfsDir(cache)
-	if _, err := os.Stat(filepath.Join(root, "nixbook-kver")); err != nil {
-		logf("vm tools: the Debian root is gone; building it again (about 5 minutes); log: %s", logPath)
-		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
-			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
-		}
+	root, err := ensureRoot(ctx, cache, logf)
+	if err != nil {
+		return err
 	}
 	removeStale(cache, "machine-", dir)
 	logf("vm tools: adding kexec-tools, GRUB and OVMF to the image (once per machine); log: %s", logPath)
