@@ -17,8 +17,8 @@ func (h *Host) efiBoot(ctx context.Context, path string) error {
 // Debian loader when the fleet has no API.
 func (h *Host) efiBootloaderPath() string {
 	if h.f.emu != nil {
-		if st, ok := h.f.emu.Server(h.service); ok {
-			return st.EFIBootloaderPath
+		if path, ok := h.f.emu.LoaderPath(h.service); ok {
+			return path
 		}
 	}
 	return ovhapi.DebianEFILoader

@@ -414,18 +414,37 @@ func (e *Emulator) defaultRange() string {
 
 // Server returns the current state of the named server.
 func (e *Emulator) Server(name string) (ServerState, bool) {
+	st, firmware, ok := e.server(name)
+	if firmware != nil {
+		st.Boot = firmware()
+	}
+	return st, ok
+}
+
+// LoaderPath is the named server's efiBootloaderPath: Server without
+// asking the host's firmware what it would boot.
+func (e *Emulator) LoaderPath(name string) (string, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	s, ok := e.servers[name]
 	if !ok {
-		return ServerState{}, false
+		return "", false
+	}
+	return deref(s.efiBootloaderPath), true
+}
+
+func (e *Emulator) server(name string) (st ServerState, firmware func() Netboot, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.servers[name]
+	if !ok {
+		return ServerState{}, nil, false
 	}
 	now := e.cfg.Now()
-	st := ServerState{
+	st = ServerState{
 		Name:              s.Name,
 		EFIBootloaderPath: deref(s.efiBootloaderPath),
 		BootScript:        deref(s.bootScript),
-		Boot:              s.currentBoot(),
 		RescueSSHKey:      deref(s.rescueSSHKey),
 		Monitoring:        s.monitoring,
 		PowerState:        s.powerState,
@@ -438,7 +457,8 @@ func (e *Emulator) Server(name string) (ServerState, bool) {
 		st.Tasks = append(st.Tasks, t.export())
 	}
 	st.Mode = s.mode // after advance: a task may just have completed
-	return st, true
+	st.Boot, firmware = s.currentBoot()
+	return st, firmware, true
 }
 
 // SetMode records the mode a server is running in when it changed without the
@@ -571,25 +591,30 @@ func (s *server) findBoot(id int64) (Netboot, bool) {
 }
 
 // currentBoot is what the server would boot if it were power-cycled now.
-func (s *server) currentBoot() Netboot {
+// e.mu is held. When the answer depends on what a UEFI firmware finds on
+// the host's disks, firmware says it instead, and is called without e.mu:
+// it reads the disks, and every request to the API would wait for it.
+func (s *server) currentBoot() (b Netboot, firmware func() Netboot) {
 	if s.bootID == nil {
-		return scriptBoot
+		return scriptBoot, nil
 	}
-	b, _ := s.findBoot(*s.bootID)
+	b, _ = s.findBoot(*s.bootID)
 	if s.Firmware != FirmwareUEFI || ModeOf(b) != ModeDisk {
-		return b
+		return b, nil
 	}
 	path := deref(s.efiBootloaderPath)
-	if s.EFIBoot != nil {
-		if err := s.EFIBoot(path); err != nil {
-			return efiShellBoot(b, err.Error())
+	if efiBoot := s.EFIBoot; efiBoot != nil {
+		return b, func() Netboot {
+			if err := efiBoot(path); err != nil {
+				return efiShellBoot(b, err.Error())
+			}
+			return b
 		}
-		return b
 	}
 	if !s.hasLoader(path) {
-		return efiShellBoot(b, "no loader at efiBootloaderPath")
+		return efiShellBoot(b, "no loader at efiBootloaderPath"), nil
 	}
-	return b
+	return b, nil
 }
 
 // hasLoader reports whether path names one of the server's EFI loaders,

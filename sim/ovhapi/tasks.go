@@ -121,14 +121,21 @@ func (e *Emulator) runTask(s *server, t *task) {
 		return
 	}
 	t.rebootStarted = true
-	t.boot = s.currentBoot()
+	boot, firmware := s.currentBoot()
+	t.boot = boot
 	key := deref(s.rescueSSHKey)
 	faulted := t.fault.TaskStatus != ""
 	e.mu.Unlock()
+	if firmware != nil {
+		boot = firmware()
+		e.mu.Lock()
+		t.boot = boot
+		e.mu.Unlock()
+	}
 
 	var err error
 	if !faulted && e.cfg.OnReboot != nil {
-		err = e.cfg.OnReboot(e.ctx, s.Name, t.boot, key)
+		err = e.cfg.OnReboot(e.ctx, s.Name, boot, key)
 	}
 
 	e.mu.Lock()
