@@ -226,3 +226,22 @@ func TestADiskBootOutwaitsACopyOfItsRoot(t *testing.T) {
 		t.Errorf("disk boot runs:\n%s", out)
 	}
 }
+
+// A power-off asked for inside the host is carried out a moment later, as
+// a shutdown takes; a reboot by the controller meanwhile ends that boot,
+// and the power-off with it: it does not stop the host's next boot.
+func TestACommandOfABootThatIsOverActsOnNothing(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, Config{Hosts: 1})
+	c, _ := dial(t, f, "ks1")
+	run(t, c, "poweroff")
+	c.Close()
+	if err := f.Reboot(context.Background(), "ks1", ModeRescue); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the rescue", func() error { return sshWithin(f, "ks1", 5*time.Second) })
+	time.Sleep(3 * shutdownGrace)
+	if h, _ := f.Host("ks1"); h.Mode() != ModeRescue || sshWithin(f, "ks1", 2*time.Second) != nil {
+		t.Errorf("the power-off of the boot before stopped the host: mode %s, %s", h.Mode(), h.Status(context.Background()).Why)
+	}
+}

@@ -64,8 +64,7 @@ func (h *Host) cmdPowerOff(name string, args []string) hostinit.Reply {
 	if helpAsked(args) {
 		return hostinit.Reply{Stdout: name + ": power this simulated server off (nixbook-sim)\n"}
 	}
-	h.f.goBackground(func(ctx context.Context) {
-		time.Sleep(shutdownGrace)
+	h.fromInside(func(ctx context.Context) {
 		h.powerOff(ctx, "powered off from inside (use the API or `nixbook-sim reboot` to start it)")
 	})
 	return hostinit.Reply{}
@@ -159,8 +158,7 @@ func (h *Host) cmdKexec(args []string) hostinit.Reply {
 	nic := h.nic
 	h.mu.Unlock()
 	lease4 := h.link.IsLease(context.Background(), nic, h.v4.Addr())
-	h.f.goBackground(func(ctx context.Context) {
-		time.Sleep(shutdownGrace)
+	h.fromInside(func(ctx context.Context) {
 		// kexec skips the firmware: no boot delay.
 		h.reboot(ctx, bootRequest{mode: ModeInstaller, carried: carried, lease4: lease4}, time.Second)
 	})
@@ -170,9 +168,27 @@ func (h *Host) cmdKexec(args []string) hostinit.Reply {
 // softReboot reboots the host from inside: the server goes through its
 // firmware and the netboot set in the API picks what it boots.
 func (h *Host) softReboot() {
+	h.fromInside(func(ctx context.Context) {
+		h.reboot(ctx, h.f.netbootRequest(h), -1)
+	})
+}
+
+// fromInside carries out what a command inside the host asked for (a
+// reboot, a kexec, a power-off) once a real shutdown would have got there,
+// unless the host was rebooted meanwhile: the command's boot is over, and
+// it acts on nothing.
+func (h *Host) fromInside(do func(ctx context.Context)) {
+	h.mu.Lock()
+	gen := h.gen
+	h.mu.Unlock()
 	h.f.goBackground(func(ctx context.Context) {
 		time.Sleep(shutdownGrace)
-		h.reboot(ctx, h.f.netbootRequest(h), -1)
+		h.mu.Lock()
+		stale := h.gen != gen
+		h.mu.Unlock()
+		if !stale {
+			do(ctx)
+		}
 	})
 }
 
