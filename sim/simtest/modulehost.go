@@ -28,7 +28,7 @@ func (f *Fleet) ModuleHost(t testing.TB, name string) *moduletest.LocalHost {
 		SSHConfigPath: "none",
 	})
 	t.Cleanup(func() { d.Close() })
-	target := transport.Target{Name: name, Address: sh.Addr, Port: 22, User: "root", KeyFiles: []string{sh.KeyFile}}
+	target := transport.Target{Name: name, Address: sh.Addr, Port: sh.Port, User: "root", KeyFiles: []string{sh.KeyFile}}
 	gather := func(ctx context.Context, conn transport.Conn) (*facts.Facts, error) {
 		return facts.Gather(ctx, func(ctx context.Context, argv []string) ([]byte, error) {
 			res, err := conn.Run(ctx, transport.Cmd{Args: argv})
