@@ -30,7 +30,8 @@ func (a Artifact) Padded(n int64) (Artifact, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return a, fmt.Errorf("payload: digest %s: %w", a.Name, err)
 	}
-	if _, err := io.CopyN(h, zeros{}, n); err != nil {
+	// After the padding it may have already.
+	if _, err := io.CopyN(h, zeros{}, a.Padding+n); err != nil {
 		return a, err
 	}
 	a.Padding += n
