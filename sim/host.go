@@ -520,7 +520,13 @@ func (h *Host) start(ctx context.Context, b *boot) error {
 		h.mu.Lock()
 		h.proc, h.done, h.stopping = nil, nil, false
 		h.devs.Reset()
+		nic := h.nic
+		h.online = false
 		h.mu.Unlock()
+		// A boot that failed is off the network, whatever it had set up.
+		if err := h.link.Down(context.WithoutCancel(ctx), nic); err != nil {
+			h.f.logf("%s: %v", h.spec.Name, err)
+		}
 		return err
 	}
 	if _, err := fmt.Fprintf(stdin, "%s\n", cfgJSON); err != nil {
