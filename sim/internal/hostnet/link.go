@@ -167,12 +167,15 @@ func (l Link) Down(ctx context.Context, nic string) error {
 }
 
 // askDHCP runs a DHCP exchange for the host's NIC with busybox's udhcpc
-// in the host's network namespace, and applies the lease.
+// in the host's network namespace, and applies the lease. It asks for 25
+// seconds, as a client at boot keeps asking (dhclient for a minute): one
+// lost exchange on a loaded machine must not leave the host off the
+// network.
 func (l Link) askDHCP(ctx context.Context, nic string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "nsenter", "--net=/run/netns/"+l.Netns, "--",
-		"busybox", "udhcpc", "-i", nic, "-f", "-q", "-n", "-t", "10", "-T", "1", "-s", filepath.Join(l.DHCPDir, "udhcpc.script"))
+		"busybox", "udhcpc", "-i", nic, "-f", "-q", "-n", "-t", "25", "-T", "1", "-s", filepath.Join(l.DHCPDir, "udhcpc.script"))
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
