@@ -45,18 +45,7 @@ func TestALostDiskTakesItsBootAlong(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
 			h, _ := f.Host(tt.host)
-			eventually(t, 30*time.Second, "the installer", func() error {
-				if h.Mode() != ModeInstaller {
-					return fmt.Errorf("mode %s", h.Mode())
-				}
-				return sshWithin(f, tt.host, 5*time.Second)
-			})
-			c, _ := dial(t, f, tt.host)
-			installOnSecondDisk(t, f, c, tt.host, tt.boot2)
-			c.Close()
-			if err := f.Reboot(context.Background(), tt.host, ModeDisk); err != nil {
-				t.Fatal(err)
-			}
+			installFromTheInstaller(t, f, tt.host, func(c *ssh.Client) { installOnSecondDisk(t, f, c, tt.host, tt.boot2) })
 			eventually(t, 60*time.Second, "the disk boot", func() error {
 				if h.Mode() != ModeDisk || h.Status(context.Background()).LostDisk != "sda" {
 					return fmt.Errorf("mode %s", h.Mode())
@@ -82,6 +71,25 @@ func TestALostDiskTakesItsBootAlong(t *testing.T) {
 				t.Errorf("why = %q, want %q", st.Why, tt.why)
 			}
 		})
+	}
+}
+
+// installFromTheInstaller waits for host to answer in the installer, lays
+// out a system there with install, and reboots the host into its disks.
+func installFromTheInstaller(t *testing.T, f *Fleet, host string, install func(c *ssh.Client)) {
+	t.Helper()
+	h, _ := f.Host(host)
+	eventually(t, 30*time.Second, "the installer", func() error {
+		if h.Mode() != ModeInstaller {
+			return fmt.Errorf("mode %s", h.Mode())
+		}
+		return sshWithin(f, host, 5*time.Second)
+	})
+	c, _ := dial(t, f, host)
+	install(c)
+	c.Close()
+	if err := f.Reboot(context.Background(), host, ModeDisk); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -216,21 +224,12 @@ func TestARootNamedByAMovedNameDoesNotBoot(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
 			h, _ := f.Host(tt.host)
-			eventually(t, 30*time.Second, "the installer", func() error {
-				if h.Mode() != ModeInstaller {
-					return fmt.Errorf("mode %s", h.Mode())
+			installFromTheInstaller(t, f, tt.host, func(c *ssh.Client) {
+				if got := run(t, c, "readlink /dev/disk/by-id/"+h.Disks()[1].ByID()); got != "../../sda\n" {
+					t.Fatalf("the installer's sda is not the disk made second: %q", got)
 				}
-				return sshWithin(f, tt.host, 5*time.Second)
+				installOnFirstPartition(t, f, c, tt.host, tt.root(h))
 			})
-			c, _ := dial(t, f, tt.host)
-			if got := run(t, c, "readlink /dev/disk/by-id/"+h.Disks()[1].ByID()); got != "../../sda\n" {
-				t.Fatalf("the installer's sda is not the disk made second: %q", got)
-			}
-			installOnFirstPartition(t, f, c, tt.host, tt.root(h))
-			c.Close()
-			if err := f.Reboot(context.Background(), tt.host, ModeDisk); err != nil {
-				t.Fatal(err)
-			}
 			if tt.why == "" {
 				eventually(t, 60*time.Second, "SSH", func() error { return sshWithin(f, tt.host, 5*time.Second) })
 				return
