@@ -67,7 +67,11 @@ type Interface struct {
 	NetNames      NetNames `json:"net_names"`      // every name net_id offers
 	IPv4          []string `json:"ipv4"`           // CIDR, e.g. 203.0.113.10/24
 	IPv6          []string `json:"ipv6"`           // CIDR, global scope only
-	Up            bool     `json:"up"`
+	// IPv4Dynamic are those of IPv4 that are DHCP leases: ip(8) marks them
+	// dynamic, with a lifetime. Empty on a host without ip(8), whose /proc
+	// does not tell.
+	IPv4Dynamic []string `json:"ipv4_dynamic"`
+	Up          bool     `json:"up"`
 }
 
 // NetNames are the names systemd's net_id builtin derives for a NIC. systemd

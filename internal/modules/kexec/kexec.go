@@ -167,16 +167,10 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 
 	p.uplink, p.uplinkOK = rescueUplink(h.Facts())
-	if p.uplinkOK && a.KeepLease {
-		lease, err := isLease(ctx, h, p.uplink)
-		if err != nil {
-			return nil, err
-		}
-		if lease {
-			c := modules.Change{Summary: fmt.Sprintf("make the rescue's DHCP lease %s on %s static, with its default route, so that the installer keeps it (nixos-images restores static addresses and asks DHCP again for leases, which may hand out another address)", p.uplink.v4, p.uplink.nic)}
-			p.pin = planPin(&c, p.uplink)
-			changes = append(changes, c)
-		}
+	if p.uplinkOK && p.uplink.lease && a.KeepLease {
+		c := modules.Change{Summary: fmt.Sprintf("make the rescue's DHCP lease %s on %s static, with its default route, so that the installer keeps it (nixos-images restores static addresses and asks DHCP again for leases, which may hand out another address)", p.uplink.v4, p.uplink.nic)}
+		p.pin = planPin(&c, p.uplink)
+		changes = append(changes, c)
 	}
 
 	// Unpacked afresh every time: kexec/run appends the host's keys and
