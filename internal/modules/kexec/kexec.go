@@ -117,9 +117,10 @@ type plan struct {
 	uplink   uplink
 	uplinkOK bool
 	restore  restore
-	// pin makes the rescue's DHCP lease static before the kexec; empty
-	// when the address is static already (or keep_lease: false).
-	pin []transport.Cmd
+	// pin makes the rescue's DHCP lease static before the kexec: ip -4
+	// -batch lines; empty when the address is static already (or
+	// keep_lease: false).
+	pin []string
 }
 
 func (m *module) tarball() string { return path.Join(m.args.Dest, "kexec.tar.gz") }
@@ -220,12 +221,12 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 			return nil, err
 		}
 	}
-	for _, cmd := range p.pin {
-		if _, err := h.Run(ctx, cmd); err != nil {
-			return nil, fmt.Errorf("make the rescue's DHCP lease static before the kexec: %w", err)
-		}
-	}
 	if len(p.pin) > 0 {
+		cmd := batch("-4")
+		cmd.Stdin = strings.NewReader(strings.Join(p.pin, "\n") + "\n")
+		if _, err := h.Run(ctx, cmd); err != nil {
+			return nil, fmt.Errorf("make the rescue's DHCP lease static before the kexec (%s): %w", strings.Join(p.pin, "; "), err)
+		}
 		h.Log("the rescue's DHCP lease %s is static now: the installer keeps it", p.uplink.v4)
 		out["lease_kept"] = p.uplink.v4.String()
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,6 +204,7 @@ type machine struct {
 
 	dials    int
 	dialOpts []transport.DialOptions
+	stdins   []string // what each command run with a stdin read
 }
 
 func newMachine() *machine {
@@ -216,6 +218,13 @@ func newMachine() *machine {
 }
 
 func (m *machine) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if cmd.Stdin != nil {
+		b, err := io.ReadAll(cmd.Stdin)
+		if err != nil {
+			return transport.Result{}, err
+		}
+		m.stdins = append(m.stdins, cmd.Line()+"\n"+string(b))
+	}
 	if strings.HasSuffix(cmd.Line(), "/kexec/kexec -u") && m.unloadErr {
 		m.Ran = append(m.Ran, cmd.Line())
 		return transport.Result{ExitCode: -1}, errors.New("connection lost")
@@ -369,5 +378,41 @@ func TestApply(t *testing.T) {
 				t.Errorf("%d dials: the wait did not go through the host's absence", m.dials)
 			}
 		})
+	}
+}
+
+// A lease is made static, with its default route, by one exec before the
+// kexec: the plan's one ip -4 -batch, both lines on its stdin.
+func TestApplyPinsTheLeaseInOneExec(t *testing.T) {
+	m := newMachine()
+	f := rescueFacts()
+	f.MemoryMB = 4096
+	f.Interfaces[0].IPv4Dynamic = []string{"203.0.113.10/24"}
+	m.FactsVal = f
+	mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
+	mod.clock = moduletest.NewClock().Time()
+	plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mod.Apply(context.Background(), m, plan)
+	if err != nil {
+		t.Fatalf("apply: %v\nlogs: %q", err, m.Logs)
+	}
+	if out["lease_kept"] != "203.0.113.10/24" {
+		t.Errorf("output %v", out)
+	}
+	var ipRuns []string
+	for _, r := range m.Ran {
+		if strings.HasPrefix(r, "ip ") {
+			ipRuns = append(ipRuns, r)
+		}
+	}
+	if !slices.Equal(ipRuns, []string{"ip -4 -batch -"}) {
+		t.Errorf("ran %q, want one ip -4 -batch -", ipRuns)
+	}
+	want := "ip -4 -batch -\naddr change 203.0.113.10/24 dev eth0 valid_lft forever preferred_lft forever\nroute replace default via 203.0.113.254 dev eth0 proto static\n"
+	if !slices.Contains(m.stdins, want) {
+		t.Errorf("stdins %q, want %q", m.stdins, want)
 	}
 }

@@ -221,11 +221,14 @@ func (m *module) restoreNetwork(ctx context.Context, h modules.Host, p *plan, an
 	return strings.Join(what, "; "), nil
 }
 
-// planPin plans making the uplink's lease, and its default route, static.
-func planPin(c *modules.Change, u uplink) []transport.Cmd {
-	cmds := []transport.Cmd{c.Cmd("ip", "-4", "addr", "change", u.v4.String(), "dev", u.nic, "valid_lft", "forever", "preferred_lft", "forever")}
+// planPin plans making the uplink's lease, and its default route, static:
+// ip -batch lines, run together by one exec.
+func planPin(c *modules.Change, u uplink) []string {
+	lines := []string{"addr change " + u.v4.String() + " dev " + u.nic + " valid_lft forever preferred_lft forever"}
 	if u.gw4.IsValid() {
-		cmds = append(cmds, c.Cmd("ip", "-4", "route", "replace", "default", "via", u.gw4.String(), "dev", u.nic, "proto", "static"))
+		lines = append(lines, "route replace default via "+u.gw4.String()+" dev "+u.nic+" proto static")
 	}
-	return cmds
+	c.Cmd(batch("-4").Args...)
+	c.Summary += "; IPv4: " + strings.Join(lines, ", ")
+	return lines
 }
