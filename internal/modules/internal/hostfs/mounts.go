@@ -69,13 +69,20 @@ func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (M
 	if err != nil {
 		return MountState{}, err
 	}
+	return MountAt(mounts, target), nil
+}
+
+// MountAt picks what is mounted exactly at target from a list of Mounts:
+// the last mount there, the one that is visible; not Mounted when none.
+func MountAt(mounts []MountState, target string) MountState {
+	target = path.Clean(target)
 	var s MountState
 	for _, m := range mounts {
-		if m.Target == path.Clean(target) {
+		if m.Target == target {
 			s = m
 		}
 	}
-	return s, nil
+	return s
 }
 
 // MountsArgv is how Mounts asks: every mount, one line of KEY="value"

@@ -43,6 +43,21 @@ func TestParseMountsOfNewerFindmnt(t *testing.T) {
 	}
 }
 
+// The last mount at a target is the visible one.
+func TestMountAt(t *testing.T) {
+	mounts := []MountState{
+		{Mounted: true, Target: "/mnt", Source: "/dev/sda2", FSType: "ext4"},
+		{Mounted: true, Target: "/mnt/boot", Source: "/dev/sda1", FSType: "vfat"},
+		{Mounted: true, Target: "/mnt", Source: "rpool/root", FSType: "zfs"},
+	}
+	if got := MountAt(mounts, "/mnt/"); got.Source != "rpool/root" {
+		t.Errorf("MountAt /mnt/ = %+v, want rpool/root over /dev/sda2", got)
+	}
+	if got := MountAt(mounts, "/mnt/home"); got.Mounted {
+		t.Errorf("MountAt /mnt/home = %+v, want nothing", got)
+	}
+}
+
 // FuzzParseMounts checks that what FormatMounts writes reads back the same,
 // whatever bytes a path holds.
 func FuzzParseMounts(f *testing.F) {
