@@ -152,24 +152,17 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
 	claim := netboot.ClaimOf(h, service, m.args.Inventory)
-	srv, err := client.Verify(ctx, claim)
+	loc, err := netboot.Locate(ctx, client, claim, BootRescue, ovh.PickRescue)
 	if err != nil {
 		return nil, err
 	}
-	boots, err := client.RangeBoots(ctx, srv, BootRescue)
-	if err != nil {
-		return nil, err
-	}
-	target, err := ovh.PickRescue(boots)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", service, err)
-	}
+	srv, target := loc.Server, loc.Target
 	p := &plan{service: service, target: target}
 	fp, _ := ovh.Fingerprint(key)
 	c := modules.Change{
 		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
 			service, target, fp, m.args.Timeout),
-		Before: netboot.DescribeBoot(srv, netboot.CurrentBoot(ctx, client, service, srv, boots)),
+		Before: loc.Before,
 		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
 	}
 	p.bootID = c.Cmd("cat", boot.IDPath)
