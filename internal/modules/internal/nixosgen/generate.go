@@ -111,14 +111,15 @@ func GenerateHost(ctx context.Context, h Host) (files []HostFile, notes []string
 	if err != nil {
 		return nil, nil, err
 	}
-	sys, err := resolve(a, inputs{name: h.Name, facts: f, mounts: mounts, rootMounted: mounts != nil})
+	cfg, err := Configure(a, h.Name, f, Layout{mounts: mounts, RootMounted: mounts != nil})
 	if err != nil {
 		return nil, nil, err
 	}
+	// The flake imports the folder: its configuration is default.nix.
 	files = []HostFile{
-		{Name: "default.nix", Content: []byte(renderConfiguration(sys))},
+		{Name: "default.nix", Content: cfg.file(ConfigurationFile)},
 		{Name: HardwareFile, Content: []byte(renderHardware(h.Name, f, mounts))},
-		{Name: NetworkFile, Content: []byte(renderNetwork(sys))},
+		{Name: NetworkFile, Content: cfg.file(NetworkFile)},
 	}
 	switch err := ParseCheck(ctx, files, "hosts/"+h.Name); {
 	case errors.Is(err, ErrNoNix):
@@ -126,7 +127,7 @@ func GenerateHost(ctx context.Context, h Host) (files []HostFile, notes []string
 	case err != nil:
 		return nil, nil, err
 	}
-	for _, n := range sys.notes {
+	for _, n := range cfg.Notes {
 		if !strings.HasPrefix(n, "nothing is mounted") {
 			notes = append(notes, n)
 		}
