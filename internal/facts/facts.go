@@ -97,8 +97,9 @@ type Disk struct {
 	Partitions []Partition `json:"partitions"`
 
 	// Driver is the kernel module of the disk's controller (ahci, nvme,
-	// megaraid_sas): the PCI driver above the disk in sysfs. The initrd
-	// needs it to find the root.
+	// megaraid_sas): the PCI driver above the disk in sysfs, as sysfs
+	// spells it (virtio-pci for virtio_pci). The initrd needs it to find
+	// the root.
 	Driver string `json:"driver,omitempty"`
 }
 

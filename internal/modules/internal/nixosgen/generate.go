@@ -191,6 +191,20 @@ var transportModules = map[string][]string{
 	"usb":    {"usb_storage", "uas", "sd_mod"},
 }
 
+// diskTransport is d's transport, guessed from its kernel name where lsblk
+// reports none.
+func diskTransport(d facts.Disk) string {
+	if d.Transport != "" {
+		return d.Transport
+	}
+	return transportOf(d.Path)
+}
+
+// moduleName is the kernel module of a driver as sysfs names it: the
+// kernel reads - and _ alike in module names, and writes virtio_pci's
+// driver virtio-pci.
+func moduleName(driver string) string { return strings.ReplaceAll(driver, "-", "_") }
+
 // transportOf guesses a disk's transport from its kernel name where lsblk
 // reports none, as it does for virtio disks.
 func transportOf(dev string) string {
@@ -230,10 +244,8 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 	var mods []string
 	var seen []string
 	for _, d := range f.Disks {
-		if d.Transport == "" {
-			d.Transport = transportOf(d.Path)
-		}
-		for _, m := range append(transportModules[d.Transport], d.Driver) {
+		d.Transport = diskTransport(d)
+		for _, m := range append(slices.Clone(transportModules[d.Transport]), moduleName(d.Driver)) {
 			if m != "" && !slices.Contains(mods, m) {
 				mods = append(mods, m)
 			}

@@ -152,3 +152,27 @@ func TestInventoryArgs(t *testing.T) {
 		t.Errorf("Args() = %v", args)
 	}
 }
+
+// A virtio disk's controller is virtio-pci in sysfs and virtio_pci as a
+// module, which the transport brings and NixOS's initrd has: it is listed
+// once, under its module name, and not called out as a controller.
+func TestVirtioDiskDriver(t *testing.T) {
+	f := rescue()
+	f.Disks[0].Path, f.Disks[0].ByID = "/dev/vda", []string{"/dev/disk/by-id/virtio-disk0"}
+	f.Disks[0].Driver = "virtio-pci"
+	files, _, err := GenerateHost(context.Background(), Host{Name: "vm1", Facts: f, Layout: LayoutExt4, Vars: map[string]any{
+		"ssh_keys": []any{adminKey}, "disks": []any{"/dev/vda"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		text := string(file.Content)
+		if strings.Contains(text, "virtio-pci") || strings.Contains(text, "controller needs") {
+			t.Errorf("%s names virtio-pci or a controller:\n%s", file.Name, text)
+		}
+		if file.Name == HardwareFile && strings.Count(text, `"virtio_pci"`) != 1 {
+			t.Errorf("%s lists virtio_pci other than once:\n%s", file.Name, text)
+		}
+	}
+}
