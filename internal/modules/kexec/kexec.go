@@ -215,8 +215,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		if _, err := p.download.Run(ctx, h); err != nil {
 			var space *fetch.SpaceError
 			if errors.As(err, &space) {
-				return nil, fmt.Errorf("refused before the kexec, the host stays in the rescue system: the kexec installer does not fit: %s is %s and unpacks to %s more, and %s has %s available (%s needed). The rescue runs from a RAM disk, and the installer it boots lives in RAM too: use a smaller image (kexec url and sha256), a dest on a disk partition mounted for it, or install this server through the rescue system with the ISO path (install-iso.yml)",
-					space.File, hostfs.FormatBytes(space.Size), hostfs.FormatBytes(space.Unpacked), space.Dir, hostfs.FormatBytes(space.Free), hostfs.FormatBytes(space.Need))
+				return nil, fmt.Errorf("refused before the kexec, the host stays in the rescue system: the kexec installer does not fit: %w. The rescue runs from a RAM disk, and the installer it boots lives in RAM too: use a smaller image (kexec url and sha256), or install this server through the rescue system with the ISO path (install-iso.yml)", err)
 			}
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/modules/internal/boot"
+	"github.com/nixbook/nixbook/internal/modules/internal/fetch"
 	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -320,6 +321,13 @@ func TestApply(t *testing.T) {
 			wantErr: []string{"did not come back as the NixOS installer within 1m", "try another image", "install-iso.yml", "rescue"}},
 		{name: "another host key", adjust: func(m *machine) { m.newKey = true },
 			wantErr: []string{"came back from kexec with another host key, refused"}},
+		{name: "does not fit", adjust: func(m *machine) {
+			m.Runs[line("curl", "-fsSIL", "--max-time", "30", "--", DefaultURL)] = moduletest.Reply{Stdout: "HTTP/2 200\r\ncontent-length: 629145600\r\n\r\n"}
+			m.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/kexec")] = moduletest.Reply{Stdout: "262144 4096 1000\n"}
+		}, wantErr: []string{
+			"refused before the kexec, the host stays in the rescue system: the kexec installer does not fit: kexec.tar.gz is 600.0 MiB and unpacks to 600.0 MiB more; /root/kexec has 1.0 GiB available (1.2 GiB needed)",
+			"use a smaller image", "install-iso.yml",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,6 +345,9 @@ func TestApply(t *testing.T) {
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatal("apply succeeded")
+				}
+				if space := (*fetch.SpaceError)(nil); strings.Contains(tt.name, "fit") && !errors.As(err, &space) {
+					t.Errorf("error %q does not wrap the fetch.SpaceError", err)
 				}
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {
