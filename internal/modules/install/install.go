@@ -265,7 +265,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if InstalledNixOS(h.Facts()) {
 		return nil
 	}
-	if service := m.service(h); m.args.Stage != StageSystem && service != "" {
+	if service := m.service(); m.args.Stage != StageSystem && service != "" {
 		if err := netboot.VerifyHost(ctx, m.args.Endpoint, h, service, m.args.Inventory); err != nil {
 			return err
 		}
@@ -286,7 +286,7 @@ func (m *module) Requires(api modules.APICheck) error {
 }
 
 // service is the OVH service a task means, or "" when the host has none.
-func (m *module) service(h modules.ReadOnlyHost) string {
+func (m *module) service() string {
 	s, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return ""

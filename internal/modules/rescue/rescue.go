@@ -120,7 +120,7 @@ func (m *module) Requires(api modules.APICheck) error {
 	return errors.Join(errs...)
 }
 
-func (m *module) endpoint(h modules.ReadOnlyHost) string {
+func (m *module) endpoint() string {
 	return m.args.Endpoint // empty: ovh.Resolve reads ovh_endpoint and the rest
 }
 
@@ -146,7 +146,7 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, err
 	}
-	client, err := h.OVH(m.endpoint(h))
+	client, err := h.OVH(m.endpoint())
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
 }
 
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
-	client, err := h.OVH(m.endpoint(h))
+	client, err := h.OVH(m.endpoint())
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if err != nil {
 		return err
 	}
-	return netboot.VerifyHost(ctx, m.endpoint(h), h, service, m.args.Inventory)
+	return netboot.VerifyHost(ctx, m.endpoint(), h, service, m.args.Inventory)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
@@ -257,7 +257,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err != nil {
 		return nil, err
 	}
-	client, err := h.OVHWriter(m.endpoint(h))
+	client, err := h.OVHWriter(m.endpoint())
 	if err != nil {
 		return nil, err
 	}

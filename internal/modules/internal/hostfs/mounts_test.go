@@ -57,21 +57,3 @@ func TestMountAt(t *testing.T) {
 		t.Errorf("MountAt /mnt/home = %+v, want nothing", got)
 	}
 }
-
-// FuzzParseMounts checks that what FormatMounts writes reads back the same,
-// whatever bytes a path holds.
-func FuzzParseMounts(f *testing.F) {
-	f.Add("/mnt/my iso", "/dev/loop0", "iso9660", "ro,nodev", "7:0")
-	f.Add("/a\"b\\c`$d", "rpool/root", "zfs", "rw", "0:50")
-	f.Fuzz(func(t *testing.T, target, source, fstype, options, majMin string) {
-		if target == "" || strings.Contains(options, ",,") {
-			t.Skip()
-		}
-		in := []MountState{{Mounted: true, Target: target, Source: source, FSType: fstype, FSRoot: "/", Options: strings.Split(options, ","), MajMin: majMin}}
-		got := ParseMounts(FormatMounts(in))
-		if !reflect.DeepEqual(got, in) {
-			t.Errorf("round trip:\n got %+v\nwant %+v", got, in)
-		}
-		ParseMounts([]byte(target + source)) // never panics
-	})
-}
