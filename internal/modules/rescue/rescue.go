@@ -345,7 +345,7 @@ func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) 
 		}
 		return "", nil
 	}
-	hostname, osr, err := ReadSystem(ctx, h)
+	hostname, osr, err := readSystem(ctx, h)
 	if err != nil {
 		return "", err
 	}
@@ -355,8 +355,8 @@ func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) 
 	return "", nil
 }
 
-// ReadSystem reads the host's name and /etc/os-release.
-func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
+// readSystem reads the host's name and /etc/os-release.
+func readSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
 	var osr facts.OSRelease
 	name, err := h.ReadFile(ctx, "/etc/hostname")
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
