@@ -6,23 +6,42 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nixbook/nixbook/internal/facts"
 )
 
 // TestParseMountsOfThisMachine reads what this machine's findmnt prints
 // (a read-only listing) and checks it against the kernel's own table.
+// Tests running beside it mount and unmount: the table is read before and
+// after findmnt, and findmnt asked again until the two agree.
 func TestParseMountsOfThisMachine(t *testing.T) {
-	out, err := exec.Command(MountsArgv[0], MountsArgv[1:]...).Output()
-	if err != nil {
-		t.Skipf("findmnt: %v", err)
+	readTable := func() string {
+		info, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(info)
+	}
+	var out []byte
+	var table string
+	for attempt := 1; ; attempt++ {
+		before := readTable()
+		var err error
+		out, err = exec.Command(MountsArgv[0], MountsArgv[1:]...).Output()
+		if err != nil {
+			t.Skipf("findmnt: %v", err)
+		}
+		if table = readTable(); table == before {
+			break
+		}
+		if attempt == 20 {
+			t.Skip("the mount table changed during each of 20 readings: other tests are mounting")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	mounts := ParseMounts(out)
-	info, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(info)), "\n")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
 	if len(mounts) != len(lines) {
 		t.Fatalf("ParseMounts found %d mounts, mountinfo lists %d", len(mounts), len(lines))
 	}
