@@ -51,6 +51,7 @@ var floors = []struct {
 	{"internal/modules/moduletest", []string{"internal/heavytest", "internal/clock", "internal/modules", "internal/facts", "internal/hostkeys", "internal/ovh", "internal/transport", "internal/transport/local", "internal/yamlx"}},
 	{"internal/modules/zfs/internal/zfsvm", []string{"internal/heavytest", "internal/facts", "internal/hostkeys", "internal/modules/moduletest", "internal/transport", "internal/transport/ssh", "sim/vm"}},
 	{"internal/modules/internal/nixosgen/nixosgentest", []string{"internal/heavytest", "internal/facts", "sim/nixeval"}},
+	{"internal/modules/internal/hostfs/hostfstest", []string{"internal/modules/internal/hostfs"}},
 	{"internal/runner/runnertest", []string{"internal/hostkeys", "internal/inventory", "internal/modules", "internal/playbooks", "internal/runner", "internal/tmpl", "internal/transport/ssh"}},
 
 	// The module contract, the kits modules share, and the modules: peers
@@ -80,7 +81,7 @@ var floors = []struct {
 
 // testKits are packages made for tests; the nixbook binary never links
 // them, nor the simulator, nor package testing.
-var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/modules/internal/nixosgen/nixosgentest", "internal/runner/runnertest", "sim/..."}
+var testKits = []string{"internal/heavytest", "internal/sshdtest", "internal/modules/moduletest", "internal/modules/zfs/internal/zfsvm", "internal/modules/internal/nixosgen/nixosgentest", "internal/modules/internal/hostfs/hostfstest", "internal/runner/runnertest", "sim/..."}
 
 func matches(pattern, pkg string) bool {
 	switch {

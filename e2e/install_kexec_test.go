@@ -154,7 +154,7 @@ func TestKexecPayloadOfRealisticSize(t *testing.T) {
 	}
 	// The stand-in tarball weighs a MiB or so before its padding.
 	refusal := regexp.MustCompile(`failed: \[ks1\] Boot the NixOS installer: refused before the kexec, the host stays in the rescue system: ` +
-		`the kexec installer does not fit: kexec.tar.gz is 60\d\.\d MiB and unpacks to 60\d\.\d MiB more, and /root/kexec has 10\d\d\.\d MiB available \(1\.\d GiB needed\)`)
+		`the kexec installer does not fit: kexec.tar.gz is 60\d\.\d MiB and unpacks to 60\d\.\d MiB more; /root/kexec has 10\d\d\.\d MiB available \(1\.\d GiB needed\)`)
 	if !refusal.MatchString(r.out) {
 		t.Errorf("the run does not say why ks1 is refused:\n%s", r.out)
 	}

@@ -172,15 +172,27 @@ func TestVMStageOneRefusesAPoolInUseElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The kexec path's nixos_config task, a task of the play (the ISO
-	// path's is deeper, in a block).
+	// The kexec path's nixos_config task (the ISO path's is in
+	// tasks/install-iso.yml).
 	const task = "\n      nixos_config:\n"
 	if bytes.Count(stock, []byte(task)) != 1 {
 		t.Fatalf("install.yml has not one %q", task)
 	}
-	playbook := filepath.Join(t.TempDir(), "install.yml")
+	dir := t.TempDir()
+	playbook := filepath.Join(dir, "install.yml")
 	noForce := bytes.Replace(stock, []byte(task), []byte(task+"        extra: \"boot.zfs.forceImportRoot = false;\"\n"), 1)
 	if err := os.WriteFile(playbook, noForce, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The tasks file it imports, beside it as in the stock playbooks'.
+	isoTasks, err := os.ReadFile(filepath.Join("..", "internal", "playbooks", "tasks", "install-iso.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "tasks"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tasks", "install-iso.yml"), isoTasks, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if r := f.nixbook(t, playbook); r.code != 0 {

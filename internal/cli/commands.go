@@ -249,7 +249,7 @@ func argDefault(a modules.Arg) string {
 func (e *env) playbooksCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "playbooks",
-		Usage:     "list the stock playbooks, or print one",
+		Usage:     "list the stock playbooks, or print one (or tasks/NAME.yml, a tasks file they import)",
 		ArgsUsage: "[NAME]",
 		Action: func(c *ucli.Context) error {
 			if c.NArg() == 0 {
@@ -258,7 +258,7 @@ func (e *env) playbooksCommand() *ucli.Command {
 				}
 				return nil
 			}
-			data, err := playbooks.StockData(c.Args().First())
+			data, err := playbooks.StockFile(c.Args().First())
 			if err != nil {
 				return usage(err)
 			}

@@ -67,7 +67,11 @@ type Interface struct {
 	NetNames      NetNames `json:"net_names"`      // every name net_id offers
 	IPv4          []string `json:"ipv4"`           // CIDR, e.g. 203.0.113.10/24
 	IPv6          []string `json:"ipv6"`           // CIDR, global scope only
-	Up            bool     `json:"up"`
+	// IPv4Dynamic are those of IPv4 that are DHCP leases: ip(8) marks them
+	// dynamic, with a lifetime. Empty on a host without ip(8), whose /proc
+	// does not tell.
+	IPv4Dynamic []string `json:"ipv4_dynamic"`
+	Up          bool     `json:"up"`
 }
 
 // NetNames are the names systemd's net_id builtin derives for a NIC. systemd
@@ -93,8 +97,9 @@ type Disk struct {
 	Partitions []Partition `json:"partitions"`
 
 	// Driver is the kernel module of the disk's controller (ahci, nvme,
-	// megaraid_sas): the PCI driver above the disk in sysfs. The initrd
-	// needs it to find the root.
+	// megaraid_sas): the PCI driver above the disk in sysfs, as sysfs
+	// spells it (virtio-pci for virtio_pci). The initrd needs it to find
+	// the root.
 	Driver string `json:"driver,omitempty"`
 }
 

@@ -33,9 +33,14 @@ func parseNetwork(f *Facts, secs []section, get func(string) *section) {
 
 	if s := get("ip-addr"); s != nil {
 		for _, line := range s.lines {
-			name, addr, ok := parseIPAddrLine(line)
-			if ok {
-				addAddr(iface(name), addr)
+			name, addr, dynamic, ok := parseIPAddrLine(line)
+			if !ok {
+				continue
+			}
+			i := iface(name)
+			addAddr(i, addr)
+			if dynamic && addr.Addr().Is4() && !slices.Contains(i.IPv4Dynamic, addr.String()) {
+				i.IPv4Dynamic = append(i.IPv4Dynamic, addr.String())
 			}
 		}
 	}
@@ -122,30 +127,35 @@ func parseIfaceSection(i *Interface, lines []string) {
 //
 //	4: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global eth0\ ...
 //
-// It returns IPv4 addresses except host-scope ones and IPv6 global ones.
-func parseIPAddrLine(line string) (string, netip.Prefix, bool) {
+// It returns IPv4 addresses except host-scope ones and IPv6 global ones,
+// and whether the address is dynamic (a DHCP lease, or SLAAC for IPv6).
+func parseIPAddrLine(line string) (name string, p netip.Prefix, dynamic, ok bool) {
 	fields := strings.Fields(line)
 	if len(fields) < 4 {
-		return "", netip.Prefix{}, false
+		return "", netip.Prefix{}, false, false
 	}
-	name := strings.TrimSuffix(fields[1], ":")
+	name = strings.TrimSuffix(fields[1], ":")
 	name, _, _ = strings.Cut(name, "@")
 	family := fields[2]
 	if family != "inet" && family != "inet6" {
-		return "", netip.Prefix{}, false
+		return "", netip.Prefix{}, false, false
 	}
 	scope := ""
-	for j := 3; j+1 < len(fields); j++ {
-		if fields[j] == "scope" {
+	// The flags come before the label, which -o ends with a backslash,
+	// and the lifetimes after it.
+	for j := 4; j < len(fields) && !strings.Contains(fields[j], `\`) && fields[j] != "valid_lft"; j++ {
+		switch {
+		case fields[j] == "scope" && j+1 < len(fields) && scope == "":
 			scope = fields[j+1]
-			break
+		case fields[j] == "dynamic":
+			dynamic = true
 		}
 	}
 	if family == "inet6" && scope != "global" || family == "inet" && scope == "host" {
-		return "", netip.Prefix{}, false
+		return "", netip.Prefix{}, false, false
 	}
-	p, ok := parsePrefix(fields[3])
-	return name, p, ok
+	p, ok = parsePrefix(fields[3])
+	return name, p, dynamic, ok
 }
 
 func parsePrefix(s string) (netip.Prefix, bool) {

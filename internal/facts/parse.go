@@ -116,6 +116,9 @@ func normalize(f *Facts) {
 		if in.IPv6 == nil {
 			in.IPv6 = []string{}
 		}
+		if in.IPv4Dynamic == nil {
+			in.IPv4Dynamic = []string{}
+		}
 	}
 	if f.Nameservers == nil {
 		f.Nameservers = []string{}

@@ -87,6 +87,7 @@ func TestParseSamplesKeyFacts(t *testing.T) {
 		predicted     string
 		mac           string
 		ipv4, ipv6    []string
+		leases        []string // dynamic IPv4
 		gw4, gw6      string
 		nameservers   []string
 		disks         []disk
@@ -98,7 +99,7 @@ func TestParseSamplesKeyFacts(t *testing.T) {
 			sample: "kimsufi-rescue", rescue: true, firmware: "bios",
 			primary: "eth0", predicted: "enp2s0", mac: "00:22:4d:ab:cd:ef",
 			ipv4: []string{"203.0.113.10/24"}, ipv6: []string{"2001:db8:1:2::10/64"},
-			gw4: "203.0.113.254", gw6: "2001:db8:1:ff:ff:ff:ff:ff",
+			leases: []string{"203.0.113.10/24"}, gw4: "203.0.113.254", gw6: "2001:db8:1:ff:ff:ff:ff:ff",
 			nameservers: []string{"198.51.100.53", "2001:db8:ffff::53"},
 			disks: []disk{{"/dev/sda", 2000398934016, []string{
 				"/dev/sda1:1:ext4:/mnt", "/dev/sda2:2:swap:", "/dev/sda4:4:ext4:/root/rescue"}}},
@@ -108,7 +109,7 @@ func TestParseSamplesKeyFacts(t *testing.T) {
 			sample: "nixos-installer-nvme", rescue: false, firmware: "uefi",
 			primary: "enp3s0", predicted: "enp3s0", mac: "a8:a1:59:12:34:56",
 			ipv4: []string{"198.51.100.20/24"}, ipv6: []string{"2001:db8:3:4:aaa1:59ff:fe12:3456/64"},
-			gw4: "198.51.100.254", gw6: "fe80::1",
+			leases: []string{"198.51.100.20/24"}, gw4: "198.51.100.254", gw6: "fe80::1",
 			nameservers: []string{"198.51.100.53"},
 			disks: []disk{
 				{"/dev/nvme0n1", 512110190592, []string{"/dev/nvme0n1p1:1:vfat:", "/dev/nvme0n1p2:2:zfs_member:"}},
@@ -173,6 +174,9 @@ func TestParseSamplesKeyFacts(t *testing.T) {
 			if !slices.Equal(p.IPv4, tt.ipv4) || !slices.Equal(p.IPv6, tt.ipv6) {
 				t.Errorf("addresses = %v %v; want %v %v", p.IPv4, p.IPv6, tt.ipv4, tt.ipv6)
 			}
+			if want := append([]string{}, tt.leases...); !slices.Equal(p.IPv4Dynamic, want) {
+				t.Errorf("dynamic IPv4 = %v; want %v", p.IPv4Dynamic, want)
+			}
 			if f.Gateway4 != tt.gw4 || f.Gateway6 != tt.gw6 {
 				t.Errorf("gateways = %q %q; want %q %q", f.Gateway4, f.Gateway6, tt.gw4, tt.gw6)
 			}
@@ -198,6 +202,26 @@ func TestParseSamplesKeyFacts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Only the address ip marks dynamic is a lease, whatever the label or the
+// other addresses on the interface.
+func TestIPAddrLeases(t *testing.T) {
+	out := "==> hostname\nks1\n==> boot_id\n4f6c1d0e-8a4b-4e5e-9a57-2c9d8e1b7f31\n==> ip-addr\n" +
+		"2: eth0    inet 203.0.113.77/24 scope global dynamic eth0\\       valid_lft 3600sec preferred_lft 3600sec\n" +
+		"2: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global eth0\\       valid_lft forever preferred_lft forever\n" +
+		"3: dynamic    inet 198.51.100.5/24 scope global dynamic\\       valid_lft forever preferred_lft forever\n" +
+		"2: eth0    inet6 2001:db8::5/64 scope global dynamic mngtmpaddr \\       valid_lft 2591993sec preferred_lft 604793sec\n"
+	f, err := Parse([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := f.Interface("eth0"); in == nil || !slices.Equal(in.IPv4Dynamic, []string{"203.0.113.77/24"}) {
+		t.Errorf("eth0 = %+v; want only 203.0.113.77/24 dynamic", in)
+	}
+	if in := f.Interface("dynamic"); in == nil || len(in.IPv4Dynamic) != 0 {
+		t.Errorf("an interface labelled dynamic = %+v; want no lease", in)
 	}
 }
 

@@ -243,7 +243,8 @@ func TestScriptInNetworkNamespace(t *testing.T) {
 		{"link", "set", "lo", "up"},
 		{"link", "set", nic, "up"},
 		{"link", "set", peer, "up"},
-		{"addr", "add", "203.0.113.10/24", "dev", nic},
+		// With a lifetime, as a DHCP client adds its lease: ip shows it dynamic.
+		{"addr", "add", "203.0.113.10/24", "dev", nic, "valid_lft", "86400", "preferred_lft", "86400"},
 		{"-6", "addr", "add", "2001:db8:1:2::10/64", "dev", nic, "nodad"},
 		{"route", "add", "default", "via", "203.0.113.254"},
 		{"-6", "route", "add", gw6, "dev", nic},
@@ -305,6 +306,13 @@ func TestScriptInNetworkNamespace(t *testing.T) {
 			}
 			if !slices.Equal(in.IPv4, []string{"203.0.113.10/24"}) || !slices.Equal(in.IPv6, []string{"2001:db8:1:2::10/64"}) {
 				t.Errorf("%s addresses = %v %v; want 203.0.113.10/24 and 2001:db8:1:2::10/64 (link-local left out)", nic, in.IPv4, in.IPv6)
+			}
+			wantLeases := []string{"203.0.113.10/24"}
+			if tt.hide {
+				wantLeases = []string{} // /proc does not tell
+			}
+			if !slices.Equal(in.IPv4Dynamic, wantLeases) {
+				t.Errorf("%s dynamic IPv4 = %v; want %v", nic, in.IPv4Dynamic, wantLeases)
 			}
 			if p := f.Interface(peer); p == nil || len(p.IPv4)+len(p.IPv6) != 0 {
 				t.Errorf("%s = %+v; want it listed without global addresses", peer, p)

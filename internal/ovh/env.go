@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -23,8 +22,6 @@ type Env struct {
 	// Lookup resolves the host names Verify proves; nil: the system's
 	// resolver.
 	Lookup LookupFunc
-	// HTTPClient sends the requests; nil: a client of its own.
-	HTTPClient *http.Client
 }
 
 // Client resolves a host's endpoint and credentials (see Resolve) and its
@@ -54,7 +51,6 @@ func (e Env) client(endpoint string, vars map[string]any, log func(format string
 		Log:         log,
 		Sleep:       e.Sleep,
 		ReadOnly:    readOnly,
-		HTTPClient:  e.HTTPClient,
 	})
 	if err != nil {
 		return nil, nil, err

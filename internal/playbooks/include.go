@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	pathpkg "path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -152,7 +153,11 @@ func (l *loader) readImport(file *yaml.Node, kw string) (*yaml.Node, string, boo
 		return nil, "", false
 	}
 	path := file.Value
-	if !filepath.IsAbs(path) {
+	switch {
+	case strings.HasPrefix(l.file, EmbeddedPrefix):
+		// A stock playbook imports stock files: they ship with it.
+		path = EmbeddedPrefix + pathpkg.Join(pathpkg.Dir(strings.TrimPrefix(l.file, EmbeddedPrefix)), path)
+	case !filepath.IsAbs(path):
 		path = filepath.Join(l.baseDir, path)
 	}
 	if slices.Contains(l.importing, path) {
@@ -181,11 +186,17 @@ func (l *loader) readImport(file *yaml.Node, kw string) (*yaml.Node, string, boo
 // error itself is already reported.
 var errParse = errors.New("parse error")
 
-// parseFile reads and parses a YAML file: nil for an empty one. A parse
-// error is reported here and returned as errParse; a read error is
-// returned for the caller to place.
+// parseFile reads and parses a YAML file, a stock one when path has the
+// EmbeddedPrefix: nil for an empty one. A parse error is reported here and
+// returned as errParse; a read error is returned for the caller to place.
 func (l *loader) parseFile(path string) (*yaml.Node, error) {
-	data, err := yamlx.ReadFile(path)
+	var data []byte
+	var err error
+	if name, ok := strings.CutPrefix(path, EmbeddedPrefix); ok {
+		data, err = stock.ReadFile(name)
+	} else {
+		data, err = yamlx.ReadFile(path)
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

@@ -15,9 +15,10 @@ import (
 	"github.com/nixbook/nixbook/internal/yamlx"
 )
 
-// stock holds the playbooks shipped in the binary.
+// stock holds the playbooks shipped in the binary, and under tasks/ the
+// tasks files they import.
 //
-//go:embed *.yml
+//go:embed *.yml tasks/*.yml
 var stock embed.FS
 
 // EmbeddedPrefix marks the Path of a stock playbook.
@@ -34,6 +35,17 @@ func Stock() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// StockFile returns a stock playbook as StockData does, or a tasks file
+// the stock playbooks import, by its path ("tasks/install-iso.yml").
+func StockFile(name string) ([]byte, error) {
+	if rest, ok := strings.CutPrefix(name, "tasks/"); ok && !strings.ContainsRune(rest, '/') {
+		if data, err := stock.ReadFile(name); err == nil {
+			return data, nil
+		}
+	}
+	return StockData(name)
 }
 
 // StockData returns a stock playbook by name, with or without ".yml".

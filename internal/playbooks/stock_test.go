@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,5 +128,28 @@ func TestResolve(t *testing.T) {
 	pb, err := Open(local, testRegistry())
 	if err != nil || pb.Path != local || pb.Dir != dir || pb.Plays[0].Hosts != "local" {
 		t.Errorf("Open(local) = %+v, %v", pb, err)
+	}
+}
+
+func TestStockFile(t *testing.T) {
+	t.Chdir(t.TempDir()) // so no local file shadows a stock one
+	data, err := StockFile("tasks/install-iso.yml")
+	if err != nil || !strings.Contains(string(data), "fetch_iso:") {
+		t.Errorf("StockFile(tasks/install-iso.yml) = %d bytes, %v", len(data), err)
+	}
+	if data, err := StockFile("install"); err != nil || !strings.Contains(string(data), "import_tasks: tasks/install-iso.yml") {
+		t.Errorf("StockFile(install) = %d bytes, %v", len(data), err)
+	}
+	for _, name := range []string{"tasks/nope.yml", "tasks/../install.yml", "tasks"} {
+		if _, err := StockFile(name); err == nil {
+			t.Errorf("StockFile(%q) succeeded", name)
+		}
+	}
+	// Tasks files are no playbooks: not listed, not run.
+	if slices.ContainsFunc(Stock(), func(n string) bool { return strings.Contains(n, "/") }) {
+		t.Errorf("Stock() = %v", Stock())
+	}
+	if _, _, err := Resolve("tasks/install-iso.yml"); err == nil {
+		t.Error("Resolve(tasks/install-iso.yml) succeeded")
 	}
 }

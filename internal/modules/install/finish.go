@@ -143,7 +143,7 @@ func (m *module) checkFinish(ctx context.Context, h modules.ReadOnlyHost, alone 
 		changes = append(changes, c)
 	}
 
-	if service := m.service(h); service != "" {
+	if service := m.service(); service != "" {
 		client, err := h.OVH(m.args.Endpoint)
 		if err != nil {
 			return nil, nil, "", err

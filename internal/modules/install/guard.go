@@ -169,7 +169,7 @@ func hostFolder(ctx context.Context, h modules.ReadOnlyHost, hv HostVars) ([]nix
 		return v != nil && !(ok && strings.Contains(s, "{{"))
 	}
 	args := map[string]any{}
-	for arg, v := range hv.args() {
+	for arg, v := range hv.Args() {
 		if plain(v) {
 			args[arg] = v
 		}
@@ -186,13 +186,4 @@ func hostFolder(ctx context.Context, h modules.ReadOnlyHost, hv HostVars) ([]nix
 		return nil, errors.New("nothing rendered")
 	}
 	return files, nil
-}
-
-// args are the values of nixos_config's arguments (by their names in
-// nixosgen.InventoryArgs) the host's variables gave.
-func (hv HostVars) args() map[string]any {
-	return map[string]any{
-		"ssh_keys": hv.SSHKeys, "ipv4": hv.IPv4, "ipv6": hv.IPv6, "ipv6_gateway": hv.IPv6Gateway,
-		"nic_naming": hv.NICNaming, "disks": hv.Disks, "state_version": hv.StateVersion,
-	}
 }

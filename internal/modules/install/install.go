@@ -27,6 +27,7 @@ import (
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/modkit"
 	"github.com/nixbook/nixbook/internal/modules/internal/netboot"
+	"github.com/nixbook/nixbook/internal/modules/internal/nixosgen"
 	"github.com/nixbook/nixbook/internal/ovh"
 )
 
@@ -89,18 +90,11 @@ type Args struct {
 
 // HostVars are the inventory variables install reads beside its arguments:
 // those a local flake's host folder is rendered from, as `nixbook
-// generate` renders it (nixosgen.InventoryArgs), and the key nixbook
-// logs in with.
+// generate` renders it, and the key nixbook logs in with.
 type HostVars struct {
-	SSHKeys      any    `yaml:"-" var:"ssh_keys,rescue_ssh_key" doc:"the host folder's ssh_keys (a local flake)"`
-	IPv4         any    `yaml:"-" var:"ipv4" doc:"the host folder's ipv4 (a local flake)"`
-	IPv6         any    `yaml:"-" var:"ipv6" doc:"the host folder's ipv6 (a local flake); the IPv6 address the installed system must answer at after the reboot (default: the installer's; none: not checked)"`
-	IPv6Gateway  any    `yaml:"-" var:"ipv6_gateway" doc:"the host folder's ipv6_gateway (a local flake); the gateway of the installed system's IPv6 default route (default: the installer's)"`
-	NICNaming    any    `yaml:"-" var:"nic_naming" doc:"the host folder's nic_naming (a local flake)"`
-	Disks        any    `yaml:"-" var:"disks" doc:"the host folder's disks (a local flake)"`
-	StateVersion any    `yaml:"-" var:"state_version,nixos_release" doc:"the host folder's state_version (a local flake)"`
-	FSLayout     any    `yaml:"-" var:"fs_layout" doc:"the host folder's file systems (a local flake)"`
-	LoginKey     string `yaml:"-" var:"rescue_ssh_key" doc:"the key nixbook logs in with: a flake's system without it as a root key is noted"`
+	nixosgen.InventoryVars `yaml:",inline"`
+	FSLayout               any    `yaml:"-" var:"fs_layout" doc:"the host folder's file systems (a local flake)"`
+	LoginKey               string `yaml:"-" var:"rescue_ssh_key" doc:"the key nixbook logs in with: a flake's system without it as a root key is noted"`
 }
 
 // Spec is the `install` module.
@@ -274,7 +268,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if InstalledNixOS(h.Facts()) {
 		return nil
 	}
-	if service := m.service(h); m.args.Stage != StageSystem && service != "" {
+	if service := m.service(); m.args.Stage != StageSystem && service != "" {
 		if err := netboot.VerifyHost(ctx, m.args.Endpoint, h, service, m.args.Inventory); err != nil {
 			return err
 		}
@@ -295,7 +289,7 @@ func (m *module) Requires(api modules.APICheck) error {
 }
 
 // service is the OVH service a task means, or "" when the host has none.
-func (m *module) service(h modules.ReadOnlyHost) string {
+func (m *module) service() string {
 	s, err := netboot.Service(m.args.Service)
 	if err != nil {
 		return ""

@@ -117,9 +117,10 @@ type plan struct {
 	uplink   uplink
 	uplinkOK bool
 	restore  restore
-	// pin makes the rescue's DHCP lease static before the kexec; empty
-	// when the address is static already (or keep_lease: false).
-	pin []transport.Cmd
+	// pin makes the rescue's DHCP lease static before the kexec: ip -4
+	// -batch lines; empty when the address is static already (or
+	// keep_lease: false).
+	pin []string
 }
 
 func (m *module) tarball() string { return path.Join(m.args.Dest, "kexec.tar.gz") }
@@ -167,16 +168,10 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 
 	p.uplink, p.uplinkOK = rescueUplink(h.Facts())
-	if p.uplinkOK && a.KeepLease {
-		lease, err := isLease(ctx, h, p.uplink)
-		if err != nil {
-			return nil, err
-		}
-		if lease {
-			c := modules.Change{Summary: fmt.Sprintf("make the rescue's DHCP lease %s on %s static, with its default route, so that the installer keeps it (nixos-images restores static addresses and asks DHCP again for leases, which may hand out another address)", p.uplink.v4, p.uplink.nic)}
-			p.pin = planPin(&c, p.uplink)
-			changes = append(changes, c)
-		}
+	if p.uplinkOK && p.uplink.lease && a.KeepLease {
+		c := modules.Change{Summary: fmt.Sprintf("make the rescue's DHCP lease %s on %s static, with its default route, so that the installer keeps it (nixos-images restores static addresses and asks DHCP again for leases, which may hand out another address)", p.uplink.v4, p.uplink.nic)}
+		p.pin = planPin(&c, p.uplink)
+		changes = append(changes, c)
 	}
 
 	// Unpacked afresh every time: kexec/run appends the host's keys and
@@ -220,18 +215,17 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		if _, err := p.download.Run(ctx, h); err != nil {
 			var space *fetch.SpaceError
 			if errors.As(err, &space) {
-				return nil, fmt.Errorf("refused before the kexec, the host stays in the rescue system: the kexec installer does not fit: %s is %s and unpacks to %s more, and %s has %s available (%s needed). The rescue runs from a RAM disk, and the installer it boots lives in RAM too: use a smaller image (kexec url and sha256), a dest on a disk partition mounted for it, or install this server through the rescue system with the ISO path (install-iso.yml)",
-					space.File, hostfs.FormatBytes(space.Size), hostfs.FormatBytes(space.Unpacked), space.Dir, hostfs.FormatBytes(space.Free), hostfs.FormatBytes(space.Need))
+				return nil, fmt.Errorf("refused before the kexec, the host stays in the rescue system: the kexec installer does not fit: %w. The rescue runs from a RAM disk, and the installer it boots lives in RAM too: use a smaller image (kexec url and sha256), or install this server through the rescue system with the ISO path (install-iso.yml)", err)
 			}
 			return nil, err
 		}
 	}
-	for _, cmd := range p.pin {
-		if _, err := h.Run(ctx, cmd); err != nil {
-			return nil, fmt.Errorf("make the rescue's DHCP lease static before the kexec: %w", err)
-		}
-	}
 	if len(p.pin) > 0 {
+		cmd := batch("-4")
+		cmd.Stdin = strings.NewReader(strings.Join(p.pin, "\n") + "\n")
+		if _, err := h.Run(ctx, cmd); err != nil {
+			return nil, fmt.Errorf("make the rescue's DHCP lease static before the kexec (%s): %w", strings.Join(p.pin, "; "), err)
+		}
 		h.Log("the rescue's DHCP lease %s is static now: the installer keeps it", p.uplink.v4)
 		out["lease_kept"] = p.uplink.v4.String()
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/hostkeys"
 	"github.com/nixbook/nixbook/internal/modules/internal/boot"
+	"github.com/nixbook/nixbook/internal/modules/internal/fetch"
 	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
@@ -70,9 +72,10 @@ func rescue(f *facts.Facts) *moduletest.ScriptedHost {
 		},
 	}
 	// The rescue's address is static unless a test says otherwise.
-	if u, ok := rescueUplink(f); ok && u.v4.IsValid() {
-		h.Probes[line("ip", "-o", "-4", "addr", "show", "dev", u.nic)] = moduletest.Reply{
-			Stdout: "2: " + u.nic + "    inet " + u.v4.String() + " brd 203.0.113.255 scope global " + u.nic + "\\       valid_lft forever preferred_lft forever\n"}
+	if f != nil {
+		for i := range f.Interfaces {
+			f.Interfaces[i].IPv4Dynamic = nil
+		}
 	}
 	return h
 }
@@ -80,8 +83,7 @@ func rescue(f *facts.Facts) *moduletest.ScriptedHost {
 // dhcpLease makes the rescue's address a DHCP lease.
 func dhcpLease(h *moduletest.ScriptedHost) {
 	u, _ := rescueUplink(h.FactsVal)
-	h.Probes[line("ip", "-o", "-4", "addr", "show", "dev", u.nic)] = moduletest.Reply{
-		Stdout: "2: " + u.nic + "    inet " + u.v4.String() + " brd 203.0.113.255 scope global dynamic " + u.nic + "\\       valid_lft 863990sec preferred_lft 863990sec\n"}
+	h.FactsVal.Interface(u.nic).IPv4Dynamic = []string{u.v4.String()}
 }
 
 func TestCheckGolden(t *testing.T) {
@@ -106,10 +108,6 @@ func TestCheckGolden(t *testing.T) {
 		},
 		{name: "rescue-with-a-dhcp-lease", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: dhcpLease},
 		{name: "rescue-with-a-dhcp-lease-left-alone", facts: "kimsufi-rescue", args: "sha256: " + tarSum + "\nkeep_lease: false", setup: dhcpLease},
-		{name: "rescue-without-ip", facts: "kimsufi-rescue", args: "sha256: " + tarSum, setup: func(h *moduletest.ScriptedHost) {
-			u, _ := rescueUplink(h.FactsVal)
-			h.Probes[line("ip", "-o", "-4", "addr", "show", "dev", u.nic)] = moduletest.Reply{Exit: 127, Stderr: "sh: 1: ip: not found\n"}
-		}},
 		{name: "too-little-memory", facts: "busybox-minimal", args: "sha256: " + tarSum},
 		{name: "memory-from-meminfo", args: "sha256: " + tarSum + "\nmin_memory: 2GiB", setup: func(h *moduletest.ScriptedHost) {
 			h.Files["/proc/meminfo"] = "MemTotal:        1917484 kB\nMemFree:          123456 kB\n"
@@ -208,6 +206,7 @@ type machine struct {
 
 	dials    int
 	dialOpts []transport.DialOptions
+	stdins   []string // what each command run with a stdin read
 }
 
 func newMachine() *machine {
@@ -221,6 +220,13 @@ func newMachine() *machine {
 }
 
 func (m *machine) Run(ctx context.Context, cmd transport.Cmd) (transport.Result, error) {
+	if cmd.Stdin != nil {
+		b, err := io.ReadAll(cmd.Stdin)
+		if err != nil {
+			return transport.Result{}, err
+		}
+		m.stdins = append(m.stdins, cmd.Line()+"\n"+string(b))
+	}
 	if strings.HasSuffix(cmd.Line(), "/kexec/kexec -u") && m.unloadErr {
 		m.Ran = append(m.Ran, cmd.Line())
 		return transport.Result{ExitCode: -1}, errors.New("connection lost")
@@ -316,6 +322,13 @@ func TestApply(t *testing.T) {
 			wantErr: []string{"did not come back as the NixOS installer within 1m", "try another image", "install-iso.yml", "rescue"}},
 		{name: "another host key", adjust: func(m *machine) { m.newKey = true },
 			wantErr: []string{"came back from kexec with another host key, refused"}},
+		{name: "does not fit", adjust: func(m *machine) {
+			m.Runs[line("curl", "-fsSIL", "--max-time", "30", "--", DefaultURL)] = moduletest.Reply{Stdout: "HTTP/2 200\r\ncontent-length: 629145600\r\n\r\n"}
+			m.Probes[line("stat", "-f", "-c", "%a %S %d", "--", "/root/kexec")] = moduletest.Reply{Stdout: "262144 4096 1000\n"}
+		}, wantErr: []string{
+			"refused before the kexec, the host stays in the rescue system: the kexec installer does not fit: kexec.tar.gz is 600.0 MiB and unpacks to 600.0 MiB more; /root/kexec has 1.0 GiB available (1.2 GiB needed)",
+			"use a smaller image", "install-iso.yml",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,6 +346,9 @@ func TestApply(t *testing.T) {
 			if len(tt.wantErr) > 0 {
 				if err == nil {
 					t.Fatal("apply succeeded")
+				}
+				if space := (*fetch.SpaceError)(nil); strings.Contains(tt.name, "fit") && !errors.As(err, &space) {
+					t.Errorf("error %q does not wrap the fetch.SpaceError", err)
 				}
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {
@@ -386,8 +402,6 @@ func TestApplyAnswersOnlyElsewhere(t *testing.T) {
 	f := rescueFacts()
 	f.MemoryMB = 4096
 	m.FactsVal = f
-	m.Probes[line("ip", "-o", "-4", "addr", "show", "dev", "eth0")] = moduletest.Reply{
-		Stdout: "2: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global eth0\\       valid_lft forever preferred_lft forever\n"}
 	m.ReconnectFn = func(ctx context.Context, opts transport.DialOptions) error {
 		if m.ran && opts.Address == "" {
 			return fmt.Errorf("dial tcp 203.0.113.10:22: connect: no route to host: %w", transport.ErrUnreachable)
@@ -406,5 +420,41 @@ func TestApplyAnswersOnlyElsewhere(t *testing.T) {
 	}
 	if errors.Is(err, transport.ErrUnreachable) {
 		t.Errorf("apply: %v wraps transport.ErrUnreachable", err)
+	}
+}
+
+// A lease is made static, with its default route, by one exec before the
+// kexec: the plan's one ip -4 -batch, both lines on its stdin.
+func TestApplyPinsTheLeaseInOneExec(t *testing.T) {
+	m := newMachine()
+	f := rescueFacts()
+	f.MemoryMB = 4096
+	f.Interfaces[0].IPv4Dynamic = []string{"203.0.113.10/24"}
+	m.FactsVal = f
+	mod := moduletest.New(t, Spec, "sha256: "+tarSum+"\ntimeout: 1m").(*module)
+	mod.clock = moduletest.NewClock().Time()
+	plan, err := moduletest.CheckScripted(context.Background(), mod, m.ScriptedHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mod.Apply(context.Background(), m, plan)
+	if err != nil {
+		t.Fatalf("apply: %v\nlogs: %q", err, m.Logs)
+	}
+	if out["lease_kept"] != "203.0.113.10/24" {
+		t.Errorf("output %v", out)
+	}
+	var ipRuns []string
+	for _, r := range m.Ran {
+		if strings.HasPrefix(r, "ip ") {
+			ipRuns = append(ipRuns, r)
+		}
+	}
+	if !slices.Equal(ipRuns, []string{"ip -4 -batch -"}) {
+		t.Errorf("ran %q, want one ip -4 -batch -", ipRuns)
+	}
+	want := "ip -4 -batch -\naddr change 203.0.113.10/24 dev eth0 valid_lft forever preferred_lft forever\nroute replace default via 203.0.113.254 dev eth0 proto static\n"
+	if !slices.Contains(m.stdins, want) {
+		t.Errorf("stdins %q, want %q", m.stdins, want)
 	}
 }

@@ -2,10 +2,10 @@ package kexec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +21,9 @@ type uplink struct {
 	nic, mac string
 	v4, v6   netip.Prefix // invalid: none
 	gw4, gw6 netip.Addr   // invalid: none
+	// lease is true when v4 is a DHCP lease. Facts gathered without ip(8)
+	// cannot tell, and the address is left as it is.
+	lease bool
 }
 
 // rescueUplink reads the uplink from the rescue's facts; ok is false when
@@ -40,6 +43,7 @@ func rescueUplink(f *facts.Facts) (uplink, bool) {
 		return uplink{}, false
 	}
 	u := uplink{nic: iface.Name, mac: iface.MAC, v4: firstPrefix(iface.IPv4, true), v6: firstPrefix(iface.IPv6, false)}
+	u.lease = u.v4.IsValid() && slices.Contains(iface.IPv4Dynamic, u.v4.String())
 	if f.Gateway4Interface == "" || f.Gateway4Interface == iface.Name {
 		u.gw4, _ = netip.ParseAddr(f.Gateway4)
 	}
@@ -219,43 +223,14 @@ func (m *module) restoreNetwork(ctx context.Context, h modules.Host, p *plan, an
 	return strings.Join(what, "; "), nil
 }
 
-// isLease says whether the uplink's IPv4 address is a DHCP lease now: ip
-// marks it dynamic, with a lifetime. A rescue without ip(8) cannot tell,
-// and its address is left as it is.
-func isLease(ctx context.Context, h modules.ReadOnlyHost, u uplink) (bool, error) {
-	if !u.v4.IsValid() {
-		return false, nil
-	}
-	res, err := h.Probe(ctx, transport.Cmd{Args: []string{"ip", "-o", "-4", "addr", "show", "dev", u.nic}})
-	var exit *transport.ExitError
-	switch {
-	case errors.As(err, &exit):
-		h.Log("cannot tell whether %s is a DHCP lease (ip addr show dev %s: %v): left as it is", u.v4, u.nic, err)
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("ip addr show dev %s: %w", u.nic, err)
-	}
-	return leaseIn(string(res.Stdout), u.v4), nil
-}
-
-// leaseIn reads `ip -o -4 addr show` for whether p is dynamic.
-func leaseIn(out string, p netip.Prefix) bool {
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet" && f[i+1] == p.String() {
-				return strings.Contains(" "+strings.Join(f[i+2:], " ")+" ", " dynamic ")
-			}
-		}
-	}
-	return false
-}
-
-// planPin plans making the uplink's lease, and its default route, static.
-func planPin(c *modules.Change, u uplink) []transport.Cmd {
-	cmds := []transport.Cmd{c.Cmd("ip", "-4", "addr", "change", u.v4.String(), "dev", u.nic, "valid_lft", "forever", "preferred_lft", "forever")}
+// planPin plans making the uplink's lease, and its default route, static:
+// ip -batch lines, run together by one exec.
+func planPin(c *modules.Change, u uplink) []string {
+	lines := []string{"addr change " + u.v4.String() + " dev " + u.nic + " valid_lft forever preferred_lft forever"}
 	if u.gw4.IsValid() {
-		cmds = append(cmds, c.Cmd("ip", "-4", "route", "replace", "default", "via", u.gw4.String(), "dev", u.nic, "proto", "static"))
+		lines = append(lines, "route replace default via "+u.gw4.String()+" dev "+u.nic+" proto static")
 	}
-	return cmds
+	c.Cmd(batch("-4").Args...)
+	c.Summary += "; IPv4: " + strings.Join(lines, ", ")
+	return lines
 }

@@ -65,32 +65,25 @@ func TestRestorePlansOneBatchPerFamily(t *testing.T) {
 	}
 }
 
-func TestLeaseIn(t *testing.T) {
-	p := netip.MustParsePrefix("203.0.113.10/24")
+// The uplink is a lease when facts say ip marks its address dynamic, not
+// when another address of the interface is one.
+func TestRescueUplinkLease(t *testing.T) {
 	tests := []struct {
-		out  string
-		want bool
+		name    string
+		dynamic []string
+		want    bool
 	}{
-		{"2: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global dynamic eth0\\       valid_lft 863990sec preferred_lft 863990sec\n", true},
-		{"2: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global eth0\\       valid_lft forever preferred_lft forever\n", false},
-		// Another address's lease says nothing of this one.
-		{"2: eth0    inet 203.0.113.77/24 scope global dynamic eth0\n2: eth0    inet 203.0.113.10/24 scope global eth0\n", false},
-		{"", false},
+		{"static", nil, false},
+		{"lease", []string{"203.0.113.10/24"}, true},
+		{"another address's lease", []string{"203.0.113.77/24"}, false},
 	}
 	for _, tt := range tests {
-		if got := leaseIn(tt.out, p); got != tt.want {
-			t.Errorf("leaseIn(%q) = %v, want %v", tt.out, got, tt.want)
+		f := rescueFacts()
+		f.Interfaces[0].IPv4Dynamic = tt.dynamic
+		if u, ok := rescueUplink(f); !ok || u.lease != tt.want {
+			t.Errorf("%s: rescueUplink = %+v, %v; want lease %v", tt.name, u, ok, tt.want)
 		}
 	}
-}
-
-func FuzzLeaseIn(f *testing.F) {
-	f.Add("2: eth0    inet 203.0.113.10/24 brd 203.0.113.255 scope global dynamic eth0\\       valid_lft 863990sec\n")
-	f.Add("inet")
-	p := netip.MustParsePrefix("203.0.113.10/24")
-	f.Fuzz(func(t *testing.T, out string) {
-		_ = leaseIn(out, p)
-	})
 }
 
 // A name no Linux interface can have is not taken into ip -batch lines.

@@ -44,8 +44,6 @@ EOF
 echo run >>"$GENERATOR_LOG"
 `
 
-// withGenerator puts the fake nixos-generate-config first on PATH and
-// returns the file counting its runs.
 // The fixtures of the configuration's tests.
 var (
 	adminKey      = nixosgentest.AdminKey
@@ -57,6 +55,8 @@ var (
 	update        = flag.Bool("update", false, "rewrite golden files under testdata/")
 )
 
+// withGenerator puts the fake nixos-generate-config first on PATH and
+// returns the file counting its runs.
 func withGenerator(t *testing.T) string {
 	t.Helper()
 	bin := t.TempDir()

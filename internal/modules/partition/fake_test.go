@@ -11,6 +11,7 @@ import (
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/disk"
 	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs/hostfstest"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
 )
@@ -249,5 +250,5 @@ func (h *fakeHost) findmnt() (transport.Result, error) {
 		}
 	}
 	list = append(list, h.mounts...)
-	return transport.Result{Stdout: hostfs.FormatMounts(list)}, nil
+	return transport.Result{Stdout: hostfstest.FindmntOutput(list)}, nil
 }

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -94,6 +95,10 @@ func (h *simHost) diskSums(t *testing.T) map[string]string {
 	return sums
 }
 
+// checkTimeout bounds a Check under frozen file systems: one that writes
+// there blocks until they thaw, and must fail, not hang the test.
+const checkTimeout = time.Minute
+
 // check runs Check the way a dry run does and proves it wrote nothing.
 //
 // A mounted ext4 writes by itself for a while (its journal, the lazy
@@ -111,7 +116,12 @@ func (h *simHost) check(t *testing.T, m modules.Module) (*modules.Plan, error) {
 		}
 	}()
 	before := h.diskSums(t)
-	p, err := m.Check(context.Background(), h.ReadOnly())
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	p, err := m.Check(ctx, h.ReadOnly())
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("check did not finish within %s with the file systems under /mnt frozen, as when it writes there: %w", checkTimeout, err)
+	}
 	if after := h.diskSums(t); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("check changed the disks of %s: %v -> %v", h.Name(), before, after)
 	}

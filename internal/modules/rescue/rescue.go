@@ -119,7 +119,7 @@ func (m *module) Requires(api modules.APICheck) error {
 	return errors.Join(errs...)
 }
 
-func (m *module) endpoint(h modules.ReadOnlyHost) string {
+func (m *module) endpoint() string {
 	return m.args.Endpoint // empty: ovh.Resolve reads ovh_endpoint and the rest
 }
 
@@ -145,30 +145,23 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	if err != nil {
 		return nil, err
 	}
-	client, err := h.OVH(m.endpoint(h))
+	client, err := h.OVH(m.endpoint())
 	if err != nil {
 		return nil, err
 	}
 	defer netboot.LogCost(h, "check", client, client.Calls())
 	claim := netboot.ClaimOf(h, service, m.args.Inventory)
-	srv, err := client.Verify(ctx, claim)
+	loc, err := netboot.Locate(ctx, client, claim, BootRescue, ovh.PickRescue)
 	if err != nil {
 		return nil, err
 	}
-	boots, err := client.RangeBoots(ctx, srv, BootRescue)
-	if err != nil {
-		return nil, err
-	}
-	target, err := ovh.PickRescue(boots)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", service, err)
-	}
+	srv, target := loc.Server, loc.Target
 	p := &plan{service: service, target: target}
 	fp, _ := ovh.Fingerprint(key)
 	c := modules.Change{
 		Summary: fmt.Sprintf("set the netboot of %s to %s with rescueSshKey %s, reboot it through the API and wait up to %s for SSH with a new boot id",
 			service, target, fp, m.args.Timeout),
-		Before: netboot.DescribeBoot(srv, netboot.CurrentBoot(ctx, client, service, srv, boots)),
+		Before: loc.Before,
 		After:  fmt.Sprintf("netboot: %s\nrescueSshKey: %s\n", target, ovh.ShowKey(key)),
 	}
 	p.bootID = c.Cmd("cat", boot.IDPath)
@@ -224,7 +217,7 @@ func alreadySet(srv *ovh.Server, bootID int64, key string) bool {
 }
 
 func (m *module) checkHarddisk(ctx context.Context, h modules.ReadOnlyHost, service string) (*modules.Plan, error) {
-	client, err := h.OVH(m.endpoint(h))
+	client, err := h.OVH(m.endpoint())
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +248,7 @@ func (m *module) Preflight(ctx context.Context, h modules.ReadOnlyHost) error {
 	if err != nil {
 		return err
 	}
-	return netboot.VerifyHost(ctx, m.endpoint(h), h, service, m.args.Inventory)
+	return netboot.VerifyHost(ctx, m.endpoint(), h, service, m.args.Inventory)
 }
 
 func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (modules.Output, error) {
@@ -263,7 +256,7 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 	if err != nil {
 		return nil, err
 	}
-	client, err := h.OVHWriter(m.endpoint(h))
+	client, err := h.OVHWriter(m.endpoint())
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +333,7 @@ func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) 
 		}
 		return "", nil
 	}
-	hostname, osr, err := ReadSystem(ctx, h)
+	hostname, osr, err := readSystem(ctx, h)
 	switch {
 	case errors.Is(err, transport.ErrUnreachable):
 		// SSH does not reach the host (down, hung, or a key nixbook
@@ -356,15 +349,15 @@ func RunningRescue(ctx context.Context, h modules.ReadOnlyHost) (string, error) 
 	return "", nil
 }
 
-// The files ReadSystem reads.
+// The files readSystem reads.
 const (
 	hostnameFile  = "/etc/hostname"
 	osReleaseFile = "/etc/os-release"
 )
 
-// ReadSystem reads the host's name and /etc/os-release in one command; a
+// readSystem reads the host's name and /etc/os-release in one command; a
 // file that is missing reads as empty.
-func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
+func readSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRelease, error) {
 	res, err := h.Probe(ctx, systemCmd())
 	var exit *transport.ExitError
 	if err != nil && !(errors.As(err, &exit) && exit.ExitCode == 1) {
@@ -375,7 +368,7 @@ func ReadSystem(ctx context.Context, h modules.ReadOnlyHost) (string, facts.OSRe
 	return strings.TrimSpace(files[hostnameFile]), facts.ParseOSRelease(files[osReleaseFile]), nil
 }
 
-// systemCmd is ReadSystem's command: each file after a "==> path <=="
+// systemCmd is readSystem's command: each file after a "==> path <=="
 // line, as head prints more than one.
 func systemCmd() transport.Cmd {
 	return transport.Cmd{Args: []string{"head", "-v", "-c", "65536", "--", hostnameFile, osReleaseFile}}

@@ -492,14 +492,14 @@ func TestSplitHeadOfThisMachine(t *testing.T) {
 // transport, as head prints them, and checks them against the files.
 func TestReadSystemOfThisMachine(t *testing.T) {
 	h := moduletest.NewLocalHost(t)
-	name, osr, err := ReadSystem(context.Background(), h)
+	name, osr, err := readSystem(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantName, _ := os.ReadFile(hostnameFile)
 	wantRel, _ := os.ReadFile(osReleaseFile)
 	if name != strings.TrimSpace(string(wantName)) || osr != facts.ParseOSRelease(string(wantRel)) {
-		t.Errorf("ReadSystem = %q, %+v; the files say %q, %+v", name, osr, wantName, facts.ParseOSRelease(string(wantRel)))
+		t.Errorf("readSystem = %q, %+v; the files say %q, %+v", name, osr, wantName, facts.ParseOSRelease(string(wantRel)))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/nixbook/nixbook/internal/modules"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
 	"github.com/nixbook/nixbook/internal/transport"
 )
 
@@ -579,12 +580,18 @@ func (m *module) sameExportedLayout(ctx context.Context, pr prober, actual []top
 func (m *module) checkMounts(ctx context.Context, pr prober, b *builder, poolImported bool) error {
 	c := m.cfg
 	ms := mountList(c)
+	if len(ms) == 0 {
+		return nil
+	}
+	// One listing for all targets: each probe is a round trip.
+	mounts, err := pr.mounts(ctx)
+	if err != nil {
+		return err
+	}
 	for _, d := range ms {
 		target := c.target(d.mount)
-		source, fstype, err := pr.mounted(ctx, target)
-		if err != nil {
-			return err
-		}
+		at := hostfs.MountAt(mounts, target)
+		source, fstype := at.Source, at.FSType
 		switch {
 		case source == d.name && fstype == "zfs" && poolImported:
 			continue

@@ -13,6 +13,7 @@ import (
 	"github.com/nixbook/nixbook/internal/facts"
 	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/internal/hostfs"
+	"github.com/nixbook/nixbook/internal/modules/internal/hostfs/hostfstest"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 	"github.com/nixbook/nixbook/internal/transport"
 )
@@ -287,7 +288,7 @@ func (h *fakeHost) answer(cmd transport.Cmd) (transport.Result, error) {
 		for target, m := range h.mounts {
 			mounts = append(mounts, hostfs.MountState{Target: target, Source: m[0], FSType: m[1]})
 		}
-		return result(cmd, 0, string(hostfs.FormatMounts(mounts)), "")
+		return result(cmd, 0, string(hostfstest.FindmntOutput(mounts)), "")
 	case a[0] == "test":
 		if last == byIDDir && h.byID {
 			return result(cmd, 0, "", "")

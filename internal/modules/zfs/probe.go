@@ -102,13 +102,13 @@ func (p prober) signature(ctx context.Context, dev string) (map[string]string, e
 	return parseExport(string(res.Stdout)), nil
 }
 
-// mounted returns what is mounted at target, empty when nothing.
-func (p prober) mounted(ctx context.Context, target string) (source, fstype string, err error) {
-	m, err := hostfs.InspectMount(ctx, p.h, target)
+// mounts lists the host's mounts; hostfs.MountAt picks one target's.
+func (p prober) mounts(ctx context.Context) ([]hostfs.MountState, error) {
+	ms, err := hostfs.Mounts(ctx, p.h)
 	if err != nil {
-		return "", "", fmt.Errorf("probe mounts at %s: %w", target, err)
+		return nil, fmt.Errorf("probe mounts: %w", err)
 	}
-	return m.Source, m.FSType, nil
+	return ms, nil
 }
 
 // resolve maps paths to their canonical device paths (symlinks resolved).

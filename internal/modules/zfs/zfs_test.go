@@ -313,6 +313,31 @@ func TestCheckProbesOnlyReadOnly(t *testing.T) {
 	}
 }
 
+// Check lists the mounts once, however many datasets it mounts: each probe
+// is a round trip.
+func TestCheckListsMountsOnce(t *testing.T) {
+	h := newFakeHost().disk("/dev/sda", "", 3).disk("/dev/sdb", "", 3)
+	m := moduletest.New(t, Spec, "pool: rpool\nvdev: mirror\ndevices: [/dev/sda3, /dev/sdb3]\n"+seedDatasets)
+	p, err := m.Check(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mounts, listings int
+	for _, c := range p.Changes {
+		if strings.HasPrefix(c.Summary, "mount ") {
+			mounts++
+		}
+	}
+	for _, l := range h.probes {
+		if strings.HasPrefix(l, "findmnt ") {
+			listings++
+		}
+	}
+	if mounts < 2 || listings != 1 {
+		t.Errorf("%d mounts planned with %d listings of the mounts, want several with one", mounts, listings)
+	}
+}
+
 func TestApplySkipsDatasetsTheImportedPoolHas(t *testing.T) {
 	h := newFakeHost().disk("/dev/sda", "", 2).offer(&fakePool{name: "rpool", id: "1", vdevs: []topVdev{{devices: []string{"/dev/sda2"}}}})
 	m := moduletest.New(t, Spec, "pool: rpool\ndevices: [/dev/sda2]\n"+seedDatasets)

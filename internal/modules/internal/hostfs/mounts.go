@@ -69,13 +69,20 @@ func InspectMount(ctx context.Context, h modules.ReadOnlyHost, target string) (M
 	if err != nil {
 		return MountState{}, err
 	}
+	return MountAt(mounts, target), nil
+}
+
+// MountAt picks what is mounted exactly at target from a list of Mounts:
+// the last mount there, the one that is visible; not Mounted when none.
+func MountAt(mounts []MountState, target string) MountState {
+	target = path.Clean(target)
 	var s MountState
 	for _, m := range mounts {
-		if m.Target == path.Clean(target) {
+		if m.Target == target {
 			s = m
 		}
 	}
-	return s, nil
+	return s
 }
 
 // MountsArgv is how Mounts asks: every mount, one line of KEY="value"
@@ -119,34 +126,6 @@ func ParseMounts(out []byte) []MountState {
 		})
 	}
 	return mounts
-}
-
-// FormatMounts writes mounts as MountsArgv prints them, for hosts that
-// stand in for one.
-func FormatMounts(mounts []MountState) []byte {
-	var b strings.Builder
-	for _, m := range mounts {
-		fmt.Fprintf(&b, "TARGET=%s SOURCE=%s FSTYPE=%s FSROOT=%s OPTIONS=%s PROPAGATION=%s MAJ:MIN=%s\n",
-			quotePair(m.Target), quotePair(m.Source), quotePair(m.FSType), quotePair(m.FSRoot),
-			quotePair(strings.Join(m.Options, ",")), quotePair(m.Propagation), quotePair(m.MajMin))
-	}
-	return []byte(b.String())
-}
-
-// quotePair quotes a value as findmnt -P does: unsafe bytes as \xNN.
-func quotePair(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c == '`' || c == '$' || c >= 0x7f {
-			fmt.Fprintf(&b, "\\x%02x", c)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // parsePairs reads findmnt -P output: KEY="value" pairs, with \x escapes.

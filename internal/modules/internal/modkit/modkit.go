@@ -36,7 +36,8 @@ func Decode(d modules.Decoder, args any) error {
 	}
 	// The host's variables come over the defaults and under the task's
 	// arguments, which are decoded last; an argument the task leaves
-	// empty ("{{ x | default('') }}") falls back to them too.
+	// empty ("{{ x | default('') }}") falls back to them too, but not a
+	// false or 0 it gives: those are values.
 	src, hasVars := d.(modules.VarSource)
 	if hasVars {
 		if err := fromVars(src, v.Elem(), schema, false); err != nil {
@@ -68,15 +69,16 @@ func Decode(d modules.Decoder, args any) error {
 	return fmt.Errorf("%q are required and must not be empty", empty)
 }
 
-// fromVars fills each argument that declares inventory variables (only
-// the empty ones with onlyEmpty) with the first of them the host defines.
+// fromVars fills each argument that declares inventory variables with the
+// first of them the host defines; with onlyEmpty, only those left without
+// a value (see unset).
 func fromVars(src modules.VarSource, args reflect.Value, schema []modules.Arg, onlyEmpty bool) error {
 	for _, a := range schema {
 		if len(a.Vars) == 0 {
 			continue
 		}
 		field := args.FieldByIndex(a.Index)
-		if onlyEmpty && !isEmpty(field) {
+		if onlyEmpty && !unset(field) {
 			continue
 		}
 		for _, name := range a.Vars {
@@ -113,6 +115,18 @@ func setFrom(field reflect.Value, val any) error {
 		return err
 	}
 	return yaml.Unmarshal(text, field.Addr().Interface())
+}
+
+// unset says whether an argument holds no value after the task's were
+// decoded: an empty text, list or map, or nothing. A false, a 0 or another
+// zero value the task may have written is kept; one it did not write
+// holds the variable's value already, from before the decoding.
+func unset(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Interface, reflect.Pointer:
+		return isEmpty(v)
+	}
+	return false
 }
 
 // isEmpty treats an empty list or map as missing, like an unset value.

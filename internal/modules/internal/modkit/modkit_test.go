@@ -254,13 +254,14 @@ type varArgs struct {
 	Off     string         `yaml:"-" var:"ovh_monitoring"`
 	Keys    any            `yaml:"-" var:"ssh_keys,rescue_ssh_key"`
 	Timeout Duration       `yaml:"timeout" default:"1m" var:"timeout"`
+	Keep    bool           `yaml:"keep" default:"true" var:"keep"`
 	Extra   map[string]any `yaml:"extra"`
 }
 
 // TestDecodeFromVars: an argument with a var tag that the task leaves out
 // takes the first of its variables the host defines, typed as if the task
-// had written it; one the task gives wins; without a host, nothing is
-// filled.
+// had written it; one the task gives wins, a false or 0 too, and an empty
+// one falls back; without a host, nothing is filled.
 func TestDecodeFromVars(t *testing.T) {
 	vars := map[string]any{"ovh_service": "ns1.ip-203-0-113.eu", "port": "2222", "ovh_monitoring": false,
 		"rescue_ssh_key": "ssh-ed25519 AAAA", "timeout": "5m"}
@@ -271,14 +272,18 @@ func TestDecodeFromVars(t *testing.T) {
 		want varArgs
 	}{
 		{name: "from the variables", args: "{}", vars: vars, want: varArgs{
-			Service: "ns1.ip-203-0-113.eu", Port: 2222, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute)}},
+			Service: "ns1.ip-203-0-113.eu", Port: 2222, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute), Keep: true}},
 		{name: "the first defined wins", args: "{}", vars: map[string]any{"ssh_keys": []any{"a", "b"}, "rescue_ssh_key": "c"},
-			want: varArgs{Keys: []any{"a", "b"}, Timeout: Duration(time.Minute)}},
+			want: varArgs{Keys: []any{"a", "b"}, Timeout: Duration(time.Minute), Keep: true}},
 		{name: "the task's argument wins", args: "service: other\nport: 22", vars: vars, want: varArgs{
-			Service: "other", Port: 22, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute)}},
+			Service: "other", Port: 22, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute), Keep: true}},
+		{name: "the task's false and 0 win", args: "port: 0\nkeep: false", vars: map[string]any{"port": 2222, "keep": true},
+			want: varArgs{Port: 0, Timeout: Duration(time.Minute), Keep: false}},
+		{name: "a variable's false wins over the default", args: "{}", vars: map[string]any{"keep": false},
+			want: varArgs{Timeout: Duration(time.Minute), Keep: false}},
 		{name: "an empty argument falls back", args: "service: ''", vars: vars, want: varArgs{
-			Service: "ns1.ip-203-0-113.eu", Port: 2222, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute)}},
-		{name: "no host", args: "{}", want: varArgs{Timeout: Duration(time.Minute)}},
+			Service: "ns1.ip-203-0-113.eu", Port: 2222, Off: "false", Keys: "ssh-ed25519 AAAA", Timeout: Duration(5 * time.Minute), Keep: true}},
+		{name: "no host", args: "{}", want: varArgs{Timeout: Duration(time.Minute), Keep: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

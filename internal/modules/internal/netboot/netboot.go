@@ -45,10 +45,10 @@ func (i Inventory) monitoringOff() (bool, error) {
 	return ovh.MonitoringOff(map[string]any{ovh.VarMonitoring: i.Monitoring})
 }
 
-// CurrentBoot finds the server's netboot among boots, else asks the API;
+// currentBoot finds the server's netboot among boots, else asks the API;
 // nil when it cannot be known. It only serves --diff, so a failure is no
 // error.
-func CurrentBoot(ctx context.Context, client *ovh.Reader, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
+func currentBoot(ctx context.Context, client *ovh.Reader, service string, srv *ovh.Server, boots []ovh.Boot) *ovh.Boot {
 	if srv.BootID == nil {
 		return nil
 	}
@@ -64,8 +64,8 @@ func CurrentBoot(ctx context.Context, client *ovh.Reader, service string, srv *o
 	return b
 }
 
-// DescribeBoot says what the server boots now, for a plan's --diff.
-func DescribeBoot(srv *ovh.Server, boot *ovh.Boot) string {
+// describeBoot says what the server boots now, for a plan's --diff.
+func describeBoot(srv *ovh.Server, boot *ovh.Boot) string {
 	var b strings.Builder
 	switch {
 	case boot != nil:
@@ -146,24 +146,45 @@ func ClaimOf(h modules.ReadOnlyHost, service string, inv Inventory) ovh.Claim {
 		EFIBootloaderPath: ovh.EFIPath(firmware, map[string]any{ovh.VarEFIBootloaderPath: inv.EFIBootloaderPath})}
 }
 
+// Located is a server the API proved to be the host, and the netboot to
+// point it to.
+type Located struct {
+	Server *ovh.Server
+	Target ovh.Boot
+	// Before says what the server boots now, for a plan's --diff.
+	Before string
+}
+
+// Locate proves that the service is the host the claim means, then picks
+// with pick, among the netboots of type kind of the server's range, the
+// one to point it to.
+func Locate(ctx context.Context, client *ovh.Reader, claim ovh.Claim, kind string, pick func([]ovh.Boot) (ovh.Boot, error)) (Located, error) {
+	srv, err := client.Verify(ctx, claim)
+	if err != nil {
+		return Located{}, err
+	}
+	boots, err := client.RangeBoots(ctx, srv, kind)
+	if err != nil {
+		return Located{}, err
+	}
+	target, err := pick(boots)
+	if err != nil {
+		return Located{}, fmt.Errorf("%s: %w", claim.Service, err)
+	}
+	return Located{Server: srv, Target: target, Before: describeBoot(srv, currentBoot(ctx, client, claim.Service, srv, boots))}, nil
+}
+
 // HarddiskStep proves that the service is the host the claim means, then
 // finds the server's boot from the disk and the call that sets it, if it is
 // not set already.
 func HarddiskStep(ctx context.Context, client *ovh.Reader, claim ovh.Claim) (*Step, error) {
 	service := claim.Service
-	srv, err := client.Verify(ctx, claim)
+	loc, err := Locate(ctx, client, claim, Harddisk, ovh.PickHarddisk)
 	if err != nil {
 		return nil, err
 	}
-	boots, err := client.RangeBoots(ctx, srv, Harddisk)
-	if err != nil {
-		return nil, err
-	}
-	hd, err := ovh.PickHarddisk(boots)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", service, err)
-	}
-	step := &Step{Target: hd, Before: DescribeBoot(srv, CurrentBoot(ctx, client, service, srv, boots))}
+	srv, hd := loc.Server, loc.Target
+	step := &Step{Target: hd, Before: loc.Before}
 	step.MonitoringOn = claim.MonitoringOff && !srv.Monitoring
 	// A UEFI server runs the loader efiBootloaderPath names; the one OVH's
 	// install left there is gone once NixOS is installed.
@@ -214,7 +235,7 @@ func Apply(ctx context.Context, client *ovh.Writer, service string, s *Step) err
 		return err
 	}
 	if srv.BootID == nil || *srv.BootID != s.Target.ID {
-		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(DescribeBoot(srv, nil)), s.Target)
+		return fmt.Errorf("ovh: %s: the netboot is still %s after setting it to %s", service, strings.TrimSpace(describeBoot(srv, nil)), s.Target)
 	}
 	if p := s.EFIBootloaderPath; p != "" && (srv.EFIBootloaderPath == nil || !ovh.SameEFIPath(*srv.EFIBootloaderPath, p)) {
 		return fmt.Errorf("ovh: %s: efiBootloaderPath is not %s after setting it", service, p)

@@ -23,6 +23,9 @@ func ReadLayout(procMounts, root string) Layout {
 	return Layout{mounts: mounts, RootMounted: rootMounted}
 }
 
+// ConfigurationFile is the file of a Config that configures the system.
+const ConfigurationFile = "configuration.nix"
+
 // Config is a resolved configuration of one server: its files and what
 // nixos_config reports of it.
 type Config struct {
@@ -40,9 +43,19 @@ func Configure(a Args, name string, f *facts.Facts, l Layout) (*Config, error) {
 		return nil, err
 	}
 	return &Config{sys: sys, Notes: sys.notes, Files: []HostFile{
-		{Name: "configuration.nix", Content: []byte(renderConfiguration(sys))},
+		{Name: ConfigurationFile, Content: []byte(renderConfiguration(sys))},
 		{Name: NetworkFile, Content: []byte(renderNetwork(sys))},
 	}}, nil
+}
+
+// file is the content of the configuration's file of that name.
+func (c *Config) file(name string) []byte {
+	for _, f := range c.Files {
+		if f.Name == name {
+			return f.Content
+		}
+	}
+	return nil
 }
 
 // Authorizes says whether login, a public key, is among the configuration's
@@ -73,7 +86,7 @@ func (c *Config) Output(dir string) map[string]any {
 		"ipv4_gateway": s.gw4.String(),
 		"nameservers":  s.nameservers,
 		"zfs":          s.boot.zfs,
-		"files":        []string{path.Join(dir, "configuration.nix"), path.Join(dir, NetworkFile)},
+		"files":        []string{path.Join(dir, ConfigurationFile), path.Join(dir, NetworkFile)},
 	}
 	if s.hasIPv6() {
 		out["ipv6"] = s.ipv6.String()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -44,19 +45,42 @@ type InventoryArg struct {
 	Vars []string
 }
 
-// InventoryArgs are the nixos_config arguments a host's folder is rendered
+// InventoryVars are the nixos_config arguments a host's folder is rendered
 // from, as the stock playbooks pass them: what `nixbook generate` and the
-// install step's evaluation of a flake on the controller render.
+// install step's evaluation of a flake on the controller render. Each
+// field's arg tag names the argument, its var tag the inventory variables
+// it comes from, the first one set winning, as modkit reads var tags: a
+// module's arguments take them in inline.
+type InventoryVars struct {
+	SSHKeys      any `yaml:"-" arg:"ssh_keys" var:"ssh_keys,rescue_ssh_key" doc:"the host folder's ssh_keys (a local flake)"`
+	IPv4         any `yaml:"-" arg:"ipv4" var:"ipv4" doc:"the host folder's ipv4 (a local flake)"`
+	IPv6         any `yaml:"-" arg:"ipv6" var:"ipv6" doc:"the host folder's ipv6 (a local flake); the IPv6 address the installed system must answer at after the reboot (default: the installer's; none: not checked)"`
+	IPv6Gateway  any `yaml:"-" arg:"ipv6_gateway" var:"ipv6_gateway" doc:"the host folder's ipv6_gateway (a local flake); the gateway of the installed system's IPv6 default route (default: the installer's)"`
+	NICNaming    any `yaml:"-" arg:"nic_naming" var:"nic_naming" doc:"the host folder's nic_naming (a local flake)"`
+	Disks        any `yaml:"-" arg:"disks" var:"disks" doc:"the host folder's disks (a local flake)"`
+	StateVersion any `yaml:"-" arg:"state_version" var:"state_version,nixos_release" doc:"the host folder's state_version (a local flake)"`
+}
+
+// InventoryArgs lists the arguments of InventoryVars and the variables
+// each is passed from.
 func InventoryArgs() []InventoryArg {
-	return []InventoryArg{
-		{"ssh_keys", []string{"ssh_keys", "rescue_ssh_key"}},
-		{"ipv4", []string{"ipv4"}},
-		{"ipv6", []string{"ipv6"}},
-		{"ipv6_gateway", []string{"ipv6_gateway"}},
-		{"nic_naming", []string{"nic_naming"}},
-		{"disks", []string{"disks"}},
-		{"state_version", []string{"state_version", "nixos_release"}},
+	t := reflect.TypeFor[InventoryVars]()
+	out := make([]InventoryArg, 0, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		out = append(out, InventoryArg{Arg: f.Tag.Get("arg"), Vars: strings.Split(f.Tag.Get("var"), ",")})
 	}
+	return out
+}
+
+// Args are the values v holds by argument name, as Host.Vars takes them.
+func (v InventoryVars) Args() map[string]any {
+	val := reflect.ValueOf(v)
+	out := make(map[string]any, val.NumField())
+	for i := range val.NumField() {
+		out[val.Type().Field(i).Tag.Get("arg")] = val.Field(i).Interface()
+	}
+	return out
 }
 
 // GenerateHost renders the folder a flake imports as hosts/<name>: the
@@ -87,14 +111,15 @@ func GenerateHost(ctx context.Context, h Host) (files []HostFile, notes []string
 	if err != nil {
 		return nil, nil, err
 	}
-	sys, err := resolve(a, inputs{name: h.Name, facts: f, mounts: mounts, rootMounted: mounts != nil})
+	cfg, err := Configure(a, h.Name, f, Layout{mounts: mounts, RootMounted: mounts != nil})
 	if err != nil {
 		return nil, nil, err
 	}
+	// The flake imports the folder: its configuration is default.nix.
 	files = []HostFile{
-		{Name: "default.nix", Content: []byte(renderConfiguration(sys))},
+		{Name: "default.nix", Content: cfg.file(ConfigurationFile)},
 		{Name: HardwareFile, Content: []byte(renderHardware(h.Name, f, mounts))},
-		{Name: NetworkFile, Content: []byte(renderNetwork(sys))},
+		{Name: NetworkFile, Content: cfg.file(NetworkFile)},
 	}
 	switch err := ParseCheck(ctx, files, "hosts/"+h.Name); {
 	case errors.Is(err, ErrNoNix):
@@ -102,7 +127,7 @@ func GenerateHost(ctx context.Context, h Host) (files []HostFile, notes []string
 	case err != nil:
 		return nil, nil, err
 	}
-	for _, n := range sys.notes {
+	for _, n := range cfg.Notes {
 		if !strings.HasPrefix(n, "nothing is mounted") {
 			notes = append(notes, n)
 		}
@@ -166,6 +191,20 @@ var transportModules = map[string][]string{
 	"usb":    {"usb_storage", "uas", "sd_mod"},
 }
 
+// diskTransport is d's transport, guessed from its kernel name where lsblk
+// reports none.
+func diskTransport(d facts.Disk) string {
+	if d.Transport != "" {
+		return d.Transport
+	}
+	return transportOf(d.Path)
+}
+
+// moduleName is the kernel module of a driver as sysfs names it: the
+// kernel reads - and _ alike in module names, and writes virtio_pci's
+// driver virtio-pci.
+func moduleName(driver string) string { return strings.ReplaceAll(driver, "-", "_") }
+
 // transportOf guesses a disk's transport from its kernel name where lsblk
 // reports none, as it does for virtio disks.
 func transportOf(dev string) string {
@@ -205,10 +244,8 @@ func renderHardware(name string, f *facts.Facts, mounts []mount) string {
 	var mods []string
 	var seen []string
 	for _, d := range f.Disks {
-		if d.Transport == "" {
-			d.Transport = transportOf(d.Path)
-		}
-		for _, m := range append(transportModules[d.Transport], d.Driver) {
+		d.Transport = diskTransport(d)
+		for _, m := range append(slices.Clone(transportModules[d.Transport]), moduleName(d.Driver)) {
 			if m != "" && !slices.Contains(mods, m) {
 				mods = append(mods, m)
 			}

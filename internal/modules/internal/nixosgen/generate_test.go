@@ -4,10 +4,12 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/nixbook/nixbook/internal/facts"
+	"github.com/nixbook/nixbook/internal/modules"
 	"github.com/nixbook/nixbook/internal/modules/moduletest"
 )
 
@@ -114,6 +116,63 @@ func TestTransportOf(t *testing.T) {
 	} {
 		if got := transportOf(c.dev); got != c.want {
 			t.Errorf("transportOf(%s) = %q, want %q", c.dev, got, c.want)
+		}
+	}
+}
+
+// The variables nixos_config's arguments come from, as `nixbook generate`
+// and install read them; each argument is one Args accepts.
+func TestInventoryArgs(t *testing.T) {
+	want := []InventoryArg{
+		{"ssh_keys", []string{"ssh_keys", "rescue_ssh_key"}},
+		{"ipv4", []string{"ipv4"}},
+		{"ipv6", []string{"ipv6"}},
+		{"ipv6_gateway", []string{"ipv6_gateway"}},
+		{"nic_naming", []string{"nic_naming"}},
+		{"disks", []string{"disks"}},
+		{"state_version", []string{"state_version", "nixos_release"}},
+	}
+	if got := InventoryArgs(); !reflect.DeepEqual(got, want) {
+		t.Errorf("InventoryArgs() = %v, want %v", got, want)
+	}
+	names := map[string]bool{}
+	for _, a := range modules.Schema(reflect.TypeFor[Args]()) {
+		names[a.Name] = true
+	}
+	args := InventoryVars{SSHKeys: "k", Disks: []any{"/dev/sda"}}.Args()
+	for _, a := range want {
+		if !names[a.Arg] {
+			t.Errorf("%s is no nixos_config argument", a.Arg)
+		}
+		if _, ok := args[a.Arg]; !ok || len(args) != len(want) {
+			t.Errorf("Args() = %v, lacks %s", args, a.Arg)
+		}
+	}
+	if args["ssh_keys"] != "k" || args["ipv4"] != nil {
+		t.Errorf("Args() = %v", args)
+	}
+}
+
+// A virtio disk's controller is virtio-pci in sysfs and virtio_pci as a
+// module, which the transport brings and NixOS's initrd has: it is listed
+// once, under its module name, and not called out as a controller.
+func TestVirtioDiskDriver(t *testing.T) {
+	f := rescue()
+	f.Disks[0].Path, f.Disks[0].ByID = "/dev/vda", []string{"/dev/disk/by-id/virtio-disk0"}
+	f.Disks[0].Driver = "virtio-pci"
+	files, _, err := GenerateHost(context.Background(), Host{Name: "vm1", Facts: f, Layout: LayoutExt4, Vars: map[string]any{
+		"ssh_keys": []any{adminKey}, "disks": []any{"/dev/vda"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range files {
+		text := string(file.Content)
+		if strings.Contains(text, "virtio-pci") || strings.Contains(text, "controller needs") {
+			t.Errorf("%s names virtio-pci or a controller:\n%s", file.Name, text)
+		}
+		if file.Name == HardwareFile && strings.Count(text, `"virtio_pci"`) != 1 {
+			t.Errorf("%s lists virtio_pci other than once:\n%s", file.Name, text)
 		}
 	}
 }

@@ -634,9 +634,12 @@ func (s *system) resolveBoot(a Args, f *facts.Facts, in inputs) error {
 
 	s.boot.modules = slices.Clone(initrdModules)
 	for _, d := range f.Disks {
-		if d.Driver != "" && !slices.Contains(s.boot.modules, d.Driver) {
-			s.boot.modules = append(s.boot.modules, d.Driver)
-			s.boot.controllers = append(s.boot.controllers, d.Driver)
+		driver := moduleName(d.Driver)
+		// A transport's own modules (virtio_pci) are in NixOS's initrd
+		// by default: only another controller's needs saying.
+		if driver != "" && !slices.Contains(s.boot.modules, driver) && !slices.Contains(transportModules[diskTransport(d)], driver) {
+			s.boot.modules = append(s.boot.modules, driver)
+			s.boot.controllers = append(s.boot.controllers, driver)
 		}
 	}
 
