@@ -11,7 +11,6 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/nixbook/nixbook/internal/playbooks"
 	"github.com/nixbook/nixbook/internal/runner"
 )
 
@@ -85,13 +84,9 @@ func savedPlans(c *ucli.Context, s *setup, r *runner.Runner) (func() error, erro
 }
 
 // planInputs are the digests of what a plan is made from, beside the
-// inventory, which each host's plan covers for itself: the playbook, the
-// extra vars and which tasks run.
+// inventory, which each host's plan covers for itself: the playbook (with
+// the files it imports), the extra vars and which tasks run.
 func planInputs(c *ucli.Context, s *setup) (map[string]string, error) {
-	_, data, err := playbooks.Resolve(c.Args().First())
-	if err != nil {
-		return nil, err
-	}
 	vars, err := json.Marshal(s.extraVars)
 	if err != nil {
 		vars = fmt.Appendf(nil, "%#v", s.extraVars)
@@ -99,7 +94,7 @@ func planInputs(c *ucli.Context, s *setup) (map[string]string, error) {
 	sel, _ := json.Marshal([][]string{splitList(c.StringSlice("tags")), splitList(c.StringSlice("skip-tags")), {c.String("start-at-task")}})
 	digest := func(b []byte) string { return fmt.Sprintf("sha256:%x", sha256.Sum256(b)) }
 	return map[string]string{
-		"playbook":   digest(data),
+		"playbook":   s.playbook.Digest,
 		"extra vars": digest(vars),
 		"tasks":      digest(sel),
 	}, nil

@@ -1,6 +1,7 @@
 package playbooks
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -204,6 +205,7 @@ func (l *loader) parseFile(path string) (*yaml.Node, error) {
 		}
 		return nil, err
 	}
+	l.read[path] = sha256.Sum256(data)
 	root, err := yamlx.Parse(path, data)
 	if err != nil {
 		l.add(err)

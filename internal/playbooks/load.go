@@ -1,8 +1,10 @@
 package playbooks
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -63,7 +65,8 @@ func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) 
 	if len(root.Content) == 0 {
 		return nil, yamlx.Errorf(name, root, "", "the playbook has no plays")
 	}
-	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New(), ignoreSet: map[*Task]bool{}, noLogSet: map[*Task]bool{}, importing: []string{filepath.Clean(name)}}
+	l := &loader{file: name, baseDir: baseDir, reg: reg, engine: tmpl.New(), ignoreSet: map[*Task]bool{}, noLogSet: map[*Task]bool{}, importing: []string{filepath.Clean(name)},
+		read: map[string][32]byte{name: sha256.Sum256(data)}}
 	pb := &Playbook{Path: name, Dir: baseDir}
 	for _, n := range root.Content {
 		pb.Plays = append(pb.Plays, l.playOrImport(deref(n))...)
@@ -72,7 +75,19 @@ func LoadBytes(name string, data []byte, baseDir string, reg *modules.Registry) 
 		return nil, errors.Join(l.errs...)
 	}
 	pb.Faults = l.faults
+	pb.Digest = digestFiles(l.read)
 	return pb, nil
+}
+
+// digestFiles digests files (path → content's sha256) in path order.
+func digestFiles(files map[string][32]byte) string {
+	sum := sha256.New()
+	for _, path := range slices.Sorted(maps.Keys(files)) {
+		content := files[path]
+		fmt.Fprintf(sum, "%d:%s", len(path), path)
+		sum.Write(content[:])
+	}
+	return fmt.Sprintf("sha256:%x", sum.Sum(nil))
 }
 
 type loader struct {
@@ -88,7 +103,8 @@ type loader struct {
 	// ignoreSet and noLogSet are the tasks that set ignore_errors and
 	// no_log themselves: an enclosing block does not override them.
 	ignoreSet, noLogSet map[*Task]bool
-	importing           []string // the files being imported, outermost first
+	importing           []string            // the files being imported, outermost first
+	read                map[string][32]byte // every file read, with its content's sha256
 
 	playbookDir string   // the directory of the playbook file of the play being read, where roles/ is
 	roles       *roleSet // the roles of the play being read

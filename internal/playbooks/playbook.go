@@ -20,6 +20,9 @@ type Playbook struct {
 	// file and line. `validate` reports them; a run leaves them to fail
 	// their task, since they may sit in a branch never taken.
 	Faults []error
+	// Digest is the digest of every file the playbook was read from: its
+	// own and those it imports (tasks, playbooks, roles, vars files).
+	Digest string
 }
 
 // Play maps a host pattern to tasks.
