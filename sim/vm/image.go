@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -31,7 +32,11 @@ var (
 	//go:embed rootfs.sh
 	rootfsScript []byte
 	//go:embed initrd.sh
-	initrdScript []byte
+	initrdOwn []byte
+	//go:embed copy.sh
+	copyLib []byte
+	// initrdScript is initrd.sh with the functions it sources.
+	initrdScript = withCopyLib(initrdOwn)
 )
 
 // DefaultCacheDir keeps built images between runs; NIXBOOK_ZFSVM_CACHE
@@ -60,6 +65,12 @@ func CacheDir() string {
 		return d
 	}
 	return DefaultCacheDir
+}
+
+// withCopyLib is script with copy.sh's functions defined first, for a run
+// with bash -c, where the script cannot source a file beside it.
+func withCopyLib(script []byte) []byte {
+	return slices.Concat(copyLib, []byte("\n"), script)
 }
 
 func hashOf(parts ...[]byte) string {
@@ -139,25 +150,32 @@ func Ensure(ctx context.Context, logf func(format string, args ...any)) (Image, 
 
 // build makes the root, unless built already, and the image from it.
 func build(ctx context.Context, cache, dir string, logf func(format string, args ...any)) error {
-	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
-	defer cancel()
-	logPath := filepath.Join(cache, "build.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-
 	root, err := ensureRoot(ctx, cache, logf)
 	if err != nil {
 		return err
 	}
 	removeStale(cache, "image-", dir)
 	start := time.Now()
-	if err := runScript(ctx, initrdScript, logFile, root, dir); err != nil {
-		return fmt.Errorf("build the initramfs: %w%s", err, logTail(logPath))
+	if err := runBuild(ctx, filepath.Join(cache, "build.log"), "build the initramfs", initrdScript, root, dir); err != nil {
+		return err
 	}
 	logf("vm image: assembled in %s: %s", time.Since(start).Round(time.Second), dir)
+	return nil
+}
+
+// runBuild runs a build script, its output in logPath, within BuildTimeout;
+// a failure says what failed, with the log's tail.
+func runBuild(ctx context.Context, logPath, what string, script []byte, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
+	defer cancel()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	if err := runScript(ctx, script, logFile, args...); err != nil {
+		return fmt.Errorf("%s: %w%s", what, err, logTail(logPath))
+	}
 	return nil
 }
 
@@ -172,19 +190,12 @@ func ensureRoot(ctx context.Context, cache string, logf func(format string, args
 	}
 	wait := func(format string, args ...any) { logf("vm root: "+format, args...) }
 	return buildonce.Do(ctx, filepath.Join(cache, "rootfs.lock"), LockWait, wait, load, func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
-		defer cancel()
 		logPath := filepath.Join(cache, "rootfs.log")
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			return err
-		}
-		defer logFile.Close()
 		removeStale(cache, "rootfs-", root)
 		logf("vm image: building the Debian root with ZFS (once per machine, 5 to 15 minutes on two cores); log: %s", logPath)
 		start := time.Now()
-		if err := runScript(ctx, rootfsScript, logFile, root); err != nil {
-			return fmt.Errorf("build the root: %w%s", err, logTail(logPath))
+		if err := runBuild(ctx, logPath, "build the root", rootfsScript, root); err != nil {
+			return err
 		}
 		logf("vm image: root built in %s", time.Since(start).Round(time.Second))
 		return nil

@@ -30,32 +30,9 @@ mkdir -p "$ird"/{usr/bin,usr/sbin,usr/lib/modules,usr/lib64,etc/ssh,etc/zfs,root
 # The merged-/usr layout of Debian, so paths from ldd land where they should.
 for d in bin sbin lib lib64; do ln -s "usr/$d" "$ird/$d"; done
 
-# copy PATH... copies paths of the chroot into the initramfs, symlinks with
-# their targets.
-copy() {
-  local p real
-  for p in "$@"; do
-    [ -e "$ird$p" ] || [ -L "$ird$p" ] && continue
-    mkdir -p "$ird$(dirname "$p")"
-    if [ -L "$root$p" ]; then
-      cp -P "$root$p" "$ird$p"
-      real=$(chroot "$root" readlink -f "$p")
-      copy "$real"
-    else
-      cp -a "$root$p" "$ird$p"
-    fi
-  done
-}
-# copy_bin copies binaries and the shared libraries they load.
-copy_bin() {
-  local b lib
-  for b in "$@"; do
-    copy "$b"
-    for lib in $(chroot "$root" ldd "$b" 2>/dev/null | grep -o '/[^ ]*' || true); do
-      copy "$lib"
-    done
-  done
-}
+# copy and copy_bin (copy.sh) copy from the chroot into the initramfs.
+declare -F copy >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/copy.sh"
+dest=$ird
 
 copy_bin /usr/sbin/sshd /usr/lib/openssh/sftp-server \
   /usr/sbin/zpool /usr/sbin/zfs /usr/sbin/zdb /usr/sbin/mount.zfs /usr/sbin/zgenhostid \

@@ -54,31 +54,9 @@ tools=$work/tools
 mkdir -p "$tools"/usr/{bin,sbin,lib,lib64}
 # The merged-/usr layout of the image, so its links come out the same.
 for d in bin sbin lib lib64; do ln -s "usr/$d" "$tools/$d"; done
-# copy PATH... copies paths of the chroot into the overlay, symlinks with
-# their targets; copy_bin adds the shared libraries binaries load.
-copy() {
-  local p real
-  for p in "$@"; do
-    [ -e "$tools$p" ] || [ -L "$tools$p" ] && continue
-    mkdir -p "$tools$(dirname "$p")"
-    if [ -L "$root$p" ]; then
-      cp -P "$root$p" "$tools$p"
-      real=$(chroot "$root" readlink -f "$p")
-      copy "$real"
-    else
-      cp -a "$root$p" "$tools$p"
-    fi
-  done
-}
-copy_bin() {
-  local b lib
-  for b in "$@"; do
-    copy "$b"
-    for lib in $(chroot "$root" ldd "$b" 2>/dev/null | grep -o '/[^ ]*' || true); do
-      copy "$lib"
-    done
-  done
-}
+# copy and copy_bin (copy.sh) copy from the chroot into the overlay.
+declare -F copy >/dev/null || . "$(dirname "${BASH_SOURCE[0]}")/copy.sh"
+dest=$tools
 # Debian's static busybox runs its own applets before PATH's programs (env
 # setsid ... would be busybox's setsid): env, setsid and the others replace
 # its links.

@@ -16,7 +16,10 @@ import (
 // simulator's vm hosts; with rootfs.sh it keys the Tools cache entry.
 //
 //go:embed machine.sh
-var machineScript []byte
+var machineOwn []byte
+
+// machineScript is machine.sh with the functions it sources.
+var machineScript = withCopyLib(machineOwn)
 
 // Tools is what the simulator's vm hosts add to the image.
 type Tools struct {
@@ -80,14 +83,7 @@ func EnsureTools(ctx context.Context, logf func(format string, args ...any)) (Im
 }
 
 func buildTools(ctx context.Context, cache, dir string, logf func(format string, args ...any)) error {
-	ctx, cancel := context.WithTimeout(ctx, BuildTimeout)
-	defer cancel()
 	logPath := filepath.Join(cache, "machine.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
 	root, err := ensureRoot(ctx, cache, logf)
 	if err != nil {
 		return err
@@ -95,8 +91,8 @@ func buildTools(ctx context.Context, cache, dir string, logf func(format string,
 	removeStale(cache, "machine-", dir)
 	logf("vm tools: adding kexec-tools, GRUB and OVMF to the image (once per machine); log: %s", logPath)
 	start := time.Now()
-	if err := runScript(ctx, machineScript, logFile, root, dir); err != nil {
-		return fmt.Errorf("build: %w%s", err, logTail(logPath))
+	if err := runBuild(ctx, logPath, "build", machineScript, root, dir); err != nil {
+		return err
 	}
 	logf("vm tools: built in %s: %s", time.Since(start).Round(time.Second), dir)
 	return nil
