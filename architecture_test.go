@@ -34,6 +34,7 @@ var floors = []struct {
 	{"internal/cliargs", nil},
 	{"internal/apt", []string{"internal/retry"}},
 	{"internal/facts", nil},
+	{"internal/nixenv", nil},
 	{"internal/ovh", nil},
 	{"internal/tmpl", []string{"internal/shellquote"}},
 	{"internal/inventory", []string{"internal/secrets", "internal/yamlx"}},
@@ -57,7 +58,7 @@ var floors = []struct {
 	// The module contract, the kits modules share, and the modules: peers
 	// that import kits, never one another (modules/* lists no module).
 	{"internal/modules", []string{"internal/facts", "internal/ovh", "internal/transport"}},
-	{"internal/modules/internal/...", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
+	{"internal/modules/internal/...", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote", "internal/nixenv"}},
 	{"internal/modules/builtin", []string{"internal/modules/..."}},
 	{"internal/modules/*", []string{"internal/clock", "internal/modules", "internal/modules/internal/...", "internal/facts", "internal/transport", "internal/hostkeys", "internal/ovh", "internal/shellquote"}},
 

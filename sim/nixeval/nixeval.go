@@ -18,6 +18,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/nixbook/nixbook/internal/nixenv"
 )
 
 //go:embed nix
@@ -258,7 +260,7 @@ func evaluate(ctx context.Context, root, what, dir, evaluator string, args ...st
 		"--argstr", "modulesPath", filepath.Join(nixpkgs, "nixos", "modules"),
 		"--argstr", "pkgNamesFile", namesFile)
 	cmd := exec.CommandContext(ctx, nixInstantiate, argv...)
-	cmd.Env = nixEnv(work, "nixpkgs="+nixpkgs)
+	cmd.Env = nixenv.Scratch(work, "NIX_PATH=nixpkgs="+nixpkgs)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -276,23 +278,6 @@ func evaluate(ctx context.Context, root, what, dir, evaluator string, args ...st
 		return nil, fmt.Errorf("evaluate %s: decode nix output: %w", what, err)
 	}
 	return extract(raw)
-}
-
-// nixEnv runs Nix without a daemon, a store or the machine's settings.
-func nixEnv(work, nixPath string) []string {
-	env := []string{
-		"HOME=" + filepath.Join(work, "home"),
-		"NIX_STATE_DIR=" + filepath.Join(work, "state"),
-		"NIX_LOG_DIR=" + filepath.Join(work, "log"),
-		"NIX_CONF_DIR=" + filepath.Join(work, "conf"),
-		"XDG_CACHE_HOME=" + filepath.Join(work, "cache"),
-		"NIX_REMOTE=",
-		"NIX_PATH=" + nixPath,
-	}
-	if path, ok := os.LookupEnv("PATH"); ok {
-		env = append(env, "PATH="+path)
-	}
-	return env
 }
 
 func writeJSON(path string, v any) error {

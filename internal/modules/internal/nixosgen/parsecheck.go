@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/nixbook/nixbook/internal/nixenv"
 )
 
 // ErrNoNix means the controller has no nix-instantiate to parse with.
@@ -41,15 +43,7 @@ func ParseCheck(ctx context.Context, files []HostFile, shownDir string) error {
 		}
 		cmd := exec.CommandContext(ctx, nix, "--parse", file)
 		// No daemon, store or user settings: parsing needs none of them.
-		cmd.Env = []string{
-			"PATH=" + os.Getenv("PATH"),
-			"HOME=" + filepath.Join(work, "home"),
-			"NIX_STATE_DIR=" + filepath.Join(work, "state"),
-			"NIX_LOG_DIR=" + filepath.Join(work, "log"),
-			"NIX_CONF_DIR=" + filepath.Join(work, "conf"),
-			"XDG_CACHE_HOME=" + filepath.Join(work, "cache"),
-			"NIX_REMOTE=",
-		}
+		cmd.Env = nixenv.Scratch(work)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Run(); err != nil {
