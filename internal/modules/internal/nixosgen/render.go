@@ -118,10 +118,7 @@ func renderBoot(w *writer, s *system) {
 			w.line("{ devices = %s; path = %s; }", nixStrings(m.devices), nixString(m.path))
 		}
 		w.close("];")
-		if b.grubZFS {
-			w.line("zfsSupport = true;")
-			w.line("copyKernels = true;")
-		}
+		grubZFS(w, b)
 		w.close("};")
 		w.comment("A lost disk takes its /boot along: the boot goes on without it.")
 		for _, m := range b.mirrors {
@@ -136,10 +133,7 @@ func renderBoot(w *writer, s *system) {
 			w.line("%s", nixString(d))
 		}
 		w.close("];")
-		if b.grubZFS {
-			w.line("zfsSupport = true;")
-			w.line("copyKernels = true;")
-		}
+		grubZFS(w, b)
 		w.close("};")
 	case len(b.efiMounts) == 1:
 		w.comment("UEFI: GRUB at the removable path (\\EFI\\BOOT\\BOOTX64.EFI), which the\nfirmware and OVH's rEFInd fallback find without NVRAM entries.")
@@ -148,10 +142,7 @@ func renderBoot(w *writer, s *system) {
 		w.line("efiSupport = true;")
 		w.line("efiInstallAsRemovable = true;")
 		w.line("device = %s;", nixString("nodev"))
-		if b.grubZFS {
-			w.line("zfsSupport = true;")
-			w.line("copyKernels = true;")
-		}
+		grubZFS(w, b)
 		w.close("};")
 		if b.efiMounts[0] != "/boot" {
 			w.line("boot.loader.efi.efiSysMountPoint = %s;", nixString(b.efiMounts[0]))
@@ -181,6 +172,15 @@ func renderBoot(w *writer, s *system) {
 	if b.zfs {
 		w.comment("The layout has ZFS: the initrd imports the pool, for this host id.")
 		w.line("boot.supportedFilesystems = %s;", nixStrings([]string{"zfs"}))
+	}
+}
+
+// grubZFS has GRUB read a /boot on ZFS, with the kernels copied there
+// rather than read from a store GRUB may not find.
+func grubZFS(w *writer, b boot) {
+	if b.grubZFS {
+		w.line("zfsSupport = true;")
+		w.line("copyKernels = true;")
 	}
 }
 
