@@ -63,3 +63,41 @@ func TestUEFIHonoursEFIBootloaderPath(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// What a UEFI server's firmware would boot is asked of its host (which
+// reads its disks) without the emulator's lock: the fleet's other requests
+// do not wait for it.
+func TestAFirmwareLookDoesNotHoldTheAPI(t *testing.T) {
+	const other = "ns2.ip-1-2-3.eu"
+	looking, release := make(chan struct{}), make(chan struct{})
+	uefi := Server{Name: testSN, IP: "203.0.113.10", Firmware: FirmwareUEFI, EFIBoot: func(string) error {
+		close(looking)
+		<-release
+		return nil
+	}}
+	e, endpoint := start(t, Config{}, uefi, Server{Name: other, IP: "203.0.113.11"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Server(testSN)
+	}()
+	defer func() { close(release); <-done }()
+	select {
+	case <-looking:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the emulator never asked the firmware")
+	}
+	answered := make(chan error, 1)
+	go func() {
+		var srv map[string]any
+		answered <- client(t, endpoint).Get(serverPath(other), &srv)
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a GET of another server waited for the firmware's look at the disks")
+	}
+}
