@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -314,7 +315,7 @@ func TestInsideChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cmds := plan.Commands(); len(cmds) != 1 || cmds[0] != "nixos-generate-config --root /mnt" {
+	if cmds := plan.Commands(); !slices.Equal(cmds, []string{"udevadm settle --timeout=10", "nixos-generate-config --root /mnt"}) {
 		t.Fatalf("commands = %q", cmds)
 	}
 	if _, err := m.Apply(ctx, h, plan); err != nil {
@@ -338,7 +339,7 @@ func TestInsideChroot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cmds := stale.Commands(); len(cmds) != 1 || !strings.Contains(stale.Changes[0].Summary, "stale: /dev/disk/by-label/nixos no longer exists") {
+	if cmds := stale.Commands(); len(cmds) != 2 || cmds[1] != "nixos-generate-config --root /mnt" || !strings.Contains(stale.Changes[0].Summary, "stale: /dev/disk/by-label/nixos no longer exists") {
 		t.Fatalf("plan after the device went away:\n%s", moduletest.FormatPlan(stale))
 	}
 }

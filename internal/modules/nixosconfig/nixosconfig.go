@@ -64,6 +64,11 @@ type module struct{ args nixosgen.Args }
 type plan struct {
 	root         string
 	generate     *transport.Cmd // nixos-generate-config, when it must run
+	// settle waits, before generate, for udev to have made the
+	// /dev/disk/by-uuid links of file systems just made: without them
+	// nixos-generate-config names a root by its kernel name (/dev/sdb3),
+	// which may be another disk's at the next boot.
+	settle *transport.Cmd
 	files        []nixosgen.HostFile
 	requireMount bool
 }
@@ -105,8 +110,9 @@ func (m *module) Check(ctx context.Context, h modules.ReadOnlyHost) (*modules.Pl
 	}
 	if regenerate != "" {
 		c := modules.Change{Summary: "generate " + nixosgen.HardwarePath(root) + " (" + regenerate + ")"}
+		settle := c.Cmd("udevadm", "settle", "--timeout=10")
 		cmd := c.Cmd("nixos-generate-config", "--root", root)
-		p.generate = &cmd
+		p.settle, p.generate = &settle, &cmd
 		out.Changes = append(out.Changes, c)
 	}
 
@@ -218,6 +224,12 @@ func (m *module) Apply(ctx context.Context, h modules.Host, pl *modules.Plan) (m
 		}
 		if !nixosgen.ReadLayout(string(data), p.root).RootMounted {
 			return nil, fmt.Errorf("nothing is mounted at %s: mount the new system there first (the partition or zfs task), or set require_mount: false", p.root)
+		}
+	}
+	if p.settle != nil {
+		if _, err := h.Run(ctx, *p.settle); err != nil {
+			// A chroot without udev: the links are what they are.
+			h.Log("udevadm settle: %v", err)
 		}
 	}
 	if p.generate != nil {
