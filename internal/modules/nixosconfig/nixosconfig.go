@@ -62,13 +62,13 @@ type module struct{ args nixosgen.Args }
 
 // plan is what Check hands to Apply.
 type plan struct {
-	root         string
-	generate     *transport.Cmd // nixos-generate-config, when it must run
+	root     string
+	generate *transport.Cmd // nixos-generate-config, when it must run
 	// settle waits, before generate, for udev to have made the
 	// /dev/disk/by-uuid links of file systems just made: without them
 	// nixos-generate-config names a root by its kernel name (/dev/sdb3),
 	// which may be another disk's at the next boot.
-	settle *transport.Cmd
+	settle       *transport.Cmd
 	files        []nixosgen.HostFile
 	requireMount bool
 }
